@@ -1,0 +1,29 @@
+# Two commands on a fresh machine: `make run` and `make test`.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+ARGS ?=
+
+.PHONY: run test lint bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	touch $@
+
+run: $(VENV)/.installed
+	$(BIN)/monmouth run $(ARGS)
+
+test: $(VENV)/.installed
+	$(BIN)/ruff check monmouth tests benches
+	$(BIN)/mypy
+	$(BIN)/pytest $(ARGS)
+
+bench: $(VENV)/.installed
+	$(BIN)/python benches/bench_ingest.py $(ARGS)
+
+clean:
+	rm -rf $(VENV) monmouth-data
