@@ -1,0 +1,1 @@
+"""The minimal core: notifications, sources, inbox codec, node, LMDB state, lattice hash."""

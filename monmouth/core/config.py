@@ -1,0 +1,168 @@
+"""Configuration: a TOML file, `MONMOUTH_...` environment overrides, then command-line options.
+
+Precedence, highest first: command-line options, environment (`MONMOUTH_DEVNET__SEED=3` sets
+`[devnet] seed`), the TOML file given with `--config`, defaults. `examples/monmouth.toml` shows
+every key.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    EnvSettingsSource,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
+
+from monmouth.core.errors import ConfigError
+from monmouth.core.inbox import DEFAULT_INBOX_ADDRESS
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class DevnetSettings(_Section):
+    """The embedded L1 chain and its seeded SVM workload."""
+
+    seed: int = 7
+    workload: Literal["mixed", "transfers"] = "mixed"
+    #: Solana transactions per L1 block (spread over several inbox messages).
+    txs_per_block: int = Field(24, ge=0, le=100_000)
+    #: Solana transactions per inbox message (batch).
+    batch_size: int = Field(8, ge=1, le=64)
+    #: Number of funded users that sign transactions.
+    users: int = Field(16, ge=2, le=1_000_000)
+    #: Share of transactions that are executed but fail (fee charged).
+    failure_rate: float = Field(0.05, ge=0.0, le=1.0)
+    #: Share of inbox messages that carry bad input of some kind (section 4 and 5 rejections).
+    bad_input_rate: float = Field(0.05, ge=0.0, le=1.0)
+    #: Probability that a new block reorgs the chain instead of extending it.
+    reorg_probability: float = Field(0.0, ge=0.0, le=1.0)
+    #: Deepest reorg, in blocks.
+    reorg_max_depth: int = Field(3, ge=1, le=64)
+    #: Seconds between L1 blocks (the L1 timestamp, not wall time).
+    block_time: int = Field(12, ge=1)
+    genesis_timestamp: int = 1_700_000_000
+    #: Wall-clock pause between blocks when running live; 0 runs as fast as possible.
+    interval: float = Field(0.0, ge=0.0)
+
+
+class SourceSettings(_Section):
+    """Where L1 blocks come from."""
+
+    kind: Literal["devnet", "replay"] = "devnet"
+    replay_file: Path | None = None
+
+
+class InboxSettings(_Section):
+    """The inbox contract address that routing looks for (20 bytes, 0x-hex)."""
+
+    address: str = "0x" + DEFAULT_INBOX_ADDRESS.hex()
+
+    @field_validator("address")
+    @classmethod
+    def _is_address(cls, value: str) -> str:
+        text = value.lower()
+        if not text.startswith("0x") or len(text) != 42:
+            raise ValueError("must be a 0x-prefixed 20-byte hex address")
+        bytes.fromhex(text[2:])
+        return text
+
+    @property
+    def address_bytes(self) -> bytes:
+        return bytes.fromhex(self.address[2:])
+
+
+class StoreSettings(_Section):
+    """The LMDB environment."""
+
+    #: Initial map size; the map doubles by itself when full.
+    map_size_mb: int = Field(64, ge=1)
+    #: Undo records kept for this many blocks below the head: the deepest reorg handled.
+    retention_blocks: int = Field(256, ge=1)
+    #: fsync every commit (a crash then loses nothing reported finished).
+    sync: bool = True
+
+
+class PluginSettings(_Section):
+    """Which plugins run. Built-ins run unless disabled."""
+
+    enable: list[str] = Field(default_factory=list)
+    disable: list[str] = Field(default_factory=list)
+
+
+class Settings(BaseSettings):
+    """Everything the node reads at start-up."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="MONMOUTH_",
+        env_nested_delimiter="__",
+        extra="forbid",
+        frozen=True,
+    )
+
+    data_dir: Path = Path("monmouth-data")
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    source: SourceSettings = SourceSettings()
+    devnet: DevnetSettings = DevnetSettings()
+    inbox: InboxSettings = InboxSettings()
+    store: StoreSettings = StoreSettings()
+    plugins: PluginSettings = PluginSettings()
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings, env_settings)
+
+
+def _deep_merge(base: dict[str, Any], top: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in top.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = _deep_merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def _describe(error: ValidationError) -> str:
+    first = error.errors()[0]
+    where = ".".join(str(p) for p in first["loc"]) or "config"
+    more = f" (and {error.error_count() - 1} more)" if error.error_count() > 1 else ""
+    return f"{where}: {first['msg']}{more}"
+
+
+def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings:
+    """Read the TOML file (if any), apply environment and `overrides` (dotted keys as nested dicts).
+
+    Raises ConfigError with a one-line message when anything is invalid.
+    """
+    file_values: dict[str, Any] = {}
+    if config_file is not None:
+        try:
+            file_values = tomllib.loads(config_file.read_text())
+        except FileNotFoundError:
+            raise ConfigError(f"config file {config_file} does not exist") from None
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"cannot read config file {config_file}: {exc}") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"config file {config_file} is not valid TOML: {exc}") from None
+    try:
+        # Environment beats the file, and options beat both.
+        env_values = EnvSettingsSource(Settings)()
+        merged = _deep_merge(_deep_merge(file_values, env_values), overrides)
+        return Settings.model_validate(merged)
+    except ValidationError as exc:
+        raise ConfigError(f"invalid configuration: {_describe(exc)}") from None

@@ -1,0 +1,36 @@
+"""Ethereum JSON-RPC quantities and data, as a node returns them (`0x`-prefixed hex)."""
+
+from __future__ import annotations
+
+
+def to_quantity(value: int) -> str:
+    """Encode a non-negative integer as a JSON-RPC quantity (`0x0`, `0x1a`)."""
+    return hex(value)
+
+
+def parse_quantity(text: object, field: str) -> int:
+    """Decode a JSON-RPC quantity; raises ValueError naming `field` when it is not one."""
+    if not isinstance(text, str) or not text.startswith("0x") or len(text) < 3:
+        raise ValueError(f"{field} is not a hex quantity: {text!r}")
+    try:
+        return int(text, 16)
+    except ValueError:
+        raise ValueError(f"{field} is not a hex quantity: {text!r}") from None
+
+
+def to_data(value: bytes) -> str:
+    """Encode bytes as JSON-RPC data (`0x`-prefixed, lower-case)."""
+    return "0x" + value.hex()
+
+
+def parse_data(text: object, field: str, size: int | None = None) -> bytes:
+    """Decode JSON-RPC data, checking the size in bytes when `size` is given."""
+    if not isinstance(text, str) or not text.startswith("0x") or len(text) % 2:
+        raise ValueError(f"{field} is not 0x-prefixed hex data: {text!r}")
+    try:
+        raw = bytes.fromhex(text[2:])
+    except ValueError:
+        raise ValueError(f"{field} is not 0x-prefixed hex data: {text!r}") from None
+    if size is not None and len(raw) != size:
+        raise ValueError(f"{field} must be {size} bytes, got {len(raw)}")
+    return raw

@@ -1,0 +1,148 @@
+"""Ethereum (L1) blocks and transactions, as the node reads them from any source.
+
+The JSON shape is exactly what an Ethereum node returns: `eth_getBlockByNumber(n, true)` with one
+more key, `receipts`, holding `eth_getBlockReceipts(n)` (DESIGN.md section 11). Only the fields
+the node needs are kept; everything else a real node returns is ignored on the way in.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from monmouth.core.hexutil import parse_data, parse_quantity, to_data, to_quantity
+
+
+@dataclass(frozen=True, slots=True)
+class BlockId:
+    """A block's number and 32-byte hash: what a head or a finished height names."""
+
+    number: int
+    hash: bytes
+
+    def __str__(self) -> str:
+        return f"#{self.number} {to_data(self.hash)}"
+
+
+@dataclass(frozen=True, slots=True)
+class L1Transaction:
+    """One Ethereum transaction with the status of its receipt.
+
+    :ivar hash: the 32-byte transaction hash.
+    :ivar index: position in the block.
+    :ivar sender: the 20-byte `from` address.
+    :ivar to: the 20-byte `to` address, or None for a contract creation.
+    :ivar value: the value in wei.
+    :ivar input: the calldata.
+    :ivar status: the receipt status, 1 for success and 0 for a revert; None when the receipt
+        carries none (pre-Byzantium), which routing treats as not successful.
+    """
+
+    hash: bytes
+    index: int
+    sender: bytes
+    to: bytes | None
+    value: int
+    input: bytes
+    status: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class L1Block:
+    """One Ethereum block: its header fields the SVM needs and its transactions in order."""
+
+    number: int
+    hash: bytes
+    parent_hash: bytes
+    timestamp: int
+    transactions: tuple[L1Transaction, ...]
+
+    @property
+    def id(self) -> BlockId:
+        """This block's number and hash."""
+        return BlockId(self.number, self.hash)
+
+    @classmethod
+    def from_rpc(cls, obj: Any) -> L1Block:
+        """Build a block from the JSON of `eth_getBlockByNumber(n, true)` plus `receipts`.
+
+        Raises ValueError with the offending field when the object is not such a block.
+        """
+        if not isinstance(obj, dict):
+            raise ValueError("a block must be a JSON object")
+        receipts_raw = obj.get("receipts")
+        if not isinstance(receipts_raw, list):
+            raise ValueError("block has no 'receipts' list (eth_getBlockReceipts)")
+        statuses: dict[bytes, int | None] = {}
+        for i, receipt in enumerate(receipts_raw):
+            if not isinstance(receipt, dict):
+                raise ValueError(f"receipts[{i}] is not an object")
+            tx_hash = parse_data(receipt.get("transactionHash"), f"receipts[{i}].transactionHash", 32)
+            status = receipt.get("status")
+            statuses[tx_hash] = None if status is None else parse_quantity(status, f"receipts[{i}].status")
+        txs_raw = obj.get("transactions")
+        if not isinstance(txs_raw, list):
+            raise ValueError("block has no 'transactions' list")
+        txs = []
+        for i, tx in enumerate(txs_raw):
+            if not isinstance(tx, dict):
+                raise ValueError(
+                    f"transactions[{i}] is not an object (fetch blocks with full transactions)"
+                )
+            where = f"transactions[{i}]"
+            tx_hash = parse_data(tx.get("hash"), f"{where}.hash", 32)
+            if tx_hash not in statuses:
+                raise ValueError(f"{where} has no receipt")
+            to = tx.get("to")
+            txs.append(
+                L1Transaction(
+                    hash=tx_hash,
+                    index=parse_quantity(tx.get("transactionIndex", hex(i)), f"{where}.transactionIndex"),
+                    sender=parse_data(tx.get("from"), f"{where}.from", 20),
+                    to=None if to is None else parse_data(to, f"{where}.to", 20),
+                    value=parse_quantity(tx.get("value"), f"{where}.value"),
+                    input=parse_data(tx.get("input", "0x"), f"{where}.input"),
+                    status=statuses[tx_hash],
+                )
+            )
+        return cls(
+            number=parse_quantity(obj.get("number"), "number"),
+            hash=parse_data(obj.get("hash"), "hash", 32),
+            parent_hash=parse_data(obj.get("parentHash"), "parentHash", 32),
+            timestamp=parse_quantity(obj.get("timestamp"), "timestamp"),
+            transactions=tuple(txs),
+        )
+
+    def to_rpc(self) -> dict[str, Any]:
+        """The JSON a node would return for this block, with `receipts` (the replay-file line)."""
+        block_hash = to_data(self.hash)
+        number = to_quantity(self.number)
+        return {
+            "number": number,
+            "hash": block_hash,
+            "parentHash": to_data(self.parent_hash),
+            "timestamp": to_quantity(self.timestamp),
+            "transactions": [
+                {
+                    "hash": to_data(tx.hash),
+                    "blockHash": block_hash,
+                    "blockNumber": number,
+                    "transactionIndex": to_quantity(tx.index),
+                    "from": to_data(tx.sender),
+                    "to": None if tx.to is None else to_data(tx.to),
+                    "value": to_quantity(tx.value),
+                    "input": to_data(tx.input),
+                }
+                for tx in self.transactions
+            ],
+            "receipts": [
+                {
+                    "transactionHash": to_data(tx.hash),
+                    "transactionIndex": to_quantity(tx.index),
+                    "blockHash": block_hash,
+                    "blockNumber": number,
+                    **({} if tx.status is None else {"status": to_quantity(tx.status)}),
+                }
+                for tx in self.transactions
+            ],
+        }

@@ -1,0 +1,94 @@
+"""Solana's accounts lattice hash (SIMD-0215), bit for bit (`shared/spec/lthash.md`).
+
+An `LtHash` is 1024 little-endian u16 lanes; accounts are mixed in and out with lane-wise
+wrapping addition and subtraction, so updating the state hash costs O(1) per changed account.
+"""
+
+from __future__ import annotations
+
+import base58
+import blake3
+import numpy as np
+import numpy.typing as npt
+
+LANES = 1024
+SIZE = 2 * LANES
+_LANE = np.dtype("<u2")
+
+
+class LtHash:
+    """A mutable lattice hash. Equality compares lanes."""
+
+    __slots__ = ("lanes",)
+
+    def __init__(self, lanes: npt.NDArray[np.uint16] | None = None) -> None:
+        self.lanes: npt.NDArray[np.uint16] = (
+            np.zeros(LANES, dtype=_LANE) if lanes is None else lanes
+        )
+
+    @classmethod
+    def identity(cls) -> LtHash:
+        """The hash of the empty state (all lanes 0)."""
+        return cls()
+
+    @classmethod
+    def of(cls, data: bytes) -> LtHash:
+        """The BLAKE3 extendable output of 2048 bytes over `data`, as lanes."""
+        return cls.from_bytes(blake3.blake3(data).digest(length=SIZE))
+
+    @classmethod
+    def from_bytes(cls, raw: bytes) -> LtHash:
+        """Lanes from their 2048-byte little-endian encoding."""
+        if len(raw) != SIZE:
+            raise ValueError(f"an LtHash is {SIZE} bytes, got {len(raw)}")
+        return cls(np.frombuffer(raw, dtype=_LANE).copy())
+
+    def to_bytes(self) -> bytes:
+        """The 2048-byte little-endian encoding."""
+        return self.lanes.astype(_LANE, copy=False).tobytes()
+
+    def copy(self) -> LtHash:
+        return LtHash(self.lanes.copy())
+
+    def mix_in(self, other: LtHash) -> None:
+        """Lane-wise wrapping add (numpy's u16 arithmetic wraps mod 2^16)."""
+        np.add(self.lanes, other.lanes, out=self.lanes)
+
+    def mix_out(self, other: LtHash) -> None:
+        """Lane-wise wrapping subtract."""
+        np.subtract(self.lanes, other.lanes, out=self.lanes)
+
+    def checksum(self) -> bytes:
+        """BLAKE3 (32 bytes) of the 2048-byte encoding."""
+        return blake3.blake3(self.to_bytes()).digest()
+
+    def checksum_b58(self) -> str:
+        """The checksum in base58, as Agave displays it."""
+        return base58.b58encode(self.checksum()).decode()
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, LtHash) and bool(np.array_equal(self.lanes, other.lanes))
+
+    def __hash__(self) -> int:  # mutable: not hashable, like a list
+        raise TypeError("LtHash is mutable and not hashable")
+
+    def __repr__(self) -> str:
+        return f"LtHash({self.checksum_b58()})"
+
+
+def account_lthash(
+    pubkey: bytes, lamports: int, data: bytes, executable: bool, owner: bytes
+) -> LtHash:
+    """The hash of one account; an account with 0 lamports does not exist and is the identity.
+
+    Hashed in this order: lamports (u64 LE), data, executable (one byte), owner, pubkey.
+    `rent_epoch` is not part of it.
+    """
+    if lamports == 0:
+        return LtHash.identity()
+    hasher = blake3.blake3(lamports.to_bytes(8, "little"))
+    hasher.update(data)
+    hasher.update(b"\x01" if executable else b"\x00")
+    hasher.update(owner)
+    hasher.update(pubkey)
+    return LtHash.from_bytes(hasher.digest(length=SIZE))

@@ -1,0 +1,1 @@
+"""Sources of L1 notifications: `devnet` (embedded), `replay` (a recorded file)."""
