@@ -1,0 +1,334 @@
+"""The `monmouth` command line (typer + rich)."""
+
+from __future__ import annotations
+
+import base64
+import json
+import signal
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import anyio
+import base58
+import typer
+from rich.console import Console
+from rich.live import Live
+from rich.table import Table
+
+from monmouth import __version__
+from monmouth.core.config import Settings, load_settings
+from monmouth.core.errors import UserError
+from monmouth.core.hexutil import to_data
+from monmouth.core.logs import configure_logging
+from monmouth.core.lthash import LtHash
+from monmouth.core.records import AccountRecord
+from monmouth.core.state import Store
+
+app = typer.Typer(
+    help="Execute Solana-VM transactions carried by Ethereum blocks, like a Reth ExEx.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+console = Console()
+err_console = Console(stderr=True)
+_T = TypeVar("_T")
+
+DataDir = Annotated[
+    Path | None,
+    typer.Option("--data-dir", help="State directory (default ./monmouth-data, or from config)."),
+]
+ConfigFile = Annotated[
+    Path | None, typer.Option("--config", help="TOML config file (see examples/monmouth.toml).")
+]
+JsonFlag = Annotated[bool, typer.Option("--json", help="Print one JSON object for tools.")]
+
+
+def _fail(message: str, code: int) -> typer.Exit:
+    err_console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    return typer.Exit(code)
+
+
+def _guard(body: Callable[[], _T]) -> _T:
+    """Run a command body; a UserError becomes one line on stderr and exit code 2."""
+    try:
+        return body()
+    except UserError as exc:
+        raise _fail(str(exc), 2) from None
+
+
+def _settings(config: Path | None, data_dir: Path | None, **more: Any) -> Settings:
+    overrides: dict[str, Any] = {k: v for k, v in more.items() if v is not None}
+    if data_dir is not None:
+        overrides["data_dir"] = data_dir
+    return load_settings(config, **overrides)
+
+
+def _open_store(config: Path | None, data_dir: Path | None) -> Store:
+    settings = _settings(config, data_dir)
+    return Store(settings.data_dir, readonly=True)
+
+
+def _print_json(obj: object) -> None:
+    sys.stdout.write(json.dumps(obj) + "\n")
+
+
+# ---------------------------------------------------------------------------- run
+
+
+def _progress_table(node: Any) -> Table:
+    stats = node.stats
+    head = stats.head
+    table = Table.grid(padding=(0, 2))
+    table.add_column(style="bold cyan")
+    table.add_column()
+    table.add_row("head", "-" if head is None else f"#{head.number} {to_data(head.hash)[:18]}…")
+    table.add_row("state hash", "-" if head is None else head.state_hash)
+    table.add_row("SVM tx/s", f"{stats.tps():,.0f}")
+    table.add_row(
+        "transactions",
+        f"[green]{stats.ok:,} ok[/]  [yellow]{stats.failed:,} failed[/]  "
+        f"[red]{stats.rejected:,} rejected[/]  {stats.deposits:,} deposits",
+    )
+    table.add_row("blocks", f"{stats.blocks:,} committed, {stats.reverted:,} reverted")
+    return table
+
+
+@app.command()
+def run(
+    config: ConfigFile = None,
+    data_dir: DataDir = None,
+    source: Annotated[
+        str | None, typer.Option("--source", help="devnet (default) or replay.")
+    ] = None,
+    replay_file: Annotated[
+        Path | None, typer.Option("--replay-file", help="Recorded chain for --source replay.")
+    ] = None,
+    blocks: Annotated[
+        int | None, typer.Option("--blocks", min=1, help="Stop after N blocks are committed.")
+    ] = None,
+) -> None:
+    """Follow the L1 chain and execute its SVM transactions until stopped (Ctrl-C, SIGTERM),
+    --blocks N are committed, or the replay file ends."""
+    from monmouth.core.node import Node
+    from monmouth.core.sources.factory import make_source
+
+    def body() -> None:
+        src: dict[str, Any] = {}
+        if source is not None:
+            src["kind"] = source
+        if replay_file is not None:
+            src["replay_file"] = replay_file
+            src.setdefault("kind", "replay")
+        settings = _settings(config, data_dir, source=src or None)
+        configure_logging(settings.log_level)
+        import structlog
+
+        log = structlog.get_logger("monmouth")
+        source_obj = make_source(settings)
+        with Node(settings) as node:
+            log.info("starting", data_dir=str(settings.data_dir), source=settings.source.kind,
+                     head=None if node.head is None else node.head.number)
+            anyio.run(_run_node, node, source_obj, blocks)
+            stats = node.stats
+            head = stats.head
+            log.info(
+                "stopped",
+                blocks=stats.blocks,
+                ok=stats.ok,
+                failed=stats.failed,
+                rejected=stats.rejected,
+                head=None if head is None else head.number,
+                state_hash=None if head is None else head.state_hash,
+            )
+
+    _guard(body)
+
+
+async def _run_node(node: Any, source: Any, max_blocks: int | None) -> None:
+    import structlog
+
+    log = structlog.get_logger("monmouth")
+    async with anyio.create_task_group() as tg:
+
+        async def on_signals() -> None:
+            with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+                async for signum in signals:
+                    log.info("stopping after the current block", signal=signal.Signals(signum).name)
+                    node.request_stop()
+                    tg.cancel_scope.cancel()
+
+        async def show_progress() -> None:
+            if sys.stdout.isatty():
+                with Live(_progress_table(node), console=console, refresh_per_second=4) as live:
+                    while True:
+                        await anyio.sleep(0.25)
+                        live.update(_progress_table(node))
+            else:
+                while True:
+                    await anyio.sleep(5)
+                    head = node.stats.head
+                    log.info("progress", head=None if head is None else head.number,
+                             tps=round(node.stats.tps()), ok=node.stats.ok,
+                             failed=node.stats.failed, rejected=node.stats.rejected)
+
+        tg.start_soon(on_signals)
+        tg.start_soon(show_progress)
+        await node.run(source, max_blocks=max_blocks)
+        tg.cancel_scope.cancel()
+
+
+# ---------------------------------------------------------------------------- record
+
+
+@app.command()
+def record(
+    out: Annotated[Path, typer.Option("--out", help="Replay file to write (JSON lines).")],
+    blocks: Annotated[int, typer.Option("--blocks", min=1, help="Canonical blocks to record.")],
+    source: Annotated[str, typer.Option("--source", help="devnet")] = "devnet",
+    config: ConfigFile = None,
+) -> None:
+    """Write a replay file of the devnet's canonical chain (its reorgs already resolved)."""
+    from monmouth.core.sources.devnet import DevnetChain
+    from monmouth.core.sources.replay import write_replay
+
+    def body() -> None:
+        if source != "devnet":
+            raise UserError(f"record --source {source} is not supported; use devnet")
+        settings = _settings(config, None)
+        chain = DevnetChain(settings.devnet, settings.inbox.address_bytes)
+        while chain.tip.number + 1 < blocks:
+            chain.next_event()
+        count = write_replay(out, chain.canonical()[:blocks])
+        err_console.print(f"wrote {count} blocks to {out}")
+
+    _guard(body)
+
+
+# ---------------------------------------------------------------------------- queries
+
+
+@app.command()
+def status(config: ConfigFile = None, data_dir: DataDir = None, as_json: JsonFlag = False) -> None:
+    """The head, the state hash, and how many accounts and transactions the state holds."""
+
+    def body() -> dict[str, Any]:
+        with _open_store(config, data_dir) as store:
+            head = store.head()
+            return {
+                "head_number": None if head is None else head.number,
+                "head_hash": None if head is None else to_data(head.hash),
+                "state_hash": (
+                    LtHash.identity().checksum_b58()
+                    if head is None
+                    else base58.b58encode(head.checksum).decode()
+                ),
+                "accounts": store.accounts_count(),
+                "transactions": store.transactions_count(),
+            }
+
+    result = _guard(body)
+    if as_json:
+        _print_json(result)
+        return
+    table = Table(show_header=False)
+    for key, value in result.items():
+        table.add_row(key, str(value))
+    console.print(table)
+
+
+def _decode_b58(text: str, size: int, what: str) -> bytes:
+    try:
+        raw = base58.b58decode(text)
+    except ValueError:
+        raw = b""
+    if len(raw) != size:
+        raise UserError(f"{text!r} is not a base58 {what} ({size} bytes)")
+    return bytes(raw)
+
+
+@app.command()
+def account(
+    pubkey: Annotated[str, typer.Argument(help="Account address (base58).")],
+    config: ConfigFile = None,
+    data_dir: DataDir = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """One account of the state; exit 1 when it does not exist."""
+
+    def body() -> bytes | None:
+        key = _decode_b58(pubkey, 32, "public key")
+        with _open_store(config, data_dir) as store:
+            return store.account(key)
+
+    raw = _guard(body)
+    if raw is None:
+        raise _fail(f"account {pubkey} does not exist", 1)
+    rec = AccountRecord.decode(raw)
+    result = {
+        "pubkey": pubkey,
+        "lamports": rec.lamports,
+        "owner": base58.b58encode(rec.owner).decode(),
+        "executable": rec.executable,
+        "rent_epoch": rec.rent_epoch,
+        "data": base64.b64encode(rec.data).decode(),
+    }
+    if as_json:
+        _print_json(result)
+    else:
+        table = Table(show_header=False)
+        for key, value in result.items():
+            table.add_row(key, str(value))
+        console.print(table)
+
+
+@app.command()
+def tx(
+    signature: Annotated[str, typer.Argument(help="Transaction signature (base58).")],
+    config: ConfigFile = None,
+    data_dir: DataDir = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """One transaction's status, fee, compute units and logs; exit 1 when unknown."""
+
+    def body() -> Any:
+        sig = _decode_b58(signature, 64, "signature")
+        with _open_store(config, data_dir) as store:
+            return store.tx(sig)
+
+    rec = _guard(body)
+    if rec is None:
+        raise _fail(f"transaction {signature} is unknown", 1)
+    result = {
+        "signature": signature,
+        "status": rec.status,
+        "reason": rec.reason,
+        "error": rec.error,
+        "slot": rec.slot,
+        "fee": rec.fee,
+        "compute_units": rec.compute_units,
+        "logs": rec.logs,
+    }
+    if as_json:
+        _print_json(result)
+    else:
+        table = Table(show_header=False)
+        for key, value in result.items():
+            table.add_row(key, "\n".join(value) if isinstance(value, list) else str(value))
+        console.print(table)
+
+
+@app.callback(invoke_without_command=True)
+def _main(
+    version: Annotated[bool, typer.Option("--version", help="Print the version and exit.")] = False,
+) -> None:
+    if version:
+        console.print(f"monmouth {__version__}")
+        raise typer.Exit(0)
+
+
+def main() -> None:
+    """Entry point of the `monmouth` script."""
+    app()

@@ -1,0 +1,331 @@
+"""One L1 block's way through the SVM (DESIGN.md sections 3-5): route, decode, check, execute.
+
+Consensus-critical and deterministic: the same block on the same state gives the same writes and
+the same lattice hash on every machine. The executor reads the store but never writes it; the
+node commits what `execute` returns in one write transaction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+from solders.transaction import VersionedTransaction
+
+from monmouth.core import inbox
+from monmouth.core.l1 import L1Block, L1Transaction
+from monmouth.core.lthash import LtHash, account_lthash
+from monmouth.core.reasons import Reason
+from monmouth.core.records import (
+    AccountRecord,
+    BlockRecord,
+    MessageRecord,
+    TxRecord,
+    TxStatus,
+    message_key,
+)
+from monmouth.core.state import BlockWrite, Store
+from monmouth.rust_svm.errors import snake
+from monmouth.rust_svm.runtime import (
+    SvmRuntime,
+    account_keys,
+    loaded_addresses,
+    lookup_tables,
+    writable_keys,
+)
+from monmouth.rust_svm.sigverify import SignatureVerifier, SignedMessage, split_wire
+
+#: Solana's blockhash window, in L1 blocks.
+BLOCKHASH_WINDOW = 150
+_U64_MAX = 2**64 - 1
+_SYSTEM_PROGRAM = bytes(32)
+#: Rent-exempt marker Agave gives accounts created with enough lamports.
+_RENT_EXEMPT_EPOCH = _U64_MAX
+#: Runtime errors that mean the fee payer cannot pay: Solana drops these transactions.
+_FEE_PAYER_ERRORS = frozenset({"AccountNotFound", "InsufficientFundsForFee", "InvalidAccountForFee"})
+
+Router = Callable[[L1Transaction, L1Block], bytes | None]
+
+
+@dataclass(slots=True)
+class _Tx:
+    """One Solana transaction of a batch on its way through the block."""
+
+    l1: L1Transaction
+    message: int  # index into the block's messages
+    position: int
+    tx: VersionedTransaction | None  # None: malformed
+    signed: SignedMessage | None
+
+
+@dataclass(slots=True)
+class _Deposit:
+    l1: L1Transaction
+    message: int
+    recipient: bytes
+    lamports: int
+
+
+@dataclass(slots=True)
+class _Message:
+    l1: L1Transaction
+    kind: str | None
+    reason: str | None
+    outcomes: list[tuple[TxStatus, str | None]]
+    recipient: bytes | None = None
+    lamports: int = 0
+
+
+def _decode_tx(raw: bytes) -> tuple[VersionedTransaction, SignedMessage] | None:
+    """The transaction and what its signature check needs; None when it is malformed."""
+    try:
+        tx = VersionedTransaction.from_bytes(raw)
+        # Exactly one encoding per transaction: trailing or non-canonical bytes are malformed.
+        if bytes(tx) != raw:
+            return None
+        tx.sanitize()
+        _, offset = split_wire(raw)
+        n_signers = tx.message.header.num_required_signatures
+        keys = tx.message.account_keys
+        signed = SignedMessage(
+            tuple(bytes(s) for s in tx.signatures),
+            tuple(bytes(k) for k in keys[:n_signers]),
+            raw[offset:],
+        )
+        return tx, signed
+    except (KeyboardInterrupt, SystemExit):
+        raise
+    except BaseException:  # solders raises pyo3 panics (BaseException) on some garbage
+        return None
+
+
+class BlockExecutor:
+    """Executes L1 blocks against the store's state through one SVM runtime."""
+
+    def __init__(
+        self,
+        store: Store,
+        runtime: SvmRuntime,
+        verifier: SignatureVerifier,
+        router: Router,
+    ) -> None:
+        self.store = store
+        self.runtime = runtime
+        self.verifier = verifier
+        self.router = router
+
+    def execute(self, block: L1Block, window: set[bytes], state: LtHash) -> BlockWrite:
+        """Run `block` on the current state; return its writes and the lattice hash after it.
+
+        :param window: the hashes of the previous 150 L1 blocks (valid recent blockhashes).
+        :param state: the lattice hash before the block (not modified).
+        """
+        messages: list[_Message] = []
+        items: list[_Tx | _Deposit] = []
+        for l1tx in block.transactions:
+            payload = self.router(l1tx, block)
+            if payload is None:
+                continue
+            self._route(l1tx, payload, messages, items)
+
+        txs = [item for item in items if isinstance(item, _Tx) and item.signed is not None]
+        self._prefetch(items)
+        verdicts = self.verifier.verify([t.signed for t in txs if t.signed is not None])
+        self.runtime.set_clock(block.number, block.timestamp)
+        return self._run(block, window, state, messages, items, verdicts)
+
+    # ------------------------------------------------------------------ stages
+
+    def _route(
+        self,
+        l1tx: L1Transaction,
+        payload: bytes,
+        messages: list[_Message],
+        items: list[_Tx | _Deposit],
+    ) -> None:
+        decoded = inbox.decode(payload, l1tx.value)
+        index = len(messages)
+        if isinstance(decoded, inbox.Rejected):
+            kind = {inbox.KIND_BATCH: "batch", inbox.KIND_DEPOSIT: "deposit"}.get(
+                payload[1] if len(payload) > 1 else -1
+            )
+            messages.append(_Message(l1tx, kind, decoded.reason.value, []))
+        elif isinstance(decoded, inbox.Deposit):
+            messages.append(_Message(l1tx, "deposit", None, [], decoded.recipient, decoded.lamports))
+            items.append(_Deposit(l1tx, index, decoded.recipient, decoded.lamports))
+        else:
+            messages.append(_Message(l1tx, "batch", None, []))
+            for position, raw in enumerate(decoded.transactions):
+                parsed = _decode_tx(raw)
+                tx, signed = (None, None) if parsed is None else parsed
+                items.append(_Tx(l1tx, index, position, tx, signed))
+
+    def _prefetch(self, items: list[_Tx | _Deposit]) -> None:
+        """Load every account the block names from the store before it runs."""
+        runtime = self.runtime
+        keys: list[bytes] = []
+        v0: list[VersionedTransaction] = []
+        for item in items:
+            if isinstance(item, _Deposit):
+                keys.append(item.recipient)
+            elif item.tx is not None:
+                keys.extend(account_keys(item.tx))
+                tables = lookup_tables(item.tx)
+                if tables:
+                    keys.extend(tables)
+                    v0.append(item.tx)
+        missing = runtime.unloaded(keys)
+        if missing:
+            runtime.load(missing, self.store.accounts(missing))
+        if v0:
+            # Lookup tables are loaded now; addresses extended within this slot are not usable
+            # until the next one, so what the tables hold now is all the block can load.
+            extra = runtime.unloaded(a for tx in v0 for a in loaded_addresses(tx, runtime))
+            if extra:
+                runtime.load(extra, self.store.accounts(extra))
+
+    def _run(
+        self,
+        block: L1Block,
+        window: set[bytes],
+        state: LtHash,
+        messages: list[_Message],
+        items: list[_Tx | _Deposit],
+        verdicts: Iterator[bool],
+    ) -> BlockWrite:
+        runtime = self.runtime
+        store = self.store
+        # Account values before the block (as the runtime saw them) and now, by pubkey.
+        before: dict[bytes, bytes | None] = {}
+        current: dict[bytes, bytes | None] = {}
+        records: dict[bytes, TxRecord] = {}
+        ok = failed = rejected = deposits = 0
+
+        def touch(keys: list[bytes]) -> None:
+            for key in keys:
+                if key not in current:
+                    before[key] = current[key] = runtime.get(key)
+
+        for item in items:
+            msg = messages[item.message]
+            if isinstance(item, _Deposit):
+                touch([item.recipient])
+                credited = _credit(current[item.recipient], item.lamports)
+                if credited is None:
+                    msg.reason = Reason.MALFORMED_DEPOSIT.value  # the credit overflows a u64
+                    continue
+                runtime.set(item.recipient, credited)
+                current[item.recipient] = credited
+                deposits += 1
+                continue
+
+            if item.tx is None or item.signed is None:
+                msg.outcomes.append(("rejected", Reason.MALFORMED_TX.value))
+                rejected += 1
+                continue
+            tx = item.tx
+            signature = item.signed.signatures[0]
+            verdict = next(verdicts)
+            prior = records.get(signature) or store.tx(signature)
+            reason: str | None = None
+            if not verdict:
+                reason = Reason.SIGNATURE_FAILURE.value
+            elif bytes(tx.message.recent_blockhash) not in window:
+                reason = Reason.BLOCKHASH_NOT_FOUND.value
+            elif prior is not None and prior.executed:
+                reason = Reason.ALREADY_PROCESSED.value
+
+            status: TxStatus
+            if reason is None:
+                writable = writable_keys(tx, account_keys(tx), runtime)
+                touch(writable)
+                result = runtime.execute(tx)
+                changed = False
+                for key in writable:
+                    value = runtime.get(key)
+                    if value != current[key]:
+                        current[key] = value
+                        changed = True
+                if result.error is None:
+                    status = "ok"
+                elif changed:
+                    status = "failed"  # executed: the fee was charged
+                else:
+                    name = result.error_name or "unknown"
+                    reason = (
+                        Reason.FEE_PAYER.value if name in _FEE_PAYER_ERRORS else snake(name)
+                    )
+                    status = "rejected"
+                if status != "rejected":
+                    records[signature] = TxRecord(
+                        signature, status, None, result.error_json, block.number, result.fee,
+                        result.compute_units, result.logs, item.l1.hash, item.l1.index,
+                        item.position,
+                    )
+            else:
+                status = "rejected"
+            if status == "rejected":
+                rejected += 1
+                # A rejection never hides the status of the executed transaction it repeats.
+                if prior is None or not prior.executed:
+                    records[signature] = TxRecord(
+                        signature, "rejected", reason, None, block.number, 0, 0, [],
+                        item.l1.hash, item.l1.index, item.position,
+                    )
+            elif status == "ok":
+                ok += 1
+            else:
+                failed += 1
+            msg.outcomes.append((status, reason))
+
+        changed_keys = [k for k, v in current.items() if v != before[k]]
+        stored = store.accounts(changed_keys)
+        lthash = state.copy()
+        account_writes: list[tuple[bytes, bytes | None, bytes | None]] = []
+        for key, old, new in zip(changed_keys, stored, (current[k] for k in changed_keys), strict=True):
+            if old == new:
+                continue
+            if old is not None:
+                lthash.mix_out(_hash(key, old))
+            if new is not None:
+                lthash.mix_in(_hash(key, new))
+            account_writes.append((key, old, new))
+
+        record = BlockRecord(
+            number=block.number,
+            hash=block.hash,
+            parent_hash=block.parent_hash,
+            timestamp=block.timestamp,
+            checksum=lthash.checksum(),
+            messages=len(messages),
+            deposits=deposits,
+            ok=ok,
+            failed=failed,
+            rejected=rejected,
+        )
+        message_records = [
+            (
+                message_key(block.number, m.l1.index),
+                MessageRecord(m.l1.hash, m.kind, m.reason, m.outcomes, m.recipient, m.lamports),  # type: ignore[arg-type]
+            )
+            for m in messages
+        ]
+        return BlockWrite(record, lthash, account_writes, list(records.values()), message_records)
+
+
+def _credit(raw: bytes | None, lamports: int) -> bytes | None:
+    """The account after a deposit, or None when the balance would overflow a u64."""
+    if raw is None:
+        if lamports > _U64_MAX:
+            return None
+        return AccountRecord(lamports, _SYSTEM_PROGRAM, False, _RENT_EXEMPT_EPOCH, b"").encode()
+    account = AccountRecord.decode(raw)
+    total = account.lamports + lamports
+    if total > _U64_MAX:
+        return None
+    return AccountRecord(total, account.owner, account.executable, account.rent_epoch, account.data).encode()
+
+
+def _hash(pubkey: bytes, raw: bytes) -> LtHash:
+    account = AccountRecord.decode(raw)
+    return account_lthash(pubkey, account.lamports, account.data, account.executable, account.owner)

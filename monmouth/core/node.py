@@ -1,0 +1,234 @@
+"""The node: one loop over notifications that executes, commits, and reports finished heights.
+
+Shaped after a Reth ExEx (`reth-exex-examples` `minimal`): a source yields ChainCommitted,
+ChainReorged and ChainReverted; the node applies each block in one LMDB write transaction and
+reports `FinishedHeight` only after the block is durable.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import pluggy
+import structlog
+
+from monmouth.core.config import Settings
+from monmouth.core.errors import SourceError
+from monmouth.core.executor import BLOCKHASH_WINDOW, BlockExecutor
+from monmouth.core.l1 import BlockId, L1Block, L1Transaction
+from monmouth.core.lthash import LtHash
+from monmouth.core.notifications import (
+    ChainCommitted,
+    ChainReorged,
+    ChainReverted,
+    FinishedHeight,
+    Notification,
+)
+from monmouth.core.payloads import BlockInfo
+from monmouth.core.plugins import load_plugins
+from monmouth.core.records import BlockRecord
+from monmouth.core.sources.base import Source
+from monmouth.core.state import Store
+from monmouth.rust_svm.runtime import SvmRuntime
+from monmouth.rust_svm.sigverify import SignatureVerifier
+
+log = structlog.get_logger("monmouth.node")
+
+
+@dataclass(slots=True)
+class RunStats:
+    """Counters of one run, for progress displays and summaries."""
+
+    started: float = field(default_factory=time.monotonic)
+    blocks: int = 0
+    reverted: int = 0
+    ok: int = 0
+    failed: int = 0
+    rejected: int = 0
+    deposits: int = 0
+    head: BlockInfo | None = None
+
+    @property
+    def transactions(self) -> int:
+        return self.ok + self.failed + self.rejected
+
+    def tps(self) -> float:
+        elapsed = time.monotonic() - self.started
+        return self.transactions / elapsed if elapsed > 0 else 0.0
+
+
+class Node:
+    """Owns the state, the runtime and the plugins of one executing instance."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        plugins: pluggy.PluginManager | None = None,
+        on_finished: Callable[[FinishedHeight], None] | None = None,
+    ) -> None:
+        self.settings = settings
+        self.pm = plugins if plugins is not None else load_plugins(settings)
+        self.store = Store(
+            settings.data_dir,
+            map_size=settings.store.map_size_mb << 20,
+            sync=settings.store.sync,
+            retention=settings.store.retention_blocks,
+        )
+        self.runtime = SvmRuntime()
+        self.verifier = SignatureVerifier()
+        self.executor = BlockExecutor(self.store, self.runtime, self.verifier, self._route)
+        self.stats = RunStats()
+        self._on_finished = on_finished
+        self._stop = False
+        head = self.store.head()
+        self._recent: deque[tuple[int, bytes]] = deque(maxlen=BLOCKHASH_WINDOW)
+        if head is None:
+            self.state = LtHash.identity()
+        else:
+            lthash = self.store.lthash(head.number)
+            if lthash is None or lthash.checksum() != head.checksum:
+                raise SourceError(
+                    f"{settings.data_dir} is corrupt: the lattice hash of head #{head.number} "
+                    "does not match its checksum"
+                )
+            self.state = lthash
+            for rec in self.store.blocks(head.number - BLOCKHASH_WINDOW + 1, head.number):
+                self._recent.append((rec.number, rec.hash))
+            self.stats.head = BlockInfo.from_record(head)
+        self.pm.hook.startup(node=self)
+
+    # ------------------------------------------------------------------ queries
+
+    @property
+    def head(self) -> BlockId | None:
+        return self.store.head_id()
+
+    def _route(self, tx: L1Transaction, block: L1Block) -> bytes | None:
+        result: bytes | None = self.pm.hook.route_transaction(tx=tx, block=block)
+        return result
+
+    def _window(self, block: L1Block) -> set[bytes]:
+        low = block.number - BLOCKHASH_WINDOW
+        hashes = {h for n, h in self._recent if n >= low}
+        # The parent's hash is always known, even for the first block after an empty state.
+        hashes.add(block.parent_hash)
+        return hashes
+
+    # ------------------------------------------------------------------ applying
+
+    def request_stop(self) -> None:
+        """Stop after the block being executed (safe from a signal handler)."""
+        self._stop = True
+
+    @property
+    def stopping(self) -> bool:
+        return self._stop
+
+    def commit(self, block: L1Block) -> BlockRecord:
+        """Execute one block on top of the head and make it durable."""
+        head = self._recent[-1] if self._recent else None
+        if head is not None and (block.number != head[0] + 1 or block.parent_hash != head[1]):
+            raise SourceError(
+                f"block #{block.number} does not extend the head #{head[0]} "
+                f"(parent {block.parent_hash.hex()}, head {head[1].hex()})"
+            )
+        write = self.executor.execute(block, self._window(block), self.state)
+        self.store.commit_block(write)
+        self.state = write.lthash
+        self._recent.append((block.number, block.hash))
+        rec = write.block
+        info = BlockInfo.from_record(rec)
+        stats = self.stats
+        stats.blocks += 1
+        stats.ok += rec.ok
+        stats.failed += rec.failed
+        stats.rejected += rec.rejected
+        stats.deposits += rec.deposits
+        stats.head = info
+        if self._on_finished is not None:
+            self._on_finished(FinishedHeight(block.id))
+        self.pm.hook.notify_block(block=info)
+        return rec
+
+    def revert_to(self, number: int) -> list[BlockInfo]:
+        """Undo blocks tip-first until the head is `number` (or the state is empty)."""
+        reverted: list[BlockInfo] = []
+        while self._recent and self._recent[-1][0] > number:
+            undone = self.store.revert_head()
+            for pubkey, value in undone.accounts:
+                self.runtime.set(pubkey, value)
+            self._recent.pop()
+            reverted.append(BlockInfo.from_record(undone.block))
+            parent = undone.block.number - 1
+            if self._recent:
+                lthash = self.store.lthash(parent)
+                if lthash is None:
+                    raise SourceError(f"the lattice hash of block #{parent} was pruned")
+                self.state = lthash
+                if len(self._recent) < BLOCKHASH_WINDOW // 2:
+                    self._reload_recent(parent)
+            else:
+                self.state = LtHash.identity()
+        if reverted:
+            self.stats.reverted += len(reverted)
+            head = self.store.head()
+            self.stats.head = None if head is None else BlockInfo.from_record(head)
+            self.pm.hook.revert_blocks(blocks=reverted)
+            log.info("reverted", blocks=len(reverted), head=number)
+        return reverted
+
+    def _reload_recent(self, head: int) -> None:
+        self._recent.clear()
+        for rec in self.store.blocks(head - BLOCKHASH_WINDOW + 1, head):
+            self._recent.append((rec.number, rec.hash))
+
+    def _known(self, block: L1Block) -> bool:
+        """Whether `block` is already committed (a source may repeat blocks on restart)."""
+        if not self._recent or block.number > self._recent[-1][0]:
+            return False
+        rec = self.store.block(block.number)
+        if rec is None or rec.hash != block.hash:
+            raise SourceError(
+                f"block #{block.number} {block.hash.hex()} conflicts with the stored block; "
+                "the source and the data directory are on different chains"
+            )
+        return True
+
+    def apply(self, notification: Notification) -> None:
+        """Apply one notification; stops early (between blocks) when a stop was requested."""
+        if isinstance(notification, ChainReorged | ChainReverted):
+            if notification.old:
+                self.revert_to(notification.old[0].number - 1)
+        if isinstance(notification, ChainCommitted | ChainReorged):
+            for block in notification.new:
+                if self._stop:
+                    return
+                if not self._known(block):
+                    self.commit(block)
+
+    async def run(self, source: Source, *, max_blocks: int | None = None) -> RunStats:
+        """Follow `source` until it ends, a stop is requested, or `max_blocks` were committed."""
+        async for notification in source.notifications(self.head):
+            self.apply(notification)
+            if self._stop or (max_blocks is not None and self.stats.blocks >= max_blocks):
+                break
+        return self.stats
+
+    def close(self) -> None:
+        """Tell plugins, stop the verifier and close the store. Idempotent."""
+        if getattr(self, "_closed", False):
+            return
+        self._closed = True
+        self.pm.hook.shutdown(node=self)
+        self.verifier.close()
+        self.store.close()
+
+    def __enter__(self) -> Node:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -1,0 +1,119 @@
+"""What the node stores, encoded for LMDB. Every type here is frozen and versioned by the schema.
+
+Accounts use a fixed binary layout (they are the hot path); everything else is MessagePack
+through msgspec, with `array_like` structs so field names are not repeated in every record.
+"""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import msgspec
+
+#: Bumped whenever an encoding below changes; a data directory of another version is refused.
+SCHEMA_VERSION = 1
+
+_ACCOUNT_HEADER = struct.Struct("<QQ?32s")
+TxStatus = Literal["ok", "failed", "rejected"]
+
+
+@dataclass(frozen=True, slots=True)
+class AccountRecord:
+    """One SVM account as stored (and as the lattice hash sees it)."""
+
+    lamports: int
+    owner: bytes
+    executable: bool
+    rent_epoch: int
+    data: bytes
+
+    def encode(self) -> bytes:
+        return _ACCOUNT_HEADER.pack(self.lamports, self.rent_epoch, self.executable, self.owner) + (
+            self.data
+        )
+
+    @classmethod
+    def decode(cls, raw: bytes) -> AccountRecord:
+        lamports, rent_epoch, executable, owner = _ACCOUNT_HEADER.unpack_from(raw)
+        return cls(lamports, owner, executable, rent_epoch, bytes(raw[_ACCOUNT_HEADER.size :]))
+
+
+class TxRecord(msgspec.Struct, frozen=True, array_like=True):
+    """The outcome of one Solana transaction, keyed by its first signature.
+
+    `error` is the runtime's error as Solana's JSON-RPC shows it (`"AccountNotFound"` or
+    `{"InstructionError": [0, {"Custom": 1}]}`), for failed transactions only.
+    """
+
+    signature: bytes
+    status: TxStatus
+    reason: str | None
+    error: Any
+    slot: int
+    fee: int
+    compute_units: int
+    logs: list[str]
+    l1_tx_hash: bytes
+    l1_tx_index: int
+    position: int
+
+    @property
+    def executed(self) -> bool:
+        return self.status != "rejected"
+
+
+class MessageRecord(msgspec.Struct, frozen=True, array_like=True):
+    """The outcome of one inbox message (an L1 transaction the router accepted).
+
+    `outcomes` holds, per transaction of a batch in order, its status and reason (so that a
+    transaction too malformed to have a signature is still accounted for).
+    """
+
+    l1_tx_hash: bytes
+    kind: Literal["batch", "deposit"] | None
+    reason: str | None
+    outcomes: list[tuple[TxStatus, str | None]]
+    recipient: bytes | None = None
+    lamports: int = 0
+
+
+class BlockRecord(msgspec.Struct, frozen=True, array_like=True):
+    """One executed L1 block: header, counts and the state-hash checksum after it."""
+
+    number: int
+    hash: bytes
+    parent_hash: bytes
+    timestamp: int
+    checksum: bytes
+    messages: int
+    deposits: int
+    ok: int
+    failed: int
+    rejected: int
+
+
+class UndoRecord(msgspec.Struct, frozen=True, array_like=True):
+    """What reverting one block restores: previous values, None where there was none."""
+
+    accounts: list[tuple[bytes, bytes | None]]
+    txs: list[tuple[bytes, bytes | None]]
+    messages: list[bytes]
+
+
+def message_key(block_number: int, l1_tx_index: int) -> bytes:
+    """Messages sort by block, then by position in the block."""
+    return block_number.to_bytes(8, "big") + l1_tx_index.to_bytes(4, "big")
+
+
+def block_key(number: int) -> bytes:
+    return number.to_bytes(8, "big")
+
+
+_encoder = msgspec.msgpack.Encoder()
+encode = _encoder.encode
+decode_tx = msgspec.msgpack.Decoder(TxRecord).decode
+decode_block = msgspec.msgpack.Decoder(BlockRecord).decode
+decode_undo = msgspec.msgpack.Decoder(UndoRecord).decode
+decode_message = msgspec.msgpack.Decoder(MessageRecord).decode

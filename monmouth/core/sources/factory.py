@@ -1,0 +1,21 @@
+"""The source the configuration asks for."""
+
+from __future__ import annotations
+
+from monmouth.core.config import Settings
+from monmouth.core.errors import ConfigError
+from monmouth.core.sources.base import Source
+
+
+def make_source(settings: Settings) -> Source:
+    """Build the configured source; raises ConfigError when it lacks what it needs."""
+    kind = settings.source.kind
+    if kind == "replay":
+        from monmouth.core.sources.replay import ReplaySource
+
+        if settings.source.replay_file is None:
+            raise ConfigError("the replay source needs a file: pass --replay-file FILE")
+        return ReplaySource(settings.source.replay_file)
+    from monmouth.core.sources.devnet import DevnetSource
+
+    return DevnetSource(settings.devnet, settings.inbox.address_bytes)

@@ -1,0 +1,348 @@
+"""The node's state in LMDB: accounts, blocks, undo records, statuses, message outcomes, meta.
+
+One write transaction per block makes a crash leave whole blocks only. Undo records restore
+accounts, statuses and the lattice hash of the parent exactly. The map grows by itself: a full
+map is retried with a bigger one and never reaches the user.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+import lmdb
+
+from monmouth.core.errors import DataDirError
+from monmouth.core.l1 import BlockId
+from monmouth.core.lthash import LtHash
+from monmouth.core.records import (
+    SCHEMA_VERSION,
+    BlockRecord,
+    MessageRecord,
+    TxRecord,
+    UndoRecord,
+    block_key,
+    decode_block,
+    decode_tx,
+    decode_undo,
+    encode,
+)
+
+_MAGIC = b"monmouth-svm-exex"
+_DATABASES = (b"accounts", b"blocks", b"lthash", b"undo", b"txs", b"messages", b"meta")
+_T = TypeVar("_T")
+
+
+@dataclass(frozen=True, slots=True)
+class BlockWrite:
+    """Everything one executed block writes, prepared before the write transaction opens.
+
+    :ivar block: the block record (header, counts, checksum).
+    :ivar lthash: the full lattice hash after the block.
+    :ivar accounts: (pubkey, value before the block, value after) for every changed account;
+        None means the account does not exist (0 lamports).
+    :ivar txs: the status records written, by signature.
+    :ivar messages: the inbox message outcomes, by message key.
+    """
+
+    block: BlockRecord
+    lthash: LtHash
+    accounts: list[tuple[bytes, bytes | None, bytes | None]]
+    txs: list[TxRecord]
+    messages: list[tuple[bytes, MessageRecord]]
+
+
+@dataclass(frozen=True, slots=True)
+class Reverted:
+    """What reverting the head block did: the block, and each account's restored value."""
+
+    block: BlockRecord
+    accounts: list[tuple[bytes, bytes | None]]
+
+
+class Store:
+    """An LMDB environment holding one node's state. Not thread-safe for writers."""
+
+    def __init__(
+        self,
+        path: Path,
+        *,
+        readonly: bool = False,
+        map_size: int = 64 << 20,
+        sync: bool = True,
+        retention: int = 256,
+    ) -> None:
+        self.path = path
+        self.retention = retention
+        self._readonly = readonly
+        _check_data_dir(path, create=not readonly)
+        try:
+            self._env = lmdb.open(
+                str(path),
+                map_size=map_size,
+                max_dbs=len(_DATABASES),
+                readonly=readonly,
+                sync=sync,
+                metasync=sync,
+                readahead=False,
+                lock=True,
+            )
+        except lmdb.Error as exc:
+            raise DataDirError(f"{path} is not a usable data directory: {exc}") from None
+        try:
+            self._db = {
+                name.decode(): self._env.open_db(name, create=not readonly) for name in _DATABASES
+            }
+        except lmdb.Error as exc:
+            self._env.close()
+            raise DataDirError(
+                f"{path} is not a monmouth data directory ({exc}); "
+                "point --data-dir at another folder"
+            ) from None
+        self._check_meta()
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def _check_meta(self) -> None:
+        with self._env.begin() as txn:
+            magic = txn.get(b"magic", db=self._db["meta"])
+            schema = txn.get(b"schema", db=self._db["meta"])
+        if magic is None and not self._readonly:
+            if self.accounts_count() or self._entries("blocks"):
+                raise DataDirError(f"{self.path} holds data but no monmouth marker; refusing it")
+            self._write(
+                lambda txn: (
+                    txn.put(b"magic", _MAGIC, db=self._db["meta"]),
+                    txn.put(b"schema", str(SCHEMA_VERSION).encode(), db=self._db["meta"]),
+                )
+            )
+            return
+        if magic != _MAGIC:
+            raise DataDirError(f"{self.path} is not a monmouth data directory")
+        if schema != str(SCHEMA_VERSION).encode():
+            found = schema.decode() if schema else "unknown"
+            raise DataDirError(
+                f"{self.path} has schema version {found}; this monmouth reads {SCHEMA_VERSION}"
+            )
+
+    def close(self) -> None:
+        self._env.close()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # ------------------------------------------------------------------ reads
+
+    def _entries(self, name: str) -> int:
+        with self._env.begin() as txn:
+            return int(txn.stat(self._db[name])["entries"])
+
+    def accounts_count(self) -> int:
+        """Existing accounts (0-lamport accounts are deleted)."""
+        return self._entries("accounts")
+
+    def transactions_count(self) -> int:
+        """Transactions with a status, counted once per signature."""
+        return self._entries("txs")
+
+    def head(self) -> BlockRecord | None:
+        """The last committed block, or None for an empty state."""
+        with self._env.begin() as txn:
+            raw = txn.get(b"head", db=self._db["meta"])
+            if raw is None:
+                return None
+            number = int.from_bytes(raw[:8], "big")
+            block = txn.get(block_key(number), db=self._db["blocks"])
+        if block is None:
+            raise DataDirError(f"{self.path} is corrupt: the head block #{number} is missing")
+        return decode_block(block)
+
+    def head_id(self) -> BlockId | None:
+        head = self.head()
+        return None if head is None else BlockId(head.number, head.hash)
+
+    def block(self, number: int) -> BlockRecord | None:
+        with self._env.begin() as txn:
+            raw = txn.get(block_key(number), db=self._db["blocks"])
+        return None if raw is None else decode_block(raw)
+
+    def blocks(self, first: int, last: int) -> list[BlockRecord]:
+        """Block records with numbers in [first, last] that exist, lowest first."""
+        out = []
+        with self._env.begin() as txn, txn.cursor(db=self._db["blocks"]) as cur:
+            if cur.set_range(block_key(max(first, 0))):
+                for key, raw in cur:
+                    if int.from_bytes(key, "big") > last:
+                        break
+                    out.append(decode_block(raw))
+        return out
+
+    def lthash(self, number: int) -> LtHash | None:
+        """The full lattice hash after block `number`, while it is within retention."""
+        with self._env.begin() as txn:
+            raw = txn.get(block_key(number), db=self._db["lthash"])
+        return None if raw is None else LtHash.from_bytes(raw)
+
+    def account(self, pubkey: bytes) -> bytes | None:
+        with self._env.begin(buffers=False) as txn:
+            raw: bytes | None = txn.get(pubkey, db=self._db["accounts"])
+        return raw
+
+    def accounts(self, pubkeys: list[bytes]) -> list[bytes | None]:
+        """Several accounts in one read transaction."""
+        db = self._db["accounts"]
+        with self._env.begin() as txn:
+            return [txn.get(k, db=db) for k in pubkeys]
+
+    def iter_accounts(self) -> Iterator[tuple[bytes, bytes]]:
+        """Every stored account, by pubkey order (for checks and snapshots)."""
+        with self._env.begin() as txn, txn.cursor(db=self._db["accounts"]) as cur:
+            for key, value in cur:
+                yield bytes(key), bytes(value)
+
+    def tx(self, signature: bytes) -> TxRecord | None:
+        with self._env.begin() as txn:
+            raw = txn.get(signature, db=self._db["txs"])
+        return None if raw is None else decode_tx(raw)
+
+    def txs(self, signatures: list[bytes]) -> list[TxRecord | None]:
+        db = self._db["txs"]
+        with self._env.begin() as txn:
+            return [None if (raw := txn.get(s, db=db)) is None else decode_tx(raw) for s in signatures]
+
+    def iter_messages(self, block_number: int) -> Iterator[tuple[int, bytes]]:
+        """(L1 transaction index, encoded MessageRecord) of one block's inbox messages."""
+        prefix = block_key(block_number)
+        with self._env.begin() as txn, txn.cursor(db=self._db["messages"]) as cur:
+            if cur.set_range(prefix):
+                for key, value in cur:
+                    if not bytes(key).startswith(prefix):
+                        break
+                    yield int.from_bytes(key[8:], "big"), bytes(value)
+
+    def info(self) -> dict[str, Any]:
+        """LMDB facts: map size in use and configured, for status displays."""
+        info = self._env.info()
+        stat = self._env.stat()
+        return {
+            "map_size": info["map_size"],
+            "used": (info["last_pgno"] + 1) * stat["psize"],
+        }
+
+    # ------------------------------------------------------------------ writes
+
+    def _write(self, body: Callable[[Any], _T]) -> _T:
+        """Run `body` in one write transaction; grow the map and retry when it is full."""
+        while True:
+            try:
+                with self._env.begin(write=True) as txn:
+                    return body(txn)
+            except lmdb.MapFullError:
+                # The aborted transaction left nothing behind; retry the whole block bigger.
+                self._env.set_mapsize(self._env.info()["map_size"] * 2)
+
+    def commit_block(self, write: BlockWrite) -> None:
+        """Apply one executed block durably, with its undo record; the head moves to it."""
+        db = self._db
+        number = write.block.number
+        key = block_key(number)
+
+        def body(txn: Any) -> None:
+            undo_accounts: list[tuple[bytes, bytes | None]] = []
+            for pubkey, old, new in write.accounts:
+                undo_accounts.append((pubkey, old))
+                if new is None:
+                    txn.delete(pubkey, db=db["accounts"])
+                else:
+                    txn.put(pubkey, new, db=db["accounts"])
+            undo_txs: list[tuple[bytes, bytes | None]] = []
+            for rec in write.txs:
+                prev = txn.get(rec.signature, db=db["txs"])
+                undo_txs.append((rec.signature, None if prev is None else bytes(prev)))
+                txn.put(rec.signature, encode(rec), db=db["txs"])
+            for msg_key, msg in write.messages:
+                txn.put(msg_key, encode(msg), db=db["messages"])
+            undo = UndoRecord(undo_accounts, undo_txs, [k for k, _ in write.messages])
+            txn.put(key, encode(undo), db=db["undo"])
+            txn.put(key, write.lthash.to_bytes(), db=db["lthash"])
+            txn.put(key, encode(write.block), db=db["blocks"])
+            txn.put(b"head", key + write.block.hash, db=db["meta"])
+            # Undo records below the retention depth are pruned, and full lattice hashes one block
+            # later: reverting the oldest undoable block restores its parent's hash.
+            old = number - self.retention
+            if old >= 0:
+                txn.delete(block_key(old), db=db["undo"])
+            if old >= 1:
+                txn.delete(block_key(old - 1), db=db["lthash"])
+
+        self._write(body)
+
+    def revert_head(self) -> Reverted:
+        """Undo the head block in one write transaction; the head moves to its parent.
+
+        Raises DataDirError when the head's undo record was pruned (a reorg deeper than the
+        retention depth).
+        """
+        head = self.head()
+        if head is None:
+            raise DataDirError("nothing to revert: the state is empty")
+        db = self._db
+        key = block_key(head.number)
+
+        def body(txn: Any) -> Reverted:
+            raw = txn.get(key, db=db["undo"])
+            if raw is None:
+                raise DataDirError(
+                    f"cannot revert block #{head.number}: its undo record is beyond the retention "
+                    f"depth ({self.retention} blocks); raise store.retention_blocks and resync"
+                )
+            undo = decode_undo(raw)
+            for pubkey, prev in undo.accounts:
+                if prev is None:
+                    txn.delete(pubkey, db=db["accounts"])
+                else:
+                    txn.put(pubkey, prev, db=db["accounts"])
+            for signature, prev_tx in reversed(undo.txs):
+                if prev_tx is None:
+                    txn.delete(signature, db=db["txs"])
+                else:
+                    txn.put(signature, prev_tx, db=db["txs"])
+            for msg_key in undo.messages:
+                txn.delete(msg_key, db=db["messages"])
+            for name in ("undo", "lthash", "blocks"):
+                txn.delete(key, db=db[name])
+            if head.number == 0 or txn.get(block_key(head.number - 1), db=db["blocks"]) is None:
+                txn.delete(b"head", db=db["meta"])
+            else:
+                txn.put(b"head", block_key(head.number - 1) + head.parent_hash, db=db["meta"])
+            return Reverted(head, undo.accounts)
+
+        return self._write(body)
+
+
+def _check_data_dir(path: Path, *, create: bool) -> None:
+    if path.exists() and not path.is_dir():
+        raise DataDirError(f"{path} is a file, not a data directory")
+    if not path.exists():
+        if not create:
+            raise DataDirError(
+                f"no data directory at {path}; run `monmouth run --data-dir {path}` first"
+            )
+        path.mkdir(parents=True)
+        return
+    entries = set(os.listdir(path))
+    if entries and "data.mdb" not in entries:
+        raise DataDirError(
+            f"{path} is not empty and holds no monmouth data (no data.mdb); "
+            "point --data-dir at an empty or existing monmouth folder"
+        )
+    if not entries and not create:
+        raise DataDirError(
+            f"no data in {path}; run `monmouth run --data-dir {path}` first"
+        )

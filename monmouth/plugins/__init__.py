@@ -1,0 +1,1 @@
+"""Built-in plugins. Each is loaded by name through `monmouth.core.plugins`, and replaceable."""

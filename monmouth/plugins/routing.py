@@ -1,0 +1,24 @@
+"""Inbox routing, the first built-in plugin: an L1 transaction is an inbox message when it was
+sent to the inbox address and its receipt says it succeeded (DESIGN.md section 4).
+
+Consensus-critical: the decision depends on the transaction and the configured address only.
+"""
+
+from __future__ import annotations
+
+from monmouth.core.config import Settings
+from monmouth.core.l1 import L1Block, L1Transaction
+from monmouth.hooks import hookimpl
+
+
+class Plugin:
+    """Routes transactions to the configured inbox address."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.inbox = settings.inbox.address_bytes
+
+    @hookimpl
+    def route_transaction(self, tx: L1Transaction, block: L1Block) -> bytes | None:
+        if tx.to == self.inbox and tx.status == 1:
+            return tx.input
+        return None

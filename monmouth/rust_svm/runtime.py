@@ -1,0 +1,192 @@
+"""LiteSVM as the node's execution engine: clock, accounts loaded on demand, one tx at a time.
+
+The runtime holds a working set of accounts in memory. Accounts of the node's state are loaded
+from LMDB on first touch (`load`), before the block that names them runs; everything else the
+runtime knows (builtin programs, sysvars, SPL Token) is the runtime's own and never state.
+
+Blockhash, replay and signature checks are the node's (DESIGN.md section 5), so the runtime runs
+with its own blockhash check, transaction history and signature verification off.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from solders.account import Account
+from solders.clock import Clock
+from solders.litesvm import LiteSVM
+from solders.message import MessageV0
+from solders.pubkey import Pubkey
+from solders.transaction import VersionedTransaction
+from solders.transaction_metadata import TransactionMetadata
+
+from monmouth.core.records import AccountRecord
+from monmouth.rust_svm.errors import error_json, error_name
+
+_SYSTEM_PROGRAM = bytes(32)
+#: Address lookup table accounts: a 56-byte header, then 32-byte addresses.
+_ALT_HEADER = 56
+
+
+def _new_svm() -> LiteSVM:
+    return (
+        LiteSVM()
+        .with_sigverify(False)
+        .with_blockhash_check(False)
+        .with_transaction_history(0)
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Execution:
+    """What the runtime said about one transaction.
+
+    :ivar error: None on success, else the runtime's error object (see `error_json`).
+    """
+
+    error: object | None
+    fee: int
+    compute_units: int
+    logs: list[str]
+
+    @property
+    def error_name(self) -> str | None:
+        return None if self.error is None else error_name(self.error)
+
+    @property
+    def error_json(self) -> Any:
+        return None if self.error is None else error_json(self.error)
+
+
+def encode_account(account: Account | None) -> bytes | None:
+    """A runtime account as the store encodes it; None for absent or 0-lamport accounts."""
+    if account is None or account.lamports == 0:
+        return None
+    return AccountRecord(
+        account.lamports, bytes(account.owner), account.executable, account.rent_epoch,
+        account.data,
+    ).encode()
+
+
+def decode_account(raw: bytes) -> Account:
+    rec = AccountRecord.decode(raw)
+    return Account(rec.lamports, rec.data, Pubkey(rec.owner), rec.executable, rec.rent_epoch)
+
+
+class SvmRuntime:
+    """One LiteSVM instance and the set of state accounts already loaded into it."""
+
+    def __init__(self) -> None:
+        self._svm = _new_svm()
+        self._loaded: set[bytes] = set()
+        self._pristine: LiteSVM | None = None
+
+    # ------------------------------------------------------------------ clock
+
+    def set_clock(self, slot: int, unix_timestamp: int) -> None:
+        """Slot = L1 block number, unix_timestamp = L1 timestamp (one epoch, as on a new chain)."""
+        self._svm.set_clock(Clock(slot, 0, 0, 0, unix_timestamp))
+
+    # ------------------------------------------------------------------ accounts
+
+    def unloaded(self, pubkeys: Iterable[bytes]) -> list[bytes]:
+        """The keys among `pubkeys` not yet loaded from the store, without duplicates."""
+        loaded = self._loaded
+        return list(dict.fromkeys(k for k in pubkeys if k not in loaded))
+
+    def load(self, pubkeys: list[bytes], values: list[bytes | None]) -> None:
+        """Load state accounts read from the store; an absent one leaves the runtime's own."""
+        svm = self._svm
+        for key, raw in zip(pubkeys, values, strict=True):
+            if raw is not None:
+                svm.set_account(Pubkey(key), decode_account(raw))
+            self._loaded.add(key)
+
+    def get(self, pubkey: bytes) -> bytes | None:
+        """The account as the runtime sees it now, encoded (None when it does not exist)."""
+        return encode_account(self._svm.get_account(Pubkey(pubkey)))
+
+    def set(self, pubkey: bytes, raw: bytes | None) -> None:
+        """Overwrite an account (deposits, reverts). None restores the runtime's own account,
+        if it has one (a program or sysvar), or removes it."""
+        if raw is None:
+            original = self._original(pubkey)
+            account = original if original is not None else Account(0, b"", Pubkey(_SYSTEM_PROGRAM))
+        else:
+            account = decode_account(raw)
+        self._svm.set_account(Pubkey(pubkey), account)
+
+    def _original(self, pubkey: bytes) -> Account | None:
+        # A pristine runtime tells what an account was before the state ever touched it.
+        if self._pristine is None:
+            self._pristine = _new_svm()
+        return self._pristine.get_account(Pubkey(pubkey))
+
+    def lookup_table_addresses(self, table: bytes) -> list[bytes]:
+        """The addresses an address lookup table holds now (empty when it does not exist)."""
+        account = self._svm.get_account(Pubkey(table))
+        if account is None or len(account.data) < _ALT_HEADER:
+            return []
+        data = account.data
+        return [data[i : i + 32] for i in range(_ALT_HEADER, len(data) - 31, 32)]
+
+    # ------------------------------------------------------------------ execution
+
+    def execute(self, tx: VersionedTransaction) -> Execution:
+        result = self._svm.send_transaction(tx)
+        if isinstance(result, TransactionMetadata):
+            return Execution(None, result.fee(), result.compute_units_consumed(), result.logs())
+        meta = result.meta()
+        return Execution(result.err(), meta.fee(), meta.compute_units_consumed(), meta.logs())
+
+
+def account_keys(tx: VersionedTransaction) -> list[bytes]:
+    """The static account keys a transaction names, in order."""
+    return [bytes(k) for k in tx.message.account_keys]
+
+
+def lookup_tables(tx: VersionedTransaction) -> list[bytes]:
+    """The address lookup tables a v0 transaction names."""
+    msg = tx.message
+    if not isinstance(msg, MessageV0):
+        return []
+    return [bytes(lookup.account_key) for lookup in msg.address_table_lookups]
+
+
+def writable_keys(tx: VersionedTransaction, keys: list[bytes], runtime: SvmRuntime) -> list[bytes]:
+    """Accounts the transaction may write: writable by the header, not invoked as a program,
+    plus the writable addresses it loads from lookup tables."""
+    msg = tx.message
+    header = msg.header
+    n_sig = header.num_required_signatures
+    n_keys = len(keys)
+    ro_signed = header.num_readonly_signed_accounts
+    ro_unsigned = header.num_readonly_unsigned_accounts
+    programs = {ix.program_id_index for ix in msg.instructions}
+    out = [
+        keys[i]
+        for i in range(n_keys)
+        if i not in programs
+        and ((i < n_sig - ro_signed) or (n_sig <= i < n_keys - ro_unsigned))
+    ]
+    if isinstance(msg, MessageV0):
+        for lookup in msg.address_table_lookups:
+            addresses = runtime.lookup_table_addresses(bytes(lookup.account_key))
+            out.extend(addresses[i] for i in bytes(lookup.writable_indexes) if i < len(addresses))
+    return out
+
+
+def loaded_addresses(tx: VersionedTransaction, runtime: SvmRuntime) -> list[bytes]:
+    """Every address a v0 transaction loads through lookup tables (for prefetching)."""
+    msg = tx.message
+    if not isinstance(msg, MessageV0):
+        return []
+    out: list[bytes] = []
+    for lookup in msg.address_table_lookups:
+        addresses = runtime.lookup_table_addresses(bytes(lookup.account_key))
+        for i in bytes(lookup.writable_indexes) + bytes(lookup.readonly_indexes):
+            if i < len(addresses):
+                out.append(addresses[i])
+    return out
