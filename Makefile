@@ -18,7 +18,7 @@ run: $(VENV)/.installed
 	$(BIN)/monmouth run $(ARGS)
 
 test: $(VENV)/.installed
-	$(BIN)/ruff check monmouth tests benches
+	$(BIN)/ruff check monmouth tests benches examples
 	$(BIN)/mypy
 	$(BIN)/pytest $(ARGS)
 

@@ -47,7 +47,9 @@ JsonFlag = Annotated[bool, typer.Option("--json", help="Print one JSON object fo
 
 
 def _fail(message: str, code: int) -> typer.Exit:
-    err_console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    err_console.print(
+        "error: " + message, style="bold red", markup=False, highlight=False, soft_wrap=True
+    )
     return typer.Exit(code)
 
 
@@ -57,6 +59,15 @@ def _guard(body: Callable[[], _T]) -> _T:
         return body()
     except UserError as exc:
         raise _fail(str(exc), 2) from None
+    except BaseExceptionGroup as group:
+        # Errors raised inside the node's task group arrive wrapped; the first user error wins.
+        matched, _ = group.split(UserError)
+        if matched is None:
+            raise
+        first: BaseException = matched
+        while isinstance(first, BaseExceptionGroup):
+            first = first.exceptions[0]
+        raise _fail(str(first), 2) from None
 
 
 def _settings(config: Path | None, data_dir: Path | None, **more: Any) -> Settings:
@@ -129,8 +140,12 @@ def run(
         log = structlog.get_logger("monmouth")
         source_obj = make_source(settings)
         with Node(settings) as node:
-            log.info("starting", data_dir=str(settings.data_dir), source=settings.source.kind,
-                     head=None if node.head is None else node.head.number)
+            log.info(
+                "starting",
+                data_dir=str(settings.data_dir),
+                source=settings.source.kind,
+                head=None if node.head is None else node.head.number,
+            )
             anyio.run(_run_node, node, source_obj, blocks)
             stats = node.stats
             head = stats.head
@@ -170,9 +185,14 @@ async def _run_node(node: Any, source: Any, max_blocks: int | None) -> None:
                 while True:
                     await anyio.sleep(5)
                     head = node.stats.head
-                    log.info("progress", head=None if head is None else head.number,
-                             tps=round(node.stats.tps()), ok=node.stats.ok,
-                             failed=node.stats.failed, rejected=node.stats.rejected)
+                    log.info(
+                        "progress",
+                        head=None if head is None else head.number,
+                        tps=round(node.stats.tps()),
+                        ok=node.stats.ok,
+                        failed=node.stats.failed,
+                        rejected=node.stats.rejected,
+                    )
 
         tg.start_soon(on_signals)
         tg.start_soon(show_progress)

@@ -22,9 +22,7 @@ def keypair(n: int) -> Keypair:
     return Keypair.from_seed(hashlib.sha256(f"test-key-{n}".encode()).digest())
 
 
-def sol_transfer(
-    payer: Keypair, to: Pubkey, lamports: int, blockhash: bytes
-) -> bytes:
+def sol_transfer(payer: Keypair, to: Pubkey, lamports: int, blockhash: bytes) -> bytes:
     """A signed system transfer, as wire bytes."""
     msg = Message.new_with_blockhash(
         [transfer(TransferParams(from_pubkey=payer.pubkey(), to_pubkey=to, lamports=lamports))],

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import Literal
 
 from solders.transaction import VersionedTransaction
 
@@ -37,12 +38,11 @@ from monmouth.rust_svm.sigverify import SignatureVerifier, SignedMessage, split_
 
 #: Solana's blockhash window, in L1 blocks.
 BLOCKHASH_WINDOW = 150
-_U64_MAX = 2**64 - 1
 _SYSTEM_PROGRAM = bytes(32)
-#: Rent-exempt marker Agave gives accounts created with enough lamports.
-_RENT_EXEMPT_EPOCH = _U64_MAX
 #: Runtime errors that mean the fee payer cannot pay: Solana drops these transactions.
-_FEE_PAYER_ERRORS = frozenset({"AccountNotFound", "InsufficientFundsForFee", "InvalidAccountForFee"})
+_FEE_PAYER_ERRORS = frozenset(
+    {"AccountNotFound", "InsufficientFundsForFee", "InvalidAccountForFee"}
+)
 
 Router = Callable[[L1Transaction, L1Block], bytes | None]
 
@@ -69,7 +69,7 @@ class _Deposit:
 @dataclass(slots=True)
 class _Message:
     l1: L1Transaction
-    kind: str | None
+    kind: Literal["batch", "deposit"] | None
     reason: str | None
     outcomes: list[tuple[TxStatus, str | None]]
     recipient: bytes | None = None
@@ -146,12 +146,16 @@ class BlockExecutor:
         decoded = inbox.decode(payload, l1tx.value)
         index = len(messages)
         if isinstance(decoded, inbox.Rejected):
-            kind = {inbox.KIND_BATCH: "batch", inbox.KIND_DEPOSIT: "deposit"}.get(
-                payload[1] if len(payload) > 1 else -1
-            )
+            kind: Literal["batch", "deposit"] | None = None
+            if len(payload) > 1 and payload[1] == inbox.KIND_BATCH:
+                kind = "batch"
+            elif len(payload) > 1 and payload[1] == inbox.KIND_DEPOSIT:
+                kind = "deposit"
             messages.append(_Message(l1tx, kind, decoded.reason.value, []))
         elif isinstance(decoded, inbox.Deposit):
-            messages.append(_Message(l1tx, "deposit", None, [], decoded.recipient, decoded.lamports))
+            messages.append(
+                _Message(l1tx, "deposit", None, [], decoded.recipient, decoded.lamports)
+            )
             items.append(_Deposit(l1tx, index, decoded.recipient, decoded.lamports))
         else:
             messages.append(_Message(l1tx, "batch", None, []))
@@ -252,25 +256,41 @@ class BlockExecutor:
                     status = "failed"  # executed: the fee was charged
                 else:
                     name = result.error_name or "unknown"
-                    reason = (
-                        Reason.FEE_PAYER.value if name in _FEE_PAYER_ERRORS else snake(name)
-                    )
+                    reason = Reason.FEE_PAYER.value if name in _FEE_PAYER_ERRORS else snake(name)
                     status = "rejected"
                 if status != "rejected":
                     records[signature] = TxRecord(
-                        signature, status, None, result.error_json, block.number, result.fee,
-                        result.compute_units, result.logs, item.l1.hash, item.l1.index,
+                        signature,
+                        status,
+                        None,
+                        result.error_json,
+                        block.number,
+                        result.fee,
+                        result.compute_units,
+                        result.logs,
+                        item.l1.hash,
+                        item.l1.index,
                         item.position,
                     )
             else:
                 status = "rejected"
             if status == "rejected":
                 rejected += 1
-                # A rejection never hides the status of the executed transaction it repeats.
-                if prior is None or not prior.executed:
+                # A rejection never hides the status of the executed transaction it repeats, and
+                # a signature that failed its check does not name the transaction it claims to.
+                if reason != Reason.SIGNATURE_FAILURE and (prior is None or not prior.executed):
                     records[signature] = TxRecord(
-                        signature, "rejected", reason, None, block.number, 0, 0, [],
-                        item.l1.hash, item.l1.index, item.position,
+                        signature,
+                        "rejected",
+                        reason,
+                        None,
+                        block.number,
+                        0,
+                        0,
+                        [],
+                        item.l1.hash,
+                        item.l1.index,
+                        item.position,
                     )
             elif status == "ok":
                 ok += 1
@@ -282,7 +302,9 @@ class BlockExecutor:
         stored = store.accounts(changed_keys)
         lthash = state.copy()
         account_writes: list[tuple[bytes, bytes | None, bytes | None]] = []
-        for key, old, new in zip(changed_keys, stored, (current[k] for k in changed_keys), strict=True):
+        for key, old, new in zip(
+            changed_keys, stored, (current[k] for k in changed_keys), strict=True
+        ):
             if old == new:
                 continue
             if old is not None:
@@ -306,7 +328,7 @@ class BlockExecutor:
         message_records = [
             (
                 message_key(block.number, m.l1.index),
-                MessageRecord(m.l1.hash, m.kind, m.reason, m.outcomes, m.recipient, m.lamports),  # type: ignore[arg-type]
+                MessageRecord(m.l1.hash, m.kind, m.reason, m.outcomes, m.recipient, m.lamports),
             )
             for m in messages
         ]
@@ -316,14 +338,15 @@ class BlockExecutor:
 def _credit(raw: bytes | None, lamports: int) -> bytes | None:
     """The account after a deposit, or None when the balance would overflow a u64."""
     if raw is None:
-        if lamports > _U64_MAX:
-            return None
-        return AccountRecord(lamports, _SYSTEM_PROGRAM, False, _RENT_EXEMPT_EPOCH, b"").encode()
+        # rent_epoch 0, as the runtime gives accounts that a transfer creates.
+        return AccountRecord(lamports, _SYSTEM_PROGRAM, False, 0, b"").encode()
     account = AccountRecord.decode(raw)
     total = account.lamports + lamports
-    if total > _U64_MAX:
+    if total > inbox.MAX_LAMPORTS:
         return None
-    return AccountRecord(total, account.owner, account.executable, account.rent_epoch, account.data).encode()
+    return AccountRecord(
+        total, account.owner, account.executable, account.rent_epoch, account.data
+    ).encode()
 
 
 def _hash(pubkey: bytes, raw: bytes) -> LtHash:

@@ -20,6 +20,8 @@ KIND_DEPOSIT = 0x01
 MAX_TX_SIZE = 1232
 #: One lamport per gwei.
 WEI_PER_LAMPORT = 10**9
+#: Lamports are u64 in the SVM.
+MAX_LAMPORTS = 2**64 - 1
 _U16 = struct.Struct("<H")
 
 
@@ -61,6 +63,8 @@ def decode(calldata: bytes, value_wei: int) -> Message:
         lamports = value_wei // WEI_PER_LAMPORT
         if lamports == 0:
             return Rejected(Reason.EMPTY_DEPOSIT)
+        if lamports > MAX_LAMPORTS:
+            return Rejected(Reason.MALFORMED_DEPOSIT)
         return Deposit(recipient=bytes(body), lamports=lamports)
     if kind != KIND_BATCH:
         return Rejected(Reason.UNKNOWN_KIND)

@@ -77,9 +77,13 @@ class L1Block:
         for i, receipt in enumerate(receipts_raw):
             if not isinstance(receipt, dict):
                 raise ValueError(f"receipts[{i}] is not an object")
-            tx_hash = parse_data(receipt.get("transactionHash"), f"receipts[{i}].transactionHash", 32)
+            tx_hash = parse_data(
+                receipt.get("transactionHash"), f"receipts[{i}].transactionHash", 32
+            )
             status = receipt.get("status")
-            statuses[tx_hash] = None if status is None else parse_quantity(status, f"receipts[{i}].status")
+            statuses[tx_hash] = (
+                None if status is None else parse_quantity(status, f"receipts[{i}].status")
+            )
         txs_raw = obj.get("transactions")
         if not isinstance(txs_raw, list):
             raise ValueError("block has no 'transactions' list")
@@ -97,7 +101,9 @@ class L1Block:
             txs.append(
                 L1Transaction(
                     hash=tx_hash,
-                    index=parse_quantity(tx.get("transactionIndex", hex(i)), f"{where}.transactionIndex"),
+                    index=parse_quantity(
+                        tx.get("transactionIndex", hex(i)), f"{where}.transactionIndex"
+                    ),
                     sender=parse_data(tx.get("from"), f"{where}.from", 20),
                     to=None if to is None else parse_data(to, f"{where}.to", 20),
                     value=parse_quantity(tx.get("value"), f"{where}.value"),

@@ -200,9 +200,8 @@ class Node:
 
     def apply(self, notification: Notification) -> None:
         """Apply one notification; stops early (between blocks) when a stop was requested."""
-        if isinstance(notification, ChainReorged | ChainReverted):
-            if notification.old:
-                self.revert_to(notification.old[0].number - 1)
+        if isinstance(notification, ChainReorged | ChainReverted) and notification.old:
+            self.revert_to(notification.old[0].number - 1)
         if isinstance(notification, ChainCommitted | ChainReorged):
             for block in notification.new:
                 if self._stop:

@@ -8,7 +8,7 @@ map is retried with a bigger one and never reaches the user.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -50,9 +50,9 @@ class BlockWrite:
 
     block: BlockRecord
     lthash: LtHash
-    accounts: list[tuple[bytes, bytes | None, bytes | None]]
-    txs: list[TxRecord]
-    messages: list[tuple[bytes, MessageRecord]]
+    accounts: Sequence[tuple[bytes, bytes | None, bytes | None]]
+    txs: Sequence[TxRecord]
+    messages: Sequence[tuple[bytes, MessageRecord]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,6 +93,16 @@ class Store:
         except lmdb.Error as exc:
             raise DataDirError(f"{path} is not a usable data directory: {exc}") from None
         try:
+            with self._env.begin() as txn:
+                foreign = [bytes(k) for k, _ in txn.cursor() if bytes(k) not in _DATABASES]
+        except lmdb.Error:
+            foreign = [b"?"]
+        if foreign:
+            self._env.close()
+            raise DataDirError(
+                f"{path} is an LMDB environment of another program, not a monmouth data directory"
+            )
+        try:
             self._db = {
                 name.decode(): self._env.open_db(name, create=not readonly) for name in _DATABASES
             }
@@ -102,7 +112,11 @@ class Store:
                 f"{path} is not a monmouth data directory ({exc}); "
                 "point --data-dir at another folder"
             ) from None
-        self._check_meta()
+        try:
+            self._check_meta()
+        except BaseException:
+            self._env.close()
+            raise
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -214,7 +228,9 @@ class Store:
     def txs(self, signatures: list[bytes]) -> list[TxRecord | None]:
         db = self._db["txs"]
         with self._env.begin() as txn:
-            return [None if (raw := txn.get(s, db=db)) is None else decode_tx(raw) for s in signatures]
+            return [
+                None if (raw := txn.get(s, db=db)) is None else decode_tx(raw) for s in signatures
+            ]
 
     def iter_messages(self, block_number: int) -> Iterator[tuple[int, bytes]]:
         """(L1 transaction index, encoded MessageRecord) of one block's inbox messages."""
@@ -275,11 +291,11 @@ class Store:
             txn.put(b"head", key + write.block.hash, db=db["meta"])
             # Undo records below the retention depth are pruned, and full lattice hashes one block
             # later: reverting the oldest undoable block restores its parent's hash.
-            old = number - self.retention
-            if old >= 0:
-                txn.delete(block_key(old), db=db["undo"])
-            if old >= 1:
-                txn.delete(block_key(old - 1), db=db["lthash"])
+            oldest = number - self.retention
+            if oldest >= 0:
+                txn.delete(block_key(oldest), db=db["undo"])
+            if oldest >= 1:
+                txn.delete(block_key(oldest - 1), db=db["lthash"])
 
         self._write(body)
 
@@ -343,6 +359,4 @@ def _check_data_dir(path: Path, *, create: bool) -> None:
             "point --data-dir at an empty or existing monmouth folder"
         )
     if not entries and not create:
-        raise DataDirError(
-            f"no data in {path}; run `monmouth run --data-dir {path}` first"
-        )
+        raise DataDirError(f"no data in {path}; run `monmouth run --data-dir {path}` first")

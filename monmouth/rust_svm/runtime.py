@@ -31,12 +31,7 @@ _ALT_HEADER = 56
 
 
 def _new_svm() -> LiteSVM:
-    return (
-        LiteSVM()
-        .with_sigverify(False)
-        .with_blockhash_check(False)
-        .with_transaction_history(0)
-    )
+    return LiteSVM().with_sigverify(False).with_blockhash_check(False).with_transaction_history(0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,7 +60,10 @@ def encode_account(account: Account | None) -> bytes | None:
     if account is None or account.lamports == 0:
         return None
     return AccountRecord(
-        account.lamports, bytes(account.owner), account.executable, account.rent_epoch,
+        account.lamports,
+        bytes(account.owner),
+        account.executable,
+        account.rent_epoch,
         account.data,
     ).encode()
 
@@ -168,8 +166,7 @@ def writable_keys(tx: VersionedTransaction, keys: list[bytes], runtime: SvmRunti
     out = [
         keys[i]
         for i in range(n_keys)
-        if i not in programs
-        and ((i < n_sig - ro_signed) or (n_sig <= i < n_keys - ro_unsigned))
+        if i not in programs and ((i < n_sig - ro_signed) or (n_sig <= i < n_keys - ro_unsigned))
     ]
     if isinstance(msg, MessageV0):
         for lookup in msg.address_table_lookups:

@@ -1,0 +1,231 @@
+"""The `devnet` source: an Ethereum chain made in-process whose blocks carry a Solana workload.
+
+Fully deterministic: the same `DevnetSettings` give the same blocks, hashes and notifications,
+event by event (no clock, no OS randomness). The workload is described in
+`monmouth.core.sources.workload`.
+
+Chain rules:
+
+- Block 0 is genesis (deposits only). Block n has `parent_hash` = hash of block n-1 and
+  `timestamp = genesis_timestamp + n * block_time`. Hashes are BLAKE3 over the parent hash,
+  number, timestamp, a per-event salt and the transaction hashes.
+- Each event extends the chain by one block (`ChainCommitted`), or, with probability
+  `reorg_probability` once the tip is above `reorg_max_depth`, drops the last k blocks
+  (k uniform in 1..reorg_max_depth) and makes k or k+1 new ones at the same heights
+  (`ChainReorged`, both segments lowest first). The workload's model rolls back to the fork point;
+  the new branch draws from a random stream salted with the event number, so its contents differ.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from random import Random
+
+import anyio
+import anyio.lowlevel
+
+from monmouth.core.config import DevnetSettings
+from monmouth.core.errors import SourceError
+from monmouth.core.l1 import BlockId, L1Block, L1Transaction
+from monmouth.core.notifications import ChainCommitted, ChainReorged, Notification
+from monmouth.core.sources.workload import Context, Model, Planted, Workload, derive
+
+__all__ = ["DevnetChain", "DevnetSource", "Planted"]
+
+#: Canonical block hashes kept for blockhashes (the window is 150; older ones make stale ones).
+_KEEP_HASHES = 1024
+#: Hashes of reorged-out blocks kept for `blockhash_not_found` transactions.
+_KEEP_DROPPED = 64
+#: Blocks whose executed transactions may be re-sent as `already_processed`.
+_RESEND_DEPTH = 3
+#: During a restart's silent catch-up, let other tasks run every this many events.
+_CATCH_UP_CHECKPOINT = 64
+
+
+@dataclass(slots=True)
+class _Record:
+    """What the chain remembers of a recent canonical block to reorg or to re-send from it."""
+
+    number: int
+    #: The model after this block; None when reorgs are off.
+    model: Model | None
+    executed: list[tuple[bytes, int]]
+
+
+class DevnetChain:
+    """The devnet's L1 chain: genesis at construction, then one event per `next_event()`.
+
+    :param settings: the devnet's settings (seed, workload, rates, reorgs, clock).
+    :param inbox_address: the 20-byte address inbox messages are sent to.
+    :param keep_blocks: how many canonical blocks `canonical()` keeps, newest last; None (the
+        default) keeps the whole chain. At least `reorg_max_depth + 1` are always kept.
+    """
+
+    def __init__(
+        self, settings: DevnetSettings, inbox_address: bytes, *, keep_blocks: int | None = None
+    ) -> None:
+        self._settings = settings
+        # The workload is in every salt, so even genesis tells the workloads apart.
+        self._salt = (settings.seed, settings.workload)
+        self._workload = Workload(settings, inbox_address)
+        self._rng = Random(int.from_bytes(derive("chain", *self._salt)))
+        self._depth = settings.reorg_max_depth
+        self._keep = None if keep_blocks is None else max(keep_blocks, self._depth + 1)
+        self._snapshots = settings.reorg_probability > 0
+        self._event = 0
+        self._blocks: list[L1Block] = []
+        self._hashes: list[bytes] = []
+        self._hash_base = 0
+        self._records: list[_Record] = []
+        self._planted: dict[bytes, tuple[Planted, ...]] = {}
+        self._dropped: list[bytes] = []
+        self._model = self._workload.genesis_model()
+        self._extend()
+
+    @property
+    def tip(self) -> L1Block:
+        """The newest canonical block."""
+        return self._blocks[-1]
+
+    def canonical(self) -> tuple[L1Block, ...]:
+        """The canonical chain, genesis first (only the newest `keep_blocks` if that was set)."""
+        return tuple(self._blocks)
+
+    def hash_at(self, number: int) -> bytes | None:
+        """The hash of canonical block `number`; None beyond the tip or when no longer kept."""
+        index = number - self._hash_base
+        return self._hashes[index] if 0 <= index < len(self._hashes) else None
+
+    def contains(self, block: BlockId) -> bool:
+        """Whether `block` (number and hash) is on the canonical chain."""
+        return self.hash_at(block.number) == block.hash
+
+    def planted(self, block_hash: bytes) -> tuple[Planted, ...]:
+        """What the workload planted on purpose in a kept canonical block (see `Planted`)."""
+        return self._planted.get(block_hash, ())
+
+    def next_event(self) -> Notification:
+        """Extend the chain by one block, or reorg it; returns what happened."""
+        self._event += 1
+        p = self._settings.reorg_probability
+        if p > 0 and self.tip.number > self._depth and self._rng.random() < p:
+            depth = self._rng.randint(1, self._depth)
+            grow = 1 if self._rng.random() < 0.5 else 0
+            return self._reorg(depth, depth + grow)
+        return ChainCommitted((self._extend(),))
+
+    def _reorg(self, depth: int, replacements: int) -> ChainReorged:
+        fork = self._records[-depth - 1]
+        assert fork.model is not None and fork.number == self.tip.number - depth
+        old = tuple(self._blocks[-depth:])
+        del self._blocks[-depth:]
+        del self._hashes[-depth:]
+        del self._records[-depth:]
+        for block in old:
+            del self._planted[block.hash]
+            self._dropped.append(block.hash)
+        del self._dropped[:-_KEEP_DROPPED]
+        self._model = fork.model.clone()
+        new = tuple(self._extend() for _ in range(replacements))
+        return ChainReorged(old=old, new=new)
+
+    def _extend(self) -> L1Block:
+        number = len(self._hashes) + self._hash_base
+        parent = self._hashes[-1] if self._hashes else bytes(32)
+        rng = Random(int.from_bytes(derive("block", *self._salt, self._event, number)))
+        ctx = Context(
+            hash_at=self.hash_at,
+            recent_executed=[
+                (record.number, raw, at)
+                for record in self._records[-_RESEND_DEPTH:]
+                for raw, at in record.executed
+            ],
+            dropped=self._dropped,
+        )
+        plan = self._workload.build(number, rng, self._model, ctx)
+        salt = derive("branch", *self._salt, self._event)
+        txs: list[L1Transaction] = []
+        planted: list[Planted] = []
+        for index, draft in enumerate(plan.drafts):
+            calldata, marks = draft.finish(index)
+            tx_hash = derive(
+                "l1tx", salt, number, index, draft.sender, draft.to or b"", draft.value, calldata
+            )
+            txs.append(
+                L1Transaction(
+                    hash=tx_hash,
+                    index=index,
+                    sender=draft.sender,
+                    to=draft.to,
+                    value=draft.value,
+                    input=calldata,
+                    status=draft.status,
+                )
+            )
+            planted.extend(marks)
+        timestamp = self._settings.genesis_timestamp + number * self._settings.block_time
+        block_hash = derive(
+            "l1block", parent, number, timestamp, salt, b"".join(tx.hash for tx in txs)
+        )
+        block = L1Block(number, block_hash, parent, timestamp, tuple(txs))
+        self._blocks.append(block)
+        self._hashes.append(block_hash)
+        self._planted[block_hash] = tuple(planted)
+        snapshot = self._model.clone() if self._snapshots else None
+        self._records.append(_Record(number, snapshot, plan.executed))
+        self._trim()
+        return block
+
+    def _trim(self) -> None:
+        del self._records[: -max(self._depth + 1, _RESEND_DEPTH)]
+        if self._keep is not None and len(self._blocks) > self._keep:
+            for block in self._blocks[: -self._keep]:
+                del self._planted[block.hash]
+            del self._blocks[: -self._keep]
+        if len(self._hashes) > 2 * _KEEP_HASHES:
+            drop = len(self._hashes) - _KEEP_HASHES
+            del self._hashes[:drop]
+            self._hash_base += drop
+
+
+class DevnetSource:
+    """The embedded devnet as a `Source`: never ends by itself.
+
+    `notifications(None)` starts with `ChainCommitted((genesis,))`. `notifications(head)`
+    regenerates the chain silently until `head` is canonical, then emits the canonical blocks
+    after it (if any) and continues exactly as an uninterrupted run would. Raises `SourceError`
+    when `head` is not on this devnet's chain.
+    """
+
+    def __init__(self, settings: DevnetSettings, inbox_address: bytes) -> None:
+        self._settings = settings
+        self._inbox_address = inbox_address
+
+    async def notifications(self, head: BlockId | None) -> AsyncIterator[Notification]:
+        settings = self._settings
+        # A restart needs only the blocks after the head, which are at most a reorg deep.
+        chain = DevnetChain(settings, self._inbox_address, keep_blocks=settings.reorg_max_depth + 2)
+        if head is None:
+            yield ChainCommitted((chain.tip,))
+        else:
+            # Once the tip is this far past the head's height, no reorg can bring the head back.
+            limit = head.number + 2 * settings.reorg_max_depth + 2
+            events = 0
+            while not chain.contains(head):
+                if chain.tip.number > limit:
+                    raise SourceError(
+                        f"the data directory's head {head} is not on this devnet's chain "
+                        "(was it made with another seed or workload?)"
+                    )
+                chain.next_event()
+                events += 1
+                if events % _CATCH_UP_CHECKPOINT == 0:
+                    await anyio.lowlevel.checkpoint()
+            after = tuple(block for block in chain.canonical() if block.number > head.number)
+            if after:
+                yield ChainCommitted(after)
+        while True:
+            # interval 0 still checkpoints, so a devnet running flat out can be cancelled.
+            await anyio.sleep(settings.interval)
+            yield chain.next_event()

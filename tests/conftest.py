@@ -1,0 +1,31 @@
+"""Shared fixtures: settings on a temporary data directory, and state checks."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+from monmouth.core.config import Settings, load_settings
+from monmouth.core.lthash import LtHash, account_lthash
+from monmouth.core.records import AccountRecord
+from monmouth.core.state import Store
+
+# Test helpers (chainbuilder) live beside the tests.
+sys.path.insert(0, str(Path(__file__).parent))
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    """Settings with the data directory in a fresh temporary folder and fsync off."""
+    return load_settings(None, data_dir=tmp_path / "data", store={"sync": False})
+
+
+def recompute_lthash(store: Store) -> LtHash:
+    """The lattice hash of every account in the store, from scratch."""
+    total = LtHash.identity()
+    for pubkey, raw in store.iter_accounts():
+        rec = AccountRecord.decode(raw)
+        total.mix_in(account_lthash(pubkey, rec.lamports, rec.data, rec.executable, rec.owner))
+    return total

@@ -1,0 +1,217 @@
+"""Semantics of one block (DESIGN.md sections 4-5), on hand-built L1 blocks through a real node:
+LiteSVM executes, LMDB stores."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+
+import pytest
+from chainbuilder import ChainBuilder, keypair, sol_transfer
+from conftest import recompute_lthash
+from solders.pubkey import Pubkey
+from solders.transaction import VersionedTransaction
+
+from monmouth.core import inbox
+from monmouth.core.config import Settings
+from monmouth.core.node import Node
+from monmouth.core.notifications import ChainCommitted, ChainReverted
+from monmouth.core.records import AccountRecord, decode_message
+
+SOL = 10**9
+FEE = 5000
+
+
+def sig(raw: bytes) -> bytes:
+    return bytes(VersionedTransaction.from_bytes(raw).signatures[0])
+
+
+def lamports(node: Node, key: Pubkey) -> int | None:
+    raw = node.store.account(bytes(key))
+    return None if raw is None else AccountRecord.decode(raw).lamports
+
+
+@pytest.fixture
+def node(settings: Settings) -> Iterator[Node]:
+    with Node(settings) as n:
+        yield n
+
+
+def commit(node: Node, chain: ChainBuilder) -> None:
+    node.apply(ChainCommitted((chain.blocks[-1],)))
+
+
+def test_deposit_transfer_failure_and_fees(node: Node) -> None:
+    alice, bob = keypair(1), keypair(2)
+    chain = ChainBuilder()
+    chain.block(chain.deposit(0, alice.pubkey(), 2 * SOL))
+    commit(node, chain)
+    assert lamports(node, alice.pubkey()) == 2 * SOL
+
+    ok_tx = sol_transfer(alice, bob.pubkey(), SOL // 2, chain.tip_hash)
+    failing = sol_transfer(alice, bob.pubkey(), 100 * SOL, chain.tip_hash)
+    chain.block(chain.batch(0, ok_tx, failing))
+    commit(node, chain)
+
+    assert lamports(node, alice.pubkey()) == 2 * SOL - SOL // 2 - 2 * FEE
+    assert lamports(node, bob.pubkey()) == SOL // 2
+    ok = node.store.tx(sig(ok_tx))
+    bad = node.store.tx(sig(failing))
+    assert ok is not None and ok.status == "ok" and ok.fee == FEE and ok.slot == 1
+    assert ok.compute_units > 0 and ok.logs
+    assert bad is not None and bad.status == "failed" and bad.fee == FEE
+    assert bad.error == {"InstructionError": [0, {"Custom": 1}]}
+    assert node.state == recompute_lthash(node.store)
+
+
+def test_every_transaction_rejection_reason(node: Node) -> None:
+    alice, bob, nobody = keypair(1), keypair(2), keypair(3)
+    chain = ChainBuilder()
+    chain.block(chain.deposit(0, alice.pubkey(), 5 * SOL))
+    commit(node, chain)
+    genesis_hash = chain.tip_hash
+
+    good = sol_transfer(alice, bob.pubkey(), SOL, chain.tip_hash)
+    flipped = bytearray(sol_transfer(alice, bob.pubkey(), SOL + 1, chain.tip_hash))
+    flipped[10] ^= 1
+    stale = sol_transfer(alice, bob.pubkey(), SOL + 2, os.urandom(32))
+    unfunded = sol_transfer(nobody, bob.pubkey(), SOL, chain.tip_hash)
+    trailing = sol_transfer(alice, bob.pubkey(), SOL + 3, chain.tip_hash) + b"\x00"
+    chain.block(chain.batch(0, good, bytes(flipped), stale, unfunded, b"garbage", trailing, good))
+    commit(node, chain)
+
+    rec = node.store.tx(sig(good))
+    assert rec is not None and rec.status == "ok"
+    for raw, reason in [
+        (bytes(flipped), "signature_failure"),
+        (stale, "blockhash_not_found"),
+        (unfunded, "fee_payer"),
+    ]:
+        r = node.store.tx(sig(raw))
+        assert r is not None, reason
+        assert (r.status, r.reason, r.fee) == ("rejected", reason, 0)
+    ((_, raw_msg),) = list(node.store.iter_messages(1))
+    outcomes = decode_message(raw_msg).outcomes
+    assert outcomes == [
+        ("ok", None),
+        ("rejected", "signature_failure"),
+        ("rejected", "blockhash_not_found"),
+        ("rejected", "fee_payer"),
+        ("rejected", "malformed_tx"),
+        ("rejected", "malformed_tx"),
+        ("rejected", "already_processed"),
+    ]
+    # Rejected transactions cost nothing: only the one good transfer's fee was paid.
+    assert lamports(node, alice.pubkey()) == 5 * SOL - SOL - FEE
+    assert lamports(node, nobody.pubkey()) is None
+
+    # Replay in a later block is rejected too, and never hides the original status.
+    chain.block(chain.batch(0, good))
+    commit(node, chain)
+    ((_, raw_msg),) = list(node.store.iter_messages(2))
+    assert decode_message(raw_msg).outcomes == [("rejected", "already_processed")]
+    rec = node.store.tx(sig(good))
+    assert rec is not None and rec.status == "ok" and rec.slot == 1
+
+    # The blockhash window is the previous 150 blocks: genesis ages out at block 151.
+    while len(chain.blocks) < 150:
+        chain.block()
+        commit(node, chain)
+    in_window = sol_transfer(alice, bob.pubkey(), SOL + 10, genesis_hash)
+    chain.block(chain.batch(0, in_window))  # block 150: genesis (block 0) is 150 back
+    commit(node, chain)
+    assert node.store.tx(sig(in_window)).status == "ok"  # type: ignore[union-attr]
+    aged = sol_transfer(alice, bob.pubkey(), SOL + 11, genesis_hash)
+    chain.block(chain.batch(0, aged))  # block 151
+    commit(node, chain)
+    assert node.store.tx(sig(aged)).reason == "blockhash_not_found"  # type: ignore[union-attr]
+
+
+def test_message_rejections_and_routing(node: Node) -> None:
+    alice = keypair(1)
+    chain = ChainBuilder()
+    chain.block(
+        chain.l1tx(0, b"\x02\x00"),  # unknown_version
+        chain.l1tx(1, b"\x01\x07", value=SOL),  # unknown_kind
+        chain.l1tx(2, b"\x01\x00\x09\x00ab"),  # malformed_batch
+        chain.l1tx(3, b"\x01\x01" + bytes(31), value=SOL),  # malformed_deposit
+        chain.l1tx(4, inbox.encode_deposit(bytes(alice.pubkey())), value=SOL - 1),  # empty
+        # Not inbox messages: a reverted inbox call and a call to another address.
+        chain.l1tx(5, inbox.encode_deposit(bytes(alice.pubkey())), value=SOL, status=0),
+        chain.l1tx(6, inbox.encode_deposit(bytes(alice.pubkey())), value=SOL, to=bytes(20)),
+    )
+    commit(node, chain)
+    reasons = [decode_message(raw).reason for _, raw in node.store.iter_messages(0)]
+    assert reasons == [
+        "unknown_version",
+        "unknown_kind",
+        "malformed_batch",
+        "malformed_deposit",
+        "empty_deposit",
+    ]
+    assert node.store.accounts_count() == 0
+
+
+def test_revert_restores_accounts_statuses_and_hash(node: Node) -> None:
+    alice, bob, carol = keypair(1), keypair(2), keypair(3)
+    chain = ChainBuilder()
+    chain.block(chain.deposit(0, alice.pubkey(), 3 * SOL), chain.deposit(1, bob.pubkey(), SOL))
+    commit(node, chain)
+    # Carol cannot pay yet: her transfer is rejected in block 1 ...
+    carol_tx = sol_transfer(carol, alice.pubkey(), SOL // 4, chain.tip_hash)
+    chain.block(chain.batch(0, carol_tx))
+    commit(node, chain)
+    assert node.store.tx(sig(carol_tx)).reason == "fee_payer"  # type: ignore[union-attr]
+    before = (node.state.copy(), dict(node.store.iter_accounts()), node.store.tx(sig(carol_tx)))
+
+    # ... and executes in block 2, once funded, along with a transfer that creates an account.
+    t1 = sol_transfer(alice, carol.pubkey(), SOL, chain.tip_hash)
+    chain.block(chain.batch(0, t1, carol_tx), chain.deposit(1, bob.pubkey(), SOL))
+    commit(node, chain)
+    assert node.store.tx(sig(carol_tx)).status == "ok"  # type: ignore[union-attr]
+    assert lamports(node, bob.pubkey()) == 2 * SOL
+
+    node.apply(ChainReverted((chain.blocks[2],)))
+    after = (node.state, dict(node.store.iter_accounts()), node.store.tx(sig(carol_tx)))
+    assert after == before
+    assert node.store.tx(sig(t1)) is None
+    assert node.state == recompute_lthash(node.store)
+    assert node.store.head_id() == chain.blocks[1].id
+
+    # The runtime forgot the reverted block too: re-applying gives the same result again.
+    commit(node, chain)
+    assert node.store.tx(sig(carol_tx)).status == "ok"  # type: ignore[union-attr]
+    assert lamports(node, carol.pubkey()) == SOL - SOL // 4 - FEE
+    assert node.state == recompute_lthash(node.store)
+
+
+def test_deposit_to_runtime_account_and_revert(node: Node) -> None:
+    # The SPL Token program is the runtime's: crediting it makes it state; reverting restores
+    # the runtime's own program, not an empty account.
+    token = Pubkey.from_string("TokenkegQfeZyiNwAJbNbGKPFXCWuBvf9Ss623VQ5DA")
+    chain = ChainBuilder()
+    chain.block()
+    commit(node, chain)
+    original = node.runtime.get(bytes(token))
+    assert original is not None
+    chain.block(chain.deposit(0, token, SOL))
+    commit(node, chain)
+    assert node.store.account(bytes(token)) is not None
+    node.apply(ChainReverted((chain.blocks[1],)))
+    assert node.store.account(bytes(token)) is None
+    assert node.runtime.get(bytes(token)) == original
+
+
+def test_restart_resumes_with_lazy_loading(settings: Settings) -> None:
+    alice, bob = keypair(1), keypair(2)
+    chain = ChainBuilder()
+    chain.block(chain.deposit(0, alice.pubkey(), 3 * SOL))
+    with Node(settings) as node:
+        commit(node, chain)
+    with Node(settings) as node:
+        assert node.head == chain.blocks[0].id
+        assert node.runtime.unloaded([bytes(alice.pubkey())])  # not loaded until touched
+        chain.block(chain.batch(0, sol_transfer(alice, bob.pubkey(), SOL, chain.tip_hash)))
+        commit(node, chain)
+        assert lamports(node, bob.pubkey()) == SOL
+        assert node.state == recompute_lthash(node.store)

@@ -1,0 +1,132 @@
+"""The lattice hash reproduces the upstream vectors of shared/spec/lthash.md."""
+
+from __future__ import annotations
+
+import base58
+import pytest
+
+from monmouth.core.lthash import SIZE, LtHash, account_lthash
+
+HELLO_CHECKSUM = bytes(
+    [
+        79,
+        156,
+        26,
+        184,
+        156,
+        205,
+        94,
+        208,
+        182,
+        235,
+        33,
+        147,
+        111,
+        153,
+        229,
+        152,
+        207,
+        133,
+        75,
+        109,
+        182,
+        198,
+        119,
+        61,
+        11,
+        81,
+        41,
+        70,
+        24,
+        87,
+        100,
+        85,
+    ]
+)
+WORLD_CHECKSUM = bytes(
+    [
+        171,
+        53,
+        185,
+        10,
+        179,
+        49,
+        48,
+        151,
+        87,
+        43,
+        141,
+        13,
+        43,
+        152,
+        121,
+        1,
+        144,
+        7,
+        120,
+        188,
+        115,
+        248,
+        214,
+        220,
+        229,
+        210,
+        175,
+        134,
+        215,
+        231,
+        18,
+        245,
+    ]
+)
+
+
+def test_hello_world_checksums() -> None:
+    assert LtHash.of(b"hello").checksum() == HELLO_CHECKSUM
+    assert LtHash.of(b"world!").checksum() == WORLD_CHECKSUM
+    assert LtHash.of(b"hello").checksum_b58() == "6MmGXJNfa8JKF5XhtHuKEhnLmr38vcyqBCwEXCCFnRVN"
+    assert LtHash.of(b"world!").checksum_b58() == "CXLEHXcpmgXvtrwc4y5VG2iy1hKKCxETFroN4aatZGB6"
+
+
+def test_first_lanes_of_hello() -> None:
+    lanes = [int(x) for x in LtHash.of(b"hello").lanes[:8]]
+    assert lanes == [0x8FEA, 0x3D16, 0x86B3, 0x9282, 0x445E, 0xC591, 0x8DE5, 0xB34B]
+
+
+def test_identity_and_mix() -> None:
+    assert LtHash.identity().checksum_b58() == "DoL6fvKuTpTQCyUh83NxQw2ewKzWYtq9gsTKp1eQiGC2"
+    mixed = LtHash.of(b"hello")
+    mixed.mix_in(LtHash.of(b"world!"))
+    assert mixed.checksum_b58() == "3PPf194LUc9neHCRt1JPjJo4WK8qUzuDADDiVzgNAD5S"
+    mixed.mix_out(LtHash.of(b"hello"))
+    mixed.mix_out(LtHash.of(b"world!"))
+    assert mixed == LtHash.identity()
+
+
+def test_mixing_is_order_independent_and_wraps() -> None:
+    a, b, c = LtHash.of(b"a"), LtHash.of(b"b"), LtHash.of(b"c")
+    x = LtHash.identity()
+    for h in (a, b, c, c, c):
+        x.mix_in(h)
+    y = LtHash.identity()
+    for h in (c, c, b, c, a):
+        y.mix_in(h)
+    assert x == y
+
+
+def test_round_trip_bytes() -> None:
+    h = LtHash.of(b"x")
+    assert LtHash.from_bytes(h.to_bytes()) == h
+    assert len(h.to_bytes()) == SIZE
+    with pytest.raises(ValueError, match="2048"):
+        LtHash.from_bytes(b"short")
+
+
+def test_account_hash_layout() -> None:
+    pubkey, owner = bytes(range(32)), bytes(range(32, 64))
+    expected = LtHash.of((7).to_bytes(8, "little") + b"data" + b"\x01" + owner + pubkey)
+    assert account_lthash(pubkey, 7, b"data", True, owner) == expected
+    # rent_epoch is not hashed and a 0-lamport account does not exist.
+    assert account_lthash(pubkey, 0, b"data", True, owner) == LtHash.identity()
+    assert account_lthash(pubkey, 7, b"data", False, owner) != expected
+    assert base58.b58encode(expected.checksum()).decode() == expected.checksum_b58()
