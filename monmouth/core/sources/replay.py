@@ -66,7 +66,9 @@ class ReplaySource:
 
     async def notifications(self, head: BlockId | None) -> AsyncIterator[Notification]:
         first = True
+        last: int | None = None
         for block in read_replay(self.path):
+            last = block.number
             if head is not None and block.number <= head.number:
                 if block.number == head.number and block.hash != head.hash:
                     raise SourceError(
@@ -88,3 +90,8 @@ class ReplaySource:
             first = False
             yield ChainCommitted((block,))
             await checkpoint()
+        if head is not None and (last is None or last < head.number):
+            raise SourceError(
+                f"{self.path} ends at block #{last} before the data directory's head "
+                f"#{head.number}: is it the same chain?"
+            )

@@ -1,0 +1,5 @@
+"""`python -m monmouth` runs the CLI."""
+
+from monmouth.cli import main
+
+main()

@@ -1,0 +1,166 @@
+"""The `monmouth` command, run as users run it: a real process, real files, real signals."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import base58
+import pytest
+
+from monmouth.core.config import load_settings
+from monmouth.core.sources.devnet import DevnetChain
+from monmouth.core.state import Store
+
+ENV = {**os.environ, "MONMOUTH_STORE__SYNC": "false", "MONMOUTH_PLUGINS__ENABLE": "[]"}
+
+
+def monmouth(*args: str, check: bool = True, **env: str) -> subprocess.CompletedProcess[str]:
+    proc = subprocess.run(
+        [sys.executable, "-m", "monmouth", *args],
+        capture_output=True,
+        text=True,
+        timeout=240,
+        env={**ENV, **env},
+    )
+    if check:
+        assert proc.returncode == 0, proc.stderr
+    return proc
+
+
+def status(data: Path) -> dict[str, object]:
+    result: dict[str, object] = json.loads(
+        monmouth("status", "--data-dir", str(data), "--json").stdout
+    )
+    return result
+
+
+def test_run_status_account_tx(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    monmouth("run", "--data-dir", str(data), "--blocks", "30")
+    st = status(data)
+    assert set(st) == {"head_number", "head_hash", "state_hash", "accounts", "transactions"}
+    assert st["head_number"] == 29
+    assert isinstance(st["head_hash"], str) and st["head_hash"].startswith("0x")
+    assert isinstance(st["accounts"], int) and st["accounts"] > 10
+
+    with Store(data, readonly=True) as store:
+        pubkey, _ = next(store.iter_accounts())
+    acct = json.loads(
+        monmouth(
+            "account", base58.b58encode(pubkey).decode(), "--data-dir", str(data), "--json"
+        ).stdout
+    )
+    assert set(acct) == {"pubkey", "lamports", "owner", "executable", "rent_epoch", "data"}
+    assert acct["lamports"] > 0
+
+    # The devnet planted a failing transaction; `tx` shows it with its error and fee.
+    settings = load_settings(None)
+    chain = DevnetChain(settings.devnet, settings.inbox.address_bytes)
+    planted = []
+    while chain.tip.number < 29:
+        chain.next_event()
+        planted += [p for p in chain.planted(chain.tip.hash) if p.what == "failed"]
+    assert planted and planted[0].signature is not None
+    sig = base58.b58encode(planted[0].signature).decode()
+    tx = json.loads(monmouth("tx", sig, "--data-dir", str(data), "--json").stdout)
+    assert set(tx) == {
+        "signature",
+        "status",
+        "reason",
+        "error",
+        "slot",
+        "fee",
+        "compute_units",
+        "logs",
+    }
+    assert tx["status"] == "failed" and tx["reason"] is None and tx["fee"] >= 5000
+    assert tx["error"] and tx["logs"]
+
+    missing = monmouth(
+        "account",
+        "11111111111111111111111111111112",
+        "--data-dir",
+        str(data),
+        "--json",
+        check=False,
+    )
+    assert missing.returncode == 1 and "does not exist" in missing.stderr
+    unknown = monmouth("tx", "1" * 64, "--data-dir", str(data), check=False)
+    assert unknown.returncode in (1, 2)
+    bad = monmouth("account", "not-a-key", "--data-dir", str(data), check=False)
+    assert bad.returncode == 2 and "base58" in bad.stderr
+
+
+def test_user_errors_exit_2_with_one_line(tmp_path: Path) -> None:
+    config = tmp_path / "bad.toml"
+    config.write_text("[devnet]\nseed = 'x'\n")
+    proc = monmouth("run", "--config", str(config), "--data-dir", str(tmp_path / "d"), check=False)
+    assert proc.returncode == 2 and "devnet.seed" in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1
+
+    foreign = tmp_path / "foreign"
+    foreign.mkdir()
+    (foreign / "mine.txt").write_text("keep me")
+    proc = monmouth("run", "--data-dir", str(foreign), "--blocks", "1", check=False)
+    assert proc.returncode == 2 and "no monmouth data" in proc.stderr
+    assert (foreign / "mine.txt").read_text() == "keep me"
+
+    proc = monmouth("status", "--data-dir", str(tmp_path / "nowhere"), check=False)
+    assert proc.returncode == 2 and "monmouth run" in proc.stderr
+
+
+def test_replay_round_trip_and_broken_file(tmp_path: Path) -> None:
+    chain = tmp_path / "chain.jsonl"
+    monmouth("record", "--blocks", "20", "--out", str(chain))
+    assert len(chain.read_text().splitlines()) == 20
+    data = tmp_path / "replayed"
+    monmouth("run", "--source", "replay", "--replay-file", str(chain), "--data-dir", str(data))
+    live = tmp_path / "live"
+    monmouth("run", "--data-dir", str(live), "--blocks", "20")
+    assert status(data) == status(live)
+
+    lines = chain.read_text().splitlines()
+    broken = tmp_path / "broken.jsonl"
+    broken.write_text("\n".join([*lines[:10], lines[10][:40], *lines[11:]]) + "\n")
+    data2 = tmp_path / "partial"
+    proc = monmouth("run", "--replay-file", str(broken), "--data-dir", str(data2), check=False)
+    assert proc.returncode == 2 and "line 11" in proc.stderr
+    assert status(data2)["head_number"] == 9  # the blocks before the broken line are kept
+
+    other = tmp_path / "other.jsonl"
+    monmouth("record", "--blocks", "5", "--out", str(other), MONMOUTH_DEVNET__SEED="99")
+    proc = monmouth("run", "--replay-file", str(other), "--data-dir", str(data), check=False)
+    assert proc.returncode == 2 and "same chain" in proc.stderr
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
+def test_sigterm_stops_cleanly_and_restart_continues(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "monmouth", "run", "--data-dir", str(data)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**ENV, "MONMOUTH_DEVNET__INTERVAL": "0.05"},
+    )
+    deadline = time.monotonic() + 120
+    head = None
+    while time.monotonic() < deadline:
+        time.sleep(0.5)
+        if (data / "data.mdb").exists():
+            head = status(data)["head_number"]
+            if isinstance(head, int) and head >= 10:
+                break
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err
+    first = status(data)
+    assert isinstance(first["head_number"], int) and first["head_number"] >= 10
+    monmouth("run", "--data-dir", str(data), "--blocks", "5")
+    assert status(data)["head_number"] == first["head_number"] + 5
