@@ -15,7 +15,7 @@ from solders.transaction import VersionedTransaction
 
 from monmouth.core import inbox
 from monmouth.core.l1 import L1Block, L1Transaction
-from monmouth.core.lthash import LtHash, account_lthash
+from monmouth.core.lthash import LtHash, digest, sum_of
 from monmouth.core.reasons import Reason
 from monmouth.core.records import (
     AccountRecord,
@@ -23,6 +23,7 @@ from monmouth.core.records import (
     MessageRecord,
     TxRecord,
     TxStatus,
+    account_hash_input,
     message_key,
 )
 from monmouth.core.state import BlockWrite, Store
@@ -76,6 +77,16 @@ class _Message:
     lamports: int = 0
 
 
+@dataclass(slots=True)
+class Prepared:
+    """A block routed and decoded, its signature checks under way (see `BlockExecutor.prepare`)."""
+
+    block: L1Block
+    messages: list[_Message]
+    items: list[_Tx | _Deposit]
+    verdicts: Iterator[bool]
+
+
 def _decode_tx(raw: bytes) -> tuple[VersionedTransaction, SignedMessage] | None:
     """The transaction and what its signature check needs; None when it is malformed."""
     try:
@@ -114,25 +125,32 @@ class BlockExecutor:
         self.verifier = verifier
         self.router = router
 
-    def execute(self, block: L1Block, window: set[bytes], state: LtHash) -> BlockWrite:
-        """Run `block` on the current state; return its writes and the lattice hash after it.
+    def prepare(self, block: L1Block) -> Prepared:
+        """Route and decode `block`, and start checking its signatures in the workers.
 
-        :param window: the hashes of the previous 150 L1 blocks (valid recent blockhashes).
-        :param state: the lattice hash before the block (not modified).
+        Depends on the block alone, not on the state, so the node prepares the next block while
+        the current one executes.
         """
         messages: list[_Message] = []
         items: list[_Tx | _Deposit] = []
         for l1tx in block.transactions:
             payload = self.router(l1tx, block)
-            if payload is None:
-                continue
-            self._route(l1tx, payload, messages, items)
+            if payload is not None:
+                self._route(l1tx, payload, messages, items)
+        signed = [i.signed for i in items if isinstance(i, _Tx) and i.signed is not None]
+        return Prepared(block, messages, items, self.verifier.verify(signed))
 
-        txs = [item for item in items if isinstance(item, _Tx) and item.signed is not None]
-        self._prefetch(items)
-        verdicts = self.verifier.verify([t.signed for t in txs if t.signed is not None])
+    def execute(self, prepared: Prepared, window: set[bytes], state: LtHash) -> BlockWrite:
+        """Run a prepared block on the current state; return its writes and the lattice hash
+        after it. A prepared block runs once.
+
+        :param window: the hashes of the previous 150 L1 blocks (valid recent blockhashes).
+        :param state: the lattice hash before the block (not modified).
+        """
+        block = prepared.block
+        self._prefetch(prepared.items)
         self.runtime.set_clock(block.number, block.timestamp)
-        return self._run(block, window, state, messages, items, verdicts)
+        return self._run(block, window, state, prepared.messages, prepared.items, prepared.verdicts)
 
     # ------------------------------------------------------------------ stages
 
@@ -205,6 +223,10 @@ class BlockExecutor:
         records: dict[bytes, TxRecord] = {}
         ok = failed = rejected = deposits = 0
 
+        # Earlier statuses of every signature in the block, in one read transaction.
+        signatures = [i.signed.signatures[0] for i in items if isinstance(i, _Tx) and i.signed]
+        stored_txs = dict(zip(signatures, store.txs(signatures), strict=True))
+
         def touch(keys: list[bytes]) -> None:
             for key in keys:
                 if key not in current:
@@ -230,7 +252,7 @@ class BlockExecutor:
             tx = item.tx
             signature = item.signed.signatures[0]
             verdict = next(verdicts)
-            prior = records.get(signature) or store.tx(signature)
+            prior = records.get(signature) or stored_txs[signature]
             reason: str | None = None
             if not verdict:
                 reason = Reason.SIGNATURE_FAILURE.value
@@ -300,18 +322,22 @@ class BlockExecutor:
 
         changed_keys = [k for k, v in current.items() if v != before[k]]
         stored = store.accounts(changed_keys)
-        lthash = state.copy()
         account_writes: list[tuple[bytes, bytes | None, bytes | None]] = []
+        outs: list[bytes] = []
+        ins: list[bytes] = []
         for key, old, new in zip(
             changed_keys, stored, (current[k] for k in changed_keys), strict=True
         ):
             if old == new:
                 continue
             if old is not None:
-                lthash.mix_out(_hash(key, old))
+                outs.append(digest(account_hash_input(key, old)))
             if new is not None:
-                lthash.mix_in(_hash(key, new))
+                ins.append(digest(account_hash_input(key, new)))
             account_writes.append((key, old, new))
+        lthash = state.copy()
+        lthash.mix_out(sum_of(outs))
+        lthash.mix_in(sum_of(ins))
 
         record = BlockRecord(
             number=block.number,
@@ -347,8 +373,3 @@ def _credit(raw: bytes | None, lamports: int) -> bytes | None:
     return AccountRecord(
         total, account.owner, account.executable, account.rent_epoch, account.data
     ).encode()
-
-
-def _hash(pubkey: bytes, raw: bytes) -> LtHash:
-    account = AccountRecord.decode(raw)
-    return account_lthash(pubkey, account.lamports, account.data, account.executable, account.owner)

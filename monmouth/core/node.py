@@ -10,6 +10,7 @@ from __future__ import annotations
 import time
 from collections import deque
 from collections.abc import Callable
+from contextlib import aclosing
 from dataclasses import dataclass, field
 
 import pluggy
@@ -17,7 +18,7 @@ import structlog
 
 from monmouth.core.config import Settings
 from monmouth.core.errors import SourceError
-from monmouth.core.executor import BLOCKHASH_WINDOW, BlockExecutor
+from monmouth.core.executor import BLOCKHASH_WINDOW, BlockExecutor, Prepared
 from monmouth.core.l1 import BlockId, L1Block, L1Transaction
 from monmouth.core.lthash import LtHash
 from monmouth.core.notifications import (
@@ -84,6 +85,8 @@ class Node:
         self.stats = RunStats()
         self._on_finished = on_finished
         self._stop = False
+        self._limit: int | None = None
+        self._closed = False
         head = self.store.head()
         self._recent: deque[tuple[int, bytes]] = deque(maxlen=BLOCKHASH_WINDOW)
         if head is None:
@@ -128,15 +131,24 @@ class Node:
     def stopping(self) -> bool:
         return self._stop
 
-    def commit(self, block: L1Block) -> BlockRecord:
-        """Execute one block on top of the head and make it durable."""
+    def _done(self) -> bool:
+        limit = self._limit
+        return self._stop or (limit is not None and self.stats.blocks >= limit)
+
+    def commit(self, block: L1Block, prepared: Prepared | None = None) -> BlockRecord:
+        """Execute one block on top of the head and make it durable.
+
+        :param prepared: the block already prepared by `executor.prepare`, if it was.
+        """
         head = self._recent[-1] if self._recent else None
         if head is not None and (block.number != head[0] + 1 or block.parent_hash != head[1]):
             raise SourceError(
                 f"block #{block.number} does not extend the head #{head[0]} "
                 f"(parent {block.parent_hash.hex()}, head {head[1].hex()})"
             )
-        write = self.executor.execute(block, self._window(block), self.state)
+        if prepared is None or prepared.block is not block:
+            prepared = self.executor.prepare(block)
+        write = self.executor.execute(prepared, self._window(block), self.state)
         self.store.commit_block(write)
         self.state = write.lthash
         self._recent.append((block.number, block.hash))
@@ -203,23 +215,32 @@ class Node:
         if isinstance(notification, ChainReorged | ChainReverted) and notification.old:
             self.revert_to(notification.old[0].number - 1)
         if isinstance(notification, ChainCommitted | ChainReorged):
-            for block in notification.new:
-                if self._stop:
+            blocks = [b for b in notification.new if not self._known(b)]
+            prepared = self.executor.prepare(blocks[0]) if blocks else None
+            for i, block in enumerate(blocks):
+                if self._done():
                     return
-                if not self._known(block):
-                    self.commit(block)
+                current = prepared
+                # The next block's signatures are checked in the workers while this one runs.
+                prepared = self.executor.prepare(blocks[i + 1]) if i + 1 < len(blocks) else None
+                self.commit(block, current)
 
     async def run(self, source: Source, *, max_blocks: int | None = None) -> RunStats:
         """Follow `source` until it ends, a stop is requested, or `max_blocks` were committed."""
-        async for notification in source.notifications(self.head):
-            self.apply(notification)
-            if self._stop or (max_blocks is not None and self.stats.blocks >= max_blocks):
-                break
+        self._limit = max_blocks
+        try:
+            async with aclosing(source.notifications(self.head)) as notifications:
+                async for notification in notifications:
+                    self.apply(notification)
+                    if self._done():
+                        break
+        finally:
+            self._limit = None
         return self.stats
 
     def close(self) -> None:
         """Tell plugins, stop the verifier and close the store. Idempotent."""
-        if getattr(self, "_closed", False):
+        if self._closed:
             return
         self._closed = True
         self.pm.hook.shutdown(node=self)

@@ -40,6 +40,13 @@ class AccountRecord:
         return cls(lamports, owner, executable, rent_epoch, bytes(raw[_ACCOUNT_HEADER.size :]))
 
 
+def account_hash_input(pubkey: bytes, raw: bytes) -> bytes:
+    """What the lattice hash covers of an encoded account, read straight from the layout:
+    lamports (u64 LE) ‖ data ‖ executable ‖ owner ‖ pubkey (`lthash.account_lthash` is the
+    reference definition; a test holds both equal)."""
+    return raw[0:8] + raw[49:] + raw[16:17] + raw[17:49] + pubkey
+
+
 class TxRecord(msgspec.Struct, frozen=True, array_like=True):
     """The outcome of one Solana transaction, keyed by its first signature.
 

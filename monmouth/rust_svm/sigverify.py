@@ -85,6 +85,15 @@ def _verify_chunk(items: Sequence[SignedMessage]) -> list[bool]:
     return [verify_one(item) for item in items]
 
 
+def _in_order(futures: list[Future[list[bool]]]) -> Iterator[bool]:
+    try:
+        for future in futures:
+            yield from future.result()
+    finally:
+        for future in futures:
+            future.cancel()
+
+
 class SignatureVerifier:
     """A pool of worker threads; `verify` yields verdicts in order as chunks finish."""
 
@@ -93,20 +102,15 @@ class SignatureVerifier:
         self._pool = ThreadPoolExecutor(self.workers, thread_name_prefix="sigverify")
 
     def verify(self, items: Sequence[SignedMessage]) -> Iterator[bool]:
-        """Verdicts for `items`, in order; the caller can act on early ones while later ones run."""
+        """Verdicts for `items`, in order. Work starts at once, in the workers; the caller can act
+        on early verdicts while later ones are still being checked."""
         if len(items) <= CHUNK:
-            yield from _verify_chunk(items)
-            return
+            return iter(_verify_chunk(items))
         futures: list[Future[list[bool]]] = [
             self._pool.submit(_verify_chunk, items[i : i + CHUNK])
             for i in range(0, len(items), CHUNK)
         ]
-        try:
-            for future in futures:
-                yield from future.result()
-        finally:
-            for future in futures:
-                future.cancel()
+        return _in_order(futures)
 
     def close(self) -> None:
         self._pool.shutdown(wait=True, cancel_futures=True)

@@ -130,3 +130,17 @@ def test_account_hash_layout() -> None:
     assert account_lthash(pubkey, 0, b"data", True, owner) == LtHash.identity()
     assert account_lthash(pubkey, 7, b"data", False, owner) != expected
     assert base58.b58encode(expected.checksum()).decode() == expected.checksum_b58()
+
+
+def test_fast_paths_agree_with_the_definition() -> None:
+    from monmouth.core.lthash import digest, sum_of
+    from monmouth.core.records import AccountRecord, account_hash_input
+
+    pubkey, owner = bytes(range(32)), bytes(range(1, 33))
+    records = [AccountRecord(n + 1, owner, n % 2 == 0, 2**64 - 1, bytes([n]) * n) for n in range(5)]
+    total = LtHash.identity()
+    for rec in records:
+        total.mix_in(account_lthash(pubkey, rec.lamports, rec.data, rec.executable, rec.owner))
+    digests = [digest(account_hash_input(pubkey, rec.encode())) for rec in records]
+    assert sum_of(digests) == total
+    assert sum_of([]) == LtHash.identity()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from typing import Protocol
 
 from monmouth.core.l1 import BlockId
@@ -18,4 +18,4 @@ class Source(Protocol):
     The iterator ends when the source has nothing more to give (the end of a replay file).
     """
 
-    def notifications(self, head: BlockId | None) -> AsyncIterator[Notification]: ...
+    def notifications(self, head: BlockId | None) -> AsyncGenerator[Notification, None]: ...

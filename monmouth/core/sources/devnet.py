@@ -18,7 +18,7 @@ Chain rules:
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from dataclasses import dataclass
 from random import Random
 
@@ -202,7 +202,7 @@ class DevnetSource:
         self._settings = settings
         self._inbox_address = inbox_address
 
-    async def notifications(self, head: BlockId | None) -> AsyncIterator[Notification]:
+    async def notifications(self, head: BlockId | None) -> AsyncGenerator[Notification, None]:
         settings = self._settings
         # A restart needs only the blocks after the head, which are at most a reorg deep.
         chain = DevnetChain(settings, self._inbox_address, keep_blocks=settings.reorg_max_depth + 2)

@@ -9,7 +9,7 @@ line stops the run with an error that names it.
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncGenerator, Iterable
 from pathlib import Path
 
 from anyio.lowlevel import checkpoint
@@ -56,6 +56,11 @@ def read_replay(path: Path) -> Iterable[L1Block]:
             yield block
 
 
+#: Blocks per notification: catch-up in batches lets the node check the next block's signatures
+#: while it executes the current one.
+BATCH = 16
+
+
 class ReplaySource:
     """Replays a recorded chain from the block after the node's head to the end of the file."""
 
@@ -64,32 +69,45 @@ class ReplaySource:
             raise ReplayFileError(f"replay file {path} does not exist")
         self.path = path
 
-    async def notifications(self, head: BlockId | None) -> AsyncIterator[Notification]:
+    async def notifications(self, head: BlockId | None) -> AsyncGenerator[Notification, None]:
         first = True
         last: int | None = None
-        for block in read_replay(self.path):
-            last = block.number
-            if head is not None and block.number <= head.number:
-                if block.number == head.number and block.hash != head.hash:
-                    raise SourceError(
-                        f"the data directory's head #{head.number} is not block "
-                        f"#{block.number} of {self.path}: they are different chains"
-                    )
-                continue
-            if first and head is not None:
-                if block.number != head.number + 1:
-                    raise SourceError(
-                        f"{self.path} continues at block #{block.number} but the data "
-                        f"directory's head is #{head.number}: blocks are missing"
-                    )
-                if block.parent_hash != head.hash:
-                    raise SourceError(
-                        f"block #{block.number} of {self.path} does not extend the data "
-                        f"directory's head #{head.number}: they are different chains"
-                    )
-            first = False
-            yield ChainCommitted((block,))
-            await checkpoint()
+        batch: list[L1Block] = []
+        error: ReplayFileError | SourceError | None = None
+        try:
+            for block in read_replay(self.path):
+                last = block.number
+                if head is not None and block.number <= head.number:
+                    if block.number == head.number and block.hash != head.hash:
+                        raise SourceError(
+                            f"the data directory's head #{head.number} is not block "
+                            f"#{block.number} of {self.path}: they are different chains"
+                        )
+                    continue
+                if first and head is not None:
+                    if block.number != head.number + 1:
+                        raise SourceError(
+                            f"{self.path} continues at block #{block.number} but the data "
+                            f"directory's head is #{head.number}: blocks are missing"
+                        )
+                    if block.parent_hash != head.hash:
+                        raise SourceError(
+                            f"block #{block.number} of {self.path} does not extend the data "
+                            f"directory's head #{head.number}: they are different chains"
+                        )
+                first = False
+                batch.append(block)
+                if len(batch) >= BATCH:
+                    yield ChainCommitted(tuple(batch))
+                    batch = []
+                    await checkpoint()
+        except (ReplayFileError, SourceError) as exc:
+            error = exc
+        # Blocks read before a broken line are still committed.
+        if batch:
+            yield ChainCommitted(tuple(batch))
+        if error is not None:
+            raise error
         if head is not None and (last is None or last < head.number):
             raise SourceError(
                 f"{self.path} ends at block #{last} before the data directory's head "
