@@ -11,6 +11,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Literal
 
+from solders.account import Account
+from solders.pubkey import Pubkey
 from solders.transaction import VersionedTransaction
 
 from monmouth.core import inbox
@@ -18,7 +20,6 @@ from monmouth.core.l1 import L1Block, L1Transaction
 from monmouth.core.lthash import LtHash, digest, sum_of
 from monmouth.core.reasons import Reason
 from monmouth.core.records import (
-    AccountRecord,
     BlockRecord,
     MessageRecord,
     TxRecord,
@@ -30,7 +31,7 @@ from monmouth.core.state import BlockWrite, Store
 from monmouth.rust_svm.errors import snake
 from monmouth.rust_svm.runtime import (
     SvmRuntime,
-    account_keys,
+    encode_account,
     loaded_addresses,
     lookup_tables,
     writable_keys,
@@ -57,6 +58,7 @@ class _Tx:
     position: int
     tx: VersionedTransaction | None  # None: malformed
     signed: SignedMessage | None
+    keys: list[bytes]  # the static account keys
 
 
 @dataclass(slots=True)
@@ -87,8 +89,9 @@ class Prepared:
     verdicts: Iterator[bool]
 
 
-def _decode_tx(raw: bytes) -> tuple[VersionedTransaction, SignedMessage] | None:
-    """The transaction and what its signature check needs; None when it is malformed."""
+def _decode_tx(raw: bytes) -> tuple[VersionedTransaction, SignedMessage, list[bytes]] | None:
+    """The transaction, what its signature check needs and its static account keys; None when
+    it is malformed."""
     try:
         tx = VersionedTransaction.from_bytes(raw)
         # Exactly one encoding per transaction: trailing or non-canonical bytes are malformed.
@@ -97,13 +100,11 @@ def _decode_tx(raw: bytes) -> tuple[VersionedTransaction, SignedMessage] | None:
         tx.sanitize()
         _, offset = split_wire(raw)
         n_signers = tx.message.header.num_required_signatures
-        keys = tx.message.account_keys
+        keys = [bytes(k) for k in tx.message.account_keys]
         signed = SignedMessage(
-            tuple(bytes(s) for s in tx.signatures),
-            tuple(bytes(k) for k in keys[:n_signers]),
-            raw[offset:],
+            tuple(bytes(s) for s in tx.signatures), tuple(keys[:n_signers]), raw[offset:]
         )
-        return tx, signed
+        return tx, signed, keys
     except (KeyboardInterrupt, SystemExit):
         raise
     except BaseException:  # solders raises pyo3 panics (BaseException) on some garbage
@@ -179,8 +180,10 @@ class BlockExecutor:
             messages.append(_Message(l1tx, "batch", None, []))
             for position, raw in enumerate(decoded.transactions):
                 parsed = _decode_tx(raw)
-                tx, signed = (None, None) if parsed is None else parsed
-                items.append(_Tx(l1tx, index, position, tx, signed))
+                if parsed is None:
+                    items.append(_Tx(l1tx, index, position, None, None, []))
+                else:
+                    items.append(_Tx(l1tx, index, position, *parsed))
 
     def _prefetch(self, items: list[_Tx | _Deposit]) -> None:
         """Load every account the block names from the store before it runs."""
@@ -191,7 +194,7 @@ class BlockExecutor:
             if isinstance(item, _Deposit):
                 keys.append(item.recipient)
             elif item.tx is not None:
-                keys.extend(account_keys(item.tx))
+                keys.extend(item.keys)
                 tables = lookup_tables(item.tx)
                 if tables:
                     keys.extend(tables)
@@ -218,8 +221,8 @@ class BlockExecutor:
         runtime = self.runtime
         store = self.store
         # Account values before the block (as the runtime saw them) and now, by pubkey.
-        before: dict[bytes, bytes | None] = {}
-        current: dict[bytes, bytes | None] = {}
+        before: dict[bytes, Account | None] = {}
+        current: dict[bytes, Account | None] = {}
         records: dict[bytes, TxRecord] = {}
         ok = failed = rejected = deposits = 0
 
@@ -230,7 +233,7 @@ class BlockExecutor:
         def touch(keys: list[bytes]) -> None:
             for key in keys:
                 if key not in current:
-                    before[key] = current[key] = runtime.get(key)
+                    before[key] = current[key] = runtime.get_object(key)
 
         for item in items:
             msg = messages[item.message]
@@ -240,7 +243,7 @@ class BlockExecutor:
                 if credited is None:
                     msg.reason = Reason.MALFORMED_DEPOSIT.value  # the credit overflows a u64
                     continue
-                runtime.set(item.recipient, credited)
+                runtime.put_object(item.recipient, credited)
                 current[item.recipient] = credited
                 deposits += 1
                 continue
@@ -263,12 +266,12 @@ class BlockExecutor:
 
             status: TxStatus
             if reason is None:
-                writable = writable_keys(tx, account_keys(tx), runtime)
+                writable = writable_keys(tx, item.keys, runtime)
                 touch(writable)
                 result = runtime.execute(tx)
                 changed = False
                 for key in writable:
-                    value = runtime.get(key)
+                    value = runtime.get_object(key)
                     if value != current[key]:
                         current[key] = value
                         changed = True
@@ -326,7 +329,7 @@ class BlockExecutor:
         outs: list[bytes] = []
         ins: list[bytes] = []
         for key, old, new in zip(
-            changed_keys, stored, (current[k] for k in changed_keys), strict=True
+            changed_keys, stored, (encode_account(current[k]) for k in changed_keys), strict=True
         ):
             if old == new:
                 continue
@@ -361,15 +364,12 @@ class BlockExecutor:
         return BlockWrite(record, lthash, account_writes, list(records.values()), message_records)
 
 
-def _credit(raw: bytes | None, lamports: int) -> bytes | None:
+def _credit(account: Account | None, lamports: int) -> Account | None:
     """The account after a deposit, or None when the balance would overflow a u64."""
-    if raw is None:
+    if account is None:
         # rent_epoch 0, as the runtime gives accounts that a transfer creates.
-        return AccountRecord(lamports, _SYSTEM_PROGRAM, False, 0, b"").encode()
-    account = AccountRecord.decode(raw)
+        return Account(lamports, b"", Pubkey(_SYSTEM_PROGRAM))
     total = account.lamports + lamports
     if total > inbox.MAX_LAMPORTS:
         return None
-    return AccountRecord(
-        total, account.owner, account.executable, account.rent_epoch, account.data
-    ).encode()
+    return Account(total, account.data, account.owner, account.executable, account.rent_epoch)

@@ -106,6 +106,16 @@ class SvmRuntime:
         """The account as the runtime sees it now, encoded (None when it does not exist)."""
         return encode_account(self._svm.get_account(Pubkey(pubkey)))
 
+    def get_object(self, pubkey: bytes) -> Account | None:
+        """The account as the runtime sees it now (None when it does not exist). Comparing
+        these is cheaper than encoding them: the executor encodes only what changed."""
+        account = self._svm.get_account(Pubkey(pubkey))
+        return None if account is None or account.lamports == 0 else account
+
+    def put_object(self, pubkey: bytes, account: Account) -> None:
+        """Overwrite an account (deposits)."""
+        self._svm.set_account(Pubkey(pubkey), account)
+
     def set(self, pubkey: bytes, raw: bytes | None) -> None:
         """Overwrite an account (deposits, reverts). None restores the runtime's own account,
         if it has one (a program or sysvar), or removes it."""
