@@ -7,6 +7,7 @@ node commits what `execute` returns in one write transaction.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Literal
@@ -40,6 +41,8 @@ from monmouth.rust_svm.sigverify import SignatureVerifier, SignedMessage, split_
 
 #: Solana's blockhash window, in L1 blocks.
 BLOCKHASH_WINDOW = 150
+#: Account hashes kept for reuse (2 KiB each, so at most 16 MiB).
+DIGEST_CACHE = 8192
 _SYSTEM_PROGRAM = bytes(32)
 #: Runtime errors that mean the fee payer cannot pay: Solana drops these transactions.
 _FEE_PAYER_ERRORS = frozenset(
@@ -125,6 +128,21 @@ class BlockExecutor:
         self.runtime = runtime
         self.verifier = verifier
         self.router = router
+        # The hash of each recently written account value: an account changed in one block is
+        # usually mixed out in a later one, and its hash is then known.
+        self._digests: dict[bytes, tuple[bytes, bytes]] = {}
+
+    def _digest(self, pubkey: bytes, raw: bytes) -> bytes:
+        cached = self._digests.get(pubkey)
+        if cached is not None and cached[0] == raw:
+            return cached[1]
+        value = digest(account_hash_input(pubkey, raw))
+        cache = self._digests
+        if len(cache) >= DIGEST_CACHE:
+            for key in list(itertools.islice(cache, DIGEST_CACHE // 2)):
+                del cache[key]
+        cache[pubkey] = (raw, value)
+        return value
 
     def prepare(self, block: L1Block) -> Prepared:
         """Route and decode `block`, and start checking its signatures in the workers.
@@ -334,9 +352,9 @@ class BlockExecutor:
             if old == new:
                 continue
             if old is not None:
-                outs.append(digest(account_hash_input(key, old)))
+                outs.append(self._digest(key, old))
             if new is not None:
-                ins.append(digest(account_hash_input(key, new)))
+                ins.append(self._digest(key, new))
             account_writes.append((key, old, new))
         lthash = state.copy()
         lthash.mix_out(sum_of(outs))
