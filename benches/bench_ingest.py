@@ -2,8 +2,8 @@
 
 Generates the devnet transfer workload, then measures over the same transactions:
 
-- LiteSVM's `send_transaction` loop with signature checks on (the runtime alone, no state kept
-  beyond memory, accounts funded directly);
+- LiteSVM's `send_transaction` loop with signature checks on, and again with them off (the
+  runtime alone, no state kept beyond memory, accounts funded directly);
 - the whole node from a replay file to committed LMDB state (routing, decoding, blockhash window,
   replay protection, signature checks, execution, lattice hash, fsync'd commit per block).
 
@@ -110,6 +110,7 @@ def main() -> None:
 
     blocks = generate(args.txs, args.txs_per_block, args.users)
     n_sig, t_sig = litesvm_loop(blocks, sigverify=True)
+    n_nosig, t_nosig = litesvm_loop(blocks, sigverify=False)
     with tempfile.TemporaryDirectory() as tmp:
         n_node, t_node = node_run(blocks, Path(tmp))
     assert n_node == n_sig, (n_node, n_sig)
@@ -118,8 +119,10 @@ def main() -> None:
         "txs": n_node,
         "blocks": len(blocks),
         "litesvm_sigverify_tps": round(n_sig / t_sig),
+        "litesvm_nosig_tps": round(n_nosig / t_nosig),
         "node_tps": round(n_node / t_node),
         "ratio_vs_sigverify": round((n_node / t_node) / (n_sig / t_sig), 3),
+        "ratio_vs_nosig": round((n_node / t_node) / (n_nosig / t_nosig), 3),
         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
     }
     if args.json:
