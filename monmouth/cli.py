@@ -82,8 +82,15 @@ def _open_store(config: Path | None, data_dir: Path | None) -> Store:
     return Store(settings.data_dir, readonly=True)
 
 
-def _print_json(obj: object) -> None:
-    sys.stdout.write(json.dumps(obj) + "\n")
+def _emit(result: dict[str, Any], as_json: bool) -> None:
+    """One JSON object on a line for tools, or a two-column table for people."""
+    if as_json:
+        sys.stdout.write(json.dumps(result) + "\n")
+        return
+    table = Table(show_header=False)
+    for key, value in result.items():
+        table.add_row(key, "\n".join(value) if isinstance(value, list) else str(value))
+    console.print(table)
 
 
 # ---------------------------------------------------------------------------- run
@@ -249,14 +256,7 @@ def status(config: ConfigFile = None, data_dir: DataDir = None, as_json: JsonFla
                 "transactions": store.transactions_count(),
             }
 
-    result = _guard(body)
-    if as_json:
-        _print_json(result)
-        return
-    table = Table(show_header=False)
-    for key, value in result.items():
-        table.add_row(key, str(value))
-    console.print(table)
+    _emit(_guard(body), as_json)
 
 
 def _decode_b58(text: str, size: int, what: str) -> bytes:
@@ -295,13 +295,7 @@ def account(
         "rent_epoch": rec.rent_epoch,
         "data": base64.b64encode(rec.data).decode(),
     }
-    if as_json:
-        _print_json(result)
-    else:
-        table = Table(show_header=False)
-        for key, value in result.items():
-            table.add_row(key, str(value))
-        console.print(table)
+    _emit(result, as_json)
 
 
 @app.command()
@@ -331,13 +325,7 @@ def tx(
         "compute_units": rec.compute_units,
         "logs": rec.logs,
     }
-    if as_json:
-        _print_json(result)
-    else:
-        table = Table(show_header=False)
-        for key, value in result.items():
-            table.add_row(key, "\n".join(value) if isinstance(value, list) else str(value))
-        console.print(table)
+    _emit(result, as_json)
 
 
 @app.callback(invoke_without_command=True)
