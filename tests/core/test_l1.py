@@ -1,0 +1,68 @@
+"""L1 blocks in the JSON shape Ethereum nodes return, and the replay file."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from chainbuilder import ChainBuilder
+
+from monmouth.core.errors import ReplayFileError
+from monmouth.core.l1 import L1Block
+from monmouth.core.sources.replay import read_replay, write_replay
+
+
+def rpc_block() -> dict[str, Any]:
+    chain = ChainBuilder()
+    chain.block()
+    block = chain.block(chain.l1tx(0, b"\x01\x00", value=5), chain.l1tx(1, b"", to=None, status=0))
+    return block.to_rpc()
+
+
+def test_round_trip() -> None:
+    obj = rpc_block()
+    block = L1Block.from_rpc(obj)
+    assert L1Block.from_rpc(json.loads(json.dumps(block.to_rpc()))) == block
+    assert block.transactions[1].to is None and block.transactions[1].status == 0
+
+
+def test_ignores_what_it_does_not_need() -> None:
+    obj = rpc_block()
+    obj["miner"] = "0x" + "00" * 20
+    obj["transactions"][0]["gas"] = "0x5208"
+    obj["receipts"][0]["logs"] = []
+    assert L1Block.from_rpc(obj) == L1Block.from_rpc(rpc_block())
+
+
+@pytest.mark.parametrize(
+    ("mutate", "message"),
+    [
+        (lambda o: o.pop("receipts"), "receipts"),
+        (lambda o: o.update(number="12"), "number"),
+        (lambda o: o.update(hash="0x1234"), "hash must be 32 bytes"),
+        (lambda o: o["receipts"].pop(), "has no receipt"),
+        (lambda o: o.update(transactions=["0x" + "11" * 32]), "full transactions"),
+        (lambda o: o["transactions"][0].update(value="zz"), "value"),
+    ],
+)
+def test_errors_name_the_field(mutate: Any, message: str) -> None:
+    obj = rpc_block()
+    mutate(obj)
+    with pytest.raises(ValueError, match=message):
+        L1Block.from_rpc(obj)
+
+
+def test_replay_file_must_link(tmp_path: Path) -> None:
+    chain = ChainBuilder()
+    for _ in range(3):
+        chain.block()
+    path = tmp_path / "chain.jsonl"
+    assert write_replay(path, chain.blocks) == 3
+    assert list(read_replay(path)) == chain.blocks
+    path.write_text("\n".join(json.dumps(b.to_rpc()) for b in [chain.blocks[0], chain.blocks[2]]))
+    with pytest.raises(ReplayFileError, match="line 2: block #2 does not follow block #0"):
+        list(read_replay(path))
+    with pytest.raises(ReplayFileError, match="cannot read"):
+        list(read_replay(tmp_path / "missing.jsonl"))
