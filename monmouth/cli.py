@@ -6,6 +6,7 @@ import base64
 import json
 import signal
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
@@ -96,7 +97,7 @@ def _emit(result: dict[str, Any], as_json: bool) -> None:
 # ---------------------------------------------------------------------------- run
 
 
-def _progress_table(node: Any) -> Table:
+def _progress_table(node: Any, source: Any) -> Table:
     stats = node.stats
     head = stats.head
     table = Table.grid(padding=(0, 2))
@@ -111,6 +112,15 @@ def _progress_table(node: Any) -> Table:
         f"[red]{stats.rejected:,} rejected[/]  {stats.deposits:,} deposits",
     )
     table.add_row("blocks", f"{stats.blocks:,} committed, {stats.reverted:,} reverted")
+    l1_head = getattr(source, "l1_head", None)
+    if l1_head is not None and head is not None:
+        elapsed = time.monotonic() - stats.started
+        rate = stats.blocks / elapsed if elapsed > 0 else 0.0
+        behind = max(l1_head - head.number, 0)
+        eta = f"{behind / rate:,.0f} s" if rate > 0 and behind else "-"
+        table.add_row(
+            "L1 head", f"#{l1_head:,}  {behind:,} behind  {rate:,.1f} blocks/s  ETA {eta}"
+        )
     return table
 
 
@@ -119,10 +129,14 @@ def run(
     config: ConfigFile = None,
     data_dir: DataDir = None,
     source: Annotated[
-        str | None, typer.Option("--source", help="devnet (default) or replay.")
+        str | None, typer.Option("--source", help="devnet (default), replay or rpc.")
     ] = None,
     replay_file: Annotated[
         Path | None, typer.Option("--replay-file", help="Recorded chain for --source replay.")
+    ] = None,
+    rpc_url: Annotated[
+        str | None,
+        typer.Option("--rpc-url", help="Ethereum JSON-RPC node for --source rpc (implies it)."),
     ] = None,
     blocks: Annotated[
         int | None, typer.Option("--blocks", min=1, help="Stop after N blocks are committed.")
@@ -140,6 +154,9 @@ def run(
         if replay_file is not None:
             src["replay_file"] = replay_file
             src.setdefault("kind", "replay")
+        if rpc_url is not None:
+            src["rpc_url"] = rpc_url
+            src.setdefault("kind", "rpc")
         settings = _settings(config, data_dir, source=src or None)
         configure_logging(settings.log_level)
         import structlog
@@ -184,10 +201,11 @@ async def _run_node(node: Any, source: Any, max_blocks: int | None) -> None:
 
         async def show_progress() -> None:
             if sys.stdout.isatty():
-                with Live(_progress_table(node), console=console, refresh_per_second=4) as live:
+                table = _progress_table(node, source)
+                with Live(table, console=console, refresh_per_second=4) as live:
                     while True:
                         await anyio.sleep(0.25)
-                        live.update(_progress_table(node))
+                        live.update(_progress_table(node, source))
             else:
                 while True:
                     await anyio.sleep(5)
@@ -195,6 +213,7 @@ async def _run_node(node: Any, source: Any, max_blocks: int | None) -> None:
                     log.info(
                         "progress",
                         head=None if head is None else head.number,
+                        l1_head=getattr(source, "l1_head", None),
                         tps=round(node.stats.tps()),
                         ok=node.stats.ok,
                         failed=node.stats.failed,
@@ -213,25 +232,76 @@ async def _run_node(node: Any, source: Any, max_blocks: int | None) -> None:
 @app.command()
 def record(
     out: Annotated[Path, typer.Option("--out", help="Replay file to write (JSON lines).")],
-    blocks: Annotated[int, typer.Option("--blocks", min=1, help="Canonical blocks to record.")],
-    source: Annotated[str, typer.Option("--source", help="devnet")] = "devnet",
+    rpc_url: Annotated[
+        str | None, typer.Option("--rpc-url", help="Record from this Ethereum JSON-RPC node.")
+    ] = None,
+    first: Annotated[int, typer.Option("--from", min=0, help="First block (rpc).")] = 0,
+    last: Annotated[
+        int | None, typer.Option("--to", min=0, help="Last block (rpc; default: the latest).")
+    ] = None,
+    source: Annotated[
+        str | None, typer.Option("--source", help="devnet, or rpc (implied by --rpc-url).")
+    ] = None,
+    blocks: Annotated[
+        int | None, typer.Option("--blocks", min=1, help="Canonical blocks to record (devnet).")
+    ] = None,
     config: ConfigFile = None,
 ) -> None:
-    """Write a replay file of the devnet's canonical chain (its reorgs already resolved)."""
-    from monmouth.core.sources.devnet import DevnetChain
-    from monmouth.core.sources.replay import write_replay
+    """Write a replay file: blocks --from..--to of an L1 node exactly as it returns them, or the
+    devnet's first --blocks canonical blocks (its reorgs already resolved)."""
 
     def body() -> None:
-        if source != "devnet":
-            raise UserError(f"record --source {source} is not supported; use devnet")
-        settings = _settings(config, None)
-        chain = DevnetChain(settings.devnet, settings.inbox.address_bytes)
-        while chain.tip.number + 1 < blocks:
-            chain.next_event()
-        count = write_replay(out, chain.canonical()[:blocks])
-        err_console.print(f"wrote {count} blocks to {out}")
+        kind = source or ("rpc" if rpc_url else "devnet")
+        if kind == "rpc":
+            if rpc_url is None:
+                raise UserError("record --source rpc needs --rpc-url URL")
+            count = anyio.run(_record_rpc, rpc_url, first, last, out)
+        elif kind == "devnet":
+            from monmouth.core.sources.devnet import DevnetChain
+            from monmouth.core.sources.replay import write_replay
+
+            if blocks is None:
+                raise UserError("record --source devnet needs --blocks N")
+            settings = _settings(config, None)
+            chain = DevnetChain(settings.devnet, settings.inbox.address_bytes)
+            while chain.tip.number + 1 < blocks:
+                chain.next_event()
+            count = write_replay(out, chain.canonical()[:blocks])
+        else:
+            raise UserError(f"record --source {kind} is not supported; use devnet or rpc")
+        err_console.print(f"wrote {count} blocks to {out}", markup=False, highlight=False)
 
     _guard(body)
+
+
+async def _record_rpc(url: str, first: int, last: int | None, out: Path) -> int:
+    from rich.progress import Progress
+
+    from monmouth.core.ethrpc import EthRpc
+    from monmouth.core.hexutil import parse_quantity
+    from monmouth.core.sources.rpc import fetch_raw_blocks
+
+    async with EthRpc(url) as rpc:
+        if last is None:
+            last = parse_quantity(await rpc.call("eth_blockNumber"), "eth_blockNumber")
+        if last < first:
+            raise UserError(f"--to {last} is below --from {first}")
+        written = 0
+        step = 64
+        with (
+            out.open("w") as handle,
+            Progress(console=err_console, disable=not err_console.is_terminal) as progress,
+        ):
+            task = progress.add_task("recording", total=last - first + 1)
+            for lo in range(first, last + 1, step):
+                raw = await fetch_raw_blocks(rpc, lo, min(lo + step - 1, last))
+                for obj in raw:
+                    handle.write(json.dumps(obj, separators=(",", ":")) + "\n")
+                written += len(raw)
+                progress.update(task, advance=len(raw))
+                if len(raw) < min(step, last - lo + 1):
+                    raise UserError(f"the node has no block #{lo + len(raw)}; wrote {written}")
+        return written
 
 
 # ---------------------------------------------------------------------------- queries

@@ -56,8 +56,14 @@ class DevnetSettings(_Section):
 class SourceSettings(_Section):
     """Where L1 blocks come from."""
 
-    kind: Literal["devnet", "replay"] = "devnet"
+    kind: Literal["devnet", "replay", "rpc"] = "devnet"
     replay_file: Path | None = None
+    #: The L1 node's JSON-RPC endpoint, for kind "rpc".
+    rpc_url: str | None = None
+    #: The first L1 block on an empty state (the inbox's history matters from its first block).
+    start_block: int = Field(0, ge=0)
+    #: Seconds between looks for a new L1 head once caught up.
+    poll_interval: float = Field(1.0, gt=0, le=60)
 
 
 class InboxSettings(_Section):

@@ -114,6 +114,10 @@ class Node:
         result: bytes | None = self.pm.hook.route_transaction(tx=tx, block=block)
         return result
 
+    def _stored_hash(self, number: int) -> bytes | None:
+        record = self.store.block(number)
+        return None if record is None else record.hash
+
     def _window(self, block: L1Block) -> set[bytes]:
         low = block.number - BLOCKHASH_WINDOW
         hashes = {h for n, h in self._recent if n >= low}
@@ -229,7 +233,8 @@ class Node:
         """Follow `source` until it ends, a stop is requested, or `max_blocks` were committed."""
         self._limit = max_blocks
         try:
-            async with aclosing(source.notifications(self.head)) as notifications:
+            notifications = source.notifications(self.head, self._stored_hash)
+            async with aclosing(notifications):
                 async for notification in notifications:
                     self.apply(notification)
                     if self._done():

@@ -2,20 +2,26 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Callable
 from typing import Protocol
 
 from monmouth.core.l1 import BlockId
 from monmouth.core.notifications import Notification
 
+HashAt = Callable[[int], bytes | None]
+
 
 class Source(Protocol):
     """A source follows an L1 chain and tells the node what happened to it.
 
-    `notifications(head)` starts after `head` (the node's persisted head, or None for an empty
-    state, in which case the first block is the source's start block). When `head` is no longer on
-    the source's canonical chain, the first notification reverts or reorgs it (Reth's `with_head`).
-    The iterator ends when the source has nothing more to give (the end of a replay file).
+    `notifications(head, hash_at)` starts after `head` (the node's persisted head, or None for an
+    empty state, in which case the first block is the source's start block). When `head` is no
+    longer on the source's canonical chain, the first notification reverts or reorgs it (Reth's
+    `with_head`); `hash_at(n)` tells the hash of the node's own block `n` (None if it has none),
+    so a source can find the fork point. The iterator ends when the source has nothing more to
+    give (the end of a replay file).
     """
 
-    def notifications(self, head: BlockId | None) -> AsyncGenerator[Notification, None]: ...
+    def notifications(
+        self, head: BlockId | None, hash_at: HashAt | None = None
+    ) -> AsyncGenerator[Notification, None]: ...

@@ -29,6 +29,7 @@ from monmouth.core.config import DevnetSettings
 from monmouth.core.errors import SourceError
 from monmouth.core.l1 import BlockId, L1Block, L1Transaction
 from monmouth.core.notifications import ChainCommitted, ChainReorged, Notification
+from monmouth.core.sources.base import HashAt
 from monmouth.core.sources.workload import Context, Model, Planted, Workload, derive
 
 __all__ = ["DevnetChain", "DevnetSource", "Planted"]
@@ -202,7 +203,9 @@ class DevnetSource:
         self._settings = settings
         self._inbox_address = inbox_address
 
-    async def notifications(self, head: BlockId | None) -> AsyncGenerator[Notification, None]:
+    async def notifications(
+        self, head: BlockId | None, hash_at: HashAt | None = None
+    ) -> AsyncGenerator[Notification, None]:
         settings = self._settings
         # A restart needs only the blocks after the head, which are at most a reorg deep.
         chain = DevnetChain(settings, self._inbox_address, keep_blocks=settings.reorg_max_depth + 2)

@@ -16,6 +16,16 @@ def make_source(settings: Settings) -> Source:
         if settings.source.replay_file is None:
             raise ConfigError("the replay source needs a file: pass --replay-file FILE")
         return ReplaySource(settings.source.replay_file)
+    if kind == "rpc":
+        from monmouth.core.sources.rpc import RpcSource
+
+        if settings.source.rpc_url is None:
+            raise ConfigError("the rpc source needs a node: pass --rpc-url URL")
+        return RpcSource(
+            settings.source.rpc_url,
+            start_block=settings.source.start_block,
+            poll_interval=settings.source.poll_interval,
+        )
     from monmouth.core.sources.devnet import DevnetSource
 
     return DevnetSource(settings.devnet, settings.inbox.address_bytes)

@@ -17,6 +17,7 @@ from anyio.lowlevel import checkpoint
 from monmouth.core.errors import ReplayFileError, SourceError
 from monmouth.core.l1 import BlockId, L1Block
 from monmouth.core.notifications import ChainCommitted, Notification
+from monmouth.core.sources.base import HashAt
 
 
 def write_replay(path: Path, blocks: Iterable[L1Block]) -> int:
@@ -69,7 +70,9 @@ class ReplaySource:
             raise ReplayFileError(f"replay file {path} does not exist")
         self.path = path
 
-    async def notifications(self, head: BlockId | None) -> AsyncGenerator[Notification, None]:
+    async def notifications(
+        self, head: BlockId | None, hash_at: HashAt | None = None
+    ) -> AsyncGenerator[Notification, None]:
         first = True
         last: int | None = None
         batch: list[L1Block] = []
