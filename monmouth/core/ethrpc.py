@@ -1,4 +1,5 @@
-"""A small Ethereum JSON-RPC client over HTTP (httpx): single and batched calls, with retries.
+"""A small Ethereum JSON-RPC client over HTTP (httpx) or WebSocket: single and batched calls,
+with retries, and `newHeads` subscriptions on a WebSocket.
 
 Faults of the L1 node (timeouts, refused connections, HTTP 5xx, a node that goes away and comes
 back) are retried with exponential backoff and a log line; `attempts=None` retries forever, which
@@ -9,12 +10,15 @@ raised at once as `RpcError`, except the ones listed as transient.
 from __future__ import annotations
 
 import itertools
+import json
 from collections.abc import Sequence
 from typing import Any
 
 import anyio
 import httpx
 import structlog
+import websockets
+from websockets.asyncio.client import ClientConnection
 
 from monmouth.core.errors import SourceError
 
@@ -35,10 +39,93 @@ class RpcUnavailable(SourceError):
     """The node could not be reached within the allowed attempts."""
 
 
-class EthRpc:
-    """JSON-RPC over HTTP to one Ethereum node.
+class _WebSocket:
+    """One WebSocket connection: calls one at a time, subscription messages counted aside."""
 
-    :param url: the node's HTTP endpoint.
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self._ws: ClientConnection | None = None
+        self._lock = anyio.Lock()
+        self._subscribed = False
+        self._heads = 0
+
+    async def _connection(self) -> ClientConnection:
+        if self._ws is None:
+            self._ws = await websockets.connect(self.url, max_size=None)
+            if self._subscribed:
+                self._subscribed = False
+                await self._subscribe(self._ws)
+        return self._ws
+
+    async def _subscribe(self, ws: ClientConnection) -> None:
+        await ws.send(
+            json.dumps(
+                {"jsonrpc": "2.0", "id": 0, "method": "eth_subscribe", "params": ["newHeads"]}
+            )
+        )
+        while True:
+            answer = json.loads(await ws.recv())
+            if isinstance(answer, dict) and answer.get("id") == 0:
+                if answer.get("error"):
+                    raise RpcError("eth_subscribe", -32000, str(answer["error"]))
+                self._subscribed = True
+                return
+
+    async def subscribe_new_heads(self) -> None:
+        async with self._lock:
+            await self._subscribe(await self._connection())
+
+    async def wait_for_head(self, at_most: float) -> None:
+        """Return when a new head was announced, or after `at_most` seconds."""
+        async with self._lock:
+            if self._heads:
+                self._heads = 0
+                return
+            ws = await self._connection()
+            with anyio.move_on_after(at_most):
+                while True:
+                    if _is_notification(json.loads(await ws.recv())):
+                        return
+
+    async def post(self, payload: list[dict[str, Any]]) -> Any:
+        async with self._lock:
+            ws = await self._connection()
+            try:
+                await ws.send(json.dumps(payload))
+                while True:
+                    answer = json.loads(await ws.recv())
+                    if _is_notification(answer):
+                        self._heads += 1
+                        continue
+                    return answer
+            except BaseException:
+                self._ws = None  # the next call reconnects
+                await ws.close()
+                raise
+
+    async def aclose(self) -> None:
+        if self._ws is not None:
+            await self._ws.close()
+
+
+def _is_notification(message: Any) -> bool:
+    return isinstance(message, dict) and message.get("method") == "eth_subscription"
+
+
+_TRANSIENT = (
+    httpx.TransportError,
+    httpx.HTTPStatusError,
+    ValueError,
+    OSError,
+    websockets.ConnectionClosed,
+    websockets.InvalidHandshake,
+)
+
+
+class EthRpc:
+    """JSON-RPC to one Ethereum node, over HTTP or (for a ws:// URL) a WebSocket.
+
+    :param url: the node's HTTP or WebSocket endpoint.
     :param attempts: how many times a call is tried when the connection fails; None for ever.
     :param timeout: seconds per HTTP request.
     """
@@ -51,16 +138,38 @@ class EthRpc:
         timeout: float = 10.0,
         max_backoff: float = 5.0,
     ) -> None:
-        if not url.startswith(("http://", "https://")):
-            raise SourceError(f"{url!r} is not an http(s):// JSON-RPC URL")
+        if not url.startswith(("http://", "https://", "ws://", "wss://")):
+            raise SourceError(f"{url!r} is not an http(s):// or ws(s):// JSON-RPC URL")
         self.url = url
+        self._ws = _WebSocket(url) if url.startswith("ws") else None
         self.attempts = attempts
         self.max_backoff = max_backoff
         self._client = httpx.AsyncClient(timeout=timeout)
         self._ids = itertools.count(1)
 
+    @property
+    def websocket(self) -> bool:
+        """Whether new heads can be subscribed to (a ws:// URL)."""
+        return self._ws is not None
+
+    async def subscribe_new_heads(self) -> None:
+        """Subscribe to `newHeads` (WebSocket only); `wait_for_head` then wakes on each."""
+        if self._ws is None:
+            raise SourceError("newHeads needs a ws:// URL")
+        await self._retrying(self._ws.subscribe_new_heads, "eth_subscribe")
+
+    async def wait_for_head(self, at_most: float) -> None:
+        """Wait for a new head (WebSocket) or just `at_most` seconds (HTTP: poll)."""
+        if self._ws is None:
+            await anyio.sleep(at_most)
+            return
+        ws = self._ws
+        await self._retrying(lambda: ws.wait_for_head(at_most), "newHeads")
+
     async def aclose(self) -> None:
         await self._client.aclose()
+        if self._ws is not None:
+            await self._ws.aclose()
 
     async def __aenter__(self) -> EthRpc:
         return self
@@ -99,23 +208,32 @@ class EthRpc:
         return results
 
     async def _post(self, payload: list[dict[str, Any]], what: str) -> list[Any]:
+        answers = await self._retrying(lambda: self._send(payload), what)
+        if isinstance(answers, dict):
+            # A node that rejects a batch whole answers with one error object.
+            answers = [answers]
+        if not isinstance(answers, list):
+            raise RpcError(what, -32700, "the answer is not JSON-RPC")
+        return answers
+
+    async def _send(self, payload: list[dict[str, Any]]) -> Any:
+        if self._ws is not None:
+            return await self._ws.post(payload)
+        response = await self._client.post(self.url, json=payload)
+        if response.status_code >= 500:
+            raise httpx.HTTPStatusError(
+                f"HTTP {response.status_code}", request=response.request, response=response
+            )
+        response.raise_for_status()
+        return response.json()
+
+    async def _retrying(self, attempt_once: Any, what: str) -> Any:
+        """Run `attempt_once()` until it succeeds; connection faults back off and retry."""
         delay = 0.1
         for attempt in itertools.count(1):
             try:
-                response = await self._client.post(self.url, json=payload)
-                if response.status_code >= 500:
-                    raise httpx.HTTPStatusError(
-                        f"HTTP {response.status_code}", request=response.request, response=response
-                    )
-                response.raise_for_status()
-                answers = response.json()
-                if isinstance(answers, dict):
-                    # A node that rejects a batch whole answers with one error object.
-                    answers = [answers]
-                if not isinstance(answers, list):
-                    raise RpcError(what, -32700, "the answer is not JSON-RPC")
-                return answers
-            except (httpx.TransportError, httpx.HTTPStatusError, ValueError) as exc:
+                return await attempt_once()
+            except _TRANSIENT as exc:
                 if isinstance(exc, httpx.HTTPStatusError) and exc.response.status_code < 500:
                     raise RpcError(what, exc.response.status_code, str(exc)) from None
                 if self.attempts is not None and attempt >= self.attempts:
@@ -124,8 +242,12 @@ class EthRpc:
                         f"attempts ({type(exc).__name__}: {exc}); is it running?"
                     ) from None
                 log.warning(
-                    "rpc retry", url=self.url, method=what, attempt=attempt,
-                    error=f"{type(exc).__name__}: {exc}", retry_in=round(delay, 2),
+                    "rpc retry",
+                    url=self.url,
+                    method=what,
+                    attempt=attempt,
+                    error=f"{type(exc).__name__}: {exc}",
+                    retry_in=round(delay, 2),
                 )
                 await anyio.sleep(delay)
                 delay = min(delay * 2, self.max_backoff)

@@ -2,7 +2,8 @@
 
 - Blocks come from `eth_getBlockByNumber(n, true)` and `eth_getBlockReceipts(n)`, fetched ahead in
   batched requests, several at once, and handed over in order.
-- New heads are found by polling `eth_blockNumber` (every `poll_interval` seconds).
+- New heads are found by polling `eth_blockNumber` (every `poll_interval` seconds) or, for a
+  ws:// URL, as `eth_subscribe("newHeads")` announces them (with polling as a fallback).
 - A reorg is found when a new block does not link to the last one handed over, or when the block
   at the tip's height changed: the source walks parent hashes back to the fork point and says
   `ChainReorged(old, new)`, or `ChainReverted(old)` when the chain got shorter.
@@ -212,6 +213,8 @@ class RpcSource:
             self._known[head.number] = head.hash
         rpc = EthRpc(self.url, attempts=None)
         try:
+            if rpc.websocket:
+                await rpc.subscribe_new_heads()
             tip = head
             async for notification in self._follow(rpc, tip):
                 yield notification
@@ -238,7 +241,7 @@ class RpcSource:
                     continue
             first = self.start_block if tip is None else tip.number + 1
             if latest < first:
-                await anyio.sleep(self.poll_interval)
+                await rpc.wait_for_head(self.poll_interval)
                 continue
             blocks = await self._fetch(rpc, first, min(latest, first + self.fetch_ahead - 1))
             if not blocks:
