@@ -94,18 +94,28 @@ class Store:
             raise DataDirError(f"{path} is not a usable data directory: {exc}") from None
         try:
             with self._env.begin() as txn:
-                foreign = [bytes(k) for k, _ in txn.cursor() if bytes(k) not in _DATABASES]
+                names = [bytes(k) for k, _ in txn.cursor()]
         except lmdb.Error:
-            foreign = [b"?"]
-        if foreign:
+            names = [b"?"]
+        if any(name not in _DATABASES for name in names):
             self._env.close()
             raise DataDirError(
                 f"{path} is an LMDB environment of another program, not a monmouth data directory"
             )
+        if readonly and not names:
+            self._env.close()
+            raise DataDirError(f"no data in {path} yet; run `monmouth run --data-dir {path}`")
         try:
-            self._db = {
-                name.decode(): self._env.open_db(name, create=not readonly) for name in _DATABASES
-            }
+            if readonly:
+                self._db = {
+                    name.decode(): self._env.open_db(name, create=False) for name in _DATABASES
+                }
+            else:
+                # All databases appear in one transaction, so a reader never sees half of them.
+                with self._env.begin(write=True) as txn:
+                    self._db = {
+                        name.decode(): self._env.open_db(name, txn=txn) for name in _DATABASES
+                    }
         except lmdb.Error as exc:
             self._env.close()
             raise DataDirError(

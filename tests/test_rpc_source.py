@@ -1,0 +1,375 @@
+"""The rpc source against a real anvil: deposits and SPL transfers, reorgs of depth 1 to 10,
+rollbacks, a reorg while the node is stopped, SIGKILL mid catch-up, and an L1 node that goes away.
+After each, the state equals that of a fresh node replaying the final canonical chain."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import AsyncGenerator
+from pathlib import Path
+from typing import Any
+
+import anyio
+from anvil import Anvil, anvil_fixture  # noqa: F401  (the `anvil` fixture)
+from chainbuilder import keypair
+from solders.hash import Hash
+from solders.instruction import Instruction
+from solders.keypair import Keypair
+from solders.message import Message
+from solders.pubkey import Pubkey
+from solders.system_program import CreateAccountParams, TransferParams, create_account, transfer
+from solders.transaction import VersionedTransaction
+
+from monmouth.core import inbox
+from monmouth.core.config import Settings, load_settings
+from monmouth.core.errors import DataDirError
+from monmouth.core.ethrpc import EthRpc
+from monmouth.core.l1 import BlockId
+from monmouth.core.node import Node
+from monmouth.core.notifications import Notification
+from monmouth.core.records import AccountRecord
+from monmouth.core.sources.replay import ReplaySource
+from monmouth.core.sources.rpc import RpcSource, fetch_raw_blocks
+from monmouth.core.sources.workload import (
+    MINT_SIZE,
+    RENT_MINT,
+    RENT_TOKEN_ACCOUNT,
+    TOKEN_ACCOUNT_SIZE,
+    TOKEN_PROGRAM_ID,
+    initialize_account3,
+    initialize_mint2,
+    mint_to,
+    token_transfer,
+)
+from monmouth.core.state import Store
+
+DEV = "0xf39fd6e51aad88f6f4ce6ab8827279cfffb92266"
+INBOX = "0x" + inbox.DEFAULT_INBOX_ADDRESS.hex()
+SOL = 10**9
+
+
+def settings_for(data_dir: Path, url: str) -> Settings:
+    return load_settings(
+        None,
+        data_dir=data_dir,
+        store={"sync": False},
+        source={"kind": "rpc", "rpc_url": url, "poll_interval": 0.05},
+    )
+
+
+def inbox_call(data: bytes, value: int = 0) -> dict[str, str]:
+    return {"from": DEV, "to": INBOX, "data": "0x" + data.hex(), "value": hex(value)}
+
+
+def deposit(anvil: Anvil, to: Pubkey, sol: int) -> None:
+    """Deposit `sol` SOL: one lamport per gwei of value."""
+    wei = sol * SOL * inbox.WEI_PER_LAMPORT
+    anvil.rpc("eth_sendTransaction", inbox_call(inbox.encode_deposit(bytes(to)), wei))
+
+
+def post(anvil: Anvil, *txs: bytes) -> None:
+    anvil.rpc("eth_sendTransaction", inbox_call(inbox.encode_batch(list(txs))))
+
+
+def tip(anvil: Anvil) -> BlockId:
+    block = anvil.rpc("eth_getBlockByNumber", "latest", False)
+    return BlockId(int(block["number"], 16), bytes.fromhex(block["hash"][2:]))
+
+
+def block_hash(anvil: Anvil, number: int) -> bytes:
+    return bytes.fromhex(anvil.rpc("eth_getBlockByNumber", hex(number), False)["hash"][2:])
+
+
+def signed(instructions: list[Instruction], signers: list[Keypair], blockhash: bytes) -> bytes:
+    msg = Message.new_with_blockhash(instructions, signers[0].pubkey(), Hash(blockhash))
+    return bytes(VersionedTransaction(msg, signers))
+
+
+def pay(payer: Keypair, to: Pubkey, lamports: int, blockhash: bytes) -> bytes:
+    ix = transfer(TransferParams(from_pubkey=payer.pubkey(), to_pubkey=to, lamports=lamports))
+    return signed([ix], [payer], blockhash)
+
+
+def signature(raw: bytes) -> bytes:
+    return bytes(VersionedTransaction.from_bytes(raw).signatures[0])
+
+
+async def follow(it: AsyncGenerator[Notification, None], node: Node, target: BlockId) -> None:
+    """Apply notifications until the node's head is `target`."""
+    with anyio.fail_after(60):
+        while node.head != target:
+            node.apply(await it.__anext__())
+
+
+def snapshot(data_dir: Path) -> tuple[Any, ...]:
+    with Store(data_dir, readonly=True) as store:
+        head = store.head()
+        assert head is not None
+        return (
+            head.number,
+            head.hash,
+            head.checksum,
+            dict(store.iter_accounts()),
+            store.transactions_count(),
+        )
+
+
+def assert_matches_fresh_replay(anvil: Anvil, data_dir: Path, tmp_path: Path) -> None:
+    """A fresh node replaying the canonical chain (recorded now) ends in the same state."""
+    replay = tmp_path / f"canonical-{time.monotonic_ns()}.jsonl"
+
+    async def record() -> None:
+        async with EthRpc(anvil.url) as rpc:
+            blocks = await fetch_raw_blocks(rpc, 0, tip(anvil).number)
+        replay.write_text("".join(json.dumps(b) + "\n" for b in blocks))
+
+    anyio.run(record)
+    fresh = tmp_path / f"fresh-{time.monotonic_ns()}"
+    with Node(load_settings(None, data_dir=fresh, store={"sync": False})) as node:
+        anyio.run(node.run, ReplaySource(replay))
+    assert snapshot(data_dir) == snapshot(fresh)
+
+
+def token_amount(node: Node, account: Pubkey) -> int:
+    raw = node.store.account(bytes(account))
+    assert raw is not None
+    return int.from_bytes(AccountRecord.decode(raw).data[64:72], "little")
+
+
+def test_deposits_and_spl_transfers(anvil: Anvil, tmp_path: Path) -> None:
+    settings = settings_for(tmp_path / "data", anvil.url)
+    alice, bob = keypair(1), keypair(2)
+    mint, alice_tokens, bob_tokens = keypair(10), keypair(11), keypair(12)
+    deposit(anvil, alice.pubkey(), 10)
+    deposit(anvil, bob.pubkey(), 1)
+
+    def create(owner: Keypair, new: Keypair, lamports: int, space: int) -> Instruction:
+        return create_account(
+            CreateAccountParams(
+                from_pubkey=owner.pubkey(),
+                to_pubkey=new.pubkey(),
+                lamports=lamports,
+                space=space,
+                owner=TOKEN_PROGRAM_ID,
+            )
+        )
+
+    bh = tip(anvil).hash
+    post(
+        anvil,
+        signed(
+            [
+                create(alice, mint, RENT_MINT, MINT_SIZE),
+                initialize_mint2(mint.pubkey(), 6, alice.pubkey()),
+            ],
+            [alice, mint],
+            bh,
+        ),
+    )
+    bh = tip(anvil).hash
+    post(
+        anvil,
+        signed(
+            [
+                create(alice, alice_tokens, RENT_TOKEN_ACCOUNT, TOKEN_ACCOUNT_SIZE),
+                initialize_account3(alice_tokens.pubkey(), mint.pubkey(), alice.pubkey()),
+            ],
+            [alice, alice_tokens],
+            bh,
+        ),
+        signed(
+            [
+                create(bob, bob_tokens, RENT_TOKEN_ACCOUNT, TOKEN_ACCOUNT_SIZE),
+                initialize_account3(bob_tokens.pubkey(), mint.pubkey(), bob.pubkey()),
+            ],
+            [bob, bob_tokens],
+            bh,
+        ),
+    )
+    bh = tip(anvil).hash
+    post(
+        anvil,
+        signed([mint_to(mint.pubkey(), alice_tokens.pubkey(), alice.pubkey(), 1000)], [alice], bh),
+    )
+    bh = tip(anvil).hash
+    moved = signed(
+        [token_transfer(alice_tokens.pubkey(), bob_tokens.pubkey(), alice.pubkey(), 250)],
+        [alice],
+        bh,
+    )
+    too_much = signed(
+        [token_transfer(bob_tokens.pubkey(), alice_tokens.pubkey(), bob.pubkey(), 10_000)],
+        [bob],
+        bh,
+    )
+    post(anvil, moved, too_much, pay(alice, bob.pubkey(), SOL, bh))
+
+    async def main() -> None:
+        with Node(settings) as node:
+            source = RpcSource(anvil.url, poll_interval=0.05)
+            await follow(source.notifications(None), node, tip(anvil))
+            assert token_amount(node, bob_tokens.pubkey()) == 250
+            assert token_amount(node, alice_tokens.pubkey()) == 750
+            assert node.store.tx(signature(moved)).status == "ok"  # type: ignore[union-attr]
+            assert node.store.tx(signature(too_much)).status == "failed"  # type: ignore[union-attr]
+
+    anyio.run(main)
+    assert_matches_fresh_replay(anvil, settings.data_dir, tmp_path)
+
+
+def test_reorgs_of_depth_1_to_10_and_rollback(anvil: Anvil, tmp_path: Path) -> None:
+    settings = settings_for(tmp_path / "data", anvil.url)
+    alice, bob = keypair(1), keypair(2)
+    deposit(anvil, alice.pubkey(), 100)
+    anvil.rpc("anvil_mine", hex(10))
+    orphan_refs: list[bytes] = []
+
+    async def main() -> None:
+        with Node(settings) as node:
+            source = RpcSource(anvil.url, poll_interval=0.05)
+            it = source.notifications(None, None)
+            for depth in range(1, 11):
+                for i in range(depth + 1):
+                    post(anvil, pay(alice, bob.pubkey(), SOL + depth * 100 + i, tip(anvil).hash))
+                await follow(it, node, tip(anvil))
+                reverted = node.stats.reverted
+                head = tip(anvil).number
+                fork_hash = block_hash(anvil, head - depth)
+                orphaned = block_hash(anvil, head - depth + 1)
+                # New blocks carry an SVM transaction whose recent blockhash was orphaned, one on
+                # the fork point, and a deposit.
+                ref = pay(alice, bob.pubkey(), 3 * SOL + depth, orphaned)
+                orphan_refs.append(ref)
+                ok = pay(alice, bob.pubkey(), 4 * SOL + depth, fork_hash)
+                anvil.rpc(
+                    "anvil_reorg",
+                    depth,
+                    [
+                        [inbox_call(inbox.encode_batch([ref, ok])), 0],
+                        [
+                            inbox_call(inbox.encode_deposit(bytes(bob.pubkey())), SOL * SOL),
+                            depth - 1,
+                        ],
+                    ],
+                )
+                await follow(it, node, tip(anvil))
+                assert node.stats.reverted == reverted + depth
+                rec = node.store.tx(signature(ref))
+                assert rec is not None and rec.reason == "blockhash_not_found"
+                assert node.store.tx(signature(ok)).status == "ok"  # type: ignore[union-attr]
+            # A rollback makes the chain shorter; new blocks then continue it.
+            anvil.rpc("anvil_rollback", 3)
+            await follow(it, node, tip(anvil))
+            post(anvil, pay(alice, bob.pubkey(), 5 * SOL, tip(anvil).hash))
+            await follow(it, node, tip(anvil))
+            await it.aclose()
+
+    anyio.run(main)
+    assert_matches_fresh_replay(anvil, settings.data_dir, tmp_path)
+
+
+def test_reorg_while_the_node_is_stopped(anvil: Anvil, tmp_path: Path) -> None:
+    settings = settings_for(tmp_path / "data", anvil.url)
+    alice, bob = keypair(1), keypair(2)
+    deposit(anvil, alice.pubkey(), 50)
+    for i in range(6):
+        post(anvil, pay(alice, bob.pubkey(), SOL + i, tip(anvil).hash))
+
+    async def run_to_tip() -> None:
+        with Node(settings) as node:
+            source = RpcSource(anvil.url, poll_interval=0.05)
+            await follow(source.notifications(node.head, node._stored_hash), node, tip(anvil))
+
+    anyio.run(run_to_tip)
+    before = snapshot(settings.data_dir)
+    bob_deposit = inbox_call(inbox.encode_deposit(bytes(bob.pubkey())), SOL * SOL)
+    anvil.rpc("anvil_reorg", 4, [[bob_deposit, 1]])
+    anyio.run(run_to_tip)
+    after = snapshot(settings.data_dir)
+    assert after[1] != before[1]
+    assert_matches_fresh_replay(anvil, settings.data_dir, tmp_path)
+
+
+def monmouth_env() -> dict[str, str]:
+    return {**os.environ, "MONMOUTH_STORE__SYNC": "true", "MONMOUTH_SOURCE__POLL_INTERVAL": "0.05"}
+
+
+def test_sigkill_in_mid_catch_up(anvil: Anvil, tmp_path: Path) -> None:
+    alice, bob = keypair(1), keypair(2)
+    deposit(anvil, alice.pubkey(), 500)
+    for i in range(40):
+        post(anvil, pay(alice, bob.pubkey(), SOL + i, tip(anvil).hash))
+        anvil.rpc("anvil_mine", hex(5))
+    target = tip(anvil)
+    data = tmp_path / "data"
+    args = [sys.executable, "-m", "monmouth", "run", "--rpc-url", anvil.url, "--data-dir"]
+    args.append(str(data))
+    proc = subprocess.Popen(
+        args, env=monmouth_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            time.sleep(0.05)
+            try:
+                with Store(data, readonly=True) as store:
+                    head = store.head_id()
+            except DataDirError:
+                continue  # not created yet
+            if head is not None and head.number >= 20:
+                break
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    with Store(data, readonly=True) as store:
+        killed_at = store.head_id()
+    assert killed_at is not None and killed_at.number < target.number
+    remaining = target.number - killed_at.number
+    subprocess.run(
+        [*args, "--blocks", str(remaining)],
+        env=monmouth_env(),
+        check=True,
+        capture_output=True,
+        timeout=240,
+    )
+    with Store(data, readonly=True) as store:
+        assert store.head_id() == target
+    assert_matches_fresh_replay(anvil, data, tmp_path)
+
+
+def test_l1_node_goes_away_and_comes_back(anvil: Anvil, tmp_path: Path) -> None:
+    settings = settings_for(tmp_path / "data", anvil.url)
+    alice, bob = keypair(1), keypair(2)
+    deposit(anvil, alice.pubkey(), 10)
+
+    async def main() -> None:
+        with Node(settings) as node:
+            source = RpcSource(anvil.url, poll_interval=0.05)
+            it = source.notifications(None, None)
+            await follow(it, node, tip(anvil))
+            anvil.stop()
+
+            def come_back() -> None:
+                time.sleep(1.5)
+                anvil.restart()
+                post(anvil, pay(alice, bob.pubkey(), SOL, tip(anvil).hash))
+
+            thread = threading.Thread(target=come_back)
+            thread.start()
+            # The source retries while anvil is away, then picks up the new block.
+            with anyio.fail_after(60):
+                while node.stats.ok == 0:
+                    node.apply(await it.__anext__())
+            thread.join()
+            await it.aclose()
+
+    anyio.run(main)
+    assert_matches_fresh_replay(anvil, settings.data_dir, tmp_path)
