@@ -17,7 +17,12 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/python
 run: $(VENV)/.installed
 	$(BIN)/monmouth run $(ARGS)
 
-test: $(VENV)/.installed
+# anvil (a local Ethereum node, npm package @foundry-rs/anvil) for the tests, into ./node_modules.
+node_modules/.bin/anvil: package.json package-lock.json
+	npm ci --no-audit --no-fund
+	touch $@
+
+test: $(VENV)/.installed node_modules/.bin/anvil
 	$(BIN)/ruff check monmouth tests benches examples
 	$(BIN)/mypy
 	$(BIN)/pytest $(ARGS)

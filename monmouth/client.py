@@ -263,7 +263,7 @@ class InboxClient:
         fields: dict[str, Any] = {
             "chainId": self._chain_id,
             "nonce": self._nonce,
-            "to": tx["to"],
+            "to": self.inbox,  # bytes: eth-account wants hex addresses checksummed
             "value": value,
             "data": tx["data"],
             "gas": gas,
