@@ -75,17 +75,18 @@ class _WebSocket:
         async with self._lock:
             await self._subscribe(await self._connection())
 
-    async def wait_for_head(self, at_most: float) -> None:
-        """Return when a new head was announced, or after `at_most` seconds."""
+    async def wait_for_head(self, at_most: float) -> bool:
+        """Return True when a new head was announced, False after `at_most` seconds."""
         async with self._lock:
             if self._heads:
                 self._heads = 0
-                return
+                return True
             ws = await self._connection()
             with anyio.move_on_after(at_most):
                 while True:
                     if _is_notification(json.loads(await ws.recv())):
-                        return
+                        return True
+            return False
 
     async def post(self, payload: list[dict[str, Any]]) -> Any:
         async with self._lock:
@@ -158,13 +159,15 @@ class EthRpc:
             raise SourceError("newHeads needs a ws:// URL")
         await self._retrying(self._ws.subscribe_new_heads, "eth_subscribe")
 
-    async def wait_for_head(self, at_most: float) -> None:
-        """Wait for a new head (WebSocket) or just `at_most` seconds (HTTP: poll)."""
+    async def wait_for_head(self, at_most: float) -> bool:
+        """Wait for a new head (WebSocket) or just `at_most` seconds (HTTP: poll); True when a
+        head was announced."""
         if self._ws is None:
             await anyio.sleep(at_most)
-            return
+            return False
         ws = self._ws
-        await self._retrying(lambda: ws.wait_for_head(at_most), "newHeads")
+        announced: bool = await self._retrying(lambda: ws.wait_for_head(at_most), "newHeads")
+        return announced
 
     async def aclose(self) -> None:
         await self._client.aclose()

@@ -40,6 +40,8 @@ BATCH_BLOCKS = 8
 CONCURRENCY = 4
 #: Hashes of handed-over blocks kept to find fork points (deeper ones come from the store).
 KEEP_HASHES = 1024
+#: Quick looks for a block that was announced but not served yet (5 ms apart).
+ANNOUNCED_RETRIES = 100
 #: JSON-RPC "method not found": the node has no eth_getBlockReceipts.
 _METHOD_NOT_FOUND = -32601
 
@@ -225,6 +227,8 @@ class RpcSource:
     async def _follow(
         self, rpc: EthRpc, tip: BlockId | None
     ) -> AsyncGenerator[Notification, None]:
+        # A node may announce a head a moment before it serves it: look again shortly.
+        announced_misses = 0
         while True:
             latest = parse_quantity(await rpc.call("eth_blockNumber"), "eth_blockNumber")
             self.l1_head = latest
@@ -241,8 +245,14 @@ class RpcSource:
                     continue
             first = self.start_block if tip is None else tip.number + 1
             if latest < first:
-                await rpc.wait_for_head(self.poll_interval)
+                if 0 < announced_misses < ANNOUNCED_RETRIES:
+                    announced_misses += 1
+                    await anyio.sleep(0.005)
+                else:
+                    announced = await rpc.wait_for_head(self.poll_interval)
+                    announced_misses = 1 if announced else 0
                 continue
+            announced_misses = 0
             blocks = await self._fetch(rpc, first, min(latest, first + self.fetch_ahead - 1))
             if not blocks:
                 continue
