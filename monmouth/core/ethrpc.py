@@ -3,8 +3,9 @@ with retries, and `newHeads` subscriptions on a WebSocket.
 
 Faults of the L1 node (timeouts, refused connections, HTTP 5xx, a node that goes away and comes
 back) are retried with exponential backoff and a log line; `attempts=None` retries forever, which
-is what following a chain wants. A JSON-RPC error answer is not a fault of the connection: it is
-raised at once as `RpcError`, except the ones listed as transient.
+is what following a chain wants. A JSON-RPC error answer is raised at once as `RpcError`, unless
+`retry_errors` is set (following a chain: a node that is syncing or overloaded answers errors for
+a while); "method not found" is always raised, so a caller can fall back to another method.
 """
 
 from __future__ import annotations
@@ -23,6 +24,10 @@ from websockets.asyncio.client import ClientConnection
 from monmouth.core.errors import SourceError
 
 log = structlog.get_logger("monmouth.rpc")
+
+
+#: JSON-RPC "method not found".
+METHOD_NOT_FOUND = -32601
 
 
 class RpcError(Exception):
@@ -138,6 +143,7 @@ class EthRpc:
         attempts: int | None = 5,
         timeout: float = 10.0,
         max_backoff: float = 5.0,
+        retry_errors: bool = False,
     ) -> None:
         if not url.startswith(("http://", "https://", "ws://", "wss://")):
             raise SourceError(f"{url!r} is not an http(s):// or ws(s):// JSON-RPC URL")
@@ -145,6 +151,7 @@ class EthRpc:
         self._ws = _WebSocket(url) if url.startswith("ws") else None
         self.attempts = attempts
         self.max_backoff = max_backoff
+        self.retry_errors = retry_errors
         self._client = httpx.AsyncClient(timeout=timeout)
         self._ids = itertools.count(1)
 
@@ -186,12 +193,19 @@ class EthRpc:
         return result
 
     async def batch(self, calls: Sequence[tuple[str, list[Any]]]) -> list[Any]:
-        """Several calls in one HTTP request; results in the order of `calls`.
+        """Several calls in one request; results in the order of `calls`.
 
-        Raises RpcError for the first call the node answered with an error.
+        Raises RpcError for the first call the node answered with an error (after retries, with
+        `retry_errors`).
         """
         if not calls:
             return []
+        if not self.retry_errors:
+            return await self._batch_once(calls)
+        results: list[Any] = await self._retrying(lambda: self._batch_once(calls), calls[0][0])
+        return results
+
+    async def _batch_once(self, calls: Sequence[tuple[str, list[Any]]]) -> list[Any]:
         ids = [next(self._ids) for _ in calls]
         payload = [
             {"jsonrpc": "2.0", "id": i, "method": method, "params": params}
@@ -236,13 +250,17 @@ class EthRpc:
         for attempt in itertools.count(1):
             try:
                 return await attempt_once()
-            except _TRANSIENT as exc:
+            except (*_TRANSIENT, RpcError) as exc:
+                if isinstance(exc, RpcError) and (
+                    not self.retry_errors or exc.code == METHOD_NOT_FOUND
+                ):
+                    raise
                 if isinstance(exc, httpx.HTTPStatusError) and exc.response.status_code < 500:
                     raise RpcError(what, exc.response.status_code, str(exc)) from None
                 if self.attempts is not None and attempt >= self.attempts:
                     raise RpcUnavailable(
                         f"the L1 node at {self.url} did not answer {what} after {attempt} "
-                        f"attempts ({type(exc).__name__}: {exc}); is it running?"
+                        f"attempt(s) ({type(exc).__name__}: {exc}); is it running?"
                     ) from None
                 log.warning(
                     "rpc retry",

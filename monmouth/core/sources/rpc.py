@@ -26,7 +26,7 @@ import anyio
 import structlog
 
 from monmouth.core.errors import SourceError
-from monmouth.core.ethrpc import EthRpc, RpcError
+from monmouth.core.ethrpc import METHOD_NOT_FOUND, EthRpc, RpcError
 from monmouth.core.hexutil import parse_data, parse_quantity, to_quantity
 from monmouth.core.l1 import BlockId, L1Block
 from monmouth.core.notifications import ChainCommitted, ChainReorged, ChainReverted, Notification
@@ -42,8 +42,6 @@ CONCURRENCY = 4
 KEEP_HASHES = 1024
 #: Quick looks for a block that was announced but not served yet (5 ms apart).
 ANNOUNCED_RETRIES = 100
-#: JSON-RPC "method not found": the node has no eth_getBlockReceipts.
-_METHOD_NOT_FOUND = -32601
 
 async def fetch_raw_blocks(rpc: EthRpc, first: int, last: int) -> list[dict[str, Any]]:
     """Blocks `first..last` as the node returns them, each with its `receipts`, in order.
@@ -79,7 +77,7 @@ async def _fetch_range(rpc: EthRpc, lo: int, hi: int) -> list[dict[str, Any]]:
     try:
         answers = await rpc.batch(calls)
     except RpcError as exc:
-        if exc.code != _METHOD_NOT_FOUND:
+        if exc.code != METHOD_NOT_FOUND:
             raise
         answers = []
         for n in range(lo, hi + 1):
@@ -213,7 +211,7 @@ class RpcSource:
             self._hash_at = hash_at
         if head is not None:
             self._known[head.number] = head.hash
-        rpc = EthRpc(self.url, attempts=None)
+        rpc = EthRpc(self.url, attempts=None, retry_errors=True)
         try:
             if rpc.websocket:
                 await rpc.subscribe_new_heads()
