@@ -401,7 +401,8 @@ def tx(
 # ---------------------------------------------------------------------------- posting
 
 RpcUrlOption = Annotated[
-    str, typer.Option("--rpc-url", help="Ethereum JSON-RPC node to send through (http:// or https://).")
+    str,
+    typer.Option("--rpc-url", help="Ethereum JSON-RPC node to send through (http:// or https://)."),
 ]
 PrivateKeyOption = Annotated[
     str | None,

@@ -89,6 +89,19 @@ def notify_block(block: BlockInfo) -> None:
 
 
 @hookspec
+def update_slot_status(slot: int, parent: int | None, status: str) -> None:
+    """Called when a slot (an L1 block number) changes status, as Geyser's callback of that name.
+
+    :param slot: the slot.
+    :param parent: the parent slot, None for the first block of the state.
+    :param status: `processed` (executed and committed), `confirmed` (the L1 block is `safe`) or
+        `finalized` (the L1 block is `finalized`).
+
+    Any plugin may implement it.
+    """
+
+
+@hookspec
 def revert_blocks(blocks: list[BlockInfo]) -> None:
     """Called after blocks were reverted (a reorg or a revert), tip first.
 

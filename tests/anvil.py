@@ -146,12 +146,16 @@ class Anvil:
     def args(self) -> list[str]:
         args = [
             str(self.binary),
-            "--host", "127.0.0.1",
-            "--port", str(self.port),
-            "--chain-id", str(CHAIN_ID),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(self.port),
+            "--chain-id",
+            str(CHAIN_ID),
             "--silent",
             # Loads the chain from this file at start (when it exists) and writes it on exit.
-            "--state", str(self.state_path),
+            "--state",
+            str(self.state_path),
         ]
         if self.block_time is not None:
             args += ["--block-time", f"{self.block_time:g}"]

@@ -49,9 +49,7 @@ ENV.pop("MONMOUTH_PRIVATE_KEY", None)
 _T = TypeVar("_T")
 
 
-def run_client(
-    url: str, body: Callable[[InboxClient], Awaitable[_T]], **options: Any
-) -> _T:
+def run_client(url: str, body: Callable[[InboxClient], Awaitable[_T]], **options: Any) -> _T:
     async def main() -> _T:
         async with EthRpc(url, attempts=1) as rpc:
             return await body(InboxClient(rpc, **options))
@@ -250,7 +248,13 @@ def test_cli_deposit(anvil: Anvil) -> None:
 
     # The key from the environment signs; without --json the hash is the one line on stdout.
     proc = monmouth(
-        "deposit", "--rpc-url", anvil.url, "--to", str(to), "--lamports", "7",
+        "deposit",
+        "--rpc-url",
+        anvil.url,
+        "--to",
+        str(to),
+        "--lamports",
+        "7",
         MONMOUTH_PRIVATE_KEY=DEV_PRIVATE_KEY_2,
     )
     assert proc.returncode == 0, proc.stderr
@@ -262,8 +266,18 @@ def test_cli_deposit(anvil: Anvil) -> None:
     # A custom inbox address.
     other = "0x" + "ab" * 20
     proc = monmouth(
-        "deposit", "--rpc-url", anvil.url, "--to", str(to), "--lamports", "1",
-        "--inbox", other, "--private-key", DEV_PRIVATE_KEY, "--json",
+        "deposit",
+        "--rpc-url",
+        anvil.url,
+        "--to",
+        str(to),
+        "--lamports",
+        "1",
+        "--inbox",
+        other,
+        "--private-key",
+        DEV_PRIVATE_KEY,
+        "--json",
     )
     assert proc.returncode == 0, proc.stderr
     assert l1_tx(anvil, json.loads(proc.stdout)["l1_tx_hash"])["to"] == other
@@ -281,8 +295,17 @@ def test_cli_send_raw_base64_and_stdin(anvil: Anvil, tmp_path: Path) -> None:
     last.write_text(base64.b64encode(txs[4]).decode())
 
     proc = monmouth(
-        "send", "--rpc-url", anvil.url, str(raw), str(b64), "-", str(last),
-        "--private-key", DEV_PRIVATE_KEY, "--json", stdin=stdin,
+        "send",
+        "--rpc-url",
+        anvil.url,
+        str(raw),
+        str(b64),
+        "-",
+        str(last),
+        "--private-key",
+        DEV_PRIVATE_KEY,
+        "--json",
+        stdin=stdin,
     )
     assert proc.returncode == 0, proc.stderr
     result = json.loads(proc.stdout)
@@ -331,8 +354,17 @@ def test_cli_user_errors(anvil: Anvil, tmp_path: Path) -> None:
 
     secret = "0x" + "zz" * 32
     line = one_line_error(
-        monmouth("deposit", "--rpc-url", anvil.url, "--to", to, "--lamports", "1",
-                 "--private-key", secret)
+        monmouth(
+            "deposit",
+            "--rpc-url",
+            anvil.url,
+            "--to",
+            to,
+            "--lamports",
+            "1",
+            "--private-key",
+            secret,
+        )
     )
     assert "private key" in line and secret not in line
     line = one_line_error(
@@ -340,13 +372,23 @@ def test_cli_user_errors(anvil: Anvil, tmp_path: Path) -> None:
     )
     assert "base58" in line
     line = one_line_error(
-        monmouth("deposit", "--rpc-url", anvil.url, "--to", to, "--lamports", "1",
-                 "--inbox", "0x1234")
+        monmouth(
+            "deposit", "--rpc-url", anvil.url, "--to", to, "--lamports", "1", "--inbox", "0x1234"
+        )
     )
     assert "--inbox" in line
     line = one_line_error(
-        monmouth("deposit", "--rpc-url", anvil.url, "--to", to, "--lamports", "1",
-                 "--private-key", "0x" + "42" * 32)
+        monmouth(
+            "deposit",
+            "--rpc-url",
+            anvil.url,
+            "--to",
+            to,
+            "--lamports",
+            "1",
+            "--private-key",
+            "0x" + "42" * 32,
+        )
     )
     assert "insufficient funds" in line.lower() or "refused" in line
     assert anvil.block_number() == before  # nothing was sent

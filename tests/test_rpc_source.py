@@ -33,6 +33,7 @@ from monmouth.core.ethrpc import EthRpc
 from monmouth.core.l1 import BlockId
 from monmouth.core.node import Node
 from monmouth.core.notifications import Notification
+from monmouth.core.plugins import load_plugins
 from monmouth.core.records import AccountRecord
 from monmouth.core.sources.replay import ReplaySource
 from monmouth.core.sources.rpc import RpcSource, fetch_raw_blocks
@@ -48,6 +49,7 @@ from monmouth.core.sources.workload import (
     token_transfer,
 )
 from monmouth.core.state import Store
+from monmouth.hooks import hookimpl
 
 DEV = "0xf39fd6e51aad88f6f4ce6ab8827279cfffb92266"
 INBOX = "0x" + inbox.DEFAULT_INBOX_ADDRESS.hex()
@@ -373,3 +375,37 @@ def test_l1_node_goes_away_and_comes_back(anvil: Anvil, tmp_path: Path) -> None:
 
     anyio.run(main)
     assert_matches_fresh_replay(anvil, settings.data_dir, tmp_path)
+
+
+class SlotStatuses:
+    """A plugin that records every slot status it is told."""
+
+    def __init__(self) -> None:
+        self.seen: dict[str, set[int]] = {s: set() for s in ("processed", "confirmed", "finalized")}
+
+    @hookimpl
+    def update_slot_status(self, slot: int, parent: int | None, status: str) -> None:
+        self.seen[status].add(slot)
+
+
+def test_safe_and_finalized_drive_slot_status(anvil: Anvil, tmp_path: Path) -> None:
+    settings = settings_for(tmp_path / "data", anvil.url)
+    anvil.mine(100)
+    statuses = SlotStatuses()
+    safe = anvil.block("safe")
+    finalized = anvil.block("finalized")
+    assert 0 < int(finalized["number"], 16) < int(safe["number"], 16) < 100
+
+    async def main() -> None:
+        with Node(settings, plugins=load_plugins(settings, extra=[statuses])) as node:
+            source = RpcSource(anvil.url, poll_interval=0.05)
+            it = source.notifications(None, None)
+            await follow(it, node, tip(anvil))
+            node.apply(await it.__anext__())  # finality is read after each new segment
+            await it.aclose()
+            assert node.store.finality() == (int(safe["number"], 16), int(finalized["number"], 16))
+
+    anyio.run(main)
+    assert statuses.seen["processed"] == set(range(101))
+    assert statuses.seen["confirmed"] == set(range(int(safe["number"], 16) + 1))
+    assert statuses.seen["finalized"] == set(range(int(finalized["number"], 16) + 1))

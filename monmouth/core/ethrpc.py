@@ -192,15 +192,17 @@ class EthRpc:
         (result,) = await self.batch([(method, list(params))])
         return result
 
-    async def batch(self, calls: Sequence[tuple[str, list[Any]]]) -> list[Any]:
+    async def batch(
+        self, calls: Sequence[tuple[str, list[Any]]], *, retry_errors: bool | None = None
+    ) -> list[Any]:
         """Several calls in one request; results in the order of `calls`.
 
         Raises RpcError for the first call the node answered with an error (after retries, with
-        `retry_errors`).
+        `retry_errors`, which overrides the client's setting for this call).
         """
         if not calls:
             return []
-        if not self.retry_errors:
+        if not (self.retry_errors if retry_errors is None else retry_errors):
             return await self._batch_once(calls)
         results: list[Any] = await self._retrying(lambda: self._batch_once(calls), calls[0][0])
         return results

@@ -23,6 +23,7 @@ from monmouth.core.l1 import BlockId, L1Block, L1Transaction
 from monmouth.core.lthash import LtHash
 from monmouth.core.notifications import (
     ChainCommitted,
+    ChainFinality,
     ChainReorged,
     ChainReverted,
     FinishedHeight,
@@ -115,7 +116,7 @@ class Node:
         return result
 
     def _stored_hash(self, number: int) -> bytes | None:
-        record = self.store.block(number)
+        record = self.store.block(number) if number >= 0 else None
         return None if record is None else record.hash
 
     def _window(self, block: L1Block) -> set[bytes]:
@@ -168,6 +169,8 @@ class Node:
         if self._on_finished is not None:
             self._on_finished(FinishedHeight(block.id))
         self.pm.hook.notify_block(block=info)
+        parent = block.number - 1 if len(self._recent) > 1 else None
+        self.pm.hook.update_slot_status(slot=block.number, parent=parent, status="processed")
         return rec
 
     def revert_to(self, number: int) -> list[BlockInfo]:
@@ -214,8 +217,40 @@ class Node:
             )
         return True
 
+    def _finality(self, update: ChainFinality) -> None:
+        """Record the L1 node's safe and finalized blocks that the node has, and tell plugins."""
+        head = self._recent[-1][0] if self._recent else -1
+
+        def ours(block: BlockId | None) -> int | None:
+            # A block above the head: the head, an ancestor on the source's canonical chain, is
+            # as final. At or below the head: only if it is the block this node committed.
+            if block is None:
+                return None
+            if block.number > head:
+                return head if head >= 0 else None
+            rec = self.store.block(block.number)
+            return block.number if rec is not None and rec.hash == block.hash else None
+
+        safe, finalized = ours(update.safe), ours(update.finalized)
+        old_safe, old_finalized = self.store.finality()
+        if (safe, finalized) == (old_safe, old_finalized):
+            return
+        self.store.set_finality(safe, finalized)
+        for new, old, status in (
+            (safe, old_safe, "confirmed"),
+            (finalized, old_finalized, "finalized"),
+        ):
+            if new is None or (old is not None and new <= old):
+                continue
+            first = old + 1 if old is not None else (self.store.first_block() or 0)
+            for slot in range(first, new + 1):
+                self.pm.hook.update_slot_status(slot=slot, parent=slot - 1, status=status)
+
     def apply(self, notification: Notification) -> None:
         """Apply one notification; stops early (between blocks) when a stop was requested."""
+        if isinstance(notification, ChainFinality):
+            self._finality(notification)
+            return
         if isinstance(notification, ChainReorged | ChainReverted) and notification.old:
             self.revert_to(notification.old[0].number - 1)
         if isinstance(notification, ChainCommitted | ChainReorged):

@@ -33,7 +33,18 @@ class ChainReverted:
     old: tuple[L1Block, ...]
 
 
-Notification = ChainCommitted | ChainReorged | ChainReverted
+@dataclass(frozen=True, slots=True)
+class ChainFinality:
+    """The L1 node's `safe` and `finalized` blocks moved (None: the node does not say).
+
+    Drives slot status (confirmed, finalized) and the pruning of undo records.
+    """
+
+    safe: BlockId | None
+    finalized: BlockId | None
+
+
+Notification = ChainCommitted | ChainReorged | ChainReverted | ChainFinality
 
 
 @dataclass(frozen=True, slots=True)

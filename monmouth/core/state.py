@@ -207,6 +207,11 @@ class Store:
                     out.append(decode_block(raw))
         return out
 
+    def first_block(self) -> int | None:
+        """The lowest block number stored, or None for an empty state."""
+        with self._env.begin() as txn, txn.cursor(db=self._db["blocks"]) as cur:
+            return int.from_bytes(cur.key(), "big") if cur.first() else None
+
     def lthash(self, number: int) -> LtHash | None:
         """The full lattice hash after block `number`, while it is within retention."""
         with self._env.begin() as txn:
@@ -299,15 +304,49 @@ class Store:
             txn.put(key, write.lthash.to_bytes(), db=db["lthash"])
             txn.put(key, encode(write.block), db=db["blocks"])
             txn.put(b"head", key + write.block.hash, db=db["meta"])
-            # Undo records below the retention depth are pruned, and full lattice hashes one block
-            # later: reverting the oldest undoable block restores its parent's hash.
-            oldest = number - self.retention
-            if oldest >= 0:
-                txn.delete(block_key(oldest), db=db["undo"])
-            if oldest >= 1:
-                txn.delete(block_key(oldest - 1), db=db["lthash"])
+            self._prune(txn, number)
 
         self._write(body)
+
+    def _prune(self, txn: Any, head: int) -> None:
+        """Drop undo records no reorg can need: beyond the retention depth and, when the L1
+        node's finalized block is known, not above it. Full lattice hashes go one block later
+        (reverting the oldest undoable block restores its parent's hash)."""
+        db = self._db
+        limit = head - self.retention + 1  # undo records of blocks below this go
+        raw = txn.get(b"finalized", db=db["meta"])
+        if raw is not None:
+            limit = min(limit, int.from_bytes(raw, "big") + 1)
+        raw = txn.get(b"pruned_below", db=db["meta"])
+        # A state that starts mid-chain has nothing below its first block to prune.
+        start = max(limit - 1, 0) if raw is None else int.from_bytes(raw, "big")
+        if limit <= start:
+            return
+        for n in range(start, limit):
+            txn.delete(block_key(n), db=db["undo"])
+            if n >= 1:
+                txn.delete(block_key(n - 1), db=db["lthash"])
+        txn.put(b"pruned_below", limit.to_bytes(8, "big"), db=db["meta"])
+
+    def set_finality(self, safe: int | None, finalized: int | None) -> None:
+        """Record the L1 node's safe and finalized block numbers (pruning follows finality)."""
+        meta = self._db["meta"]
+
+        def body(txn: Any) -> None:
+            for key, value in ((b"safe", safe), (b"finalized", finalized)):
+                if value is None:
+                    txn.delete(key, db=meta)
+                else:
+                    txn.put(key, value.to_bytes(8, "big"), db=meta)
+
+        self._write(body)
+
+    def finality(self) -> tuple[int | None, int | None]:
+        """The safe and finalized block numbers last recorded (None when unknown)."""
+        with self._env.begin() as txn:
+            values = [txn.get(k, db=self._db["meta"]) for k in (b"safe", b"finalized")]
+        safe, finalized = (None if v is None else int.from_bytes(v, "big") for v in values)
+        return safe, finalized
 
     def revert_head(self) -> Reverted:
         """Undo the head block in one write transaction; the head moves to its parent.

@@ -123,3 +123,17 @@ def test_refuses_other_schema_and_corrupt_files(tmp_path: Path) -> None:
     (corrupt / "data.mdb").write_bytes(b"\x00" * 100)
     with pytest.raises(DataDirError):
         Store(corrupt)
+
+
+def test_finality_keeps_undo_records_above_the_finalized_block(tmp_path: Path) -> None:
+    with Store(tmp_path / "s", sync=False, retention=4) as store:
+        store.set_finality(safe=None, finalized=2)
+        for n in range(12):
+            store.commit_block(BlockWrite(block(n), LtHash.of(bytes([n])), [], [], []))
+        assert store.finality() == (None, 2)
+        # Beyond retention but above the finalized block: still revertible.
+        for _ in range(9):
+            store.revert_head()
+        assert store.head_id() is not None and store.head_id().number == 2  # type: ignore[union-attr]
+        with pytest.raises(DataDirError, match="retention"):
+            store.revert_head()  # block 2 is finalized: its undo record is gone

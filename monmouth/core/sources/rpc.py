@@ -7,6 +7,8 @@
 - A reorg is found when a new block does not link to the last one handed over, or when the block
   at the tip's height changed: the source walks parent hashes back to the fork point and says
   `ChainReorged(old, new)`, or `ChainReverted(old)` when the chain got shorter.
+- The node's `safe` and `finalized` blocks are read after each new segment and reported as
+  `ChainFinality` (nodes without those tags are simply not asked again).
 - On start, the persisted head is checked against the canonical chain first; a head that was
   reorged out while the node was down is reverted to the fork point before anything else
   (Reth's `with_head`).
@@ -29,7 +31,13 @@ from monmouth.core.errors import SourceError
 from monmouth.core.ethrpc import METHOD_NOT_FOUND, EthRpc, RpcError
 from monmouth.core.hexutil import parse_data, parse_quantity, to_quantity
 from monmouth.core.l1 import BlockId, L1Block
-from monmouth.core.notifications import ChainCommitted, ChainReorged, ChainReverted, Notification
+from monmouth.core.notifications import (
+    ChainCommitted,
+    ChainFinality,
+    ChainReorged,
+    ChainReverted,
+    Notification,
+)
 from monmouth.core.sources.base import HashAt
 
 log = structlog.get_logger("monmouth.rpc")
@@ -42,6 +50,7 @@ CONCURRENCY = 4
 KEEP_HASHES = 1024
 #: Quick looks for a block that was announced but not served yet (5 ms apart).
 ANNOUNCED_RETRIES = 100
+
 
 async def fetch_raw_blocks(rpc: EthRpc, first: int, last: int) -> list[dict[str, Any]]:
     """Blocks `first..last` as the node returns them, each with its `receipts`, in order.
@@ -124,6 +133,7 @@ class RpcSource:
         #: The L1 node's latest block number, as last seen (for progress displays).
         self.l1_head: int | None = None
         self._known: dict[int, bytes] = {}
+        self._finality_tags = True
         self._hash_at: HashAt = lambda _n: None
 
     # ------------------------------------------------------------------ chain views
@@ -178,7 +188,10 @@ class RpcSource:
                 if canonical[m] == ours:
                     return m
             n = numbers[-1] - 1
-        return self.start_block - 1
+        raise SourceError(
+            f"none of the node's blocks from #{self.start_block} up is on the L1 node's chain: "
+            "the data directory belongs to another chain; use another --data-dir"
+        )
 
     # ------------------------------------------------------------------ fetching
 
@@ -222,9 +235,7 @@ class RpcSource:
             with anyio.CancelScope(shield=True):
                 await rpc.aclose()
 
-    async def _follow(
-        self, rpc: EthRpc, tip: BlockId | None
-    ) -> AsyncGenerator[Notification, None]:
+    async def _follow(self, rpc: EthRpc, tip: BlockId | None) -> AsyncGenerator[Notification, None]:
         # A node may announce a head a moment before it serves it: look again shortly.
         announced_misses = 0
         while True:
@@ -259,6 +270,32 @@ class RpcSource:
             self._remember(blocks)
             tip = blocks[-1].id
             yield ChainCommitted(blocks)
+            # The node keeps what is new and within its head; finality moves with new blocks.
+            finality = await self._read_finality(rpc)
+            if finality is not None:
+                yield finality
+
+    async def _read_finality(self, rpc: EthRpc) -> ChainFinality | None:
+        if not self._finality_tags:
+            return None
+        try:
+            safe, finalized = await rpc.batch(
+                [("eth_getBlockByNumber", [tag, False]) for tag in ("safe", "finalized")],
+                retry_errors=False,
+            )
+        except RpcError as exc:
+            log.info("no finality tags", reason=str(exc))
+            self._finality_tags = False
+            return None
+
+        def block_id(obj: Any) -> BlockId | None:
+            if obj is None:
+                return None
+            return BlockId(
+                parse_quantity(obj["number"], "number"), parse_data(obj["hash"], "hash", 32)
+            )
+
+        return ChainFinality(block_id(safe), block_id(finalized))
 
     async def _rewind(
         self, rpc: EthRpc, tip: BlockId, latest: int
@@ -269,7 +306,12 @@ class RpcSource:
         fork_hash = self._ours(fork)
         self._forget_above(fork)
         fork_id = None if fork < self.start_block or fork_hash is None else BlockId(fork, fork_hash)
-        log.info("reorg", fork=fork, depth=tip.number - fork, l1_head=latest)
+        log.info(
+            "reorg" if latest > fork else "revert",
+            fork=fork,
+            depth=tip.number - fork,
+            l1_head=latest,
+        )
         new: tuple[L1Block, ...] = ()
         if latest > fork:
             new = await self._fetch(rpc, fork + 1, min(latest, fork + self.fetch_ahead))

@@ -23,7 +23,7 @@ from monmouth.core.config import DevnetSettings
 from monmouth.core.errors import SourceError
 from monmouth.core.inbox import DEFAULT_INBOX_ADDRESS, Batch, Deposit, Rejected, decode
 from monmouth.core.l1 import BlockId, L1Block
-from monmouth.core.notifications import ChainCommitted, ChainReorged, Notification
+from monmouth.core.notifications import ChainCommitted, ChainReorged, ChainReverted, Notification
 from monmouth.core.reasons import Reason
 from monmouth.core.sources.devnet import DevnetChain, DevnetSource
 from monmouth.core.sources.workload import (
@@ -61,6 +61,7 @@ def shape(event: Notification) -> tuple[str, tuple[bytes, ...], tuple[bytes, ...
         return ("committed", tuple(b.hash for b in event.new), ())
     if isinstance(event, ChainReorged):
         return ("reorged", tuple(b.hash for b in event.old), tuple(b.hash for b in event.new))
+    assert isinstance(event, ChainReverted), event  # the devnet reports no finality
     return ("reverted", tuple(b.hash for b in event.old), ())
 
 
