@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 ARGS ?=
 
-.PHONY: run test lint bench clean
+.PHONY: run test lint bench bench-rpc clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -29,6 +29,9 @@ test: $(VENV)/.installed node_modules/.bin/anvil
 
 bench: $(VENV)/.installed
 	$(BIN)/python benches/bench_ingest.py $(ARGS)
+
+bench-rpc: $(VENV)/.installed node_modules/.bin/anvil
+	$(BIN)/python benches/bench_rpc.py $(ARGS)
 
 clean:
 	rm -rf $(VENV) monmouth-data

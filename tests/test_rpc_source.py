@@ -409,3 +409,57 @@ def test_safe_and_finalized_drive_slot_status(anvil: Anvil, tmp_path: Path) -> N
     assert statuses.seen["processed"] == set(range(101))
     assert statuses.seen["confirmed"] == set(range(int(safe["number"], 16) + 1))
     assert statuses.seen["finalized"] == set(range(int(finalized["number"], 16) + 1))
+
+
+def test_record_from_the_node_replays_to_the_same_state(anvil: Anvil, tmp_path: Path) -> None:
+    alice, bob = keypair(1), keypair(2)
+    deposit(anvil, alice.pubkey(), 10)
+    post(anvil, pay(alice, bob.pubkey(), SOL, tip(anvil).hash))
+    target = tip(anvil)
+    chain = tmp_path / "chain.jsonl"
+    cli = [sys.executable, "-m", "monmouth"]
+    subprocess.run(
+        [
+            *cli,
+            "record",
+            "--rpc-url",
+            anvil.url,
+            "--from",
+            "0",
+            "--to",
+            str(target.number),
+            "--out",
+            str(chain),
+        ],
+        check=True,
+        capture_output=True,
+    )
+    lines = chain.read_text().splitlines()
+    assert len(lines) == target.number + 1
+    # Exactly what the node returns, plus the receipts.
+    first = json.loads(lines[-1])
+    assert first == {**anvil.block(target.number, True), "receipts": first["receipts"]}
+    replayed, followed = tmp_path / "replayed", tmp_path / "followed"
+    env = monmouth_env()
+    subprocess.run(
+        [*cli, "run", "--replay-file", str(chain), "--data-dir", str(replayed)],
+        check=True,
+        capture_output=True,
+        env=env,
+    )
+    subprocess.run(
+        [
+            *cli,
+            "run",
+            "--rpc-url",
+            anvil.url,
+            "--data-dir",
+            str(followed),
+            "--blocks",
+            str(target.number + 1),
+        ],
+        check=True,
+        capture_output=True,
+        env=env,
+    )
+    assert snapshot(replayed) == snapshot(followed)
