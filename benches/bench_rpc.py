@@ -89,7 +89,8 @@ def catch_up(anvil: Anvil, workdir: Path) -> tuple[float, int, int]:
 def follow_latency(anvil: Anvil, workdir: Path, blocks: int) -> list[float]:
     committed: dict[int, float] = {}
     mined: dict[int, float] = {}
-    settings = load_settings(None, data_dir=workdir / "follow")
+    # The caught-up node follows on: latencies are measured at the head, not in catch-up.
+    settings = load_settings(None, data_dir=workdir / "catch-up")
 
     def on_finished(height: FinishedHeight) -> None:
         committed[height.block.number] = time.perf_counter()
@@ -118,10 +119,8 @@ def follow_latency(anvil: Anvil, workdir: Path, blocks: int) -> list[float]:
             source = RpcSource(anvil.url.replace("http://", "ws://"), poll_interval=1.0)
             stop = threading.Event()
             thread = threading.Thread(target=poster, args=(stop,))
-            notifications = source.notifications(None)
+            notifications = source.notifications(node.head)
             try:
-                first = await notifications.__anext__()
-                node.apply(first)
                 thread.start()
                 with anyio.fail_after(300):
                     while not done.is_set() or node.head != _tip(anvil):
