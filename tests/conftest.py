@@ -22,6 +22,19 @@ def settings(tmp_path: Path) -> Settings:
     return load_settings(None, data_dir=tmp_path / "data", store={"sync": False})
 
 
+def snapshot(store: Store) -> tuple[object, ...]:
+    """Everything that must agree between two nodes on the same canonical chain."""
+    head = store.head()
+    assert head is not None
+    return (
+        head.number,
+        head.hash,
+        head.checksum,
+        dict(store.iter_accounts()),
+        store.transactions_count(),
+    )
+
+
 def recompute_lthash(store: Store) -> LtHash:
     """The lattice hash of every account in the store, from scratch."""
     total = LtHash.identity()

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import anyio
 import pytest
-from conftest import recompute_lthash
+from conftest import recompute_lthash, snapshot
 
 from monmouth.core.config import Settings, load_settings
 from monmouth.core.node import Node
@@ -20,19 +20,6 @@ from monmouth.core.state import Store
 
 def devnet_settings(data_dir: Path, **devnet: object) -> Settings:
     return load_settings(None, data_dir=data_dir, store={"sync": False}, devnet=devnet)
-
-
-def snapshot(store: Store) -> tuple[object, ...]:
-    """Everything that must agree between two nodes on the same canonical chain."""
-    head = store.head()
-    assert head is not None
-    return (
-        head.number,
-        head.hash,
-        head.checksum,
-        dict(store.iter_accounts()),
-        store.transactions_count(),
-    )
 
 
 def test_reorgs_end_in_the_state_of_a_fresh_replay(tmp_path: Path) -> None:

@@ -13,11 +13,11 @@ import threading
 import time
 from collections.abc import AsyncGenerator
 from pathlib import Path
-from typing import Any
 
 import anyio
 from anvil import Anvil, anvil_fixture  # noqa: F401  (the `anvil` fixture)
 from chainbuilder import keypair
+from conftest import snapshot
 from solders.hash import Hash
 from solders.instruction import Instruction
 from solders.keypair import Keypair
@@ -109,17 +109,9 @@ async def follow(it: AsyncGenerator[Notification, None], node: Node, target: Blo
             node.apply(await it.__anext__())
 
 
-def snapshot(data_dir: Path) -> tuple[Any, ...]:
+def stored(data_dir: Path) -> tuple[object, ...]:
     with Store(data_dir, readonly=True) as store:
-        head = store.head()
-        assert head is not None
-        return (
-            head.number,
-            head.hash,
-            head.checksum,
-            dict(store.iter_accounts()),
-            store.transactions_count(),
-        )
+        return snapshot(store)
 
 
 def assert_matches_fresh_replay(anvil: Anvil, data_dir: Path, tmp_path: Path) -> None:
@@ -135,7 +127,7 @@ def assert_matches_fresh_replay(anvil: Anvil, data_dir: Path, tmp_path: Path) ->
     fresh = tmp_path / f"fresh-{time.monotonic_ns()}"
     with Node(load_settings(None, data_dir=fresh, store={"sync": False})) as node:
         anyio.run(node.run, ReplaySource(replay))
-    assert snapshot(data_dir) == snapshot(fresh)
+    assert stored(data_dir) == stored(fresh)
 
 
 def token_amount(node: Node, account: Pubkey) -> int:
@@ -289,11 +281,11 @@ def test_reorg_while_the_node_is_stopped(anvil: Anvil, tmp_path: Path) -> None:
             await follow(source.notifications(node.head, node._stored_hash), node, tip(anvil))
 
     anyio.run(run_to_tip)
-    before = snapshot(settings.data_dir)
+    before = stored(settings.data_dir)
     bob_deposit = inbox_call(inbox.encode_deposit(bytes(bob.pubkey())), SOL * SOL)
     anvil.rpc("anvil_reorg", 4, [[bob_deposit, 1]])
     anyio.run(run_to_tip)
-    after = snapshot(settings.data_dir)
+    after = stored(settings.data_dir)
     assert after[1] != before[1]
     assert_matches_fresh_replay(anvil, settings.data_dir, tmp_path)
 
@@ -462,4 +454,4 @@ def test_record_from_the_node_replays_to_the_same_state(anvil: Anvil, tmp_path: 
         capture_output=True,
         env=env,
     )
-    assert snapshot(replayed) == snapshot(followed)
+    assert stored(replayed) == stored(followed)
