@@ -29,14 +29,12 @@ from solders.transaction import VersionedTransaction
 from monmouth.core import inbox
 from monmouth.core.config import Settings, load_settings
 from monmouth.core.errors import DataDirError
-from monmouth.core.ethrpc import EthRpc
-from monmouth.core.l1 import BlockId
+from monmouth.core.l1 import BlockId, L1Block
 from monmouth.core.node import Node
-from monmouth.core.notifications import Notification
+from monmouth.core.notifications import ChainCommitted, Notification
 from monmouth.core.plugins import load_plugins
 from monmouth.core.records import AccountRecord
-from monmouth.core.sources.replay import ReplaySource
-from monmouth.core.sources.rpc import RpcSource, fetch_raw_blocks
+from monmouth.core.sources.rpc import RpcSource
 from monmouth.core.sources.workload import (
     MINT_SIZE,
     RENT_MINT,
@@ -114,20 +112,27 @@ def stored(data_dir: Path) -> tuple[object, ...]:
         return snapshot(store)
 
 
-def assert_matches_fresh_replay(anvil: Anvil, data_dir: Path, tmp_path: Path) -> None:
-    """A fresh node replaying the canonical chain (recorded now) ends in the same state."""
-    replay = tmp_path / f"canonical-{time.monotonic_ns()}.jsonl"
+def canonical_chain(anvil: Anvil) -> list[L1Block]:
+    """anvil's canonical chain now, as the node reads blocks (with receipts)."""
+    return [
+        L1Block.from_rpc(
+            {**anvil.block(n, True), "receipts": anvil.rpc("eth_getBlockReceipts", hex(n))}
+        )
+        for n in range(anvil.block_number() + 1)
+    ]
 
-    async def record() -> None:
-        async with EthRpc(anvil.url) as rpc:
-            blocks = await fetch_raw_blocks(rpc, 0, tip(anvil).number)
-        replay.write_text("".join(json.dumps(b) + "\n" for b in blocks))
 
-    anyio.run(record)
+def fresh_state(anvil: Anvil, tmp_path: Path) -> tuple[object, ...]:
+    """The state of a fresh node that replays anvil's canonical chain as it is now."""
     fresh = tmp_path / f"fresh-{time.monotonic_ns()}"
     with Node(load_settings(None, data_dir=fresh, store={"sync": False})) as node:
-        anyio.run(node.run, ReplaySource(replay))
-    assert stored(data_dir) == stored(fresh)
+        node.apply(ChainCommitted(tuple(canonical_chain(anvil))))
+        return snapshot(node.store)
+
+
+def assert_matches_fresh_replay(anvil: Anvil, data_dir: Path, tmp_path: Path) -> None:
+    """A fresh node replaying the canonical chain (as it is now) ends in the same state."""
+    assert stored(data_dir) == fresh_state(anvil, tmp_path)
 
 
 def token_amount(node: Node, account: Pubkey) -> int:
@@ -257,9 +262,11 @@ def test_reorgs_of_depth_1_to_10_and_rollback(anvil: Anvil, tmp_path: Path) -> N
                 rec = node.store.tx(signature(ref))
                 assert rec is not None and rec.reason == "blockhash_not_found"
                 assert node.store.tx(signature(ok)).status == "ok"  # type: ignore[union-attr]
+                assert snapshot(node.store) == fresh_state(anvil, tmp_path)
             # A rollback makes the chain shorter; new blocks then continue it.
             anvil.rpc("anvil_rollback", 3)
             await follow(it, node, tip(anvil))
+            assert snapshot(node.store) == fresh_state(anvil, tmp_path)
             post(anvil, pay(alice, bob.pubkey(), 5 * SOL, tip(anvil).hash))
             await follow(it, node, tip(anvil))
             await it.aclose()
