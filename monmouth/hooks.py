@@ -1,6 +1,6 @@
 """Every hook a monmouth plugin can implement, and the marker plugins import.
 
-Hooks are grouped by lifecycle. A plugin implements any subset::
+Hooks are grouped by lifecycle. A plugin implements any subset, as plain functions or coroutines::
 
     from monmouth.hooks import hookimpl
 
@@ -8,20 +8,23 @@ Hooks are grouped by lifecycle. A plugin implements any subset::
     def notify_block(block):
         print(block.number, block.state_hash)
 
-This module holds the hooks the executing node calls today; the plugin-system issue adds the
-Geyser-style account and transaction callbacks.
+Notification hooks (accounts, transactions, blocks, slots, reverts) run off the execution path,
+in the plugin's own worker, in order, fed through a bounded queue: a slow plugin makes the node
+wait, never skips. `startup`, `end_of_startup`, `shutdown` and `route_transaction` run inline.
+See docs/plugins.md for a runnable example of each.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 import pluggy
 
 if TYPE_CHECKING:
     from monmouth.core.l1 import L1Block, L1Transaction
     from monmouth.core.node import Node
-    from monmouth.core.payloads import BlockInfo
+    from monmouth.core.payloads import AccountUpdate, BlockInfo, TransactionInfo
 
 PROJECT = "monmouth"
 hookspec = pluggy.HookspecMarker(PROJECT)
@@ -39,13 +42,26 @@ def startup(node: Node) -> None:
 
     :param node: the node; `node.settings` is the configuration, `node.store` the state.
 
+    Any plugin may implement it. A plugin that sets the class attribute
+    `wants_startup_snapshot = True` then receives every stored account through
+    `update_accounts(..., is_startup=True)`, followed by `end_of_startup`.
+    """
+
+
+@hookspec
+def end_of_startup(node: Node) -> None:
+    """Called once after the startup snapshot (if any plugin asked for one) was delivered.
+
+    :param node: the node.
+
     Any plugin may implement it.
     """
 
 
 @hookspec
 def shutdown(node: Node) -> None:
-    """Called once when the node stops, after the last block was committed.
+    """Called once when the node stops, after the last block was committed and every plugin's
+    queue was drained.
 
     :param node: the node.
 
@@ -63,19 +79,49 @@ def route_transaction(tx: L1Transaction, block: L1Block) -> bytes | None:
     """Decide whether an L1 transaction carries an inbox message, and return its bytes.
 
     Stops at the first non-None result. Every instance of one deployment must route alike, so an
-    implementation must be a pure function of its arguments and its configuration.
+    implementation must be a pure function of its arguments and its configuration. An error here
+    always halts the node: routing decides state.
 
-    :param tx: the L1 transaction, with its receipt status.
+    :param tx: the L1 transaction, with its receipt status and logs.
     :param block: the L1 block that holds it.
     :returns: the inbox message (version byte first), or None to let other plugins decide.
 
-    The built-in `routing` plugin implements it for the configured inbox address.
+    The built-in `routing` plugin implements it for the configured inbox address. Must be a plain
+    function (it runs inline, on the execution path).
     """
 
 
 # -------------------------------------------------------------------------
-# Results
+# Results (Geyser's callbacks, batched per block)
 # -------------------------------------------------------------------------
+
+
+@hookspec
+def update_accounts(
+    block: BlockInfo | None, updates: list[AccountUpdate], is_startup: bool
+) -> None:
+    """Called with every account a block changed, in write order, after the block is durable.
+
+    :param block: the block that changed them; the head (or None for an empty state) for the
+        startup snapshot.
+    :param updates: one update per write, with the signature that wrote it and a write version
+        increasing within the block; deposits have no signature.
+    :param is_startup: True for the startup snapshot (see `startup`).
+
+    Any plugin may implement it; the node builds these payloads only when one does.
+    """
+
+
+@hookspec
+def notify_transactions(block: BlockInfo, transactions: list[TransactionInfo]) -> None:
+    """Called with every Solana transaction of a block, in execution order, after it is durable.
+
+    :param block: the block.
+    :param transactions: each with its status (`ok`, `failed`, `rejected`), reason or error, fee,
+        compute units, logs, accounts, and its L1 transaction hash and position.
+
+    Any plugin may implement it; the node builds these payloads only when one does.
+    """
 
 
 @hookspec
@@ -106,6 +152,42 @@ def revert_blocks(blocks: list[BlockInfo]) -> None:
     """Called after blocks were reverted (a reorg or a revert), tip first.
 
     :param blocks: the blocks that left the canonical chain, highest first.
+
+    Any plugin may implement it.
+    """
+
+
+# -------------------------------------------------------------------------
+# Registration (llm's `register(...)` pattern)
+# -------------------------------------------------------------------------
+
+
+@hookspec
+def register_commands(register: Callable[..., Any]) -> None:
+    """Add commands to the `monmouth` CLI.
+
+    :param register: call `register(function, name=None)` with a typer-style command function.
+
+    Any plugin may implement it; it runs when the CLI starts, before arguments are parsed.
+    """
+
+
+@hookspec
+def register_stream_topics(register: Callable[..., Any]) -> None:
+    """Add message kinds to the event stream.
+
+    :param register: call `register(kind, description)` for each kind the plugin publishes.
+
+    Any plugin may implement it.
+    """
+
+
+@hookspec
+def register_rpc_methods(register: Callable[..., Any]) -> None:
+    """Add methods to the node's Solana JSON-RPC interface.
+
+    :param register: call `register(name, function)`; the function takes the node and the
+        request's params and returns a JSON-serialisable result.
 
     Any plugin may implement it.
     """

@@ -25,6 +25,15 @@ class BlockId:
 
 
 @dataclass(frozen=True, slots=True)
+class L1Log:
+    """One event log of a receipt: the emitting contract, its topics and data."""
+
+    address: bytes
+    topics: tuple[bytes, ...]
+    data: bytes
+
+
+@dataclass(frozen=True, slots=True)
 class L1Transaction:
     """One Ethereum transaction with the status of its receipt.
 
@@ -36,6 +45,7 @@ class L1Transaction:
     :ivar input: the calldata.
     :ivar status: the receipt status, 1 for success and 0 for a revert; None when the receipt
         carries none (pre-Byzantium), which routing treats as not successful.
+    :ivar logs: the receipt's event logs, in order.
     """
 
     hash: bytes
@@ -45,6 +55,7 @@ class L1Transaction:
     value: int
     input: bytes
     status: int | None
+    logs: tuple[L1Log, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,6 +85,7 @@ class L1Block:
         if not isinstance(receipts_raw, list):
             raise ValueError("block has no 'receipts' list (eth_getBlockReceipts)")
         statuses: dict[bytes, int | None] = {}
+        logs: dict[bytes, tuple[L1Log, ...]] = {}
         for i, receipt in enumerate(receipts_raw):
             if not isinstance(receipt, dict):
                 raise ValueError(f"receipts[{i}] is not an object")
@@ -83,6 +95,10 @@ class L1Block:
             status = receipt.get("status")
             statuses[tx_hash] = (
                 None if status is None else parse_quantity(status, f"receipts[{i}].status")
+            )
+            logs[tx_hash] = tuple(
+                _parse_log(log, f"receipts[{i}].logs[{j}]")
+                for j, log in enumerate(receipt.get("logs") or [])
             )
         txs_raw = obj.get("transactions")
         if not isinstance(txs_raw, list):
@@ -109,6 +125,7 @@ class L1Block:
                     value=parse_quantity(tx.get("value"), f"{where}.value"),
                     input=parse_data(tx.get("input", "0x"), f"{where}.input"),
                     status=statuses[tx_hash],
+                    logs=logs[tx_hash],
                 )
             )
         return cls(
@@ -148,7 +165,28 @@ class L1Block:
                     "blockHash": block_hash,
                     "blockNumber": number,
                     **({} if tx.status is None else {"status": to_quantity(tx.status)}),
+                    "logs": [
+                        {
+                            "address": to_data(log.address),
+                            "topics": [to_data(t) for t in log.topics],
+                            "data": to_data(log.data),
+                        }
+                        for log in tx.logs
+                    ],
                 }
                 for tx in self.transactions
             ],
         }
+
+
+def _parse_log(obj: Any, where: str) -> L1Log:
+    if not isinstance(obj, dict):
+        raise ValueError(f"{where} is not an object")
+    topics = obj.get("topics") or []
+    if not isinstance(topics, list):
+        raise ValueError(f"{where}.topics is not a list")
+    return L1Log(
+        address=parse_data(obj.get("address"), f"{where}.address", 20),
+        topics=tuple(parse_data(t, f"{where}.topics", 32) for t in topics),
+        data=parse_data(obj.get("data", "0x"), f"{where}.data"),
+    )

@@ -1,12 +1,16 @@
-"""Frozen payloads that cross the boundary to plugins and tools."""
+"""Frozen payloads that cross the boundary to plugins and tools (versioned with the hooks)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any, Literal
 
 import base58
 
 from monmouth.core.records import BlockRecord
+
+#: Bumped when a payload type changes incompatibly; plugins may check it.
+PAYLOAD_VERSION = 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,3 +45,45 @@ class BlockInfo:
             failed=record.failed,
             rejected=record.rejected,
         )
+
+
+@dataclass(frozen=True, slots=True)
+class AccountUpdate:
+    """One write of one account (Geyser's `ReplicaAccountInfo`).
+
+    :ivar lamports: 0 when the write closed the account.
+    :ivar signature: the transaction that wrote it; None for a deposit or the startup snapshot.
+    :ivar write_version: increases with every write within a block (0 for the snapshot).
+    """
+
+    pubkey: bytes
+    lamports: int
+    owner: bytes
+    executable: bool
+    rent_epoch: int
+    data: bytes
+    signature: bytes | None
+    write_version: int
+
+
+@dataclass(frozen=True, slots=True)
+class TransactionInfo:
+    """One Solana transaction's outcome (Geyser's `ReplicaTransactionInfo`).
+
+    :ivar signature: the first signature; None for a transaction too malformed to have one.
+    :ivar reason: the rejection reason, for `rejected`.
+    :ivar error: the runtime's error (Solana JSON-RPC shape), for `failed`.
+    :ivar accounts: the static account keys the transaction names, in order.
+    """
+
+    signature: bytes | None
+    status: Literal["ok", "failed", "rejected"]
+    reason: str | None
+    error: Any
+    fee: int
+    compute_units: int
+    logs: tuple[str, ...]
+    accounts: tuple[bytes, ...]
+    l1_tx_hash: bytes
+    l1_tx_index: int
+    position: int
