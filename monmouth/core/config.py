@@ -96,11 +96,29 @@ class StoreSettings(_Section):
     sync: bool = True
 
 
-class PluginSettings(_Section):
-    """Which plugins run. Built-ins run unless disabled."""
+class PluginSettings(BaseModel):
+    """Which plugins run (built-ins run unless disabled), and one table per plugin.
+
+    `[plugins.NAME]` tables hold `on_error` (`log`, `disable` the default, or `halt`),
+    `queue_size` (notifications waiting for the plugin), and the plugin's own keys, which its
+    `config_model` validates.
+    """
+
+    model_config = ConfigDict(extra="allow", frozen=True)
 
     enable: list[str] = Field(default_factory=list)
     disable: list[str] = Field(default_factory=list)
+
+    def table(self, name: str) -> dict[str, Any]:
+        """The `[plugins.NAME]` table, empty when absent."""
+        extra = self.model_extra or {}
+        table = extra.get(name, {})
+        if not isinstance(table, dict):
+            raise ValueError(f"[plugins] {name} must be a table")
+        return table
+
+    def tables(self) -> dict[str, dict[str, Any]]:
+        return {name: self.table(name) for name in self.model_extra or {}}
 
 
 class Settings(BaseSettings):

@@ -19,6 +19,7 @@ from solders.transaction import VersionedTransaction
 from monmouth.core import inbox
 from monmouth.core.l1 import L1Block, L1Transaction
 from monmouth.core.lthash import LtHash, digest, sum_of
+from monmouth.core.payloads import AccountUpdate, TransactionInfo
 from monmouth.core.reasons import Reason
 from monmouth.core.records import (
     BlockRecord,
@@ -82,6 +83,15 @@ class _Message:
     lamports: int = 0
 
 
+@dataclass(frozen=True, slots=True)
+class ExecutedBlock:
+    """An executed block: what to commit, and the payloads plugins asked for (else empty)."""
+
+    write: BlockWrite
+    updates: list[AccountUpdate]
+    transactions: list[TransactionInfo]
+
+
 @dataclass(slots=True)
 class Prepared:
     """A block routed and decoded, its signature checks under way (see `BlockExecutor.prepare`)."""
@@ -131,6 +141,9 @@ class BlockExecutor:
         # The hash of each recently written account value: an account changed in one block is
         # usually mixed out in a later one, and its hash is then known.
         self._digests: dict[bytes, tuple[bytes, bytes]] = {}
+        #: Whether plugins asked for per-write account updates / per-transaction payloads.
+        self.want_updates = False
+        self.want_transactions = False
 
     def _digest(self, pubkey: bytes, raw: bytes) -> bytes:
         cached = self._digests.get(pubkey)
@@ -159,7 +172,7 @@ class BlockExecutor:
         signed = [i.signed for i in items if isinstance(i, _Tx) and i.signed is not None]
         return Prepared(block, messages, items, self.verifier.verify(signed))
 
-    def execute(self, prepared: Prepared, window: set[bytes], state: LtHash) -> BlockWrite:
+    def execute(self, prepared: Prepared, window: set[bytes], state: LtHash) -> ExecutedBlock:
         """Run a prepared block on the current state; return its writes and the lattice hash
         after it. A prepared block runs once.
 
@@ -235,7 +248,7 @@ class BlockExecutor:
         messages: list[_Message],
         items: list[_Tx | _Deposit],
         verdicts: Iterator[bool],
-    ) -> BlockWrite:
+    ) -> ExecutedBlock:
         runtime = self.runtime
         store = self.store
         # Account values before the block (as the runtime saw them) and now, by pubkey.
@@ -243,6 +256,9 @@ class BlockExecutor:
         current: dict[bytes, Account | None] = {}
         records: dict[bytes, TxRecord] = {}
         ok = failed = rejected = deposits = 0
+        # Payloads for plugins, built only when one asked for them.
+        updates: list[AccountUpdate] | None = [] if self.want_updates else None
+        infos: list[TransactionInfo] | None = [] if self.want_transactions else None
 
         # Earlier statuses of every signature in the block, in one read transaction.
         signatures = [i.signed.signatures[0] for i in items if isinstance(i, _Tx) and i.signed]
@@ -263,12 +279,30 @@ class BlockExecutor:
                     continue
                 runtime.put_object(item.recipient, credited)
                 current[item.recipient] = credited
+                if updates is not None:
+                    updates.append(_update(item.recipient, credited, None, len(updates)))
                 deposits += 1
                 continue
 
             if item.tx is None or item.signed is None:
                 msg.outcomes.append(("rejected", Reason.MALFORMED_TX.value))
                 rejected += 1
+                if infos is not None:
+                    infos.append(
+                        TransactionInfo(
+                            None,
+                            "rejected",
+                            Reason.MALFORMED_TX.value,
+                            None,
+                            0,
+                            0,
+                            (),
+                            (),
+                            item.l1.hash,
+                            item.l1.index,
+                            item.position,
+                        )
+                    )
                 continue
             tx = item.tx
             signature = item.signed.signatures[0]
@@ -283,6 +317,9 @@ class BlockExecutor:
                 reason = Reason.ALREADY_PROCESSED.value
 
             status: TxStatus
+            fee = compute_units = 0
+            logs: list[str] = []
+            error: object = None
             if reason is None:
                 writable = writable_keys(tx, item.keys, runtime)
                 touch(writable)
@@ -293,6 +330,8 @@ class BlockExecutor:
                     if value != current[key]:
                         current[key] = value
                         changed = True
+                        if updates is not None:
+                            updates.append(_update(key, value, signature, len(updates)))
                 if result.error is None:
                     status = "ok"
                 elif changed:
@@ -302,6 +341,8 @@ class BlockExecutor:
                     reason = Reason.FEE_PAYER.value if name in _FEE_PAYER_ERRORS else snake(name)
                     status = "rejected"
                 if status != "rejected":
+                    fee, compute_units, logs = result.fee, result.compute_units, result.logs
+                    error = result.error_json
                     records[signature] = TxRecord(
                         signature,
                         status,
@@ -340,6 +381,22 @@ class BlockExecutor:
             else:
                 failed += 1
             msg.outcomes.append((status, reason))
+            if infos is not None:
+                infos.append(
+                    TransactionInfo(
+                        signature,
+                        status,
+                        reason,
+                        error,
+                        fee,
+                        compute_units,
+                        tuple(logs),
+                        tuple(item.keys),
+                        item.l1.hash,
+                        item.l1.index,
+                        item.position,
+                    )
+                )
 
         changed_keys = [k for k, v in current.items() if v != before[k]]
         stored = store.accounts(changed_keys)
@@ -379,7 +436,8 @@ class BlockExecutor:
             )
             for m in messages
         ]
-        return BlockWrite(record, lthash, account_writes, list(records.values()), message_records)
+        write = BlockWrite(record, lthash, account_writes, list(records.values()), message_records)
+        return ExecutedBlock(write, updates or [], infos or [])
 
 
 def _credit(account: Account | None, lamports: int) -> Account | None:
@@ -391,3 +449,20 @@ def _credit(account: Account | None, lamports: int) -> Account | None:
     if total > inbox.MAX_LAMPORTS:
         return None
     return Account(total, account.data, account.owner, account.executable, account.rent_epoch)
+
+
+def _update(
+    pubkey: bytes, account: Account | None, signature: bytes | None, version: int
+) -> AccountUpdate:
+    if account is None:  # closed: 0 lamports
+        return AccountUpdate(pubkey, 0, _SYSTEM_PROGRAM, False, 0, b"", signature, version)
+    return AccountUpdate(
+        pubkey,
+        account.lamports,
+        bytes(account.owner),
+        account.executable,
+        account.rent_epoch,
+        account.data,
+        signature,
+        version,
+    )

@@ -19,7 +19,7 @@ import structlog
 from monmouth.core.config import Settings
 from monmouth.core.errors import SourceError
 from monmouth.core.executor import BLOCKHASH_WINDOW, BlockExecutor, Prepared
-from monmouth.core.l1 import BlockId, L1Block, L1Transaction
+from monmouth.core.l1 import BlockId, L1Block
 from monmouth.core.lthash import LtHash
 from monmouth.core.notifications import (
     ChainCommitted,
@@ -29,9 +29,9 @@ from monmouth.core.notifications import (
     FinishedHeight,
     Notification,
 )
-from monmouth.core.payloads import BlockInfo
-from monmouth.core.plugins import load_plugins
-from monmouth.core.records import BlockRecord
+from monmouth.core.payloads import AccountUpdate, BlockInfo
+from monmouth.core.plugins import PluginHost, load_plugins
+from monmouth.core.records import AccountRecord, BlockRecord
 from monmouth.core.sources.base import Source
 from monmouth.core.state import Store
 from monmouth.rust_svm.runtime import SvmRuntime
@@ -82,7 +82,10 @@ class Node:
         )
         self.runtime = SvmRuntime()
         self.verifier = SignatureVerifier()
-        self.executor = BlockExecutor(self.store, self.runtime, self.verifier, self._route)
+        self.plugins = PluginHost(self.pm, settings)
+        self.executor = BlockExecutor(self.store, self.runtime, self.verifier, self.plugins.route)
+        self.executor.want_updates = self.plugins.wants("update_accounts")
+        self.executor.want_transactions = self.plugins.wants("notify_transactions")
         self.stats = RunStats()
         self._on_finished = on_finished
         self._stop = False
@@ -103,17 +106,47 @@ class Node:
             for rec in self.store.blocks(head.number - BLOCKHASH_WINDOW + 1, head.number):
                 self._recent.append((rec.number, rec.hash))
             self.stats.head = BlockInfo.from_record(head)
-        self.pm.hook.startup(node=self)
+        self.plugins.call_inline("startup", node=self)
+        self._startup_snapshot()
+        self.plugins.call_inline("end_of_startup", node=self)
+
+    def _startup_snapshot(self, chunk: int = 1024) -> None:
+        """Every stored account, to the plugins that asked (`wants_startup_snapshot`)."""
+        names = self.plugins.wants_snapshot()
+        if not names:
+            return
+        block = self.stats.head
+        updates: list[AccountUpdate] = []
+        for pubkey, raw in self.store.iter_accounts():
+            rec = AccountRecord.decode(raw)
+            updates.append(
+                AccountUpdate(
+                    pubkey,
+                    rec.lamports,
+                    rec.owner,
+                    rec.executable,
+                    rec.rent_epoch,
+                    rec.data,
+                    None,
+                    0,
+                )
+            )
+            if len(updates) >= chunk:
+                self.plugins.notify(
+                    "update_accounts", only=names, block=block, updates=updates, is_startup=True
+                )
+                updates = []
+        if updates:
+            self.plugins.notify(
+                "update_accounts", only=names, block=block, updates=updates, is_startup=True
+            )
+        self.plugins.drain()
 
     # ------------------------------------------------------------------ queries
 
     @property
     def head(self) -> BlockId | None:
         return self.store.head_id()
-
-    def _route(self, tx: L1Transaction, block: L1Block) -> bytes | None:
-        result: bytes | None = self.pm.hook.route_transaction(tx=tx, block=block)
-        return result
 
     def _stored_hash(self, number: int) -> bytes | None:
         record = self.store.block(number) if number >= 0 else None
@@ -153,7 +186,8 @@ class Node:
             )
         if prepared is None or prepared.block is not block:
             prepared = self.executor.prepare(block)
-        write = self.executor.execute(prepared, self._window(block), self.state)
+        executed = self.executor.execute(prepared, self._window(block), self.state)
+        write = executed.write
         self.store.commit_block(write)
         self.state = write.lthash
         self._recent.append((block.number, block.hash))
@@ -168,9 +202,18 @@ class Node:
         stats.head = info
         if self._on_finished is not None:
             self._on_finished(FinishedHeight(block.id))
-        self.pm.hook.notify_block(block=info)
+        plugins = self.plugins
+        if executed.updates:
+            plugins.notify(
+                "update_accounts", block=info, updates=executed.updates, is_startup=False
+            )
+        if executed.transactions:
+            plugins.notify("notify_transactions", block=info, transactions=executed.transactions)
+        plugins.notify("notify_block", block=info)
         parent = block.number - 1 if len(self._recent) > 1 else None
-        self.pm.hook.update_slot_status(slot=block.number, parent=parent, status="processed")
+        plugins.notify("update_slot_status", slot=block.number, parent=parent, status="processed")
+        # A plugin under the `halt` policy failed: stop now that this block is durable.
+        plugins.check()
         return rec
 
     def revert_to(self, number: int) -> list[BlockInfo]:
@@ -196,7 +239,7 @@ class Node:
             self.stats.reverted += len(reverted)
             head = self.store.head()
             self.stats.head = None if head is None else BlockInfo.from_record(head)
-            self.pm.hook.revert_blocks(blocks=reverted)
+            self.plugins.notify("revert_blocks", blocks=reverted)
             log.info("reverted", blocks=len(reverted), head=number)
         return reverted
 
@@ -244,7 +287,7 @@ class Node:
                 continue
             first = old + 1 if old is not None else (self.store.first_block() or 0)
             for slot in range(first, new + 1):
-                self.pm.hook.update_slot_status(slot=slot, parent=slot - 1, status=status)
+                self.plugins.notify("update_slot_status", slot=slot, parent=slot - 1, status=status)
 
     def apply(self, notification: Notification) -> None:
         """Apply one notification; stops early (between blocks) when a stop was requested."""
@@ -283,9 +326,13 @@ class Node:
         if self._closed:
             return
         self._closed = True
-        self.pm.hook.shutdown(node=self)
-        self.verifier.close()
-        self.store.close()
+        try:
+            self.plugins.drain()
+            self.plugins.call_inline("shutdown", node=self)
+        finally:
+            self.plugins.close()
+            self.verifier.close()
+            self.store.close()
 
     def __enter__(self) -> Node:
         return self

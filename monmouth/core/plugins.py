@@ -1,68 +1,280 @@
-"""Loading plugins: built-ins by name, third parties from entry points, all through pluggy.
+"""Plugins: found by name (built-ins) and entry points (third parties), loaded in a function,
+and run through a typed facade so core code never calls `pm.hook.x(**kw)` itself.
 
-The core never imports a built-in plugin by name outside this tuple: built-ins load through the
-same path a third-party plugin takes.
+The core never imports a built-in plugin by name outside the tuple below: built-ins load through
+the same path a third-party plugin takes.
 """
 
 from __future__ import annotations
 
 import importlib
 import os
-from importlib.metadata import entry_points
+import traceback
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from importlib.metadata import EntryPoint, entry_points
+from typing import TYPE_CHECKING, Any
 
 import pluggy
+import structlog
+from pydantic import ValidationError
 
 from monmouth import hooks
 from monmouth.core.config import Settings
+from monmouth.core.dispatch import Halt, PluginState, Worker, call_hook
 from monmouth.core.errors import ConfigError
+
+if TYPE_CHECKING:
+    from monmouth.core.l1 import L1Block, L1Transaction
+
+log = structlog.get_logger("monmouth.plugins")
 
 #: Built-in plugins, run unless disabled in `[plugins] disable`.
 BUILTIN_PLUGINS: tuple[str, ...] = ("routing",)
 ENTRY_POINT_GROUP = "monmouth.plugins"
 AUTOLOAD_ENV = "MONMOUTH_DISABLE_PLUGIN_AUTOLOAD"
+#: Hooks whose calls go through each plugin's queue and worker.
+QUEUED_HOOKS = frozenset(
+    {
+        "update_accounts",
+        "notify_transactions",
+        "notify_block",
+        "update_slot_status",
+        "revert_blocks",
+    }
+)
+#: Keys of a `[plugins.NAME]` table that belong to the node, not to the plugin.
+HOST_KEYS = ("on_error", "queue_size")
+DEFAULT_QUEUE_SIZE = 1024
 
 
-def _instantiate(obj: object, settings: Settings) -> object:
-    """A module registers as it is; a module with a `Plugin` class registers an instance."""
-    factory = getattr(obj, "Plugin", None)
-    if isinstance(factory, type):
-        return factory(settings)
-    if isinstance(obj, type):
-        return obj(settings)
-    return obj
+class PluginHalted(Exception):
+    """A plugin failed under the `halt` policy, or routing failed: the node must stop."""
+
+    def __init__(self, plugin: str, reason: str) -> None:
+        super().__init__(f"plugin {plugin!r} halted the node: {reason}")
+        self.plugin = plugin
 
 
-def load_plugins(settings: Settings, extra: list[object] | None = None) -> pluggy.PluginManager:
-    """A plugin manager with the hookspecs, the enabled built-ins and entry-point plugins.
+@dataclass(frozen=True, slots=True)
+class FoundPlugin:
+    """A plugin the node can see, enabled or not (what `monmouth plugins list` shows)."""
 
-    :param extra: plugin objects to register as well (tests, embedding applications).
-    Raises ConfigError for an unknown plugin name or an implementation that matches no hook.
-    """
-    pm = pluggy.PluginManager(hooks.PROJECT)
-    pm.add_hookspecs(hooks)
+    name: str
+    origin: str  # "built-in" or "<distribution> <version>"
+    enabled: bool
+    load: Callable[[], object]
+
+
+def _entry_points() -> list[EntryPoint]:
+    if os.environ.get(AUTOLOAD_ENV):
+        return []
+    return sorted(entry_points(group=ENTRY_POINT_GROUP), key=lambda ep: ep.name)
+
+
+def find_plugins(settings: Settings) -> list[FoundPlugin]:
+    """Every plugin found: built-ins, then entry points by name. Loads none of them."""
     disabled = set(settings.plugins.disable)
     enabled = set(settings.plugins.enable)
-    for name in BUILTIN_PLUGINS:
-        if name in disabled:
-            continue
-        module = importlib.import_module(f"monmouth.plugins.{name}")
-        pm.register(_instantiate(module, settings), name=name)
-    found: set[str] = set(BUILTIN_PLUGINS)
-    if not os.environ.get(AUTOLOAD_ENV):
-        for ep in entry_points(group=ENTRY_POINT_GROUP):
-            found.add(ep.name)
-            if ep.name in enabled and ep.name not in disabled:
-                pm.register(_instantiate(ep.load(), settings), name=ep.name)
-    unknown = (enabled | disabled) - found
+    found = [
+        FoundPlugin(
+            name,
+            "built-in",
+            name not in disabled,
+            lambda name=name: importlib.import_module(f"monmouth.plugins.{name}"),  # type: ignore[misc]
+        )
+        for name in BUILTIN_PLUGINS
+    ]
+    for ep in _entry_points():
+        dist = ep.dist
+        origin = f"{dist.name} {dist.version}" if dist is not None else "entry point"
+        found.append(
+            FoundPlugin(ep.name, origin, ep.name in enabled and ep.name not in disabled, ep.load)
+        )
+    names = {f.name for f in found}
+    unknown = (enabled | disabled | set(settings.plugins.tables())) - names
     if unknown:
         raise ConfigError(
             f"unknown plugin(s) in [plugins]: {', '.join(sorted(unknown))}; "
-            f"installed: {', '.join(sorted(found))}"
+            f"installed: {', '.join(sorted(names))}"
         )
+    return found
+
+
+def implemented_hooks(plugin: object) -> list[str]:
+    """The hook names an object implements (marked with `@hookimpl`), without registering it."""
+    marker = f"{hooks.PROJECT}_impl"
+    return sorted(
+        name
+        for name in dir(plugin)
+        if getattr(getattr(plugin, name, None), marker, None) is not None
+    )
+
+
+def instantiate(name: str, obj: object, settings: Settings) -> object:
+    """A module registers as it is; a class, or a module's `Plugin` class, is instantiated with
+    the settings, and with its validated `[plugins.NAME]` table when it has a `config_model`."""
+    factory = getattr(obj, "Plugin", None)
+    cls = factory if isinstance(factory, type) else obj if isinstance(obj, type) else None
+    if cls is None:
+        return obj
+    table = {k: v for k, v in settings.plugins.table(name).items() if k not in HOST_KEYS}
+    model = getattr(cls, "config_model", None)
+    if model is None:
+        if table:
+            raise ConfigError(
+                f"[plugins.{name}] has {', '.join(sorted(table))}, but the plugin takes no settings"
+            )
+        return cls(settings)
+    try:
+        config = model.model_validate(table)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        raise ConfigError(f"[plugins.{name}] {where}: {first['msg']}") from None
+    return cls(settings, config)
+
+
+def load_plugins(settings: Settings, extra: list[object] | None = None) -> pluggy.PluginManager:
+    """A plugin manager with the hookspecs, the enabled plugins, and `extra` objects.
+
+    :param extra: plugin objects to register as well (tests, embedding applications).
+    Raises ConfigError for an unknown plugin name, an invalid plugin table, or an implementation
+    that matches no hook (naming the plugin).
+    """
+    pm = pluggy.PluginManager(hooks.PROJECT)
+    pm.add_hookspecs(hooks)
+    for found in find_plugins(settings):
+        if found.enabled:
+            pm.register(instantiate(found.name, found.load(), settings), name=found.name)
     for plugin in extra or []:
         pm.register(plugin)
     try:
         pm.check_pending()
     except pluggy.PluginValidationError as exc:
-        raise ConfigError(f"plugin {exc.plugin!r} implements an unknown hook: {exc}") from None
+        name = pm.get_name(exc.plugin) or repr(exc.plugin)
+        raise ConfigError(f"plugin {name!r} implements an unknown hook: {exc}") from None
     return pm
+
+
+class PluginHost:
+    """Runs the registered plugins: inline hooks directly, notifications through workers."""
+
+    def __init__(self, pm: pluggy.PluginManager, settings: Settings) -> None:
+        self.pm = pm
+        self.halt = Halt()
+        self.states: dict[str, PluginState] = {}
+        self._workers: dict[str, Worker] = {}
+        for name, plugin in pm.list_name_plugin():
+            if plugin is None:
+                continue
+            table = settings.plugins.table(name)
+            on_error = table.get("on_error", "disable")
+            if on_error not in ("log", "disable", "halt"):
+                raise ConfigError(f"[plugins.{name}] on_error must be log, disable or halt")
+            size = table.get("queue_size", DEFAULT_QUEUE_SIZE)
+            if not isinstance(size, int) or size < 1:
+                raise ConfigError(f"[plugins.{name}] queue_size must be a positive integer")
+            state = PluginState(name, on_error)
+            self.states[name] = state
+            if any(h in QUEUED_HOOKS for h in implemented_hooks(plugin)):
+                self._workers[name] = Worker(state, size, self._failed)
+
+    # ------------------------------------------------------------------ queries
+
+    def wants(self, hook: str) -> bool:
+        """Whether any running plugin implements `hook` (the core builds no payload otherwise)."""
+        return any(self._live(impl) for impl in getattr(self.pm.hook, hook).get_hookimpls())
+
+    def _live(self, impl: Any) -> bool:
+        state = self.states.get(impl.plugin_name)
+        return state is None or not state.disabled
+
+    def queue_depths(self) -> dict[str, int]:
+        return {name: worker.depth for name, worker in self._workers.items()}
+
+    def wants_snapshot(self) -> list[str]:
+        """Plugins that asked for a startup snapshot (`wants_startup_snapshot = True`)."""
+        return [
+            name
+            for name, plugin in self.pm.list_name_plugin()
+            if getattr(plugin, "wants_startup_snapshot", False) and name in self.states
+        ]
+
+    # ------------------------------------------------------------------ failures
+
+    def _failed(self, state: PluginState, hook: str, exc: BaseException) -> None:
+        state.errors += 1
+        log.error(
+            "plugin failed",
+            plugin=state.name,
+            hook=hook,
+            policy=state.on_error,
+            traceback="".join(traceback.format_exception(exc)),
+        )
+        if state.on_error == "disable":
+            state.disabled = True
+            log.warning("plugin disabled", plugin=state.name)
+        elif state.on_error == "halt":
+            self.halt.request(state.name, f"{hook} raised {type(exc).__name__}: {exc}")
+
+    def check(self) -> None:
+        """Raise PluginHalted when a plugin asked the node to halt."""
+        if self.halt.plugin is not None:
+            raise PluginHalted(self.halt.plugin, self.halt.reason)
+
+    # ------------------------------------------------------------------ calls
+
+    def _impls(self, hook: str) -> Iterator[Any]:
+        # pluggy calls the last registered first; keep its order.
+        for impl in reversed(getattr(self.pm.hook, hook).get_hookimpls()):
+            if self._live(impl):
+                yield impl
+
+    def call_inline(self, hook: str, **kwargs: Any) -> None:
+        """Call `hook` on every plugin now (lifecycle hooks), isolating failures."""
+        for impl in self._impls(hook):
+            self._call_isolated(impl, hook, {a: kwargs[a] for a in impl.argnames})
+
+    def _call_isolated(self, impl: Any, hook: str, args: dict[str, Any]) -> None:
+        try:
+            call_hook(impl.function, args)
+        except Exception as exc:
+            state = self.states.setdefault(impl.plugin_name, PluginState(impl.plugin_name))
+            self._failed(state, hook, exc)
+
+    def route(self, tx: L1Transaction, block: L1Block) -> bytes | None:
+        """The first router's answer; any error halts (routing decides state)."""
+        for impl in self._impls("route_transaction"):
+            try:
+                result: bytes | None = impl.function(tx=tx, block=block)
+            except Exception as exc:
+                raise PluginHalted(
+                    impl.plugin_name, f"route_transaction raised {type(exc).__name__}: {exc}"
+                ) from exc
+            if result is not None:
+                return result
+        return None
+
+    def notify(self, hook: str, only: list[str] | None = None, **kwargs: Any) -> None:
+        """Queue `hook` for every plugin that implements it (or the `only` ones), in order."""
+        for impl in self._impls(hook):
+            if only is not None and impl.plugin_name not in only:
+                continue
+            args = {a: kwargs[a] for a in impl.argnames}
+            worker = self._workers.get(impl.plugin_name)
+            if worker is None:
+                # Registered after start-up (tests): run inline, still isolated.
+                self._call_isolated(impl, hook, args)
+            else:
+                worker.put(hook, impl.function, args)
+
+    def drain(self) -> None:
+        """Wait until every plugin has run everything queued for it."""
+        for worker in self._workers.values():
+            worker.drain()
+
+    def close(self) -> None:
+        for worker in self._workers.values():
+            worker.stop()
+        self._workers.clear()
