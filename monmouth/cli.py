@@ -24,6 +24,7 @@ from monmouth.core.errors import UserError
 from monmouth.core.hexutil import to_data
 from monmouth.core.logs import configure_logging
 from monmouth.core.lthash import LtHash
+from monmouth.core.plugins import PluginHalted
 from monmouth.core.records import AccountRecord
 from monmouth.core.state import Store
 
@@ -55,20 +56,25 @@ def _fail(message: str, code: int) -> typer.Exit:
 
 
 def _guard(body: Callable[[], _T]) -> _T:
-    """Run a command body; a UserError becomes one line on stderr and exit code 2."""
+    """Run a command body; a UserError becomes one line on stderr and exit code 2, a plugin that
+    halted the node exit code 3."""
     try:
         return body()
-    except UserError as exc:
-        raise _fail(str(exc), 2) from None
+    except (UserError, PluginHalted) as exc:
+        raise _fail_for(exc) from None
     except BaseExceptionGroup as group:
-        # Errors raised inside the node's task group arrive wrapped; the first user error wins.
-        matched, _ = group.split(UserError)
+        # Errors raised inside the node's task group arrive wrapped; the first one we know wins.
+        matched, _ = group.split((UserError, PluginHalted))
         if matched is None:
             raise
         first: BaseException = matched
         while isinstance(first, BaseExceptionGroup):
             first = first.exceptions[0]
-        raise _fail(str(first), 2) from None
+        raise _fail_for(first) from None
+
+
+def _fail_for(exc: BaseException) -> typer.Exit:
+    return _fail(str(exc), 3 if isinstance(exc, PluginHalted) else 2)
 
 
 def _settings(config: Path | None, data_dir: Path | None, **more: Any) -> Settings:
@@ -618,6 +624,60 @@ def _main(
         raise typer.Exit(0)
 
 
+plugins_app = typer.Typer(help="The plugins the node can see.", no_args_is_help=True)
+app.add_typer(plugins_app, name="plugins")
+
+
+@plugins_app.command("list")
+def plugins_list(config: ConfigFile = None, as_json: JsonFlag = False) -> None:
+    """Every plugin found (built-in or from a distribution), whether it is enabled, and the hooks
+    it implements."""
+    from monmouth.core.plugins import find_plugins, implemented_hooks
+
+    def body() -> list[dict[str, Any]]:
+        out = []
+        for found in find_plugins(_settings(config, None)):
+            obj = found.load()
+            factory = getattr(obj, "Plugin", None)
+            out.append(
+                {
+                    "name": found.name,
+                    "origin": found.origin,
+                    "enabled": found.enabled,
+                    "hooks": implemented_hooks(factory if isinstance(factory, type) else obj),
+                }
+            )
+        return out
+
+    rows = _guard(body)
+    if as_json:
+        sys.stdout.write(json.dumps(rows) + "\n")
+        return
+    table = Table("name", "origin", "enabled", "hooks")
+    for row in rows:
+        table.add_row(
+            row["name"], row["origin"], "yes" if row["enabled"] else "no", ", ".join(row["hooks"])
+        )
+    console.print(table)
+
+
+def _plugin_commands() -> None:
+    """Let enabled plugins add commands (`register_commands`); a broken configuration is left
+    for the command itself to report."""
+    from monmouth.core.plugins import load_plugins
+
+    try:
+        pm = load_plugins(load_settings(None))
+    except UserError:
+        return
+
+    def register(function: Callable[..., Any], name: str | None = None) -> None:
+        app.command(name=name)(function)
+
+    pm.hook.register_commands(register=register)
+
+
 def main() -> None:
     """Entry point of the `monmouth` script."""
+    _plugin_commands()
     app()

@@ -164,3 +164,18 @@ def test_sigterm_stops_cleanly_and_restart_continues(tmp_path: Path) -> None:
     assert isinstance(first["head_number"], int) and first["head_number"] >= 10
     monmouth("run", "--data-dir", str(data), "--blocks", "5")
     assert status(data)["head_number"] == first["head_number"] + 5
+
+
+def test_plugins_list() -> None:
+    rows = json.loads(monmouth("plugins", "list", "--json").stdout)
+    routing = next(r for r in rows if r["name"] == "routing")
+    assert routing == {
+        "name": "routing",
+        "origin": "built-in",
+        "enabled": True,
+        "hooks": ["route_transaction"],
+    }
+    off = json.loads(
+        monmouth("plugins", "list", "--json", MONMOUTH_PLUGINS__DISABLE='["routing"]').stdout
+    )
+    assert next(r for r in off if r["name"] == "routing")["enabled"] is False

@@ -72,8 +72,12 @@ def _entry_points() -> list[EntryPoint]:
     return sorted(entry_points(group=ENTRY_POINT_GROUP), key=lambda ep: ep.name)
 
 
-def find_plugins(settings: Settings) -> list[FoundPlugin]:
-    """Every plugin found: built-ins, then entry points by name. Loads none of them."""
+def find_plugins(settings: Settings, also: frozenset[str] = frozenset()) -> list[FoundPlugin]:
+    """Every plugin found: built-ins, then entry points by name. Loads none of them.
+
+    :param also: names of plugins registered directly (tests, embedding), whose `[plugins.NAME]`
+        tables are therefore not unknown.
+    """
     disabled = set(settings.plugins.disable)
     enabled = set(settings.plugins.enable)
     found = [
@@ -92,7 +96,7 @@ def find_plugins(settings: Settings) -> list[FoundPlugin]:
             FoundPlugin(ep.name, origin, ep.name in enabled and ep.name not in disabled, ep.load)
         )
     names = {f.name for f in found}
-    unknown = (enabled | disabled | set(settings.plugins.tables())) - names
+    unknown = (enabled | disabled | set(settings.plugins.tables())) - names - also
     if unknown:
         raise ConfigError(
             f"unknown plugin(s) in [plugins]: {', '.join(sorted(unknown))}; "
@@ -135,20 +139,27 @@ def instantiate(name: str, obj: object, settings: Settings) -> object:
     return cls(settings, config)
 
 
-def load_plugins(settings: Settings, extra: list[object] | None = None) -> pluggy.PluginManager:
+def load_plugins(
+    settings: Settings, extra: list[object | tuple[str, object]] | None = None
+) -> pluggy.PluginManager:
     """A plugin manager with the hookspecs, the enabled plugins, and `extra` objects.
 
-    :param extra: plugin objects to register as well (tests, embedding applications).
+    :param extra: plugin objects to register as well (tests, embedding applications); a
+        `(name, plugin)` pair names it, so that its `[plugins.NAME]` table applies.
     Raises ConfigError for an unknown plugin name, an invalid plugin table, or an implementation
     that matches no hook (naming the plugin).
     """
     pm = pluggy.PluginManager(hooks.PROJECT)
     pm.add_hookspecs(hooks)
-    for found in find_plugins(settings):
+    named = [item for item in extra or [] if isinstance(item, tuple)]
+    for found in find_plugins(settings, also=frozenset(name for name, _ in named)):
         if found.enabled:
             pm.register(instantiate(found.name, found.load(), settings), name=found.name)
-    for plugin in extra or []:
-        pm.register(plugin)
+    for item in extra or []:
+        if isinstance(item, tuple):
+            pm.register(item[1], name=item[0])
+        else:
+            pm.register(item)
     try:
         pm.check_pending()
     except pluggy.PluginValidationError as exc:
