@@ -67,18 +67,31 @@ def inbox_call(data: bytes, value: int = 0) -> dict[str, str]:
     return {"from": DEV, "to": INBOX, "data": "0x" + data.hex(), "value": hex(value)}
 
 
+def send(anvil: Anvil, call: dict[str, str]) -> None:
+    """Send and wait until the block that holds it is anvil's latest: anvil mines at once but
+    may serve the new block as "latest" a moment later, and tests aim at the tip."""
+    tx_hash = anvil.rpc("eth_sendTransaction", call)
+    deadline = time.monotonic() + 10
+    while (receipt := anvil.rpc("eth_getTransactionReceipt", tx_hash)) is None or int(
+        receipt["blockNumber"], 16
+    ) > anvil.block_number():
+        assert time.monotonic() < deadline, "anvil did not mine the transaction"
+        time.sleep(0.002)
+
+
 def deposit(anvil: Anvil, to: Pubkey, sol: int) -> None:
     """Deposit `sol` SOL: one lamport per gwei of value."""
     wei = sol * SOL * inbox.WEI_PER_LAMPORT
-    anvil.rpc("eth_sendTransaction", inbox_call(inbox.encode_deposit(bytes(to)), wei))
+    send(anvil, inbox_call(inbox.encode_deposit(bytes(to)), wei))
 
 
 def post(anvil: Anvil, *txs: bytes) -> None:
-    anvil.rpc("eth_sendTransaction", inbox_call(inbox.encode_batch(list(txs))))
+    send(anvil, inbox_call(inbox.encode_batch(list(txs))))
 
 
 def tip(anvil: Anvil) -> BlockId:
-    block = anvil.rpc("eth_getBlockByNumber", "latest", False)
+    # By number: "latest" can lag a freshly mined block for a moment.
+    block = anvil.rpc("eth_getBlockByNumber", hex(anvil.block_number()), False)
     return BlockId(int(block["number"], 16), bytes.fromhex(block["hash"][2:]))
 
 
