@@ -258,7 +258,9 @@ class PluginHost:
         """The first router's answer; any error halts (routing decides state)."""
         for impl in self._impls("route_transaction"):
             try:
-                result: bytes | None = impl.function(tx=tx, block=block)
+                # A hook implementation may take a subset of the arguments, as pluggy allows.
+                args = {"tx": tx, "block": block}
+                result: bytes | None = impl.function(**{a: args[a] for a in impl.argnames})
             except Exception as exc:
                 raise PluginHalted(
                     impl.plugin_name, f"route_transaction raised {type(exc).__name__}: {exc}"
