@@ -109,6 +109,7 @@ class Node:
         self.plugins.call_inline("startup", node=self)
         self._startup_snapshot()
         self.plugins.call_inline("end_of_startup", node=self)
+        self.plugins.check()
 
     def _startup_snapshot(self, chunk: int = 1024) -> None:
         """Every stored account, to the plugins that asked (`wants_startup_snapshot`)."""
@@ -287,7 +288,8 @@ class Node:
                 continue
             first = old + 1 if old is not None else (self.store.first_block() or 0)
             for slot in range(first, new + 1):
-                self.plugins.notify("update_slot_status", slot=slot, parent=slot - 1, status=status)
+                parent = slot - 1 if self._stored_hash(slot - 1) is not None else None
+                self.plugins.notify("update_slot_status", slot=slot, parent=parent, status=status)
 
     def apply(self, notification: Notification) -> None:
         """Apply one notification; stops early (between blocks) when a stop was requested."""
@@ -317,6 +319,9 @@ class Node:
                     self.apply(notification)
                     if self._done():
                         break
+            # A plugin under `halt` may fail on the last blocks, behind the node: wait for them.
+            self.plugins.drain()
+            self.plugins.check()
         finally:
             self._limit = None
         return self.stats

@@ -183,8 +183,12 @@ class PluginHost:
             on_error = table.get("on_error", "disable")
             if on_error not in ("log", "disable", "halt"):
                 raise ConfigError(f"[plugins.{name}] on_error must be log, disable or halt")
-            size = table.get("queue_size", DEFAULT_QUEUE_SIZE)
-            if not isinstance(size, int) or size < 1:
+            try:
+                # Environment overrides arrive as strings.
+                size = int(table.get("queue_size", DEFAULT_QUEUE_SIZE))
+            except (TypeError, ValueError):
+                size = 0
+            if size < 1:
                 raise ConfigError(f"[plugins.{name}] queue_size must be a positive integer")
             state = PluginState(name, on_error)
             self.states[name] = state

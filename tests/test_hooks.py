@@ -1,0 +1,113 @@
+"""The hookspecs as plugin authors read them, and the registration hooks (llm's `register(...)`
+pattern): a plugin calls the function it is handed once per thing it adds."""
+
+from __future__ import annotations
+
+import inspect
+import os
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from monmouth import hooks
+from monmouth.core.config import Settings
+from monmouth.core.plugins import load_plugins
+from monmouth.hooks import hookimpl
+
+SPECS = {
+    name: function
+    for name, function in inspect.getmembers(hooks, inspect.isfunction)
+    if getattr(function, f"{hooks.PROJECT}_spec", None) is not None
+}
+
+
+@pytest.mark.parametrize("name", sorted(SPECS))
+def test_hookspecs_follow_the_docstring_template(name: str) -> None:
+    """pytest's template: a summary line, `:param:` for each argument, who may implement it;
+    every argument and the result typed; first-result hooks say so and may return None."""
+    function = SPECS[name]
+    doc = inspect.getdoc(function) or ""
+    summary, _, rest = doc.partition("\n\n")
+    assert summary and summary.endswith("."), name
+    signature = inspect.signature(function)
+    for param in signature.parameters.values():
+        assert param.annotation is not inspect.Parameter.empty, (name, param.name)
+        assert f":param {param.name}:" in rest, (name, param.name)
+    assert signature.return_annotation is not inspect.Signature.empty, name
+    assert "implement" in rest, name
+    if getattr(function, f"{hooks.PROJECT}_spec")["firstresult"]:
+        assert "first" in doc.lower() and ":returns:" in doc, name
+        assert "None" in str(signature.return_annotation), name
+
+
+class Registers:
+    @hookimpl
+    def register_stream_topics(self, register: Callable[..., Any]) -> None:
+        register("token_transfer", "An SPL Token transfer.")
+        register("large_deposit", "A deposit above 1 SOL.")
+
+    @hookimpl
+    def register_rpc_methods(self, register: Callable[..., Any]) -> None:
+        register("getAnswer", lambda node, params: 42)
+
+
+def test_stream_topics_and_rpc_methods_arrive_through_register(
+    monmouth_settings: Settings,
+) -> None:
+    # The node has no event stream or RPC server yet, so nothing calls these hooks in the core;
+    # this pins the calling convention plugins are written against.
+    pm = load_plugins(monmouth_settings, extra=[("registers", Registers())])
+    topics: list[tuple[str, str]] = []
+    methods: dict[str, Callable[..., Any]] = {}
+    pm.hook.register_stream_topics(
+        register=lambda kind, description: topics.append((kind, description))
+    )
+    pm.hook.register_rpc_methods(register=methods.__setitem__)
+    assert [kind for kind, _ in topics] == ["token_transfer", "large_deposit"]
+    assert methods["getAnswer"](None, []) == 42
+
+
+HELLO = '''
+from monmouth.hooks import hookimpl
+
+
+@hookimpl
+def register_commands(register):
+    def hello(name: str = "world") -> None:
+        """Say hello."""
+        print(f"hello {name}")
+
+    register(hello)
+    register(hello, name="bonjour")
+'''
+
+
+def test_plugins_add_cli_commands(tmp_path: Path) -> None:
+    """An installed, enabled plugin's `register_commands` adds commands to `monmouth`."""
+    (tmp_path / "hello_plugin.py").write_text(HELLO)
+    dist = tmp_path / "hello_plugin-0.1.dist-info"
+    dist.mkdir()
+    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: hello-plugin\nVersion: 0.1\n")
+    (dist / "entry_points.txt").write_text("[monmouth.plugins]\nhello = hello_plugin\n")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MONMOUTH_")}
+    env["PYTHONPATH"] = str(tmp_path)
+
+    def monmouth(*args: str, **more: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "monmouth", *args],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            env={**env, **more},
+        )
+
+    enabled = {"MONMOUTH_PLUGINS__ENABLE": '["hello"]'}
+    assert monmouth("hello", "--name", "plugins", **enabled).stdout == "hello plugins\n"
+    assert monmouth("bonjour", **enabled).stdout == "hello world\n"
+    assert "hello" in monmouth("--help", **enabled).stdout
+    # Not enabled: not there.
+    assert monmouth("hello").returncode == 2

@@ -1,0 +1,104 @@
+"""examples/plugin-template as its users get it: installed with pip, found through its entry point,
+enabled by configuration, run by `monmouth run`, and its own tests passing."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+TEMPLATE = Path(__file__).resolve().parent.parent / "examples" / "plugin-template"
+ENV = {
+    key: value
+    for key, value in os.environ.items()
+    if not key.startswith("MONMOUTH_") and key != "PYTHONPATH"
+}
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A folder with the template installed into it (not into the environment)."""
+    target = tmp_path_factory.mktemp("site")
+    # Without hatchling here, pip builds in an isolated environment with hatchling from the index.
+    isolation = ["--no-build-isolation"] if importlib.util.find_spec("hatchling") else []
+    pip = [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", *isolation]
+    proc = subprocess.run(
+        [*pip, "--target", str(target), str(TEMPLATE)],
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert (target / "monmouth_plugin_template" / "__init__.py").is_file()
+    return target
+
+
+def monmouth(site: Path, *args: str, code: int = 0, **env: str) -> subprocess.CompletedProcess[str]:
+    """`python -m monmouth ARGS` with the template importable (and nothing else configured)."""
+    proc = subprocess.run(
+        [sys.executable, "-m", "monmouth", *args],
+        capture_output=True,
+        text=True,
+        timeout=240,
+        env={**ENV, "PYTHONPATH": str(site), "MONMOUTH_STORE__SYNC": "false", **env},
+    )
+    assert proc.returncode == code, proc.stderr
+    return proc
+
+
+def printed(proc: subprocess.CompletedProcess[str]) -> list[int]:
+    """The block numbers of the template's lines."""
+    return [
+        int(line.split()[2].rstrip(":"))
+        for line in proc.stdout.splitlines()
+        if line.startswith("template: block ")
+    ]
+
+
+def test_found_through_its_entry_point(site: Path) -> None:
+    rows = json.loads(monmouth(site, "plugins", "list", "--json").stdout)
+    (template,) = [row for row in rows if row["name"] == "template"]
+    assert template["origin"] == "monmouth-plugin-template 0.1.0"
+    assert template["enabled"] is False
+    assert template["hooks"] == ["notify_block", "notify_transactions"]
+
+
+def test_runs_only_when_enabled(site: Path, tmp_path: Path) -> None:
+    run = ("run", "--blocks", "5", "--data-dir")
+    off = monmouth(site, *run, str(tmp_path / "off"))
+    assert printed(off) == []
+    on = monmouth(site, *run, str(tmp_path / "on"), MONMOUTH_PLUGINS__ENABLE='["template"]')
+    assert printed(on) == [0, 1, 2, 3, 4]
+
+
+def test_takes_its_table_from_the_config_file(site: Path, tmp_path: Path) -> None:
+    config = tmp_path / "monmouth.toml"
+    config.write_text('[plugins]\nenable = ["template"]\n\n[plugins.template]\nevery = 2\n')
+    proc = monmouth(
+        site, "run", "--blocks", "5", "--config", str(config), "--data-dir", str(tmp_path / "d")
+    )
+    assert printed(proc) == [0, 2, 4]
+    config.write_text('[plugins]\nenable = ["template"]\n\n[plugins.template]\nevery = 0\n')
+    bad = monmouth(site, "run", "--config", str(config), "--data-dir", str(tmp_path / "x"), code=2)
+    assert "[plugins.template] every" in bad.stderr
+
+
+def test_its_own_tests_pass(site: Path, tmp_path: Path) -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(TEMPLATE / "tests")],
+        capture_output=True,
+        text=True,
+        timeout=240,
+        # Run elsewhere, so that the installed copy is imported, not the source folder.
+        cwd=tmp_path,
+        env={**ENV, "PYTHONPATH": str(site), "PYTHONDONTWRITEBYTECODE": "1"},
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "3 passed" in proc.stdout
