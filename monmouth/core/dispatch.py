@@ -19,8 +19,21 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import structlog
+from opentelemetry import metrics
 
 log = structlog.get_logger("monmouth.plugins")
+# Instruments are no-ops until an OpenTelemetry SDK meter provider is installed (monitoring).
+_meter = metrics.get_meter("monmouth.plugins")
+BEHIND = _meter.create_counter(
+    "monmouth_plugin_behind",
+    unit="{wait}",
+    description="Times the node waited for a plugin whose queue was full, by plugin",
+)
+ERRORS = _meter.create_counter(
+    "monmouth_plugin_errors",
+    unit="{error}",
+    description="Exceptions raised by plugin hooks, by plugin and hook",
+)
 
 OnError = Literal["log", "disable", "halt"]
 #: Seconds a full queue may block the node before it says which plugin is behind.
@@ -81,6 +94,7 @@ class Worker:
             self._queue.put(item, timeout=BEHIND_WARNING)
         except queue.Full:
             self.state.behind += 1
+            BEHIND.add(1, {"plugin": self.state.name})
             log.warning(
                 "plugin is behind; the node waits for it",
                 plugin=self.state.name,

@@ -21,7 +21,7 @@ from pydantic import ValidationError
 
 from monmouth import hooks
 from monmouth.core.config import Settings
-from monmouth.core.dispatch import Halt, PluginState, Worker, call_hook
+from monmouth.core.dispatch import ERRORS, Halt, PluginState, Worker, call_hook
 from monmouth.core.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -220,6 +220,7 @@ class PluginHost:
 
     def _failed(self, state: PluginState, hook: str, exc: BaseException) -> None:
         state.errors += 1
+        ERRORS.add(1, {"plugin": state.name, "hook": hook})
         log.error(
             "plugin failed",
             plugin=state.name,

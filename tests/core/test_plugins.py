@@ -10,6 +10,9 @@ from typing import Any
 
 import anyio
 import pytest
+from opentelemetry import metrics
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import InMemoryMetricReader, NumberDataPoint
 from pydantic import BaseModel
 
 from monmouth.core import dispatch
@@ -21,6 +24,10 @@ from monmouth.core.plugins import PluginHalted, instantiate, load_plugins
 from monmouth.core.records import AccountRecord
 from monmouth.core.sources.devnet import DevnetSource
 from monmouth.hooks import hookimpl
+
+# One SDK meter provider for this test process: the plugin host's instruments report to it.
+metric_reader = InMemoryMetricReader()
+metrics.set_meter_provider(MeterProvider(metric_readers=[metric_reader]))
 
 
 def make_settings(tmp_path: Path, **plugins: Any) -> Settings:
@@ -134,6 +141,21 @@ def test_a_slow_plugin_makes_the_node_wait_and_loses_nothing(
     node = run(settings, [("slow", slow)], blocks=12)
     assert slow.blocks == list(range(12))
     assert node.plugins.states["slow"].behind > 0
+    # ... and the metric names it.
+    data = metric_reader.get_metrics_data()
+    assert data is not None
+    points = [
+        point
+        for resource in data.resource_metrics
+        for scope in resource.scope_metrics
+        for metric in scope.metrics
+        if metric.name == "monmouth_plugin_behind"
+        for point in metric.data.data_points
+    ]
+    assert any(
+        isinstance(p, NumberDataPoint) and p.attributes == {"plugin": "slow"} and p.value > 0
+        for p in points
+    )
 
 
 class Fails:
