@@ -8,6 +8,7 @@ the same path a third-party plugin takes.
 from __future__ import annotations
 
 import importlib
+import inspect
 import os
 import traceback
 from collections.abc import Callable, Iterator
@@ -152,19 +153,26 @@ def load_plugins(
     pm = pluggy.PluginManager(hooks.PROJECT)
     pm.add_hookspecs(hooks)
     named = [item for item in extra or [] if isinstance(item, tuple)]
-    for found in find_plugins(settings, also=frozenset(name for name, _ in named)):
-        if found.enabled:
-            pm.register(instantiate(found.name, found.load(), settings), name=found.name)
-    for item in extra or []:
-        if isinstance(item, tuple):
-            pm.register(item[1], name=item[0])
-        else:
-            pm.register(item)
     try:
+        for found in find_plugins(settings, also=frozenset(name for name, _ in named)):
+            if found.enabled:
+                pm.register(instantiate(found.name, found.load(), settings), name=found.name)
+        for item in extra or []:
+            if isinstance(item, tuple):
+                pm.register(item[1], name=item[0])
+            else:
+                pm.register(item)
         pm.check_pending()
     except pluggy.PluginValidationError as exc:
         name = pm.get_name(exc.plugin) or repr(exc.plugin)
-        raise ConfigError(f"plugin {name!r} implements an unknown hook: {exc}") from None
+        raise ConfigError(f"plugin {name!r} does not fit the hooks: {exc}") from None
+    for impl in pm.hook.route_transaction.get_hookimpls():
+        # Routing runs inline on the execution path and decides state: a plain function only.
+        if impl.hookwrapper or impl.wrapper or inspect.iscoroutinefunction(impl.function):
+            raise ConfigError(
+                f"plugin {impl.plugin_name!r}: route_transaction must be a plain function "
+                "(not async, not a wrapper)"
+            )
     return pm
 
 

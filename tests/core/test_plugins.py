@@ -280,3 +280,23 @@ class TxOnlyRouter:
 def test_hook_implementations_may_take_fewer_arguments(tmp_path: Path) -> None:
     node = run(make_settings(tmp_path), [TxOnlyRouter()], blocks=5)
     assert node.stats.ok > 0  # the built-in router still routes after it
+
+
+class AsyncRouter:
+    @hookimpl
+    async def route_transaction(self, tx: Any, block: Any) -> bytes | None:
+        return None
+
+
+class BadArgs:
+    @hookimpl
+    def notify_block(self, blok: BlockInfo) -> None:
+        pass
+
+
+def test_unfit_implementations_are_config_errors(tmp_path: Path) -> None:
+    settings = make_settings(tmp_path)
+    with pytest.raises(ConfigError, match="must be a plain function"):
+        load_plugins(settings, extra=[("async-router", AsyncRouter())])
+    with pytest.raises(ConfigError, match="bad-args"):
+        load_plugins(settings, extra=[("bad-args", BadArgs())])
