@@ -179,3 +179,55 @@ def test_plugins_list() -> None:
         monmouth("plugins", "list", "--json", MONMOUTH_PLUGINS__DISABLE='["routing"]').stdout
     )
     assert next(r for r in off if r["name"] == "routing")["enabled"] is False
+
+
+FAILING_PLUGIN = """
+from monmouth.hooks import hookimpl
+
+
+@hookimpl
+def notify_block(block):
+    if block.number == 2:
+        raise RuntimeError("cannot keep up")
+"""
+
+
+def test_a_halting_plugin_exits_3_and_keeps_the_block(tmp_path: Path) -> None:
+    (tmp_path / "failing_plugin.py").write_text(FAILING_PLUGIN)
+    dist = tmp_path / "failing_plugin-0.1.dist-info"
+    dist.mkdir()
+    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: failing-plugin\nVersion: 0.1\n")
+    (dist / "entry_points.txt").write_text("[monmouth.plugins]\nfailing = failing_plugin\n")
+    data = tmp_path / "data"
+    config = tmp_path / "halt.toml"
+    config.write_text('[plugins]\nenable = ["failing"]\n[plugins.failing]\non_error = "halt"\n')
+    env = {"PYTHONPATH": str(tmp_path), "MONMOUTH_PLUGINS__ENABLE": '["failing"]'}
+    proc = monmouth(
+        "run",
+        "--config",
+        str(config),
+        "--data-dir",
+        str(data),
+        "--blocks",
+        "10",
+        check=False,
+        **env,
+    )
+    assert proc.returncode == 3, proc.stderr
+    assert "failing" in proc.stderr.splitlines()[-1]
+    head = status(data)["head_number"]
+    assert isinstance(head, int) and 2 <= head < 9
+    # With the default policy the node disables it and carries on.
+    config.write_text('[plugins]\nenable = ["failing"]\n')
+    proc = monmouth(
+        "run",
+        "--config",
+        str(config),
+        "--data-dir",
+        str(tmp_path / "d2"),
+        "--blocks",
+        "10",
+        check=False,
+        **env,
+    )
+    assert proc.returncode == 0, proc.stderr
