@@ -23,7 +23,7 @@ from solders.instruction import Instruction
 from solders.keypair import Keypair
 from solders.message import Message
 from solders.pubkey import Pubkey
-from solders.system_program import CreateAccountParams, TransferParams, create_account, transfer
+from solders.system_program import TransferParams, transfer
 from solders.transaction import VersionedTransaction
 
 from monmouth.core import inbox
@@ -40,7 +40,7 @@ from monmouth.core.sources.workload import (
     RENT_MINT,
     RENT_TOKEN_ACCOUNT,
     TOKEN_ACCOUNT_SIZE,
-    TOKEN_PROGRAM_ID,
+    create_token_owned,
     initialize_account3,
     initialize_mint2,
     mint_to,
@@ -162,15 +162,7 @@ def test_deposits_and_spl_transfers(anvil: Anvil, tmp_path: Path) -> None:
     deposit(anvil, bob.pubkey(), 1)
 
     def create(owner: Keypair, new: Keypair, lamports: int, space: int) -> Instruction:
-        return create_account(
-            CreateAccountParams(
-                from_pubkey=owner.pubkey(),
-                to_pubkey=new.pubkey(),
-                lamports=lamports,
-                space=space,
-                owner=TOKEN_PROGRAM_ID,
-            )
-        )
+        return create_token_owned(owner.pubkey(), new.pubkey(), lamports, space)
 
     bh = tip(anvil).hash
     post(

@@ -303,6 +303,19 @@ def _sign_solders(
     return bytes(VersionedTransaction(msg, signers))
 
 
+def create_token_owned(payer: Pubkey, new: Pubkey, lamports: int, space: int) -> Instruction:
+    """System `create_account` of `space` bytes owned by SPL Token (a mint or token account)."""
+    return create_account(
+        CreateAccountParams(
+            from_pubkey=payer,
+            to_pubkey=new,
+            lamports=lamports,
+            space=space,
+            owner=TOKEN_PROGRAM_ID,
+        )
+    )
+
+
 def initialize_mint2(mint: Pubkey, decimals: int, authority: Pubkey) -> Instruction:
     """SPL Token InitializeMint2 with no freeze authority."""
     data = bytes((20, decimals)) + bytes(authority) + b"\x00"
@@ -642,15 +655,7 @@ class Workload:
         owner = self.user_keypair(payer)
         mint = self._new_keypair("mint")
         instructions = [
-            create_account(
-                CreateAccountParams(
-                    from_pubkey=owner.pubkey(),
-                    to_pubkey=mint.pubkey(),
-                    lamports=RENT_MINT,
-                    space=MINT_SIZE,
-                    owner=TOKEN_PROGRAM_ID,
-                )
-            ),
+            create_token_owned(owner.pubkey(), mint.pubkey(), RENT_MINT, MINT_SIZE),
             initialize_mint2(mint.pubkey(), rng.randint(0, 9), owner.pubkey()),
         ]
         self._spend(model, payer, RENT_MINT + 2 * FEE)
@@ -669,14 +674,8 @@ class Workload:
         owner = self.user_keypair(owner_index)
         account = self._new_keypair("token-account")
         instructions = [
-            create_account(
-                CreateAccountParams(
-                    from_pubkey=owner.pubkey(),
-                    to_pubkey=account.pubkey(),
-                    lamports=RENT_TOKEN_ACCOUNT,
-                    space=TOKEN_ACCOUNT_SIZE,
-                    owner=TOKEN_PROGRAM_ID,
-                )
+            create_token_owned(
+                owner.pubkey(), account.pubkey(), RENT_TOKEN_ACCOUNT, TOKEN_ACCOUNT_SIZE
             ),
             initialize_account3(account.pubkey(), mint, owner.pubkey()),
         ]
