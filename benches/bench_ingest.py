@@ -14,13 +14,13 @@ on an otherwise idle one, and compare ratios from one run, not figures across ru
 from __future__ import annotations
 
 import argparse
-import json
 import resource
 import tempfile
 import time
 from pathlib import Path
 
 import anyio
+from report import emit
 from solders.account import Account
 from solders.litesvm import LiteSVM
 from solders.pubkey import Pubkey
@@ -125,11 +125,7 @@ def main() -> None:
         "ratio_vs_nosig": round((n_node / t_node) / (n_nosig / t_nosig), 3),
         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
     }
-    if args.json:
-        print(json.dumps(result))
-    else:
-        for key, value in result.items():
-            print(f"{key:>24}  {value}")
+    emit(result, args.json)
 
 
 if __name__ == "__main__":

@@ -14,7 +14,6 @@ Needs anvil from `make test` (./node_modules). Figures depend on the machine.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import tempfile
 import threading
@@ -28,6 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
 from anvil import Anvil, start_anvil
 from chainbuilder import keypair, sol_transfer
+from report import emit
 
 from monmouth.core import inbox
 from monmouth.core.config import load_settings
@@ -159,11 +159,7 @@ def main() -> None:
         "follow_latency_p50_ms": round(float(np.percentile(latencies, 50)), 1),
         "follow_latency_p99_ms": round(float(np.percentile(latencies, 99)), 1),
     }
-    if args.json:
-        print(json.dumps(result))
-    else:
-        for key, value in result.items():
-            print(f"{key:>24}  {value}")
+    emit(result, args.json)
 
 
 if __name__ == "__main__":

@@ -166,10 +166,6 @@ class Node:
         """Stop after the block being executed (safe from a signal handler)."""
         self._stop = True
 
-    @property
-    def stopping(self) -> bool:
-        return self._stop
-
     def _done(self) -> bool:
         limit = self._limit
         return self._stop or (limit is not None and self.stats.blocks >= limit)
@@ -280,15 +276,17 @@ class Node:
         if (safe, finalized) == (old_safe, old_finalized):
             return
         self.store.set_finality(safe, finalized)
+        lowest = self.store.first_block() or 0
         for new, old, status in (
             (safe, old_safe, "confirmed"),
             (finalized, old_finalized, "finalized"),
         ):
             if new is None or (old is not None and new <= old):
                 continue
-            first = old + 1 if old is not None else (self.store.first_block() or 0)
+            first = old + 1 if old is not None else lowest
             for slot in range(first, new + 1):
-                parent = slot - 1 if self._stored_hash(slot - 1) is not None else None
+                # The state's first block has no parent the node knows, as for `processed`.
+                parent = slot - 1 if slot > lowest else None
                 self.plugins.notify("update_slot_status", slot=slot, parent=parent, status=status)
 
     def apply(self, notification: Notification) -> None:

@@ -102,10 +102,6 @@ class SvmRuntime:
                 svm.set_account(Pubkey(key), decode_account(raw))
             self._loaded.add(key)
 
-    def get(self, pubkey: bytes) -> bytes | None:
-        """The account as the runtime sees it now, encoded (None when it does not exist)."""
-        return encode_account(self._svm.get_account(Pubkey(pubkey)))
-
     def get_object(self, pubkey: bytes) -> Account | None:
         """The account as the runtime sees it now (None when it does not exist). Comparing
         these is cheaper than encoding them: the executor encodes only what changed."""
@@ -148,11 +144,6 @@ class SvmRuntime:
             return Execution(None, result.fee(), result.compute_units_consumed(), result.logs())
         meta = result.meta()
         return Execution(result.err(), meta.fee(), meta.compute_units_consumed(), meta.logs())
-
-
-def account_keys(tx: VersionedTransaction) -> list[bytes]:
-    """The static account keys a transaction names, in order."""
-    return [bytes(k) for k in tx.message.account_keys]
 
 
 def lookup_tables(tx: VersionedTransaction) -> list[bytes]:

@@ -193,14 +193,14 @@ def test_deposit_to_runtime_account_and_revert(node: Node) -> None:
     chain = ChainBuilder()
     chain.block()
     commit(node, chain)
-    original = node.runtime.get(bytes(token))
+    original = node.runtime.get_object(bytes(token))
     assert original is not None
     chain.block(chain.deposit(0, token, SOL))
     commit(node, chain)
     assert node.store.account(bytes(token)) is not None
     node.apply(ChainReverted((chain.blocks[1],)))
     assert node.store.account(bytes(token)) is None
-    assert node.runtime.get(bytes(token)) == original
+    assert node.runtime.get_object(bytes(token)) == original
 
 
 def test_restart_resumes_with_lazy_loading(settings: Settings) -> None:
