@@ -91,7 +91,7 @@ def litesvm_loop(blocks: list[L1Block], sigverify: bool) -> tuple[int, float]:
 def node_run(blocks: list[L1Block], workdir: Path) -> tuple[int, float]:
     replay = workdir / "chain.jsonl"
     write_replay(replay, blocks)
-    settings = load_settings(None, data_dir=workdir / "data")
+    settings = load_settings(None, data_dir=workdir / "data", stream={"publish": None})
     with Node(settings) as node:
         start = time.perf_counter()
         anyio.run(node.run, ReplaySource(replay))

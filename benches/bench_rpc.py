@@ -70,7 +70,7 @@ def fill(anvil: Anvil, blocks: int, per_block: int) -> int:
 
 
 def catch_up(anvil: Anvil, workdir: Path) -> tuple[float, int, int]:
-    settings = load_settings(None, data_dir=workdir / "catch-up")
+    settings = load_settings(None, data_dir=workdir / "catch-up", stream={"publish": None})
     target = anvil.block_number()
 
     async def main() -> tuple[float, int, int]:
@@ -90,7 +90,7 @@ def follow_latency(anvil: Anvil, workdir: Path, blocks: int) -> list[float]:
     committed: dict[int, float] = {}
     mined: dict[int, float] = {}
     # The caught-up node follows on: latencies are measured at the head, not in catch-up.
-    settings = load_settings(None, data_dir=workdir / "catch-up")
+    settings = load_settings(None, data_dir=workdir / "catch-up", stream={"publish": None})
 
     def on_finished(height: FinishedHeight) -> None:
         committed[height.block.number] = time.perf_counter()

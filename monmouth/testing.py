@@ -88,7 +88,12 @@ def monmouth_settings(tmp_path: Path) -> Settings:
     """
     from monmouth.core.config import load_settings
 
-    return load_settings(None, data_dir=tmp_path / "monmouth-data", store={"sync": False})
+    return load_settings(
+        None,
+        data_dir=tmp_path / "monmouth-data",
+        store={"sync": False},
+        stream={"publish": None},
+    )
 
 
 @pytest.fixture

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -11,6 +12,10 @@ from monmouth.core.config import Settings, load_settings
 from monmouth.core.lthash import LtHash, account_lthash
 from monmouth.core.records import AccountRecord
 from monmouth.core.state import Store
+
+# No test binds the default stream port unless it asks for a port of its own: tests may run
+# beside a developer's node, and the CLI tests' processes inherit this.
+os.environ["MONMOUTH_STREAM__PUBLISH"] = "none"
 
 # Test helpers (chainbuilder) live beside the tests.
 sys.path.insert(0, str(Path(__file__).parent))

@@ -11,7 +11,14 @@ import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import (
     BaseSettings,
     EnvSettingsSource,
@@ -96,6 +103,48 @@ class StoreSettings(_Section):
     sync: bool = True
 
 
+class StreamSettings(_Section):
+    """The event stream (`docs/stream.md`) and the instances an instance follows."""
+
+    #: The publisher's endpoint; "none" turns publishing off. The request socket takes the
+    #: next port unless `request` is set.
+    publish: str | None = "tcp://127.0.0.1:7700"
+    request: str | None = None
+    #: Blocks whose messages are kept in LMDB for replay (0: none, replay then gives nothing).
+    keep_blocks: int = Field(256, ge=0)
+    heartbeat_interval: float = Field(1.0, gt=0, le=60)
+    #: This instance's name in heartbeats and alerts (default: the data directory's name).
+    instance: str | None = None
+    #: CURVE: this server's secret key file and the folder of client public keys it accepts.
+    curve_secret_key: Path | None = None
+    curve_allowed_keys: Path | None = None
+    #: CURVE as a client (replica, analyzer, monitor): its secret key file and the upstream
+    #: publisher's public key file.
+    curve_client_key: Path | None = None
+    upstream_server_key: Path | None = None
+    #: Allow binding a non-loopback address without CURVE.
+    insecure_bind: bool = False
+    #: The publishers a replica or analyzer (one) or a monitor (several) follows.
+    upstream: list[str] = Field(default_factory=list)
+    #: Monitor: alert when an instance is this many blocks behind the highest, or silent this
+    #: many seconds.
+    max_lag_blocks: int = Field(8, ge=1)
+    max_silence: float = Field(5.0, gt=0)
+
+    @field_validator("publish", "request")
+    @classmethod
+    def _none(cls, value: str | None) -> str | None:
+        return None if value is None or value.strip().lower() in ("", "none", "off") else value
+
+    @model_validator(mode="after")
+    def _curve_pair(self) -> StreamSettings:
+        if (self.curve_secret_key is None) != (self.curve_allowed_keys is None):
+            raise ValueError("curve_secret_key and curve_allowed_keys go together")
+        if (self.curve_client_key is None) != (self.upstream_server_key is None):
+            raise ValueError("curve_client_key and upstream_server_key go together")
+        return self
+
+
 class PluginSettings(BaseModel):
     """Which plugins run (built-ins run unless disabled), and one table per plugin.
 
@@ -133,10 +182,14 @@ class Settings(BaseSettings):
 
     data_dir: Path = Path("monmouth-data")
     log_level: Literal["debug", "info", "warning", "error"] = "info"
+    #: executor (follows L1 and executes), replica (applies an executor's stream), analyzer
+    #: (runs plugins on a stream, no state) or monitor (watches heartbeats).
+    role: Literal["executor", "replica", "analyzer", "monitor"] = "executor"
     source: SourceSettings = SourceSettings()
     devnet: DevnetSettings = DevnetSettings()
     inbox: InboxSettings = InboxSettings()
     store: StoreSettings = StoreSettings()
+    stream: StreamSettings = StreamSettings()
     plugins: PluginSettings = PluginSettings()
 
     @classmethod

@@ -36,6 +36,8 @@ from monmouth.core.sources.base import Source
 from monmouth.core.state import Store
 from monmouth.rust_svm.runtime import SvmRuntime
 from monmouth.rust_svm.sigverify import SignatureVerifier
+from monmouth.stream.segments import SlotStatus, block_segment, revert_segment, slot_segment
+from monmouth.stream.service import StreamService
 
 log = structlog.get_logger("monmouth.node")
 
@@ -79,14 +81,24 @@ class Node:
             map_size=settings.store.map_size_mb << 20,
             sync=settings.store.sync,
             retention=settings.store.retention_blocks,
+            stream_blocks=settings.stream.keep_blocks,
         )
         self.runtime = SvmRuntime()
         self.verifier = SignatureVerifier()
         self.plugins = PluginHost(self.pm, settings)
         self.executor = BlockExecutor(self.store, self.runtime, self.verifier, self.plugins.route)
         self.executor.want_updates = self.plugins.wants("update_accounts")
-        self.executor.want_transactions = self.plugins.wants("notify_transactions")
         self.stats = RunStats()
+        try:
+            self.stream = StreamService(settings, self.store, head=self._head_number)
+        except BaseException:
+            self.plugins.close()
+            self.verifier.close()
+            self.store.close()
+            raise
+        self.executor.want_transactions = self.stream.logging or self.plugins.wants(
+            "notify_transactions"
+        )
         self._on_finished = on_finished
         self._stop = False
         self._limit: int | None = None
@@ -106,6 +118,8 @@ class Node:
             for rec in self.store.blocks(head.number - BLOCKHASH_WINDOW + 1, head.number):
                 self._recent.append((rec.number, rec.hash))
             self.stats.head = BlockInfo.from_record(head)
+        self.stream.set_head(head)
+        self.pm.hook.register_stream_topics(register=self.stream.register)
         self.plugins.call_inline("startup", node=self)
         self._startup_snapshot()
         self.plugins.call_inline("end_of_startup", node=self)
@@ -149,6 +163,9 @@ class Node:
     def head(self) -> BlockId | None:
         return self.store.head_id()
 
+    def _head_number(self) -> int | None:
+        return self._recent[-1][0] if self._recent else None
+
     def _stored_hash(self, number: int) -> bytes | None:
         record = self.store.block(number) if number >= 0 else None
         return None if record is None else record.hash
@@ -185,7 +202,16 @@ class Node:
             prepared = self.executor.prepare(block)
         executed = self.executor.execute(prepared, self._window(block), self.state)
         write = executed.write
-        self.store.commit_block(write)
+        parent = block.number - 1 if self._recent else None
+        stream = self.stream
+        if stream.logging:
+            segment = block_segment(write.block, parent, write.accounts, executed.transactions)
+            with stream.ordered():
+                first = self.store.commit_block(write, segments=[segment])
+                stream.submit(first, [segment])
+            stream.set_head(write.block)
+        else:
+            self.store.commit_block(write)
         self.state = write.lthash
         self._recent.append((block.number, block.hash))
         rec = write.block
@@ -207,7 +233,6 @@ class Node:
         if executed.transactions:
             plugins.notify("notify_transactions", block=info, transactions=executed.transactions)
         plugins.notify("notify_block", block=info)
-        parent = block.number - 1 if len(self._recent) > 1 else None
         plugins.notify("update_slot_status", slot=block.number, parent=parent, status="processed")
         # A plugin under the `halt` policy failed: stop now that this block is durable.
         plugins.check()
@@ -216,8 +241,19 @@ class Node:
     def revert_to(self, number: int) -> list[BlockInfo]:
         """Undo blocks tip-first until the head is `number` (or the state is empty)."""
         reverted: list[BlockInfo] = []
+        stream = self.stream
         while self._recent and self._recent[-1][0] > number:
-            undone = self.store.revert_head()
+            segments = []
+            if stream.logging:
+                head = self.store.head()
+                assert head is not None
+                parent_rec = self.store.block(head.number - 1)
+                segments = [
+                    revert_segment(head, None if parent_rec is None else parent_rec.checksum)
+                ]
+            with stream.ordered():
+                undone = self.store.revert_head(segments=segments)
+                stream.submit(undone.first_seq, segments)
             for pubkey, value in undone.accounts:
                 self.runtime.set(pubkey, value)
             self._recent.pop()
@@ -234,8 +270,9 @@ class Node:
                 self.state = LtHash.identity()
         if reverted:
             self.stats.reverted += len(reverted)
-            head = self.store.head()
-            self.stats.head = None if head is None else BlockInfo.from_record(head)
+            head_rec = self.store.head()
+            self.stats.head = None if head_rec is None else BlockInfo.from_record(head_rec)
+            stream.set_head(head_rec)
             self.plugins.notify("revert_blocks", blocks=reverted)
             log.info("reverted", blocks=len(reverted), head=number)
         return reverted
@@ -275,8 +312,8 @@ class Node:
         old_safe, old_finalized = self.store.finality()
         if (safe, finalized) == (old_safe, old_finalized):
             return
-        self.store.set_finality(safe, finalized)
         lowest = self.store.first_block() or 0
+        changes: list[tuple[int, int | None, SlotStatus]] = []
         for new, old, status in (
             (safe, old_safe, "confirmed"),
             (finalized, old_finalized, "finalized"),
@@ -286,8 +323,14 @@ class Node:
             first = old + 1 if old is not None else lowest
             for slot in range(first, new + 1):
                 # The state's first block has no parent the node knows, as for `processed`.
-                parent = slot - 1 if slot > lowest else None
-                self.plugins.notify("update_slot_status", slot=slot, parent=parent, status=status)
+                changes.append((slot, slot - 1 if slot > lowest else None, status))  # type: ignore[arg-type]
+        stream = self.stream
+        segments = [slot_segment(changes[-1][0], changes)] if changes and stream.logging else []
+        with stream.ordered():
+            first_seq = self.store.set_finality(safe, finalized, segments=segments)
+            stream.submit(first_seq, segments)
+        for slot, parent, status in changes:
+            self.plugins.notify("update_slot_status", slot=slot, parent=parent, status=status)
 
     def apply(self, notification: Notification) -> None:
         """Apply one notification; stops early (between blocks) when a stop was requested."""
@@ -334,6 +377,7 @@ class Node:
             self.plugins.call_inline("shutdown", node=self)
         finally:
             self.plugins.close()
+            self.stream.close()
             self.verifier.close()
             self.store.close()
 

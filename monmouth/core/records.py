@@ -13,7 +13,7 @@ from typing import Any, Literal
 import msgspec
 
 #: Bumped whenever an encoding below changes; a data directory of another version is refused.
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 _ACCOUNT_HEADER = struct.Struct("<QQ?32s")
 TxStatus = Literal["ok", "failed", "rejected"]
@@ -109,6 +109,33 @@ class UndoRecord(msgspec.Struct, frozen=True, array_like=True):
     messages: list[bytes]
 
 
+SegmentKind = Literal["block", "revert", "slot", "plugin"]
+
+
+class Segment(msgspec.Struct, frozen=True, array_like=True):
+    """One entry of the event-stream log: the messages of one block, revert, finality update
+    or plugin finding, stored compactly and expanded into `count` messages when published or
+    replayed (`monmouth.stream.segments`). Its first message's sequence number is its key.
+
+    :ivar height: the L1 block number the messages are about.
+    :ivar data: the kind's payload, MessagePack (see `monmouth.stream.segments`).
+    """
+
+    kind: SegmentKind
+    height: int
+    count: int
+    data: bytes
+
+
+class SnapshotHead(msgspec.Struct, frozen=True, array_like=True):
+    """What a state snapshot starts with: the head block record and full lattice hash
+    (encoded; None for an empty state) and the stream sequence number it stands at."""
+
+    block: bytes | None
+    lthash: bytes | None
+    next_seq: int
+
+
 def message_key(block_number: int, l1_tx_index: int) -> bytes:
     """Messages sort by block, then by position in the block."""
     return block_number.to_bytes(8, "big") + l1_tx_index.to_bytes(4, "big")
@@ -124,3 +151,5 @@ decode_tx = msgspec.msgpack.Decoder(TxRecord).decode
 decode_block = msgspec.msgpack.Decoder(BlockRecord).decode
 decode_undo = msgspec.msgpack.Decoder(UndoRecord).decode
 decode_message = msgspec.msgpack.Decoder(MessageRecord).decode
+decode_segment = msgspec.msgpack.Decoder(Segment).decode
+decode_snapshot_head = msgspec.msgpack.Decoder(SnapshotHead).decode

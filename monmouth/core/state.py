@@ -22,17 +22,30 @@ from monmouth.core.records import (
     SCHEMA_VERSION,
     BlockRecord,
     MessageRecord,
+    Segment,
+    SnapshotHead,
     TxRecord,
     UndoRecord,
     block_key,
     decode_block,
+    decode_segment,
     decode_tx,
     decode_undo,
     encode,
 )
 
 _MAGIC = b"monmouth-svm-exex"
-_DATABASES = (b"accounts", b"blocks", b"lthash", b"undo", b"txs", b"messages", b"meta")
+_DATABASES = (
+    b"accounts",
+    b"blocks",
+    b"lthash",
+    b"undo",
+    b"txs",
+    b"messages",
+    b"meta",
+    b"stream",
+    b"stream_index",
+)
 _T = TypeVar("_T")
 
 
@@ -57,10 +70,12 @@ class BlockWrite:
 
 @dataclass(frozen=True, slots=True)
 class Reverted:
-    """What reverting the head block did: the block, and each account's restored value."""
+    """What reverting the head block did: the block, each account's restored value, and the
+    sequence number given to the stream segments written with it."""
 
     block: BlockRecord
     accounts: list[tuple[bytes, bytes | None]]
+    first_seq: int
 
 
 class Store:
@@ -74,9 +89,13 @@ class Store:
         map_size: int = 64 << 20,
         sync: bool = True,
         retention: int = 256,
+        stream_blocks: int = 256,
     ) -> None:
         self.path = path
         self.retention = retention
+        #: Blocks whose event-stream segments are kept for replay (0 keeps none; sequence
+        #: numbers still advance durably).
+        self.stream_blocks = stream_blocks
         self._readonly = readonly
         _check_data_dir(path, create=not readonly)
         try:
@@ -141,6 +160,9 @@ class Store:
                 lambda txn: (
                     txn.put(b"magic", _MAGIC, db=self._db["meta"]),
                     txn.put(b"schema", str(SCHEMA_VERSION).encode(), db=self._db["meta"]),
+                    # Names this log: a subscriber that sees another id knows it restarted
+                    # against a different history, not a gap.
+                    txn.put(b"stream_id", os.urandom(8).hex().encode(), db=self._db["meta"]),
                 )
             )
             return
@@ -257,6 +279,102 @@ class Store:
                         break
                     yield int.from_bytes(key[8:], "big"), bytes(value)
 
+    def meta(self, key: bytes) -> bytes | None:
+        """A raw value of the meta database (for roles that keep their own cursors)."""
+        with self._env.begin(buffers=False) as txn:
+            raw: bytes | None = txn.get(key, db=self._db["meta"])
+        return raw
+
+    @property
+    def stream_id(self) -> str:
+        raw = self.meta(b"stream_id")
+        return "" if raw is None else raw.decode()
+
+    def stream_bounds(self) -> tuple[int, int, int | None]:
+        """(first sequence number still stored, next sequence number, first height stored).
+
+        With nothing stored, the first equals the next and the height is None.
+        """
+        with self._env.begin() as txn:
+            raw = txn.get(b"stream_next", db=self._db["meta"])
+            next_seq = 0 if raw is None else int.from_bytes(raw, "big")
+            with txn.cursor(db=self._db["stream"]) as cur:
+                first = int.from_bytes(cur.key(), "big") if cur.first() else next_seq
+            with txn.cursor(db=self._db["stream_index"]) as cur:
+                height = int.from_bytes(cur.key(), "big") if cur.first() else None
+        return first, next_seq, height
+
+    def stream_seq_at(self, height: int) -> int | None:
+        """The first sequence number of the canonical block segment at `height` or the lowest
+        stored above it; None when no stored block is that high."""
+        with self._env.begin() as txn, txn.cursor(db=self._db["stream_index"]) as cur:
+            if not cur.set_range(block_key(max(height, 0))):
+                return None
+            return int.from_bytes(cur.value(), "big")
+
+    def segments(self, first_seq: int, last_seq: int) -> Iterator[tuple[int, Segment]]:
+        """Stored segments that hold any message in [first_seq, last_seq], in order, each with
+        the sequence number of its first message."""
+        with self._env.begin() as txn, txn.cursor(db=self._db["stream"]) as cur:
+            if not cur.set_range(first_seq.to_bytes(8, "big")):
+                if not cur.last():
+                    return
+            elif int.from_bytes(cur.key(), "big") > first_seq and not cur.prev():
+                cur.first()  # the segment before, when there is one, may cover first_seq
+            for key, raw in cur:
+                seq = int.from_bytes(key, "big")
+                if seq > last_seq:
+                    break
+                segment = decode_segment(raw)
+                if seq + segment.count > first_seq:
+                    yield seq, segment
+
+    def snapshot(self) -> Iterator[tuple[bytes, bytes]]:
+        """A consistent copy of the state, read in one transaction: first a header pair
+        (b"", encoded `SnapshotHead`), then every account as (pubkey, encoded account)."""
+        db = self._db
+        with self._env.begin() as txn:
+            head_raw: Any = txn.get(b"head", db=db["meta"])
+            block: bytes | None = None
+            lthash: bytes | None = None
+            if head_raw is not None:
+                number = bytes(head_raw[:8])
+                block = bytes(txn.get(number, db=db["blocks"]) or b"")
+                lthash = bytes(txn.get(number, db=db["lthash"]) or b"")
+            seq = txn.get(b"stream_next", db=db["meta"])
+            head = SnapshotHead(block, lthash, 0 if seq is None else int.from_bytes(seq, "big"))
+            yield b"", encode(head)
+            with txn.cursor(db=db["accounts"]) as cur:
+                for key, value in cur:
+                    yield bytes(key), bytes(value)
+
+    def load_snapshot(
+        self,
+        head: SnapshotHead,
+        accounts: Sequence[tuple[bytes, bytes]],
+        meta: Sequence[tuple[bytes, bytes]] = (),
+    ) -> None:
+        """Fill an empty state from another instance's snapshot, in one transaction."""
+        if self.head() is not None or self.accounts_count():
+            raise DataDirError(f"{self.path} is not empty; a snapshot loads into an empty state")
+        db = self._db
+
+        def body(txn: Any) -> None:
+            for pubkey, value in accounts:
+                txn.put(pubkey, value, db=db["accounts"])
+            if head.block is not None and head.lthash is not None:
+                block = decode_block(head.block)
+                key = block_key(block.number)
+                txn.put(key, head.block, db=db["blocks"])
+                txn.put(key, head.lthash, db=db["lthash"])
+                txn.put(b"head", key + block.hash, db=db["meta"])
+                # Nothing below the snapshot can be undone here.
+                txn.put(b"pruned_below", (block.number + 1).to_bytes(8, "big"), db=db["meta"])
+            for meta_key, value in meta:
+                txn.put(meta_key, value, db=db["meta"])
+
+        self._write(body)
+
     def info(self) -> dict[str, Any]:
         """LMDB facts: map size in use and configured, for status displays."""
         info = self._env.info()
@@ -278,13 +396,72 @@ class Store:
                 # The aborted transaction left nothing behind; retry the whole block bigger.
                 self._env.set_mapsize(self._env.info()["map_size"] * 2)
 
-    def commit_block(self, write: BlockWrite) -> None:
-        """Apply one executed block durably, with its undo record; the head moves to it."""
+    def _append(self, txn: Any, segments: Sequence[Segment]) -> int:
+        """Give `segments` their sequence numbers and store them (when replay keeps any);
+        returns the first one's number."""
+        meta, log, index = self._db["meta"], self._db["stream"], self._db["stream_index"]
+        raw = txn.get(b"stream_next", db=meta)
+        first = seq = 0 if raw is None else int.from_bytes(raw, "big")
+        for segment in segments:
+            if self.stream_blocks:
+                txn.put(seq.to_bytes(8, "big"), encode(segment), db=log)
+                if segment.kind == "block":
+                    txn.put(block_key(segment.height), seq.to_bytes(8, "big"), db=index)
+            seq += segment.count
+        if seq != first:
+            txn.put(b"stream_next", seq.to_bytes(8, "big"), db=meta)
+        return first
+
+    def _prune_stream(self, txn: Any, head: int) -> None:
+        """Drop stream segments older than the first of the last `stream_blocks` blocks."""
+        log, index = self._db["stream"], self._db["stream_index"]
+        limit = head - self.stream_blocks + 1
+        with txn.cursor(db=index) as cur:
+            if not cur.first() or int.from_bytes(cur.key(), "big") >= limit:
+                return
+            stale: list[bytes] = []
+            keep = None
+            for key, value in cur:
+                if int.from_bytes(key, "big") >= limit:
+                    keep = bytes(value)
+                    break
+                stale.append(bytes(key))
+        for key in stale:
+            txn.delete(key, db=index)
+        if keep is None:
+            return
+        with txn.cursor(db=log) as cur:
+            old = []
+            if cur.first():
+                for key, _ in cur:
+                    if bytes(key) >= keep:
+                        break
+                    old.append(bytes(key))
+        for key in old:
+            txn.delete(key, db=log)
+
+    def append_segments(self, segments: Sequence[Segment]) -> int:
+        """Append segments on their own (plugin findings); returns the first sequence number."""
+        return self._write(lambda txn: self._append(txn, segments))
+
+    def commit_block(
+        self,
+        write: BlockWrite,
+        *,
+        segments: Sequence[Segment] = (),
+        meta: Sequence[tuple[bytes, bytes]] = (),
+    ) -> int:
+        """Apply one executed block durably, with its undo record; the head moves to it.
+
+        :param segments: event-stream segments written in the same transaction.
+        :param meta: extra meta entries written with it (a replica's stream cursor).
+        :returns: the sequence number of the first segment's first message.
+        """
         db = self._db
         number = write.block.number
         key = block_key(number)
 
-        def body(txn: Any) -> None:
+        def body(txn: Any) -> int:
             undo_accounts: list[tuple[bytes, bytes | None]] = []
             for pubkey, old, new in write.accounts:
                 undo_accounts.append((pubkey, old))
@@ -304,9 +481,15 @@ class Store:
             txn.put(key, write.lthash.to_bytes(), db=db["lthash"])
             txn.put(key, encode(write.block), db=db["blocks"])
             txn.put(b"head", key + write.block.hash, db=db["meta"])
+            for meta_key, value in meta:
+                txn.put(meta_key, value, db=db["meta"])
             self._prune(txn, number)
+            first = self._append(txn, segments)
+            if self.stream_blocks:
+                self._prune_stream(txn, number)
+            return first
 
-        self._write(body)
+        return self._write(body)
 
     def _prune(self, txn: Any, head: int) -> None:
         """Drop undo records no reorg can need: beyond the retention depth and, when the L1
@@ -328,18 +511,24 @@ class Store:
                 txn.delete(block_key(n - 1), db=db["lthash"])
         txn.put(b"pruned_below", limit.to_bytes(8, "big"), db=db["meta"])
 
-    def set_finality(self, safe: int | None, finalized: int | None) -> None:
-        """Record the L1 node's safe and finalized block numbers (pruning follows finality)."""
+    def set_finality(
+        self, safe: int | None, finalized: int | None, *, segments: Sequence[Segment] = ()
+    ) -> int:
+        """Record the L1 node's safe and finalized block numbers (pruning follows finality).
+
+        :returns: the sequence number of the first segment's first message.
+        """
         meta = self._db["meta"]
 
-        def body(txn: Any) -> None:
+        def body(txn: Any) -> int:
             for key, value in ((b"safe", safe), (b"finalized", finalized)):
                 if value is None:
                     txn.delete(key, db=meta)
                 else:
                     txn.put(key, value.to_bytes(8, "big"), db=meta)
+            return self._append(txn, segments)
 
-        self._write(body)
+        return self._write(body)
 
     def finality(self) -> tuple[int | None, int | None]:
         """The safe and finalized block numbers last recorded (None when unknown)."""
@@ -348,8 +537,13 @@ class Store:
         safe, finalized = (None if v is None else int.from_bytes(v, "big") for v in values)
         return safe, finalized
 
-    def revert_head(self) -> Reverted:
+    def revert_head(
+        self, *, segments: Sequence[Segment] = (), meta: Sequence[tuple[bytes, bytes]] = ()
+    ) -> Reverted:
         """Undo the head block in one write transaction; the head moves to its parent.
+
+        :param segments: event-stream segments written in the same transaction.
+        :param meta: extra meta entries written with it.
 
         Raises DataDirError when the head's undo record was pruned (a reorg deeper than the
         retention depth).
@@ -386,7 +580,10 @@ class Store:
                 txn.delete(b"head", db=db["meta"])
             else:
                 txn.put(b"head", block_key(head.number - 1) + head.parent_hash, db=db["meta"])
-            return Reverted(head, undo.accounts)
+            for meta_key, value in meta:
+                txn.put(meta_key, value, db=db["meta"])
+            first = self._append(txn, segments)
+            return Reverted(head, undo.accounts, first)
 
         return self._write(body)
 

@@ -16,7 +16,7 @@ from opentelemetry.sdk.metrics.export import InMemoryMetricReader, NumberDataPoi
 from pydantic import BaseModel
 
 from monmouth.core import dispatch
-from monmouth.core.config import Settings, load_settings
+from monmouth.core.config import Settings, StreamSettings, load_settings
 from monmouth.core.errors import ConfigError
 from monmouth.core.node import Node
 from monmouth.core.payloads import AccountUpdate, BlockInfo, TransactionInfo
@@ -117,9 +117,14 @@ def test_hooks_get_every_block_transaction_and_write_in_order(tmp_path: Path) ->
 
 
 def test_no_payloads_when_no_plugin_asks(tmp_path: Path) -> None:
-    settings = make_settings(tmp_path)
+    # The stream's replay log needs the transactions; without it and without plugins, nothing.
+    settings = make_settings(tmp_path).model_copy(
+        update={"stream": StreamSettings(publish=None, keep_blocks=0)}
+    )
     with Node(settings) as node:
         assert not node.executor.want_updates and not node.executor.want_transactions
+    with Node(make_settings(tmp_path)) as node:
+        assert not node.executor.want_updates and node.executor.want_transactions
 
 
 class Slow:

@@ -1,0 +1,1 @@
+"""Instance roles besides the executor (`docs/stream.md`): replica, analyzer, monitor."""

@@ -1,0 +1,239 @@
+"""The live publisher: an XPUB socket in its own thread, fed segments in sequence order.
+
+The node hands over each segment after its LMDB commit (`submit`); the thread expands it for
+the prefixes subscribed right now (learnt from the XPUB socket), so a topic nobody subscribed to
+is never formatted or encoded, and seals it with the per-prefix counts. Between segments it
+sends a heartbeat each interval.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import structlog
+import zmq
+from opentelemetry import metrics
+
+from monmouth.core.records import Segment
+from monmouth.stream.schema import (
+    STREAM_VERSION,
+    AlertBody,
+    Header,
+    HeartbeatBody,
+    encode,
+)
+from monmouth.stream.security import ServerCurve
+from monmouth.stream.segments import Expander
+from monmouth.stream.topics import PrefixSet
+
+log = structlog.get_logger("monmouth.stream")
+_meter = metrics.get_meter("monmouth.stream")
+_sent = _meter.create_counter(
+    "monmouth_stream_messages", description="Stream messages sent (one per topic copy)"
+)
+_RECENT = 16
+
+
+@dataclass(frozen=True, slots=True)
+class Head:
+    """What heartbeats report about the instance's state."""
+
+    height: int | None
+    hash: str | None
+    state_hash: str | None
+    first_height: int | None = None
+
+
+class Publisher:
+    """Publishes one instance's messages. `submit`, `set_head` and `alert` are thread-safe."""
+
+    def __init__(
+        self,
+        context: zmq.Context[zmq.Socket[bytes]],
+        endpoint: str,
+        *,
+        instance: str,
+        role: str,
+        stream_id: str,
+        last_seq: int,
+        curve: ServerCurve | None = None,
+        heartbeat_interval: float = 1.0,
+        first_height: Callable[[], int | None] = lambda: None,
+    ) -> None:
+        self.endpoint = endpoint
+        self.instance = instance
+        self.role = role
+        self.stream_id = stream_id
+        self.heartbeat_interval = heartbeat_interval
+        self.subscriptions = PrefixSet()
+        #: The last logged message sent (heartbeats report it).
+        self.last_seq = last_seq
+        self.messages_sent = 0
+        self._first_height = first_height
+        self._context = context
+        self._head = Head(None, None, None)
+        self._recent: deque[tuple[int, str]] = deque(maxlen=_RECENT)
+        self._queue: deque[tuple[int, Segment] | AlertBody] = deque()
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._socket = context.socket(zmq.XPUB)
+        self._socket.linger = 0
+        # Room for bursts (a big block is many messages); a subscriber slower than this loses
+        # messages, finds the gap from the seal counts, and replays them.
+        self._socket.sndhwm = 200_000
+        if curve is not None:
+            curve.apply(self._socket)
+        self._socket.bind(endpoint)
+        self._wake_addr = f"inproc://monmouth-publisher-{id(self)}"
+        self._wake_rx = context.socket(zmq.PAIR)
+        self._wake_rx.bind(self._wake_addr)
+        self._wake_tx = context.socket(zmq.PAIR)
+        self._wake_tx.connect(self._wake_addr)
+        self._thread = threading.Thread(target=self._loop, name="monmouth-publisher", daemon=True)
+        self._thread.start()
+
+    # ------------------------------------------------------------------ producer side
+
+    def _wake(self) -> None:
+        with contextlib.suppress(zmq.Again):  # a wake-up is already pending
+            self._wake_tx.send(b"", zmq.NOBLOCK)
+
+    def submit(self, seq: int, segment: Segment) -> None:
+        """Queue a committed segment; callers submit in sequence order."""
+        with self._lock:
+            self._queue.append((seq, segment))
+            self._wake()
+
+    def set_head(self, height: int | None, hash_: str | None, state_hash: str | None) -> None:
+        """The instance's new head, for heartbeats (after a commit or a revert)."""
+        with self._lock:
+            while self._recent and height is not None and self._recent[-1][0] >= height:
+                self._recent.pop()
+            if height is not None and state_hash is not None:
+                self._recent.append((height, state_hash))
+            self._head = Head(height, hash_, state_hash)
+
+    def alert(
+        self,
+        code: str,
+        message: str,
+        *,
+        severity: Literal["warning", "critical"] = "critical",
+        details: dict[str, Any] | None = None,
+    ) -> None:
+        """Publish an alert (kind `alert`, topic `alert/SEVERITY/`) and log it."""
+        log.warning("alert", code=code, message=message, severity=severity, details=details)
+        body = AlertBody(self.instance, severity, code, message, dict(details or {}))
+        with self._lock:
+            self._queue.append(body)
+            self._wake()
+
+    def close(self) -> None:
+        """Send what is queued, then stop. Idempotent."""
+        if self._stop.is_set():
+            return
+        self._stop.set()
+        with self._lock:
+            self._wake()
+        self._thread.join(timeout=10)
+        for sock in (self._wake_tx, self._wake_rx, self._socket):
+            sock.close(linger=0)
+
+    # ------------------------------------------------------------------ the thread
+
+    def _loop(self) -> None:
+        poller = zmq.Poller()
+        poller.register(self._socket, zmq.POLLIN)
+        poller.register(self._wake_rx, zmq.POLLIN)
+        next_beat = time.monotonic()
+        while True:
+            timeout = max(0.0, next_beat - time.monotonic())
+            events = dict(poller.poll(int(timeout * 1000)))
+            if self._socket in events:
+                self._read_subscriptions()
+            if self._wake_rx in events:
+                while True:
+                    try:
+                        self._wake_rx.recv(zmq.NOBLOCK)
+                    except zmq.Again:
+                        break
+            self._drain()
+            if time.monotonic() >= next_beat:
+                self._heartbeat()
+                next_beat = time.monotonic() + self.heartbeat_interval
+            if self._stop.is_set():
+                self._drain()
+                return
+
+    def _read_subscriptions(self) -> None:
+        while True:
+            try:
+                raw = self._socket.recv(zmq.NOBLOCK)
+            except zmq.Again:
+                return
+            if not raw:
+                continue
+            prefix = raw[1:].decode(errors="replace")
+            if raw[0] == 1:
+                self.subscriptions.add(prefix)
+            elif raw[0] == 0:
+                self.subscriptions.discard(prefix)
+
+    def _drain(self) -> None:
+        while True:
+            with self._lock:
+                if not self._queue:
+                    return
+                item = self._queue.popleft()
+            # Subscriptions that arrived meanwhile count from the next segment on.
+            self._read_subscriptions()
+            if isinstance(item, AlertBody):
+                self._send_ephemeral("alert", f"alert/{item.severity}/", item)
+                continue
+            seq, segment = item
+            if self.subscriptions:
+                messages, _ = Expander(self.subscriptions).expand(seq, segment)
+                send = self._socket.send_multipart
+                for msg in messages:
+                    for topic in msg.topics:
+                        send((topic, msg.header, msg.body))
+                    self.messages_sent += len(msg.topics)
+                    _sent.add(len(msg.topics), {"kind": msg.kind})
+            self.last_seq = seq + segment.count - 1
+
+    def _send_ephemeral(self, kind: str, topic: str, body: object) -> None:
+        if not self.subscriptions.matching(topic):
+            return
+        head = self._head
+        height = -1 if head.height is None else head.height
+        header = encode(Header(STREAM_VERSION, self.last_seq, kind, height))
+        self._socket.send_multipart((topic.encode(), header, encode(body)))
+        self.messages_sent += 1
+        _sent.add(1, {"kind": kind})
+
+    def _heartbeat(self) -> None:
+        with self._lock:
+            head, recent = self._head, list(self._recent)
+        try:
+            first_height = self._first_height()
+        except Exception:  # a store closing under us: the heartbeat goes without it
+            first_height = None
+        body = HeartbeatBody(
+            instance=self.instance,
+            role=self.role,
+            stream_id=self.stream_id,
+            head=head.height,
+            head_hash=head.hash,
+            state_hash=head.state_hash,
+            last_seq=self.last_seq,
+            first_height=first_height,
+            recent=recent,
+            time=time.time(),
+        )
+        self._send_ephemeral("heartbeat", f"heartbeat/{self.instance}/", body)

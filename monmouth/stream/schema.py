@@ -1,0 +1,211 @@
+"""The wire format of the event stream, version 1 (documented in `docs/stream.md`).
+
+A message is three ZeroMQ frames: the topic (ASCII, `/`-separated, ends with `/`), the header
+and the body, both MessagePack. Subscribers filter on topic prefixes. One logical message may
+be sent under several topics (an account under its pubkey and under its owner): its sequence
+number is the same on every copy, so a subscriber keeps one.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+import msgspec
+
+#: Bumped when a header or body changes incompatibly.
+STREAM_VERSION = 1
+
+#: The kinds the node itself publishes; plugins add their own (`register_stream_topics`).
+CORE_KINDS = ("block", "slot", "transaction", "account", "revert", "heartbeat", "alert", "seal")
+#: Kinds outside the durable log: their `seq` is the last logged message published before them.
+EPHEMERAL_KINDS = frozenset({"heartbeat", "alert"})
+#: What a subscriber always listens to, whatever it filters: these messages seal segments and
+#: report the head, which is how gaps are found.
+CONTROL_PREFIXES = ("block/", "slot/", "revert/", "seal/", "heartbeat/")
+TxStatusName = Literal["ok", "failed", "rejected"]
+
+
+class Seal(msgspec.Struct, frozen=True):
+    """Closes a segment (the messages of one block, revert, finality update or finding).
+
+    :ivar first: the sequence number of the segment's first message.
+    :ivar counts: for every topic prefix subscribed at the publisher when the segment was sent,
+        how many of the segment's messages had a topic under it (zero counts are left out). A
+        subscriber that counts fewer under one of its own prefixes lost some, and replays.
+    """
+
+    first: int
+    counts: dict[str, int] = {}
+
+
+class Header(msgspec.Struct, frozen=True, omit_defaults=True):
+    """What every message carries.
+
+    :ivar v: the stream version.
+    :ivar seq: the publisher's sequence number, durable across restarts of the publisher.
+    :ivar height: the L1 block the message is about (the head, for heartbeats).
+    :ivar seal: present on the last message of a segment.
+    """
+
+    v: int
+    seq: int
+    kind: str
+    height: int
+    seal: Seal | None = None
+
+
+class BlockBody(msgspec.Struct, frozen=True):
+    """A committed L1 block as the SVM saw it; `state_hash` is the base58 lattice-hash checksum."""
+
+    number: int
+    hash: str
+    parent_hash: str
+    timestamp: int
+    state_hash: str
+    messages: int
+    deposits: int
+    ok: int
+    failed: int
+    rejected: int
+
+
+class SlotBody(msgspec.Struct, frozen=True):
+    """A slot (L1 block) status change: processed, confirmed (L1 safe) or finalized."""
+
+    slot: int
+    parent: int | None
+    status: Literal["processed", "confirmed", "finalized"]
+
+
+class TransactionBody(msgspec.Struct, frozen=True):
+    """One Solana transaction's outcome; `accounts` are its static keys in order (base58)."""
+
+    signature: str | None
+    status: TxStatusName
+    reason: str | None
+    error: Any
+    fee: int
+    compute_units: int
+    logs: list[str]
+    accounts: list[str]
+    l1_tx_hash: str
+    l1_tx_index: int
+    position: int
+
+
+class AccountBody(msgspec.Struct, frozen=True):
+    """An account's value after the block (lamports 0 and the system owner when closed)."""
+
+    pubkey: str
+    lamports: int
+    owner: str
+    executable: bool
+    rent_epoch: int
+    data: bytes
+
+
+class RevertBody(msgspec.Struct, frozen=True):
+    """A block undone by a reorg; the head is now its parent with `state_hash`."""
+
+    number: int
+    hash: str
+    parent_hash: str
+    state_hash: str | None
+
+
+class HeartbeatBody(msgspec.Struct, frozen=True):
+    """Sent each second by every instance.
+
+    :ivar stream_id: names the publisher's log; a new id means a new history, not a gap.
+    :ivar last_seq: the last logged message published before this heartbeat (-1: none yet).
+    :ivar first_height: the lowest height a replay can still start from (None: nothing kept).
+    :ivar recent: (height, state hash) of the last blocks, newest last, so a monitor can compare
+        instances that are at different heights.
+    """
+
+    instance: str
+    role: str
+    stream_id: str
+    head: int | None
+    head_hash: str | None
+    state_hash: str | None
+    last_seq: int
+    first_height: int | None
+    recent: list[tuple[int, str]]
+    time: float
+
+
+class AlertBody(msgspec.Struct, frozen=True):
+    """Something an operator must look at: `code` is stable, `message` is for people."""
+
+    instance: str
+    severity: Literal["warning", "critical"]
+    code: str
+    message: str
+    details: dict[str, Any] = {}
+
+
+BODY_TYPES: dict[str, type[msgspec.Struct]] = {
+    "block": BlockBody,
+    "slot": SlotBody,
+    "transaction": TransactionBody,
+    "account": AccountBody,
+    "revert": RevertBody,
+    "heartbeat": HeartbeatBody,
+    "alert": AlertBody,
+}
+
+_encoder = msgspec.msgpack.Encoder()
+encode = _encoder.encode
+decode_header = msgspec.msgpack.Decoder(Header).decode
+_body_decoders = {kind: msgspec.msgpack.Decoder(t) for kind, t in BODY_TYPES.items()}
+_any_decoder = msgspec.msgpack.Decoder()
+
+
+def decode_body(kind: str, raw: bytes) -> Any:
+    """The body as its struct for core kinds, as plain MessagePack values for plugin kinds."""
+    decoder = _body_decoders.get(kind)
+    return _any_decoder.decode(raw) if decoder is None else decoder.decode(raw)
+
+
+# ---------------------------------------------------------------------- requests and replies
+
+
+class Request(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """A request to the node's request socket.
+
+    `op` is `replay` (messages from `from_seq`, or from the canonical block at `from_height`,
+    up to `to_seq` or the newest, under `topics` prefixes; all topics when empty), `snapshot`
+    (the whole state, for a replica that starts empty) or `status`.
+    """
+
+    op: Literal["replay", "snapshot", "status"]
+    id: int = 0
+    from_seq: int | None = None
+    from_height: int | None = None
+    to_seq: int | None = None
+    topics: list[str] = []
+
+
+class Reply(msgspec.Struct, frozen=True, omit_defaults=True):
+    """One reply frame; a replay sends several, each followed by its messages' frames (a
+    snapshot: by (pubkey, account) pairs, the very first pair being (b"", `SnapshotHead`)).
+
+    :ivar done: the last reply of a request.
+    :ivar first_seq / first_height: the oldest message and height still stored.
+    :ivar last_seq: the newest message the replay covers (or the log's newest, for `status`).
+    :ivar error: why the request failed; the other fields are then meaningless.
+    """
+
+    id: int
+    done: bool = True
+    first_seq: int = 0
+    first_height: int | None = None
+    last_seq: int = -1
+    stream_id: str = ""
+    head: int | None = None
+    error: str | None = None
+
+
+decode_request = msgspec.msgpack.Decoder(Request).decode
+decode_reply = msgspec.msgpack.Decoder(Reply).decode

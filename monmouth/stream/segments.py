@@ -1,0 +1,263 @@
+"""Segments of the stream log: how the node's events are stored, and expanded into messages.
+
+A segment is stored once, in the same LMDB transaction as the change it reports, and expanded
+into messages both when it is published live and when it is replayed, by the same code: a
+replay gives exactly the messages (and sequence numbers) that were published.
+
+Message order in a block segment: the accounts the block changed, its transactions in order,
+the `processed` slot status, then the block (which seals the segment).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import msgspec
+from solders.pubkey import Pubkey
+from solders.signature import Signature
+
+from monmouth.core.payloads import TransactionInfo
+from monmouth.core.records import AccountRecord, BlockRecord, Segment
+from monmouth.stream.schema import (
+    STREAM_VERSION,
+    AccountBody,
+    BlockBody,
+    Header,
+    RevertBody,
+    Seal,
+    SlotBody,
+    TransactionBody,
+    encode,
+)
+from monmouth.stream.topics import PrefixSet
+
+_SYSTEM_PROGRAM = "11111111111111111111111111111111"
+SlotStatus = Literal["processed", "confirmed", "finalized"]
+
+
+class _BlockData(msgspec.Struct, frozen=True, array_like=True):
+    block: BlockRecord
+    parent: int | None
+    accounts: list[tuple[bytes, bytes | None]]
+    txs: list[TransactionInfo]
+
+
+class _RevertData(msgspec.Struct, frozen=True, array_like=True):
+    block: BlockRecord
+    parent_checksum: bytes | None
+
+
+class _SlotData(msgspec.Struct, frozen=True, array_like=True):
+    slots: list[tuple[int, int | None, SlotStatus]]
+
+
+class _PluginData(msgspec.Struct, frozen=True, array_like=True):
+    kind: str
+    key: str
+    body: bytes
+
+
+_decode_block = msgspec.msgpack.Decoder(_BlockData).decode
+_decode_revert = msgspec.msgpack.Decoder(_RevertData).decode
+_decode_slots = msgspec.msgpack.Decoder(_SlotData).decode
+_decode_plugin = msgspec.msgpack.Decoder(_PluginData).decode
+
+
+# ---------------------------------------------------------------------- building
+
+
+def block_segment(
+    block: BlockRecord,
+    parent: int | None,
+    accounts: Sequence[tuple[bytes, bytes | None, bytes | None]],
+    txs: Sequence[TransactionInfo],
+) -> Segment:
+    """The segment of one committed block.
+
+    :param accounts: (pubkey, old value, new value) as the block wrote them.
+    :param parent: the parent slot for the `processed` status (None for the state's first).
+    """
+    data = _BlockData(block, parent, [(k, new) for k, _, new in accounts], list(txs))
+    return Segment("block", block.number, len(accounts) + len(txs) + 2, encode(data))
+
+
+def revert_segment(block: BlockRecord, parent_checksum: bytes | None) -> Segment:
+    """The segment of one reverted block (its parent's checksum: the state after the revert)."""
+    return Segment("revert", block.number, 1, encode(_RevertData(block, parent_checksum)))
+
+
+def slot_segment(height: int, slots: Sequence[tuple[int, int | None, SlotStatus]]) -> Segment:
+    """Slot statuses that changed together (a finality update), ending with the highest."""
+    return Segment("slot", height, len(slots), encode(_SlotData(list(slots))))
+
+
+def plugin_segment(kind: str, height: int, key: str, body: Any) -> Segment:
+    """A plugin's message, then the `seal` message that closes it."""
+    return Segment("plugin", height, 2, encode(_PluginData(kind, key, encode(body))))
+
+
+# ---------------------------------------------------------------------- expanding
+
+
+@dataclass(frozen=True, slots=True)
+class Outgoing:
+    """One logical message, ready to send under each of `topics` (those somebody wants)."""
+
+    seq: int
+    kind: str
+    height: int
+    topics: list[bytes]
+    header: bytes
+    body: bytes
+
+
+def _b58(raw: bytes) -> str:
+    return str(Pubkey.from_bytes(raw))
+
+
+def _sig58(raw: bytes) -> str:
+    return str(Signature.from_bytes(raw))
+
+
+def _hex(raw: bytes) -> str:
+    return "0x" + raw.hex()
+
+
+def block_body(rec: BlockRecord) -> BlockBody:
+    return BlockBody(
+        number=rec.number,
+        hash=_hex(rec.hash),
+        parent_hash=_hex(rec.parent_hash),
+        timestamp=rec.timestamp,
+        state_hash=_b58(rec.checksum),
+        messages=rec.messages,
+        deposits=rec.deposits,
+        ok=rec.ok,
+        failed=rec.failed,
+        rejected=rec.rejected,
+    )
+
+
+def account_body(pubkey: bytes, raw: bytes | None) -> AccountBody:
+    if raw is None:
+        return AccountBody(_b58(pubkey), 0, _SYSTEM_PROGRAM, False, 0, b"")
+    rec = AccountRecord.decode(raw)
+    return AccountBody(
+        _b58(pubkey), rec.lamports, _b58(rec.owner), rec.executable, rec.rent_epoch, rec.data
+    )
+
+
+def transaction_body(tx: TransactionInfo) -> TransactionBody:
+    return TransactionBody(
+        signature=None if tx.signature is None else _sig58(tx.signature),
+        status=tx.status,
+        reason=tx.reason,
+        error=tx.error,
+        fee=tx.fee,
+        compute_units=tx.compute_units,
+        logs=list(tx.logs),
+        accounts=[_b58(k) for k in tx.accounts],
+        l1_tx_hash=_hex(tx.l1_tx_hash),
+        l1_tx_index=tx.l1_tx_index,
+        position=tx.position,
+    )
+
+
+class Expander:
+    """Turns segments into messages for one set of wanted prefixes (None: everything).
+
+    For each segment it also counts, per wanted prefix, the messages that fall under it: the
+    publisher puts those counts in the seal.
+    """
+
+    def __init__(self, wanted: PrefixSet | None) -> None:
+        self.wanted = wanted
+
+    def _select(self, topics: list[str]) -> tuple[list[bytes], list[str]]:
+        """(topics to send, prefixes matched) for one message's candidate topics."""
+        wanted = self.wanted
+        if wanted is None:
+            return [t.encode() for t in topics[:1]], []
+        send: list[bytes] = []
+        matched: set[str] = set()
+        for topic in topics:
+            hits = wanted.matching(topic)
+            if hits:
+                send.append(topic.encode())
+                matched.update(hits)
+        return send, sorted(matched)
+
+    def _families_wanted(self, *families: str) -> bool:
+        wanted = self.wanted
+        return wanted is None or any(wanted.relevant(f) for f in families)
+
+    def expand(self, seq: int, segment: Segment) -> tuple[list[Outgoing], dict[str, int]]:
+        """The wanted messages of `segment` (whose first message is `seq`), and the counts."""
+        out: list[Outgoing] = []
+        counts: dict[str, int] = {}
+        items = list(self._items(segment))
+        last = seq + segment.count - 1
+        position = seq
+        for kind, topics, body in items:
+            if topics is None:  # a family nobody wants: skipped without formatting anything
+                position += 1
+                continue
+            send, matched = self._select(topics() if callable(topics) else topics)
+            for prefix in matched:
+                counts[prefix] = counts.get(prefix, 0) + 1
+            if send:
+                out.append(Outgoing(position, kind, segment.height, send, b"", encode(body())))
+            position += 1
+        if position != last + 1:
+            raise ValueError(f"segment at {seq} expanded to {position - seq} of {segment.count}")
+        # Headers last: the seal needs the counts of the whole segment.
+        for i, msg in enumerate(out):
+            seal = Seal(seq, counts) if msg.seq == last else None
+            header = encode(Header(STREAM_VERSION, msg.seq, msg.kind, msg.height, seal))
+            out[i] = Outgoing(msg.seq, msg.kind, msg.height, msg.topics, header, msg.body)
+        return out, counts
+
+    def _items(self, segment: Segment) -> Iterator[tuple[str, Any, Any]]:
+        """(kind, topics or a function making them or None when unwanted, body function)."""
+        if segment.kind == "block":
+            data = _decode_block(segment.data)
+            want_accounts = self._families_wanted("account", "owner")
+            for pubkey, raw in data.accounts:
+                if not want_accounts:
+                    yield "account", None, None
+                    continue
+                body = account_body(pubkey, raw)
+                topics = [f"account/{body.pubkey}/", f"owner/{body.owner}/{body.pubkey}/"]
+                yield "account", topics, lambda body=body: body
+            want_txs = self._families_wanted("transaction", "mention")
+            for tx in data.txs:
+                if not want_txs:
+                    yield "transaction", None, None
+                    continue
+                tbody = transaction_body(tx)
+                sig = tbody.signature or "-"
+                topics = [f"transaction/{tbody.status}/{sig}/"]
+                topics += [f"mention/{tbody.status}/{a}/" for a in dict.fromkeys(tbody.accounts)]
+                yield "transaction", topics, lambda tbody=tbody: tbody
+            slot = SlotBody(data.block.number, data.parent, "processed")
+            yield "slot", ["slot/processed/"], lambda: slot
+            yield "block", ["block/"], lambda: block_body(data.block)
+        elif segment.kind == "revert":
+            rdata = _decode_revert(segment.data)
+            rec = rdata.block
+            checksum = None if rdata.parent_checksum is None else _b58(rdata.parent_checksum)
+            rbody = RevertBody(rec.number, _hex(rec.hash), _hex(rec.parent_hash), checksum)
+            yield "revert", ["revert/"], lambda: rbody
+        elif segment.kind == "slot":
+            for slot_no, parent, status in _decode_slots(segment.data).slots:
+                sbody = SlotBody(slot_no, parent, status)
+                yield "slot", [f"slot/{status}/"], lambda sbody=sbody: sbody
+        elif segment.kind == "plugin":
+            pdata = _decode_plugin(segment.data)
+            topic = f"{pdata.kind}/{pdata.key}/" if pdata.key else f"{pdata.kind}/"
+            yield pdata.kind, [topic], lambda: msgspec.Raw(pdata.body)
+            yield "seal", ["seal/"], lambda: {}
+        else:  # pragma: no cover - the schema version guards the kinds
+            raise ValueError(f"unknown segment kind {segment.kind!r}")

@@ -1,0 +1,206 @@
+"""One instance's stream: its log in the store, its publisher and request socket, its topics.
+
+The node writes each segment in the same LMDB transaction as the change it reports, then
+submits it to the publisher, under one lock shared with plugins publishing their own kinds,
+so the publisher receives segments in sequence order.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import base58
+import structlog
+import zmq
+from zmq.auth.thread import ThreadAuthenticator
+
+from monmouth.core.config import Settings
+from monmouth.core.errors import ConfigError
+from monmouth.core.records import BlockRecord, Segment
+from monmouth.core.state import Store
+from monmouth.stream.publisher import Publisher
+from monmouth.stream.schema import CORE_KINDS
+from monmouth.stream.security import (
+    ClientCurve,
+    ServerCurve,
+    check_bind,
+    next_port,
+    start_authenticator,
+)
+from monmouth.stream.segments import plugin_segment
+from monmouth.stream.server import RequestServer
+
+log = structlog.get_logger("monmouth.stream")
+
+
+@dataclass(frozen=True, slots=True)
+class Topic:
+    """A message kind a plugin declared; `publish` appends to the log and sends it."""
+
+    kind: str
+    description: str
+    _service: StreamService
+
+    def publish(self, height: int, body: Any, *, key: str = "") -> int:
+        """Publish one message about L1 block `height` (any MessagePack-able body).
+
+        :param key: an optional routing key: subscribers may filter on `KIND/KEY/`.
+        :returns: its sequence number.
+        """
+        return self._service.publish_plugin(self.kind, height, body, key)
+
+
+def client_curve(settings: Settings) -> ClientCurve | None:
+    """The keys for following a CURVE upstream, when configured."""
+    cfg = settings.stream
+    if cfg.curve_client_key is None or cfg.upstream_server_key is None:
+        return None
+    return ClientCurve.load(cfg.curve_client_key, cfg.upstream_server_key)
+
+
+class StreamService:
+    """The stream side of one instance. Without `publish` it only keeps the log."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        store: Store | None,
+        *,
+        head: Callable[[], int | None] = lambda: None,
+    ) -> None:
+        cfg = settings.stream
+        self.settings = settings
+        self.store = store
+        self.instance = cfg.instance or settings.data_dir.resolve().name
+        self.kinds: dict[str, str] = {}
+        self.lock = threading.Lock()
+        self.publisher: Publisher | None = None
+        self.server: RequestServer | None = None
+        self._auth: ThreadAuthenticator | None = None
+        self._context: zmq.Context[zmq.Socket[bytes]] | None = None
+        #: Whether segments are built at all: for replay, or for live subscribers.
+        self.logging = store is not None and (store.stream_blocks > 0 or cfg.publish is not None)
+        if cfg.publish is None:
+            return
+        curve = None
+        if cfg.curve_secret_key is not None and cfg.curve_allowed_keys is not None:
+            curve = ServerCurve.load(cfg.curve_secret_key, cfg.curve_allowed_keys)
+        request = cfg.request or next_port(cfg.publish)
+        for endpoint in (cfg.publish, request):
+            check_bind(endpoint, curve=curve, insecure=cfg.insecure_bind)
+        self._context = zmq.Context()
+        try:
+            if curve is not None:
+                self._auth = start_authenticator(self._context, curve)
+            last_seq, stream_id = -1, ""
+            if store is not None:
+                last_seq = store.stream_bounds()[1] - 1
+                stream_id = store.stream_id
+            self.publisher = Publisher(
+                self._context,
+                cfg.publish,
+                instance=self.instance,
+                role=settings.role,
+                stream_id=stream_id,
+                last_seq=last_seq,
+                curve=curve,
+                heartbeat_interval=cfg.heartbeat_interval,
+                first_height=self._first_height,
+            )
+            if store is not None:
+                self.server = RequestServer(self._context, request, store, head=head, curve=curve)
+        except zmq.ZMQError as exc:
+            self.close()
+            raise ConfigError(
+                f"cannot bind the stream at {cfg.publish} / {request}: {exc}; "
+                "pick another with --publish, or --publish none"
+            ) from None
+        log.info(
+            "stream publishing", endpoint=cfg.publish, request=request, curve=curve is not None
+        )
+
+    def _first_height(self) -> int | None:
+        return None if self.store is None else self.store.stream_bounds()[2]
+
+    # ------------------------------------------------------------------ topics
+
+    def register(self, kind: str, description: str = "") -> Topic:
+        """Declare a plugin's message kind (the `register_stream_topics` callback)."""
+        if not kind or "/" in kind or kind in CORE_KINDS or kind == "gap":
+            raise ConfigError(f"stream kind {kind!r} is reserved or malformed")
+        if kind in self.kinds:
+            raise ConfigError(f"stream kind {kind!r} is declared twice")
+        self.kinds[kind] = description
+        return Topic(kind, description, self)
+
+    def publish_plugin(self, kind: str, height: int, body: Any, key: str) -> int:
+        if kind not in self.kinds:
+            raise ValueError(f"stream kind {kind!r} was not declared (register_stream_topics)")
+        if "/" in key:
+            raise ValueError(f"a stream key may not contain '/': {key!r}")
+        segment = plugin_segment(kind, height, key, body)
+        store = self.store
+        if store is None:
+            raise RuntimeError("this instance keeps no stream log")
+        with self.lock:
+            first = store.append_segments([segment])
+            self.submit(first, [segment])
+        return first
+
+    # ------------------------------------------------------------------ the node's side
+
+    @contextmanager
+    def ordered(self) -> Iterator[None]:
+        """Hold while writing segments and submitting them, so they go out in order."""
+        with self.lock:
+            yield
+
+    def submit(self, first: int, segments: Sequence[Segment]) -> None:
+        publisher = self.publisher
+        if publisher is None:
+            return
+        seq = first
+        for segment in segments:
+            publisher.submit(seq, segment)
+            seq += segment.count
+
+    def set_head(self, block: BlockRecord | None) -> None:
+        if self.publisher is None:
+            return
+        if block is None:
+            self.publisher.set_head(None, None, None)
+        else:
+            self.publisher.set_head(
+                block.number, "0x" + block.hash.hex(), base58.b58encode(block.checksum).decode()
+            )
+
+    def alert(
+        self,
+        code: str,
+        message: str,
+        *,
+        severity: Literal["warning", "critical"] = "critical",
+        details: dict[str, Any] | None = None,
+    ) -> None:
+        """Publish an alert (and log it), or only log it when not publishing."""
+        if self.publisher is not None:
+            self.publisher.alert(code, message, severity=severity, details=details)
+        else:
+            log.warning("alert", code=code, message=message, severity=severity, details=details)
+
+    def close(self) -> None:
+        """Send what is queued, then close the sockets. Idempotent."""
+        for part in (self.server, self.publisher):
+            if part is not None:
+                part.close()
+        self.server = self.publisher = None
+        if self._auth is not None:
+            self._auth.stop()
+            self._auth = None
+        if self._context is not None:
+            self._context.term()
+            self._context = None

@@ -1,0 +1,82 @@
+"""Helpers for tests of the event stream: free loopback endpoints, and a node in a thread."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import anyio
+
+from monmouth.core.config import Settings, load_settings
+from monmouth.core.node import Node
+from monmouth.core.sources.factory import make_source
+
+
+def free_endpoint() -> str:
+    """A loopback endpoint whose port and the next one (the request socket) are free now."""
+    for _ in range(100):
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            port = probe.getsockname()[1]
+        try:
+            with socket.socket() as nxt:
+                nxt.bind(("127.0.0.1", port + 1))
+        except OSError:
+            continue
+        return f"tcp://127.0.0.1:{port}"
+    raise RuntimeError("no two consecutive free ports on loopback")
+
+
+def stream_settings(data_dir: Path, endpoint: str | None, **more: Any) -> Settings:
+    """Test settings (fsync off) publishing at `endpoint`, with a fast heartbeat."""
+    stream = {"publish": endpoint, "heartbeat_interval": 0.2, **more.pop("stream", {})}
+    return load_settings(None, data_dir=data_dir, store={"sync": False}, stream=stream, **more)
+
+
+class NodeThread:
+    """A node following its configured source in a thread, until `max_blocks` or `stop()`.
+
+    The node (and so its publisher) stays open after the run ends, until `close()`.
+    """
+
+    def __init__(self, settings: Settings, *, max_blocks: int | None = None) -> None:
+        self.node = Node(settings)
+        self.error: BaseException | None = None
+        source = make_source(settings)
+
+        def body() -> None:
+            try:
+                anyio.run(lambda: self.node.run(source, max_blocks=max_blocks))
+            except BaseException as exc:  # surfaced by join()
+                self.error = exc
+
+        self._thread = threading.Thread(target=body, daemon=True)
+        self._thread.start()
+
+    def join(self, timeout: float = 60.0) -> None:
+        self._thread.join(timeout)
+        if self._thread.is_alive():
+            raise TimeoutError("the node did not finish")
+        if self.error is not None:
+            raise self.error
+
+    def stop(self) -> None:
+        self.node.request_stop()
+        self.join()
+
+    def close(self) -> None:
+        if self._thread.is_alive():
+            self.stop()
+        self.node.close()
+
+
+def wait_until(predicate: Callable[[], bool], timeout: float = 30.0, what: str = "") -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"timed out waiting for {what or predicate}")
+        time.sleep(0.05)
