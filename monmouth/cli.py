@@ -147,13 +147,50 @@ def run(
     blocks: Annotated[
         int | None, typer.Option("--blocks", min=1, help="Stop after N blocks are committed.")
     ] = None,
+    role: Annotated[
+        str | None,
+        typer.Option(
+            "--role",
+            help="executor (default: follows L1), replica (applies an executor's stream), "
+            "analyzer (runs plugins on a stream) or monitor (watches heartbeats).",
+        ),
+    ] = None,
+    publish: Annotated[
+        str | None,
+        typer.Option(
+            "--publish",
+            help="Event stream endpoint (default tcp://127.0.0.1:7700; the request socket "
+            "takes the next port); 'none' turns it off.",
+        ),
+    ] = None,
+    upstream: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--upstream",
+            help="Publisher a replica or analyzer follows; repeat for a monitor's instances.",
+        ),
+    ] = None,
+    insecure_bind: Annotated[
+        bool,
+        typer.Option(
+            "--insecure-bind", help="Allow publishing on a non-loopback address without CURVE."
+        ),
+    ] = False,
 ) -> None:
     """Follow the L1 chain and execute its SVM transactions until stopped (Ctrl-C, SIGTERM),
-    --blocks N are committed, or the replay file ends."""
+    --blocks N are committed, or the replay file ends. With --role, run a replica, analyzer or
+    monitor of other instances instead (until stopped)."""
     from monmouth.core.node import Node
     from monmouth.core.sources.factory import make_source
 
     def body() -> None:
+        stream: dict[str, Any] = {}
+        if publish is not None:
+            stream["publish"] = publish
+        if upstream:
+            stream["upstream"] = upstream
+        if insecure_bind:
+            stream["insecure_bind"] = True
         src: dict[str, Any] = {}
         if source is not None:
             src["kind"] = source
@@ -163,11 +200,14 @@ def run(
         if rpc_url is not None:
             src["rpc_url"] = rpc_url
             src.setdefault("kind", "rpc")
-        settings = _settings(config, data_dir, source=src or None)
+        settings = _settings(config, data_dir, source=src or None, stream=stream or None, role=role)
         configure_logging(settings.log_level)
         import structlog
 
         log = structlog.get_logger("monmouth")
+        if settings.role != "executor":
+            _run_role(settings)
+            return
         source_obj = make_source(settings)
         with Node(settings) as node:
             log.info(
@@ -190,6 +230,36 @@ def run(
             )
 
     _guard(body)
+
+
+def _run_role(settings: Settings) -> None:
+    """Run a replica, analyzer or monitor until SIGINT or SIGTERM."""
+    import threading
+
+    import structlog
+
+    from monmouth.roles.analyzer import Analyzer
+    from monmouth.roles.monitor import Monitor
+    from monmouth.roles.replica import Replica
+
+    log = structlog.get_logger("monmouth")
+    roles: dict[str, Any] = {"replica": Replica, "analyzer": Analyzer, "monitor": Monitor}
+    stop = threading.Event()
+
+    def on_signal(signum: int, frame: object) -> None:
+        log.info("stopping", role=settings.role, signal=signal.Signals(signum).name)
+        stop.set()
+
+    previous = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
+    instance = roles[settings.role](settings)
+    try:
+        log.info("starting", role=settings.role, upstream=settings.stream.upstream)
+        instance.run(stop)
+    finally:
+        instance.close()
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+    log.info("stopped", role=settings.role)
 
 
 async def _run_node(node: Any, source: Any, max_blocks: int | None) -> None:
@@ -613,6 +683,143 @@ def send(
             highlight=False,
         )
     _check_landed(landed)
+
+
+# ---------------------------------------------------------------------------- stream
+
+
+def _json_value(value: Any) -> Any:
+    """Bytes in a body become base64 text, as Solana JSON-RPC shows account data."""
+    import msgspec
+
+    return msgspec.to_builtins(value, enc_hook=None)
+
+
+@app.command()
+def subscribe(
+    endpoint: Annotated[
+        str, typer.Option("--endpoint", help="The publisher (a node's --publish).")
+    ] = "tcp://127.0.0.1:7700",
+    kind: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--kind",
+            help="A kind: block, slot, transaction, account, revert, "
+            "heartbeat, alert, or a plugin's (repeatable).",
+        ),
+    ] = None,
+    account_filter: Annotated[
+        list[str] | None, typer.Option("--account", help="Updates of this account (repeatable).")
+    ] = None,
+    owner: Annotated[
+        list[str] | None,
+        typer.Option("--owner", help="Updates of accounts owned by this program (repeatable)."),
+    ] = None,
+    signature: Annotated[
+        list[str] | None, typer.Option("--signature", help="This transaction (repeatable).")
+    ] = None,
+    mention: Annotated[
+        list[str] | None,
+        typer.Option("--mention", help="Transactions that name this account (repeatable)."),
+    ] = None,
+    no_failed: Annotated[
+        bool,
+        typer.Option(
+            "--no-failed",
+            help="Leave out failed and rejected transactions (--signature, --mention).",
+        ),
+    ] = False,
+    from_height: Annotated[
+        int | None,
+        typer.Option("--from-height", min=0, help="Replay from this L1 height, then go live."),
+    ] = None,
+    from_seq: Annotated[
+        int | None,
+        typer.Option("--from-seq", min=0, help="Resume at this sequence number (last seen + 1)."),
+    ] = None,
+    count: Annotated[
+        int | None, typer.Option("--count", min=1, help="Stop after N messages.")
+    ] = None,
+    curve_key: Annotated[
+        Path | None, typer.Option("--curve-key", help="Your CURVE secret key file.")
+    ] = None,
+    server_key: Annotated[
+        Path | None, typer.Option("--server-key", help="The publisher's CURVE public key file.")
+    ] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Print the event stream: one line per message (one JSON object with --json: seq, kind,
+    height, topic, replayed, payload). Gaps are replayed by themselves; what the publisher no
+    longer has arrives as a message of kind gap."""
+    from monmouth.stream.security import ClientCurve
+    from monmouth.stream.subscriber import Subscriber
+
+    def body() -> None:
+        if (curve_key is None) != (server_key is None):
+            raise UserError("--curve-key and --server-key go together")
+        if from_height is not None and from_seq is not None:
+            raise UserError("give --from-height or --from-seq, not both")
+        curve = None
+        if curve_key is not None and server_key is not None:
+            curve = ClientCurve.load(curve_key, server_key)
+        configure_logging("warning")
+        subscriber = Subscriber(
+            endpoint,
+            kinds=kind or (),
+            accounts=account_filter or (),
+            owners=owner or (),
+            signatures=signature or (),
+            mentions=mention or (),
+            include_failed=not no_failed,
+            from_height=from_height,
+            from_seq=from_seq,
+            curve=curve,
+        )
+        seen = 0
+        try:
+            for msg in subscriber:
+                payload = _json_value(msg.body)
+                if as_json:
+                    line = {
+                        "seq": msg.seq,
+                        "kind": msg.kind,
+                        "height": msg.height,
+                        "topic": msg.topic,
+                        "replayed": msg.replayed,
+                        "payload": payload,
+                    }
+                    sys.stdout.write(json.dumps(line) + "\n")
+                else:
+                    sys.stdout.write(f"{msg.seq:>10} {msg.kind:<12} #{msg.height:<8} {payload}\n")
+                sys.stdout.flush()
+                seen += 1
+                if count is not None and seen >= count:
+                    return
+        finally:
+            subscriber.close()
+
+    try:
+        _guard(body)
+    except KeyboardInterrupt:
+        raise typer.Exit(130) from None
+
+
+keys_app = typer.Typer(help="CURVE key pairs for the event stream.", no_args_is_help=True)
+app.add_typer(keys_app, name="keys")
+
+
+@keys_app.command("generate")
+def keys_generate(
+    name: Annotated[str, typer.Option("--name", help="File name: NAME.key and NAME.key_secret.")],
+    folder: Annotated[Path, typer.Option("--dir", help="Folder to write them to.")] = Path("keys"),
+    as_json: JsonFlag = False,
+) -> None:
+    """Make a CURVE key pair. A server allows a client by holding the client's NAME.key in its
+    allowed-keys folder; a client needs the server's NAME.key."""
+    from monmouth.stream.security import generate_keys
+
+    public, secret = _guard(lambda: generate_keys(folder, name))
+    _emit({"public": str(public), "secret": str(secret)}, as_json)
 
 
 @app.callback(invoke_without_command=True)

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import anyio
+import pluggy
 
 from monmouth.core.config import Settings, load_settings
 from monmouth.core.node import Node
@@ -38,17 +39,27 @@ def stream_settings(data_dir: Path, endpoint: str | None, **more: Any) -> Settin
 
 
 class NodeThread:
-    """A node following its configured source in a thread, until `max_blocks` or `stop()`.
+    """A node following its configured source in a thread, until `max_blocks` or `stop()`
+    (from when `start` is set, if given).
 
     The node (and so its publisher) stays open after the run ends, until `close()`.
     """
 
-    def __init__(self, settings: Settings, *, max_blocks: int | None = None) -> None:
-        self.node = Node(settings)
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        max_blocks: int | None = None,
+        plugins: pluggy.PluginManager | None = None,
+        start: threading.Event | None = None,
+    ) -> None:
+        self.node = Node(settings, plugins=plugins)
         self.error: BaseException | None = None
         source = make_source(settings)
 
         def body() -> None:
+            if start is not None:
+                start.wait()
             try:
                 anyio.run(lambda: self.node.run(source, max_blocks=max_blocks))
             except BaseException as exc:  # surfaced by join()

@@ -113,6 +113,8 @@ class StreamSettings(_Section):
     #: Blocks whose messages are kept in LMDB for replay (0: none, replay then gives nothing).
     keep_blocks: int = Field(256, ge=0)
     heartbeat_interval: float = Field(1.0, gt=0, le=60)
+    #: Messages queued per subscriber before ZeroMQ drops (the subscriber then replays them).
+    send_hwm: int = Field(200_000, ge=1)
     #: This instance's name in heartbeats and alerts (default: the data directory's name).
     instance: str | None = None
     #: CURVE: this server's secret key file and the folder of client public keys it accepts.

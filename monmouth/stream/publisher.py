@@ -64,6 +64,7 @@ class Publisher:
         last_seq: int,
         curve: ServerCurve | None = None,
         heartbeat_interval: float = 1.0,
+        send_hwm: int = 200_000,
         first_height: Callable[[], int | None] = lambda: None,
     ) -> None:
         self.endpoint = endpoint
@@ -86,7 +87,7 @@ class Publisher:
         self._socket.linger = 0
         # Room for bursts (a big block is many messages); a subscriber slower than this loses
         # messages, finds the gap from the seal counts, and replays them.
-        self._socket.sndhwm = 200_000
+        self._socket.sndhwm = send_hwm
         if curve is not None:
             curve.apply(self._socket)
         self._socket.bind(endpoint)

@@ -109,6 +109,7 @@ class StreamService:
                 last_seq=last_seq,
                 curve=curve,
                 heartbeat_interval=cfg.heartbeat_interval,
+                send_hwm=cfg.send_hwm,
                 first_height=self._first_height,
             )
             if store is not None:

@@ -105,6 +105,7 @@ class Subscriber:
     :param from_seq: first replay from this sequence number (a resume: the last seen + 1).
     :param request_endpoint: the publisher's request socket (default: the next port).
     :param curve: keys, when the publisher requires CURVE.
+    :param receive_hwm: messages ZeroMQ holds for this subscriber before dropping.
     :param stop: when set, `receive` returns None instead of retrying an unavailable replay.
     """
 
@@ -127,6 +128,7 @@ class Subscriber:
         silence_timeout: float = 5.0,
         context: zmq.Context[zmq.Socket[bytes]] | None = None,
         stop: threading.Event | None = None,
+        receive_hwm: int = 200_000,
     ) -> None:
         if from_height is not None and from_seq is not None:
             raise ValueError("give from_height or from_seq, not both")
@@ -160,7 +162,7 @@ class Subscriber:
         self._closed = False
         self._sub = self._context.socket(zmq.SUB)
         self._sub.linger = 0
-        self._sub.rcvhwm = 200_000
+        self._sub.rcvhwm = receive_hwm
         self._sub.reconnect_ivl = 100
         self._sub.reconnect_ivl_max = 2_000
         if curve is not None:
