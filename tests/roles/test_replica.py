@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -11,6 +12,7 @@ from streamkit import NodeThread, free_endpoint, stream_settings, wait_until
 
 from monmouth.core.state import Store
 from monmouth.roles.replica import Replica
+from monmouth.stream import Subscriber
 
 pytestmark = pytest.mark.slow
 
@@ -81,5 +83,56 @@ def test_a_replica_of_a_running_executor_starts_from_its_snapshot(tmp_path: Path
             assert recompute_lthash(ours) == executor.node.state
         finally:
             late.close()
+    finally:
+        executor.close()
+
+
+def _tamper_all_balances(data_dir: Path) -> None:
+    """Add one lamport to every account behind the replica's back."""
+    import lmdb
+
+    env = lmdb.open(str(data_dir), max_dbs=16)
+    db = env.open_db(b"accounts")
+    with env.begin(write=True, db=db) as txn:
+        for key, value in list(txn.cursor()):
+            lamports = int.from_bytes(value[:8], "little") + 1
+            txn.put(key, lamports.to_bytes(8, "little") + value[8:])
+    env.close()
+
+
+def test_a_state_hash_mismatch_stops_the_replica_with_an_alert(tmp_path: Path) -> None:
+    endpoint, replica_endpoint = free_endpoint(), free_endpoint()
+    settings = stream_settings(tmp_path / "exec", endpoint, devnet={"interval": 0.02})
+    executor = NodeThread(settings, max_blocks=40)
+    try:
+        first = ReplicaThread(_replica(tmp_path, "replica", endpoint))
+        wait_until(lambda: first.replica.applied >= 5, what="the replica applying blocks")
+        first.close()
+        _tamper_all_balances(tmp_path / "replica")
+        replica_settings = stream_settings(
+            tmp_path / "replica",
+            replica_endpoint,
+            role="replica",
+            stream={"upstream": [endpoint]},
+        )
+        replica = Replica(replica_settings)
+        alerts = Subscriber(replica_endpoint, kinds=["alert"])
+        publisher = replica.stream.publisher
+        assert publisher is not None
+        wait_until(lambda: "alert/" in set(publisher.subscriptions), what="the subscription")
+        second = ReplicaThread(replica)
+        try:
+            wait_until(lambda: second.replica.halted is not None, what="the mismatch")
+            assert second.replica.halted == "state_hash_mismatch"
+            msg = alerts.receive(5)
+            assert msg is not None and msg.kind == "alert"
+            assert msg.body.code == "state_hash_mismatch" and msg.body.severity == "critical"
+            stuck = second.replica.store.head()
+            executor.join()
+            time.sleep(0.5)
+            assert second.replica.store.head() == stuck, "it stopped applying"
+        finally:
+            alerts.close()
+            second.close()
     finally:
         executor.close()

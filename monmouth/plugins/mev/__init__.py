@@ -1,0 +1,62 @@
+"""MEV detection on Ethereum call traces: a faithful port of flashbots/mev-inspect-py.
+
+A pure library. Feed it a block file (`inspect_block`) or the parsed output of `trace_block`
+(`parse_traces` then `inspect_traces`); it finds swaps (Uniswap V2 and V3, Curve, Balancer V1,
+0x native orders, Bancor) from the token transfers around pool calls, then sandwiches and
+arbitrages, with mev-inspect-py's field names, results and ordering. `to_json_dict` gives the
+JSON form. Everything returned is immutable; the same traces give the same results in the same
+order.
+"""
+
+from monmouth.plugins.mev.arbitrages import Arbitrage, get_arbitrages
+from monmouth.plugins.mev.classifiers.registry import (
+    ALL_CLASSIFIER_SPECS,
+    DEFAULT_CLASSIFIER,
+    TraceClassifier,
+)
+from monmouth.plugins.mev.inspect import (
+    BlockInspection,
+    inspect_block,
+    inspect_traces,
+    to_json_dict,
+)
+from monmouth.plugins.mev.sandwiches import Sandwich, get_sandwiches
+from monmouth.plugins.mev.swaps import Swap, get_swaps
+from monmouth.plugins.mev.traces import (
+    Action,
+    Block,
+    Receipt,
+    Trace,
+    TraceResult,
+    load_block,
+    parse_trace,
+    parse_traces,
+)
+from monmouth.plugins.mev.transfers import ETH_TOKEN_ADDRESS, Transfer, get_transfers
+
+__all__ = [
+    "ALL_CLASSIFIER_SPECS",
+    "DEFAULT_CLASSIFIER",
+    "ETH_TOKEN_ADDRESS",
+    "Action",
+    "Arbitrage",
+    "Block",
+    "BlockInspection",
+    "Receipt",
+    "Sandwich",
+    "Swap",
+    "Trace",
+    "TraceClassifier",
+    "TraceResult",
+    "Transfer",
+    "get_arbitrages",
+    "get_sandwiches",
+    "get_swaps",
+    "get_transfers",
+    "inspect_block",
+    "inspect_traces",
+    "load_block",
+    "parse_trace",
+    "parse_traces",
+    "to_json_dict",
+]
