@@ -174,9 +174,11 @@ def register_commands(register: Callable[..., Any]) -> None:
 
 @hookspec
 def register_stream_topics(register: Callable[..., Any]) -> None:
-    """Add message kinds to the event stream.
+    """Add message kinds to the event stream (called inline at start-up, before `startup`).
 
-    :param register: call `register(kind, description)` for each kind the plugin publishes.
+    :param register: call `register(kind, description)` for each kind the plugin publishes; it
+        returns a `monmouth.stream.service.Topic` whose `publish(height, body, key="")` sends a
+        durable, replayable message of that kind.
 
     Any plugin may implement it.
     """

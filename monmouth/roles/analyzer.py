@@ -1,0 +1,336 @@
+"""The analyzer: runs plugins on an executor's stream, holding no SVM state.
+
+It follows one executor (`[stream] upstream`, the first entry) live, subscribed only to the
+kinds its plugins' hooks need (`block`, `slot` and `revert` always; `account` when a plugin
+implements `update_accounts`, `transaction` for `notify_transactions`), rebuilds the hook
+payloads from the message bodies and calls the hooks the way the executor calls them:
+
+- for each block, when its `block` message arrives (the last of the block's messages):
+  `update_accounts(block, updates, is_startup=False)` (when the block changed any account),
+  `notify_transactions(block, transactions)` (when it had any), `notify_block(block)`, then
+  `update_slot_status(slot, parent, "processed")`;
+- other `slot` messages (finality: `confirmed`, `finalized`): `update_slot_status`;
+- each `revert` message: `revert_blocks(blocks=[block])`, with the block's counts and state
+  hash when the analyzer saw it committed (zeros and an empty state hash otherwise).
+
+What differs from plugins run inside the executor:
+
+- `update_accounts` gets the block's net changes (one update per account changed by the
+  block, its value after the block, in the executor's order), not one update per write:
+  `signature` is None and `write_version` is the update's index in the block. An account that
+  a block changed and then changed back is not reported.
+- `revert_blocks` is called once per reverted block (highest first), not once per reorg.
+- There is no startup snapshot (`wants_startup_snapshot` is ignored, with a warning), and
+  `register_stream_topics` is not called: an analyzer keeps no stream log of its own.
+- Messages the stream could not recover (kind `gap`) are logged as errors; the plugins miss
+  those blocks.
+
+The analyzer publishes heartbeats (and nothing else) when `[stream] publish` is set, with the
+last block it handed to the plugins as its head, so that a monitor watches it too.
+"""
+
+from __future__ import annotations
+
+import threading
+
+import base58
+import pluggy
+import structlog
+
+from monmouth.core.config import Settings
+from monmouth.core.errors import ConfigError
+from monmouth.core.l1 import BlockId
+from monmouth.core.payloads import AccountUpdate, BlockInfo, TransactionInfo
+from monmouth.core.plugins import PluginHost, load_plugins
+from monmouth.core.records import BlockRecord
+from monmouth.stream.schema import AccountBody, BlockBody, RevertBody, SlotBody, TransactionBody
+from monmouth.stream.service import StreamService, client_curve
+from monmouth.stream.subscriber import Message, Subscriber
+
+log = structlog.get_logger("monmouth.analyzer")
+
+#: Blocks remembered (by number) so that a revert reports the block with its counts.
+RECENT_BLOCKS = 512
+#: The longest `run` waits for a message before looking at `stop` again.
+_POLL = 0.2
+
+
+def _hex(text: str) -> bytes:
+    return bytes.fromhex(text.removeprefix("0x"))
+
+
+def _b58(text: str) -> bytes:
+    return base58.b58decode(text)
+
+
+def block_info(body: BlockBody) -> BlockInfo:
+    """The `BlockInfo` a `block` message describes."""
+    return BlockInfo(
+        number=body.number,
+        hash=_hex(body.hash),
+        parent_hash=_hex(body.parent_hash),
+        timestamp=body.timestamp,
+        state_hash=body.state_hash,
+        messages=body.messages,
+        deposits=body.deposits,
+        ok=body.ok,
+        failed=body.failed,
+        rejected=body.rejected,
+    )
+
+
+def account_update(body: AccountBody, write_version: int) -> AccountUpdate:
+    """The `AccountUpdate` an `account` message describes (no signature: the stream carries
+    the block's net change, not the write)."""
+    return AccountUpdate(
+        pubkey=_b58(body.pubkey),
+        lamports=body.lamports,
+        owner=_b58(body.owner),
+        executable=body.executable,
+        rent_epoch=body.rent_epoch,
+        data=bytes(body.data),
+        signature=None,
+        write_version=write_version,
+    )
+
+
+def transaction_info(body: TransactionBody) -> TransactionInfo:
+    """The `TransactionInfo` a `transaction` message describes."""
+    return TransactionInfo(
+        signature=None if body.signature is None else _b58(body.signature),
+        status=body.status,
+        reason=body.reason,
+        error=body.error,
+        fee=body.fee,
+        compute_units=body.compute_units,
+        logs=tuple(body.logs),
+        accounts=tuple(_b58(a) for a in body.accounts),
+        l1_tx_hash=_hex(body.l1_tx_hash),
+        l1_tx_index=body.l1_tx_index,
+        position=body.position,
+    )
+
+
+def _record(info: BlockInfo) -> BlockRecord:
+    return BlockRecord(
+        number=info.number,
+        hash=info.hash,
+        parent_hash=info.parent_hash,
+        timestamp=info.timestamp,
+        checksum=_b58(info.state_hash),
+        messages=info.messages,
+        deposits=info.deposits,
+        ok=info.ok,
+        failed=info.failed,
+        rejected=info.rejected,
+    )
+
+
+class Analyzer:
+    """Runs the configured plugins on the stream of `settings.stream.upstream[0]`.
+
+    It is the `node` the lifecycle hooks (`startup`, `end_of_startup`, `shutdown`) receive,
+    and offers:
+
+    :ivar settings: the configuration.
+    :ivar head: (property) the last block handed to the plugins, or its parent after a
+        revert, as a `BlockId` like the executor's `node.head`; None before the first.
+    :ivar last_block: (property) the same as a `BlockInfo` (counts unknown after a revert to a
+        block the analyzer did not see: zeros).
+    :ivar upstream: the endpoint followed.
+
+    Counters: `blocks`, `reverted`, `transactions`, `accounts`, `gaps`. `joined` is set once
+    the subscription is in place at the publisher (the first heartbeat or block arrived).
+
+    :param plugins: a plugin manager to use instead of `load_plugins(settings)` (tests,
+        embedding).
+    """
+
+    def __init__(self, settings: Settings, *, plugins: pluggy.PluginManager | None = None) -> None:
+        cfg = settings.stream
+        if not cfg.upstream:
+            raise ConfigError(
+                "an analyzer runs plugins on an executor's stream: give --upstream "
+                "tcp://HOST:PORT, or [stream] upstream = [...] in the config file"
+            )
+        if len(cfg.upstream) > 1:
+            raise ConfigError(
+                f"an analyzer follows one executor, {len(cfg.upstream)} upstreams were given: "
+                f"{', '.join(cfg.upstream)}"
+            )
+        self.settings = settings
+        self.upstream = cfg.upstream[0]
+        self.curve = client_curve(settings)
+        self.blocks = 0
+        self.reverted = 0
+        self.transactions = 0
+        self.accounts = 0
+        self.gaps = 0
+        self.joined = threading.Event()
+        self._last: BlockInfo | None = None
+        self._recent: dict[int, BlockInfo] = {}
+        self._updates: list[tuple[int, AccountBody]] = []
+        self._txs: list[tuple[int, TransactionBody]] = []
+        self._processed: list[SlotBody] = []
+        self._subscriber: Subscriber | None = None
+        self._closed = False
+        self.pm = plugins if plugins is not None else load_plugins(settings)
+        self.plugins = PluginHost(self.pm, settings)
+        try:
+            self.stream = StreamService(settings, None)
+        except BaseException:
+            self.plugins.close()
+            raise
+        self.want_accounts = self.plugins.wants("update_accounts")
+        self.want_transactions = self.plugins.wants("notify_transactions")
+        self.kinds = ["block", "slot", "revert"]
+        if self.want_accounts:
+            self.kinds.append("account")
+        if self.want_transactions:
+            self.kinds.append("transaction")
+        try:
+            snapshot = self.plugins.wants_snapshot()
+            if snapshot:
+                log.warning(
+                    "an analyzer has no state: no startup snapshot", plugins=", ".join(snapshot)
+                )
+            self.plugins.call_inline("startup", node=self)
+            self.plugins.call_inline("end_of_startup", node=self)
+            self.plugins.check()
+        except BaseException:
+            self.plugins.close()
+            self.stream.close()
+            raise
+        log.info("analyzer ready", upstream=self.upstream, kinds=self.kinds)
+
+    # ------------------------------------------------------------------ the node handle
+
+    @property
+    def head(self) -> BlockId | None:
+        last = self._last
+        return None if last is None else BlockId(last.number, last.hash)
+
+    @property
+    def last_block(self) -> BlockInfo | None:
+        return self._last
+
+    # ------------------------------------------------------------------ the loop
+
+    def run(self, stop: threading.Event) -> None:
+        """Follow the upstream until `stop` is set.
+
+        Raises PluginHalted when a plugin under `on_error = "halt"` failed.
+        """
+        if self._closed:
+            raise RuntimeError("the analyzer is closed")
+        subscriber = Subscriber(self.upstream, kinds=self.kinds, curve=self.curve, stop=stop)
+        self._subscriber = subscriber
+        try:
+            while not stop.is_set():
+                msg = subscriber.receive(_POLL)
+                if not self.joined.is_set() and subscriber.last is not None:
+                    self.joined.set()
+                    log.info("analyzer joined the stream", upstream=self.upstream)
+                if msg is not None:
+                    self.handle(msg)
+                # A plugin under `halt` failed (on this block or an earlier one): stop.
+                self.plugins.check()
+        finally:
+            self._subscriber = None
+            subscriber.close()
+
+    def handle(self, msg: Message) -> None:
+        """Act on one message of the stream (the run loop's step, public for tests)."""
+        kind, body = msg.kind, msg.body
+        if kind == "account":
+            self._updates.append((msg.height, body))
+        elif kind == "transaction":
+            self._txs.append((msg.height, body))
+        elif kind == "slot":
+            if body.status == "processed":
+                self._processed.append(body)  # after its block, as the executor does
+            else:
+                self.plugins.notify(
+                    "update_slot_status", slot=body.slot, parent=body.parent, status=body.status
+                )
+        elif kind == "block":
+            self._block(body)
+        elif kind == "revert":
+            self._revert(body)
+        elif kind == "gap":
+            self.gaps += 1
+            log.error(
+                "stream gap: messages lost for good, the plugins miss them",
+                upstream=self.upstream,
+                **(body if isinstance(body, dict) else {"body": body}),
+            )
+
+    def _take(self, number: int) -> tuple[list[AccountBody], list[TransactionBody]]:
+        updates = [b for h, b in self._updates if h == number]
+        txs = [b for h, b in self._txs if h == number]
+        stray = len(self._updates) + len(self._txs) - len(updates) - len(txs)
+        if stray:
+            log.warning("messages of another block dropped", block=number, messages=stray)
+        self._updates, self._txs = [], []
+        return updates, txs
+
+    def _block(self, body: BlockBody) -> None:
+        info = block_info(body)
+        account_bodies, tx_bodies = self._take(info.number)
+        plugins = self.plugins
+        if account_bodies and self.want_accounts:
+            updates = [account_update(b, i) for i, b in enumerate(account_bodies)]
+            plugins.notify("update_accounts", block=info, updates=updates, is_startup=False)
+        if tx_bodies and self.want_transactions:
+            txs = [transaction_info(b) for b in tx_bodies]
+            plugins.notify("notify_transactions", block=info, transactions=txs)
+        plugins.notify("notify_block", block=info)
+        processed, self._processed = self._processed, []
+        for slot in processed:
+            plugins.notify(
+                "update_slot_status", slot=slot.slot, parent=slot.parent, status=slot.status
+            )
+        self.blocks += 1
+        self.accounts += len(account_bodies)
+        self.transactions += len(tx_bodies)
+        self._recent[info.number] = info
+        self._recent.pop(info.number - RECENT_BLOCKS, None)
+        self._set_head(info)
+
+    def _revert(self, body: RevertBody) -> None:
+        self._updates, self._txs, self._processed = [], [], []
+        hash_, parent_hash = _hex(body.hash), _hex(body.parent_hash)
+        known = self._recent.pop(body.number, None)
+        if known is not None and known.hash == hash_:
+            info = known
+        else:
+            info = BlockInfo(body.number, hash_, parent_hash, 0, "", 0, 0, 0, 0, 0)
+        self.plugins.notify("revert_blocks", blocks=[info])
+        self.reverted += 1
+        parent = self._recent.get(body.number - 1)
+        if body.state_hash is None:
+            head = None  # reverted to an empty state
+        elif parent is not None and parent.hash == parent_hash:
+            head = parent
+        else:
+            head = BlockInfo(body.number - 1, parent_hash, b"", 0, body.state_hash, 0, 0, 0, 0, 0)
+        self._set_head(head)
+
+    def _set_head(self, info: BlockInfo | None) -> None:
+        self._last = info
+        self.stream.set_head(None if info is None else _record(info))
+
+    # ------------------------------------------------------------------ closing
+
+    def close(self) -> None:
+        """Drain the plugins, call `shutdown`, close the stream. Idempotent; call it after
+        `run` returned."""
+        if self._closed:
+            return
+        self._closed = True
+        try:
+            self.plugins.drain()
+            self.plugins.call_inline("shutdown", node=self)
+        finally:
+            self.plugins.close()
+            self.stream.close()

@@ -1,0 +1,337 @@
+"""The analyzer: plugins fed from an executor's stream get what they get inside the executor."""
+
+from __future__ import annotations
+
+import functools
+import socket
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import anyio
+import pytest
+
+from monmouth.core.config import Settings, load_settings
+from monmouth.core.errors import ConfigError
+from monmouth.core.node import Node
+from monmouth.core.payloads import AccountUpdate, BlockInfo, TransactionInfo
+from monmouth.core.plugins import PluginHalted, load_plugins
+from monmouth.core.sources.factory import make_source
+from monmouth.hooks import hookimpl
+from monmouth.roles.analyzer import Analyzer
+from monmouth.stream.subscriber import Subscriber
+
+
+class Recorder:
+    """Records every hook call, in order."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, Any]] = []
+        self.nodes: list[object] = []
+
+    @hookimpl
+    def startup(self, node: object) -> None:
+        self.nodes.append(node)
+        self.calls.append(("startup", None))
+
+    @hookimpl
+    def end_of_startup(self, node: object) -> None:
+        self.calls.append(("end_of_startup", None))
+
+    @hookimpl
+    def shutdown(self, node: object) -> None:
+        self.calls.append(("shutdown", None))
+
+    @hookimpl
+    def update_accounts(
+        self, block: BlockInfo | None, updates: list[AccountUpdate], is_startup: bool
+    ) -> None:
+        self.calls.append(("update_accounts", (block, list(updates), is_startup)))
+
+    @hookimpl
+    def notify_transactions(self, block: BlockInfo, transactions: list[TransactionInfo]) -> None:
+        self.calls.append(("notify_transactions", (block, list(transactions))))
+
+    @hookimpl
+    def notify_block(self, block: BlockInfo) -> None:
+        self.calls.append(("notify_block", block))
+
+    @hookimpl
+    def update_slot_status(self, slot: int, parent: int | None, status: str) -> None:
+        self.calls.append(("update_slot_status", (slot, parent, status)))
+
+    @hookimpl
+    def revert_blocks(self, blocks: list[BlockInfo]) -> None:
+        self.calls.append(("revert_blocks", list(blocks)))
+
+    def hooks(self) -> list[str]:
+        return [hook for hook, _ in self.calls]
+
+    def of(self, hook: str) -> list[Any]:
+        return [args for h, args in self.calls if h == hook]
+
+
+class BlocksOnly:
+    """A plugin that wants blocks only."""
+
+    def __init__(self) -> None:
+        self.blocks: list[int] = []
+
+    @hookimpl
+    def notify_block(self, block: BlockInfo) -> None:
+        self.blocks.append(block.number)
+
+
+class Boom:
+    """Fails on the third block."""
+
+    def __init__(self) -> None:
+        self.seen = 0
+
+    @hookimpl
+    def notify_block(self, block: BlockInfo) -> None:
+        self.seen += 1
+        if self.seen == 3:
+            raise RuntimeError("boom")
+
+
+# ---------------------------------------------------------------------- helpers
+
+
+def _free(port: int) -> bool:
+    with socket.socket() as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def free_endpoint() -> str:
+    """A loopback endpoint whose port and the next one (the request socket) are free."""
+    for _ in range(100):
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            port = int(sock.getsockname()[1])
+        if port < 65535 and _free(port) and _free(port + 1):
+            return f"tcp://127.0.0.1:{port}"
+    raise RuntimeError("no free port pair")
+
+
+def wait_for(condition: Callable[[], bool], timeout: float = 15.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError("timed out waiting")
+        time.sleep(0.05)
+
+
+def executor_settings(tmp_path: Path, endpoint: str, **devnet: Any) -> Settings:
+    return load_settings(
+        None,
+        data_dir=tmp_path / "executor",
+        store={"sync": False},
+        stream={"publish": endpoint, "instance": "executor", "heartbeat_interval": 0.2},
+        devnet={"txs_per_block": 8, **devnet},
+    )
+
+
+def analyzer_settings(
+    tmp_path: Path, upstream: str, publish: str | None = None, **extra: Any
+) -> Settings:
+    return load_settings(
+        None,
+        data_dir=tmp_path / "analyzer",
+        role="analyzer",
+        stream={
+            "publish": publish,
+            "instance": "analyzer",
+            "upstream": [upstream],
+            "heartbeat_interval": 0.2,
+        },
+        **extra,
+    )
+
+
+class Running:
+    """An analyzer's `run` in a thread, with what it raised."""
+
+    def __init__(self, analyzer: Analyzer) -> None:
+        self.analyzer = analyzer
+        self.stop = threading.Event()
+        self.error: BaseException | None = None
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        try:
+            self.analyzer.run(self.stop)
+        except BaseException as exc:
+            self.error = exc
+
+    def finish(self) -> None:
+        self.stop.set()
+        began = time.monotonic()
+        self.thread.join(5)
+        assert not self.thread.is_alive()
+        assert time.monotonic() - began < 1.0  # run returns promptly
+
+
+def run_node(node: Node, blocks: int) -> None:
+    anyio.run(functools.partial(node.run, make_source(node.settings), max_blocks=blocks))
+
+
+# ---------------------------------------------------------------------- tests
+
+
+def test_analyzer_needs_one_upstream(settings: Settings) -> None:
+    with pytest.raises(ConfigError, match="upstream"):
+        Analyzer(settings)
+    two = load_settings(
+        None,
+        data_dir=settings.data_dir,
+        stream={"upstream": ["tcp://127.0.0.1:1", "tcp://127.0.0.1:3"]},
+    )
+    with pytest.raises(ConfigError, match="one executor"):
+        Analyzer(two)
+
+
+def test_analyzer_matches_the_executor(tmp_path: Path) -> None:
+    endpoint, own = free_endpoint(), free_endpoint()
+    settings = executor_settings(tmp_path, endpoint, reorg_probability=0.3, interval=0.02)
+    inside = Recorder()
+    node = Node(settings, plugins=load_plugins(settings, extra=[("rec", inside)]))
+    try:
+        an_settings = analyzer_settings(tmp_path, endpoint, own)
+        outside = Recorder()
+        analyzer = Analyzer(
+            an_settings, plugins=load_plugins(an_settings, extra=[("rec", outside)])
+        )
+        assert outside.nodes == [analyzer]
+        assert outside.hooks() == ["startup", "end_of_startup"]
+        assert sorted(analyzer.kinds) == ["account", "block", "revert", "slot", "transaction"]
+        heartbeats = Subscriber(own, kinds=["heartbeat"])
+        running = Running(analyzer)
+        try:
+            wait_for(analyzer.joined.is_set)
+            run_node(node, 40)
+            node.plugins.drain()
+            head = node.stats.head
+            assert head is not None
+            assert node.stats.reverted > 0  # the test covers reverts
+            wait_for(lambda: analyzer.last_block == head)
+            assert analyzer.head is not None and analyzer.head.hash == head.hash
+            assert running.error is None
+            # Its heartbeats report the executor's head (earlier ones may be of another fork).
+            deadline = time.monotonic() + 5
+            while True:
+                assert time.monotonic() < deadline
+                msg = heartbeats.receive(0.3)
+                if msg is not None and msg.body.head_hash == "0x" + head.hash.hex():
+                    assert msg.body.instance == "analyzer"
+                    assert msg.body.role == "analyzer"
+                    assert msg.body.head == head.number
+                    assert msg.body.state_hash == head.state_hash
+                    break
+        finally:
+            running.finish()
+            heartbeats.close()
+            analyzer.close()
+            analyzer.close()  # idempotent
+        assert running.error is None
+        assert outside.hooks()[-1] == "shutdown"
+    finally:
+        node.close()
+
+    # The same hooks, in the same order (but one revert_blocks call per reverted block).
+    def sequence(rec: Recorder) -> list[str]:
+        out: list[str] = []
+        for hook, args in rec.calls:
+            if hook == "revert_blocks":
+                out += ["revert_blocks"] * len(args)
+            elif hook not in ("startup", "end_of_startup", "shutdown"):
+                out.append(hook)
+        return out
+
+    assert sequence(outside) == sequence(inside)
+    assert outside.of("notify_block") == inside.of("notify_block")
+    assert outside.of("update_slot_status") == inside.of("update_slot_status")
+    assert outside.of("notify_transactions") == inside.of("notify_transactions")
+    reverted_inside = [b for blocks in inside.of("revert_blocks") for b in blocks]
+    reverted_outside = [b for blocks in outside.of("revert_blocks") for b in blocks]
+    assert reverted_outside == reverted_inside
+    assert all(len(blocks) == 1 for blocks in outside.of("revert_blocks"))
+    assert analyzer.reverted == len(reverted_inside) > 0
+    assert analyzer.blocks == len(inside.of("notify_block"))
+
+    # Accounts: the stream carries each block's net change, the executor every write.
+    ins, outs = inside.of("update_accounts"), outside.of("update_accounts")
+    assert len(ins) == len(outs) > 0
+    for (block_in, writes, startup_in), (block_out, updates, startup_out) in zip(
+        ins, outs, strict=True
+    ):
+        assert block_out == block_in
+        assert startup_in is startup_out is False
+        last: dict[bytes, AccountUpdate] = {}
+        for write in writes:
+            last[write.pubkey] = write
+        assert [u.write_version for u in updates] == list(range(len(updates)))
+        assert all(u.signature is None for u in updates)
+        got = {u.pubkey: _value(u) for u in updates}
+        assert got == {k: _value(u) for k, u in last.items()}
+
+
+def _value(update: AccountUpdate) -> tuple[object, ...]:
+    return (update.lamports, update.owner, update.executable, update.rent_epoch, update.data)
+
+
+def test_analyzer_subscribes_to_what_plugins_need(tmp_path: Path) -> None:
+    endpoint = free_endpoint()
+    settings = executor_settings(tmp_path, endpoint)
+    node = Node(settings)
+    try:
+        an_settings = analyzer_settings(tmp_path, endpoint)
+        plugin = BlocksOnly()
+        analyzer = Analyzer(an_settings, plugins=load_plugins(an_settings, extra=[plugin]))
+        assert analyzer.kinds == ["block", "slot", "revert"]
+        running = Running(analyzer)
+        try:
+            wait_for(analyzer.joined.is_set)
+            run_node(node, 10)
+            wait_for(lambda: analyzer.blocks == 10)
+        finally:
+            running.finish()
+            analyzer.close()
+        assert running.error is None
+        assert plugin.blocks == list(range(10))
+        assert analyzer.transactions == analyzer.accounts == 0  # never sent
+    finally:
+        node.close()
+
+
+def test_a_halting_plugin_stops_the_analyzer(tmp_path: Path) -> None:
+    endpoint = free_endpoint()
+    settings = executor_settings(tmp_path, endpoint)
+    node = Node(settings)
+    try:
+        an_settings = analyzer_settings(tmp_path, endpoint, plugins={"boom": {"on_error": "halt"}})
+        plugin = Boom()
+        analyzer = Analyzer(
+            an_settings, plugins=load_plugins(an_settings, extra=[("boom", plugin)])
+        )
+        running = Running(analyzer)
+        try:
+            wait_for(analyzer.joined.is_set)
+            run_node(node, 6)
+            running.thread.join(10)
+            assert not running.thread.is_alive()
+        finally:
+            running.finish()
+            analyzer.close()
+        assert isinstance(running.error, PluginHalted)
+        assert running.error.plugin == "boom"
+        assert plugin.seen >= 3
+    finally:
+        node.close()
