@@ -115,7 +115,7 @@ class StreamSettings(_Section):
     heartbeat_interval: float = Field(1.0, gt=0, le=60)
     #: Messages queued per subscriber before ZeroMQ drops (the subscriber then replays them).
     send_hwm: int = Field(200_000, ge=1)
-    #: This instance's name in heartbeats and alerts (default: the data directory's name).
+    #: This instance's name in heartbeats and alerts (default: HOST/DATA-DIR-NAME).
     instance: str | None = None
     #: CURVE: this server's secret key file and the folder of client public keys it accepts.
     curve_secret_key: Path | None = None

@@ -43,6 +43,7 @@ from monmouth.core.l1 import BlockId
 from monmouth.core.payloads import AccountUpdate, BlockInfo, TransactionInfo
 from monmouth.core.plugins import PluginHost, load_plugins
 from monmouth.core.records import BlockRecord
+from monmouth.roles.progress import Every
 from monmouth.stream.schema import AccountBody, BlockBody, RevertBody, SlotBody, TransactionBody
 from monmouth.stream.service import StreamService, client_curve
 from monmouth.stream.subscriber import Message, Subscriber
@@ -225,9 +226,20 @@ class Analyzer:
             raise RuntimeError("the analyzer is closed")
         subscriber = Subscriber(self.upstream, kinds=self.kinds, curve=self.curve, stop=stop)
         self._subscriber = subscriber
+        progress = Every()
         try:
             while not stop.is_set():
                 msg = subscriber.receive(_POLL)
+                if progress.due():
+                    log.info(
+                        "progress",
+                        role="analyzer",
+                        head=None if self._last is None else self._last.number,
+                        blocks=self.blocks,
+                        transactions=self.transactions,
+                        accounts=self.accounts,
+                        reverted=self.reverted,
+                    )
                 if not self.joined.is_set() and subscriber.last is not None:
                     self.joined.set()
                     log.info("analyzer joined the stream", upstream=self.upstream)

@@ -39,6 +39,7 @@ import zmq
 
 from monmouth.core.config import Settings
 from monmouth.core.errors import ConfigError
+from monmouth.roles.progress import Every
 from monmouth.stream.schema import AlertBody, HeartbeatBody, decode_body, decode_header
 from monmouth.stream.service import StreamService, client_curve
 
@@ -501,7 +502,22 @@ class Monitor:
             raise RuntimeError("the monitor is closed")
         interval = self.heartbeat_interval
         next_evaluation = time.monotonic() + interval
+        progress = Every()
         while not stop.is_set():
+            if progress.due():
+                top = max(
+                    (st.head for st in self.instances.values() if st.head is not None), default=None
+                )
+                for name, st in sorted(self.instances.items()):
+                    log.info(
+                        "instance",
+                        instance=name,
+                        role=st.role,
+                        head=st.head,
+                        behind=None if top is None or st.head is None else top - st.head,
+                        state_hash=st.state_hash,
+                        silent=st.silent,
+                    )
             wait = min(_POLL, max(0.0, next_evaluation - time.monotonic()))
             if self._sub.poll(int(wait * 1000)):
                 self._read()

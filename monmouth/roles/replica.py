@@ -32,6 +32,7 @@ from monmouth.core.records import (
     decode_snapshot_head,
 )
 from monmouth.core.state import BlockWrite, Store
+from monmouth.roles.progress import Every
 from monmouth.stream.schema import AccountBody, BlockBody, Request, RevertBody, TransactionBody
 from monmouth.stream.security import next_port
 from monmouth.stream.service import StreamService, client_curve
@@ -154,9 +155,12 @@ class Replica:
             curve=self.curve,
             stop=stop,
         )
+        progress = Every()
         try:
             while not stop.is_set():
                 msg = subscriber.receive(0.25)
+                if progress.due():
+                    self._log_progress()
                 if msg is None or self.halted is not None:
                     continue
                 if subscriber.stream_id and self._check_upstream(subscriber.stream_id):
@@ -164,6 +168,18 @@ class Replica:
                 self._on(msg)
         finally:
             subscriber.close()
+
+    def _log_progress(self) -> None:
+        head = self.store.head()
+        log.info(
+            "progress",
+            role="replica",
+            head=None if head is None else head.number,
+            state_hash=None if head is None else self.state.checksum_b58(),
+            applied=self.applied,
+            reverted=self.reverted,
+            halted=self.halted,
+        )
 
     def _check_upstream(self, stream_id: str) -> bool:
         """Halt when the upstream's log is not the one this replica followed."""

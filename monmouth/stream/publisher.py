@@ -84,7 +84,8 @@ class Publisher:
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._socket = context.socket(zmq.XPUB)
-        self._socket.linger = 0
+        # On close, what is queued still goes out to connected subscribers for a moment.
+        self._socket.linger = 2000
         # Room for bursts (a big block is many messages); a subscriber slower than this loses
         # messages, finds the gap from the seal counts, and replays them.
         self._socket.sndhwm = send_hwm
@@ -143,8 +144,9 @@ class Publisher:
         with self._lock:
             self._wake()
         self._thread.join(timeout=10)
-        for sock in (self._wake_tx, self._wake_rx, self._socket):
+        for sock in (self._wake_tx, self._wake_rx):
             sock.close(linger=0)
+        self._socket.close()
 
     # ------------------------------------------------------------------ the thread
 

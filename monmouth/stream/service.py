@@ -7,6 +7,7 @@ so the publisher receives segments in sequence order.
 
 from __future__ import annotations
 
+import socket
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -75,7 +76,9 @@ class StreamService:
         cfg = settings.stream
         self.settings = settings
         self.store = store
-        self.instance = cfg.instance or settings.data_dir.resolve().name
+        # Host and folder: two instances on one machine differ by folder, and on two machines
+        # by host, without configuration.
+        self.instance = cfg.instance or f"{socket.gethostname()}/{settings.data_dir.resolve().name}"
         self.kinds: dict[str, str] = {}
         self.lock = threading.Lock()
         self.publisher: Publisher | None = None

@@ -1,0 +1,76 @@
+#!/usr/bin/env bash
+# An executor, a replica, an analyzer and a monitor on this machine (see README.md).
+#
+#   examples/multi_instance/run.sh [SECONDS]     default 30; Ctrl-C stops early
+#
+# Environment: WORK (folder for data and logs; default a new temporary one), BASE_PORT
+# (default 7700: the executor publishes on it, the others on +10, +20, +30; each request
+# socket on the port after), MONMOUTH (the command; default `monmouth`).
+set -euo pipefail
+
+SECONDS_TO_RUN=${1:-30}
+WORK=${WORK:-$(mktemp -d -t monmouth-multi.XXXXXX)}
+BASE=${BASE_PORT:-7700}
+MONMOUTH=${MONMOUTH:-monmouth}
+# The embedded devnet makes a block every 0.2 s (a real L1 node: --rpc-url on the executor).
+export MONMOUTH_DEVNET__INTERVAL=${MONMOUTH_DEVNET__INTERVAL:-0.2}
+export MONMOUTH_DEVNET__REORG_PROBABILITY=${MONMOUTH_DEVNET__REORG_PROBABILITY:-0.05}
+
+ep() { echo "tcp://127.0.0.1:$1"; }
+mkdir -p "$WORK"
+echo "data and logs in $WORK"
+
+declare -A PIDS
+start() {  # start NAME ARGS...: one instance, named NAME, logging to $WORK/NAME.log
+    local name=$1; shift
+    MONMOUTH_STREAM__INSTANCE=$name $MONMOUTH run --data-dir "$WORK/$name" "$@" \
+        >"$WORK/$name.log" 2>&1 &
+    PIDS[$name]=$!
+    echo "started $name (pid ${PIDS[$name]}): monmouth run $*"
+}
+stop() {  # stop NAME: SIGTERM, then wait for it to finish its current block
+    local pid=${PIDS[$1]:-}
+    if [[ -n $pid ]] && kill -0 "$pid" 2>/dev/null; then
+        kill -TERM "$pid" && wait "$pid" || true
+    fi
+    unset "PIDS[$1]"
+}
+trap 'for n in "${!PIDS[@]}"; do stop "$n"; done' EXIT
+trap 'echo; echo "stopping early"' INT
+
+start executor --publish "$(ep "$BASE")"
+start replica --role replica --publish "$(ep $((BASE + 10)))" --upstream "$(ep "$BASE")"
+start analyzer --role analyzer --publish "$(ep $((BASE + 20)))" --upstream "$(ep "$BASE")"
+start monitor --role monitor --publish "$(ep $((BASE + 30)))" \
+    --upstream "$(ep "$BASE")" --upstream "$(ep $((BASE + 10)))" --upstream "$(ep $((BASE + 20)))"
+
+sleep "$SECONDS_TO_RUN" || true
+
+# The executor stops first; the others get a moment to take in its last blocks.
+stop executor
+sleep 3
+for name in replica analyzer monitor; do stop "$name"; done
+
+echo
+echo "== executor: $($MONMOUTH status --data-dir "$WORK/executor" --json)"
+echo "== replica:  $($MONMOUTH status --data-dir "$WORK/replica" --json)"
+echo "== analyzer: $(grep '"progress"' "$WORK/analyzer.log" | tail -n 1)"
+echo "== monitor alerts:"
+grep '"alert"' "$WORK/monitor.log" | sed 's/^/   /' || echo "   none"
+
+python3 - "$WORK" <<'PY'
+import json, subprocess, sys, os
+work = sys.argv[1]
+cmd = os.environ.get("MONMOUTH", "monmouth").split()
+def status(name):
+    out = subprocess.run([*cmd, "status", "--data-dir", f"{work}/{name}", "--json"],
+                         check=True, capture_output=True, text=True).stdout
+    return json.loads(out)
+executor, replica = status("executor"), status("replica")
+if (executor["head_number"], executor["state_hash"]) == (replica["head_number"], replica["state_hash"]):
+    print(f"replica agrees with the executor at block #{executor['head_number']}: {executor['state_hash']}")
+else:
+    print(f"replica DIFFERS: executor #{executor['head_number']} {executor['state_hash']}, "
+          f"replica #{replica['head_number']} {replica['state_hash']}")
+    sys.exit(1)
+PY
