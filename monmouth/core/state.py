@@ -331,7 +331,8 @@ class Store:
 
     def snapshot(self) -> Iterator[tuple[bytes, bytes]]:
         """A consistent copy of the state, read in one transaction: first a header pair
-        (b"", encoded `SnapshotHead`), then every account as (pubkey, encoded account)."""
+        (b"", encoded `SnapshotHead`), then every account as (pubkey, encoded account), then
+        the pair (b"", b"txs") and every transaction status as (signature, encoded record)."""
         db = self._db
         with self._env.begin() as txn:
             head_raw: Any = txn.get(b"head", db=db["meta"])
@@ -347,11 +348,16 @@ class Store:
             with txn.cursor(db=db["accounts"]) as cur:
                 for key, value in cur:
                     yield bytes(key), bytes(value)
+            yield b"", b"txs"
+            with txn.cursor(db=db["txs"]) as cur:
+                for key, value in cur:
+                    yield bytes(key), bytes(value)
 
     def load_snapshot(
         self,
         head: SnapshotHead,
         accounts: Sequence[tuple[bytes, bytes]],
+        txs: Sequence[tuple[bytes, bytes]] = (),
         meta: Sequence[tuple[bytes, bytes]] = (),
     ) -> None:
         """Fill an empty state from another instance's snapshot, in one transaction."""
@@ -362,6 +368,8 @@ class Store:
         def body(txn: Any) -> None:
             for pubkey, value in accounts:
                 txn.put(pubkey, value, db=db["accounts"])
+            for signature, value in txs:
+                txn.put(signature, value, db=db["txs"])
             if head.block is not None and head.lthash is not None:
                 block = decode_block(head.block)
                 key = block_key(block.number)

@@ -124,11 +124,13 @@ class Replica:
             return None
         frames = [f for _, data in replies for f in data]
         head = decode_snapshot_head(frames[1])
-        accounts = [(frames[i], frames[i + 1]) for i in range(2, len(frames), 2)]
+        pairs = [(frames[i], frames[i + 1]) for i in range(2, len(frames), 2)]
+        split = pairs.index((b"", b"txs"))
+        accounts, txs = pairs[:split], pairs[split + 1 :]
         stream_id = replies[0][0].stream_id
         cursor = (head.next_seq - 1).to_bytes(8, "big", signed=True)
         self.store.load_snapshot(
-            head, accounts, meta=[(_CURSOR, cursor), (_UPSTREAM_ID, stream_id.encode())]
+            head, accounts, txs, meta=[(_CURSOR, cursor), (_UPSTREAM_ID, stream_id.encode())]
         )
         self.state = self._head_lthash()
         block = None if head.block is None else decode_block(head.block)
