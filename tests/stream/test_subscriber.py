@@ -252,3 +252,26 @@ def test_plugin_kinds_are_published_and_replayed(tmp_path: Path) -> None:
     finally:
         live.close()
         node.close()
+
+
+def test_async_iteration(tmp_path: Path) -> None:
+    import anyio
+
+    endpoint = free_endpoint()
+    node = NodeThread(stream_settings(tmp_path / "d", endpoint, devnet=LIVE), max_blocks=6)
+    try:
+        node.join()
+
+        async def first_blocks() -> list[int]:
+            got: list[int] = []
+            with Subscriber(endpoint, kinds=["block"], from_height=0) as sub:
+                async for msg in sub:
+                    if msg.kind == "block":
+                        got.append(msg.body.number)
+                    if len(got) == 6:
+                        break
+            return got
+
+        assert anyio.run(first_blocks) == list(range(6))
+    finally:
+        node.close()
