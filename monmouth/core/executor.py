@@ -144,6 +144,10 @@ class BlockExecutor:
         #: Whether plugins asked for per-write account updates / per-transaction payloads.
         self.want_updates = False
         self.want_transactions = False
+        # Writes of blocks executed but not committed yet (a group commit): later blocks of the
+        # group read these, not the store, as the values before them.
+        self._pending_accounts: dict[bytes, bytes | None] = {}
+        self._pending_txs: dict[bytes, TxRecord] = {}
 
     def _digest(self, pubkey: bytes, raw: bytes) -> bytes:
         cached = self._digests.get(pubkey)
@@ -156,6 +160,26 @@ class BlockExecutor:
                 del cache[key]
         cache[pubkey] = (raw, value)
         return value
+
+    def settle(self) -> None:
+        """The executed blocks are committed: read the store again from now on."""
+        self._pending_accounts.clear()
+        self._pending_txs.clear()
+
+    def _stored_accounts(self, keys: list[bytes]) -> list[bytes | None]:
+        pending = self._pending_accounts
+        missing = [k for k in keys if k not in pending]
+        found = dict(zip(missing, self.store.accounts(missing), strict=True))
+        return [pending[k] if k in pending else found[k] for k in keys]
+
+    def _stored_txs(self, signatures: list[bytes]) -> dict[bytes, TxRecord | None]:
+        pending = self._pending_txs
+        missing = [s for s in signatures if s not in pending]
+        out: dict[bytes, TxRecord | None] = dict(zip(missing, self.store.txs(missing), strict=True))
+        for s in signatures:
+            if s in pending:
+                out[s] = pending[s]
+        return out
 
     def prepare(self, block: L1Block) -> Prepared:
         """Route and decode `block`, and start checking its signatures in the workers.
@@ -250,7 +274,6 @@ class BlockExecutor:
         verdicts: Iterator[bool],
     ) -> ExecutedBlock:
         runtime = self.runtime
-        store = self.store
         # Account values before the block (as the runtime saw them) and now, by pubkey.
         before: dict[bytes, Account | None] = {}
         current: dict[bytes, Account | None] = {}
@@ -262,7 +285,7 @@ class BlockExecutor:
 
         # Earlier statuses of every signature in the block, in one read transaction.
         signatures = [i.signed.signatures[0] for i in items if isinstance(i, _Tx) and i.signed]
-        stored_txs = dict(zip(signatures, store.txs(signatures), strict=True))
+        stored_txs = self._stored_txs(signatures)
 
         def touch(keys: list[bytes]) -> None:
             for key in keys:
@@ -399,7 +422,7 @@ class BlockExecutor:
                 )
 
         changed_keys = [k for k, v in current.items() if v != before[k]]
-        stored = store.accounts(changed_keys)
+        stored = self._stored_accounts(changed_keys)
         account_writes: list[tuple[bytes, bytes | None, bytes | None]] = []
         outs: list[bytes] = []
         ins: list[bytes] = []
@@ -436,6 +459,9 @@ class BlockExecutor:
             )
             for m in messages
         ]
+        for key, _, new in account_writes:
+            self._pending_accounts[key] = new
+        self._pending_txs.update(records)
         write = BlockWrite(record, lthash, account_writes, list(records.values()), message_records)
         return ExecutedBlock(write, updates or [], infos or [])
 

@@ -18,7 +18,7 @@ import structlog
 
 from monmouth.core.config import Settings
 from monmouth.core.errors import SourceError
-from monmouth.core.executor import BLOCKHASH_WINDOW, BlockExecutor, Prepared
+from monmouth.core.executor import BLOCKHASH_WINDOW, BlockExecutor, ExecutedBlock, Prepared
 from monmouth.core.l1 import BlockId, L1Block
 from monmouth.core.lthash import LtHash
 from monmouth.core.notifications import (
@@ -31,7 +31,7 @@ from monmouth.core.notifications import (
 )
 from monmouth.core.payloads import AccountUpdate, BlockInfo
 from monmouth.core.plugins import PluginHost, load_plugins
-from monmouth.core.records import AccountRecord, BlockRecord
+from monmouth.core.records import AccountRecord, BlockRecord, Segment
 from monmouth.core.sources.base import Source
 from monmouth.core.state import Store
 from monmouth.rust_svm.runtime import SvmRuntime
@@ -53,6 +53,8 @@ class RunStats:
     failed: int = 0
     rejected: int = 0
     deposits: int = 0
+    #: LMDB write transactions that committed blocks (fewer than blocks during catch-up).
+    commits: int = 0
     head: BlockInfo | None = None
 
     @property
@@ -62,6 +64,22 @@ class RunStats:
     def tps(self) -> float:
         elapsed = time.monotonic() - self.started
         return self.transactions / elapsed if elapsed > 0 else 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class _Executed:
+    """A block executed but not yet committed (part of the current group)."""
+
+    block: BlockId
+    executed: ExecutedBlock
+    segments: list[Segment]
+    parent: int | None
+
+
+#: A group commit ends at this many blocks or transactions (catch-up); at the head, a
+#: notification carries one block, and each block is its own group.
+GROUP_BLOCKS = 64
+GROUP_TXS = 50_000
 
 
 class Node:
@@ -103,6 +121,8 @@ class Node:
         self._stop = False
         self._limit: int | None = None
         self._closed = False
+        self._group: list[_Executed] = []
+        self._group_txs = 0
         head = self.store.head()
         self._recent: deque[tuple[int, bytes]] = deque(maxlen=BLOCKHASH_WINDOW)
         if head is None:
@@ -185,13 +205,19 @@ class Node:
 
     def _done(self) -> bool:
         limit = self._limit
-        return self._stop or (limit is not None and self.stats.blocks >= limit)
+        executed = self.stats.blocks + len(self._group)
+        return self._stop or (limit is not None and executed >= limit)
 
     def commit(self, block: L1Block, prepared: Prepared | None = None) -> BlockRecord:
-        """Execute one block on top of the head and make it durable.
+        """Execute one block on top of the head and make it durable (a group of one).
 
         :param prepared: the block already prepared by `executor.prepare`, if it was.
         """
+        self._execute(block, prepared)
+        return self._flush()[-1]
+
+    def _execute(self, block: L1Block, prepared: Prepared | None) -> None:
+        """Execute one block on top of the head (committed or still in the group)."""
         head = self._recent[-1] if self._recent else None
         if head is not None and (block.number != head[0] + 1 or block.parent_hash != head[1]):
             raise SourceError(
@@ -203,40 +229,59 @@ class Node:
         executed = self.executor.execute(prepared, self._window(block), self.state)
         write = executed.write
         parent = block.number - 1 if self._recent else None
-        stream = self.stream
-        if stream.logging:
-            segment = block_segment(write.block, parent, write.accounts, executed.transactions)
-            with stream.ordered():
-                first = self.store.commit_block(write, segments=[segment])
-                stream.submit(first, [segment])
-            stream.set_head(write.block)
-        else:
-            self.store.commit_block(write)
+        segments = []
+        if self.stream.logging:
+            segments = [block_segment(write.block, parent, write.accounts, executed.transactions)]
         self.state = write.lthash
         self._recent.append((block.number, block.hash))
-        rec = write.block
-        info = BlockInfo.from_record(rec)
-        stats = self.stats
-        stats.blocks += 1
-        stats.ok += rec.ok
-        stats.failed += rec.failed
-        stats.rejected += rec.rejected
-        stats.deposits += rec.deposits
-        stats.head = info
-        if self._on_finished is not None:
-            self._on_finished(FinishedHeight(block.id))
-        plugins = self.plugins
-        if executed.updates:
-            plugins.notify(
-                "update_accounts", block=info, updates=executed.updates, is_startup=False
+        self._group.append(_Executed(block.id, executed, segments, parent))
+        self._group_txs += len(executed.write.txs)
+
+    def _flush(self) -> list[BlockRecord]:
+        """Commit the executed blocks in one LMDB transaction, then report them: finished
+        height, stream, hooks (in block order)."""
+        group, self._group, self._group_txs = self._group, [], 0
+        if not group:
+            return []
+        stream = self.stream
+        with stream.ordered():
+            firsts = self.store.commit_blocks(
+                [g.executed.write for g in group], [g.segments for g in group]
             )
-        if executed.transactions:
-            plugins.notify("notify_transactions", block=info, transactions=executed.transactions)
-        plugins.notify("notify_block", block=info)
-        plugins.notify("update_slot_status", slot=block.number, parent=parent, status="processed")
-        # A plugin under the `halt` policy failed: stop now that this block is durable.
+            for first, g in zip(firsts, group, strict=True):
+                stream.submit(first, g.segments)
+        self.executor.settle()
+        self.stats.commits += 1
+        records = [g.executed.write.block for g in group]
+        stream.set_head(records[-1])
+        if self._on_finished is not None:
+            self._on_finished(FinishedHeight(group[-1].block))
+        plugins = self.plugins
+        stats = self.stats
+        for g, rec in zip(group, records, strict=True):
+            info = BlockInfo.from_record(rec)
+            stats.blocks += 1
+            stats.ok += rec.ok
+            stats.failed += rec.failed
+            stats.rejected += rec.rejected
+            stats.deposits += rec.deposits
+            stats.head = info
+            executed = g.executed
+            if executed.updates:
+                plugins.notify(
+                    "update_accounts", block=info, updates=executed.updates, is_startup=False
+                )
+            if executed.transactions and plugins.wants("notify_transactions"):
+                plugins.notify(
+                    "notify_transactions", block=info, transactions=executed.transactions
+                )
+            plugins.notify("notify_block", block=info)
+            plugins.notify(
+                "update_slot_status", slot=rec.number, parent=g.parent, status="processed"
+            )
+        # A plugin under the `halt` policy failed: stop now that these blocks are durable.
         plugins.check()
-        return rec
+        return records
 
     def revert_to(self, number: int) -> list[BlockInfo]:
         """Undo blocks tip-first until the head is `number` (or the state is empty)."""
@@ -342,13 +387,21 @@ class Node:
         if isinstance(notification, ChainCommitted | ChainReorged):
             blocks = [b for b in notification.new if not self._known(b)]
             prepared = self.executor.prepare(blocks[0]) if blocks else None
-            for i, block in enumerate(blocks):
-                if self._done():
-                    return
-                current = prepared
-                # The next block's signatures are checked in the workers while this one runs.
-                prepared = self.executor.prepare(blocks[i + 1]) if i + 1 < len(blocks) else None
-                self.commit(block, current)
+            try:
+                for i, block in enumerate(blocks):
+                    if self._done():
+                        return
+                    current = prepared
+                    # The next block's signatures are checked in the workers while this one
+                    # runs.
+                    nxt = blocks[i + 1] if i + 1 < len(blocks) else None
+                    prepared = self.executor.prepare(nxt) if nxt is not None else None
+                    self._execute(block, current)
+                    if len(self._group) >= GROUP_BLOCKS or self._group_txs >= GROUP_TXS:
+                        self._flush()
+            finally:
+                # Whatever was executed is valid: commit it even when a later block failed.
+                self._flush()
 
     async def run(self, source: Source, *, max_blocks: int | None = None) -> RunStats:
         """Follow `source` until it ends, a stop is requested, or `max_blocks` were committed."""

@@ -465,39 +465,62 @@ class Store:
         :param meta: extra meta entries written with it (a replica's stream cursor).
         :returns: the sequence number of the first segment's first message.
         """
+        return self.commit_blocks([write], [segments], meta=meta)[0]
+
+    def commit_blocks(
+        self,
+        writes: Sequence[BlockWrite],
+        segments: Sequence[Sequence[Segment]],
+        *,
+        meta: Sequence[tuple[bytes, bytes]] = (),
+    ) -> list[int]:
+        """Apply consecutive executed blocks in one write transaction (one fsync): a group
+        commit during catch-up. A crash keeps all of them or none.
+
+        :param segments: each block's event-stream segments.
+        :returns: per block, the sequence number of its first segment's first message.
+        """
+        if not writes:
+            return []
+        if len(segments) != len(writes):
+            raise ValueError("one list of segments per block")
+
+        def body(txn: Any) -> list[int]:
+            firsts = [self._put_block(txn, w, s) for w, s in zip(writes, segments, strict=True)]
+            for meta_key, value in meta:
+                txn.put(meta_key, value, db=self._db["meta"])
+            return firsts
+
+        return self._write(body)
+
+    def _put_block(self, txn: Any, write: BlockWrite, segments: Sequence[Segment]) -> int:
         db = self._db
         number = write.block.number
         key = block_key(number)
-
-        def body(txn: Any) -> int:
-            undo_accounts: list[tuple[bytes, bytes | None]] = []
-            for pubkey, old, new in write.accounts:
-                undo_accounts.append((pubkey, old))
-                if new is None:
-                    txn.delete(pubkey, db=db["accounts"])
-                else:
-                    txn.put(pubkey, new, db=db["accounts"])
-            undo_txs: list[tuple[bytes, bytes | None]] = []
-            for rec in write.txs:
-                prev = txn.get(rec.signature, db=db["txs"])
-                undo_txs.append((rec.signature, None if prev is None else bytes(prev)))
-                txn.put(rec.signature, encode(rec), db=db["txs"])
-            for msg_key, msg in write.messages:
-                txn.put(msg_key, encode(msg), db=db["messages"])
-            undo = UndoRecord(undo_accounts, undo_txs, [k for k, _ in write.messages])
-            txn.put(key, encode(undo), db=db["undo"])
-            txn.put(key, write.lthash.to_bytes(), db=db["lthash"])
-            txn.put(key, encode(write.block), db=db["blocks"])
-            txn.put(b"head", key + write.block.hash, db=db["meta"])
-            for meta_key, value in meta:
-                txn.put(meta_key, value, db=db["meta"])
-            self._prune(txn, number)
-            first = self._append(txn, segments)
-            if self.stream_blocks:
-                self._prune_stream(txn, number)
-            return first
-
-        return self._write(body)
+        undo_accounts: list[tuple[bytes, bytes | None]] = []
+        for pubkey, old, new in write.accounts:
+            undo_accounts.append((pubkey, old))
+            if new is None:
+                txn.delete(pubkey, db=db["accounts"])
+            else:
+                txn.put(pubkey, new, db=db["accounts"])
+        undo_txs: list[tuple[bytes, bytes | None]] = []
+        for rec in write.txs:
+            prev = txn.get(rec.signature, db=db["txs"])
+            undo_txs.append((rec.signature, None if prev is None else bytes(prev)))
+            txn.put(rec.signature, encode(rec), db=db["txs"])
+        for msg_key, msg in write.messages:
+            txn.put(msg_key, encode(msg), db=db["messages"])
+        undo = UndoRecord(undo_accounts, undo_txs, [k for k, _ in write.messages])
+        txn.put(key, encode(undo), db=db["undo"])
+        txn.put(key, write.lthash.to_bytes(), db=db["lthash"])
+        txn.put(key, encode(write.block), db=db["blocks"])
+        txn.put(b"head", key + write.block.hash, db=db["meta"])
+        self._prune(txn, number)
+        first = self._append(txn, segments)
+        if self.stream_blocks:
+            self._prune_stream(txn, number)
+        return first
 
     def _prune(self, txn: Any, head: int) -> None:
         """Drop undo records no reorg can need: beyond the retention depth and, when the L1
