@@ -804,6 +804,38 @@ def subscribe(
         raise typer.Exit(130) from None
 
 
+@app.command()
+def bench(
+    workload: Annotated[
+        str, typer.Option("--workload", help="transfers (default), spl or mixed.")
+    ] = "transfers",
+    txs: Annotated[int, typer.Option("--txs", min=1, help="Solana transactions to run.")] = 20_000,
+    per_block: Annotated[
+        int, typer.Option("--per-block", min=1, help="Solana transactions per L1 block.")
+    ] = 1000,
+    as_json: JsonFlag = False,
+) -> None:
+    """Measure the node's ingest rate against LiteSVM's own send_transaction loop (signature
+    checks on, and off) over the same generated transactions, in one run; print the rates and
+    their ratios. Compare ratios, not figures across runs: the machine's load moves them."""
+    from monmouth import bench as benchmark
+
+    if workload not in benchmark.WORKLOADS:
+        raise _fail(f"--workload must be one of {', '.join(benchmark.WORKLOADS)}", 2)
+
+    def body() -> dict[str, Any]:
+        configure_logging("warning")
+        with err_console.status("starting") as status:
+            return benchmark.run(
+                workload,
+                txs,
+                per_block=per_block,
+                progress=lambda text: status.update(text),
+            )
+
+    _emit(_guard(body), as_json)
+
+
 keys_app = typer.Typer(help="CURVE key pairs for the event stream.", no_args_is_help=True)
 app.add_typer(keys_app, name="keys")
 

@@ -1,0 +1,142 @@
+"""`monmouth bench`: the node's ingest rate against LiteSVM's own loop, in one process run.
+
+It generates a devnet workload, then measures over the same Solana transactions:
+
+- (a) LiteSVM's `send_transaction` loop with signature checks on (blockhash check and history
+  off, deposits turned into direct account funding, nothing persisted);
+- (b) the same loop with signature checks off;
+- (c) the whole node, from a replay file of the L1 blocks to committed LMDB state (fsync on):
+  routing, decoding, the blockhash window, replay protection, strict signature checks, execution,
+  the lattice hash, the stream log, group commits.
+
+Figures depend on the machine and its load; compare the ratios of one run.
+"""
+
+from __future__ import annotations
+
+import resource
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, Literal
+
+import anyio
+from solders.account import Account
+from solders.litesvm import LiteSVM
+from solders.pubkey import Pubkey
+from solders.transaction import VersionedTransaction
+
+from monmouth.core import inbox
+from monmouth.core.config import load_settings
+from monmouth.core.l1 import L1Block
+from monmouth.core.node import Node
+from monmouth.core.sources.devnet import DevnetChain
+from monmouth.core.sources.replay import ReplaySource, write_replay
+
+Workload = Literal["transfers", "spl", "mixed"]
+WORKLOADS: tuple[Workload, ...] = ("transfers", "spl", "mixed")
+
+
+def _devnet(workload: Workload, per_block: int, users: int) -> dict[str, Any]:
+    base: dict[str, Any] = {"txs_per_block": per_block, "batch_size": 64, "users": users}
+    if workload == "mixed":
+        return {**base, "workload": "mixed"}  # with the default failures and bad input
+    return {**base, "workload": workload, "failure_rate": 0.0, "bad_input_rate": 0.0}
+
+
+def generate(workload: Workload, txs: int, per_block: int, users: int) -> list[L1Block]:
+    """Devnet L1 blocks (canonical, from genesis) carrying at least `txs` Solana transactions."""
+    settings = load_settings(None, devnet=_devnet(workload, per_block, users))
+    chain = DevnetChain(settings.devnet, settings.inbox.address_bytes)
+    count = 0
+    while count < txs:
+        chain.next_event()
+        count += sum(len(batch) for batch in _batches(chain.tip))
+    return list(chain.canonical())
+
+
+def _inbox_messages(block: L1Block) -> list[inbox.Deposit | inbox.Batch]:
+    out: list[inbox.Deposit | inbox.Batch] = []
+    for tx in block.transactions:
+        if tx.to == inbox.DEFAULT_INBOX_ADDRESS and tx.status == 1:
+            msg = inbox.decode(tx.input, tx.value)
+            if isinstance(msg, inbox.Deposit | inbox.Batch):
+                out.append(msg)
+    return out
+
+
+def _batches(block: L1Block) -> list[tuple[bytes, ...]]:
+    return [m.transactions for m in _inbox_messages(block) if isinstance(m, inbox.Batch)]
+
+
+def litesvm_loop(blocks: list[L1Block], *, sigverify: bool) -> tuple[int, float]:
+    """LiteSVM alone over the blocks' transactions: (transactions sent, seconds)."""
+    svm = (
+        LiteSVM().with_sigverify(sigverify).with_blockhash_check(False).with_transaction_history(0)
+    )
+    txs: list[VersionedTransaction] = []
+    for block in blocks:
+        for msg in _inbox_messages(block):
+            if isinstance(msg, inbox.Deposit):
+                key = Pubkey(msg.recipient)
+                have = svm.get_account(key)
+                lamports = msg.lamports + (have.lamports if have else 0)
+                svm.set_account(key, Account(lamports, b"", Pubkey.default()))
+                continue
+            for raw in msg.transactions:
+                try:
+                    txs.append(VersionedTransaction.from_bytes(raw))
+                except ValueError:
+                    continue  # a malformed transaction (mixed workload): nothing to send
+    start = time.perf_counter()
+    for tx in txs:
+        svm.send_transaction(tx)
+    return len(txs), time.perf_counter() - start
+
+
+def node_run(blocks: list[L1Block], workdir: Path, **settings: Any) -> tuple[Node, float]:
+    """The node from a replay file of `blocks` to committed state: (its stats, seconds)."""
+    replay = workdir / "chain.jsonl"
+    write_replay(replay, blocks)
+    config = load_settings(
+        None, data_dir=workdir / "data", **{"stream": {"publish": None}, **settings}
+    )
+    with Node(config) as node:
+        start = time.perf_counter()
+        anyio.run(node.run, ReplaySource(replay))
+        return node, time.perf_counter() - start
+
+
+def run(
+    workload: Workload = "transfers",
+    txs: int = 20_000,
+    *,
+    per_block: int = 1000,
+    users: int = 1000,
+    progress: Callable[[str], None] = lambda _: None,
+) -> dict[str, Any]:
+    """Measure (a), (b) and (c); the result has the keys `monmouth bench --json` prints."""
+    progress(f"generating {txs:,} {workload} transactions")
+    blocks = generate(workload, txs, per_block, users)
+    progress("LiteSVM with signature checks")
+    n_sig, t_sig = litesvm_loop(blocks, sigverify=True)
+    progress("LiteSVM without signature checks")
+    n_nosig, t_nosig = litesvm_loop(blocks, sigverify=False)
+    progress("the node, from a replay file to committed state")
+    with tempfile.TemporaryDirectory() as tmp:
+        node, t_node = node_run(blocks, Path(tmp))
+    n_node = node.stats.transactions
+    sig_tps, nosig_tps, node_tps = n_sig / t_sig, n_nosig / t_nosig, n_node / t_node
+    return {
+        "workload": workload,
+        "txs": n_node,
+        "litesvm_sigverify_tps": round(sig_tps),
+        "litesvm_nosig_tps": round(nosig_tps),
+        "node_tps": round(node_tps),
+        "ratio_vs_sigverify": round(node_tps / sig_tps, 3),
+        "ratio_vs_nosig": round(node_tps / nosig_tps, 3),
+        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
+        "blocks": len(blocks),
+        "commits": node.stats.commits,
+    }
