@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 ARGS ?=
 
-.PHONY: run test lint bench bench-rpc clean
+.PHONY: run test lint bench bench-rpc bench-stream clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -32,6 +32,9 @@ bench: $(VENV)/.installed
 
 bench-rpc: $(VENV)/.installed node_modules/.bin/anvil
 	$(BIN)/python benches/bench_rpc.py $(ARGS)
+
+bench-stream: $(VENV)/.installed
+	$(BIN)/python benches/bench_stream.py $(ARGS)
 
 clean:
 	rm -rf $(VENV) monmouth-data

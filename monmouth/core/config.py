@@ -58,6 +58,9 @@ class DevnetSettings(_Section):
     genesis_timestamp: int = 1_700_000_000
     #: Wall-clock pause between blocks when running live; 0 runs as fast as possible.
     interval: float = Field(0.0, ge=0.0)
+    #: Plant SVM-side MEV patterns (a token sandwich, a spam burst, a replay, a compute-unit
+    #: outlier), one per block in a fixed cycle; off leaves the workload exactly as it was.
+    mev_patterns: bool = False
 
 
 class SourceSettings(_Section):

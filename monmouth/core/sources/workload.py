@@ -28,9 +28,21 @@ What a block carries (DESIGN.md sections 4 and 5):
   creation now and then, a valid-looking inbox message sent to another contract (`decoy`), and
   a reverted (status 0) transaction to the inbox that carries a valid-looking message.
 
+- With `mev_patterns` (off by default; off, nothing here draws a random number or moves a
+  counter, so the workload is exactly the one without it), each block with transactions also
+  carries one SVM-side MEV pattern, after its other transactions, in the cycle of `MEV_PATTERNS`:
+  `svm_sandwich` (user A's SPL token transfer onto token account x, user B's onto x, A's onto x
+  again, one after the other), `spam` (`SPAM_BURST` system transfers of more than the payer holds,
+  from one payer), `replay` (an executed transaction of the last blocks sent again, rejected as
+  `already_processed`) and `cu_outlier` (one system transaction of `OUTLIER_TRANSFERS`
+  transfers). A pattern that cannot be made yet (no mint with three token accounts and two
+  holders, nothing executed yet) is passed over until its next turn; the `transfers` workload
+  never has a sandwich.
+
 Failures and bad input come with both workloads; a benchmark of plain transfers sets
 `failure_rate = 0` and `bad_input_rate = 0`. A `Planted` record names each of the special cases
-above, so tests can check what the node did.
+above, so tests can check what the node did; the transactions of an MEV pattern carry its name in
+`Planted.pattern`.
 """
 
 from __future__ import annotations
@@ -48,7 +60,7 @@ from solders.instruction import AccountMeta, Instruction
 from solders.keypair import Keypair
 from solders.message import Message, MessageV0
 from solders.pubkey import Pubkey
-from solders.system_program import CreateAccountParams, create_account
+from solders.system_program import CreateAccountParams, TransferParams, create_account, transfer
 from solders.transaction import VersionedTransaction
 
 from monmouth.core import inbox
@@ -136,6 +148,26 @@ REVERTED: Final = "reverted"
 """An L1 transaction to the inbox whose receipt status is 0: the node ignores it."""
 DECOY: Final = "decoy"
 """Inbox calldata sent to another address: the node ignores it."""
+OK: Final = "ok"
+"""A Solana transaction planted for an MEV pattern that executes and succeeds."""
+
+SVM_SANDWICH: Final = "svm_sandwich"
+"""MEV pattern: one user's token transfer before and after another's onto the same account."""
+SPAM: Final = "spam"
+"""MEV pattern: one fee payer's burst of transfers that fail."""
+REPLAY: Final = "replay"
+"""MEV pattern: a transaction that already executed, sent again."""
+CU_OUTLIER: Final = "cu_outlier"
+"""MEV pattern: a system transaction of many transfers, far costlier than its program's usual."""
+#: The order in which `mev_patterns` plants them, one per block.
+MEV_PATTERNS: Final[tuple[str, ...]] = (SVM_SANDWICH, SPAM, REPLAY, CU_OUTLIER)
+#: Failing transfers of a spam burst.
+SPAM_BURST: Final = 6
+#: Transfer instructions of a compute-unit outlier.
+OUTLIER_TRANSFERS: Final = 16
+
+#: A planted entry's (what, detail) or (what, detail, MEV pattern).
+Tag = tuple[str, str] | tuple[str, str, str]
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,6 +180,9 @@ class Planted:
     :ivar position: the Solana transaction's position in the batch; None for a whole message.
     :ivar detail: which variant, in words (for example "empty calldata").
     :ivar signature: the first signature of the Solana transaction, when it has one.
+    :ivar pattern: with `mev_patterns`, the MEV pattern the transaction belongs to
+        (`SVM_SANDWICH`, `SPAM`, `REPLAY` or `CU_OUTLIER`); `what` is then `OK`, `FAILED` or
+        `already_processed`.
     """
 
     what: str
@@ -155,6 +190,7 @@ class Planted:
     position: int | None
     detail: str
     signature: bytes | None = None
+    pattern: str | None = None
 
 
 @dataclass(slots=True)
@@ -169,7 +205,7 @@ class Draft:
     value: int
     input: bytes
     status: int
-    entries: list[tuple[bytes, tuple[str, str] | None]] | None = None
+    entries: list[tuple[bytes, Tag | None]] | None = None
     tags: list[tuple[str, str]] = field(default_factory=list)
 
     def finish(self, tx_index: int) -> tuple[bytes, list[Planted]]:
@@ -181,7 +217,8 @@ class Draft:
             if tag is not None:
                 well_formed = tag[0] != Reason.MALFORMED_TX
                 signature = raw[1:65] if well_formed else None
-                planted.append(Planted(tag[0], tx_index, position, tag[1], signature))
+                pattern = tag[2] if len(tag) == 3 else None
+                planted.append(Planted(tag[0], tx_index, position, tag[1], signature, pattern))
         return inbox.encode_batch([raw for raw, _ in self.entries]), planted
 
 
@@ -387,6 +424,8 @@ class Workload:
         self._bad_slots = 0
         self._bad_txs = 0
         self._variants: dict[str, int] = {}
+        self._mev = settings.mev_patterns
+        self._mev_next = 0
 
     # -- keys ---------------------------------------------------------------------------------
 
@@ -425,6 +464,8 @@ class Workload:
         batches: list[Draft] = []
         if number >= 1 and self._s.txs_per_block:
             entries = self._transactions(number, rng, model, ctx, executed)
+            if self._mev:
+                entries.extend(self._mev_pattern(number, rng, model, ctx))
             size = self._s.batch_size
             for start in range(0, len(entries), size):
                 batch = self._message(rng, b"", 0)
@@ -526,10 +567,10 @@ class Workload:
         model: Model,
         ctx: Context,
         executed: list[tuple[bytes, int]],
-    ) -> list[tuple[bytes, tuple[str, str] | None]]:
+    ) -> list[tuple[bytes, Tag | None]]:
         if not self._mixed:
             return self._transfers(number, rng, model, ctx, executed)
-        out: list[tuple[bytes, tuple[str, str] | None]] = []
+        out: list[tuple[bytes, Tag | None]] = []
         for _ in range(self._s.txs_per_block):
             made = self._mixed_tx(number, rng, model, ctx)
             if made is None:
@@ -547,9 +588,9 @@ class Workload:
         model: Model,
         ctx: Context,
         executed: list[tuple[bytes, int]],
-    ) -> list[tuple[bytes, tuple[str, str] | None]]:
+    ) -> list[tuple[bytes, Tag | None]]:
         # The benchmark's hot loop: no solders objects, one signature per transaction.
-        out: list[tuple[bytes, tuple[str, str] | None]] = []
+        out: list[tuple[bytes, Tag | None]] = []
         balances = model.balances
         funded = model.funded
         failure_rate = self._s.failure_rate
@@ -570,7 +611,7 @@ class Workload:
                 blockhash, at = newest, number - 1
             else:
                 blockhash, at = self._older_blockhash(number, rng, ctx)
-            tag: tuple[str, str] | None = None
+            tag: Tag | None = None
             if random() < failure_rate:
                 amount = self._overdraft(balances[sender], rng)
                 tag = (FAILED, "system transfer over balance")
@@ -594,7 +635,7 @@ class Workload:
 
     def _mixed_tx(
         self, number: int, rng: Random, model: Model, ctx: Context
-    ) -> tuple[bytes, tuple[str, str] | None, int] | None:
+    ) -> tuple[bytes, Tag | None, int] | None:
         self._nonce += 1
         blockhash, at = self._blockhash(number, rng, ctx)
         v0 = rng.random() < 0.3
@@ -743,7 +784,7 @@ class Workload:
 
     def _failing_tx(
         self, rng: Random, model: Model, blockhash: bytes, v0: bool, at: int
-    ) -> tuple[bytes, tuple[str, str] | None, int] | None:
+    ) -> tuple[bytes, Tag | None, int] | None:
         if model.token_accounts and rng.random() < 0.5:
             pair = self._token_pair(rng, model)
             if pair is not None:
@@ -761,6 +802,129 @@ class Workload:
         public, secret = self.user(sender)
         raw = transfer_tx(secret, public, self.user(recipient)[0], amount, blockhash, v0=v0)
         return raw, (FAILED, "system transfer over balance"), at
+
+    # -- MEV patterns (settings.mev_patterns) -----------------------------------------------
+
+    def _mev_pattern(
+        self, number: int, rng: Random, model: Model, ctx: Context
+    ) -> list[tuple[bytes, Tag | None]]:
+        """The next pattern of the cycle that can be made now, appended after the block's
+        transactions (so the model's order is the execution order); none when none can."""
+        blockhash = ctx.hash_at(number - 1)
+        assert blockhash is not None
+        for step in range(len(MEV_PATTERNS)):
+            kind = MEV_PATTERNS[(self._mev_next + step) % len(MEV_PATTERNS)]
+            if kind == SVM_SANDWICH:
+                made = self._plant_sandwich(rng, model, blockhash)
+            elif kind == SPAM:
+                made = self._plant_spam(rng, model, blockhash)
+            elif kind == REPLAY:
+                made = self._plant_replay(number, rng, ctx)
+            else:
+                made = self._plant_outlier(rng, model, blockhash)
+            if made is not None:
+                self._mev_next = (self._mev_next + step + 1) % len(MEV_PATTERNS)
+                return made
+        return []
+
+    def _plant_sandwich(
+        self, rng: Random, model: Model, blockhash: bytes
+    ) -> list[tuple[bytes, Tag | None]] | None:
+        """User A's token transfer a -> x, user B's b -> x, A's a -> x again: three in a row."""
+        need = self._nonce + 3  # each leg moves a fresh nonce's worth of tokens
+        mints = [m for m, accounts in enumerate(model.mint_accounts) if len(accounts) >= 3]
+        if not mints:
+            return None
+        start = rng.randrange(len(mints))
+        for mint in mints[start:] + mints[:start]:
+            accounts = model.mint_accounts[mint]
+            found = self._sandwich_accounts(model, accounts, need)
+            if found is None:
+                continue
+            a, b, x = found
+            legs: list[tuple[bytes, Tag | None]] = []
+            for source, role in ((a, "front"), (b, "victim"), (a, "back")):
+                amount = self._next_nonce()
+                self._spend(model, model.token_accounts[source][2], FEE)
+                model.token_amounts[source] -= amount
+                model.token_amounts[x] += amount
+                raw = self._token_transfer_tx(model, source, x, amount, blockhash, False)
+                legs.append((raw, (OK, role, SVM_SANDWICH)))
+            return legs
+        return None
+
+    def _sandwich_accounts(
+        self, model: Model, accounts: list[int], need: int
+    ) -> tuple[int, int, int] | None:
+        """Token accounts (a, b, x) of one mint: a's owner can pay two transfers, b's another
+        owner one, x is a third account."""
+        for a in accounts:
+            owner_a = model.token_accounts[a][2]
+            if model.token_amounts[a] < 2 * need or model.balances[owner_a] < 2 * FEE + _FLOOR:
+                continue
+            for b in accounts:
+                owner_b = model.token_accounts[b][2]
+                if (
+                    owner_b == owner_a
+                    or model.token_amounts[b] < need
+                    or model.balances[owner_b] < FEE + _FLOOR
+                ):
+                    continue
+                for x in accounts:
+                    if x not in (a, b):
+                        return a, b, x
+        return None
+
+    def _plant_spam(
+        self, rng: Random, model: Model, blockhash: bytes
+    ) -> list[tuple[bytes, Tag | None]] | None:
+        """`SPAM_BURST` system transfers of more than the payer holds, from one payer."""
+        payer = self._pick_payer(rng, model, SPAM_BURST * FEE)
+        if payer is None:
+            return None
+        public, secret = self.user(payer)
+        out: list[tuple[bytes, Tag | None]] = []
+        for _ in range(SPAM_BURST):
+            self._nonce += 1
+            recipient = self._other_user(rng, model, payer)
+            amount = self._overdraft(model.balances[payer], rng)
+            self._spend(model, payer, FEE)
+            raw = transfer_tx(secret, public, self.user(recipient)[0], amount, blockhash)
+            out.append((raw, (FAILED, "system transfer over balance", SPAM)))
+        return out
+
+    def _plant_replay(
+        self, number: int, rng: Random, ctx: Context
+    ) -> list[tuple[bytes, Tag | None]] | None:
+        """A transaction that executed in one of the last blocks, sent again."""
+        candidates = [raw for _, raw, at in ctx.recent_executed if at >= number - BLOCKHASH_WINDOW]
+        if not candidates:
+            return None
+        return [(rng.choice(candidates), (Reason.ALREADY_PROCESSED, "re-sent", REPLAY))]
+
+    def _plant_outlier(
+        self, rng: Random, model: Model, blockhash: bytes
+    ) -> list[tuple[bytes, Tag | None]] | None:
+        """One system transaction of `OUTLIER_TRANSFERS` transfers (the usual has one)."""
+        amounts = [rng.randint(1, 9) * 10**6 for _ in range(OUTLIER_TRANSFERS)]
+        amounts[0] += self._next_nonce()  # unique bytes
+        payer = self._pick_payer(rng, model, sum(amounts) + FEE)
+        if payer is None:
+            return None
+        owner = self.user_keypair(payer)
+        instructions: list[Instruction] = []
+        for amount in amounts:
+            recipient = self._other_user(rng, model, payer)
+            model.balances[recipient] += amount
+            params = TransferParams(
+                from_pubkey=owner.pubkey(),
+                to_pubkey=Pubkey(self.user(recipient)[0]),
+                lamports=amount,
+            )
+            instructions.append(transfer(params))
+        self._spend(model, payer, sum(amounts) + FEE)
+        raw = _sign_solders(instructions, [owner], blockhash, False)
+        return [(raw, (OK, f"{OUTLIER_TRANSFERS} system transfers", CU_OUTLIER))]
 
     # -- transactions that are never executed -------------------------------------------------
 
