@@ -83,6 +83,7 @@ class Publisher:
         self._queue: deque[tuple[int, Segment] | AlertBody] = deque()
         self._lock = threading.Lock()
         self._stop = threading.Event()
+        self._next_beat = time.monotonic()
         self._socket = context.socket(zmq.XPUB)
         # On close, what is queued still goes out to connected subscribers for a moment.
         self._socket.linger = 2000
@@ -154,9 +155,8 @@ class Publisher:
         poller = zmq.Poller()
         poller.register(self._socket, zmq.POLLIN)
         poller.register(self._wake_rx, zmq.POLLIN)
-        next_beat = time.monotonic()
         while True:
-            timeout = max(0.0, next_beat - time.monotonic())
+            timeout = max(0.0, self._next_beat - time.monotonic())
             events = dict(poller.poll(int(timeout * 1000)))
             if self._socket in events:
                 self._read_subscriptions()
@@ -167,9 +167,7 @@ class Publisher:
                     except zmq.Again:
                         break
             self._drain()
-            if time.monotonic() >= next_beat:
-                self._heartbeat()
-                next_beat = time.monotonic() + self.heartbeat_interval
+            self._beat_if_due()
             if self._stop.is_set():
                 self._drain()
                 return
@@ -209,6 +207,13 @@ class Publisher:
                     self.messages_sent += len(msg.topics)
                     _sent.add(len(msg.topics), {"kind": msg.kind})
             self.last_seq = seq + segment.count - 1
+            # A long backlog must not silence the heartbeat: a monitor would call us dead.
+            self._beat_if_due()
+
+    def _beat_if_due(self) -> None:
+        if time.monotonic() >= self._next_beat:
+            self._heartbeat()
+            self._next_beat = time.monotonic() + self.heartbeat_interval
 
     def _send_ephemeral(self, kind: str, topic: str, body: object) -> None:
         if not self.subscriptions.matching(topic):

@@ -10,6 +10,7 @@ the `processed` slot status, then the block (which seals the segment).
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -117,6 +118,12 @@ def _b58(raw: bytes) -> str:
     return str(Pubkey.from_bytes(raw))
 
 
+@functools.lru_cache(maxsize=4096)
+def _owner58(raw: bytes) -> str:
+    # Few programs own most accounts: their names are worth keeping.
+    return _b58(raw)
+
+
 def _sig58(raw: bytes) -> str:
     return str(Signature.from_bytes(raw))
 
@@ -145,7 +152,7 @@ def account_body(pubkey: bytes, raw: bytes | None) -> AccountBody:
         return AccountBody(_b58(pubkey), 0, _SYSTEM_PROGRAM, False, 0, b"")
     rec = AccountRecord.decode(raw)
     return AccountBody(
-        _b58(pubkey), rec.lamports, _b58(rec.owner), rec.executable, rec.rent_epoch, rec.data
+        _b58(pubkey), rec.lamports, _owner58(rec.owner), rec.executable, rec.rent_epoch, rec.data
     )
 
 
@@ -179,12 +186,17 @@ class Expander:
         """(topics to send, prefixes matched) for one message's candidate topics."""
         wanted = self.wanted
         if wanted is None:
-            return [t.encode() for t in topics[:1]], []
+            return [topics[0].encode()], []
         send: list[bytes] = []
         matched: set[str] = set()
         for topic in topics:
-            hits = wanted.matching(topic)
-            if hits:
+            relevant = wanted.relevant(topic[: topic.index("/")])
+            # A further copy goes out only for a prefix no copy sent so far reaches: a
+            # subscriber to everything gets each message once, not once per topic.
+            if not relevant or matched.issuperset(relevant):
+                continue
+            hits = [p for p in relevant if topic.startswith(p)]
+            if hits and not matched.issuperset(hits):
                 send.append(topic.encode())
                 matched.update(hits)
         return send, sorted(matched)
@@ -195,29 +207,34 @@ class Expander:
 
     def expand(self, seq: int, segment: Segment) -> tuple[list[Outgoing], dict[str, int]]:
         """The wanted messages of `segment` (whose first message is `seq`), and the counts."""
-        out: list[Outgoing] = []
+        chosen: list[tuple[int, str, list[bytes], bytes]] = []
         counts: dict[str, int] = {}
-        items = list(self._items(segment))
         last = seq + segment.count - 1
         position = seq
-        for kind, topics, body in items:
-            if topics is None:  # a family nobody wants: skipped without formatting anything
-                position += 1
-                continue
-            send, matched = self._select(topics() if callable(topics) else topics)
-            for prefix in matched:
-                counts[prefix] = counts.get(prefix, 0) + 1
-            if send:
-                out.append(Outgoing(position, kind, segment.height, send, b"", encode(body())))
+        for kind, topics, body in self._items(segment):
+            if topics is not None:  # None: a family nobody wants, skipped unformatted
+                send, matched = self._select(topics)
+                for prefix in matched:
+                    counts[prefix] = counts.get(prefix, 0) + 1
+                if send:
+                    chosen.append((position, kind, send, encode(body())))
             position += 1
         if position != last + 1:
             raise ValueError(f"segment at {seq} expanded to {position - seq} of {segment.count}")
         # Headers last: the seal needs the counts of the whole segment.
-        for i, msg in enumerate(out):
-            seal = Seal(seq, counts) if msg.seq == last else None
-            header = encode(Header(STREAM_VERSION, msg.seq, msg.kind, msg.height, seal))
-            out[i] = Outgoing(msg.seq, msg.kind, msg.height, msg.topics, header, msg.body)
-        return out, counts
+        height = segment.height
+        seal = Seal(seq, counts)
+        return [
+            Outgoing(
+                n,
+                kind,
+                height,
+                send,
+                encode(Header(STREAM_VERSION, n, kind, height, seal if n == last else None)),
+                body,
+            )
+            for n, kind, send, body in chosen
+        ], counts
 
     def _items(self, segment: Segment) -> Iterator[tuple[str, Any, Any]]:
         """(kind, topics or a function making them or None when unwanted, body function)."""

@@ -1,0 +1,63 @@
+"""The publisher alone: heartbeats keep coming while it works through a backlog."""
+
+from __future__ import annotations
+
+import os
+import time
+
+import zmq
+from streamkit import free_endpoint
+
+from monmouth.core.records import AccountRecord, BlockRecord, Segment
+from monmouth.stream.publisher import Publisher
+from monmouth.stream.schema import decode_header
+from monmouth.stream.segments import block_segment
+
+
+def _heavy_segment(number: int, accounts: int) -> tuple[int, Segment]:
+    record = BlockRecord(number, os.urandom(32), os.urandom(32), 0, bytes(32), 0, 0, 0, 0, 0)
+    value = AccountRecord(1, bytes(32), False, 0, b"x" * 64).encode()
+    writes = [(os.urandom(32), None, value) for _ in range(accounts)]
+    return accounts + 2, block_segment(record, number - 1, writes, [])
+
+
+def test_heartbeats_go_on_during_a_backlog() -> None:
+    endpoint = free_endpoint()
+    context: zmq.Context[zmq.Socket[bytes]] = zmq.Context()
+    publisher = Publisher(
+        context,
+        endpoint,
+        instance="t",
+        role="executor",
+        stream_id="s",
+        last_seq=-1,
+        heartbeat_interval=0.1,
+    )
+    sub = context.socket(zmq.SUB)
+    sub.subscribe(b"")
+    sub.connect(endpoint)
+    try:
+        deadline = time.monotonic() + 5
+        while not publisher.subscriptions and time.monotonic() < deadline:
+            time.sleep(0.01)
+        seq = 0
+        for n in range(25):  # seconds of work for the publisher thread
+            count, segment = _heavy_segment(n, 3000)
+            publisher.submit(seq, segment)
+            seq += count
+        beats: list[float] = []
+        started = time.monotonic()
+        while publisher.last_seq < seq - 1 and time.monotonic() - started < 60:
+            if sub.poll(100):
+                _, header, _ = sub.recv_multipart()
+                if decode_header(header).kind == "heartbeat":
+                    beats.append(time.monotonic())
+        backlog = time.monotonic() - started
+        assert publisher.last_seq == seq - 1
+        assert backlog > 1.0, "no backlog: make the segments heavier"
+        gaps = [b - a for a, b in zip([started, *beats], beats, strict=False)]
+        assert len(beats) >= backlog / 0.5 and max(gaps) < 1.0, (backlog, gaps)
+    finally:
+        sub.close(0)
+        publisher.close()
+        context.term()
