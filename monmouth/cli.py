@@ -901,9 +901,13 @@ def plugins_list(config: ConfigFile = None, as_json: JsonFlag = False) -> None:
 
 
 def _plugin_commands() -> None:
-    """Let enabled plugins add commands (`register_commands`); a broken configuration is left
-    for the command itself to report."""
-    from monmouth.core.plugins import load_plugins
+    """Let enabled plugins add commands (`register_commands`), and built-in plugins even when
+    they are off (their commands are tools: `monmouth mev inspect FILE`). A broken
+    configuration is left for the command itself to report."""
+    import importlib
+
+    from monmouth import hooks
+    from monmouth.core.plugins import BUILTIN_PLUGINS, OPTIONAL_BUILTINS, load_plugins
 
     try:
         pm = load_plugins(load_settings(None))
@@ -914,6 +918,16 @@ def _plugin_commands() -> None:
         app.command(name=name)(function)
 
     pm.hook.register_commands(register=register)
+    marker = f"{hooks.PROJECT}_impl"
+    for name in (*BUILTIN_PLUGINS, *OPTIONAL_BUILTINS):
+        if pm.has_plugin(name):
+            continue
+        # A built-in that is off offers the commands its module defines at top level.
+        hook = getattr(
+            importlib.import_module(f"monmouth.plugins.{name}"), "register_commands", None
+        )
+        if callable(hook) and getattr(hook, marker, None) is not None:
+            hook(register=register)
 
 
 def main() -> None:

@@ -186,7 +186,8 @@ def register_stream_topics(register: Callable[..., Any]) -> None:
 
 @hookspec
 def register_rpc_methods(register: Callable[..., Any]) -> None:
-    """Add methods to the node's Solana JSON-RPC interface.
+    """Add methods to the node's request interface (the stream's request socket, op `call`;
+    called inline at start-up, before `startup`).
 
     :param register: call `register(name, function)`; the function takes the node and the
         request's params and returns a JSON-serialisable result.

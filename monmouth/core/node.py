@@ -7,11 +7,13 @@ reports `FinishedHeight` only after the block is durable.
 
 from __future__ import annotations
 
+import functools
 import time
 from collections import deque
 from collections.abc import Callable
 from contextlib import aclosing
 from dataclasses import dataclass, field
+from typing import Any
 
 import pluggy
 import structlog
@@ -140,10 +142,15 @@ class Node:
             self.stats.head = BlockInfo.from_record(head)
         self.stream.set_head(head)
         self.pm.hook.register_stream_topics(register=self.stream.register)
+        self.pm.hook.register_rpc_methods(register=self._add_method)
         self.plugins.call_inline("startup", node=self)
         self._startup_snapshot()
         self.plugins.call_inline("end_of_startup", node=self)
         self.plugins.check()
+
+    def _add_method(self, name: str, function: Callable[[Node, Any], Any]) -> None:
+        """`register_rpc_methods`: served on the stream's request socket (op `call`)."""
+        self.stream.add_method(name, functools.partial(function, self))
 
     def _startup_snapshot(self, chunk: int = 1024) -> None:
         """Every stored account, to the plugins that asked (`wants_startup_snapshot`)."""

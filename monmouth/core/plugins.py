@@ -32,6 +32,8 @@ log = structlog.get_logger("monmouth.plugins")
 
 #: Built-in plugins, run unless disabled in `[plugins] disable`.
 BUILTIN_PLUGINS: tuple[str, ...] = ("routing",)
+#: Built-in plugins that run only when named in `[plugins] enable`.
+OPTIONAL_BUILTINS: tuple[str, ...] = ()
 ENTRY_POINT_GROUP = "monmouth.plugins"
 AUTOLOAD_ENV = "MONMOUTH_DISABLE_PLUGIN_AUTOLOAD"
 #: Hooks whose calls go through each plugin's queue and worker.
@@ -85,10 +87,10 @@ def find_plugins(settings: Settings, also: frozenset[str] = frozenset()) -> list
         FoundPlugin(
             name,
             "built-in",
-            name not in disabled,
+            (name in BUILTIN_PLUGINS or name in enabled) and name not in disabled,
             lambda name=name: importlib.import_module(f"monmouth.plugins.{name}"),  # type: ignore[misc]
         )
-        for name in BUILTIN_PLUGINS
+        for name in (*BUILTIN_PLUGINS, *OPTIONAL_BUILTINS)
     ]
     for ep in _entry_points():
         dist = ep.dist

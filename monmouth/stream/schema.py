@@ -176,15 +176,19 @@ class Request(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
 
     `op` is `replay` (messages from `from_seq`, or from the canonical block at `from_height`,
     up to `to_seq` or the newest, under `topics` prefixes; all topics when empty), `snapshot`
-    (the whole state, for a replica that starts empty) or `status`.
+    (the whole state, for a replica that starts empty), `status`, or `call` (a method a plugin
+    registered through `register_rpc_methods`, with `params`; the reply's one data frame is
+    the MessagePack result).
     """
 
-    op: Literal["replay", "snapshot", "status"]
+    op: Literal["replay", "snapshot", "status", "call"]
     id: int = 0
     from_seq: int | None = None
     from_height: int | None = None
     to_seq: int | None = None
     topics: list[str] = []
+    method: str | None = None
+    params: Any = None
 
 
 class Reply(msgspec.Struct, frozen=True, omit_defaults=True):

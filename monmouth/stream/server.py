@@ -9,7 +9,8 @@ stop the node.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from typing import Any
 
 import msgspec
 import structlog
@@ -37,12 +38,15 @@ class RequestServer:
         *,
         head: Callable[[], int | None],
         curve: ServerCurve | None = None,
+        methods: Mapping[str, Callable[[Any], Any]] | None = None,
     ) -> None:
         self.endpoint = endpoint
         self.requests = 0
         self.errors = 0
         self._store = store
         self._head = head
+        #: op `call`: the methods plugins registered (`register_rpc_methods`), by name.
+        self.methods = methods if methods is not None else {}
         self._stop = threading.Event()
         self._socket = context.socket(zmq.ROUTER)
         self._socket.linger = 0
@@ -118,6 +122,18 @@ class RequestServer:
             return
         if request.op == "snapshot":
             self._snapshot(ident, base)
+            return
+        if request.op == "call":
+            method = self.methods.get(request.method or "")
+            if method is None:
+                known = ", ".join(sorted(self.methods)) or "none"
+                raise ValueError(f"no method {request.method!r} (registered: {known})")
+            try:
+                result = encode(method(request.params))
+            except (TypeError, ValueError) as exc:
+                self._send(ident, [encode(msgspec.structs.replace(base, error=str(exc)))])
+                return
+            self._send(ident, [encode(base), result])
             return
         if (request.from_seq is None) == (request.from_height is None):
             raise ValueError("replay takes exactly one of from_seq and from_height")

@@ -80,6 +80,8 @@ class StreamService:
         # by host, without configuration.
         self.instance = cfg.instance or f"{socket.gethostname()}/{settings.data_dir.resolve().name}"
         self.kinds: dict[str, str] = {}
+        #: Methods served on the request socket (op `call`), from `register_rpc_methods`.
+        self.methods: dict[str, Callable[[Any], Any]] = {}
         self.lock = threading.Lock()
         self.publisher: Publisher | None = None
         self.server: RequestServer | None = None
@@ -116,7 +118,9 @@ class StreamService:
                 first_height=self._first_height,
             )
             if store is not None:
-                self.server = RequestServer(self._context, request, store, head=head, curve=curve)
+                self.server = RequestServer(
+                    self._context, request, store, head=head, curve=curve, methods=self.methods
+                )
         except zmq.ZMQError as exc:
             self.close()
             raise ConfigError(
@@ -140,6 +144,13 @@ class StreamService:
             raise ConfigError(f"stream kind {kind!r} is declared twice")
         self.kinds[kind] = description
         return Topic(kind, description, self)
+
+    def add_method(self, name: str, function: Callable[[Any], Any]) -> None:
+        """Serve `function(params)` as op `call` method `name` (a plugin's RPC method, with
+        the node already bound)."""
+        if name in self.methods:
+            raise ConfigError(f"RPC method {name!r} is registered twice")
+        self.methods[name] = function
 
     def publish_plugin(self, kind: str, height: int, body: Any, key: str) -> int:
         if kind not in self.kinds:

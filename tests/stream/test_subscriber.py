@@ -275,3 +275,34 @@ def test_async_iteration(tmp_path: Path) -> None:
         assert anyio.run(first_blocks) == list(range(6))
     finally:
         node.close()
+
+
+class StateHash:
+    @hookimpl
+    def register_rpc_methods(self, register: Callable[..., None]) -> None:
+        def state_hash(node: Node, params: object) -> dict[str, object]:
+            if params != {"verbose": True}:
+                raise ValueError("pass {'verbose': true}")
+            return {"head": node.stats.head.number if node.stats.head else None}
+
+        register("getStateHash", state_hash)
+
+
+def test_plugin_methods_are_served_on_the_request_socket(tmp_path: Path) -> None:
+    endpoint = free_endpoint()
+    settings = stream_settings(tmp_path / "d", endpoint, devnet=LIVE)
+    pm = load_plugins(settings, extra=[("hash", StateHash())])
+    node = NodeThread(settings, max_blocks=3, plugins=pm)
+    context: zmq.Context[zmq.Socket[bytes]] = zmq.Context()
+    try:
+        node.join()
+        request = Request("call", method="getStateHash", params={"verbose": True})
+        [(_, frames)] = list(ask(context, next_port(endpoint), request))
+        assert msgspec.msgpack.decode(frames[0]) == {"head": 2}
+        with pytest.raises(ValueError, match="verbose"):
+            list(ask(context, next_port(endpoint), Request("call", method="getStateHash")))
+        with pytest.raises(ValueError, match="getStateHash"):
+            list(ask(context, next_port(endpoint), Request("call", method="nope")))
+    finally:
+        context.term()
+        node.close()
