@@ -8,6 +8,7 @@ node commits what `execute` returns in one write transaction.
 from __future__ import annotations
 
 import itertools
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Literal
@@ -30,6 +31,7 @@ from monmouth.core.records import (
     message_key,
 )
 from monmouth.core.state import BlockWrite, Store
+from monmouth.core.telemetry import SIGNATURES
 from monmouth.rust_svm.errors import snake
 from monmouth.rust_svm.runtime import (
     SvmRuntime,
@@ -100,6 +102,9 @@ class Prepared:
     messages: list[_Message]
     items: list[_Tx | _Deposit]
     verdicts: Iterator[bool]
+    #: Wall-clock nanoseconds when routing started and ended (for the block's trace).
+    started_ns: int = 0
+    routed_ns: int = 0
 
 
 def _decode_tx(raw: bytes) -> tuple[VersionedTransaction, SignedMessage, list[bytes]] | None:
@@ -187,6 +192,7 @@ class BlockExecutor:
         Depends on the block alone, not on the state, so the node prepares the next block while
         the current one executes.
         """
+        started = time.time_ns()
         messages: list[_Message] = []
         items: list[_Tx | _Deposit] = []
         for l1tx in block.transactions:
@@ -194,7 +200,9 @@ class BlockExecutor:
             if payload is not None:
                 self._route(l1tx, payload, messages, items)
         signed = [i.signed for i in items if isinstance(i, _Tx) and i.signed is not None]
-        return Prepared(block, messages, items, self.verifier.verify(signed))
+        SIGNATURES.add(sum(len(s.signatures) for s in signed))
+        verdicts = self.verifier.verify(signed)
+        return Prepared(block, messages, items, verdicts, started, time.time_ns())
 
     def execute(self, prepared: Prepared, window: set[bytes], state: LtHash) -> ExecutedBlock:
         """Run a prepared block on the current state; return its writes and the lattice hash

@@ -17,6 +17,8 @@ from typing import Any
 
 import pluggy
 import structlog
+from opentelemetry import trace
+from opentelemetry.trace import Span
 
 from monmouth.core.config import Settings
 from monmouth.core.errors import SourceError
@@ -36,6 +38,7 @@ from monmouth.core.plugins import PluginHost, load_plugins
 from monmouth.core.records import AccountRecord, BlockRecord, Segment
 from monmouth.core.sources.base import Source
 from monmouth.core.state import Store
+from monmouth.core.telemetry import COMMIT_SECONDS, COMMITTED_SECONDS, EXECUTE_SECONDS, tracer
 from monmouth.rust_svm.runtime import SvmRuntime
 from monmouth.rust_svm.sigverify import SignatureVerifier
 from monmouth.stream.segments import SlotStatus, block_segment, revert_segment, slot_segment
@@ -76,6 +79,9 @@ class _Executed:
     executed: ExecutedBlock
     segments: list[Segment]
     parent: int | None
+    #: The block's trace span, ended once the block is committed and reported.
+    span: Span
+    started_ns: int
 
 
 #: A group commit ends at this many blocks or transactions (catch-up); at the head, a
@@ -123,6 +129,8 @@ class Node:
         self._stop = False
         self._limit: int | None = None
         self._closed = False
+        #: The L1 node's head as the source last saw it (None when the source does not say).
+        self.l1_head: int | None = None
         self._group: list[_Executed] = []
         self._group_txs = 0
         head = self.store.head()
@@ -233,7 +241,19 @@ class Node:
             )
         if prepared is None or prepared.block is not block:
             prepared = self.executor.prepare(block)
-        executed = self.executor.execute(prepared, self._window(block), self.state)
+        span = tracer.start_span(
+            "block",
+            start_time=prepared.started_ns,
+            attributes={"l1.block.number": block.number, "l1.block.hash": "0x" + block.hash.hex()},
+        )
+        context = trace.set_span_in_context(span)
+        tracer.start_span("route", context=context, start_time=prepared.started_ns).end(
+            end_time=prepared.routed_ns
+        )
+        started = time.perf_counter()
+        with trace.use_span(span), tracer.start_as_current_span("execute"):
+            executed = self.executor.execute(prepared, self._window(block), self.state)
+        EXECUTE_SECONDS.record(time.perf_counter() - started)
         write = executed.write
         parent = block.number - 1 if self._recent else None
         segments = []
@@ -241,7 +261,9 @@ class Node:
             segments = [block_segment(write.block, parent, write.accounts, executed.transactions)]
         self.state = write.lthash
         self._recent.append((block.number, block.hash))
-        self._group.append(_Executed(block.id, executed, segments, parent))
+        self._group.append(
+            _Executed(block.id, executed, segments, parent, span, prepared.started_ns)
+        )
         self._group_txs += len(executed.write.txs)
 
     def _flush(self) -> list[BlockRecord]:
@@ -251,12 +273,24 @@ class Node:
         if not group:
             return []
         stream = self.stream
+        commit_start = time.time_ns()
         with stream.ordered():
             firsts = self.store.commit_blocks(
                 [g.executed.write for g in group], [g.segments for g in group]
             )
             for first, g in zip(firsts, group, strict=True):
                 stream.submit(first, g.segments)
+        commit_end = time.time_ns()
+        COMMIT_SECONDS.record((commit_end - commit_start) / 1e9, {"blocks": len(group)})
+        for g in group:
+            COMMITTED_SECONDS.record((commit_end - g.started_ns) / 1e9)
+            context = trace.set_span_in_context(g.span)
+            tracer.start_span(
+                "commit",
+                context=context,
+                start_time=commit_start,
+                attributes={"blocks": len(group)},
+            ).end(end_time=commit_end)
         self.executor.settle()
         self.stats.commits += 1
         records = [g.executed.write.block for g in group]
@@ -266,6 +300,7 @@ class Node:
         plugins = self.plugins
         stats = self.stats
         for g, rec in zip(group, records, strict=True):
+            notify_start = time.time_ns()
             info = BlockInfo.from_record(rec)
             stats.blocks += 1
             stats.ok += rec.ok
@@ -286,6 +321,11 @@ class Node:
             plugins.notify(
                 "update_slot_status", slot=rec.number, parent=g.parent, status="processed"
             )
+            # Hooks run in their workers: "notify" is the handing over, not the hooks' work.
+            tracer.start_span(
+                "notify", context=trace.set_span_in_context(g.span), start_time=notify_start
+            ).end()
+            g.span.end()
         # A plugin under the `halt` policy failed: stop now that these blocks are durable.
         plugins.check()
         return records
@@ -417,6 +457,7 @@ class Node:
             notifications = source.notifications(self.head, self._stored_hash)
             async with aclosing(notifications):
                 async for notification in notifications:
+                    self.l1_head = getattr(source, "l1_head", None)
                     self.apply(notification)
                     if self._done():
                         break

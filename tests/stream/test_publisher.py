@@ -41,8 +41,8 @@ def test_heartbeats_go_on_during_a_backlog() -> None:
         while not publisher.subscriptions and time.monotonic() < deadline:
             time.sleep(0.01)
         seq = 0
-        for n in range(25):  # seconds of work for the publisher thread
-            count, segment = _heavy_segment(n, 3000)
+        for n in range(40):  # seconds of work for the publisher thread
+            count, segment = _heavy_segment(n, 1500)
             publisher.submit(seq, segment)
             seq += count
         beats: list[float] = []
@@ -56,7 +56,8 @@ def test_heartbeats_go_on_during_a_backlog() -> None:
         assert publisher.last_seq == seq - 1
         assert backlog > 1.0, "no backlog: make the segments heavier"
         gaps = [b - a for a, b in zip([started, *beats], beats, strict=False)]
-        assert len(beats) >= backlog / 0.5 and max(gaps) < 1.0, (backlog, gaps)
+        # A heartbeat goes out between segments, at least once a second of backlog.
+        assert len(beats) >= int(backlog) and max(gaps) < 1.0, (backlog, gaps)
     finally:
         sub.close(0)
         publisher.close()

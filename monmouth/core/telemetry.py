@@ -1,0 +1,35 @@
+"""The core's OpenTelemetry instruments and tracer (names in docs/operations.md).
+
+They are no-ops until an SDK provider is installed (the built-in `monitoring` plugin does that):
+recording then costs well under a microsecond per call, and the core records per block, not per
+transaction. Everything a plugin can see through hooks (counts by status and reason, reorgs)
+is counted by the monitoring plugin itself; the core records only what hooks cannot see.
+"""
+
+from __future__ import annotations
+
+from opentelemetry import metrics, trace
+
+meter = metrics.get_meter("monmouth.node")
+tracer = trace.get_tracer("monmouth.node")
+
+EXECUTE_SECONDS = meter.create_histogram(
+    "monmouth_block_execute_seconds",
+    unit="s",
+    description="Time to execute one L1 block's SVM transactions (route to lattice hash)",
+)
+COMMIT_SECONDS = meter.create_histogram(
+    "monmouth_block_commit_seconds",
+    unit="s",
+    description="Time of one LMDB commit (one block at the head, a group during catch-up)",
+)
+COMMITTED_SECONDS = meter.create_histogram(
+    "monmouth_block_latency_seconds",
+    unit="s",
+    description="From a block reaching the node to its commit (what the SLA target measures)",
+)
+SIGNATURES = meter.create_counter(
+    "monmouth_signatures_verified",
+    unit="{signature}",
+    description="Ed25519 signatures checked",
+)
