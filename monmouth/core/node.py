@@ -332,41 +332,39 @@ class Node:
 
     def revert_to(self, number: int) -> list[BlockInfo]:
         """Undo blocks tip-first until the head is `number` (or the state is empty)."""
-        reverted: list[BlockInfo] = []
         stream = self.stream
-        while self._recent and self._recent[-1][0] > number:
-            segments = []
-            if stream.logging:
-                head = self.store.head()
-                assert head is not None
-                parent_rec = self.store.block(head.number - 1)
-                segments = [
-                    revert_segment(head, None if parent_rec is None else parent_rec.checksum)
-                ]
-            with stream.ordered():
-                undone = self.store.revert_head(segments=segments)
-                stream.submit(undone.first_seq, segments)
-            for pubkey, value in undone.accounts:
+        head = self._recent[-1][0] if self._recent else None
+        if head is None or head <= number:
+            return []
+        first = self.store.first_block() or 0
+        count = head - max(number, first - 1)
+        make = (lambda block, parent: [revert_segment(block, parent)]) if stream.logging else None
+        # One write transaction for the whole reorg: one fsync, and all or nothing.
+        with stream.ordered():
+            undone = self.store.revert_blocks(count, segments=make)
+            for rev in undone:
+                stream.submit(rev.first_seq, rev.segments)
+        reverted: list[BlockInfo] = []
+        for rev in undone:
+            for pubkey, value in rev.accounts:
                 self.runtime.set(pubkey, value)
-            self._recent.pop()
-            reverted.append(BlockInfo.from_record(undone.block))
-            parent = undone.block.number - 1
-            if self._recent:
-                lthash = self.store.lthash(parent)
-                if lthash is None:
-                    raise SourceError(f"the lattice hash of block #{parent} was pruned")
-                self.state = lthash
-                if len(self._recent) < BLOCKHASH_WINDOW // 2:
-                    self._reload_recent(parent)
-            else:
-                self.state = LtHash.identity()
-        if reverted:
-            self.stats.reverted += len(reverted)
-            head_rec = self.store.head()
-            self.stats.head = None if head_rec is None else BlockInfo.from_record(head_rec)
-            stream.set_head(head_rec)
-            self.plugins.notify("revert_blocks", blocks=reverted)
-            log.info("reverted", blocks=len(reverted), head=number)
+            reverted.append(BlockInfo.from_record(rev.block))
+        parent = undone[-1].block.number - 1
+        head_rec = self.store.head()
+        if head_rec is None:
+            self.state = LtHash.identity()
+            self._recent.clear()
+        else:
+            lthash = self.store.lthash(head_rec.number)
+            if lthash is None:
+                raise SourceError(f"the lattice hash of block #{parent} was pruned")
+            self.state = lthash
+            self._reload_recent(head_rec.number)
+        self.stats.reverted += len(reverted)
+        self.stats.head = None if head_rec is None else BlockInfo.from_record(head_rec)
+        stream.set_head(head_rec)
+        self.plugins.notify("revert_blocks", blocks=reverted)
+        log.info("reverted", blocks=len(reverted), head=number)
         return reverted
 
     def _reload_recent(self, head: int) -> None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -76,6 +76,7 @@ class Reverted:
     block: BlockRecord
     accounts: list[tuple[bytes, bytes | None]]
     first_seq: int
+    segments: list[Segment] = field(default_factory=list)
 
 
 class Store:
@@ -579,44 +580,86 @@ class Store:
         Raises DataDirError when the head's undo record was pruned (a reorg deeper than the
         retention depth).
         """
-        head = self.head()
-        if head is None:
-            raise DataDirError("nothing to revert: the state is empty")
-        db = self._db
-        key = block_key(head.number)
+        [reverted] = self.revert_blocks(1, segments=lambda _block, _parent: segments, meta=meta)
+        return reverted
 
-        def body(txn: Any) -> Reverted:
-            raw = txn.get(key, db=db["undo"])
-            if raw is None:
-                raise DataDirError(
-                    f"cannot revert block #{head.number}: its undo record is beyond the retention "
-                    f"depth ({self.retention} blocks); raise store.retention_blocks and resync"
-                )
-            undo = decode_undo(raw)
-            for pubkey, prev in undo.accounts:
-                if prev is None:
-                    txn.delete(pubkey, db=db["accounts"])
-                else:
-                    txn.put(pubkey, prev, db=db["accounts"])
-            for signature, prev_tx in reversed(undo.txs):
-                if prev_tx is None:
-                    txn.delete(signature, db=db["txs"])
-                else:
-                    txn.put(signature, prev_tx, db=db["txs"])
-            for msg_key in undo.messages:
-                txn.delete(msg_key, db=db["messages"])
-            for name in ("undo", "lthash", "blocks"):
-                txn.delete(key, db=db[name])
-            if head.number == 0 or txn.get(block_key(head.number - 1), db=db["blocks"]) is None:
-                txn.delete(b"head", db=db["meta"])
-            else:
-                txn.put(b"head", block_key(head.number - 1) + head.parent_hash, db=db["meta"])
+    def revert_blocks(
+        self,
+        count: int,
+        *,
+        segments: Callable[[BlockRecord, bytes | None], Sequence[Segment]] | None = None,
+        meta: Sequence[tuple[bytes, bytes]] = (),
+    ) -> list[Reverted]:
+        """Undo `count` blocks tip first in one write transaction (one fsync).
+
+        :param segments: makes the stream segments of each reverted block, given the block and
+            its parent's state-hash checksum (None when the parent is not stored).
+        :returns: what each revert did, tip first.
+
+        Raises DataDirError, changing nothing, when the state has fewer blocks or an undo record
+        was pruned (a reorg deeper than the retention depth).
+        """
+        db = self._db
+
+        def body(txn: Any) -> list[Reverted]:
+            out = []
+            for _ in range(count):
+                raw_head = txn.get(b"head", db=db["meta"])
+                if raw_head is None:
+                    raise DataDirError("nothing to revert: the state is empty")
+                number = int.from_bytes(raw_head[:8], "big")
+                key = block_key(number)
+                head = decode_block(txn.get(key, db=db["blocks"]))
+                out.append(self._revert_in(txn, head, segments))
             for meta_key, value in meta:
                 txn.put(meta_key, value, db=db["meta"])
-            first = self._append(txn, segments)
-            return Reverted(head, undo.accounts, first)
+            return out
 
         return self._write(body)
+
+    def _revert_in(
+        self,
+        txn: Any,
+        head: BlockRecord,
+        segments: Callable[[BlockRecord, bytes | None], Sequence[Segment]] | None,
+    ) -> Reverted:
+        db = self._db
+        key = block_key(head.number)
+        raw = txn.get(key, db=db["undo"])
+        if raw is None:
+            raise DataDirError(
+                f"cannot revert block #{head.number}: its undo record is beyond the retention "
+                f"depth ({self.retention} blocks); raise store.retention_blocks and resync"
+            )
+        undo = decode_undo(raw)
+        for pubkey, prev in undo.accounts:
+            if prev is None:
+                txn.delete(pubkey, db=db["accounts"])
+            else:
+                txn.put(pubkey, prev, db=db["accounts"])
+        for signature, prev_tx in reversed(undo.txs):
+            if prev_tx is None:
+                txn.delete(signature, db=db["txs"])
+            else:
+                txn.put(signature, prev_tx, db=db["txs"])
+        for msg_key in undo.messages:
+            txn.delete(msg_key, db=db["messages"])
+        for name in ("undo", "lthash", "blocks"):
+            txn.delete(key, db=db[name])
+        parent_raw = (
+            None if head.number == 0 else txn.get(block_key(head.number - 1), db=db["blocks"])
+        )
+        if parent_raw is None:
+            txn.delete(b"head", db=db["meta"])
+        else:
+            txn.put(b"head", block_key(head.number - 1) + head.parent_hash, db=db["meta"])
+        made = (
+            []
+            if segments is None
+            else segments(head, None if parent_raw is None else decode_block(parent_raw).checksum)
+        )
+        first = self._append(txn, made)
+        return Reverted(head, undo.accounts, first, list(made))
 
 
 def _check_data_dir(path: Path, *, create: bool) -> None:
