@@ -40,7 +40,8 @@ from monmouth.rust_svm.runtime import (
     lookup_tables,
     writable_keys,
 )
-from monmouth.rust_svm.sigverify import SignatureVerifier, SignedMessage, split_wire
+from monmouth.rust_svm.sigverify import SignatureVerifier, SignedMessage
+from monmouth.rust_svm.wire import layout
 
 #: Solana's blockhash window, in L1 blocks.
 BLOCKHASH_WINDOW = 150
@@ -65,6 +66,8 @@ class _Tx:
     tx: VersionedTransaction | None  # None: malformed
     signed: SignedMessage | None
     keys: list[bytes]  # the static account keys
+    #: The accounts it may write, when that does not depend on lookup tables (else None).
+    writable: list[bytes] | None = None
 
 
 @dataclass(slots=True)
@@ -107,26 +110,25 @@ class Prepared:
     routed_ns: int = 0
 
 
-def _decode_tx(raw: bytes) -> tuple[VersionedTransaction, SignedMessage, list[bytes]] | None:
-    """The transaction, what its signature check needs and its static account keys; None when
-    it is malformed."""
+def _decode_tx(
+    raw: bytes,
+) -> tuple[VersionedTransaction, SignedMessage, list[bytes], list[bytes] | None] | None:
+    """The transaction, what its signature check needs, its static account keys and the
+    accounts it may write (None when lookup tables decide); None when it is malformed."""
     try:
         tx = VersionedTransaction.from_bytes(raw)
         # Exactly one encoding per transaction: trailing or non-canonical bytes are malformed.
         if bytes(tx) != raw:
             return None
         tx.sanitize()
-        _, offset = split_wire(raw)
-        n_signers = tx.message.header.num_required_signatures
-        keys = [bytes(k) for k in tx.message.account_keys]
-        signed = SignedMessage(
-            tuple(bytes(s) for s in tx.signatures), tuple(keys[:n_signers]), raw[offset:]
-        )
-        return tx, signed, keys
     except (KeyboardInterrupt, SystemExit):
         raise
     except BaseException:  # solders raises pyo3 panics (BaseException) on some garbage
         return None
+    # The runtime accepted these bytes: read the rest from them, without its objects.
+    wire = layout(raw)
+    signed = SignedMessage(wire.signatures, wire.signers, wire.message)
+    return tx, signed, wire.keys, None if wire.lookups else wire.writable
 
 
 class BlockExecutor:
@@ -352,7 +354,9 @@ class BlockExecutor:
             logs: list[str] = []
             error: object = None
             if reason is None:
-                writable = writable_keys(tx, item.keys, runtime)
+                writable = item.writable
+                if writable is None:
+                    writable = writable_keys(tx, item.keys, runtime)
                 touch(writable)
                 result = runtime.execute(tx)
                 changed = False

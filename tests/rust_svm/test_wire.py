@@ -1,0 +1,52 @@
+"""The wire layout read from bytes equals what the runtime's objects say, on every
+transaction of the devnet's mixed workload (legacy and v0, system and SPL Token)."""
+
+from __future__ import annotations
+
+from solders.message import MessageV0
+from solders.transaction import VersionedTransaction
+
+from monmouth.core import inbox
+from monmouth.core.config import load_settings
+from monmouth.core.sources.devnet import DevnetChain
+from monmouth.rust_svm.runtime import SvmRuntime, writable_keys
+from monmouth.rust_svm.sigverify import split_wire
+from monmouth.rust_svm.wire import layout
+
+
+def test_layout_matches_the_runtime_objects() -> None:
+    settings = load_settings(None, devnet={"workload": "mixed"})
+    chain = DevnetChain(settings.devnet, settings.inbox.address_bytes)
+    runtime = SvmRuntime()
+    seen = v0 = 0
+    while seen < 600:
+        chain.next_event()
+        for l1tx in chain.tip.transactions:
+            if l1tx.to != inbox.DEFAULT_INBOX_ADDRESS or l1tx.status != 1:
+                continue
+            msg = inbox.decode(l1tx.input, l1tx.value)
+            if not isinstance(msg, inbox.Batch):
+                continue
+            for raw in msg.transactions:
+                try:
+                    tx = VersionedTransaction.from_bytes(raw)
+                    tx.sanitize()
+                except BaseException:  # garbage the workload plants
+                    continue
+                if bytes(tx) != raw:
+                    continue
+                wire = layout(raw)
+                message = tx.message
+                keys = [bytes(k) for k in message.account_keys]
+                n = message.header.num_required_signatures
+                assert wire.keys == keys
+                assert wire.signers == tuple(keys[:n])
+                assert wire.signatures == tuple(bytes(s) for s in tx.signatures)
+                assert wire.message == raw[split_wire(raw)[1] :]
+                lookups = isinstance(message, MessageV0) and bool(message.address_table_lookups)
+                assert wire.lookups == lookups
+                if not lookups:
+                    assert wire.writable == writable_keys(tx, keys, runtime)
+                v0 += isinstance(message, MessageV0)
+                seen += 1
+    assert v0 > 0
