@@ -208,8 +208,8 @@ def run(
         if settings.role != "executor":
             _run_role(settings)
             return
-        source_obj = make_source(settings)
         with Node(settings) as node:
+            source_obj = make_source(settings, traces=node.plugins.wants_traces())
             log.info(
                 "starting",
                 data_dir=str(settings.data_dir),

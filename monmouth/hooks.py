@@ -125,6 +125,19 @@ def notify_transactions(block: BlockInfo, transactions: list[TransactionInfo]) -
 
 
 @hookspec
+def notify_l1_block(block: L1Block) -> None:
+    """Called with each committed L1 block as the source gave it, after it is durable and
+    before the block's `notify_block`.
+
+    :param block: the L1 block: header, transactions and receipts' logs; `block.traces` holds
+        the block's `trace_block` output when a running plugin sets `wants_traces = True` and
+        the L1 node serves it (None otherwise).
+
+    Any plugin may implement it; the node queues it only when one does.
+    """
+
+
+@hookspec
 def notify_block(block: BlockInfo) -> None:
     """Called after a block was committed durably.
 

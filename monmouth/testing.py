@@ -156,7 +156,8 @@ def monmouth_run(monmouth_settings: Settings, tmp_path: Path) -> MonmouthRunner:
         registered = instantiate(name, plugin, settings)
         with capture_logs() as log:
             with Node(settings, plugins=load_plugins(settings, extra=[(name, registered)])) as node:
-                anyio.run(functools.partial(node.run, make_source(settings), max_blocks=blocks))
+                source = make_source(settings, traces=node.plugins.wants_traces())
+                anyio.run(functools.partial(node.run, source, max_blocks=blocks))
             failures = tuple(
                 PluginFailure(str(e["hook"]), str(e["policy"]), str(e["traceback"]))
                 for e in log

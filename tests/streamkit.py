@@ -55,7 +55,7 @@ class NodeThread:
     ) -> None:
         self.node = Node(settings, plugins=plugins)
         self.error: BaseException | None = None
-        source = make_source(settings)
+        source = make_source(settings, traces=self.node.plugins.wants_traces())
 
         def body() -> None:
             if start is not None:

@@ -2,12 +2,14 @@
 
 The JSON shape is exactly what an Ethereum node returns: `eth_getBlockByNumber(n, true)` with one
 more key, `receipts`, holding `eth_getBlockReceipts(n)` (DESIGN.md section 11). Only the fields
-the node needs are kept; everything else a real node returns is ignored on the way in.
+the node needs are kept; everything else a real node returns is ignored on the way in. One more
+optional key, `traces`, holds the block's call traces as `trace_block(n)` returns them, when the
+source fetched them for a plugin that asked (`wants_traces`); replay files may carry it too.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from monmouth.core.hexutil import parse_data, parse_quantity, to_data, to_quantity
@@ -60,13 +62,20 @@ class L1Transaction:
 
 @dataclass(frozen=True, slots=True)
 class L1Block:
-    """One Ethereum block: its header fields the SVM needs and its transactions in order."""
+    """One Ethereum block: its header fields the SVM needs and its transactions in order.
+
+    :ivar traces: the block's call traces, the JSON objects of Parity's `trace_block(n)` as the
+        node returned them (camelCase keys, numbers as hex strings or integers); None when they
+        were not fetched (no plugin asked, or the node does not serve `trace_block`). Plugins
+        parse them (`monmouth.plugins.mev.parse_traces`); they do not take part in equality.
+    """
 
     number: int
     hash: bytes
     parent_hash: bytes
     timestamp: int
     transactions: tuple[L1Transaction, ...]
+    traces: tuple[Any, ...] | None = field(default=None, compare=False, repr=False)
 
     @property
     def id(self) -> BlockId:
@@ -100,6 +109,9 @@ class L1Block:
                 _parse_log(log, f"receipts[{i}].logs[{j}]")
                 for j, log in enumerate(receipt.get("logs") or [])
             )
+        traces_raw = obj.get("traces")
+        if traces_raw is not None and not isinstance(traces_raw, list):
+            raise ValueError("block 'traces' is not a list (trace_block)")
         txs_raw = obj.get("transactions")
         if not isinstance(txs_raw, list):
             raise ValueError("block has no 'transactions' list")
@@ -134,12 +146,15 @@ class L1Block:
             parent_hash=parse_data(obj.get("parentHash"), "parentHash", 32),
             timestamp=parse_quantity(obj.get("timestamp"), "timestamp"),
             transactions=tuple(txs),
+            traces=None if traces_raw is None else tuple(traces_raw),
         )
 
     def to_rpc(self) -> dict[str, Any]:
-        """The JSON a node would return for this block, with `receipts` (the replay-file line)."""
+        """The JSON a node would return for this block, with `receipts` (the replay-file line),
+        and `traces` when the block has them."""
         block_hash = to_data(self.hash)
         number = to_quantity(self.number)
+        extra: dict[str, Any] = {} if self.traces is None else {"traces": list(self.traces)}
         return {
             "number": number,
             "hash": block_hash,
@@ -176,6 +191,7 @@ class L1Block:
                 }
                 for tx in self.transactions
             ],
+            **extra,
         }
 
 

@@ -76,6 +76,7 @@ class _Executed:
     """A block executed but not yet committed (part of the current group)."""
 
     block: BlockId
+    l1: L1Block
     executed: ExecutedBlock
     segments: list[Segment]
     parent: int | None
@@ -262,7 +263,7 @@ class Node:
         self.state = write.lthash
         self._recent.append((block.number, block.hash))
         self._group.append(
-            _Executed(block.id, executed, segments, parent, span, prepared.started_ns)
+            _Executed(block.id, block, executed, segments, parent, span, prepared.started_ns)
         )
         self._group_txs += len(executed.write.txs)
 
@@ -309,6 +310,8 @@ class Node:
             stats.deposits += rec.deposits
             stats.head = info
             executed = g.executed
+            if plugins.wants("notify_l1_block"):
+                plugins.notify("notify_l1_block", block=g.l1)
             if executed.updates:
                 plugins.notify(
                     "update_accounts", block=info, updates=executed.updates, is_startup=False

@@ -33,7 +33,7 @@ log = structlog.get_logger("monmouth.plugins")
 #: Built-in plugins, run unless disabled in `[plugins] disable`.
 BUILTIN_PLUGINS: tuple[str, ...] = ("routing",)
 #: Built-in plugins that run only when named in `[plugins] enable`.
-OPTIONAL_BUILTINS: tuple[str, ...] = ()
+OPTIONAL_BUILTINS: tuple[str, ...] = ("mev",)
 ENTRY_POINT_GROUP = "monmouth.plugins"
 AUTOLOAD_ENV = "MONMOUTH_DISABLE_PLUGIN_AUTOLOAD"
 #: Hooks whose calls go through each plugin's queue and worker.
@@ -41,6 +41,7 @@ QUEUED_HOOKS = frozenset(
     {
         "update_accounts",
         "notify_transactions",
+        "notify_l1_block",
         "notify_block",
         "update_slot_status",
         "revert_blocks",
@@ -217,6 +218,14 @@ class PluginHost:
 
     def queue_depths(self) -> dict[str, int]:
         return {name: worker.depth for name, worker in self._workers.items()}
+
+    def wants_traces(self) -> bool:
+        """Whether a running plugin asked for L1 call traces (`wants_traces = True`)."""
+        return any(
+            getattr(plugin, "wants_traces", False)
+            for name, plugin in self.pm.list_name_plugin()
+            if name in self.states and not self.states[name].disabled
+        )
 
     def wants_snapshot(self) -> list[str]:
         """Plugins that asked for a startup snapshot (`wants_startup_snapshot = True`)."""

@@ -7,8 +7,12 @@ from monmouth.core.errors import ConfigError
 from monmouth.core.sources.base import Source
 
 
-def make_source(settings: Settings) -> Source:
-    """Build the configured source; raises ConfigError when it lacks what it needs."""
+def make_source(settings: Settings, *, traces: bool = False) -> Source:
+    """Build the configured source; raises ConfigError when it lacks what it needs.
+
+    :param traces: fetch each block's call traces (`trace_block`) where the source can (rpc);
+        the node asks when a running plugin wants them (`PluginHost.wants_traces`).
+    """
     kind = settings.source.kind
     if kind == "replay":
         from monmouth.core.sources.replay import ReplaySource
@@ -25,6 +29,7 @@ def make_source(settings: Settings) -> Source:
             settings.source.rpc_url,
             start_block=settings.source.start_block,
             poll_interval=settings.source.poll_interval,
+            traces=traces,
         )
     from monmouth.core.sources.devnet import DevnetSource
 

@@ -2,6 +2,11 @@
 
 - Blocks come from `eth_getBlockByNumber(n, true)` and `eth_getBlockReceipts(n)`, fetched ahead in
   batched requests, several at once, and handed over in order.
+- With `traces=True` (a plugin asked for call traces: `wants_traces`), each block's Parity
+  `trace_block(n)` comes in the same batched requests and rides on the block (`L1Block.traces`).
+  A node that does not serve `trace_block` ("method not found") gets one warning, and blocks
+  come without traces from then on; a block whose traces fail otherwise (after a few tries)
+  comes without them, with a warning.
 - New heads are found by polling `eth_blockNumber` (every `poll_interval` seconds) or, for a
   ws:// URL, as `eth_subscribe("newHeads")` announces them (with polling as a fallback).
 - A reorg is found when a new block does not link to the last one handed over, or when the block
@@ -52,11 +57,27 @@ KEEP_HASHES = 1024
 ANNOUNCED_RETRIES = 100
 
 
-async def fetch_raw_blocks(rpc: EthRpc, first: int, last: int) -> list[dict[str, Any]]:
+#: Tries at one block's `trace_block` alone, after a batch with traces failed.
+TRACE_ATTEMPTS = 3
+
+
+class TracesUnsupported(RpcError):
+    """The node does not serve `trace_block` ("method not found")."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__("trace_block", METHOD_NOT_FOUND, message)
+
+
+async def fetch_raw_blocks(
+    rpc: EthRpc, first: int, last: int, *, traces: bool = False
+) -> list[dict[str, Any]]:
     """Blocks `first..last` as the node returns them, each with its `receipts`, in order.
 
+    With `traces`, each also has `traces`: the answer of `trace_block(n)`, in the same batched
+    requests; a block whose traces could not be had (see the module docstring) has no such key.
     Stops early (returns fewer) at the first block the node does not have. Raises SourceError
-    when a block's receipts belong to another block (the chain changed mid-fetch: try again).
+    when a block's receipts or traces belong to another block (the chain changed mid-fetch: try
+    again), and TracesUnsupported when the node does not serve `trace_block`.
     """
     ranges = [(n, min(n + BATCH_BLOCKS - 1, last)) for n in range(first, last + 1, BATCH_BLOCKS)]
     results: dict[int, list[dict[str, Any]]] = {}
@@ -64,11 +85,18 @@ async def fetch_raw_blocks(rpc: EthRpc, first: int, last: int) -> list[dict[str,
 
     async def fetch(lo: int, hi: int) -> None:
         async with limiter:
-            results[lo] = await _fetch_range(rpc, lo, hi)
+            results[lo] = await _fetch_range(rpc, lo, hi, traces)
 
-    async with anyio.create_task_group() as tg:
-        for lo, hi in ranges:
-            tg.start_soon(fetch, lo, hi)
+    try:
+        async with anyio.create_task_group() as tg:
+            for lo, hi in ranges:
+                tg.start_soon(fetch, lo, hi)
+    except BaseExceptionGroup as group:
+        # The task group wraps what a fetch raised: callers catch SourceError, RpcError.
+        error = _first_error(group)
+        if error is None:
+            raise
+        raise error from None
     out: list[dict[str, Any]] = []
     for lo, hi in ranges:
         chunk = results[lo]
@@ -78,33 +106,105 @@ async def fetch_raw_blocks(rpc: EthRpc, first: int, last: int) -> list[dict[str,
     return out
 
 
-async def _fetch_range(rpc: EthRpc, lo: int, hi: int) -> list[dict[str, Any]]:
+def _first_error(group: BaseExceptionGroup[BaseException]) -> Exception | None:
+    """The first error (not a cancellation or an interrupt) in a task group's exceptions."""
+    for exc in group.exceptions:
+        found = _first_error(exc) if isinstance(exc, BaseExceptionGroup) else exc
+        if isinstance(found, Exception):
+            return found
+    return None
+
+
+async def _fetch_range(rpc: EthRpc, lo: int, hi: int, traces: bool) -> list[dict[str, Any]]:
+    if traces:
+        calls: list[tuple[str, list[Any]]] = []
+        for n in range(lo, hi + 1):
+            calls.append(("eth_getBlockByNumber", [to_quantity(n), True]))
+            calls.append(("eth_getBlockReceipts", [to_quantity(n)]))
+            calls.append(("trace_block", [to_quantity(n)]))
+        try:
+            # Not retried on error answers: one failing call must not stall the others for
+            # ever; the slow path below retries what it should.
+            answers = await rpc.batch(calls, retry_errors=False)
+        except RpcError as exc:
+            if exc.method == "trace_block" and exc.code == METHOD_NOT_FOUND:
+                raise TracesUnsupported(exc.message) from None
+        else:
+            return _assemble(answers[0::3], answers[1::3], answers[2::3])
+    answers = await _blocks_and_receipts(rpc, lo, hi)
+    blocks, receipts = answers[0::2], answers[1::2]
+    if not traces:
+        return _assemble(blocks, receipts, None)
+    found: list[Any] = []
+    for block, block_receipts in zip(blocks, receipts, strict=True):
+        if block is None or block_receipts is None:
+            break
+        found.append(await _trace_alone(rpc, block))
+    return _assemble(blocks, receipts, found)
+
+
+async def _blocks_and_receipts(rpc: EthRpc, lo: int, hi: int) -> list[Any]:
+    """`[block, receipts, block, receipts, ...]`: batched, or one receipt at a time for a node
+    without `eth_getBlockReceipts`."""
     calls: list[tuple[str, list[Any]]] = []
     for n in range(lo, hi + 1):
         calls.append(("eth_getBlockByNumber", [to_quantity(n), True]))
         calls.append(("eth_getBlockReceipts", [to_quantity(n)]))
     try:
-        answers = await rpc.batch(calls)
+        return await rpc.batch(calls)
     except RpcError as exc:
         if exc.code != METHOD_NOT_FOUND:
             raise
-        answers = []
-        for n in range(lo, hi + 1):
-            block = await rpc.call("eth_getBlockByNumber", to_quantity(n), True)
-            receipts = None
-            if block is not None:
-                receipts = await rpc.batch(
-                    [("eth_getTransactionReceipt", [tx["hash"]]) for tx in block["transactions"]]
-                )
-            answers += [block, receipts]
+    answers: list[Any] = []
+    for n in range(lo, hi + 1):
+        block = await rpc.call("eth_getBlockByNumber", to_quantity(n), True)
+        receipts = None
+        if block is not None:
+            receipts = await rpc.batch(
+                [("eth_getTransactionReceipt", [tx["hash"]]) for tx in block["transactions"]]
+            )
+        answers += [block, receipts]
+    return answers
+
+
+async def _trace_alone(rpc: EthRpc, block: dict[str, Any]) -> Any:
+    """`trace_block` for one block, tried a few times; None (with a warning) when it fails."""
+    delay = 0.1
+    for attempt in range(1, TRACE_ATTEMPTS + 1):
+        try:
+            (answer,) = await rpc.batch([("trace_block", [block["number"]])], retry_errors=False)
+            return answer
+        except RpcError as exc:
+            if exc.code == METHOD_NOT_FOUND:
+                raise TracesUnsupported(exc.message) from None
+            if attempt == TRACE_ATTEMPTS:
+                log.warning("block without traces", block=block["number"], error=f"{exc.message}")
+                return None
+        await anyio.sleep(delay)
+        delay *= 2
+    return None
+
+
+def _assemble(
+    blocks: list[Any], receipts: list[Any], traces: list[Any] | None
+) -> list[dict[str, Any]]:
+    """Each block with its `receipts` (and `traces`), up to the first block the node lacks."""
     out = []
-    for block, receipts in zip(answers[0::2], answers[1::2], strict=True):
-        if block is None or receipts is None:
+    for i, (block, block_receipts) in enumerate(zip(blocks, receipts, strict=True)):
+        if block is None or block_receipts is None:
             break
-        for receipt in receipts:
+        for receipt in block_receipts:
             if receipt.get("blockHash", block["hash"]) != block["hash"]:
                 raise SourceError(f"block {block['number']} changed while it was fetched")
-        out.append({**block, "receipts": receipts})
+        obj = {**block, "receipts": block_receipts}
+        block_traces = None if traces is None or i >= len(traces) else traces[i]
+        if isinstance(block_traces, list):
+            for trace in block_traces:
+                found = trace.get("blockHash", block["hash"]) if isinstance(trace, dict) else None
+                if found is not None and found != block["hash"]:
+                    raise SourceError(f"block {block['number']} changed while it was traced")
+            obj["traces"] = block_traces
+        out.append(obj)
     return out
 
 
@@ -116,6 +216,9 @@ class RpcSource:
         first block).
     :param poll_interval: seconds between looks for a new head once caught up.
     :param fetch_ahead: blocks fetched ahead and handed over in one notification in catch-up.
+    :param traces: also fetch each block's call traces (`trace_block`) into `L1Block.traces`;
+        for plugins that ask for them (`wants_traces`). Off when the node turns out not to
+        serve them (`self.traces` is then False).
     """
 
     def __init__(
@@ -125,8 +228,10 @@ class RpcSource:
         start_block: int = 0,
         poll_interval: float = 1.0,
         fetch_ahead: int = 64,
+        traces: bool = False,
     ) -> None:
         self.url = url
+        self.traces = traces
         self.start_block = start_block
         self.poll_interval = poll_interval
         self.fetch_ahead = fetch_ahead
@@ -199,7 +304,15 @@ class RpcSource:
         """Linked canonical blocks `first..` (up to `last`); fewer if the chain moved meanwhile."""
         for _ in range(5):
             try:
-                raw = await fetch_raw_blocks(rpc, first, last)
+                raw = await fetch_raw_blocks(rpc, first, last, traces=self.traces)
+            except TracesUnsupported as exc:
+                log.warning(
+                    "the L1 node does not serve trace_block: blocks come without call traces",
+                    url=self.url,
+                    error=exc.message,
+                )
+                self.traces = False
+                continue
             except SourceError as exc:
                 log.info("refetching", reason=str(exc))
                 continue
