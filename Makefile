@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 ARGS ?=
 
-.PHONY: run test lint bench bench-rpc bench-stream clean
+.PHONY: run test lint bench bench-rpc bench-stream bench-monitoring clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -35,6 +35,9 @@ bench-rpc: $(VENV)/.installed node_modules/.bin/anvil
 
 bench-stream: $(VENV)/.installed
 	$(BIN)/python benches/bench_stream.py $(ARGS)
+
+bench-monitoring: $(VENV)/.installed
+	$(BIN)/python benches/bench_monitoring.py $(ARGS)
 
 clean:
 	rm -rf $(VENV) monmouth-data

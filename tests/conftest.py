@@ -13,9 +13,10 @@ from monmouth.core.lthash import LtHash, account_lthash
 from monmouth.core.records import AccountRecord
 from monmouth.core.state import Store
 
-# No test binds the default stream port unless it asks for a port of its own: tests may run
-# beside a developer's node, and the CLI tests' processes inherit this.
+# No test binds the default stream or metrics port unless it asks for a port of its own: tests
+# may run beside a developer's node, and the CLI tests' processes inherit this.
 os.environ["MONMOUTH_STREAM__PUBLISH"] = "none"
+os.environ["MONMOUTH_PLUGINS__MONITORING__ADDRESS"] = "none"
 
 # Test helpers (chainbuilder) live beside the tests.
 sys.path.insert(0, str(Path(__file__).parent))

@@ -31,9 +31,9 @@ if TYPE_CHECKING:
 log = structlog.get_logger("monmouth.plugins")
 
 #: Built-in plugins, run unless disabled in `[plugins] disable`.
-BUILTIN_PLUGINS: tuple[str, ...] = ("routing",)
+BUILTIN_PLUGINS: tuple[str, ...] = ("routing", "monitoring")
 #: Built-in plugins that run only when named in `[plugins] enable`.
-OPTIONAL_BUILTINS: tuple[str, ...] = ("mev",)
+OPTIONAL_BUILTINS: tuple[str, ...] = ("mev", "rag")
 ENTRY_POINT_GROUP = "monmouth.plugins"
 AUTOLOAD_ENV = "MONMOUTH_DISABLE_PLUGIN_AUTOLOAD"
 #: Hooks whose calls go through each plugin's queue and worker.

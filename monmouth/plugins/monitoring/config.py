@@ -1,0 +1,78 @@
+"""The `[plugins.monitoring]` table, validated by pydantic (`Plugin.config_model`)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+#: Where `/metrics`, `/health`, `/ready` and `/status` are served unless configured otherwise
+#: (9464 is the port OpenTelemetry's Prometheus exporters use by convention).
+DEFAULT_ADDRESS = "127.0.0.1:9464"
+_OFF = ("", "none", "off")
+
+
+def parse_address(text: str) -> tuple[str, int]:
+    """`host:port` (IPv6 hosts in brackets, `[::1]:9464`) as a (host, port) pair.
+
+    Raises ValueError with a message fit for a configuration error.
+    """
+    host, sep, port_text = text.rpartition(":")
+    if not sep or not host:
+        raise ValueError(f"{text!r} is not HOST:PORT (or 'none' to serve nothing)")
+    host = host.removeprefix("[").removesuffix("]")
+    try:
+        port = int(port_text)
+    except ValueError:
+        raise ValueError(f"{text!r}: the port {port_text!r} is not a number") from None
+    if not 0 <= port <= 65535:
+        raise ValueError(f"{text!r}: the port must be 0 to 65535")
+    return host, port
+
+
+class Config(BaseModel):
+    """The monitoring plugin's own keys (`on_error` and `queue_size` belong to the node)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    #: HOST:PORT of the HTTP endpoints; "none" serves nothing (metrics are still counted, and
+    #: traces still exported). Port 0 takes a free port (tests).
+    address: str | None = DEFAULT_ADDRESS
+    #: Ready only when the node's head is at most this many blocks behind the L1 head.
+    max_lag_blocks: int = Field(8, ge=0)
+    #: The SLA: a block is on time when it is committed within this many seconds of reaching
+    #: the node (`monmouth_block_latency_seconds`).
+    sla_target_seconds: float = Field(1.0, gt=0)
+    #: The share of on-time blocks is taken over this many seconds.
+    sla_window_seconds: float = Field(300.0, gt=0)
+    #: Seconds between looks at the L1 node (source `rpc`: is it reachable, what is its head)
+    #: and between SLA samples.
+    probe_interval: float = Field(5.0, gt=0, le=300)
+    #: Not ready when the data directory's file system has less free space than this.
+    min_free_disk_mb: int = Field(100, ge=0)
+    #: Publish the state hash of every block whose number is a multiple of this
+    #: (`monmouth_state_checkpoint_info`): instances can be compared at one height.
+    checkpoint_interval: int = Field(32, ge=1)
+    #: OTLP/HTTP collector for traces (`http://HOST:4318`, `/v1/traces` is added); none: off.
+    otlp_endpoint: str | None = None
+    #: Count rejected transactions by reason. That takes the transaction payloads, which an
+    #: executor builds anyway for its stream log (the default); "auto" counts them then only,
+    #: so that the node builds nothing more and an analyzer subscribes to no more messages.
+    count_reasons: Literal["auto", "on", "off"] = "auto"
+
+    @field_validator("address")
+    @classmethod
+    def _address(cls, value: str | None) -> str | None:
+        if value is None or value.strip().lower() in _OFF:
+            return None
+        parse_address(value.strip())
+        return value.strip()
+
+    @field_validator("otlp_endpoint")
+    @classmethod
+    def _endpoint(cls, value: str | None) -> str | None:
+        if value is None or value.strip().lower() in _OFF:
+            return None
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("must be an http:// or https:// URL (OTLP over HTTP)")
+        return value.strip()
