@@ -254,6 +254,9 @@ class Node:
         started = time.perf_counter()
         with trace.use_span(span), tracer.start_as_current_span("execute"):
             executed = self.executor.execute(prepared, self._window(block), self.state)
+        # Signatures were checked in the workers from routing on; execution took the last
+        # verdict before it ended.
+        tracer.start_span("verify", context=context, start_time=prepared.routed_ns).end()
         EXECUTE_SECONDS.record(time.perf_counter() - started)
         write = executed.write
         parent = block.number - 1 if self._recent else None

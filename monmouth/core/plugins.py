@@ -23,7 +23,7 @@ from pydantic import ValidationError
 from monmouth import hooks
 from monmouth.core.config import Settings
 from monmouth.core.dispatch import ERRORS, Halt, PluginState, Worker, call_hook
-from monmouth.core.errors import ConfigError
+from monmouth.core.errors import ConfigError, UserError
 
 if TYPE_CHECKING:
     from monmouth.core.l1 import L1Block, L1Transaction
@@ -267,9 +267,18 @@ class PluginHost:
                 yield impl
 
     def call_inline(self, hook: str, **kwargs: Any) -> None:
-        """Call `hook` on every plugin now (lifecycle hooks), isolating failures."""
+        """Call `hook` on every plugin now (lifecycle hooks), isolating failures. A
+        `UserError` (a plugin's configuration cannot work, such as a port in use) is not a
+        fault to isolate: it stops the start-up with its message."""
         for impl in self._impls(hook):
-            self._call_isolated(impl, hook, {a: kwargs[a] for a in impl.argnames})
+            args = {a: kwargs[a] for a in impl.argnames}
+            try:
+                call_hook(impl.function, args)
+            except UserError:
+                raise
+            except Exception as exc:
+                state = self.states.setdefault(impl.plugin_name, PluginState(impl.plugin_name))
+                self._failed(state, hook, exc)
 
     def _call_isolated(self, impl: Any, hook: str, args: dict[str, Any]) -> None:
         try:

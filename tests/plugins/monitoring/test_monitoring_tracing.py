@@ -93,7 +93,7 @@ def test_a_span_per_block_with_its_stages(collector: Collector, tmp_path: Path) 
             for s in collector.spans
             if s.trace_id == block.trace_id and s.parent_span_id == block.span_id
         )
-        assert children == ["commit", "execute", "notify", "route"]
+        assert children == ["commit", "execute", "notify", "route", "verify"]
         for child in collector.spans:
             if child.trace_id == block.trace_id and child.name != "block":
                 assert block.start_time_unix_nano <= child.start_time_unix_nano
