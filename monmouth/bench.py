@@ -99,9 +99,12 @@ def node_run(blocks: list[L1Block], workdir: Path, **settings: Any) -> tuple[Nod
     """The node from a replay file of `blocks` to committed state: (its stats, seconds)."""
     replay = workdir / "chain.jsonl"
     write_replay(replay, blocks)
-    config = load_settings(
-        None, data_dir=workdir / "data", **{"stream": {"publish": None}, **settings}
-    )
+    # The node as it runs by default (monitoring, stream log), but binding no port.
+    defaults: dict[str, Any] = {
+        "stream": {"publish": None},
+        "plugins": {"monitoring": {"address": "none"}},
+    }
+    config = load_settings(None, data_dir=workdir / "data", **{**defaults, **settings})
     with Node(config) as node:
         start = time.perf_counter()
         anyio.run(node.run, ReplaySource(replay))
