@@ -38,7 +38,9 @@ class DevnetSettings(_Section):
     """The embedded L1 chain and its seeded SVM workload."""
 
     seed: int = 7
-    workload: Literal["mixed", "transfers"] = "mixed"
+    #: mixed (everything below), transfers (system transfers only: the benchmark), or spl
+    #: (SPL Token: mints, token accounts, MintTo, and mostly token transfers).
+    workload: Literal["mixed", "transfers", "spl"] = "mixed"
     #: Solana transactions per L1 block (spread over several inbox messages).
     txs_per_block: int = Field(24, ge=0, le=100_000)
     #: Solana transactions per inbox message (batch).

@@ -568,11 +568,12 @@ class Workload:
         ctx: Context,
         executed: list[tuple[bytes, int]],
     ) -> list[tuple[bytes, Tag | None]]:
-        if not self._mixed:
+        if self._s.workload == "transfers":
             return self._transfers(number, rng, model, ctx, executed)
+        make = self._spl_tx if self._s.workload == "spl" else self._mixed_tx
         out: list[tuple[bytes, Tag | None]] = []
         for _ in range(self._s.txs_per_block):
-            made = self._mixed_tx(number, rng, model, ctx)
+            made = make(number, rng, model, ctx)
             if made is None:
                 continue
             raw, tag, at = made
@@ -657,6 +658,32 @@ class Workload:
             made = self._token_transfer(rng, model, blockhash, v0)
         if made is None:
             made = self._system_transfer(rng, model, blockhash, v0)
+        return None if made is None else (made, None, at)
+
+    def _spl_tx(
+        self, number: int, rng: Random, model: Model, ctx: Context
+    ) -> tuple[bytes, Tag | None, int] | None:
+        """The `spl` workload: a few mints and token accounts first, then MintTo now and then
+        and mostly token transfers (failures as configured)."""
+        self._nonce += 1
+        blockhash, at = self._blockhash(number, rng, ctx)
+        if rng.random() < self._s.failure_rate:
+            return self._failing_tx(rng, model, blockhash, False, at)
+        made: bytes | None = None
+        if len(model.mints) < 4:
+            made = self._create_mint(rng, model, blockhash, False)
+        elif len(model.token_accounts) < 8 * len(model.mints) and rng.random() < 0.3:
+            made = self._create_token_account(rng, model, blockhash, False)
+        elif model.token_accounts and rng.random() < 0.15:
+            made = self._mint_to(rng, model, blockhash, False)
+        elif len(model.token_accounts) >= 2:
+            made = self._token_transfer(rng, model, blockhash, False)
+        if made is None and model.token_accounts:
+            made = self._mint_to(rng, model, blockhash, False)
+        if made is None and model.mints:
+            made = self._create_token_account(rng, model, blockhash, False)
+        if made is None:
+            made = self._system_transfer(rng, model, blockhash, False)
         return None if made is None else (made, None, at)
 
     def _system_transfer(

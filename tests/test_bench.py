@@ -1,0 +1,92 @@
+"""`monmouth bench` prints the issue's JSON keys, for each workload, measured in one run."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import anyio
+import pytest
+
+from monmouth import bench
+from monmouth.core.config import load_settings
+from monmouth.core.node import Node
+from monmouth.core.payloads import BlockInfo, TransactionInfo
+from monmouth.core.plugins import load_plugins
+from monmouth.core.sources.devnet import DevnetSource
+from monmouth.hooks import hookimpl
+
+KEYS = {
+    "workload",
+    "txs",
+    "litesvm_sigverify_tps",
+    "litesvm_nosig_tps",
+    "node_tps",
+    "ratio_vs_sigverify",
+    "ratio_vs_nosig",
+    "peak_rss_mb",
+}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("workload", bench.WORKLOADS)
+def test_bench_json(workload: str) -> None:
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "monmouth",
+            "bench",
+            "--workload",
+            workload,
+            "--txs",
+            "600",
+            "--per-block",
+            "300",
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ},
+    )
+    assert proc.returncode == 0, proc.stderr
+    result = json.loads(proc.stdout)
+    assert set(result) >= KEYS
+    assert result["workload"] == workload and result["txs"] >= 600
+    for key in ("litesvm_sigverify_tps", "litesvm_nosig_tps", "node_tps"):
+        assert result[key] > 0
+    assert result["ratio_vs_sigverify"] == pytest.approx(
+        result["node_tps"] / result["litesvm_sigverify_tps"], rel=0.01
+    )
+
+
+class TokenLogs:
+    """Counts the transactions that invoked the SPL Token program."""
+
+    def __init__(self) -> None:
+        self.token = self.total = 0
+
+    @hookimpl
+    def notify_transactions(self, block: BlockInfo, transactions: list[TransactionInfo]) -> None:
+        for tx in transactions:
+            self.total += 1
+            self.token += any("TokenkegQ" in line for line in tx.logs)
+
+
+def test_the_spl_workload_is_token_transfers(tmp_path: Path) -> None:
+    devnet = {"workload": "spl", "failure_rate": 0.0, "bad_input_rate": 0.0, "txs_per_block": 40}
+    settings = load_settings(None, data_dir=tmp_path / "d", store={"sync": False}, devnet=devnet)
+
+    logs = TokenLogs()
+    with Node(settings, plugins=load_plugins(settings, extra=[("logs", logs)])) as node:
+        anyio.run(
+            lambda: node.run(
+                DevnetSource(settings.devnet, settings.inbox.address_bytes), max_blocks=12
+            )
+        )
+        assert node.stats.failed == 0 and node.stats.rejected == 0
+    assert logs.total > 300 and logs.token > 0.8 * logs.total
