@@ -1,0 +1,534 @@
+"""rag benchmark: indexing rate, query latency, recall@10 against the exact search, memory.
+
+Builds an index of `--docs` documents through the plugin's own write path
+(`RagIndex.index_block`: summaries, embedding, LMDB, the HNSW index) from synthetic but
+devnet-like payloads: the `TransactionInfo`s and `AccountUpdate`s the node hands the plugin for
+the devnet's mixed workload (system transfers, transfers to fresh addresses, SPL Token mints,
+token accounts, MintTo and token transfers, failed transfers of both kinds, multi-transfer
+transactions), with the logs and account writes LiteSVM produces for them. Then:
+
+- indexing: documents per second, overall and by stage (summaries, embedding, LMDB, HNSW);
+- queries: latency p50/p99 of `RagIndex.query` for texts, examples (`like`) and accounts, and
+  of the HNSW search alone;
+- recall@10 of the approximate search against the exact numpy search, over example queries
+  (`like`), tie-aware: a returned document counts when its exact score reaches the exact 10th
+  best (documents of the same shape often score the same);
+- memory: the HNSW index's bytes, the process's peak RSS, the LMDB size on disk.
+
+`--node` also runs the node itself on a devnet replay with the plugin off and on, and reports
+both transaction rates (the on rate counts until the plugin has indexed every block).
+
+Build time grows with the index: if 1,000,000 documents do not fit your time, build fewer and
+read the extrapolation this prints (labelled as such).
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import resource
+import shutil
+import struct
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from report import emit
+
+from monmouth.core.payloads import AccountUpdate, TransactionInfo
+from monmouth.plugins.rag.ann import best
+from monmouth.plugins.rag.embed import HashingEmbedder
+from monmouth.plugins.rag.index import IndexSettings, RagIndex
+
+SYSTEM = bytes(32)
+SYSTEM_ID = "11111111111111111111111111111111"
+TOKEN = bytes.fromhex("06ddf6e1d765a193d9cbe146ceeb79ac1cb485ed5f5b37913a8cf5857eff00a9")
+TOKEN_ID = "TokenkegQfeZyiNwAJbNbGKPFXCWuBvf9Ss623VQ5DA"
+SOL = 10**9
+FEE = 5000
+
+
+def _key(*parts: object) -> bytes:
+    return hashlib.blake2b(repr(parts).encode(), digest_size=32).digest()
+
+
+def _token_data(mint: bytes, owner: bytes, amount: int) -> bytes:
+    return mint + owner + struct.pack("<Q", amount) + bytes(93)
+
+
+def _mint_data(supply: int) -> bytes:
+    return bytes(36) + struct.pack("<Q", supply) + b"\x06" + bytes(37)
+
+
+class Workload:
+    """Devnet-like payloads: who holds what, and each block's transactions and writes."""
+
+    def __init__(self, seed: int, users: int) -> None:
+        self.rng = np.random.default_rng(seed)
+        self.seed = seed
+        self.users = [_key(seed, "user", i) for i in range(users)]
+        self.lamports = dict.fromkeys(self.users, 100 * SOL)
+        self.mints: list[tuple[bytes, bytes, int]] = []  # (mint, authority, supply)
+        self.accounts: list[tuple[bytes, int, bytes, int]] = []  # (account, mint, owner, amount)
+        self.fresh = 0
+        self.count = 0
+
+    def deposits(self) -> list[AccountUpdate]:
+        return [AccountUpdate(u, 100 * SOL, SYSTEM, False, 0, b"", None, 0) for u in self.users]
+
+    def _user(self) -> bytes:
+        return self.users[int(self.rng.integers(len(self.users)))]
+
+    def block(self, size: int) -> tuple[list[TransactionInfo], list[AccountUpdate]]:
+        txs: list[TransactionInfo] = []
+        writes: list[AccountUpdate] = []
+        for position in range(size):
+            self.count += 1
+            signature = hashlib.blake2b(f"{self.seed}/{self.count}".encode(), digest_size=64)
+            sig = signature.digest()
+            roll = float(self.rng.random())
+            tx, out = self._make(sig, roll, position)
+            txs.append(tx)
+            writes += [
+                AccountUpdate(k, lam, own, False, 0, data, sig, len(writes) + i)
+                for i, (k, lam, own, data) in enumerate(out)
+            ]
+        return txs, writes
+
+    def _make(
+        self, sig: bytes, roll: float, position: int
+    ) -> tuple[TransactionInfo, list[tuple[bytes, int, bytes, bytes]]]:
+        payer = self._user()
+        ok = [f"Program {SYSTEM_ID} invoke [1]", f"Program {SYSTEM_ID} success"]
+        tok = [
+            f"Program {TOKEN_ID} invoke [1]",
+            f"Program {TOKEN_ID} consumed 119 of 200000 compute units",
+            f"Program {TOKEN_ID} success",
+        ]
+
+        def info(
+            status: str, accounts: list[bytes], logs: list[str], fee: int = FEE, error: Any = None
+        ) -> TransactionInfo:
+            units = 150 * sum(1 for line in logs if line.endswith("invoke [1]"))
+            return TransactionInfo(
+                sig,
+                "ok" if status == "ok" else "failed",
+                None,
+                error,
+                fee,
+                units,
+                tuple(logs),
+                tuple(accounts),
+                _key("l1", self.count // 64),
+                self.count // 64 % 100,
+                position,
+            )
+
+        def pay(fee: int = FEE, moved: int = 0) -> tuple[bytes, int, bytes, bytes]:
+            self.lamports[payer] -= fee + moved
+            return (payer, self.lamports[payer], SYSTEM, b"")
+
+        if roll < 0.07:  # a failed system transfer: more than the payer holds
+            need = self.lamports[payer] + int(self.rng.integers(1, 10)) * 1000 * SOL
+            logs = [
+                ok[0],
+                f"Transfer: insufficient lamports {self.lamports[payer] - FEE}, need {need}",
+                f"Program {SYSTEM_ID} failed: custom program error: 0x1",
+            ]
+            error = {"InstructionError": [0, {"Custom": 1}]}
+            return info("failed", [payer, self._user(), SYSTEM], logs, error=error), [pay()]
+        if roll < 0.10 and self.accounts:  # a failed token transfer
+            src = self.accounts[int(self.rng.integers(len(self.accounts)))]
+            dst = self.accounts[int(self.rng.integers(len(self.accounts)))]
+            logs = [
+                tok[0],
+                "Program log: Error: insufficient funds",
+                f"Program {TOKEN_ID} consumed 181 of 200000 compute units",
+                f"Program {TOKEN_ID} failed: custom program error: 0x1",
+            ]
+            error = {"InstructionError": [0, {"Custom": 1}]}
+            accounts = [payer, src[0], dst[0], TOKEN]
+            return info("failed", accounts, logs, error=error), [pay()]
+        if roll < 0.12 or (roll < 0.2 and len(self.mints) < 8):  # a new mint
+            mint = _key(self.seed, "mint", len(self.mints))
+            self.mints.append((mint, payer, 0))
+            out = [pay(2 * FEE, 1_461_600), (mint, 1_461_600, TOKEN, _mint_data(0))]
+            accounts = [payer, mint, SYSTEM, TOKEN]
+            return info("ok", accounts, ok + tok, fee=2 * FEE), out
+        if roll < 0.16 and self.mints:  # a new token account
+            mint_index = int(self.rng.integers(len(self.mints)))
+            mint = self.mints[mint_index][0]
+            account = _key(self.seed, "token", len(self.accounts))
+            self.accounts.append((account, mint_index, payer, 0))
+            out = [
+                pay(2 * FEE, 2_039_280),
+                (account, 2_039_280, TOKEN, _token_data(mint, payer, 0)),
+            ]
+            accounts = [payer, account, SYSTEM, TOKEN, mint]
+            return info("ok", accounts, ok + tok, fee=2 * FEE), out
+        if roll < 0.22 and self.accounts:  # MintTo
+            index = int(self.rng.integers(len(self.accounts)))
+            account, mint_index, owner, amount = self.accounts[index]
+            mint, authority, supply = self.mints[mint_index]
+            units = int(self.rng.integers(1, 1000)) * 10**6
+            self.mints[mint_index] = (mint, authority, supply + units)
+            self.accounts[index] = (account, mint_index, owner, amount + units)
+            out = [
+                pay(),
+                (mint, 1_461_600, TOKEN, _mint_data(supply + units)),
+                (account, 2_039_280, TOKEN, _token_data(mint, owner, amount + units)),
+            ]
+            return info("ok", [payer, mint, account, TOKEN], tok, ), out  # fmt: skip
+        if roll < 0.32 and len(self.accounts) > 2:  # a token transfer
+            i = int(self.rng.integers(len(self.accounts)))
+            src = self.accounts[i]
+            same = [j for j in range(max(0, i - 8), min(len(self.accounts), i + 8))]
+            j = same[int(self.rng.integers(len(same)))]
+            dst = self.accounts[j]
+            if src[3] > 0 and i != j and src[1] == dst[1]:
+                units = max(1, src[3] // 3)
+                mint = self.mints[src[1]][0]
+                self.accounts[i] = (src[0], src[1], src[2], src[3] - units)
+                self.accounts[j] = (dst[0], dst[1], dst[2], dst[3] + units)
+                out = [
+                    pay(),
+                    (src[0], 2_039_280, TOKEN, _token_data(mint, src[2], src[3] - units)),
+                    (dst[0], 2_039_280, TOKEN, _token_data(mint, dst[2], dst[3] + units)),
+                ]
+                return info("ok", [payer, src[0], dst[0], TOKEN], tok), out
+        if roll < 0.34:  # several transfers in one transaction
+            tos = [self._user() for _ in range(int(self.rng.integers(2, 17)))]
+            each = int(self.rng.integers(1, 100)) * 10**6
+            out = [pay(moved=each * len(tos))]
+            for to in tos:
+                if to == payer:
+                    continue
+                self.lamports[to] += each
+                out.append((to, self.lamports[to], SYSTEM, b""))
+            logs = ok * len(tos)
+            return info("ok", [payer, *dict.fromkeys(tos), SYSTEM], logs), out
+        # A system transfer, now and then to a fresh address.
+        if roll > 0.97:
+            self.fresh += 1
+            to = _key(self.seed, "fresh", self.fresh)
+            self.lamports[to] = 0
+        else:
+            to = self._user()
+            while to == payer:
+                to = self._user()
+        amount = int(self.rng.integers(1, 2000)) * 10**6 + int(self.rng.integers(0, 1000))
+        out = [pay(moved=amount)]
+        self.lamports[to] += amount
+        out.append((to, self.lamports[to], SYSTEM, b""))
+        return info("ok", [payer, to, SYSTEM], ok), out
+
+
+def _blocks(workload: Workload, docs: int, per_block: int) -> Iterator[tuple[int, Any, Any]]:
+    number = 1
+    made = 0
+    while made < docs:
+        size = min(per_block, docs - made)
+        txs, writes = workload.block(size)
+        made += size
+        yield number, txs, writes
+        number += 1
+
+
+def _percentiles(samples: list[float]) -> dict[str, float]:
+    array = np.asarray(samples) * 1000
+    return {
+        "p50_ms": round(float(np.percentile(array, 50)), 3),
+        "p99_ms": round(float(np.percentile(array, 99)), 3),
+    }
+
+
+def build(
+    path: Path,
+    docs: int,
+    per_block: int,
+    users: int,
+    settings: IndexSettings,
+    dims: int,
+    budget: float,
+) -> tuple[RagIndex, dict[str, Any], Workload]:
+    """Index up to `docs` documents, stopping early after `budget` seconds."""
+    workload = Workload(7, users)
+    index = RagIndex(path, embedder=HashingEmbedder(dims), settings=settings)
+    index.index_block(0, _key("block", 0), [], workload.deposits())
+    start = time.perf_counter()
+    last = (start, 0)
+    window_rate = 0.0
+    for number, txs, writes in _blocks(workload, docs, per_block):
+        index.index_block(number, _key("block", number), txs, writes)
+        now = time.perf_counter()
+        if now - last[0] > 30:
+            done = index.store.meta().count
+            window_rate = (done - last[1]) / (now - last[0])
+            print(
+                f"  {done:,} documents, {done / (now - start):,.0f}/s overall, "
+                f"{window_rate:,.0f}/s in the last {now - last[0]:.0f} s",
+                file=sys.stderr,
+                flush=True,
+            )
+            last = (now, done)
+            if now - start > budget:
+                break
+    index.flush()
+    elapsed = time.perf_counter() - start
+    index.save()
+    saved = time.perf_counter() - start - elapsed
+    count = index.store.meta().count
+    return (
+        index,
+        {
+            "docs": count,
+            "build_s": round(elapsed, 1),
+            "docs_per_s": round(count / elapsed),
+            "docs_per_s_last_window": round(window_rate) or round(count / elapsed),
+            "save_s": round(saved, 2),
+        },
+        workload,
+    )
+
+
+def stages(docs: int, users: int, dims: int, settings: IndexSettings) -> dict[str, Any]:
+    """Per-stage rates over a fresh small index (each stage alone, same payloads)."""
+    from monmouth.plugins.rag.documents import summarize
+
+    workload = Workload(11, users)
+    blocks = list(_blocks(workload, docs, 1000))
+    embedder = HashingEmbedder(dims)
+    start = time.perf_counter()
+    summaries = []
+    doc_id = 1
+    for number, txs, writes in blocks:
+        by_sig: dict[bytes, list[AccountUpdate]] = {}
+        for w in writes:
+            assert w.signature is not None
+            by_sig.setdefault(w.signature, []).append(w)
+        for tx in txs:
+            assert tx.signature is not None
+            doc = summarize(doc_id, tx, number, bytes(32), by_sig[tx.signature], {})
+            summaries.append(doc.summary)
+            doc_id += 1
+    t_summary = time.perf_counter() - start
+    start = time.perf_counter()
+    vectors = embedder.embed(summaries)
+    t_embed = time.perf_counter() - start
+    from monmouth.plugins.rag.ann import VectorIndex
+
+    ann = VectorIndex(
+        dims,
+        connectivity=settings.connectivity,
+        expansion_add=settings.expansion_add,
+        threads=settings.threads,
+        dtype=settings.quantization,
+    )
+    start = time.perf_counter()
+    for s in range(0, len(vectors), 1000):
+        ids = np.arange(s + 1, min(s + 1001, len(vectors) + 1), dtype=np.uint64)
+        ann.add(ids, vectors[s : s + len(ids)])
+    t_ann = time.perf_counter() - start
+    n = len(summaries)
+    return {
+        "stage_docs": n,
+        "summaries_per_s": round(n / t_summary),
+        "embeddings_per_s": round(n / t_embed),
+        "hnsw_adds_per_s": round(n / t_ann),
+    }
+
+
+def queries(index: RagIndex, workload: Workload, count: int) -> dict[str, Any]:
+    rng = np.random.default_rng(3)
+    meta = index.store.meta()
+    sample = [int(i) for i in rng.integers(1, meta.next_id, size=count * 2)]
+    docs = [d for d in index.store.documents(sample) if d is not None][:count]
+    texts = [
+        "failed token transfer insufficient funds",
+        "system transfer of 1.5 SOL",
+        "create account initialize mint",
+        "mint to token supply",
+        "several transfers in one transaction",
+        "insufficient lamports",
+    ]
+    result: dict[str, Any] = {}
+    timings: dict[str, list[float]] = {"text": [], "like": [], "account": [], "ann_only": []}
+    for i, doc in enumerate(docs):
+        t = time.perf_counter()
+        index.query(texts[i % len(texts)] + f" {doc.fee_payer}", k=10)
+        timings["text"].append(time.perf_counter() - t)
+        t = time.perf_counter()
+        hits = index.query(like=doc.signature, k=10)
+        timings["like"].append(time.perf_counter() - t)
+        assert hits and hits[0].document.signature == doc.signature
+        t = time.perf_counter()
+        index.query(account=doc.accounts[min(1, len(doc.accounts) - 1)], k=10)
+        timings["account"].append(time.perf_counter() - t)
+    vectors = index.store.vectors([d.id for d in docs], index.dimensions)
+    assert index.ann is not None
+    for vector in vectors:
+        t = time.perf_counter()
+        index.ann.search(vector, 10)
+        timings["ann_only"].append(time.perf_counter() - t)
+    for name, samples in timings.items():
+        for key, value in _percentiles(samples).items():
+            result[f"query_{name}_{key}"] = value
+    result["queries"] = len(docs)
+    return result
+
+
+def recall(index: RagIndex, count: int) -> dict[str, Any]:
+    """Tie-aware recall@10 of the HNSW search against the exact search (module docstring)."""
+    rng = np.random.default_rng(5)
+    meta = index.store.meta()
+    ids_all: list[np.ndarray] = []
+    rows_all: list[np.ndarray] = []
+    for ids, rows in index.store.iter_vectors(index.dimensions):
+        ids_all.append(ids)
+        rows_all.append(rows)
+    ids = np.concatenate(ids_all)
+    matrix = np.concatenate(rows_all).astype(np.float32)
+    picks = [int(i) for i in rng.integers(1, meta.next_id, size=count)]
+    queries_ = index.store.vectors(picks, index.dimensions)
+    strict = tolerant = 0.0
+    assert index.ann is not None
+    start = time.perf_counter()
+    for query in queries_:
+        scores = matrix @ query
+        exact_ids, exact_scores = best(ids, scores, 10)
+        got, _ = index.ann.search(query, 10)
+        tenth = float(exact_scores[-1])
+        by_id = dict(zip(ids.tolist(), scores.tolist(), strict=True))
+        strict += len(set(got.tolist()) & set(exact_ids.tolist())) / 10
+        tolerant += sum(1 for g in got.tolist() if by_id[g] >= tenth - 1e-3) / 10
+    exact_ms = (time.perf_counter() - start) / len(queries_) * 1000
+    return {
+        "recall_at_10": round(tolerant / len(queries_), 4),
+        "recall_at_10_strict_ids": round(strict / len(queries_), 4),
+        "exact_search_ms": round(exact_ms, 1),
+        "recall_queries": len(queries_),
+    }
+
+
+def node_rates(txs: int, per_block: int) -> dict[str, Any]:
+    """The node's tx/s on a devnet replay with the plugin off, then on (until it has indexed
+    every block)."""
+    import anyio
+
+    from monmouth.bench import generate
+    from monmouth.core.config import load_settings
+    from monmouth.core.node import Node
+    from monmouth.core.sources.replay import ReplaySource, write_replay
+
+    blocks = generate("mixed", txs, per_block, 1000)
+    out: dict[str, Any] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        replay = Path(tmp) / "chain.jsonl"
+        write_replay(replay, blocks)
+        for label, enable in (("off", []), ("on", ["rag"])):
+            settings = load_settings(
+                None,
+                data_dir=Path(tmp) / f"data-{label}",
+                stream={"publish": None},
+                plugins={"enable": enable},
+            )
+            start = time.perf_counter()
+            with Node(settings) as node:
+                anyio.run(node.run, ReplaySource(replay))
+                executed = time.perf_counter() - start
+            total = time.perf_counter() - start  # closing drains the plugin's queue
+            n = node.stats.transactions
+            out[f"node_rag_{label}_tps"] = round(n / total)
+            if enable:
+                out["node_rag_on_execute_tps"] = round(n / executed)
+        out["node_txs"] = n
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--docs", type=int, default=200_000, help="documents to index")
+    parser.add_argument("--per-block", type=int, default=1000, help="transactions per block")
+    parser.add_argument("--users", type=int, default=20_000, help="funded users")
+    parser.add_argument("--dimensions", type=int, default=128)
+    parser.add_argument("--connectivity", type=int, default=16)
+    parser.add_argument("--expansion-add", type=int, default=32)
+    parser.add_argument("--expansion-search", type=int, default=128)
+    parser.add_argument("--threads", type=int, default=1, help="threads per HNSW insertion")
+    parser.add_argument("--quantization", choices=("f16", "i8"), default="f16")
+    parser.add_argument("--queries", type=int, default=1000)
+    parser.add_argument("--recall-queries", type=int, default=200)
+    parser.add_argument("--target", type=int, default=1_000_000, help="size to extrapolate to")
+    parser.add_argument(
+        "--budget", type=float, default=480.0, help="seconds of building before stopping early"
+    )
+    parser.add_argument("--node", action="store_true", help="also the node with rag off and on")
+    parser.add_argument("--node-txs", type=int, default=30_000)
+    parser.add_argument("--dir", type=Path, default=None, help="keep the index here")
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    args = parser.parse_args()
+
+    settings = IndexSettings(
+        connectivity=args.connectivity,
+        expansion_add=args.expansion_add,
+        expansion_search=args.expansion_search,
+        threads=args.threads,
+        quantization=args.quantization,
+        save_every=10**12,
+    )
+    tmp = Path(tempfile.mkdtemp(prefix="bench-rag-")) if args.dir is None else args.dir
+    try:
+        report: dict[str, Any] = {
+            "dimensions": args.dimensions,
+            "connectivity": args.connectivity,
+            "expansion_add": args.expansion_add,
+            "expansion_search": args.expansion_search,
+            "threads": args.threads,
+            "quantization": args.quantization,
+        }
+        report.update(stages(min(args.docs, 20_000), args.users, args.dimensions, settings))
+        index, built, workload = build(
+            tmp / "rag",
+            args.docs,
+            args.per_block,
+            args.users,
+            settings,
+            args.dimensions,
+            args.budget,
+        )
+        report.update(built)
+        report.update(queries(index, workload, args.queries))
+        report.update(recall(index, args.recall_queries))
+        assert index.ann is not None
+        report["hnsw_memory_mb"] = round(index.ann.memory_usage / 2**20, 1)
+        report["lmdb_disk_mb"] = round((tmp / "rag" / "data.mdb").stat().st_size / 2**20, 1)
+        report["index_file_mb"] = round((tmp / "rag" / "index.usearch").stat().st_size / 2**20, 1)
+        report["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+        start = time.perf_counter()
+        index.close()
+        reopened = RagIndex(tmp / "rag", readonly=True)
+        report["reopen_readonly_s"] = round(time.perf_counter() - start, 2)
+        reopened.close()
+        if built["docs"] < args.target:
+            # EXTRAPOLATED, not measured: sizes scale linearly; the build goes on at the rate of
+            # its last window (the rate falls as the graph grows, so this is a lower bound).
+            scale = args.target / built["docs"]
+            rest = (args.target - built["docs"]) / built["docs_per_s_last_window"]
+            report["extrapolated_to"] = args.target
+            report["extrapolated_build_s_at_least"] = round(built["build_s"] + rest)
+            report["extrapolated_index_file_mb"] = round(report["index_file_mb"] * scale)
+            report["extrapolated_lmdb_disk_mb"] = round(report["lmdb_disk_mb"] * scale)
+        if args.node:
+            report.update(node_rates(args.node_txs, args.per_block))
+        emit(report, args.json)
+    finally:
+        if args.dir is None:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,167 @@
+"""`monmouth rag`: similarity search over the transactions the rag plugin indexed.
+
+- `monmouth rag query TEXT | --like SIGNATURE | --account PUBKEY [--k N] [--program P]
+  [--status ok|failed] [--from-height N] [--to-height M] [--exact] [--json]`: the top k
+  documents with their scores and summaries (`--json`: one object, `{"query", "results"}`).
+- `monmouth rag context ...` (same options, k defaults to 5): the prompt-ready JSON pack.
+- `monmouth rag stats [--json]`: counts and sizes.
+
+It reads `<data_dir>/rag/` read-only, so it works while the node runs (it sees what was
+indexed when it opened). The command is offered whether or not the plugin is enabled.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from monmouth.core.errors import UserError
+
+__all__ = ["rag", "register_rag_commands"]
+
+_CONFIG_HELP = "TOML config file (see examples/monmouth.toml)."
+_DATA_DIR_HELP = "State directory (default ./monmouth-data, or from config)."
+_JSON_HELP = "Print one JSON object for tools."
+_ACTIONS = ("query", "context", "stats")
+_console = Console()
+_err = Console(stderr=True)
+
+
+def register_rag_commands(register: Callable[..., Any]) -> None:
+    """Add `monmouth rag` through the `register_commands` callback."""
+    register(rag, name="rag")
+
+
+def _fail(message: str, code: int) -> typer.Exit:
+    _err.print("error: " + message, style="bold red", markup=False, highlight=False, soft_wrap=True)
+    return typer.Exit(code)
+
+
+def rag(
+    action: Annotated[str, typer.Argument(help="query, context or stats.")],
+    text: Annotated[
+        str | None, typer.Argument(help="What to look for: words, public keys, a summary.")
+    ] = None,
+    like: Annotated[
+        str | None,
+        typer.Option("--like", metavar="SIGNATURE", help="Transactions like this one."),
+    ] = None,
+    account: Annotated[
+        str | None,
+        typer.Option("--account", metavar="PUBKEY", help="Transactions that name this account."),
+    ] = None,
+    k: Annotated[
+        int | None, typer.Option("--k", min=1, help="How many results (query 10, context 5).")
+    ] = None,
+    program: Annotated[
+        str | None,
+        typer.Option(
+            "--program", help="Only transactions that invoked this program (name or key)."
+        ),
+    ] = None,
+    status: Annotated[
+        str | None, typer.Option("--status", help="Only `ok` or only `failed` transactions.")
+    ] = None,
+    from_height: Annotated[
+        int | None, typer.Option("--from-height", help="Only blocks from this height on.")
+    ] = None,
+    to_height: Annotated[
+        int | None, typer.Option("--to-height", help="Only blocks up to this height.")
+    ] = None,
+    exact: Annotated[
+        bool, typer.Option("--exact", help="Score every candidate exactly (slow).")
+    ] = False,
+    config: Annotated[Path | None, typer.Option("--config", help=_CONFIG_HELP)] = None,
+    data_dir: Annotated[Path | None, typer.Option("--data-dir", help=_DATA_DIR_HELP)] = None,
+    as_json: Annotated[bool, typer.Option("--json", help=_JSON_HELP)] = False,
+) -> None:
+    """Similarity search over executed transactions (the rag plugin's index): `rag query TEXT`,
+    `rag query --like SIGNATURE`, `rag query --account PUBKEY`; `rag context ...` for a
+    prompt-ready JSON pack; `rag stats`."""
+    try:
+        if action not in _ACTIONS:
+            raise UserError(f"unknown action {action!r}; use {', '.join(_ACTIONS)}")
+        index = _open(config, data_dir)
+        try:
+            if action == "stats":
+                if text is not None or like is not None or account is not None:
+                    raise UserError("`rag stats` takes no query")
+                _emit_stats(index.stats(), as_json)
+                return
+            query: dict[str, Any] = {
+                "like": like,
+                "account": account,
+                "program": program,
+                "status": status,
+                "from_height": from_height,
+                "to_height": to_height,
+            }
+            query = {key: value for key, value in query.items() if value is not None}
+            if exact:
+                query["exact"] = True
+            try:
+                if action == "context":
+                    pack = index.context(text, k=k or 5, **query)
+                    sys.stdout.write(json.dumps(pack) + "\n")
+                    return
+                hits = index.query(text, k=k or 10, **query)
+            except ValueError as exc:
+                raise UserError(str(exc)) from None
+        finally:
+            index.close()
+        asked = {"text": text, "k": k or 10, **query}
+        results = [hit.to_json() for hit in hits]
+        if as_json:
+            sys.stdout.write(json.dumps({"query": asked, "results": results}) + "\n")
+        else:
+            _show(results)
+    except UserError as exc:
+        raise _fail(str(exc), 2) from None
+
+
+def _open(config: Path | None, data_dir: Path | None) -> Any:
+    from monmouth.core.config import load_settings
+    from monmouth.plugins.rag.index import RagIndex
+
+    overrides: dict[str, Any] = {} if data_dir is None else {"data_dir": data_dir}
+    settings = load_settings(config, **overrides)
+    try:
+        return RagIndex(settings.data_dir / "rag", readonly=True)
+    except (ValueError, RuntimeError) as exc:
+        raise UserError(str(exc)) from None
+
+
+def _show(results: list[dict[str, Any]]) -> None:
+    if not results:
+        _console.print("no results")
+        return
+    table = Table(show_lines=True)
+    for column in ("#", "score", "slot", "status", "signature", "summary"):
+        table.add_column(column, overflow="fold")
+    for rank, hit in enumerate(results, 1):
+        table.add_row(
+            str(rank),
+            f"{hit['score']:.3f}",
+            str(hit["slot"]),
+            hit["status"],
+            hit["signature"],
+            hit["summary"].splitlines()[0],
+        )
+    _console.print(table)
+
+
+def _emit_stats(stats: dict[str, Any], as_json: bool) -> None:
+    if as_json:
+        sys.stdout.write(json.dumps(stats) + "\n")
+        return
+    table = Table(show_header=False)
+    for key, value in stats.items():
+        table.add_row(key, json.dumps(value) if isinstance(value, dict) else str(value))
+    _console.print(table)

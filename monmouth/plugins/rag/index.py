@@ -1,0 +1,722 @@
+"""`RagIndex`: the documents of the executed transactions, searchable by similarity.
+
+The Python API of the rag plugin. The plugin writes through it (`index_block`, `revert_blocks`,
+`seed_accounts`); the CLI and the request socket read through it (`query`, `context`, `stats`).
+
+Files, in `<data_dir>/rag/`: the LMDB environment (`store.py`, the truth) and `index.usearch`,
+the HNSW index (`ann.py`), which the writer saves every `save_every` changed documents and when
+it closes. Each block is written to LMDB first, then to the HNSW index in memory, so after a
+crash the saved index may lack documents or hold reverted ones. Opening compares the index with
+LMDB, by count and by a checksum of the ids (`store.idsum`), and repairs what differs: a writer
+removes the extra ids and adds the missing documents from their stored vectors (or rebuilds the
+index from LMDB when the file is missing or unreadable) and saves it; a reader (read-only, while
+the node runs) memory-maps the file, skips the extra ids and searches the missing ones exactly.
+
+Queries: by text (embedded like a summary), by an example transaction (`like`: its stored
+vector), or by account (the documents that name it, ranked by similarity to the account's key,
+or to the text or example when one is given too), with filters on program, status and height.
+A query without filters asks the HNSW index for the `k` nearest; filters that leave few
+candidates (at most `EXACT_LIMIT`, known from the postings) are searched exactly among them;
+other filters ask the HNSW index for more and keep those that pass, and fall back to an exact
+search among all candidates when even `OVERFETCH_LIMIT` neighbours are not enough.
+`exact=True` scores every candidate exactly: the reference the approximate search is measured
+against.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Final
+
+import msgspec
+import numpy as np
+import structlog
+from numpy.typing import NDArray
+from solders.pubkey import Pubkey
+from solders.signature import Signature
+
+from monmouth.plugins.rag.ann import VectorIndex, best, exact_top
+from monmouth.plugins.rag.documents import (
+    ABSENT,
+    PROGRAM_NAMES,
+    Document,
+    Prior,
+    summarize,
+)
+from monmouth.plugins.rag.embed import Embedder, embedder_named
+from monmouth.plugins.rag.store import RagStore, idsum
+
+if TYPE_CHECKING:
+    from monmouth.core.payloads import AccountUpdate, TransactionInfo
+
+__all__ = [
+    "CONTEXT_VERSION",
+    "EXACT_LIMIT",
+    "INDEX_FILE",
+    "OVERFETCH_LIMIT",
+    "Hit",
+    "IndexSettings",
+    "RagIndex",
+    "Repair",
+]
+
+log = structlog.get_logger("monmouth.rag")
+
+INDEX_FILE: Final = "index.usearch"
+#: Filters that leave at most this many candidates are searched exactly among them.
+EXACT_LIMIT: Final = 4096
+#: The most neighbours asked of the HNSW index for a filtered query before searching exactly.
+OVERFETCH_LIMIT: Final = 16_384
+#: Vectors inserted per hold of the HNSW lock: a query waits for at most one such slice.
+ADD_SLICE: Final = 32
+#: Blocks whose HNSW changes may wait for the inserting thread (then `index_block` waits).
+PENDING_BLOCKS: Final = 4
+#: The format of `context`'s answer.
+CONTEXT_VERSION: Final = 1
+_STATUSES: Final = ("ok", "failed")
+_NO_VECTORS: Final = np.zeros((0, 0), dtype=np.float32)
+_NAMES_BY_KEY: Final = PROGRAM_NAMES
+
+
+@dataclass(frozen=True, slots=True)
+class IndexSettings:
+    """How the HNSW index is built and searched, and how often it is saved."""
+
+    connectivity: int = 16
+    expansion_add: int = 32
+    expansion_search: int = 128
+    #: Save the HNSW index after this many documents were added or removed since the last save.
+    save_every: int = 100_000
+    #: Threads an insertion uses (0: every core).
+    threads: int = 1
+    #: How the HNSW index stores vectors: `f16` or `i8` (quantised).
+    quantization: str = "f16"
+    #: Log lines kept per document.
+    max_log_lines: int = 8
+
+
+class Hit(msgspec.Struct, frozen=True):
+    """One result: the document and its similarity to the query (cosine, at most 1)."""
+
+    score: float
+    document: Document
+
+    def to_json(self) -> dict[str, Any]:
+        return {"score": round(self.score, 6), **self.document.to_json()}
+
+
+class Repair(msgspec.Struct, frozen=True):
+    """What opening found of the HNSW index against LMDB, and what it did about it.
+
+    :ivar state: `ok` (they agreed), `repaired` (ids added or removed), `rebuilt` (made anew
+        from LMDB), or for a reader `patched` (searched with the difference made up in memory).
+    """
+
+    state: str
+    documents: int
+    added: int = 0
+    removed: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class _Filter:
+    terms: tuple[bytes, ...]
+    low: int
+    high: int
+
+    @property
+    def empty(self) -> bool:
+        return not self.terms and self.low <= 0 and self.high >= (1 << 64) - 1
+
+
+class RagIndex:
+    """The rag index in `path` (`<data_dir>/rag`): see the module docstring.
+
+    :param embedder: how texts become vectors; a writer's must be the one the index was built
+        with (DataDirError otherwise). A reader takes the recorded one when None.
+    :param readonly: a reader: nothing is written, the HNSW file is memory-mapped.
+    :param retention: blocks whose balance changes can be reverted (the node's
+        `[store] retention_blocks`).
+    """
+
+    def __init__(
+        self,
+        path: Path,
+        *,
+        embedder: Embedder | None = None,
+        readonly: bool = False,
+        settings: IndexSettings | None = None,
+        retention: int = 256,
+    ) -> None:
+        self.path = path
+        self.readonly = readonly
+        self.settings = settings if settings is not None else IndexSettings()
+        if embedder is None:
+            if not readonly:
+                raise ValueError("a writer needs its embedder")
+            probe = RagStore(path, readonly=True)
+            try:
+                embedder = embedder_named(probe.meta().embedder)
+            finally:
+                probe.close()
+        self.embedder: Embedder = embedder
+        self.dimensions = embedder.dimensions
+        self.store = RagStore(
+            path,
+            readonly=readonly,
+            embedder=embedder.name,
+            dimensions=embedder.dimensions,
+            retention=retention,
+        )
+        #: Held for every use of the HNSW index (usearch is not safe for concurrent changes).
+        self._lock = threading.Lock()
+        meta = self.store.meta()
+        self._next_id = meta.next_id
+        self._changes = 0
+        #: A writer's HNSW changes, applied in order by its inserting thread.
+        self._jobs: queue.Queue[tuple[str, NDArray[np.uint64], NDArray[np.float32]] | None] = (
+            queue.Queue(PENDING_BLOCKS)
+        )
+        self._failure: BaseException | None = None
+        self._inserter: threading.Thread | None = None
+        #: A reader's corrections of a stale HNSW file: ids to skip, documents to add.
+        self._extra: frozenset[int] = frozenset()
+        self._delta_ids: NDArray[np.uint64] = np.zeros(0, dtype=np.uint64)
+        self._delta: NDArray[np.float16] = np.zeros((0, self.dimensions), dtype=np.float16)
+        self.ann: VectorIndex | None = None
+        try:
+            self.repair = self._open_ann()
+        except BaseException:
+            self.store.close()
+            raise
+        if not readonly:
+            self._inserter = threading.Thread(target=self._insert, name="rag-hnsw", daemon=True)
+            self._inserter.start()
+
+    # ------------------------------------------------------------------ opening
+
+    @property
+    def index_path(self) -> Path:
+        return self.path / INDEX_FILE
+
+    def _new_ann(self) -> VectorIndex:
+        s = self.settings
+        return VectorIndex(
+            self.dimensions,
+            connectivity=s.connectivity,
+            expansion_add=s.expansion_add,
+            expansion_search=s.expansion_search,
+            threads=s.threads,
+            dtype=s.quantization,
+        )
+
+    def _open_ann(self) -> Repair:
+        meta = self.store.meta()
+        ann = VectorIndex.load(
+            self.index_path,
+            self.dimensions,
+            view=self.readonly,
+            expansion_search=self.settings.expansion_search,
+            threads=self.settings.threads,
+        )
+        if ann is not None:
+            keys = ann.keys()
+            if len(keys) == meta.count and idsum(keys) == meta.idsum:
+                self.ann = ann
+                return Repair("ok", meta.count)
+        else:
+            keys = np.zeros(0, dtype=np.uint64)
+            if meta.count == 0 and not self.index_path.exists():
+                self.ann = None if self.readonly else self._new_ann()
+                return Repair("new", 0)
+        live = self.store.live_ids()
+        missing = np.setdiff1d(live, keys, assume_unique=True)
+        extra = np.setdiff1d(keys, live, assume_unique=True)
+        if self.readonly:
+            self.ann = ann
+            self._extra = frozenset(int(i) for i in extra)
+            self._delta_ids = missing
+            self._delta = self.store.vectors([int(i) for i in missing], self.dimensions).astype(
+                np.float16
+            )
+            if len(missing) or len(extra):
+                log.info(
+                    "rag: the saved index lags the documents; searching the difference exactly",
+                    missing=len(missing),
+                    extra=len(extra),
+                )
+            return Repair("patched", len(live), len(missing), len(extra))
+        state = "repaired"
+        if ann is None or len(missing) + len(extra) > max(len(live), 1) // 2:
+            if ann is not None:
+                ann.close()
+            ann = self._new_ann()
+            missing, extra, state = live, np.zeros(0, dtype=np.uint64), "rebuilt"
+        if len(extra):
+            ann.remove(extra)
+        for ids, rows in self._stored_vectors(missing):
+            ann.add(ids, rows)
+        self.ann = ann
+        ann.save(self.index_path)
+        log.warning(
+            "rag: the saved index did not match the documents; " + state,
+            documents=len(live),
+            added=len(missing),
+            removed=len(extra),
+        )
+        return Repair(state, len(live), len(missing), len(extra))
+
+    def _stored_vectors(
+        self, ids: NDArray[np.uint64], chunk: int = 16_384
+    ) -> Iterator[tuple[NDArray[np.uint64], NDArray[np.float16]]]:
+        if len(ids) == 0:
+            return
+        if len(ids) == self.store.meta().count:
+            yield from self.store.iter_vectors(self.dimensions)
+            return
+        for start in range(0, len(ids), chunk):
+            part = ids[start : start + chunk]
+            rows = self.store.vectors([int(i) for i in part], self.dimensions)
+            yield part, rows.astype(np.float16)
+
+    def close(self) -> None:
+        """Apply what is pending, save the HNSW index (a writer) and close everything."""
+        if self._inserter is not None:
+            self._jobs.put(None)
+            self._inserter.join()
+            self._inserter = None
+        with self._lock:
+            if self.ann is not None:
+                if not self.readonly and self._changes and self._failure is None:
+                    self.ann.save(self.index_path)
+                    self._changes = 0
+                self.ann.close()
+                self.ann = None
+        self.store.close()
+        if self._failure is not None:
+            raise RuntimeError(f"the HNSW index failed: {self._failure}") from self._failure
+
+    def __enter__(self) -> RagIndex:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def save(self) -> None:
+        """Apply what is pending, then save the HNSW index now."""
+        self.flush()
+        with self._lock:
+            if self.ann is not None and not self.readonly:
+                self.ann.save(self.index_path)
+                self._changes = 0
+
+    def flush(self) -> None:
+        """Wait until every written block is in the HNSW index (searchable)."""
+        if self._inserter is not None:
+            self._jobs.join()
+        self._check()
+
+    def _check(self) -> None:
+        if self._failure is not None:
+            raise RuntimeError(f"the HNSW index failed: {self._failure}") from self._failure
+
+    def _submit(self, kind: str, ids: NDArray[np.uint64], vectors: NDArray[np.float32]) -> None:
+        self._check()
+        self._jobs.put((kind, ids, vectors))
+
+    def _insert(self) -> None:
+        """The inserting thread: HNSW changes in block order, in slices (so that queries
+        interleave), and a save every `save_every` changed documents. usearch releases the GIL
+        while it inserts, so this overlaps the worker's summaries and embeddings."""
+        while True:
+            job = self._jobs.get()
+            try:
+                if job is None:
+                    return
+                if self._failure is not None:
+                    continue
+                kind, ids, vectors = job
+                ann = self.ann
+                assert ann is not None
+                if kind == "remove":
+                    with self._lock:
+                        ann.remove(ids)
+                else:
+                    for start in range(0, len(ids), ADD_SLICE):
+                        with self._lock:
+                            ann.add(
+                                ids[start : start + ADD_SLICE], vectors[start : start + ADD_SLICE]
+                            )
+                self._changes += len(ids)
+                if self._changes >= self.settings.save_every:
+                    with self._lock:
+                        ann.save(self.index_path)
+                        self._changes = 0
+            except BaseException as exc:  # reported by the next write, flush or close
+                self._failure = exc
+            finally:
+                self._jobs.task_done()
+
+    # ------------------------------------------------------------------ writing
+
+    def index_block(
+        self,
+        number: int,
+        block_hash: bytes,
+        transactions: Sequence[TransactionInfo],
+        updates: Sequence[AccountUpdate],
+    ) -> list[Document]:
+        """Index one committed block: a document per executed transaction, the balances its
+        account writes leave; returns the documents, in execution order."""
+        if self.readonly:
+            raise RuntimeError("a read-only index cannot be written")
+        store = self.store
+        complete = store.meta().complete
+
+        def read_priors(
+            txn: Any,
+        ) -> tuple[
+            dict[bytes, dict[bytes, Prior | None]], dict[bytes, Prior | None], dict[bytes, Prior]
+        ]:
+            stored: dict[bytes, Prior | None] = {}
+            current: dict[bytes, Prior | None] = {}
+            per_tx: dict[bytes, dict[bytes, Prior | None]] = {}
+            for update in updates:
+                key = update.pubkey
+                if key not in current:
+                    known = store.prior(key, txn)
+                    stored[key] = known
+                    current[key] = known if known is not None or not complete else ABSENT
+                if update.signature is not None:
+                    seen = per_tx.setdefault(update.signature, {})
+                    if key not in seen:
+                        seen[key] = current[key]
+                current[key] = Prior.of(update)
+            after = {key: value for key, value in current.items() if value is not None}
+            return per_tx, stored, after
+
+        per_tx, stored, after = store.read(read_priors)
+        writes: dict[bytes, list[AccountUpdate]] = {}
+        for update in updates:
+            if update.signature is not None:
+                writes.setdefault(update.signature, []).append(update)
+        documents: list[Document] = []
+        for tx in transactions:
+            if tx.status == "rejected" or tx.signature is None:
+                continue
+            documents.append(
+                summarize(
+                    self._next_id + len(documents),
+                    tx,
+                    number,
+                    block_hash,
+                    writes.get(tx.signature, ()),
+                    per_tx.get(tx.signature, {}),
+                    max_log_lines=self.settings.max_log_lines,
+                )
+            )
+        vectors = self.embedder.embed([doc.summary for doc in documents])
+        undo = list(stored.items())
+        removed = store.write_block(number, block_hash, documents, vectors, after, undo)
+        self._next_id += len(documents)
+        if removed:
+            self._remove(removed)
+        if documents:
+            ids = np.asarray([doc.id for doc in documents], dtype=np.uint64)
+            self._submit("add", ids, vectors)
+        return documents
+
+    def _remove(self, ids: list[int]) -> None:
+        self._submit("remove", np.asarray(ids, dtype=np.uint64), _NO_VECTORS)
+
+    def revert_block(self, number: int, block_hash: bytes, parent_hash: bytes) -> list[int]:
+        """Remove a reverted block's documents (and undo its balance changes); returns their
+        ids (none when the block was not indexed)."""
+        removed = self.store.revert_block(number, block_hash, parent_hash) or []
+        if removed:
+            self._remove(removed)
+        return removed
+
+    def drop_blocks_above(self, number: int) -> int:
+        """Remove every indexed block above `number` (start-up repair); returns how many."""
+        above = self.store.blocks_above(number)
+        for height in above:
+            self._drop(height)
+        return len(above)
+
+    def _drop(self, number: int) -> None:
+        removed = self.store.drop_block(number)
+        if removed:
+            self._remove(removed)
+
+    def seed_accounts(self, updates: Sequence[AccountUpdate]) -> None:
+        """Record the accounts of a startup snapshot as the balances known now."""
+        self.store.seed([(u.pubkey, Prior.of(u)) for u in updates])
+
+    # ------------------------------------------------------------------ reading
+
+    def document(self, signature: str) -> Document | None:
+        """The indexed document of a transaction (base58 signature), or None."""
+        doc_id = self.store.id_of(_signature(signature))
+        return None if doc_id is None else self.store.documents([doc_id])[0]
+
+    def query(
+        self,
+        text: str | None = None,
+        *,
+        like: str | None = None,
+        account: str | None = None,
+        k: int = 10,
+        program: str | None = None,
+        status: str | None = None,
+        from_height: int | None = None,
+        to_height: int | None = None,
+        exact: bool = False,
+    ) -> list[Hit]:
+        """The `k` documents most similar to the query, best first (module docstring).
+
+        :param text: words, keys, a summary: embedded as a document's summary is.
+        :param like: a transaction's signature (base58): its document is the query (and
+            comes first).
+        :param account: a public key (base58): only documents that name it; without `text` or
+            `like`, ranked by similarity to the key itself.
+        :param program: only documents that invoked it (a name of `PROGRAM_NAMES` or a key).
+        :param status: only `ok` or only `failed` documents.
+        :param from_height, to_height: only documents of blocks in this range (inclusive).
+        :param exact: score every candidate exactly (slow; the reference).
+        Raises ValueError for a malformed or contradictory query, or an unknown `like`.
+        """
+        if k < 1:
+            raise ValueError("k must be at least 1")
+        if text is not None and like is not None:
+            raise ValueError("give TEXT or --like, not both")
+        if text is None and like is None and account is None:
+            raise ValueError("give TEXT, --like SIGNATURE or --account PUBKEY")
+        if status is not None and status not in _STATUSES:
+            raise ValueError(f"status must be one of {', '.join(_STATUSES)}")
+        terms: list[bytes] = []
+        if account is not None and account in PROGRAM_NAMES:
+            # A known program's key is posted under its program term (`store.doc_terms`).
+            terms.append(b"p" + PROGRAM_NAMES[account].encode())
+        elif account is not None:
+            terms.append(b"a" + _pubkey(account))
+        if program is not None:
+            terms.append(b"p" + _NAMES_BY_KEY.get(program, program).encode())
+        if status is not None:
+            terms.append(b"s" + status.encode())
+        low, high = self.store.id_range(from_height, to_height)
+        filt = _Filter(tuple(terms), low, high)
+        example: int | None = None
+        if like is not None:
+            example = self.store.id_of(_signature(like))
+            if example is None:
+                raise ValueError(f"no indexed transaction {like}")
+            vector = self.store.vectors([example], self.dimensions)[0]
+        else:
+            vector = self.embedder.embed([text if text is not None else str(account)])[0]
+        if low > high:
+            return []
+        pairs = self._search(vector, k, filt, exact)
+        if example is not None and self._accepted([(example, 0.0)], filt):
+            # The example is its own nearest neighbour, whatever the approximation found.
+            itself = (example, float(vector @ vector))
+            pairs = [itself, *(pair for pair in pairs if pair[0] != example)][:k]
+        docs = self.store.documents([doc_id for doc_id, _ in pairs])
+        return [
+            Hit(score, doc) for (_, score), doc in zip(pairs, docs, strict=True) if doc is not None
+        ]
+
+    def context(self, text: str | None = None, *, k: int = 5, **query: Any) -> dict[str, Any]:
+        """A prompt-ready pack of the top `k` results (JSON data): the query, the index's
+        head, each document's facts and summary, and `prompt`, the same as one text."""
+        hits = self.query(text, k=k, **query)
+        meta = self.store.meta()
+        asked = {"text": text, "k": k, **query}
+        documents = []
+        blocks = []
+        for rank, hit in enumerate(hits, 1):
+            doc = hit.document
+            documents.append(
+                {
+                    "rank": rank,
+                    "score": round(hit.score, 6),
+                    "signature": doc.signature,
+                    "slot": doc.slot,
+                    "status": doc.status,
+                    "programs": list(doc.programs),
+                    "instructions": list(doc.instructions),
+                    "signers": list(doc.signers),
+                    "movements": [
+                        {"account": m.account, "asset": m.asset, "delta": m.delta}
+                        for m in doc.movements
+                    ],
+                    "error": doc.error,
+                    "summary": doc.summary,
+                }
+            )
+            blocks.append(
+                f"[{rank}] score {hit.score:.3f}, slot {doc.slot}, {doc.status}\n{doc.summary}"
+            )
+        head = (
+            None if meta.head is None else {"slot": meta.head[0], "hash": "0x" + meta.head[1].hex()}
+        )
+        intro = (
+            "Solana transactions executed by the Monmouth node (an SVM that runs on Ethereum "
+            "blocks; slot = L1 block number), most relevant first; score is the cosine "
+            "similarity to the query."
+        )
+        return {
+            "version": CONTEXT_VERSION,
+            "query": {key: value for key, value in asked.items() if value is not None},
+            "head": head,
+            "embedder": self.embedder.name,
+            "documents": documents,
+            "prompt": intro + "\n\n" + "\n\n".join(blocks),
+        }
+
+    def stats(self) -> dict[str, Any]:
+        """Counts and sizes (JSON data)."""
+        meta = self.store.meta()
+        ann = self.ann
+        return {
+            "documents": meta.count,
+            "head": None if meta.head is None else meta.head[0],
+            "embedder": meta.embedder,
+            "dimensions": meta.dimensions,
+            "balances_complete": meta.complete,
+            "index": {
+                "file": str(self.index_path),
+                "size": 0 if ann is None else len(ann),
+                "memory_bytes": 0 if ann is None else ann.memory_usage,
+                "opened": self.repair.state,
+                "unsaved_changes": self._changes,
+            },
+        }
+
+    # ------------------------------------------------------------------ searching
+
+    def _search(
+        self, vector: NDArray[np.float32], k: int, filt: _Filter, exact: bool
+    ) -> list[tuple[int, float]]:
+        if exact:
+            every = None if filt.empty else self._candidates(filt, None)
+            return self._exact(vector, k, filt, every)
+        if not filt.empty:
+            small = self._candidates(filt, EXACT_LIMIT)
+            if small is not None:
+                return self._exact(vector, k, filt, small)
+        total = self.store.meta().count
+        fetch = k if filt.empty else max(4 * k, 64)
+        while True:
+            pairs = self._approximate(vector, fetch)
+            if not filt.empty:
+                pairs = self._accepted(pairs, filt)
+            if len(pairs) >= k or fetch >= total:
+                return pairs[:k]
+            if fetch >= OVERFETCH_LIMIT:
+                return self._exact(vector, k, filt, self._candidates(filt, None))
+            fetch = min(fetch * 4, OVERFETCH_LIMIT)
+
+    def _approximate(self, vector: NDArray[np.float32], count: int) -> list[tuple[int, float]]:
+        with self._lock:
+            if self.ann is not None:
+                ids, scores = self.ann.search(vector, count + len(self._extra))
+            else:
+                ids, scores = np.zeros(0, dtype=np.uint64), np.zeros(0, dtype=np.float32)
+        pairs = [
+            (int(i), float(s))
+            for i, s in zip(ids, scores, strict=True)
+            if int(i) not in self._extra
+        ]
+        if len(self._delta_ids):
+            d_ids, d_scores = exact_top(vector, self._delta_ids, self._delta, count)
+            pairs += [(int(i), float(s)) for i, s in zip(d_ids, d_scores, strict=True)]
+            pairs.sort(key=lambda pair: (-pair[1], -pair[0]))
+        return pairs[:count]
+
+    def _accepted(self, pairs: list[tuple[int, float]], filt: _Filter) -> list[tuple[int, float]]:
+        def body(txn: Any) -> list[tuple[int, float]]:
+            return [
+                (doc_id, score)
+                for doc_id, score in pairs
+                if filt.low <= doc_id <= filt.high
+                and all(self.store.has_term(term, doc_id, txn) for term in filt.terms)
+            ]
+
+        return self.store.read(body)
+
+    def _candidates(self, filt: _Filter, limit: int | None) -> list[int] | None:
+        """The ids that pass the filter, when the narrowest filter leaves at most `limit`
+        (None otherwise); every id when there is no filter and no limit."""
+
+        def body(txn: Any) -> list[int] | None:
+            store = self.store
+            best: bytes | None = None
+            best_count = 0
+            for term in filt.terms:
+                count = store.posting_count(term, txn)
+                if best is None or count < best_count:
+                    best, best_count = term, count
+            span = filt.high - filt.low + 1
+            if best is not None and (limit is None or best_count <= limit):
+                others = [term for term in filt.terms if term != best]
+                return [
+                    doc_id
+                    for doc_id in store.postings(best, txn=txn)
+                    if filt.low <= doc_id <= filt.high
+                    and all(store.has_term(term, doc_id, txn) for term in others)
+                ]
+            if limit is None or span <= limit:
+                low = max(filt.low, 1)
+                ids: list[int] = []
+                for chunk, _ in store.iter_vectors(self.dimensions, after=low - 1):
+                    inside = chunk[chunk <= np.uint64(min(filt.high, (1 << 64) - 1))]
+                    ids += [int(i) for i in inside]
+                    if len(inside) < len(chunk):
+                        break
+                return [
+                    doc_id
+                    for doc_id in ids
+                    if all(store.has_term(term, doc_id, txn) for term in filt.terms)
+                ]
+            return None
+
+        return self.store.read(body)
+
+    def _exact(
+        self, vector: NDArray[np.float32], k: int, filt: _Filter, candidates: list[int] | None
+    ) -> list[tuple[int, float]]:
+        """Exact top `k` among `candidates` (every document when None)."""
+        if candidates is None:
+            top_ids = np.zeros(0, dtype=np.uint64)
+            top_scores = np.zeros(0, dtype=np.float32)
+            for ids, rows in self.store.iter_vectors(self.dimensions):
+                scores = rows.astype(np.float32) @ vector
+                top_ids, top_scores = best(
+                    np.concatenate([top_ids, ids]), np.concatenate([top_scores, scores]), k
+                )
+            return [(int(i), float(s)) for i, s in zip(top_ids, top_scores, strict=True)]
+        if not candidates:
+            return []
+        ids = np.asarray(candidates, dtype=np.uint64)
+        found = self.store.vectors(candidates, self.dimensions)
+        top_ids, top_scores = exact_top(vector, ids, found, k)
+        return [(int(i), float(s)) for i, s in zip(top_ids, top_scores, strict=True)]
+
+
+def _signature(text: str) -> bytes:
+    try:
+        return bytes(Signature.from_string(text))
+    except ValueError:
+        raise ValueError(f"not a transaction signature (base58, 64 bytes): {text!r}") from None
+
+
+def _pubkey(text: str) -> bytes:
+    try:
+        return bytes(Pubkey.from_string(text))
+    except ValueError:
+        raise ValueError(f"not a public key (base58, 32 bytes): {text!r}") from None

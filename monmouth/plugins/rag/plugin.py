@@ -1,0 +1,266 @@
+"""The built-in `rag` plugin: every executed Solana transaction, indexed for similarity search.
+
+Off until named in `[plugins] enable = ["rag"]`. Its hooks are queued, so the indexing runs in
+the plugin's own worker thread behind a bounded queue (`[plugins.rag] queue_size`): the node
+only hands each block's payloads over. Per committed block:
+
+1. `update_accounts` and `notify_transactions` keep the block's account writes and transactions;
+2. `notify_block` makes a document of each executed transaction (`documents.py`), embeds the
+   summaries (`embed.py`) and writes the block to `<data_dir>/rag/` (`index.py`): LMDB first,
+   then the HNSW index;
+3. `revert_blocks` removes the documents of the reverted blocks (and their balance changes).
+
+`startup` opens the index, repairs it against LMDB when a crash left them apart, and reconciles
+it with the node's chain: indexed blocks above the node's head, or that the node no longer has,
+are removed. When the node committed blocks while the plugin was off (or the index is new on a
+state that is not empty), those blocks are not indexed (a warning says which), and the plugin asks
+for the startup snapshot to learn the accounts' balances, so the amounts of later transactions
+are right.
+
+Queries: `monmouth rag` (`cli.py`), the request socket's methods `rag.query`, `rag.context` and
+`rag.stats` (`register_rpc_methods`), and `RagIndex` from Python. See docs/rag.md.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Literal
+
+import structlog
+from pydantic import BaseModel, ConfigDict, Field
+
+from monmouth.hooks import hookimpl
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from monmouth.core.config import Settings
+    from monmouth.core.node import Node
+    from monmouth.core.payloads import AccountUpdate, BlockInfo, TransactionInfo
+    from monmouth.plugins.rag.index import RagIndex
+
+__all__ = ["QUERY_KEYS", "RagConfig", "RagPlugin", "query_arguments"]
+
+log = structlog.get_logger("monmouth.rag")
+
+#: The keys a `rag.query` or `rag.context` request may carry in its params.
+QUERY_KEYS = (
+    "text",
+    "like",
+    "account",
+    "k",
+    "program",
+    "status",
+    "from_height",
+    "to_height",
+    "exact",
+)
+
+
+class RagConfig(BaseModel):
+    """`[plugins.rag]`: the embedder, the HNSW parameters, how often the index is saved."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    #: `hashing` (deterministic, numpy) or `minilm` (the extra `rag-model`).
+    embedder: Literal["hashing", "minilm"] = "hashing"
+    #: Vector length of the hashing embedder (minilm's is 384).
+    dimensions: int = Field(128, ge=8, le=4096)
+    #: HNSW edges per node (M); fixed when the index is built.
+    connectivity: int = Field(16, ge=2, le=256)
+    #: HNSW candidates per insertion (efConstruction).
+    expansion_add: int = Field(32, ge=1, le=4096)
+    #: HNSW candidates per search (ef): recall against speed.
+    expansion_search: int = Field(128, ge=1, le=4096)
+    #: Save the HNSW index after this many changed documents (and at shutdown).
+    save_every: int = Field(100_000, ge=1)
+    #: Threads an insertion uses (0: every core).
+    threads: int = Field(1, ge=0, le=256)
+    #: Log lines kept per document.
+    max_log_lines: int = Field(8, ge=0, le=1024)
+
+
+def query_arguments(params: Any) -> dict[str, Any]:
+    """The keyword arguments of `RagIndex.query` from a request's params: a string (the text),
+    or a map with keys of `QUERY_KEYS` (a one-element list holding either is accepted too).
+    Raises ValueError for anything else."""
+    if isinstance(params, list) and len(params) == 1:
+        params = params[0]
+    if isinstance(params, str):
+        return {"text": params}
+    if not isinstance(params, dict):
+        raise ValueError("params must be a text or a map of " + ", ".join(QUERY_KEYS))
+    unknown = sorted(str(key) for key in params if key not in QUERY_KEYS)
+    if unknown:
+        raise ValueError(f"unknown params {', '.join(unknown)}; use {', '.join(QUERY_KEYS)}")
+    args = dict(params)
+    for key in ("k", "from_height", "to_height"):
+        value = args.get(key)
+        if value is not None and (not isinstance(value, int) or isinstance(value, bool)):
+            raise ValueError(f"{key} must be an integer")
+    for key in ("text", "like", "account", "program", "status"):
+        value = args.get(key)
+        if value is not None and not isinstance(value, str):
+            raise ValueError(f"{key} must be a string")
+    return args
+
+
+class RagPlugin:
+    """The `rag` plugin (module docstring). Built as `Plugin(settings, config)`."""
+
+    config_model = RagConfig
+
+    def __init__(self, settings: Settings, config: RagConfig | None = None) -> None:
+        self.settings = settings
+        self.config = config if config is not None else RagConfig()
+        self.path = settings.data_dir / "rag"
+        #: Asked for only when the index does not follow the node's state (see `startup`).
+        self.wants_startup_snapshot = False
+        self.index: RagIndex | None = None
+        self._updates: dict[tuple[int, bytes], list[AccountUpdate]] = {}
+        self._transactions: dict[tuple[int, bytes], list[TransactionInfo]] = {}
+
+    # ------------------------------------------------------------------ registration
+
+    @hookimpl
+    def register_commands(self, register: Callable[..., Any]) -> None:
+        from monmouth.plugins.rag.cli import register_rag_commands
+
+        register_rag_commands(register)
+
+    @hookimpl
+    def register_rpc_methods(self, register: Callable[..., Any]) -> None:
+        register("rag.query", self.rpc_query)
+        register("rag.context", self.rpc_context)
+        register("rag.stats", self.rpc_stats)
+
+    def _open_index(self) -> RagIndex:
+        if self.index is None:
+            raise ValueError("the rag index is not open (the plugin did not start)")
+        return self.index
+
+    def rpc_query(self, node: Node, params: Any) -> dict[str, Any]:
+        """`rag.query`: `{"results": [hit, ...]}`, each hit the document's fields and `score`."""
+        args = query_arguments(params)
+        hits = self._open_index().query(**args)
+        return {"results": [hit.to_json() for hit in hits]}
+
+    def rpc_context(self, node: Node, params: Any) -> dict[str, Any]:
+        """`rag.context`: the prompt-ready pack of `RagIndex.context`."""
+        args = query_arguments(params)
+        return self._open_index().context(**args)
+
+    def rpc_stats(self, node: Node, params: Any) -> dict[str, Any]:
+        """`rag.stats`: counts and sizes."""
+        return self._open_index().stats()
+
+    # ------------------------------------------------------------------ lifecycle
+
+    @hookimpl
+    def startup(self, node: Node) -> None:
+        from monmouth.plugins.rag.embed import make_embedder
+        from monmouth.plugins.rag.index import IndexSettings, RagIndex
+
+        cfg = self.config
+        index = RagIndex(
+            self.path,
+            embedder=make_embedder(cfg.embedder, cfg.dimensions),
+            settings=IndexSettings(
+                connectivity=cfg.connectivity,
+                expansion_add=cfg.expansion_add,
+                expansion_search=cfg.expansion_search,
+                save_every=cfg.save_every,
+                threads=cfg.threads,
+                max_log_lines=cfg.max_log_lines,
+            ),
+            retention=self.settings.store.retention_blocks,
+        )
+        self.index = index
+        self._reconcile(node, index)
+
+    def _reconcile(self, node: Node, index: RagIndex) -> None:
+        """Make the index follow the node's chain (module docstring)."""
+        head = node.head
+        store = index.store
+        dropped = index.drop_blocks_above(-1 if head is None else head.number)
+        # Blocks the node no longer has (a reorg while the plugin was off), newest first.
+        for number in store.blocks_above(-1)[: self.settings.store.retention_blocks]:
+            entry = store.block(number)
+            record = node.store.block(number)
+            if entry is not None and record is not None and record.hash == entry.hash:
+                break
+            index.drop_blocks_above(number - 1)
+            dropped += 1
+        if dropped:
+            log.info("rag: removed blocks the node does not have", blocks=dropped)
+        remaining = store.blocks_above(-1)
+        ours = remaining[0] if remaining else None
+        wanted = None if head is None else (head.number, head.hash)
+        if head is None:
+            store.clear_balances(complete=True)
+            store.set_head(None)
+        elif ours == head.number:
+            # The index follows the node (after dropping what the node no longer has).
+            store.set_head(wanted)
+            if not store.meta().complete:
+                # A dropped block was too deep to undo its balance changes: learn them again.
+                store.clear_balances(complete=False)
+                self.wants_startup_snapshot = True
+        else:
+            log.warning(
+                "rag: blocks committed while the plugin was off are not indexed",
+                first=0 if ours is None else ours + 1,
+                last=head.number,
+            )
+            # Learn the balances from the node's accounts (the startup snapshot).
+            store.clear_balances(complete=False)
+            store.set_head(wanted)
+            self.wants_startup_snapshot = True
+        if index.repair.state != "ok":
+            log.info(
+                "rag: index opened", state=index.repair.state, documents=index.repair.documents
+            )
+
+    @hookimpl
+    def end_of_startup(self, node: Node) -> None:
+        if self.wants_startup_snapshot and self.index is not None:
+            self.index.store.set_head(self.index.store.meta().head, complete=True)
+            self.wants_startup_snapshot = False
+
+    @hookimpl
+    def update_accounts(
+        self, block: BlockInfo | None, updates: list[AccountUpdate], is_startup: bool
+    ) -> None:
+        if self.index is None:
+            return
+        if is_startup:
+            self.index.seed_accounts(updates)
+        elif block is not None:
+            self._updates[(block.number, block.hash)] = updates
+
+    @hookimpl
+    def notify_transactions(self, block: BlockInfo, transactions: list[TransactionInfo]) -> None:
+        if self.index is not None:
+            self._transactions[(block.number, block.hash)] = transactions
+
+    @hookimpl
+    def notify_block(self, block: BlockInfo) -> None:
+        key = (block.number, block.hash)
+        updates = self._updates.pop(key, [])
+        transactions = self._transactions.pop(key, [])
+        if self.index is not None:
+            self.index.index_block(block.number, block.hash, transactions, updates)
+
+    @hookimpl
+    def revert_blocks(self, blocks: list[BlockInfo]) -> None:
+        if self.index is None:
+            return
+        for block in blocks:
+            self._updates.pop((block.number, block.hash), None)
+            self._transactions.pop((block.number, block.hash), None)
+            self.index.revert_block(block.number, block.hash, block.parent_hash)
+
+    @hookimpl
+    def shutdown(self, node: Node) -> None:
+        if self.index is not None:
+            self.index.close()
+            self.index = None
