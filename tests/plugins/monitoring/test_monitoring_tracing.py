@@ -155,6 +155,7 @@ def test_a_collector_that_is_down_never_holds_the_node(tmp_path: Path) -> None:
             start = time.monotonic()
             node.close()
             closing = time.monotonic() - start
+    # Whether the exporter gives up at shutdown or had already failed fast depends on timing;
+    # either way the node does not wait for it longer than the export timeout.
     assert closing < EXPORT_TIMEOUT + 2
-    events = [e["event"] for e in logs]
-    assert "the OTLP collector did not take the last spans in time; still trying" in events
+    assert "exporting traces" in [e["event"] for e in logs]
