@@ -67,10 +67,10 @@ __all__ = [
 log = structlog.get_logger("monmouth.rag")
 
 INDEX_FILE: Final = "index.usearch"
-#: Filters that leave at most this many candidates are searched exactly among them.
-EXACT_LIMIT: Final = 4096
+#: Filters that leave at most this many candidates to scan are searched exactly among them.
+EXACT_LIMIT: Final = 16_384
 #: The most neighbours asked of the HNSW index for a filtered query before searching exactly.
-OVERFETCH_LIMIT: Final = 16_384
+OVERFETCH_LIMIT: Final = 4096
 #: Vectors inserted per hold of the HNSW lock: a query waits for at most one such slice.
 ADD_SLICE: Final = 32
 #: Blocks whose HNSW changes may wait for the inserting thread (then `index_block` waits).
@@ -496,6 +496,9 @@ class RagIndex:
             raise ValueError("give TEXT or --like, not both")
         if text is None and like is None and account is None:
             raise ValueError("give TEXT, --like SIGNATURE or --account PUBKEY")
+        for height in (from_height, to_height):
+            if height is not None and not 0 <= height < 1 << 63:
+                raise ValueError("heights must be non-negative block numbers")
         if status is not None and status not in _STATUSES:
             raise ValueError(f"status must be one of {', '.join(_STATUSES)}")
         terms: list[bytes] = []
@@ -521,7 +524,7 @@ class RagIndex:
         if low > high:
             return []
         pairs = self._search(vector, k, filt, exact)
-        if example is not None and self._accepted([(example, 0.0)], filt):
+        if example is not None and (filt.empty or self._accepted([(example, 0.0)], filt)):
             # The example is its own nearest neighbour, whatever the approximation found.
             itself = (example, float(vector @ vector))
             pairs = [itself, *(pair for pair in pairs if pair[0] != example)][:k]
@@ -603,14 +606,17 @@ class RagIndex:
         self, vector: NDArray[np.float32], k: int, filt: _Filter, exact: bool
     ) -> list[tuple[int, float]]:
         if exact:
-            every = None if filt.empty else self._candidates(filt, None)
+            every = None if filt.empty else self._candidates(filt)
             return self._exact(vector, k, filt, every)
-        if not filt.empty:
-            small = self._candidates(filt, EXACT_LIMIT)
-            if small is not None:
-                return self._exact(vector, k, filt, small)
         total = self.store.meta().count
-        fetch = k if filt.empty else max(4 * k, 64)
+        fetch = k
+        if not filt.empty:
+            share, scan = self._plan(filt, total)
+            # Neighbours to ask for: as many as the filters' share says, twice over.
+            fetch = min(max(4 * k, 64, int(2 * k / max(share, 1e-9))), OVERFETCH_LIMIT)
+            if scan <= EXACT_LIMIT:
+                # Scanning the candidates costs less than asking the HNSW index for that many.
+                return self._exact(vector, k, filt, self._candidates(filt))
         while True:
             pairs = self._approximate(vector, fetch)
             if not filt.empty:
@@ -618,8 +624,25 @@ class RagIndex:
             if len(pairs) >= k or fetch >= total:
                 return pairs[:k]
             if fetch >= OVERFETCH_LIMIT:
-                return self._exact(vector, k, filt, self._candidates(filt, None))
+                return self._exact(vector, k, filt, self._candidates(filt))
             fetch = min(fetch * 4, OVERFETCH_LIMIT)
+
+    def _plan(self, filt: _Filter, total: int) -> tuple[float, float]:
+        """The share of the documents expected to pass `filt` (filters taken as independent),
+        and how many ids `_candidates` is expected to scan."""
+        if total <= 0:
+            return 1.0, 0.0
+
+        def body(txn: Any) -> tuple[float, float]:
+            in_range = min(1.0, (filt.high - filt.low + 1) / total)
+            counts = [self.store.posting_count(term, txn) for term in filt.terms]
+            share = in_range
+            for count in counts:
+                share *= count / total
+            scan = min([count * in_range for count in counts] + [in_range * total])
+            return share, scan
+
+        return self.store.read(body)
 
     def _approximate(self, vector: NDArray[np.float32], count: int) -> list[tuple[int, float]]:
         with self._lock:
@@ -649,11 +672,11 @@ class RagIndex:
 
         return self.store.read(body)
 
-    def _candidates(self, filt: _Filter, limit: int | None) -> list[int] | None:
-        """The ids that pass the filter, when the narrowest filter leaves at most `limit`
-        (None otherwise); every id when there is no filter and no limit."""
+    def _candidates(self, filt: _Filter) -> list[int]:
+        """The ids that pass the filter, found by scanning the narrowest of its postings (or
+        the id range) within the id range."""
 
-        def body(txn: Any) -> list[int] | None:
+        def body(txn: Any) -> list[int]:
             store = self.store
             best: bytes | None = None
             best_count = 0
@@ -661,29 +684,17 @@ class RagIndex:
                 count = store.posting_count(term, txn)
                 if best is None or count < best_count:
                     best, best_count = term, count
-            span = filt.high - filt.low + 1
-            if best is not None and (limit is None or best_count <= limit):
+            if best is not None and best_count <= filt.high - filt.low + 1:
                 others = [term for term in filt.terms if term != best]
-                return [
-                    doc_id
-                    for doc_id in store.postings(best, txn=txn)
-                    if filt.low <= doc_id <= filt.high
-                    and all(store.has_term(term, doc_id, txn) for term in others)
-                ]
-            if limit is None or span <= limit:
-                low = max(filt.low, 1)
-                ids: list[int] = []
-                for chunk, _ in store.iter_vectors(self.dimensions, after=low - 1):
-                    inside = chunk[chunk <= np.uint64(min(filt.high, (1 << 64) - 1))]
-                    ids += [int(i) for i in inside]
-                    if len(inside) < len(chunk):
-                        break
-                return [
-                    doc_id
-                    for doc_id in ids
-                    if all(store.has_term(term, doc_id, txn) for term in filt.terms)
-                ]
-            return None
+                source = store.postings_between(best, filt.low, filt.high, txn)
+            else:
+                others = list(filt.terms)
+                source = store.ids_between(filt.low, filt.high, txn)
+            return [
+                doc_id
+                for doc_id in source
+                if all(store.has_term(term, doc_id, txn) for term in others)
+            ]
 
         return self.store.read(body)
 

@@ -286,12 +286,10 @@ class RagStore:
         """The vectors of `ids` (rows of zeros for ids that are gone), float32."""
         if txn is None:
             return self.read(lambda t: self.vectors(ids, dimensions, t))
-        out = np.zeros((len(ids), dimensions), dtype=np.float16)
-        for row, doc_id in enumerate(ids):
-            raw = txn.get(id_key(doc_id), db=self._vectors)
-            if raw is not None:
-                out[row] = np.frombuffer(raw, dtype=np.float16)
-        return out.astype(np.float32)
+        get, db, zero = txn.get, self._vectors, bytes(2 * dimensions)
+        raw = b"".join([get(doc_id.to_bytes(8, "big"), zero, db=db) for doc_id in ids])
+        rows = np.frombuffer(raw, dtype=np.float16).reshape(len(ids), dimensions)
+        return rows.astype(np.float32)
 
     def iter_vectors(
         self, dimensions: int, *, after: int = 0, chunk: int = 65_536
@@ -355,6 +353,28 @@ class RagStore:
             if not cursor.prev_dup():
                 break
         return out
+
+    def postings_between(self, term: bytes, low: int, high: int, txn: Any) -> Iterator[int]:
+        """The ids under `term` from `low` to `high` (inclusive), ascending."""
+        cursor = txn.cursor(db=self._terms)
+        if not cursor.set_range_dup(term, id_key(max(low, 0))):
+            return
+        for value in cursor.iternext_dup(keys=False):
+            doc_id = int.from_bytes(value, "big")
+            if doc_id > high:
+                return
+            yield doc_id
+
+    def ids_between(self, low: int, high: int, txn: Any) -> Iterator[int]:
+        """The indexed ids from `low` to `high` (inclusive), ascending."""
+        cursor = txn.cursor(db=self._vectors)
+        if not cursor.set_range(id_key(max(low, 0))):
+            return
+        for key in cursor.iternext(keys=True, values=False):
+            doc_id = int.from_bytes(key, "big")
+            if doc_id > high:
+                return
+            yield doc_id
 
     def posting_count(self, term: bytes, txn: Any = None) -> int:
         if txn is None:

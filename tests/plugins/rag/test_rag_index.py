@@ -112,6 +112,8 @@ def test_filters(indexed: MonmouthRun) -> None:
         assert all(payer in h.document.accounts for h in mine)
         both = index.query("failed", account=payer, k=5, status="failed")
         assert all(payer in h.document.accounts and h.document.status == "failed" for h in both)
+        with pytest.raises(ValueError, match="heights must be"):
+            index.query("x", from_height=-1)
         with pytest.raises(ValueError, match="status"):
             index.query("x", status="rejected")
         with pytest.raises(ValueError, match="not both"):

@@ -259,3 +259,25 @@ def test_another_embedder_on_an_existing_index_stops_the_start(
             config={"dimensions": 64},
             **DEVNET,
         )
+
+
+def test_blocks_the_node_does_not_have_are_dropped_at_start(monmouth_run: MonmouthRunner) -> None:
+    longer = monmouth_run(RagPlugin, name="rag", blocks=10, **DEVNET)
+    shorter = monmouth_run(RagPlugin, name="rag", blocks=6, **DEVNET)
+    # The index of a longer run of the same chain, beside a node that stopped earlier.
+    shutil.rmtree(shorter.data_dir / "rag")
+    shutil.copytree(longer.data_dir / "rag", shorter.data_dir / "rag")
+    again = monmouth_run(RagPlugin, name="rag", blocks=1, data_dir=shorter.data_dir, **DEVNET)
+    events = [str(e.get("event")) for e in again.log]
+    assert "rag: removed blocks the node does not have" in events
+    assert not [e for e in events if "not indexed" in e]
+    chain = canonical(shorter.data_dir)
+    with RagIndex(shorter.data_dir / "rag", readonly=True) as index:
+        docs = list(index.store.iter_documents())
+        assert index.store.meta().head == (max(chain), bytes.fromhex(chain[max(chain)][2:]))
+        assert index.repair.state == "ok"
+    assert max(d.slot for d in docs) == max(chain) == 6
+    assert all(chain[d.slot] == d.block_hash for d in docs)
+    with RagIndex(longer.data_dir / "rag", readonly=True) as index:
+        same_blocks = {d.signature for d in index.store.iter_documents() if d.slot <= 6}
+    assert {d.signature for d in docs} == same_blocks
