@@ -662,6 +662,43 @@ class Store:
         return Reverted(head, undo.accounts, first, list(made))
 
 
+def open_environment(
+    path: Path,
+    *,
+    what: str,
+    missing: str,
+    readonly: bool,
+    max_dbs: int,
+    map_size: int,
+    sync: bool,
+) -> lmdb.Environment:
+    """Open (or create) a plugin's own LMDB environment in a folder of the data directory.
+
+    :param what: what the folder holds, for messages ("MEV findings").
+    :param missing: what to do when a reader finds nothing there yet.
+
+    Raises DataDirError, never lmdb.Error, with a message that says what to do.
+    """
+    if readonly and not (path / "data.mdb").is_file():
+        raise DataDirError(f"no {what} in {path}: {missing}")
+    if path.exists() and not path.is_dir():
+        raise DataDirError(f"{path} is a file, not a folder for {what}")
+    if not readonly:
+        path.mkdir(parents=True, exist_ok=True)
+    try:
+        return lmdb.open(
+            str(path),
+            map_size=map_size,
+            max_dbs=max_dbs,
+            readonly=readonly,
+            sync=sync,
+            metasync=sync,
+            readahead=False,
+        )
+    except lmdb.Error as exc:
+        raise DataDirError(f"{path} is not usable for {what}: {exc}") from None
+
+
 def _check_data_dir(path: Path, *, create: bool) -> None:
     if path.exists() and not path.is_dir():
         raise DataDirError(f"{path} is a file, not a data directory")

@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import functools
-import socket
 import threading
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import anyio
 import pytest
+from streamkit import free_endpoint, wait_until
 
 from monmouth.core.config import Settings, load_settings
 from monmouth.core.errors import ConfigError
@@ -98,34 +97,6 @@ class Boom:
 
 
 # ---------------------------------------------------------------------- helpers
-
-
-def _free(port: int) -> bool:
-    with socket.socket() as sock:
-        try:
-            sock.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-    return True
-
-
-def free_endpoint() -> str:
-    """A loopback endpoint whose port and the next one (the request socket) are free."""
-    for _ in range(100):
-        with socket.socket() as sock:
-            sock.bind(("127.0.0.1", 0))
-            port = int(sock.getsockname()[1])
-        if port < 65535 and _free(port) and _free(port + 1):
-            return f"tcp://127.0.0.1:{port}"
-    raise RuntimeError("no free port pair")
-
-
-def wait_for(condition: Callable[[], bool], timeout: float = 15.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError("timed out waiting")
-        time.sleep(0.05)
 
 
 def executor_settings(tmp_path: Path, endpoint: str, **devnet: Any) -> Settings:
@@ -215,13 +186,13 @@ def test_analyzer_matches_the_executor(tmp_path: Path) -> None:
         heartbeats = Subscriber(own, kinds=["heartbeat"])
         running = Running(analyzer)
         try:
-            wait_for(analyzer.joined.is_set)
+            wait_until(analyzer.joined.is_set)
             run_node(node, 40)
             node.plugins.drain()
             head = node.stats.head
             assert head is not None
             assert node.stats.reverted > 0  # the test covers reverts
-            wait_for(lambda: analyzer.last_block == head)
+            wait_until(lambda: analyzer.last_block == head)
             assert analyzer.head is not None and analyzer.head.hash == head.hash
             assert running.error is None
             # Its heartbeats report the executor's head (earlier ones may be of another fork).
@@ -298,9 +269,9 @@ def test_analyzer_subscribes_to_what_plugins_need(tmp_path: Path) -> None:
         assert analyzer.kinds == ["block", "slot", "revert"]
         running = Running(analyzer)
         try:
-            wait_for(analyzer.joined.is_set)
+            wait_until(analyzer.joined.is_set)
             run_node(node, 10)
-            wait_for(lambda: analyzer.blocks == 10)
+            wait_until(lambda: analyzer.blocks == 10)
         finally:
             running.finish()
             analyzer.close()
@@ -323,7 +294,7 @@ def test_a_halting_plugin_stops_the_analyzer(tmp_path: Path) -> None:
         )
         running = Running(analyzer)
         try:
-            wait_for(analyzer.joined.is_set)
+            wait_until(analyzer.joined.is_set)
             run_node(node, 6)
             running.thread.join(10)
             assert not running.thread.is_alive()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import functools
-import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -11,6 +10,7 @@ from pathlib import Path
 
 import anyio
 import pytest
+from streamkit import free_endpoint, wait_until
 
 from monmouth.core.config import Settings, load_settings
 from monmouth.core.errors import ConfigError
@@ -209,26 +209,6 @@ def test_monitor_needs_upstream(settings: Settings) -> None:
 # ---------------------------------------------------------------------- end to end
 
 
-def _free(port: int) -> bool:
-    with socket.socket() as sock:
-        try:
-            sock.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-    return True
-
-
-def free_endpoint() -> str:
-    """A loopback endpoint whose port and the next one (the request socket) are free."""
-    for _ in range(100):
-        with socket.socket() as sock:
-            sock.bind(("127.0.0.1", 0))
-            port = int(sock.getsockname()[1])
-        if port < 65535 and _free(port) and _free(port + 1):
-            return f"tcp://127.0.0.1:{port}"
-    raise RuntimeError("no free port pair")
-
-
 def executor(tmp_path: Path, name: str, seed: int, endpoint: str, blocks: int) -> Node:
     """An executor that ran `blocks` blocks of the devnet and keeps heartbeating until closed."""
     settings = load_settings(
@@ -245,14 +225,6 @@ def executor(tmp_path: Path, name: str, seed: int, endpoint: str, blocks: int) -
         node.close()
         raise
     return node
-
-
-def wait_for(condition: Callable[[], bool], timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError("timed out waiting")
-        time.sleep(0.05)
 
 
 @pytest.fixture
@@ -309,8 +281,8 @@ def test_monitor_end_to_end(tmp_path: Path, running: Callable[[Monitor], None]) 
             def raised(code: str) -> list[Alert]:
                 return [a for a in monitor.alerts if a.code == code]
 
-            wait_for(lambda: len(monitor.instances) == 4)
-            wait_for(
+            wait_until(lambda: len(monitor.instances) == 4)
+            wait_until(
                 lambda: len(raised("state_hash_mismatch")) >= 3 and bool(raised("instance_lagging"))
             )
             time.sleep(1.0)  # time for false alarms, if any
@@ -337,7 +309,7 @@ def test_monitor_end_to_end(tmp_path: Path, running: Callable[[Monitor], None]) 
 
             # A closed instance falls silent.
             nodes.pop("c").close()
-            wait_for(lambda: bool(raised("instance_silent")))
+            wait_until(lambda: bool(raised("instance_silent")))
             assert [a.instance for a in raised("instance_silent")] == ["c"]
             assert monitor.instances["c"].silent
 

@@ -22,6 +22,7 @@ import lmdb
 import msgspec
 
 from monmouth.core.errors import DataDirError
+from monmouth.core.state import open_environment
 from monmouth.plugins.mev.arbitrages import Arbitrage
 from monmouth.plugins.mev.sandwiches import Sandwich
 from monmouth.plugins.mev.svm import SvmFinding
@@ -102,27 +103,15 @@ class MevStore:
     ) -> None:
         self.path = path
         self.keep_blocks = keep_blocks
-        if readonly and not (path / "data.mdb").is_file():
-            raise DataDirError(
-                f'no MEV findings in {path}: enable the plugin (`[plugins] enable = ["mev"]`) '
-                "and run the node"
-            )
-        if path.exists() and not path.is_dir():
-            raise DataDirError(f"{path} is a file, not the mev plugin's directory")
-        if not readonly:
-            path.mkdir(parents=True, exist_ok=True)
-        try:
-            self._env = lmdb.open(
-                str(path),
-                map_size=map_size,
-                max_dbs=len(_DATABASES),
-                readonly=readonly,
-                sync=sync,
-                metasync=sync,
-                readahead=False,
-            )
-        except lmdb.Error as exc:
-            raise DataDirError(f"{path} is not usable for MEV findings: {exc}") from None
+        self._env = open_environment(
+            path,
+            what="MEV findings",
+            missing='enable the plugin (`[plugins] enable = ["mev"]`) and run the node',
+            readonly=readonly,
+            max_dbs=len(_DATABASES),
+            map_size=map_size,
+            sync=sync,
+        )
         try:
             if readonly:
                 self._blocks = self._env.open_db(b"blocks", create=False)

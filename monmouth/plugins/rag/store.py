@@ -39,6 +39,7 @@ from solders.pubkey import Pubkey
 from solders.signature import Signature
 
 from monmouth.core.errors import DataDirError
+from monmouth.core.state import open_environment
 from monmouth.plugins.rag.documents import PROGRAM_NAMES, Document, Prior
 
 __all__ = ["SCHEMA", "BlockEntry", "Meta", "RagStore", "id_key", "idsum", "mix64"]
@@ -134,27 +135,15 @@ class RagStore:
         self.path = path
         self.readonly = readonly
         self.retention = retention
-        if readonly and not (path / "data.mdb").is_file():
-            raise DataDirError(
-                f'no rag index in {path}: enable the plugin (`[plugins] enable = ["rag"]`) '
-                "and run the node"
-            )
-        if path.exists() and not path.is_dir():
-            raise DataDirError(f"{path} is a file, not the rag plugin's directory")
-        if not readonly:
-            path.mkdir(parents=True, exist_ok=True)
-        try:
-            self._env = lmdb.open(
-                str(path),
-                map_size=map_size,
-                max_dbs=len(_DATABASES),
-                readonly=readonly,
-                sync=False,
-                metasync=False,
-                readahead=False,
-            )
-        except lmdb.Error as exc:
-            raise DataDirError(f"{path} is not usable for the rag index: {exc}") from None
+        self._env = open_environment(
+            path,
+            what="rag index",
+            missing='enable the plugin (`[plugins] enable = ["rag"]`) and run the node',
+            readonly=readonly,
+            max_dbs=len(_DATABASES),
+            map_size=map_size,
+            sync=False,
+        )
         try:
             self._open(embedder, dimensions)
         except BaseException:
