@@ -147,7 +147,7 @@ class Running:
         began = time.monotonic()
         self.thread.join(5)
         assert not self.thread.is_alive()
-        assert time.monotonic() - began < 1.0  # run returns promptly
+        assert time.monotonic() - began < 3.0  # run returns promptly (stop is polled)
 
 
 def run_node(node: Node, blocks: int) -> None:

@@ -244,7 +244,7 @@ def running() -> Iterator[Callable[[Monitor], None]]:
         began = time.monotonic()
         thread.join(5)
         assert not thread.is_alive()
-        assert time.monotonic() - began < 1.0  # run returns promptly
+        assert time.monotonic() - began < 3.0  # run returns promptly (stop is polled)
         monitor.close()
         monitor.close()  # idempotent
 

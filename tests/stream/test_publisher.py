@@ -21,6 +21,29 @@ def _heavy_segment(number: int, accounts: int) -> tuple[int, Segment]:
     return accounts + 2, block_segment(record, number - 1, writes, [])
 
 
+def _backlog(
+    publisher: Publisher, sub: zmq.Socket[bytes], segments: int
+) -> tuple[float, list[float]]:
+    """Submit `segments` heavy segments at once; return how long the publisher took to
+    work through them and when heartbeats arrived meanwhile (gaps from the start)."""
+    seq = publisher.last_seq + 1
+    for n in range(segments):
+        count, segment = _heavy_segment(n, 1500)
+        publisher.submit(seq, segment)
+        seq += count
+    beats: list[float] = []
+    started = time.monotonic()
+    while publisher.last_seq < seq - 1 and time.monotonic() - started < 120:
+        if sub.poll(100):
+            _, header, _ = sub.recv_multipart()
+            if decode_header(header).kind == "heartbeat":
+                beats.append(time.monotonic())
+    assert publisher.last_seq == seq - 1
+    return time.monotonic() - started, [
+        b - a for a, b in zip([started, *beats], beats, strict=False)
+    ]
+
+
 def test_heartbeats_go_on_during_a_backlog() -> None:
     endpoint = free_endpoint()
     context: zmq.Context[zmq.Socket[bytes]] = zmq.Context()
@@ -40,24 +63,16 @@ def test_heartbeats_go_on_during_a_backlog() -> None:
         deadline = time.monotonic() + 5
         while not publisher.subscriptions and time.monotonic() < deadline:
             time.sleep(0.01)
-        seq = 0
-        for n in range(40):  # seconds of work for the publisher thread
-            count, segment = _heavy_segment(n, 1500)
-            publisher.submit(seq, segment)
-            seq += count
-        beats: list[float] = []
-        started = time.monotonic()
-        while publisher.last_seq < seq - 1 and time.monotonic() - started < 60:
-            if sub.poll(100):
-                _, header, _ = sub.recv_multipart()
-                if decode_header(header).kind == "heartbeat":
-                    beats.append(time.monotonic())
-        backlog = time.monotonic() - started
-        assert publisher.last_seq == seq - 1
-        assert backlog > 1.0, "no backlog: make the segments heavier"
-        gaps = [b - a for a, b in zip([started, *beats], beats, strict=False)]
+        # The backlog has to outlast a heartbeat interval many times over; how many
+        # segments that takes depends on the machine, so grow it until it does.
+        segments = 40
+        backlog, gaps = _backlog(publisher, sub, segments)
+        while backlog < 1.0 and segments < 640:
+            segments *= 2
+            backlog, gaps = _backlog(publisher, sub, segments)
+        assert backlog >= 1.0, f"{segments} segments took only {backlog:.2f} s"
         # A heartbeat goes out between segments, at least once a second of backlog.
-        assert len(beats) >= int(backlog) and max(gaps) < 1.0, (backlog, gaps)
+        assert len(gaps) >= int(backlog) and max(gaps) < 1.0, (backlog, gaps)
     finally:
         sub.close(0)
         publisher.close()
