@@ -65,9 +65,10 @@ class _Tx:
     position: int
     tx: VersionedTransaction | None  # None: malformed
     signed: SignedMessage | None
-    keys: list[bytes]  # the static account keys
+    keys: tuple[bytes, ...]  # the static account keys
     #: The accounts it may write, when that does not depend on lookup tables (else None).
     writable: list[bytes] | None = None
+    blockhash: bytes = b""
 
 
 @dataclass(slots=True)
@@ -112,9 +113,12 @@ class Prepared:
 
 def _decode_tx(
     raw: bytes,
-) -> tuple[VersionedTransaction, SignedMessage, list[bytes], list[bytes] | None] | None:
-    """The transaction, what its signature check needs, its static account keys and the
-    accounts it may write (None when lookup tables decide); None when it is malformed."""
+) -> (
+    tuple[VersionedTransaction, SignedMessage, tuple[bytes, ...], list[bytes] | None, bytes] | None
+):
+    """The transaction, what its signature check needs, its static account keys, the accounts
+    it may write (None when lookup tables decide) and its recent blockhash; None when it is
+    malformed."""
     try:
         tx = VersionedTransaction.from_bytes(raw)
         # Exactly one encoding per transaction: trailing or non-canonical bytes are malformed.
@@ -128,7 +132,7 @@ def _decode_tx(
     # The runtime accepted these bytes: read the rest from them, without its objects.
     wire = layout(raw)
     signed = SignedMessage(wire.signatures, wire.signers, wire.message)
-    return tx, signed, wire.keys, None if wire.lookups else wire.writable
+    return tx, signed, wire.keys, None if wire.lookups else wire.writable, wire.blockhash
 
 
 class BlockExecutor:
@@ -246,7 +250,7 @@ class BlockExecutor:
             for position, raw in enumerate(decoded.transactions):
                 parsed = _decode_tx(raw)
                 if parsed is None:
-                    items.append(_Tx(l1tx, index, position, None, None, []))
+                    items.append(_Tx(l1tx, index, position, None, None, ()))
                 else:
                     items.append(_Tx(l1tx, index, position, *parsed))
 
@@ -284,8 +288,12 @@ class BlockExecutor:
         verdicts: Iterator[bool],
     ) -> ExecutedBlock:
         runtime = self.runtime
-        # Account values before the block (as the runtime saw them) and now, by pubkey.
+        get = runtime.get_object
+        # The value of every account the block may write, as the runtime had it before the
+        # block (read on first touch). What the block changed is read once, at its end: a
+        # transaction's own writes are read only when a plugin wants them one by one.
         before: dict[bytes, Account | None] = {}
+        # With per-write updates: each account's value after the last write reported.
         current: dict[bytes, Account | None] = {}
         records: dict[bytes, TxRecord] = {}
         ok = failed = rejected = deposits = 0
@@ -297,23 +305,21 @@ class BlockExecutor:
         signatures = [i.signed.signatures[0] for i in items if isinstance(i, _Tx) and i.signed]
         stored_txs = self._stored_txs(signatures)
 
-        def touch(keys: list[bytes]) -> None:
-            for key in keys:
-                if key not in current:
-                    before[key] = current[key] = runtime.get_object(key)
-
         for item in items:
             msg = messages[item.message]
             if isinstance(item, _Deposit):
-                touch([item.recipient])
-                credited = _credit(current[item.recipient], item.lamports)
+                recipient = item.recipient
+                value = get(recipient)
+                if recipient not in before:
+                    before[recipient] = value
+                credited = _credit(value, item.lamports)
                 if credited is None:
                     msg.reason = Reason.MALFORMED_DEPOSIT.value  # the credit overflows a u64
                     continue
-                runtime.put_object(item.recipient, credited)
-                current[item.recipient] = credited
+                runtime.put_object(recipient, credited)
                 if updates is not None:
-                    updates.append(_update(item.recipient, credited, None, len(updates)))
+                    current[recipient] = credited
+                    updates.append(_update(recipient, credited, None, len(updates)))
                 deposits += 1
                 continue
 
@@ -344,7 +350,7 @@ class BlockExecutor:
             reason: str | None = None
             if not verdict:
                 reason = Reason.SIGNATURE_FAILURE.value
-            elif bytes(tx.message.recent_blockhash) not in window:
+            elif item.blockhash not in window:
                 reason = Reason.BLOCKHASH_NOT_FOUND.value
             elif prior is not None and prior.executed:
                 reason = Reason.ALREADY_PROCESSED.value
@@ -356,25 +362,30 @@ class BlockExecutor:
             if reason is None:
                 writable = item.writable
                 if writable is None:
-                    writable = writable_keys(tx, item.keys, runtime)
-                touch(writable)
-                result = runtime.execute(tx)
-                changed = False
+                    writable = writable_keys(tx, list(item.keys), runtime)
                 for key in writable:
-                    value = runtime.get_object(key)
-                    if value != current[key]:
-                        current[key] = value
-                        changed = True
-                        if updates is not None:
-                            updates.append(_update(key, value, signature, len(updates)))
+                    if key not in before:
+                        before[key] = get(key)
+                # The fee payer is the first key, always a writable signer.
+                payer = item.keys[0]
+                payer_before = get(payer)
+                result = runtime.execute(tx)
                 if result.error is None:
                     status = "ok"
-                elif changed:
-                    status = "failed"  # executed: the fee was charged
+                elif get(payer) != payer_before:
+                    # Executed: the fee was charged (it is never 0, so a transaction the
+                    # runtime committed always changed its fee payer), the rest rolled back.
+                    status = "failed"
                 else:
                     name = result.error_name or "unknown"
                     reason = Reason.FEE_PAYER.value if name in _FEE_PAYER_ERRORS else snake(name)
                     status = "rejected"
+                if updates is not None and status != "rejected":
+                    for key in writable:
+                        value = get(key)
+                        if value != current.get(key, before[key]):
+                            current[key] = value
+                            updates.append(_update(key, value, signature, len(updates)))
                 if status != "rejected":
                     fee, compute_units, logs = result.fee, result.compute_units, result.logs
                     error = result.error_json
@@ -382,11 +393,11 @@ class BlockExecutor:
                         signature,
                         status,
                         None,
-                        result.error_json,
+                        error,
                         block.number,
-                        result.fee,
-                        result.compute_units,
-                        result.logs,
+                        fee,
+                        compute_units,
+                        logs,
                         item.l1.hash,
                         item.l1.index,
                         item.position,
@@ -426,20 +437,21 @@ class BlockExecutor:
                         fee,
                         compute_units,
                         tuple(logs),
-                        tuple(item.keys),
+                        item.keys,
                         item.l1.hash,
                         item.l1.index,
                         item.position,
                     )
                 )
 
-        changed_keys = [k for k, v in current.items() if v != before[k]]
+        after = {key: get(key) for key in before}
+        changed_keys = [k for k, v in after.items() if v != before[k]]
         stored = self._stored_accounts(changed_keys)
         account_writes: list[tuple[bytes, bytes | None, bytes | None]] = []
         outs: list[bytes] = []
         ins: list[bytes] = []
         for key, old, new in zip(
-            changed_keys, stored, (encode_account(current[k]) for k in changed_keys), strict=True
+            changed_keys, stored, (encode_account(after[k]) for k in changed_keys), strict=True
         ):
             if old == new:
                 continue

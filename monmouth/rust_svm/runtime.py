@@ -11,9 +11,9 @@ with its own blockhash check, transaction history and signature verification off
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
 from typing import Any
 
+import msgspec
 from solders.account import Account
 from solders.clock import Clock
 from solders.litesvm import LiteSVM
@@ -22,7 +22,7 @@ from solders.pubkey import Pubkey
 from solders.transaction import VersionedTransaction
 from solders.transaction_metadata import TransactionMetadata
 
-from monmouth.core.records import AccountRecord
+from monmouth.core.records import AccountRecord, encode_account_fields
 from monmouth.rust_svm.errors import error_json, error_name
 
 _SYSTEM_PROGRAM = bytes(32)
@@ -34,8 +34,11 @@ def _new_svm() -> LiteSVM:
     return LiteSVM().with_sigverify(False).with_blockhash_check(False).with_transaction_history(0)
 
 
-@dataclass(frozen=True, slots=True)
-class Execution:
+#: Pubkey objects kept for reuse (building one costs more than the account read it serves).
+PUBKEY_CACHE = 65_536
+
+
+class Execution(msgspec.Struct, frozen=True):
     """What the runtime said about one transaction.
 
     :ivar error: None on success, else the runtime's error object (see `error_json`).
@@ -59,13 +62,9 @@ def encode_account(account: Account | None) -> bytes | None:
     """A runtime account as the store encodes it; None for absent or 0-lamport accounts."""
     if account is None or account.lamports == 0:
         return None
-    return AccountRecord(
-        account.lamports,
-        bytes(account.owner),
-        account.executable,
-        account.rent_epoch,
-        account.data,
-    ).encode()
+    return encode_account_fields(
+        account.lamports, bytes(account.owner), account.executable, account.rent_epoch, account.data
+    )
 
 
 def decode_account(raw: bytes) -> Account:
@@ -80,6 +79,21 @@ class SvmRuntime:
         self._svm = _new_svm()
         self._loaded: set[bytes] = set()
         self._pristine: LiteSVM | None = None
+        self._pubkeys: dict[bytes, Pubkey] = {}
+        # solders' Python `LiteSVM` only forwards these to its Rust class; the node calls them
+        # several times per transaction, so it calls the Rust methods directly (solders is
+        # pinned to one version).
+        inner = self._svm._inner
+        self._get_account = inner.get_account
+        self._send = inner.send_transaction
+
+    def _pubkey(self, key: bytes) -> Pubkey:
+        pubkey = self._pubkeys.get(key)
+        if pubkey is None:
+            if len(self._pubkeys) >= PUBKEY_CACHE:
+                self._pubkeys.clear()
+            pubkey = self._pubkeys[key] = Pubkey(key)
+        return pubkey
 
     # ------------------------------------------------------------------ clock
 
@@ -105,12 +119,12 @@ class SvmRuntime:
     def get_object(self, pubkey: bytes) -> Account | None:
         """The account as the runtime sees it now (None when it does not exist). Comparing
         these is cheaper than encoding them: the executor encodes only what changed."""
-        account = self._svm.get_account(Pubkey(pubkey))
+        account = self._get_account(self._pubkey(pubkey))
         return None if account is None or account.lamports == 0 else account
 
     def put_object(self, pubkey: bytes, account: Account) -> None:
         """Overwrite an account (deposits)."""
-        self._svm.set_account(Pubkey(pubkey), account)
+        self._svm.set_account(self._pubkey(pubkey), account)
 
     def set(self, pubkey: bytes, raw: bytes | None) -> None:
         """Overwrite an account (deposits, reverts). None restores the runtime's own account,
@@ -139,7 +153,7 @@ class SvmRuntime:
     # ------------------------------------------------------------------ execution
 
     def execute(self, tx: VersionedTransaction) -> Execution:
-        result = self._svm.send_transaction(tx)
+        result = self._send(tx)
         if isinstance(result, TransactionMetadata):
             return Execution(None, result.fee(), result.compute_units_consumed(), result.logs())
         meta = result.meta()

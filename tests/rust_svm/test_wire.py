@@ -39,7 +39,8 @@ def test_layout_matches_the_runtime_objects() -> None:
                 message = tx.message
                 keys = [bytes(k) for k in message.account_keys]
                 n = message.header.num_required_signatures
-                assert wire.keys == keys
+                assert list(wire.keys) == keys
+                assert wire.blockhash == bytes(message.recent_blockhash)
                 assert wire.signers == tuple(keys[:n])
                 assert wire.signatures == tuple(bytes(s) for s in tx.signatures)
                 assert wire.message == raw[split_wire(raw)[1] :]

@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import hashlib
 import math
-from dataclasses import replace
 from typing import Literal
 
 import anyio
 import base58
 import msgspec
 import pytest
+from msgspec.structs import replace
 
 from monmouth.core.config import Settings, load_settings
 from monmouth.core.node import Node

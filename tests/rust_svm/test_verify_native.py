@@ -1,0 +1,91 @@
+"""The native checking threads (`_verify.c`): verdicts, order, bad input, shutdown."""
+
+from __future__ import annotations
+
+import gc
+
+import pytest
+from chainbuilder import keypair
+from nacl._sodium import ffi, lib
+from test_sigverify import SPECCHECK
+
+from monmouth.rust_svm._verify import Pool
+from monmouth.rust_svm.sigverify import NICE, sign_open
+
+PYNACL = int(ffi.cast("uintptr_t", ffi.addressof(lib, "crypto_sign_open")))
+
+
+def _signed(n: int) -> tuple[list[bytes], list[bytes], list[bytes]]:
+    kp = keypair(7)
+    msgs = [f"message {i}".encode() for i in range(n)]
+    sigs = [bytes(kp.sign_message(m)) for m in msgs]
+    return sigs, [bytes(kp.pubkey())] * n, msgs
+
+
+@pytest.mark.parametrize("address", [PYNACL, sign_open()[0]], ids=["pynacl", "chosen"])
+def test_verdicts_and_order(address: int) -> None:
+    sigs, keys, msgs = _signed(100)
+    # Every third signature is for another message: exactly those fail, in place.
+    msgs = [m + b"!" if i % 3 == 0 else m for i, m in enumerate(msgs)]
+    pool = Pool(address, 2, NICE)
+    try:
+        jobs = [
+            pool.submit(sigs[i : i + 7], keys[i : i + 7], msgs[i : i + 7]) for i in range(0, 100, 7)
+        ]
+        verdicts = b"".join(job.wait() for job in jobs)
+        assert list(verdicts) == [0 if i % 3 == 0 else 1 for i in range(100)]
+        assert jobs[0].wait() == verdicts[:7]  # waiting again gives the same answer
+        assert pool.submit([], [], []).wait() == b""
+    finally:
+        pool.close()
+
+
+@pytest.mark.parametrize("address", [PYNACL, sign_open()[0]], ids=["pynacl", "chosen"])
+def test_speccheck_vectors_same_in_both_libraries(address: int) -> None:
+    pool = Pool(address, 1)
+    try:
+        cases = [tuple(bytes.fromhex(h) for h in case) for case in SPECCHECK]
+        got = pool.submit([c[2] for c in cases], [c[1] for c in cases], [c[0] for c in cases])
+        reference = Pool(PYNACL, 1)
+        try:
+            want = reference.submit(
+                [c[2] for c in cases], [c[1] for c in cases], [c[0] for c in cases]
+            )
+            assert got.wait() == want.wait()
+        finally:
+            reference.close()
+    finally:
+        pool.close()
+
+
+def test_bad_input() -> None:
+    sigs, keys, msgs = _signed(2)
+    pool = Pool(PYNACL, 1)
+    try:
+        # A signature or key of the wrong size is invalid, not an error.
+        assert pool.submit([sigs[0][:63], sigs[1]], [keys[0], keys[1][:31]], msgs).wait() == b"\0\0"
+        with pytest.raises(ValueError, match="differ in number"):
+            pool.submit(sigs, keys[:1], msgs)
+        with pytest.raises(TypeError, match="must be bytes"):
+            pool.submit(sigs, keys, ["text", "text"])  # type: ignore[list-item]
+    finally:
+        pool.close()
+    pool.close()  # idempotent
+    with pytest.raises(RuntimeError, match="closed"):
+        pool.submit(sigs, keys, msgs)
+    with pytest.raises(ValueError, match="threads"):
+        Pool(PYNACL, 0)
+    with pytest.raises(ValueError, match="niceness"):
+        Pool(PYNACL, 1, 20)
+
+
+def test_a_job_dropped_unwaited_is_safe() -> None:
+    sigs, keys, msgs = _signed(64)
+    pool = Pool(PYNACL, 2)
+    try:
+        for _ in range(20):
+            pool.submit(sigs, keys, list(msgs))  # dropped at once: it waits for its threads
+        gc.collect()
+        assert pool.submit(sigs, keys, msgs).wait() == b"\1" * 64
+    finally:
+        pool.close()
