@@ -1,6 +1,9 @@
-"""The one C extension; everything else about the package is in pyproject.toml."""
+"""The C extensions of the node's hot path; everything else about the package is in
+pyproject.toml."""
 
 from setuptools import Extension, setup
+
+FLAGS = ["-O2", "-Wall", "-Wextra", "-Wno-missing-field-initializers"]
 
 setup(
     ext_modules=[
@@ -8,7 +11,13 @@ setup(
         Extension(
             "monmouth.rust_svm._verify",
             sources=["monmouth/rust_svm/_verify.c"],
-            extra_compile_args=["-O2", "-Wall", "-Wextra", "-Wno-missing-field-initializers"],
-        )
+            extra_compile_args=FLAGS,
+        ),
+        # A wire transaction's layout, read once per transaction on the main thread.
+        Extension(
+            "monmouth.rust_svm._wire",
+            sources=["monmouth/rust_svm/_wire.c"],
+            extra_compile_args=FLAGS,
+        ),
     ]
 )

@@ -264,9 +264,8 @@ class BlockExecutor:
                 keys.append(item.recipient)
             elif item.tx is not None:
                 keys.extend(item.keys)
-                tables = lookup_tables(item.tx)
-                if tables:
-                    keys.extend(tables)
+                if item.writable is None:  # it loads addresses from lookup tables
+                    keys.extend(lookup_tables(item.tx))
                     v0.append(item.tx)
         missing = runtime.unloaded(keys)
         if missing:

@@ -506,10 +506,10 @@ class Store:
             else:
                 txn.put(pubkey, new, db=db["accounts"])
         undo_txs: list[tuple[bytes, bytes | None]] = []
+        txs_db = db["txs"]
         for rec in write.txs:
-            prev = txn.get(rec.signature, db=db["txs"])
+            prev = txn.replace(rec.signature, encode(rec), db=txs_db)  # one call: get and put
             undo_txs.append((rec.signature, None if prev is None else bytes(prev)))
-            txn.put(rec.signature, encode(rec), db=db["txs"])
         for msg_key, msg in write.messages:
             txn.put(msg_key, encode(msg), db=db["messages"])
         undo = UndoRecord(undo_accounts, undo_txs, [k for k, _ in write.messages])

@@ -5,9 +5,8 @@ bytes): this reads offsets, it does not validate. It saves building the runtime'
 objects for what the node reads of every transaction: signatures, signers, account keys, the
 recent blockhash and which keys the header makes writable.
 
-It runs once per transaction on the node's main thread, so it is written for speed: one-byte
-compact-u16s (every count below 128) are read inline, and runs of 32- or 64-byte fields are cut
-by a cached `struct.Struct` in one C call instead of a Python loop.
+It runs once per transaction on the node's main thread, so `layout` reads in C (`_wire.c`);
+`layout_py` is the same reading in Python, the reference the tests hold the C one to.
 """
 
 from __future__ import annotations
@@ -16,6 +15,8 @@ import struct
 from functools import cache
 
 import msgspec
+
+from monmouth.rust_svm import _wire
 
 
 def _compact_u16(raw: bytes, at: int) -> tuple[int, int]:
@@ -54,7 +55,14 @@ class Layout(msgspec.Struct, frozen=True):
 
 
 def layout(raw: bytes) -> Layout:
-    """The layout of a wire transaction the runtime decoded and re-encoded exactly."""
+    """The layout of a wire transaction the runtime decoded and re-encoded exactly (raises
+    ValueError when the bytes end early)."""
+    return Layout(*_wire.layout(raw))
+
+
+def layout_py(raw: bytes) -> Layout:
+    """`layout`, in Python: the reference. One-byte compact-u16s (every count below 128) are read
+    inline, and runs of 32- or 64-byte fields are cut by a cached `struct.Struct`."""
     n_sigs = raw[0]
     at = 1
     if n_sigs & 0x80:

@@ -3,6 +3,10 @@ transaction of the devnet's mixed workload (legacy and v0, system and SPL Token)
 
 from __future__ import annotations
 
+import contextlib
+import random
+
+import pytest
 from solders.message import MessageV0
 from solders.transaction import VersionedTransaction
 
@@ -11,7 +15,7 @@ from monmouth.core.config import load_settings
 from monmouth.core.sources.devnet import DevnetChain
 from monmouth.rust_svm.runtime import SvmRuntime, writable_keys
 from monmouth.rust_svm.sigverify import split_wire
-from monmouth.rust_svm.wire import layout
+from monmouth.rust_svm.wire import layout, layout_py
 
 
 def test_layout_matches_the_runtime_objects() -> None:
@@ -36,6 +40,7 @@ def test_layout_matches_the_runtime_objects() -> None:
                 if bytes(tx) != raw:
                     continue
                 wire = layout(raw)
+                assert wire == layout_py(raw)  # the C reading and the Python reference
                 message = tx.message
                 keys = [bytes(k) for k in message.account_keys]
                 n = message.header.num_required_signatures
@@ -51,3 +56,30 @@ def test_layout_matches_the_runtime_objects() -> None:
                 v0 += isinstance(message, MessageV0)
                 seen += 1
     assert v0 > 0
+
+
+def test_cut_short_or_garbage_bytes_raise_not_crash() -> None:
+    settings = load_settings(None, devnet={"workload": "spl"})
+    chain = DevnetChain(settings.devnet, settings.inbox.address_bytes)
+    chain.next_event()
+    batches = [
+        inbox.decode(t.input, t.value)
+        for t in chain.tip.transactions
+        if t.to == inbox.DEFAULT_INBOX_ADDRESS and t.status == 1
+    ]
+    raw = next(m.transactions[0] for m in batches if isinstance(m, inbox.Batch))
+    layout(raw)
+    for end in range(len(raw) - 1):
+        try:
+            layout(raw[:end])
+        except ValueError as exc:
+            assert "end inside" in str(exc)
+    rng = random.Random(5)
+    for _ in range(2000):
+        junk = bytes(rng.randrange(256) for _ in range(rng.randrange(300)))
+        with contextlib.suppress(ValueError):
+            layout(junk)
+    with pytest.raises(ValueError, match="end inside"):
+        layout(b"")
+    with pytest.raises(TypeError):
+        layout(bytearray(raw))  # type: ignore[arg-type]
