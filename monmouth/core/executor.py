@@ -362,12 +362,16 @@ class BlockExecutor:
                 writable = item.writable
                 if writable is None:
                     writable = writable_keys(tx, list(item.keys), runtime)
+                # The fee payer is the first key, always a writable signer. Its value now tells
+                # whether a failure was charged; untouched in the block, it is the block's.
+                payer = item.keys[0]
+                if payer in before:
+                    payer_before = get(payer)
+                else:
+                    payer_before = before[payer] = get(payer)
                 for key in writable:
                     if key not in before:
                         before[key] = get(key)
-                # The fee payer is the first key, always a writable signer.
-                payer = item.keys[0]
-                payer_before = get(payer)
                 result = runtime.execute(tx)
                 if result.error is None:
                     status = "ok"

@@ -16,6 +16,7 @@ needs, so the verdicts are the runtime's on every machine whichever copy runs.
 from __future__ import annotations
 
 import ctypes
+import itertools
 import os
 from collections.abc import Iterator, Sequence
 
@@ -105,8 +106,12 @@ def verify_one(item: SignedMessage) -> bool:
     return True
 
 
-def _flatten(items: Sequence[SignedMessage]) -> tuple[list[bytes], list[bytes], list[bytes]]:
-    """One (signature, key, message) entry per signature, in order."""
+def _flatten(
+    items: Sequence[SignedMessage],
+) -> tuple[list[bytes], list[bytes], list[bytes], bool]:
+    """One (signature, key, message) entry per signature, in order, and whether every item has
+    exactly one signature and one signer."""
+    simple = True
     sigs: list[bytes] = []
     keys: list[bytes] = []
     msgs: list[bytes] = []
@@ -117,34 +122,40 @@ def _flatten(items: Sequence[SignedMessage]) -> tuple[list[bytes], list[bytes], 
             keys.append(item.signers[0])
             msgs.append(item.message)
         else:
+            simple = False
             sigs.extend(signatures)
             keys.extend(item.signers[: len(signatures)])
             msgs.extend([item.message] * len(signatures))
             # A transaction whose counts differ is invalid (`_verdicts`); pad its entries.
             keys.extend([b""] * (len(signatures) - len(item.signers)))
-    return sigs, keys, msgs
+    return sigs, keys, msgs, simple
 
 
-def _verdicts(items: Sequence[SignedMessage], jobs: list[tuple[int, Job]]) -> Iterator[bool]:
+def _verdicts(
+    items: Sequence[SignedMessage], jobs: list[tuple[int, Job, bool]]
+) -> Iterator[bool]:
     """The transactions' verdicts from the jobs' per-signature ones, waiting for each job only
     when its first transaction is asked for."""
     at = 0
-    for end, job in jobs:
+    for end, job, simple in jobs:
         accepted = job.wait()
+        if simple and 0 not in accepted:
+            # One signature and one signer per transaction, all accepted: the common case,
+            # without a look at each transaction.
+            yield from itertools.repeat(True, end - at)
+            at = end
+            continue
         i = 0
         for item in items[at:end]:
             n = len(item.signatures)
-            if n == 1 and accepted[i] and len(item.signers) == 1:
-                yield True
-            elif n != len(item.signers):
+            if n != len(item.signers):
                 yield False
             else:
-                # libsodium said no to some signature: the runtime's own check decides.
+                # Where libsodium said no, the runtime's own check decides.
+                pairs = zip(item.signatures, item.signers, strict=True)
                 yield all(
                     accepted[i + k] or _runtime_ok(sig, item.message, signer)
-                    for k, (sig, signer) in enumerate(
-                        zip(item.signatures, item.signers, strict=True)
-                    )
+                    for k, (sig, signer) in enumerate(pairs)
                 )
             i += n
         at = end
@@ -163,10 +174,11 @@ class SignatureVerifier:
         caller can act on early verdicts while later ones are still being checked."""
         if self._pool is None:
             raise RuntimeError("the signature verifier is closed")
-        jobs: list[tuple[int, Job]] = []
+        jobs: list[tuple[int, Job, bool]] = []
         for start in range(0, len(items), CHUNK):
             end = min(start + CHUNK, len(items))
-            jobs.append((end, self._pool.submit(*_flatten(items[start:end]))))
+            sigs, keys, msgs, simple = _flatten(items[start:end])
+            jobs.append((end, self._pool.submit(sigs, keys, msgs), simple))
         return _verdicts(items, jobs)
 
     def close(self) -> None:
