@@ -8,6 +8,7 @@ reports `FinishedHeight` only after the block is durable.
 from __future__ import annotations
 
 import functools
+import gc
 import time
 from collections import deque
 from collections.abc import Callable
@@ -43,6 +44,12 @@ from monmouth.rust_svm.runtime import SvmRuntime
 from monmouth.rust_svm.sigverify import SignatureVerifier
 from monmouth.stream.segments import SlotStatus, block_segment, revert_segment, slot_segment
 from monmouth.stream.service import StreamService
+
+#: Allocations between two collections of the garbage collector's youngest generation while the
+#: node runs. A block keeps thousands of small objects alive until it is committed, and at the
+#: default (700) the collector walks them again and again: about a tenth of the main thread's
+#: time, measured. Nothing the node makes forms cycles, so collecting rarely costs no memory.
+GC_YOUNG = 50_000
 
 log = structlog.get_logger("monmouth.node")
 
@@ -455,8 +462,14 @@ class Node:
                 self._flush()
 
     async def run(self, source: Source, *, max_blocks: int | None = None) -> RunStats:
-        """Follow `source` until it ends, a stop is requested, or `max_blocks` were committed."""
+        """Follow `source` until it ends, a stop is requested, or `max_blocks` were committed.
+
+        While it runs, the cyclic garbage collector's first generation waits for `GC_YOUNG`
+        allocations instead of 700 (the previous thresholds come back after).
+        """
         self._limit = max_blocks
+        thresholds = gc.get_threshold()
+        gc.set_threshold(max(thresholds[0], GC_YOUNG), *thresholds[1:])
         try:
             notifications = source.notifications(self.head, self._stored_hash)
             async with aclosing(notifications):
@@ -470,6 +483,7 @@ class Node:
             self.plugins.check()
         finally:
             self._limit = None
+            gc.set_threshold(*thresholds)
         return self.stats
 
     def close(self) -> None:

@@ -54,7 +54,7 @@ def account_hash_input(pubkey: bytes, raw: bytes) -> bytes:
     return raw[0:8] + raw[49:] + raw[16:17] + raw[17:49] + pubkey
 
 
-class TxRecord(msgspec.Struct, frozen=True, array_like=True):
+class TxRecord(msgspec.Struct, frozen=True, gc=False, array_like=True):
     """The outcome of one Solana transaction, keyed by its first signature.
 
     `error` is the runtime's error as Solana's JSON-RPC shows it (`"AccountNotFound"` or
@@ -78,7 +78,7 @@ class TxRecord(msgspec.Struct, frozen=True, array_like=True):
         return self.status != "rejected"
 
 
-class MessageRecord(msgspec.Struct, frozen=True, array_like=True):
+class MessageRecord(msgspec.Struct, frozen=True, gc=False, array_like=True):
     """The outcome of one inbox message (an L1 transaction the router accepted).
 
     `outcomes` holds, per transaction of a batch in order, its status and reason (so that a
@@ -93,7 +93,7 @@ class MessageRecord(msgspec.Struct, frozen=True, array_like=True):
     lamports: int = 0
 
 
-class BlockRecord(msgspec.Struct, frozen=True, array_like=True):
+class BlockRecord(msgspec.Struct, frozen=True, gc=False, array_like=True):
     """One executed L1 block: header, counts and the state-hash checksum after it."""
 
     number: int

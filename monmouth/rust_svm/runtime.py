@@ -38,7 +38,7 @@ def _new_svm() -> LiteSVM:
 PUBKEY_CACHE = 65_536
 
 
-class Execution(msgspec.Struct, frozen=True):
+class Execution(msgspec.Struct, frozen=True, gc=False):
     """What the runtime said about one transaction.
 
     :ivar error: None on success, else the runtime's error object (see `error_json`).

@@ -31,7 +31,7 @@ from monmouth.rust_svm._verify import Job, Pool
 CHUNK = 64
 
 
-class SignedMessage(msgspec.Struct, frozen=True):
+class SignedMessage(msgspec.Struct, frozen=True, gc=False):
     """The parts of one transaction a signature check needs (a struct: one per transaction,
     built on the node's main thread)."""
 

@@ -36,7 +36,7 @@ def _fields(count: int, size: int) -> struct.Struct:
     return struct.Struct(f"{size}s" * count)
 
 
-class Layout(msgspec.Struct, frozen=True):
+class Layout(msgspec.Struct, frozen=True, gc=False):
     """What the node reads of one transaction.
 
     :ivar message: the signed message bytes.
