@@ -142,4 +142,5 @@ def run(
         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
         "blocks": len(blocks),
         "commits": node.stats.commits,
+        "ed25519": node.verifier.library,
     }

@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Literal
 
+import msgspec
 from solders.account import Account
 from solders.pubkey import Pubkey
 from solders.transaction import VersionedTransaction
@@ -56,9 +57,9 @@ _FEE_PAYER_ERRORS = frozenset(
 Router = Callable[[L1Transaction, L1Block], bytes | None]
 
 
-@dataclass(slots=True)
-class _Tx:
-    """One Solana transaction of a batch on its way through the block."""
+class _Tx(msgspec.Struct, gc=False):
+    """One Solana transaction of a batch on its way through the block (a struct: one per
+    transaction, built on the main thread)."""
 
     l1: L1Transaction
     message: int  # index into the block's messages

@@ -119,7 +119,7 @@ class SvmRuntime:
     def get_object(self, pubkey: bytes) -> Account | None:
         """The account as the runtime sees it now (None when it does not exist). Comparing
         these is cheaper than encoding them: the executor encodes only what changed."""
-        account = self._get_account(self._pubkey(pubkey))
+        account = self._get_account(self._pubkeys.get(pubkey) or self._pubkey(pubkey))
         return None if account is None or account.lamports == 0 else account
 
     def put_object(self, pubkey: bytes, account: Account) -> None:
