@@ -95,6 +95,8 @@ class _Executed:
 #: A group commit ends at this many blocks or transactions (catch-up); at the head, a
 #: notification carries one block, and each block is its own group.
 GROUP_BLOCKS = 64
+#: Blocks prepared (routed, decoded, signatures queued) ahead of the one executing.
+LOOKAHEAD = 8
 GROUP_TXS = 50_000
 
 
@@ -444,17 +446,21 @@ class Node:
             self.revert_to(notification.old[0].number - 1)
         if isinstance(notification, ChainCommitted | ChainReorged):
             blocks = [b for b in notification.new if not self._known(b)]
-            prepared = self.executor.prepare(blocks[0]) if blocks else None
+            # Blocks are routed, decoded and their signatures queued up to LOOKAHEAD ahead of
+            # the one executing, so that the checking threads have work while the main thread
+            # executes and commits (a group commit's fsync takes a while).
+            upcoming = iter(blocks)
+            prepared: deque[Prepared] = deque()
             try:
-                for i, block in enumerate(blocks):
+                for block in blocks:
                     if self._done():
                         return
-                    current = prepared
-                    # The next block's signatures are checked in the workers while this one
-                    # runs.
-                    nxt = blocks[i + 1] if i + 1 < len(blocks) else None
-                    prepared = self.executor.prepare(nxt) if nxt is not None else None
-                    self._execute(block, current)
+                    while len(prepared) < LOOKAHEAD:
+                        nxt = next(upcoming, None)
+                        if nxt is None:
+                            break
+                        prepared.append(self.executor.prepare(nxt))
+                    self._execute(block, prepared.popleft())
                     if len(self._group) >= GROUP_BLOCKS or self._group_txs >= GROUP_TXS:
                         self._flush()
             finally:
