@@ -25,7 +25,7 @@ def test_the_four_roles_run_together_and_the_replica_agrees(tmp_path: Path) -> N
     }
     env.pop("MONMOUTH_STREAM__PUBLISH", None)  # the script chooses its endpoints
     proc = subprocess.run(
-        ["bash", str(SCRIPT), "6"], env=env, capture_output=True, text=True, timeout=120
+        ["bash", str(SCRIPT), "6"], env=env, capture_output=True, text=True, timeout=240
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "replica agrees with the executor at block #" in proc.stdout

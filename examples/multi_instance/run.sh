@@ -46,9 +46,25 @@ start monitor --role monitor --publish "$(ep $((BASE + 30)))" \
 
 sleep "$SECONDS_TO_RUN" || true
 
-# The executor stops first; the others get a moment to take in its last blocks.
+head_of() {  # head_of NAME: the instance's committed head number ("None" before its first)
+    $MONMOUTH status --data-dir "$WORK/$1" --json 2>/dev/null |
+        python3 -c 'import json, sys; print(json.load(sys.stdin)["head_number"])' 2>/dev/null ||
+        echo None
+}
+# On a busy machine the replica may still be starting: it bootstraps from the executor's
+# snapshot, so the executor runs on until the replica has a head (a minute at most).
+for _ in $(seq 60); do
+    [ "$(head_of replica)" != None ] && break
+    sleep 1
+done
+
+# The executor stops first; the others take in its last blocks (half a minute at most).
 stop executor
-sleep 3
+last=$(head_of executor)
+for _ in $(seq 30); do
+    [ "$(head_of replica)" = "$last" ] && break
+    sleep 1
+done
 for name in replica analyzer monitor; do stop "$name"; done
 
 echo

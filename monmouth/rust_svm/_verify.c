@@ -9,8 +9,11 @@
  * pointers; `Job.wait` releases the GIL while it waits.
  *
  * The check itself is libsodium's `crypto_sign_open`, called through a function pointer the
- * Python side takes from PyNaCl's bundled libsodium, so there is no build-time dependency on
- * libsodium and every machine runs the same, pinned, implementation.
+ * Python side chooses (`sigverify.sign_open`: the system's libsodium or PyNaCl's bundled copy),
+ * so there is no build-time dependency on libsodium.
+ *
+ * The threads are started by `Pool` and are not carried over a fork: a child process makes its
+ * own pool.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -77,7 +80,7 @@ static void check_range(sign_open_fn fn, Job *job, Py_ssize_t start, Py_ssize_t 
     }
     unsigned char *sm = *scratch, *out = *scratch + 64 + job->longest;
     for (Py_ssize_t i = start; i < end; i++) {
-        if (job->cancelled || !job->sig[i]) {
+        if (__atomic_load_n(&job->cancelled, __ATOMIC_RELAXED) || !job->sig[i]) {
             job->verdicts[i] = 0;
             continue;
         }
@@ -136,7 +139,7 @@ static PyObject *Job_wait(Job *self, PyObject *Py_UNUSED(ignored)) {
 static void Job_dealloc(Job *self) {
     if (self->pool) {
         /* The workers may still hold units of this job: let them skip the rest, then wait. */
-        self->cancelled = 1;
+        __atomic_store_n(&self->cancelled, 1, __ATOMIC_RELAXED);
         Py_BEGIN_ALLOW_THREADS
         job_wait_nogil(self);
         Py_END_ALLOW_THREADS
