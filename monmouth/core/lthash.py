@@ -86,7 +86,8 @@ def sum_of(digests: list[bytes]) -> LtHash:
     if not digests:
         return LtHash.identity()
     lanes = np.frombuffer(b"".join(digests), dtype=_LANE).reshape(len(digests), LANES)
-    return LtHash(lanes.sum(axis=0, dtype=np.uint64).astype(_LANE))
+    # Lanes add modulo 2^16, which is what numpy's u16 arithmetic does when it wraps.
+    return LtHash(lanes.sum(axis=0, dtype=_LANE))
 
 
 def account_lthash(
