@@ -7,7 +7,8 @@ the devnet's mixed workload (system transfers, transfers to fresh addresses, SPL
 token accounts, MintTo and token transfers, failed transfers of both kinds, multi-transfer
 transactions), with the logs and account writes LiteSVM produces for them. Then:
 
-- indexing: documents per second, overall and by stage (summaries, embedding, LMDB, HNSW);
+- indexing: documents per second, overall and by stage (summaries, embedding, LMDB, HNSW,
+  and a block's round trip through the child process that makes documents and vectors);
 - queries: latency p50/p99 of `RagIndex.query` for texts, examples (`like`) and accounts, and
   of the HNSW search alone;
 - recall@10 of the approximate search against the exact numpy search, over example queries
@@ -16,7 +17,8 @@ transactions), with the logs and account writes LiteSVM produces for them. Then:
 - memory: the HNSW index's bytes, the process's peak RSS, the LMDB size on disk.
 
 `--node` also runs the node itself on a devnet replay with the plugin off and on, and reports
-both transaction rates (the on rate counts until the plugin has indexed every block).
+both transaction rates (the on rate counts until the plugin has indexed every block), in the
+same run.
 
 Build time grows with the index: if 1,000,000 documents do not fit your time, build fewer and
 read the extrapolation this prints (labelled as such).
@@ -296,31 +298,60 @@ def build(
 
 
 def stages(docs: int, users: int, dims: int, settings: IndexSettings) -> dict[str, Any]:
-    """Per-stage rates over a fresh small index (each stage alone, same payloads)."""
-    from monmouth.plugins.rag.documents import summarize
+    """Per-stage rates over a fresh small index (each stage alone, same payloads, in this
+    process), and the round trip of the same blocks through the child process."""
+    from monmouth.plugins.rag.ann import VectorIndex
+    from monmouth.plugins.rag.documents import Document, Prior, summarize_words
+    from monmouth.plugins.rag.store import RagStore
+    from monmouth.plugins.rag.worker import Job, Summarizer
 
     workload = Workload(11, users)
     blocks = list(_blocks(workload, docs, 1000))
     embedder = HashingEmbedder(dims)
-    start = time.perf_counter()
-    summaries = []
-    doc_id = 1
+    jobs: list[tuple[int, list[TransactionInfo], list[list[AccountUpdate]]]] = []
     for number, txs, writes in blocks:
         by_sig: dict[bytes, list[AccountUpdate]] = {}
         for w in writes:
             assert w.signature is not None
             by_sig.setdefault(w.signature, []).append(w)
-        for tx in txs:
-            assert tx.signature is not None
-            doc = summarize(doc_id, tx, number, bytes(32), by_sig[tx.signature], {})
-            summaries.append(doc.summary)
-            doc_id += 1
+        jobs.append((number, txs, [by_sig[tx.signature] for tx in txs if tx.signature]))
+    start = time.perf_counter()
+    per_block: list[tuple[list[Document], list[list[str]]]] = []
+    doc_id = 1
+    for number, txs, writes_of in jobs:
+        made = [
+            summarize_words(doc_id + i, tx, number, bytes(32), writes_of[i], {})
+            for i, tx in enumerate(txs)
+        ]
+        doc_id += len(made)
+        per_block.append(([d for d, _ in made], [w for _, w in made]))
     t_summary = time.perf_counter() - start
     start = time.perf_counter()
-    vectors = embedder.embed(summaries)
+    vectors = [embedder.embed_words(words) for _, words in per_block]
     t_embed = time.perf_counter() - start
-    from monmouth.plugins.rag.ann import VectorIndex
-
+    # An empty index for the child to read the prior states from (it knows none of them).
+    tmp_child = tempfile.TemporaryDirectory()
+    RagStore(Path(tmp_child.name), embedder=embedder.name, dimensions=dims).close()
+    with tempfile.TemporaryDirectory() as tmp:
+        store = RagStore(Path(tmp), embedder=embedder.name, dimensions=dims)
+        start = time.perf_counter()
+        for (number, _, writes_of), (documents, _), rows in zip(
+            jobs, per_block, vectors, strict=True
+        ):
+            balances = {w.pubkey: Prior.of(w) for ws in writes_of for w in ws}
+            store.write_block(number, _key("block", number), documents, rows, balances, [])
+        t_lmdb = time.perf_counter() - start
+        store.close()
+    summarizer = Summarizer(Path(tmp_child.name), dims)
+    summarizer.run(Job(1, 0, bytes(32), settings.max_log_lines, True, [], []))  # started
+    start = time.perf_counter()
+    doc_id = 1
+    for number, txs, writes in blocks:
+        summarizer.run(Job(doc_id, number, bytes(32), settings.max_log_lines, False, txs, writes))
+        doc_id += len(txs)
+    t_worker = time.perf_counter() - start
+    summarizer.close()
+    tmp_child.cleanup()
     ann = VectorIndex(
         dims,
         connectivity=settings.connectivity,
@@ -328,16 +359,19 @@ def stages(docs: int, users: int, dims: int, settings: IndexSettings) -> dict[st
         threads=settings.threads,
         dtype=settings.quantization,
     )
+    every = np.concatenate(vectors)
     start = time.perf_counter()
-    for s in range(0, len(vectors), 1000):
-        ids = np.arange(s + 1, min(s + 1001, len(vectors) + 1), dtype=np.uint64)
-        ann.add(ids, vectors[s : s + len(ids)])
+    for s in range(0, len(every), 1000):
+        ids = np.arange(s + 1, min(s + 1001, len(every) + 1), dtype=np.uint64)
+        ann.add(ids, every[s : s + len(ids)])
     t_ann = time.perf_counter() - start
-    n = len(summaries)
+    n = len(every)
     return {
         "stage_docs": n,
         "summaries_per_s": round(n / t_summary),
         "embeddings_per_s": round(n / t_embed),
+        "lmdb_writes_per_s": round(n / t_lmdb),
+        "child_round_trip_per_s": round(n / t_worker),
         "hnsw_adds_per_s": round(n / t_ann),
     }
 
@@ -457,7 +491,7 @@ def main() -> None:
     parser.add_argument("--dimensions", type=int, default=128)
     parser.add_argument("--connectivity", type=int, default=16)
     parser.add_argument("--expansion-add", type=int, default=32)
-    parser.add_argument("--expansion-search", type=int, default=128)
+    parser.add_argument("--expansion-search", type=int, default=256)
     parser.add_argument("--threads", type=int, default=1, help="threads per HNSW insertion")
     parser.add_argument("--quantization", choices=("f16", "i8"), default="f16")
     parser.add_argument("--queries", type=int, default=1000)

@@ -60,7 +60,7 @@ class VectorIndex:
         *,
         connectivity: int = 16,
         expansion_add: int = 32,
-        expansion_search: int = 128,
+        expansion_search: int = 256,
         threads: int = 1,
         dtype: str = "f16",
         _index: Any = None,
@@ -88,7 +88,7 @@ class VectorIndex:
         dimensions: int,
         *,
         view: bool = False,
-        expansion_search: int = 128,
+        expansion_search: int = 256,
         threads: int = 1,
     ) -> VectorIndex | None:
         """The index saved at `path`: loaded into memory, or memory-mapped read-only with

@@ -25,11 +25,13 @@ from __future__ import annotations
 import re
 import struct
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any, Final, NamedTuple
 
 import msgspec
 from solders.pubkey import Pubkey
 from solders.signature import Signature
+
+from monmouth.plugins.rag.embed import words
 
 if TYPE_CHECKING:
     from monmouth.core.payloads import AccountUpdate, TransactionInfo
@@ -42,6 +44,7 @@ __all__ = [
     "Prior",
     "encode_key",
     "summarize",
+    "summarize_words",
 ]
 
 #: Lamports per signature: the fee tells how many signers a transaction has.
@@ -102,6 +105,14 @@ _BOILERPLATE = re.compile(
 _CAMEL = re.compile(r"(?<!^)(?=[A-Z])")
 _key_cache: dict[bytes, str] = {}
 _KEY_CACHE_SIZE = 200_000
+#: What a transaction's logs say (`_LogFacts`), by the logs and `max_log_lines`: most
+#: transactions of a kind log the very same lines, and reading them costs regex matches.
+_log_cache: dict[tuple[tuple[str, ...], int], _LogFacts] = {}
+_LOG_CACHE_SIZE = 4096
+#: The summary's first-line "kinds" text and its words, by the instructions it lists; the
+#: words of its "Programs" line, by the programs.
+_kinds_text_cache: dict[tuple[str, ...], tuple[str, list[str]]] = {}
+_program_words_cache: dict[tuple[str, ...], list[str]] = {}
 
 
 class Movement(msgspec.Struct, frozen=True, array_like=True):
@@ -204,6 +215,14 @@ class Prior(msgspec.Struct, frozen=True, array_like=True):
 ABSENT: Final = Prior(0)
 
 
+def encode_keys(keys: Sequence[bytes]) -> tuple[str, ...]:
+    """`encode_key` of each key (one cache lookup each, in C, when all are known)."""
+    texts = tuple(map(_key_cache.get, keys))
+    if None in texts:
+        return tuple(encode_key(key) for key in keys)
+    return texts  # type: ignore[return-value]  # no None: checked above
+
+
 def encode_key(key: bytes) -> str:
     """A public key in base58 (cached: keys repeat, and encoding costs more than a lookup)."""
     text = _key_cache.get(key)
@@ -236,6 +255,68 @@ def _invoked(logs: Sequence[str]) -> list[tuple[str, str | None]]:
         if named is not None and out and out[-1][1] is None:
             out[-1] = (out[-1][0], _snake(named.group(1)))
     return out
+
+
+class _LogFacts(NamedTuple):
+    """What `summarize` reads from a transaction's logs alone."""
+
+    invoked: tuple[tuple[str, str | None], ...]
+    #: The programs invoked, by name, each once (empty: none logged an invoke).
+    programs: tuple[str, ...]
+    #: `transfer` when the logs say a transfer ran short (the failed instruction's kind).
+    failure_kind: str | None
+    #: The first `max_log_lines` lines, and those of them that say more than `programs`.
+    kept: tuple[str, ...]
+    said: tuple[str, ...]
+    #: The words (`embed.words`) of `said` joined as the summary joins them.
+    said_words: list[str]
+
+
+def _log_facts(logs: tuple[str, ...], max_log_lines: int) -> _LogFacts:
+    key = (logs, max_log_lines)
+    facts = _log_cache.get(key)
+    if facts is None:
+        invoked = tuple(_invoked(logs))
+        failure_kind = None
+        for line in logs:
+            if _LAMPORTS_SHORT.match(line) or line == "Program log: Error: insufficient funds":
+                failure_kind = "transfer"
+        kept = logs[:max_log_lines]
+        said = tuple(line for line in kept if not _BOILERPLATE.match(line))
+        facts = _LogFacts(
+            invoked,
+            tuple(dict.fromkeys(program_name(key) for key, _ in invoked)),
+            failure_kind,
+            kept,
+            said,
+            words(" | ".join(said)),
+        )
+        if len(_log_cache) >= _LOG_CACHE_SIZE:
+            _log_cache.clear()
+        _log_cache[key] = facts
+    return facts
+
+
+def _kinds_text(instructions: tuple[str, ...]) -> tuple[str, list[str]]:
+    """The first line's account of what ran (`system transfer, token call`), and its words."""
+    known = _kinds_text_cache.get(instructions)
+    if known is None:
+        if len(_kinds_text_cache) >= _LOG_CACHE_SIZE:
+            _kinds_text_cache.clear()
+        text = ", ".join(dict.fromkeys(i.replace(".", " ").replace("_", " ") for i in instructions))
+        text = text or "no instruction ran"
+        known = _kinds_text_cache[instructions] = (text, words(text))
+    return known
+
+
+def _program_words(programs: tuple[str, ...]) -> list[str]:
+    """The words of the summary's "Programs" line after its label."""
+    known = _program_words_cache.get(programs)
+    if known is None:
+        if len(_program_words_cache) >= _LOG_CACHE_SIZE:
+            _program_words_cache.clear()
+        known = _program_words_cache[programs] = words(", ".join(programs) or "none")
+    return known
 
 
 def _error_text(error: Any, invoked: Sequence[tuple[str, str | None]]) -> tuple[str, int | None]:
@@ -302,7 +383,7 @@ def _kinds(
     invoked: Sequence[tuple[str, str | None]],
     movements: Sequence[Movement],
     created: Mapping[str, Prior],
-    logs: Sequence[str],
+    failure_kind: str | None,
     failed_at: int | None,
 ) -> list[str]:
     """`program.kind` per top-level instruction (module docstring, "instruction kinds")."""
@@ -322,10 +403,6 @@ def _kinds(
         token_effects.append("mint_to" if move.delta > 0 else "burn")
     if not supply and any(m.delta < 0 for m in token_moves):
         token_effects.append("transfer")
-    failure_kind = None
-    for line in logs:
-        if _LAMPORTS_SHORT.match(line) or line == "Program log: Error: insufficient funds":
-            failure_kind = "transfer"
     out: list[str] = []
     for i, ((_, logged), name) in enumerate(zip(invoked, names, strict=True)):
         kind: str
@@ -397,40 +474,73 @@ def summarize(
         entry) when the plugin does not know it.
     :param max_log_lines: log lines kept (in `logs`, and the informative ones in the summary).
     """
+    return summarize_words(
+        doc_id, tx, slot, block_hash, writes, priors, max_log_lines=max_log_lines
+    )[0]
+
+
+def summarize_words(
+    doc_id: int,
+    tx: TransactionInfo,
+    slot: int,
+    block_hash: bytes,
+    writes: Sequence[AccountUpdate],
+    priors: Mapping[bytes, Prior | None],
+    *,
+    max_log_lines: int = 8,
+) -> tuple[Document, list[str]]:
+    """`summarize`, and the words of the summary (`embed.words(document.summary)`), put
+    together from its parts (most of them cached) instead of searched for in the text."""
     if tx.signature is None or tx.status == "rejected":
         raise ValueError("only executed transactions become documents")
     signature = str(Signature.from_bytes(tx.signature))
-    accounts = tuple(encode_key(key) for key in tx.accounts)
+    accounts = encode_keys(tx.accounts)
     count = max(1, min(len(accounts), tx.fee // FEE_PER_SIGNATURE)) if accounts else 0
     signers = accounts[:count]
-    invoked = _invoked(tx.logs)
+    facts = _log_facts(tuple(tx.logs), max_log_lines)
+    invoked = facts.invoked
     if invoked:
-        programs = tuple(dict.fromkeys(program_name(key) for key, _ in invoked))
+        programs = facts.programs
     else:
         programs = tuple(program_name(key) for key in accounts if key in PROGRAM_NAMES)
     error, failed_at = (None, None) if tx.error is None else _error_text(tx.error, invoked)
     movements, created = _movements(tx, writes, priors)
-    instructions = tuple(_kinds(invoked, movements, created, tx.logs, failed_at))
-    logs = tuple(tx.logs[:max_log_lines])
+    instructions = tuple(_kinds(invoked, movements, created, facts.failure_kind, failed_at))
+    logs = facts.kept
     fee_payer = accounts[0] if accounts else ""
 
-    kinds = ", ".join(dict.fromkeys(i.replace(".", " ").replace("_", " ") for i in instructions))
-    lines = [
-        f"{tx.status} transaction {signature} in slot {slot}: {kinds or 'no instruction ran'}."
-    ]
+    kinds, kind_words = _kinds_text(instructions)
+    # Each line ends in a non-word character, so the summary's words are its lines' words;
+    # keys and signatures are base58 (one word each), fee and units plain integers.
+    lines = [f"{tx.status} transaction {signature} in slot {slot}: {kinds}."]
+    said = [tx.status, "transaction", signature, "in", "slot", str(slot), *kind_words]
     moved = _moves_text(movements)
     if moved:
         lines.append("Moved " + "; ".join(moved) + ".")
+        said += words(lines[-1])
     if error is not None:
         lines.append(f"Error: {error}.")
+        said += words(lines[-1])
     lines.append(f"Fee payer {fee_payer} paid {tx.fee} lamports; {tx.compute_units} compute units.")
+    if tx.fee >= 0 and tx.compute_units >= 0 and fee_payer:
+        said += ["Fee", "payer", fee_payer, "paid", str(tx.fee), "lamports"]
+        said += [str(tx.compute_units), "compute", "units"]
+    else:
+        said += words(lines[-1])
     lines.append("Signers: " + ", ".join(signers) + ".")
+    said.append("Signers")
+    said += signers
     lines.append("Programs: " + (", ".join(programs) or "none") + ".")
+    said.append("Programs")
+    said += _program_words(programs)
     lines.append("Accounts: " + ", ".join(accounts) + ".")
-    said = [line for line in logs if not _BOILERPLATE.match(line)]
-    if said:
-        lines.append("Logs: " + " | ".join(said))
-    return Document(
+    said.append("Accounts")
+    said += accounts
+    if facts.said:
+        lines.append("Logs: " + " | ".join(facts.said))
+        said.append("Logs")
+        said += facts.said_words
+    document = Document(
         id=doc_id,
         signature=signature,
         slot=slot,
@@ -451,3 +561,4 @@ def summarize(
         logs=logs,
         summary="\n".join(lines),
     )
+    return document, said

@@ -22,7 +22,8 @@ import importlib
 import importlib.util
 import math
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
+from itertools import chain, islice
 from typing import Any, Final, Protocol
 
 import numpy as np
@@ -37,6 +38,7 @@ __all__ = [
     "make_embedder",
     "model_available",
     "tokens",
+    "words",
 ]
 
 Vectors = NDArray[np.float32]
@@ -101,6 +103,12 @@ def _feature(word: str) -> str | None:
     return None if lower in _STOPWORDS else "w:" + lower
 
 
+def words(text: str) -> list[str]:
+    """The words of a text as the embedder finds them (before `tokens` makes them features)."""
+    found: list[str] = _WORD.findall(text)
+    return found
+
+
 def tokens(text: str) -> list[str]:
     """The features of a text, in order: `k:KEY` for public keys and signatures (words of 32
     characters or more, case kept), `w:word` for other words and numbers (lower case), without
@@ -114,52 +122,95 @@ def tokens(text: str) -> list[str]:
 
 
 class HashingEmbedder:
-    """Feature hashing (module docstring): deterministic, numpy only, about 20k texts/s."""
+    """Feature hashing (module docstring): deterministic, numpy only, a block's summaries at a
+    time (about 20 µs per text once its words are known)."""
 
     def __init__(self, dimensions: int = 128) -> None:
         if dimensions < 8:
             raise ValueError("dimensions must be at least 8")
         self.dimensions = dimensions
         self.name = f"hashing-v1-{dimensions}"
-        self._features: dict[str, str | None] = {}
-        self._slots: dict[str, tuple[int, float]] = {}
+        self._reset()
 
-    def _slot(self, feature: str) -> tuple[int, float]:
-        digest = hashlib.blake2b(feature.encode(), digest_size=8).digest()
-        value = int.from_bytes(digest, "little")
-        return value % self.dimensions, -1.0 if value >> 63 else 1.0
+    def _reset(self) -> None:
+        #: word as found → feature id (-1: a stop word); feature → id; per id its slot.
+        self._word_ids: dict[str, int] = {}
+        self._feature_ids: dict[str, int] = {}
+        self._size = 0
+        self._cols = np.zeros(1024, dtype=np.int64)
+        self._signs = np.zeros(1024, dtype=np.float64)
+
+    def _learn(self, words: Iterable[str]) -> None:
+        """Give ids to words not seen yet (-1 for a stop word), and slots to new features."""
+        word_ids, feature_ids = self._word_ids, self._feature_ids
+        digests: list[int] = []
+        for word in words:
+            feature = _feature(word)
+            if feature is None:
+                word_ids[word] = -1
+                continue
+            fid = feature_ids.get(feature)
+            if fid is None:
+                fid = feature_ids[feature] = self._size + len(digests)
+                digest = hashlib.blake2b(feature.encode(), digest_size=8).digest()
+                digests.append(int.from_bytes(digest, "little"))
+            word_ids[word] = fid
+        if not digests:
+            return
+        start, self._size = self._size, self._size + len(digests)
+        if self._size > len(self._cols):
+            grown = max(2 * len(self._cols), self._size)
+            self._cols = np.resize(self._cols, grown)
+            self._signs = np.resize(self._signs, grown)
+        values = np.array(digests, dtype=np.uint64)
+        # The hash modulo the dimensions picks the column, its top bit the sign.
+        self._cols[start : self._size] = values % np.uint64(self.dimensions)
+        self._signs[start : self._size] = np.where(values >> np.uint64(63), -1.0, 1.0)
 
     def embed(self, texts: Sequence[str]) -> Vectors:
-        out = np.zeros((len(texts), self.dimensions), dtype=np.float32)
-        features, slots = self._features, self._slots
-        if len(slots) >= _FEATURE_CACHE:
-            features.clear()
-            slots.clear()
-        for row, text in enumerate(texts):
-            counts: dict[str, int] = {}
-            for word in _WORD.findall(text):
-                try:
-                    feature = features[word]
-                except KeyError:
-                    feature = features[word] = _feature(word)
-                if feature is not None:
-                    counts[feature] = counts.get(feature, 0) + 1
-            buckets: dict[int, float] = {}
-            for feature, count in counts.items():
-                try:
-                    col, sign = slots[feature]
-                except KeyError:
-                    col, sign = slots[feature] = self._slot(feature)
-                buckets[col] = buckets.get(col, 0.0) + (
-                    sign if count == 1 else sign * math.sqrt(count)
-                )
-            # Sums in a fixed order, a correctly rounded norm: the same bits on every machine.
-            norm = math.sqrt(math.fsum(value * value for value in buckets.values()))
-            if norm > 0:
-                row_out = out[row]
-                for col, value in buckets.items():
-                    row_out[col] = value / norm
-        return out
+        return self.embed_words([_WORD.findall(text) for text in texts])
+
+    def embed_words(self, words: Sequence[list[str]]) -> Vectors:
+        """`embed` of texts given by their words (`words(text)`), which a caller that built
+        the texts may know without searching them.
+
+        One pass over the whole batch (a block's summaries): words become feature ids through
+        caches, and numpy counts and sums them. The sums run in the order the per-text
+        definition (module docstring) adds them, so the bits do not depend on the batch.
+        """
+        count = len(words)
+        dims = self.dimensions
+        if self._size >= _FEATURE_CACHE:
+            self._reset()
+        flat = list(chain.from_iterable(words))
+        known = self._word_ids.get
+        ids = list(map(known, flat))
+        if None in ids:
+            self._learn([word for word in dict.fromkeys(flat) if word not in self._word_ids])
+            ids = list(map(known, flat))
+        fids = np.array(ids, dtype=np.int64)
+        rows = np.repeat(np.arange(count, dtype=np.int64), [len(w) for w in words])
+        kept = fids >= 0
+        size = max(self._size, 1)
+        keys = rows[kept] * size + fids[kept]
+        unique, first, counts = np.unique(keys, return_index=True, return_counts=True)
+        # Each (text, feature) once, in the order the feature first appears in the text.
+        order = np.argsort(first, kind="stable")
+        unique, counts = unique[order], counts[order]
+        features = unique % size
+        weights = self._signs[features] * np.sqrt(counts)
+        cells = (unique // size) * dims + self._cols[features]
+        sums = np.bincount(cells, weights=weights, minlength=count * dims).reshape(count, dims)
+        # An exactly rounded norm (fsum over each row's non-zero squares): the same bits on
+        # every machine, whatever numpy's SIMD does with sums.
+        filled = sums != 0
+        squares = iter((sums[filled] ** 2).tolist())
+        norms = np.array(
+            [math.sqrt(math.fsum(islice(squares, n))) for n in filled.sum(axis=1).tolist()]
+        )
+        norms[norms == 0] = 1.0  # a text without features: the zero vector
+        vectors: Vectors = (sums / norms[:, None]).astype(np.float32)
+        return vectors
 
 
 def model_available() -> bool:

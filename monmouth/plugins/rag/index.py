@@ -5,12 +5,14 @@ The Python API of the rag plugin. The plugin writes through it (`index_block`, `
 
 Files, in `<data_dir>/rag/`: the LMDB environment (`store.py`, the truth) and `index.usearch`,
 the HNSW index (`ann.py`), which the writer saves every `save_every` changed documents and when
-it closes. Each block is written to LMDB first, then to the HNSW index in memory, so after a
-crash the saved index may lack documents or hold reverted ones. Opening compares the index with
-LMDB, by count and by a checksum of the ids (`store.idsum`), and repairs what differs: a writer
-removes the extra ids and adds the missing documents from their stored vectors (or rebuilds the
-index from LMDB when the file is missing or unreadable) and saves it; a reader (read-only, while
-the node runs) memory-maps the file, skips the extra ids and searches the missing ones exactly.
+it closes. A block's documents and vectors are made by `worker.block_documents`, in a child
+process for big blocks (`IndexSettings.worker_min`). Each block is written to LMDB first (one
+write transaction), then to the HNSW index in memory, so after a crash the saved index may lack
+documents or hold reverted ones. Opening compares the index with LMDB, by count and by a
+checksum of the ids (`store.idsum`), and repairs what differs: a writer removes the extra ids
+and adds the missing documents from their stored vectors (or rebuilds the index from LMDB when
+the file is missing or unreadable) and saves it; a reader (read-only, while the node runs)
+memory-maps the file, skips the extra ids and searches the missing ones exactly.
 
 Queries: by text (embedded like a summary), by an example transaction (`like`: its stored
 vector), or by account (the documents that name it, ranked by similarity to the account's key,
@@ -40,15 +42,10 @@ from solders.pubkey import Pubkey
 from solders.signature import Signature
 
 from monmouth.plugins.rag.ann import VectorIndex, best, exact_top
-from monmouth.plugins.rag.documents import (
-    ABSENT,
-    PROGRAM_NAMES,
-    Document,
-    Prior,
-    summarize,
-)
-from monmouth.plugins.rag.embed import Embedder, embedder_named
+from monmouth.plugins.rag.documents import PROGRAM_NAMES, Document, Prior
+from monmouth.plugins.rag.embed import Embedder, HashingEmbedder, embedder_named
 from monmouth.plugins.rag.store import RagStore, idsum
+from monmouth.plugins.rag.worker import Encoded, Job, Summarizer, block_documents, update_keys
 
 if TYPE_CHECKING:
     from monmouth.core.payloads import AccountUpdate, TransactionInfo
@@ -88,7 +85,7 @@ class IndexSettings:
 
     connectivity: int = 16
     expansion_add: int = 32
-    expansion_search: int = 128
+    expansion_search: int = 256
     #: Save the HNSW index after this many documents were added or removed since the last save.
     save_every: int = 100_000
     #: Threads an insertion uses (0: every core).
@@ -97,6 +94,9 @@ class IndexSettings:
     quantization: str = "f16"
     #: Log lines kept per document.
     max_log_lines: int = 8
+    #: Blocks with at least this many executed transactions are summarised and embedded in a
+    #: child process (`worker.py`), off the node's GIL; 0: never (the hashing embedder only).
+    worker_min: int = 64
 
 
 class Hit(msgspec.Struct, frozen=True):
@@ -183,6 +183,7 @@ class RagIndex:
         )
         self._failure: BaseException | None = None
         self._inserter: threading.Thread | None = None
+        self._summarizer: Summarizer | None = None
         #: A reader's corrections of a stale HNSW file: ids to skip, documents to add.
         self._extra: frozenset[int] = frozenset()
         self._delta_ids: NDArray[np.uint64] = np.zeros(0, dtype=np.uint64)
@@ -285,6 +286,9 @@ class RagIndex:
 
     def close(self) -> None:
         """Apply what is pending, save the HNSW index (a writer) and close everything."""
+        if self._summarizer is not None:
+            self._summarizer.close()
+            self._summarizer = None
         if self._inserter is not None:
             self._jobs.put(None)
             self._inserter.join()
@@ -369,64 +373,78 @@ class RagIndex:
         block_hash: bytes,
         transactions: Sequence[TransactionInfo],
         updates: Sequence[AccountUpdate],
-    ) -> list[Document]:
+    ) -> Sequence[Document]:
         """Index one committed block: a document per executed transaction, the balances its
-        account writes leave; returns the documents, in execution order."""
+        account writes leave; returns the documents, in execution order.
+
+        Blocks with at least `IndexSettings.worker_min` transactions are made in the child
+        process (`worker.py`); their documents come back encoded, decoded when read."""
         if self.readonly:
             raise RuntimeError("a read-only index cannot be written")
         store = self.store
         complete = store.meta().complete
-
-        def read_priors(
-            txn: Any,
-        ) -> tuple[
-            dict[bytes, dict[bytes, Prior | None]], dict[bytes, Prior | None], dict[bytes, Prior]
-        ]:
-            stored: dict[bytes, Prior | None] = {}
-            current: dict[bytes, Prior | None] = {}
-            per_tx: dict[bytes, dict[bytes, Prior | None]] = {}
-            for update in updates:
-                key = update.pubkey
-                if key not in current:
-                    known = store.prior(key, txn)
-                    stored[key] = known
-                    current[key] = known if known is not None or not complete else ABSENT
-                if update.signature is not None:
-                    seen = per_tx.setdefault(update.signature, {})
-                    if key not in seen:
-                        seen[key] = current[key]
-                current[key] = Prior.of(update)
-            after = {key: value for key, value in current.items() if value is not None}
-            return per_tx, stored, after
-
-        per_tx, stored, after = store.read(read_priors)
-        writes: dict[bytes, list[AccountUpdate]] = {}
-        for update in updates:
-            if update.signature is not None:
-                writes.setdefault(update.signature, []).append(update)
-        documents: list[Document] = []
-        for tx in transactions:
-            if tx.status == "rejected" or tx.signature is None:
-                continue
-            documents.append(
-                summarize(
-                    self._next_id + len(documents),
-                    tx,
-                    number,
-                    block_hash,
-                    writes.get(tx.signature, ()),
-                    per_tx.get(tx.signature, {}),
-                    max_log_lines=self.settings.max_log_lines,
-                )
+        worker_min = self.settings.worker_min
+        documents: Sequence[Document]
+        if (
+            isinstance(self.embedder, HashingEmbedder)
+            and worker_min > 0
+            and len(transactions) >= worker_min
+        ):
+            if self._summarizer is None:
+                self._summarizer = Summarizer(self.path, self.dimensions)
+            job = Job(
+                self._next_id,
+                number,
+                block_hash,
+                self.settings.max_log_lines,
+                complete,
+                list(transactions),
+                list(updates),
             )
-        vectors = self.embedder.embed([doc.summary for doc in documents])
-        undo = list(stored.items())
-        removed = store.write_block(number, block_hash, documents, vectors, after, undo)
-        self._next_id += len(documents)
+            done = self._summarizer.run(job)
+            removed = store.write_prepared(
+                number,
+                block_hash,
+                done.ids,
+                done.documents,
+                done.signatures,
+                done.terms,
+                done.rows,
+                done.balances,
+                done.undo,
+            )
+            documents = Encoded(done.documents)
+            ids = np.asarray(done.ids, dtype=np.uint64)
+            vectors = np.frombuffer(done.vectors, dtype=np.float32).reshape(-1, self.dimensions)
+        else:
+            known = store.priors(update_keys(updates))
+            block = block_documents(
+                self._next_id,
+                number,
+                block_hash,
+                transactions,
+                updates,
+                known,
+                complete=complete,
+                max_log_lines=self.settings.max_log_lines,
+                embedder=self.embedder,
+            )
+            documents = block.documents
+            removed = store.write_block(
+                number,
+                block_hash,
+                block.documents,
+                block.vectors,
+                block.balances,
+                block.undo,
+                block.signatures,
+            )
+            ids = np.asarray([doc.id for doc in block.documents], dtype=np.uint64)
+            vectors = block.vectors
+        self._next_id += len(ids)
         if removed:
             self._remove(removed)
-        if documents:
-            ids = np.asarray([doc.id for doc in documents], dtype=np.uint64)
+        if len(ids):
             self._submit("add", ids, vectors)
         return documents
 

@@ -6,8 +6,9 @@ only hands each block's payloads over. Per committed block:
 
 1. `update_accounts` and `notify_transactions` keep the block's account writes and transactions;
 2. `notify_block` makes a document of each executed transaction (`documents.py`), embeds the
-   summaries (`embed.py`) and writes the block to `<data_dir>/rag/` (`index.py`): LMDB first,
-   then the HNSW index;
+   summaries (`embed.py`), in a child process for a block of `worker_min` transactions or more
+   (`worker.py`), and writes the block to `<data_dir>/rag/` (`index.py`): LMDB first, then the
+   HNSW index;
 3. `revert_blocks` removes the documents of the reverted blocks (and their balance changes).
 
 `startup` opens the index, repairs it against LMDB when a crash left them apart, and reconciles
@@ -70,13 +71,16 @@ class RagConfig(BaseModel):
     #: HNSW candidates per insertion (efConstruction).
     expansion_add: int = Field(32, ge=1, le=4096)
     #: HNSW candidates per search (ef): recall against speed.
-    expansion_search: int = Field(128, ge=1, le=4096)
+    expansion_search: int = Field(256, ge=1, le=4096)
     #: Save the HNSW index after this many changed documents (and at shutdown).
     save_every: int = Field(100_000, ge=1)
     #: Threads an insertion uses (0: every core).
     threads: int = Field(1, ge=0, le=256)
     #: Log lines kept per document.
     max_log_lines: int = Field(8, ge=0, le=1024)
+    #: Blocks with at least this many executed transactions are summarised and embedded in a
+    #: child process, off the node's GIL (hashing embedder only); 0: never.
+    worker_min: int = Field(64, ge=0)
 
 
 def query_arguments(params: Any) -> dict[str, Any]:
@@ -171,6 +175,7 @@ class RagPlugin:
                 save_every=cfg.save_every,
                 threads=cfg.threads,
                 max_log_lines=cfg.max_log_lines,
+                worker_min=cfg.worker_min,
             ),
             retention=self.settings.store.retention_blocks,
         )

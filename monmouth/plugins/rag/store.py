@@ -42,7 +42,17 @@ from monmouth.core.errors import DataDirError
 from monmouth.core.state import open_environment
 from monmouth.plugins.rag.documents import PROGRAM_NAMES, Document, Prior
 
-__all__ = ["SCHEMA", "BlockEntry", "Meta", "RagStore", "id_key", "idsum", "mix64"]
+__all__ = [
+    "SCHEMA",
+    "BlockEntry",
+    "Meta",
+    "RagStore",
+    "doc_terms",
+    "encode_record",
+    "id_key",
+    "idsum",
+    "mix64",
+]
 
 _MAGIC: Final = b"monmouth-rag"
 #: Bumped when a record changes incompatibly.
@@ -420,6 +430,13 @@ class RagStore:
 
         return self.read(body)
 
+    def priors(self, keys: Sequence[bytes], txn: Any = None) -> dict[bytes, Prior]:
+        """What the plugin knows of each of `keys` (those it knows), in one LMDB call."""
+        if txn is None:
+            return self.read(lambda t: self.priors(keys, t))
+        found = txn.cursor(db=self._balances).getmulti(keys)
+        return {key: _decode_prior(raw) for key, raw in found}
+
     def prior(self, key: bytes, txn: Any = None) -> Prior | None:
         if txn is None:
             return self.read(lambda t: self.prior(key, t))
@@ -436,30 +453,73 @@ class RagStore:
         vectors: NDArray[np.float32],
         balances: dict[bytes, Prior],
         undo: list[tuple[bytes, Prior | None]],
+        signatures: Sequence[bytes] | None = None,
     ) -> list[int]:
         """Store one block in one write transaction; returns the ids of documents it replaced
-        (an indexed block at the same height that a revert the plugin missed left behind)."""
-        rows = vectors.astype(np.float16)
+        (an indexed block at the same height that a revert the plugin missed left behind).
+
+        :param signatures: the documents' signatures as bytes, when the caller has them (saves
+            decoding each base58 one).
+        """
+        sigs = (
+            signatures
+            if signatures is not None
+            else [_signature_bytes(doc.signature) for doc in documents]
+        )
+        encode = _doc_encoder.encode
+        return self.write_prepared(
+            number,
+            block_hash,
+            [doc.id for doc in documents],
+            [encode(doc) for doc in documents],
+            sigs,
+            [(term, i) for i, doc in enumerate(documents) for term in doc_terms(doc)],
+            vectors.astype(np.float16).tobytes(),
+            [(key, encode(prior)) for key, prior in balances.items()],
+            undo,
+        )
+
+    def write_prepared(
+        self,
+        number: int,
+        block_hash: bytes,
+        ids: Sequence[int],
+        documents: Sequence[bytes],
+        signatures: Sequence[bytes],
+        terms: Sequence[tuple[bytes, int]],
+        rows: bytes,
+        balances: Sequence[tuple[bytes, bytes]],
+        undo: list[tuple[bytes, Prior | None]],
+    ) -> list[int]:
+        """`write_block` of a block already encoded (`prepare_block`): documents as MessagePack,
+        `terms` as (term, position of the document), `rows` the float16 vectors one after
+        another, `balances` as (key, encoded `Prior`)."""
+        keys = [id_key(doc_id) for doc_id in ids]
+        width = len(rows) // len(keys) if keys else 0
+        # Built before the transaction, and written a database at a time (putmulti): one call
+        # into LMDB per database instead of a dozen per document.
+        doc_items = list(zip(keys, documents, strict=True))
+        vector_items = [(key, rows[i * width : (i + 1) * width]) for i, key in enumerate(keys)]
+        sig_items = list(zip(signatures, keys, strict=True))
+        term_items = [(term, keys[i]) for term, i in terms]
+        added = idsum(np.asarray(ids, dtype=np.uint64))
+        last_id = max(ids, default=0)
+        encode = _doc_encoder.encode
 
         def body(txn: Any) -> list[int]:
             removed = self._drop_block(txn, number, restore=True) or []
-            count = _int(txn.get(b"count", db=self._meta))
-            total = _int(txn.get(b"idsum", db=self._meta))
-            next_id = _int(txn.get(b"next_id", db=self._meta), 1)
-            for doc, row in zip(documents, rows, strict=True):
-                key = id_key(doc.id)
-                txn.put(key, _doc_encoder.encode(doc), db=self._docs)
-                txn.put(key, row.tobytes(), db=self._vectors)
-                txn.put(_signature_bytes(doc.signature), key, db=self._sigs)
-                for term in doc_terms(doc):
-                    txn.put(term, key, db=self._terms)
-                count += 1
-                total = (total + mix64(doc.id)) & _MASK
-                next_id = max(next_id, doc.id + 1)
-            for key, prior in balances.items():
-                txn.put(key, _doc_encoder.encode(prior), db=self._balances)
-            entry = BlockEntry(block_hash, [doc.id for doc in documents], undo)
-            txn.put(number.to_bytes(8, "big"), _doc_encoder.encode(entry), db=self._blocks)
+            count = _int(txn.get(b"count", db=self._meta)) + len(keys)
+            total = (_int(txn.get(b"idsum", db=self._meta)) + added) & _MASK
+            next_id = max(_int(txn.get(b"next_id", db=self._meta), 1), last_id + 1)
+            if keys:
+                txn.cursor(db=self._docs).putmulti(doc_items)
+                txn.cursor(db=self._vectors).putmulti(vector_items)
+                txn.cursor(db=self._sigs).putmulti(sig_items)
+                txn.cursor(db=self._terms).putmulti(term_items, dupdata=True)
+            if balances:
+                txn.cursor(db=self._balances).putmulti(balances)
+            entry = BlockEntry(block_hash, list(ids), undo)
+            txn.put(number.to_bytes(8, "big"), encode(entry), db=self._blocks)
             old = number - self.retention
             raw = txn.get(old.to_bytes(8, "big"), db=self._blocks) if old >= 0 else None
             if raw is not None:
@@ -467,7 +527,7 @@ class RagStore:
                 if past.undo is not None:
                     txn.put(
                         old.to_bytes(8, "big"),
-                        _doc_encoder.encode(BlockEntry(past.hash, past.ids, None)),
+                        encode(BlockEntry(past.hash, past.ids, None)),
                         db=self._blocks,
                     )
             self._put_meta(txn, count, total, next_id, (number, block_hash))
@@ -579,21 +639,33 @@ def _signature_bytes(signature: str) -> bytes:
 
 
 _term_cache: dict[str, bytes] = {}
+_TERM_CACHE_SIZE: Final = 200_000
+
+
+def encode_record(record: msgspec.Struct) -> bytes:
+    """A document, prior or block record as stored (MessagePack)."""
+    return _doc_encoder.encode(record)
 
 
 def doc_terms(doc: Document) -> list[bytes]:
     """The posting terms of a document: its accounts, programs and status (each once). The
     known programs' own keys are left out of the accounts: their program term says the same."""
+    cache = _term_cache
     terms: list[bytes] = []
     for key in dict.fromkeys(doc.accounts):
-        if key in PROGRAM_NAMES:
-            continue
-        term = _term_cache.get(key)
+        term = cache.get(key)
         if term is None:
-            if len(_term_cache) >= 200_000:
-                _term_cache.clear()
-            term = _term_cache[key] = b"a" + bytes(Pubkey.from_string(key))
+            if len(cache) >= _TERM_CACHE_SIZE:
+                cache.clear()
+            term = cache[key] = (
+                b"" if key in PROGRAM_NAMES else b"a" + bytes(Pubkey.from_string(key))
+            )
+        if term:
+            terms.append(term)
+    for name in doc.programs:
+        term = cache.get(name + "\0p")
+        if term is None:
+            term = cache[name + "\0p"] = b"p" + name.encode()
         terms.append(term)
-    terms += [b"p" + name.encode() for name in doc.programs]
-    terms.append(b"s" + doc.status.encode())
+    terms.append(b"sok" if doc.status == "ok" else b"s" + doc.status.encode())
     return terms

@@ -1,0 +1,306 @@
+"""A block's documents and vectors, made in the node's process or in a child process.
+
+`block_documents` is the whole computation: the accounts' states before each transaction
+(from what the index knew before the block and the block's own writes), a document per executed
+transaction (`documents.summarize_words`), their vectors, and the balances and undo record the
+block leaves. It is pure Python for the most part, and in the node's process it holds the GIL
+that the node's own executor needs, so the two would take turns on one core while the other
+idles. `Summarizer` runs it in a child process (`python -m monmouth.plugins.rag.worker`), one
+block at a time: the plugin's thread sends the block's payloads (msgpack over the child's
+stdin), the child reads the prior states from LMDB itself (a reader beside the writer), and
+answers with the records ready to store (`RagStore.write_prepared`); the plugin's thread waits
+without the GIL, then writes LMDB and hands the vectors to the HNSW thread.
+
+The child runs the same functions as the node's process would, so the documents and vectors are
+the same bytes either way (a test compares them).
+"""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import IO, TYPE_CHECKING, NamedTuple, overload
+
+import msgspec
+import numpy as np
+
+from monmouth.core.payloads import AccountUpdate, TransactionInfo
+from monmouth.plugins.rag.documents import ABSENT, Document, Prior, summarize_words
+from monmouth.plugins.rag.embed import Embedder, HashingEmbedder
+from monmouth.plugins.rag.store import RagStore, doc_terms, encode_record
+
+if TYPE_CHECKING:
+    from monmouth.plugins.rag.embed import Vectors
+
+__all__ = ["Block", "Encoded", "Job", "Prepared", "Summarizer", "block_documents", "update_keys"]
+
+_HEADER = 8
+
+
+class Block(NamedTuple):
+    """What indexing a block makes (`block_documents`)."""
+
+    documents: list[Document]
+    #: The executed transactions' signatures, as the documents'.
+    signatures: list[bytes]
+    vectors: Vectors
+    #: Each written account's state after the block.
+    balances: dict[bytes, Prior]
+    #: Each written account's state before it (None: unknown), for a revert.
+    undo: list[tuple[bytes, Prior | None]]
+
+
+def update_keys(updates: Iterable[AccountUpdate]) -> list[bytes]:
+    """The accounts a block wrote, each once, in write order."""
+    return list(dict.fromkeys(update.pubkey for update in updates))
+
+
+def block_documents(
+    first_id: int,
+    slot: int,
+    block_hash: bytes,
+    transactions: Sequence[TransactionInfo],
+    updates: Sequence[AccountUpdate],
+    known: Mapping[bytes, Prior],
+    *,
+    complete: bool,
+    max_log_lines: int,
+    embedder: Embedder,
+) -> Block:
+    """Index one block in memory (module docstring).
+
+    :param known: what the index knew of the written accounts before the block (those it knew).
+    :param complete: the index has seen every write: an account it does not know did not exist.
+    """
+    stored: dict[bytes, Prior | None] = {key: known.get(key) for key in update_keys(updates)}
+    unknown = ABSENT if complete else None
+    current: dict[bytes, Prior | None] = {
+        key: unknown if prior is None else prior for key, prior in stored.items()
+    }
+    per_tx: dict[bytes, dict[bytes, Prior | None]] = {}
+    writes: dict[bytes, list[AccountUpdate]] = {}
+    for update in updates:
+        key = update.pubkey
+        if update.signature is not None:
+            seen = per_tx.setdefault(update.signature, {})
+            if key not in seen:
+                seen[key] = current[key]
+            writes.setdefault(update.signature, []).append(update)
+        current[key] = Prior.of(update)
+    documents: list[Document] = []
+    signatures: list[bytes] = []
+    words: list[list[str]] = []
+    for tx in transactions:
+        if tx.status == "rejected" or tx.signature is None:
+            continue
+        document, said = summarize_words(
+            first_id + len(documents),
+            tx,
+            slot,
+            block_hash,
+            writes.get(tx.signature, ()),
+            per_tx.get(tx.signature, {}),
+            max_log_lines=max_log_lines,
+        )
+        documents.append(document)
+        signatures.append(tx.signature)
+        words.append(said)
+    if isinstance(embedder, HashingEmbedder):
+        vectors = embedder.embed_words(words)
+    else:
+        vectors = embedder.embed([doc.summary for doc in documents])
+    balances = {key: value for key, value in current.items() if value is not None}
+    return Block(documents, signatures, vectors, balances, list(stored.items()))
+
+
+class Job(msgspec.Struct, array_like=True):
+    """One block's payloads, for the child."""
+
+    first_id: int
+    slot: int
+    block_hash: bytes
+    max_log_lines: int
+    complete: bool
+    transactions: list[TransactionInfo]
+    updates: list[AccountUpdate]
+
+
+class Prepared(msgspec.Struct, array_like=True):
+    """The child's answer: a block's records as `RagStore.write_prepared` takes them, and the
+    vectors (float32, row after row) for the HNSW index."""
+
+    ids: list[int]
+    documents: list[bytes]
+    signatures: list[bytes]
+    terms: list[tuple[bytes, int]]
+    rows: bytes
+    balances: list[tuple[bytes, bytes]]
+    undo: list[tuple[bytes, Prior | None]]
+    vectors: bytes
+    error: str | None = None
+
+
+class Encoded(Sequence[Document]):
+    """Documents kept as stored (MessagePack), decoded when read: the plugin never reads them."""
+
+    _decode = msgspec.msgpack.Decoder(Document).decode
+
+    def __init__(self, raw: Sequence[bytes]) -> None:
+        self._raw = raw
+
+    def __len__(self) -> int:
+        return len(self._raw)
+
+    @overload
+    def __getitem__(self, index: int) -> Document: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> Sequence[Document]: ...
+
+    def __getitem__(self, index: int | slice) -> Document | Sequence[Document]:
+        if isinstance(index, slice):
+            return [self._decode(raw) for raw in self._raw[index]]
+        return self._decode(self._raw[index])
+
+
+def _prepare(block: Block) -> Prepared:
+    vectors = np.ascontiguousarray(block.vectors, dtype=np.float32)
+    return Prepared(
+        [doc.id for doc in block.documents],
+        [encode_record(doc) for doc in block.documents],
+        block.signatures,
+        [(term, i) for i, doc in enumerate(block.documents) for term in doc_terms(doc)],
+        vectors.astype(np.float16).tobytes(),
+        [(key, encode_record(prior)) for key, prior in block.balances.items()],
+        block.undo,
+        vectors.tobytes(),
+    )
+
+
+def _read(stream: IO[bytes], size: int) -> bytes:
+    data = stream.read(size)
+    if len(data) != size:
+        raise EOFError("the stream ended")
+    return data
+
+
+def _send(stream: IO[bytes], payload: bytes) -> None:
+    stream.write(len(payload).to_bytes(_HEADER, "little"))
+    stream.write(payload)
+    stream.flush()
+
+
+def _receive(stream: IO[bytes]) -> bytes:
+    return _read(stream, int.from_bytes(_read(stream, _HEADER), "little"))
+
+
+class Summarizer:
+    """The child process (module docstring), started on first use; `close` ends it.
+
+    :param path: the index's directory (`<data_dir>/rag`), which the child reads.
+    :param dimensions: the hashing embedder's, as the index's.
+    """
+
+    def __init__(self, path: Path, dimensions: int) -> None:
+        self.path = path
+        self.dimensions = dimensions
+        self._process: subprocess.Popen[bytes] | None = None
+        self._encode = msgspec.msgpack.Encoder().encode
+        self._decode = msgspec.msgpack.Decoder(Prepared).decode
+
+    def _started(self) -> subprocess.Popen[bytes]:
+        if self._process is None:
+            self._process = subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "monmouth.plugins.rag.worker",
+                    str(self.path),
+                    str(self.dimensions),
+                ],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+            )
+        return self._process
+
+    def run(self, job: Job) -> Prepared:
+        """`block_documents` of `job` in the child, ready to store. Raises RuntimeError when
+        the child fails or dies."""
+        process = self._started()
+        assert process.stdin is not None and process.stdout is not None
+        try:
+            _send(process.stdin, self._encode(job))
+            done = self._decode(_receive(process.stdout))
+        except (OSError, EOFError, msgspec.DecodeError) as exc:
+            self.close()
+            raise RuntimeError(f"the rag summarizer process failed: {exc}") from exc
+        if done.error is not None:
+            raise RuntimeError(f"the rag summarizer process failed: {done.error}")
+        return done
+
+    def close(self) -> None:
+        """End the child (it exits when its input ends)."""
+        process, self._process = self._process, None
+        if process is None:
+            return
+        for stream in (process.stdin, process.stdout):
+            if stream is not None:
+                stream.close()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def serve(path: Path, dimensions: int) -> None:
+    """The child's loop: a job in, the prepared block out, until the input ends."""
+    embedder = HashingEmbedder(dimensions)
+    decode = msgspec.msgpack.Decoder(Job).decode
+    encode = msgspec.msgpack.Encoder().encode
+    stdin, stdout = sys.stdin.buffer, sys.stdout.buffer
+    # Nothing else may write to the channel: prints and warnings go to stderr.
+    sys.stdout = sys.stderr
+    # The parent decides when the child ends (by closing its input): a Ctrl-C or a SIGTERM to
+    # the process group must not end it while the node drains the plugin's queue.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    store: RagStore | None = None
+    try:
+        while True:
+            try:
+                raw = _receive(stdin)
+            except EOFError:
+                return
+            try:
+                job = decode(raw)
+                if store is None:
+                    # Opened on the first job: the writer has created the environment by then.
+                    store = RagStore(path, readonly=True)
+                known = store.priors(update_keys(job.updates))
+                done = _prepare(
+                    block_documents(
+                        job.first_id,
+                        job.slot,
+                        job.block_hash,
+                        job.transactions,
+                        job.updates,
+                        known,
+                        complete=job.complete,
+                        max_log_lines=job.max_log_lines,
+                        embedder=embedder,
+                    )
+                )
+            except Exception as exc:  # reported to the parent, which raises it
+                done = Prepared([], [], [], [], b"", [], [], b"", f"{type(exc).__name__}: {exc}")
+            _send(stdout, encode(done))
+    finally:
+        if store is not None:
+            store.close()
+
+
+if __name__ == "__main__":
+    serve(Path(sys.argv[1]), int(sys.argv[2]))

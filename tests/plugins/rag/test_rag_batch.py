@@ -1,0 +1,136 @@
+"""The batched write path gives what the per-document definitions give: the words a summary is
+built with are the words the embedder would find in it, a batch embeds each text as alone, and
+a block summarised in the child process is the same bytes as one summarised in the node's."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import msgspec
+import numpy as np
+import pytest
+
+from monmouth.core.payloads import AccountUpdate, BlockInfo, TransactionInfo
+from monmouth.hooks import hookimpl
+from monmouth.plugins.rag import RagPlugin
+from monmouth.plugins.rag import worker as worker_module
+from monmouth.plugins.rag.documents import Document, summarize_words
+from monmouth.plugins.rag.embed import HashingEmbedder, words
+from monmouth.plugins.rag.index import IndexSettings, RagIndex
+from monmouth.plugins.rag.worker import Job, Summarizer
+from monmouth.testing import MonmouthRunner
+
+DEVNET: dict[str, Any] = {
+    "seed": 23,
+    "txs_per_block": 30,
+    "mev_patterns": True,
+    "failure_rate": 0.15,
+}
+
+Block = tuple[int, bytes, list[TransactionInfo], list[AccountUpdate]]
+
+
+class Recorder(RagPlugin):
+    """The rag plugin, keeping every committed block's payloads as the node handed them over."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.blocks: list[Block] = []
+        self.pending: dict[tuple[int, bytes], list[AccountUpdate]] = {}
+
+    @hookimpl
+    def update_accounts(
+        self, block: BlockInfo | None, updates: list[AccountUpdate], is_startup: bool
+    ) -> None:
+        if block is not None and not is_startup:
+            self.pending[(block.number, block.hash)] = updates
+        super().update_accounts(block, updates, is_startup)
+
+    @hookimpl
+    def notify_transactions(self, block: BlockInfo, transactions: list[TransactionInfo]) -> None:
+        updates = self.pending.pop((block.number, block.hash), [])
+        self.blocks.append((block.number, block.hash, transactions, updates))
+        super().notify_transactions(block, transactions)
+
+
+@pytest.fixture
+def blocks(monmouth_run: MonmouthRunner) -> list[Block]:
+    """Payloads of a devnet run with every kind of transaction (no reorgs)."""
+    plugin = monmouth_run(Recorder, name="rag", blocks=25, **DEVNET).plugin
+    assert isinstance(plugin, Recorder)
+    return plugin.blocks
+
+
+def index_all(path: Path, blocks: list[Block], worker_min: int) -> list[Document]:
+    documents: list[Document] = []
+    settings = IndexSettings(worker_min=worker_min)
+    with RagIndex(path, embedder=HashingEmbedder(128), settings=settings) as index:
+        for number, block_hash, transactions, updates in blocks:
+            documents += index.index_block(number, block_hash, transactions, updates)
+    return documents
+
+
+def stored(path: Path) -> tuple[list[bytes], bytes]:
+    with RagIndex(path, readonly=True) as index:
+        docs = [msgspec.msgpack.encode(d) for d in index.store.iter_documents()]
+        rows = b"".join(r.tobytes() for _, r in index.store.iter_vectors(128))
+    return docs, rows
+
+
+def test_summaries_are_built_with_their_own_words(
+    blocks: list[Block], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    checked: list[int] = []
+
+    def checking(*args: Any, **kwargs: Any) -> tuple[Document, list[str]]:
+        document, said = summarize_words(*args, **kwargs)
+        assert said == words(document.summary), document.summary
+        checked.append(document.id)
+        return document, said
+
+    monkeypatch.setattr(worker_module, "summarize_words", checking)
+    documents = index_all(tmp_path / "rag", blocks, worker_min=0)
+    assert len(checked) == len(documents) > 300
+    assert {d.status for d in documents} == {"ok", "failed"}
+    assert any(d.movements for d in documents) and any(d.error for d in documents)
+
+
+def test_a_batch_embeds_each_text_as_alone(blocks: list[Block], tmp_path: Path) -> None:
+    documents = index_all(tmp_path / "rag", blocks, worker_min=0)
+    texts = [d.summary for d in documents] + ["", "the of", "Transfer transfer 1.5 1.5"]
+    together = HashingEmbedder(128).embed(texts)
+    alone = HashingEmbedder(128)
+    for text, row in zip(texts, together, strict=True):
+        assert alone.embed([text])[0].tobytes() == row.tobytes()
+    assert not together[-3].any()
+
+
+def test_the_child_process_gives_the_same_bytes(blocks: list[Block], tmp_path: Path) -> None:
+    here = index_all(tmp_path / "here", blocks, worker_min=0)
+    there = index_all(tmp_path / "there", blocks, worker_min=1)
+    assert [msgspec.msgpack.encode(d) for d in here] == [msgspec.msgpack.encode(d) for d in there]
+    assert stored(tmp_path / "here") == stored(tmp_path / "there")
+
+
+def test_a_failing_child_is_reported(tmp_path: Path) -> None:
+    index_all(tmp_path / "rag", [], worker_min=1)  # an empty index for the child to read
+    summarizer = Summarizer(tmp_path / "rag", 128)
+    try:
+        # A rejected transaction makes no document; the child's errors come back as
+        # RuntimeError, and it goes on.
+        rejected = TransactionInfo(None, "rejected", "bad", None, 0, 0, (), (), b"", 0, 0)
+        done = summarizer.run(Job(1, 1, bytes(32), 8, True, [rejected], []))
+        assert done.documents == [] and done.vectors == b"" and done.error is None
+        with pytest.raises(RuntimeError, match="summarizer process failed: ValueError"):
+            summarizer.run(Job(1, 1, bytes(32), 8, True, [ok_transaction(b"short")], []))
+        done = summarizer.run(Job(1, 1, bytes(32), 8, True, [ok_transaction()], []))
+        assert len(done.documents) == 1
+        assert np.frombuffer(done.vectors, dtype=np.float32).shape == (128,)
+    finally:
+        summarizer.close()
+
+
+def ok_transaction(signature: bytes = bytes(64)) -> TransactionInfo:
+    logs = ("Program 11111111111111111111111111111111 invoke [1]",)
+    return TransactionInfo(signature, "ok", None, None, 5000, 150, logs, (), b"", 0, 0)
