@@ -131,9 +131,7 @@ def _flatten(
     return sigs, keys, msgs, simple
 
 
-def _verdicts(
-    items: Sequence[SignedMessage], jobs: list[tuple[int, Job, bool]]
-) -> Iterator[bool]:
+def _verdicts(items: Sequence[SignedMessage], jobs: list[tuple[int, Job, bool]]) -> Iterator[bool]:
     """The transactions' verdicts from the jobs' per-signature ones, waiting for each job only
     when its first transaction is asked for."""
     at = 0
