@@ -16,6 +16,7 @@ needs, so the verdicts are the runtime's on every machine whichever copy runs.
 from __future__ import annotations
 
 import ctypes
+import functools
 import itertools
 import os
 from collections.abc import Iterator, Sequence
@@ -65,6 +66,7 @@ _STRICT_SINCE = (1, 0, 16)
 NICE = 10
 
 
+@functools.cache
 def sign_open() -> tuple[int, str]:
     """The address of the `crypto_sign_open` to use (sm = signature ‖ message), and which
     libsodium it is."""
