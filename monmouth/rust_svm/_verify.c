@@ -21,9 +21,11 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#ifdef __linux__
 #include <sys/resource.h>
 #include <sys/syscall.h>
 #include <unistd.h>
+#endif
 
 typedef int (*sign_open_fn)(unsigned char *m, unsigned long long *mlen, const unsigned char *sm,
                             unsigned long long smlen, const unsigned char *pk);
@@ -93,8 +95,11 @@ static void check_range(sign_open_fn fn, Job *job, Py_ssize_t start, Py_ssize_t 
 
 static void *worker(void *arg) {
     Pool *pool = arg;
-    if (pool->nice > 0) /* best effort: a failure leaves the default priority */
+#ifdef __linux__
+    /* Linux gives each thread its own niceness. Best effort: a failure leaves the default. */
+    if (pool->nice > 0)
         (void)setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), pool->nice);
+#endif
     unsigned char *scratch = NULL;
     size_t size = 0;
     pthread_mutex_lock(&pool->mu);
