@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import gc
+import os
+import time
 
 import pytest
 from chainbuilder import keypair
@@ -87,5 +89,26 @@ def test_a_job_dropped_unwaited_is_safe() -> None:
             pool.submit(sigs, keys, list(msgs))  # dropped at once: it waits for its threads
         gc.collect()
         assert pool.submit(sigs, keys, msgs).wait() == b"\1" * 64
+    finally:
+        pool.close()
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/task"), reason="per-thread niceness is Linux's")
+def test_the_threads_run_below_the_main_thread() -> None:
+    def nice_levels() -> list[int]:
+        levels = []
+        for tid in os.listdir("/proc/self/task"):
+            with open(f"/proc/self/task/{tid}/stat") as stat:
+                levels.append(int(stat.read().rsplit(")", 1)[1].split()[16]))  # field 19: nice
+        return levels
+
+    before = nice_levels()
+    pool = Pool(PYNACL, 2, NICE)
+    try:
+        # Each thread sets its own niceness as it starts: give them a moment.
+        deadline = time.monotonic() + 5
+        while nice_levels().count(NICE) < before.count(NICE) + 2 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert nice_levels().count(NICE) == before.count(NICE) + 2
     finally:
         pool.close()
