@@ -16,7 +16,7 @@ from monmouth import bench
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--workload", choices=bench.WORKLOADS, default="transfers")
-    parser.add_argument("--txs", type=int, default=20_000, help="SVM transactions to run")
+    parser.add_argument("--txs", type=int, default=100_000, help="SVM transactions to run")
     parser.add_argument("--txs-per-block", type=int, default=1000)
     parser.add_argument("--users", type=int, default=1000)
     parser.add_argument("--json", action="store_true", help="print one JSON object")

@@ -113,7 +113,7 @@ def node_run(blocks: list[L1Block], workdir: Path, **settings: Any) -> tuple[Nod
 
 def run(
     workload: Workload = "transfers",
-    txs: int = 20_000,
+    txs: int = 100_000,
     *,
     per_block: int = 1000,
     users: int = 1000,

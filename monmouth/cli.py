@@ -809,7 +809,12 @@ def bench(
     workload: Annotated[
         str, typer.Option("--workload", help="transfers (default), spl or mixed.")
     ] = "transfers",
-    txs: Annotated[int, typer.Option("--txs", min=1, help="Solana transactions to run.")] = 20_000,
+    txs: Annotated[
+        int,
+        typer.Option(
+            "--txs", min=1, help="Solana transactions to run (the targets are set at 100,000)."
+        ),
+    ] = 100_000,
     per_block: Annotated[
         int, typer.Option("--per-block", min=1, help="Solana transactions per L1 block.")
     ] = 1000,
