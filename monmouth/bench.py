@@ -18,6 +18,7 @@ import resource
 import tempfile
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
@@ -95,8 +96,23 @@ def litesvm_loop(blocks: list[L1Block], *, sigverify: bool) -> tuple[int, float]
     return len(txs), time.perf_counter() - start
 
 
-def node_run(blocks: list[L1Block], workdir: Path, **settings: Any) -> tuple[Node, float]:
-    """The node from a replay file of `blocks` to committed state: (its stats, seconds)."""
+@dataclass(frozen=True, slots=True)
+class NodeRun:
+    """One measured run of the node.
+
+    :ivar seconds: wall-clock time from start to the last commit.
+    :ivar cpu_main_s: CPU time of the thread that runs the node (routing, execution, commits).
+    :ivar cpu_other_s: CPU time of every other thread: the signature checks, hooks, the stream.
+    """
+
+    node: Node
+    seconds: float
+    cpu_main_s: float
+    cpu_other_s: float
+
+
+def node_run(blocks: list[L1Block], workdir: Path, **settings: Any) -> NodeRun:
+    """The node from a replay file of `blocks` to committed state."""
     replay = workdir / "chain.jsonl"
     write_replay(replay, blocks)
     # The node as it runs by default (monitoring, stream log), but binding no port.
@@ -106,9 +122,15 @@ def node_run(blocks: list[L1Block], workdir: Path, **settings: Any) -> tuple[Nod
     }
     config = load_settings(None, data_dir=workdir / "data", **{**defaults, **settings})
     with Node(config) as node:
-        start = time.perf_counter()
+        usage, main, start = _cpu(), time.thread_time(), time.perf_counter()
         anyio.run(node.run, ReplaySource(replay))
-        return node, time.perf_counter() - start
+        seconds, main = time.perf_counter() - start, time.thread_time() - main
+        return NodeRun(node, seconds, main, _cpu() - usage - main)
+
+
+def _cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
 
 
 def run(
@@ -128,7 +150,8 @@ def run(
     n_nosig, t_nosig = litesvm_loop(blocks, sigverify=False)
     progress("the node, from a replay file to committed state")
     with tempfile.TemporaryDirectory() as tmp:
-        node, t_node = node_run(blocks, Path(tmp))
+        measured = node_run(blocks, Path(tmp))
+    node, t_node = measured.node, measured.seconds
     n_node = node.stats.transactions
     sig_tps, nosig_tps, node_tps = n_sig / t_sig, n_nosig / t_nosig, n_node / t_node
     return {
@@ -143,4 +166,8 @@ def run(
         "blocks": len(blocks),
         "commits": node.stats.commits,
         "ed25519": node.verifier.library,
+        # Where the node's CPU went: its own thread, and the others (mostly signature checks).
+        "node_cpu_main_s": round(measured.cpu_main_s, 2),
+        "node_cpu_other_s": round(measured.cpu_other_s, 2),
+        "node_cores_used": round((measured.cpu_main_s + measured.cpu_other_s) / t_node, 2),
     }
