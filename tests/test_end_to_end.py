@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import anyio
@@ -9,6 +10,7 @@ import pytest
 from conftest import recompute_lthash, snapshot
 
 from monmouth.core.config import Settings, load_settings
+from monmouth.core.errors import SourceError
 from monmouth.core.node import Node
 from monmouth.core.notifications import ChainCommitted, ChainReorged
 from monmouth.core.reasons import Reason
@@ -126,3 +128,22 @@ def test_broken_replay_line_keeps_what_was_committed(tmp_path: Path, broken: str
         anyio.run(node.run, ReplaySource(replay))
     with Store(settings.data_dir, readonly=True) as store:
         assert store.head_id() == chain.tip.id
+
+
+def test_a_bad_block_mid_notification_keeps_the_blocks_before_it(tmp_path: Path) -> None:
+    """Blocks after the failing one were already prepared (their signatures queued on the
+    checking threads): the node commits what it executed, raises, and closes without hanging."""
+    settings = devnet_settings(tmp_path / "a", reorg_probability=0.0, txs_per_block=120)
+    chain = DevnetChain(settings.devnet, settings.inbox.address_bytes)
+    for _ in range(20):
+        chain.next_event()
+    blocks = list(chain.canonical())
+    broken = dataclasses.replace(blocks[6], parent_hash=bytes(32))  # does not extend block 5
+    with Node(settings) as node:
+        with pytest.raises(SourceError, match="does not extend"):
+            node.apply(ChainCommitted((*blocks[:6], broken, *blocks[7:])))
+        assert node.head is not None and node.head.number == blocks[5].number
+        assert node.state == recompute_lthash(node.store)
+        # The chain goes on from there, from the good block.
+        node.apply(ChainCommitted(tuple(blocks[6:])))
+        assert node.head is not None and node.head.number == blocks[-1].number
