@@ -41,22 +41,6 @@ class SignedMessage(msgspec.Struct, frozen=True, gc=False):
     message: bytes
 
 
-def split_wire(raw: bytes) -> tuple[int, int]:
-    """(number of signatures, offset of the message) of a wire transaction.
-
-    The signature count is a compact-u16 ("shortvec"); raises ValueError when it is cut short.
-    """
-    count = 0
-    for i in range(3):
-        if i >= len(raw):
-            raise ValueError("transaction ends inside its signature count")
-        byte = raw[i]
-        count |= (byte & 0x7F) << (7 * i)
-        if not byte & 0x80:
-            return count, i + 1 + 64 * count
-    raise ValueError("signature count is longer than 3 bytes")
-
-
 #: The system libsodium's file names (release 1.0.18 has soname 23, 1.0.19 and later 26).
 _SYSTEM_SODIUM = ("libsodium.so.26", "libsodium.so.23")
 #: The oldest libsodium release whose checks are at least as strict as `verify_strict`.
@@ -87,25 +71,8 @@ def sign_open() -> tuple[int, str]:
     return int(ffi.cast("uintptr_t", ffi.addressof(lib, "crypto_sign_open"))), "PyNaCl's libsodium"
 
 
-def _sodium_ok(signature: bytes, message: bytes, signer: bytes) -> bool:
-    signed = signature + message
-    out = ffi.new("unsigned char[]", len(signed))
-    out_len = ffi.new("unsigned long long *")
-    return bool(lib.crypto_sign_open(out, out_len, signed, len(signed), signer) == 0)
-
-
 def _runtime_ok(signature: bytes, message: bytes, signer: bytes) -> bool:
     return bool(Signature(signature).verify(Pubkey(signer), message))
-
-
-def verify_one(item: SignedMessage) -> bool:
-    """Whether every signature of the transaction is valid under Solana's strict rules."""
-    if len(item.signatures) != len(item.signers):
-        return False
-    for sig, signer in zip(item.signatures, item.signers, strict=True):
-        if not _sodium_ok(sig, item.message, signer) and not _runtime_ok(sig, item.message, signer):
-            return False
-    return True
 
 
 def _flatten(

@@ -11,8 +11,6 @@ from monmouth.rust_svm.sigverify import (
     CHUNK,
     SignatureVerifier,
     SignedMessage,
-    split_wire,
-    verify_one,
 )
 
 #: The group order L of ed25519, little-endian scalars.
@@ -55,6 +53,15 @@ def cases() -> list[tuple[str, SignedMessage]]:
     return out
 
 
+def verify_one(item: SignedMessage) -> bool:
+    """The verdict of one transaction, checked alone on the native threads."""
+    verifier = SignatureVerifier(workers=1)
+    try:
+        return next(verifier.verify([item]))
+    finally:
+        verifier.close()
+
+
 @pytest.mark.parametrize(("name", "item"), cases(), ids=[n for n, _ in cases()])
 def test_same_verdict_as_the_runtime(name: str, item: SignedMessage) -> None:
     assert verify_one(item) == runtime_verdict(item)
@@ -68,13 +75,6 @@ def test_pool_keeps_order_over_many_chunks() -> None:
         assert list(verifier.verify(items)) == [runtime_verdict(i) for i in items]
     finally:
         verifier.close()
-
-
-def test_split_wire() -> None:
-    assert split_wire(b"\x01" + bytes(64) + b"msg") == (1, 65)
-    assert split_wire(b"\x80\x01") == (128, 2 + 64 * 128)
-    with pytest.raises(ValueError, match="ends inside"):
-        split_wire(b"")
 
 
 #: The ed25519 edge cases of "Taming the many EdDSAs" (Chalkias, Garillot, Nikolaenko, 2020),

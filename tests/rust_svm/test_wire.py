@@ -7,14 +7,13 @@ import contextlib
 import random
 
 import pytest
-from solders.message import MessageV0
+from solders.message import MessageV0, to_bytes_versioned
 from solders.transaction import VersionedTransaction
 
 from monmouth.core import inbox
 from monmouth.core.config import load_settings
 from monmouth.core.sources.devnet import DevnetChain
 from monmouth.rust_svm.runtime import SvmRuntime, writable_keys
-from monmouth.rust_svm.sigverify import split_wire
 from monmouth.rust_svm.wire import layout, layout_py
 
 
@@ -48,7 +47,7 @@ def test_layout_matches_the_runtime_objects() -> None:
                 assert wire.blockhash == bytes(message.recent_blockhash)
                 assert wire.signers == tuple(keys[:n])
                 assert wire.signatures == tuple(bytes(s) for s in tx.signatures)
-                assert wire.message == raw[split_wire(raw)[1] :]
+                assert wire.message == to_bytes_versioned(message)
                 lookups = isinstance(message, MessageV0) and bool(message.address_table_lookups)
                 assert wire.lookups == lookups
                 if not lookups:

@@ -77,7 +77,12 @@ def to_json_dict(inspection: BlockInspection) -> dict[str, Any]:
     Field names and order are mev-inspect-py's; amounts are JSON integers (not strings),
     addresses and hashes lower-case hex, trace addresses lists.
     """
-    data = _lists(msgspec.to_builtins(inspection))
+    return json_object(inspection)
+
+
+def json_object(struct: msgspec.Struct) -> dict[str, Any]:
+    """A struct as plain JSON data, in field order, with lists where it holds tuples."""
+    data = _lists(msgspec.to_builtins(struct))
     assert isinstance(data, dict)
     return data
 

@@ -24,6 +24,7 @@ import msgspec
 from monmouth.core.errors import DataDirError
 from monmouth.core.state import open_environment
 from monmouth.plugins.mev.arbitrages import Arbitrage
+from monmouth.plugins.mev.inspect import json_object
 from monmouth.plugins.mev.sandwiches import Sandwich
 from monmouth.plugins.mev.svm import SvmFinding
 from monmouth.plugins.mev.swaps import Swap
@@ -70,17 +71,7 @@ def block_key(number: int, block_hash: bytes) -> bytes:
 
 def to_json(record: MevBlock) -> dict[str, Any]:
     """The record as plain JSON data (lists, not tuples), in field order."""
-    data = _lists(msgspec.to_builtins(record))
-    assert isinstance(data, dict)
-    return data
-
-
-def _lists(value: Any) -> Any:
-    if isinstance(value, tuple | list):
-        return [_lists(item) for item in value]
-    if isinstance(value, dict):
-        return {key: _lists(item) for key, item in value.items()}
-    return value
+    return json_object(record)
 
 
 class MevStore:

@@ -76,6 +76,20 @@ class Recording(EthRpc):
         return await super().batch(calls, retry_errors=retry_errors)
 
 
+def asked_methods(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The JSON-RPC methods every EthRpc is asked for from now on, in order (for sources that
+    make their own clients)."""
+    asked: list[str] = []
+    original = EthRpc.batch
+
+    async def recording(self: EthRpc, calls: Any, **kw: Any) -> list[Any]:
+        asked.extend(method for method, _ in calls)
+        return await original(self, calls, **kw)
+
+    monkeypatch.setattr(EthRpc, "batch", recording)
+    return asked
+
+
 async def committed(source: RpcSource, count: int) -> list[L1Block]:
     """The first `count` blocks the source hands over from an empty state."""
     blocks: list[L1Block] = []
@@ -118,14 +132,7 @@ def test_rpc_source_attaches_traces_when_asked(
     anvil: Anvil, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     last = make_chain(anvil)
-    asked: list[str] = []
-    original = EthRpc.batch
-
-    async def recording(self: EthRpc, calls: Any, **kw: Any) -> list[Any]:
-        asked.extend(method for method, _ in calls)
-        return await original(self, calls, **kw)
-
-    monkeypatch.setattr(EthRpc, "batch", recording)
+    asked = asked_methods(monkeypatch)
 
     blocks = anyio.run(committed, RpcSource(anvil.url, poll_interval=0.05), last + 1)
     assert [b.number for b in blocks] == list(range(last + 1))
@@ -292,14 +299,7 @@ def test_a_node_following_anvil_with_the_plugin(
     """`monmouth run --rpc-url` with `mev` enabled: the source fetches traces because the plugin
     asks (and not when its Ethereum side is off), and every block's record says so."""
     last = make_chain(anvil)
-    asked: list[str] = []
-    original = EthRpc.batch
-
-    async def recording(self: EthRpc, calls: Any, **kw: Any) -> list[Any]:
-        asked.extend(method for method, _ in calls)
-        return await original(self, calls, **kw)
-
-    monkeypatch.setattr(EthRpc, "batch", recording)
+    asked = asked_methods(monkeypatch)
     data_dir = tmp_path / "data"
     settings = load_settings(
         None,
