@@ -6,7 +6,11 @@ The Python API of the rag plugin. The plugin writes through it (`index_block`, `
 Files, in `<data_dir>/rag/`: the LMDB environment (`store.py`, the truth) and `index.usearch`,
 the HNSW index (`ann.py`), which the writer saves every `save_every` changed documents and when
 it closes. A block's documents and vectors are made by `worker.block_documents`, in a child
-process for big blocks (`IndexSettings.worker_min`). Each block is written to LMDB first (one
+process for big blocks (`IndexSettings.worker_min`). The child's blocks are pipelined: up to
+`IN_FLIGHT` are sent before the oldest answer is stored, and a thread of their own (`rag-collect`)
+stores the answers, so the child summarises the next block while this process writes the last
+one. Everything else that writes (a block made here, a revert, a seed) first waits until nothing
+is in flight, so blocks are stored in order. Each block is written to LMDB first (one
 write transaction), then to the HNSW index in memory, so after a crash the saved index may lack
 documents or hold reverted ones. Opening compares the index with LMDB, by count and by a
 checksum of the ids (`store.idsum`), and repairs what differs: a writer removes the extra ids
@@ -29,6 +33,7 @@ from __future__ import annotations
 
 import queue
 import threading
+from collections import deque
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -45,7 +50,7 @@ from monmouth.plugins.rag.ann import VectorIndex, best, exact_top
 from monmouth.plugins.rag.documents import PROGRAM_NAMES, Document, Prior
 from monmouth.plugins.rag.embed import Embedder, HashingEmbedder, embedder_named
 from monmouth.plugins.rag.store import RagStore, idsum
-from monmouth.plugins.rag.worker import Encoded, Job, Summarizer, block_documents, update_keys
+from monmouth.plugins.rag.worker import Job, Summarizer, block_documents, update_keys
 
 if TYPE_CHECKING:
     from monmouth.core.payloads import AccountUpdate, TransactionInfo
@@ -54,6 +59,7 @@ __all__ = [
     "CONTEXT_VERSION",
     "EXACT_LIMIT",
     "INDEX_FILE",
+    "IN_FLIGHT",
     "OVERFETCH_LIMIT",
     "Hit",
     "IndexSettings",
@@ -72,6 +78,8 @@ OVERFETCH_LIMIT: Final = 4096
 ADD_SLICE: Final = 32
 #: Blocks whose HNSW changes may wait for the inserting thread (then `index_block` waits).
 PENDING_BLOCKS: Final = 4
+#: Blocks sent to the child process and not yet stored (then `index_block` waits).
+IN_FLIGHT: Final = 2
 #: The format of `context`'s answer.
 CONTEXT_VERSION: Final = 1
 _STATUSES: Final = ("ok", "failed")
@@ -184,6 +192,14 @@ class RagIndex:
         self._failure: BaseException | None = None
         self._inserter: threading.Thread | None = None
         self._summarizer: Summarizer | None = None
+        #: The child's blocks in flight (sequence number, slot, hash), oldest first; guarded by
+        #: `_flight`, which `_collect` notifies when it stores one.
+        self._in_flight: deque[tuple[int, int, bytes]] = deque()
+        self._flight = threading.Condition()
+        self._sent = 0
+        self._settled = 0
+        self._collector: threading.Thread | None = None
+        self._collect_failure: BaseException | None = None
         #: A reader's corrections of a stale HNSW file: ids to skip, documents to add.
         self._extra: frozenset[int] = frozenset()
         self._delta_ids: NDArray[np.uint64] = np.zeros(0, dtype=np.uint64)
@@ -286,9 +302,16 @@ class RagIndex:
 
     def close(self) -> None:
         """Apply what is pending, save the HNSW index (a writer) and close everything."""
-        if self._summarizer is not None:
-            self._summarizer.close()
-            self._summarizer = None
+        with self._flight:
+            while self._in_flight and self._collect_failure is None:
+                self._flight.wait()
+            summarizer, self._summarizer = self._summarizer, None
+            self._flight.notify_all()  # the collector returns
+        if self._collector is not None:
+            self._collector.join()
+            self._collector = None
+        if summarizer is not None:
+            summarizer.close()
         if self._inserter is not None:
             self._jobs.put(None)
             self._inserter.join()
@@ -301,8 +324,7 @@ class RagIndex:
                 self.ann.close()
                 self.ann = None
         self.store.close()
-        if self._failure is not None:
-            raise RuntimeError(f"the HNSW index failed: {self._failure}") from self._failure
+        self._check()
 
     def __enter__(self) -> RagIndex:
         return self
@@ -319,14 +341,70 @@ class RagIndex:
                 self._changes = 0
 
     def flush(self) -> None:
-        """Wait until every written block is in the HNSW index (searchable)."""
+        """Wait until every block given is stored and in the HNSW index (searchable)."""
+        self._settle()
         if self._inserter is not None:
             self._jobs.join()
         self._check()
 
     def _check(self) -> None:
+        if self._collect_failure is not None:
+            failure = self._collect_failure
+            raise RuntimeError(f"indexing a block failed: {failure}") from failure
         if self._failure is not None:
             raise RuntimeError(f"the HNSW index failed: {self._failure}") from self._failure
+
+    def _settle(self) -> None:
+        """Wait until no block is in flight to the child (every one sent is stored)."""
+        with self._flight:
+            while self._in_flight and self._collect_failure is None:
+                self._flight.wait()
+        self._check()
+
+    def _collect(self) -> None:
+        """The collecting thread: the child's answers, in order, stored in LMDB and handed to
+        the HNSW thread. A failure is kept and raised by the next write, flush or close."""
+        summarizer = self._summarizer
+        assert summarizer is not None
+        while True:
+            with self._flight:
+                while not self._in_flight:
+                    if self._summarizer is None:
+                        return
+                    self._flight.wait()
+                seq, number, block_hash = self._in_flight[0]
+            try:
+                done = summarizer.receive()
+                removed = self.store.write_prepared(
+                    number,
+                    block_hash,
+                    done.ids,
+                    done.documents,
+                    done.signatures,
+                    done.terms,
+                    done.rows,
+                    done.balances,
+                    done.undo,
+                )
+                if removed:
+                    self._remove(removed)
+                if done.ids:
+                    vectors = np.frombuffer(done.vectors, dtype=np.float32)
+                    self._submit(
+                        "add",
+                        np.asarray(done.ids, dtype=np.uint64),
+                        vectors.reshape(-1, self.dimensions),
+                    )
+            except BaseException as exc:
+                with self._flight:
+                    self._collect_failure = exc
+                    self._in_flight.clear()
+                    self._flight.notify_all()
+                return
+            with self._flight:
+                self._in_flight.popleft()
+                self._settled = seq
+                self._flight.notify_all()
 
     def _submit(self, kind: str, ids: NDArray[np.uint64], vectors: NDArray[np.float32]) -> None:
         self._check()
@@ -373,80 +451,106 @@ class RagIndex:
         block_hash: bytes,
         transactions: Sequence[TransactionInfo],
         updates: Sequence[AccountUpdate],
-    ) -> Sequence[Document]:
+    ) -> int:
         """Index one committed block: a document per executed transaction, the balances its
-        account writes leave; returns the documents, in execution order.
+        account writes leave; returns how many documents it makes.
 
         Blocks with at least `IndexSettings.worker_min` transactions are made in the child
-        process (`worker.py`); their documents come back encoded, decoded when read."""
+        process (`worker.py`) and stored by the collecting thread: they are in LMDB after
+        `flush`. Others are made and stored here, before this returns."""
         if self.readonly:
             raise RuntimeError("a read-only index cannot be written")
-        store = self.store
-        complete = store.meta().complete
+        self._check()
         worker_min = self.settings.worker_min
-        documents: Sequence[Document]
+        count = sum(tx.status != "rejected" and tx.signature is not None for tx in transactions)
         if (
             isinstance(self.embedder, HashingEmbedder)
             and worker_min > 0
             and len(transactions) >= worker_min
         ):
-            if self._summarizer is None:
-                self._summarizer = Summarizer(self.path, self.dimensions)
+            self._send(number, block_hash, transactions, updates)
+        else:
+            self._settle()
+            self._write_here(number, block_hash, transactions, updates)
+        self._next_id += count
+        return count
+
+    def _send(
+        self,
+        number: int,
+        block_hash: bytes,
+        transactions: Sequence[TransactionInfo],
+        updates: Sequence[AccountUpdate],
+    ) -> None:
+        if self._summarizer is None:
+            self._summarizer = Summarizer(self.path, self.dimensions)
+            self._summarizer.start()
+            self._collector = threading.Thread(
+                target=self._collect, name="rag-collect", daemon=True
+            )
+            self._collector.start()
+        with self._flight:
+            while len(self._in_flight) >= IN_FLIGHT and self._collect_failure is None:
+                self._flight.wait()
+            self._check()
+            self._sent += 1
             job = Job(
                 self._next_id,
                 number,
                 block_hash,
                 self.settings.max_log_lines,
-                complete,
+                self.store.meta().complete,
                 list(transactions),
                 list(updates),
+                self._sent,
+                self._settled,
             )
-            done = self._summarizer.run(job)
-            removed = store.write_prepared(
-                number,
-                block_hash,
-                done.ids,
-                done.documents,
-                done.signatures,
-                done.terms,
-                done.rows,
-                done.balances,
-                done.undo,
-            )
-            documents = Encoded(done.documents)
-            ids = np.asarray(done.ids, dtype=np.uint64)
-            vectors = np.frombuffer(done.vectors, dtype=np.float32).reshape(-1, self.dimensions)
-        else:
-            known = store.priors(update_keys(updates))
-            block = block_documents(
-                self._next_id,
-                number,
-                block_hash,
-                transactions,
-                updates,
-                known,
-                complete=complete,
-                max_log_lines=self.settings.max_log_lines,
-                embedder=self.embedder,
-            )
-            documents = block.documents
-            removed = store.write_block(
-                number,
-                block_hash,
-                block.documents,
-                block.vectors,
-                block.balances,
-                block.undo,
-                block.signatures,
-            )
-            ids = np.asarray([doc.id for doc in block.documents], dtype=np.uint64)
-            vectors = block.vectors
-        self._next_id += len(ids)
+            self._in_flight.append((self._sent, number, block_hash))
+            self._flight.notify_all()
+        # Outside the lock: the collector stores earlier answers meanwhile.
+        try:
+            self._summarizer.submit(job)
+        except RuntimeError as exc:
+            with self._flight:
+                self._collect_failure = exc
+                self._in_flight.clear()
+                self._flight.notify_all()
+            raise
+
+    def _write_here(
+        self,
+        number: int,
+        block_hash: bytes,
+        transactions: Sequence[TransactionInfo],
+        updates: Sequence[AccountUpdate],
+    ) -> None:
+        store = self.store
+        known = store.priors(update_keys(updates))
+        block = block_documents(
+            self._next_id,
+            number,
+            block_hash,
+            transactions,
+            updates,
+            known,
+            complete=store.meta().complete,
+            max_log_lines=self.settings.max_log_lines,
+            embedder=self.embedder,
+        )
+        removed = store.write_block(
+            number,
+            block_hash,
+            block.documents,
+            block.vectors,
+            block.balances,
+            block.undo,
+            block.signatures,
+        )
         if removed:
             self._remove(removed)
-        if len(ids):
-            self._submit("add", ids, vectors)
-        return documents
+        if block.documents:
+            ids = np.asarray([doc.id for doc in block.documents], dtype=np.uint64)
+            self._submit("add", ids, block.vectors)
 
     def _remove(self, ids: list[int]) -> None:
         self._submit("remove", np.asarray(ids, dtype=np.uint64), _NO_VECTORS)
@@ -454,6 +558,7 @@ class RagIndex:
     def revert_block(self, number: int, block_hash: bytes, parent_hash: bytes) -> list[int]:
         """Remove a reverted block's documents (and undo its balance changes); returns their
         ids (none when the block was not indexed)."""
+        self._settle()
         removed = self.store.revert_block(number, block_hash, parent_hash) or []
         if removed:
             self._remove(removed)
@@ -461,6 +566,7 @@ class RagIndex:
 
     def drop_blocks_above(self, number: int) -> int:
         """Remove every indexed block above `number` (start-up repair); returns how many."""
+        self._settle()
         above = self.store.blocks_above(number)
         for height in above:
             self._drop(height)
@@ -473,6 +579,7 @@ class RagIndex:
 
     def seed_accounts(self, updates: Sequence[AccountUpdate]) -> None:
         """Record the accounts of a startup snapshot as the balances known now."""
+        self._settle()
         self.store.seed([(u.pubkey, Prior.of(u)) for u in updates])
 
     # ------------------------------------------------------------------ reading

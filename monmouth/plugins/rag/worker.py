@@ -11,6 +11,12 @@ stdin), the child reads the prior states from LMDB itself (a reader beside the w
 answers with the records ready to store (`RagStore.write_prepared`); the plugin's thread waits
 without the GIL, then writes LMDB and hands the vectors to the HNSW thread.
 
+The plugin sends the next block before the last one's answer is stored (`RagIndex` keeps a
+few in flight), so the child may read LMDB before the writes of the blocks it answered last
+are there. It keeps the balances each of those blocks left (`Overlay`) and applies them over
+what LMDB says, until a job says (`Job.settled`) that they are stored. A revert is made only
+when nothing is in flight, so the child never holds balances that a revert took back.
+
 The child runs the same functions as the node's process would, so the documents and vectors are
 the same bytes either way (a test compares them).
 """
@@ -22,7 +28,7 @@ import subprocess
 import sys
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, NamedTuple, overload
+from typing import IO, TYPE_CHECKING, NamedTuple
 
 import msgspec
 import numpy as np
@@ -35,7 +41,15 @@ from monmouth.plugins.rag.store import RagStore, doc_terms, encode_record
 if TYPE_CHECKING:
     from monmouth.plugins.rag.embed import Vectors
 
-__all__ = ["Block", "Encoded", "Job", "Prepared", "Summarizer", "block_documents", "update_keys"]
+__all__ = [
+    "Block",
+    "Job",
+    "Overlay",
+    "Prepared",
+    "Summarizer",
+    "block_documents",
+    "update_keys",
+]
 
 _HEADER = 8
 
@@ -117,7 +131,10 @@ def block_documents(
 
 
 class Job(msgspec.Struct, array_like=True):
-    """One block's payloads, for the child."""
+    """One block's payloads, for the child.
+
+    `seq` numbers the jobs sent (from 1); every job up to `settled` is stored in LMDB. The
+    defaults (0, 0) are a job with none in flight before it."""
 
     first_id: int
     slot: int
@@ -126,6 +143,32 @@ class Job(msgspec.Struct, array_like=True):
     complete: bool
     transactions: list[TransactionInfo]
     updates: list[AccountUpdate]
+    seq: int = 0
+    settled: int = 0
+
+
+class Overlay:
+    """The balances that the child's answered but not yet stored blocks left (module
+    docstring), oldest first."""
+
+    def __init__(self) -> None:
+        self._blocks: list[tuple[int, dict[bytes, Prior]]] = []
+
+    def known(self, store: RagStore, job: Job, keys: Sequence[bytes]) -> dict[bytes, Prior]:
+        """What the index knows of `keys` before `job`'s block: LMDB, then the blocks in
+        flight before it, in order."""
+        self._blocks = [entry for entry in self._blocks if entry[0] > job.settled]
+        known = store.priors(keys)
+        for _, balances in self._blocks:
+            for key in keys:
+                value = balances.get(key)
+                if value is not None:
+                    known[key] = value
+        return known
+
+    def answered(self, job: Job, balances: dict[bytes, Prior]) -> None:
+        if job.seq > job.settled:
+            self._blocks.append((job.seq, balances))
 
 
 class Prepared(msgspec.Struct, array_like=True):
@@ -141,29 +184,6 @@ class Prepared(msgspec.Struct, array_like=True):
     undo: list[tuple[bytes, Prior | None]]
     vectors: bytes
     error: str | None = None
-
-
-class Encoded(Sequence[Document]):
-    """Documents kept as stored (MessagePack), decoded when read: the plugin never reads them."""
-
-    _decode = msgspec.msgpack.Decoder(Document).decode
-
-    def __init__(self, raw: Sequence[bytes]) -> None:
-        self._raw = raw
-
-    def __len__(self) -> int:
-        return len(self._raw)
-
-    @overload
-    def __getitem__(self, index: int) -> Document: ...
-
-    @overload
-    def __getitem__(self, index: slice) -> Sequence[Document]: ...
-
-    def __getitem__(self, index: int | slice) -> Document | Sequence[Document]:
-        if isinstance(index, slice):
-            return [self._decode(raw) for raw in self._raw[index]]
-        return self._decode(self._raw[index])
 
 
 def _prepare(block: Block) -> Prepared:
@@ -211,6 +231,10 @@ class Summarizer:
         self._encode = msgspec.msgpack.Encoder().encode
         self._decode = msgspec.msgpack.Decoder(Prepared).decode
 
+    def start(self) -> None:
+        """Start the child now (else the first `submit` does)."""
+        self._started()
+
     def _started(self) -> subprocess.Popen[bytes]:
         if self._process is None:
             self._process = subprocess.Popen(
@@ -229,13 +253,28 @@ class Summarizer:
     def run(self, job: Job) -> Prepared:
         """`block_documents` of `job` in the child, ready to store. Raises RuntimeError when
         the child fails or dies."""
+        self.submit(job)
+        return self.receive()
+
+    def submit(self, job: Job) -> None:
+        """Send `job`; its answer comes from `receive`, in the order the jobs were sent (one
+        thread may submit while another receives)."""
         process = self._started()
-        assert process.stdin is not None and process.stdout is not None
+        assert process.stdin is not None
         try:
             _send(process.stdin, self._encode(job))
+        except OSError as exc:
+            raise RuntimeError(f"the rag summarizer process failed: {exc}") from exc
+
+    def receive(self) -> Prepared:
+        """The answer to the oldest job not yet received. Raises RuntimeError when the child
+        failed on it or died."""
+        process = self._process
+        if process is None or process.stdout is None:
+            raise RuntimeError("the rag summarizer process is not running")
+        try:
             done = self._decode(_receive(process.stdout))
-        except (OSError, EOFError, msgspec.DecodeError) as exc:
-            self.close()
+        except (OSError, EOFError, ValueError, msgspec.DecodeError) as exc:
             raise RuntimeError(f"the rag summarizer process failed: {exc}") from exc
         if done.error is not None:
             raise RuntimeError(f"the rag summarizer process failed: {done.error}")
@@ -269,6 +308,7 @@ def serve(path: Path, dimensions: int) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     store: RagStore | None = None
+    overlay = Overlay()
     try:
         while True:
             try:
@@ -280,20 +320,20 @@ def serve(path: Path, dimensions: int) -> None:
                 if store is None:
                     # Opened on the first job: the writer has created the environment by then.
                     store = RagStore(path, readonly=True)
-                known = store.priors(update_keys(job.updates))
-                done = _prepare(
-                    block_documents(
-                        job.first_id,
-                        job.slot,
-                        job.block_hash,
-                        job.transactions,
-                        job.updates,
-                        known,
-                        complete=job.complete,
-                        max_log_lines=job.max_log_lines,
-                        embedder=embedder,
-                    )
+                known = overlay.known(store, job, update_keys(job.updates))
+                block = block_documents(
+                    job.first_id,
+                    job.slot,
+                    job.block_hash,
+                    job.transactions,
+                    job.updates,
+                    known,
+                    complete=job.complete,
+                    max_log_lines=job.max_log_lines,
+                    embedder=embedder,
                 )
+                overlay.answered(job, block.balances)
+                done = _prepare(block)
             except Exception as exc:  # reported to the parent, which raises it
                 done = Prepared([], [], [], [], b"", [], [], b"", f"{type(exc).__name__}: {exc}")
             _send(stdout, encode(done))

@@ -4,6 +4,7 @@ a block summarised in the child process is the same bytes as one summarised in t
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +19,7 @@ from monmouth.plugins.rag import worker as worker_module
 from monmouth.plugins.rag.documents import Document, summarize_words
 from monmouth.plugins.rag.embed import HashingEmbedder, words
 from monmouth.plugins.rag.index import IndexSettings, RagIndex
-from monmouth.plugins.rag.worker import Job, Summarizer
+from monmouth.plugins.rag.worker import Job, Prepared, Summarizer
 from monmouth.testing import MonmouthRunner
 
 DEVNET: dict[str, Any] = {
@@ -63,11 +64,15 @@ def blocks(monmouth_run: MonmouthRunner) -> list[Block]:
 
 
 def index_all(path: Path, blocks: list[Block], worker_min: int) -> list[Document]:
-    documents: list[Document] = []
+    """The documents of `blocks`, indexed into a new index at `path`, in id order."""
     settings = IndexSettings(worker_min=worker_min)
+    made = 0
     with RagIndex(path, embedder=HashingEmbedder(128), settings=settings) as index:
         for number, block_hash, transactions, updates in blocks:
-            documents += index.index_block(number, block_hash, transactions, updates)
+            made += index.index_block(number, block_hash, transactions, updates)
+        index.flush()
+        documents = list(index.store.iter_documents())
+    assert len(documents) == made
     return documents
 
 
@@ -111,6 +116,32 @@ def test_the_child_process_gives_the_same_bytes(blocks: list[Block], tmp_path: P
     there = index_all(tmp_path / "there", blocks, worker_min=1)
     assert [msgspec.msgpack.encode(d) for d in here] == [msgspec.msgpack.encode(d) for d in there]
     assert stored(tmp_path / "here") == stored(tmp_path / "there")
+
+
+def test_the_child_takes_the_balances_of_blocks_not_yet_stored(
+    blocks: list[Block], tmp_path: Path
+) -> None:
+    """Every block is sent before any answer is stored (as when the plugin pipelines): the
+    child must take the balances its earlier answers left, or the amounts would differ."""
+    here = index_all(tmp_path / "here", blocks, worker_min=0)
+    assert sum(len(d.movements) for d in here) > 300
+    index_all(tmp_path / "there", [], worker_min=1)  # an empty index for the child to read
+    summarizer = Summarizer(tmp_path / "there", 128)
+    answers: list[Prepared] = []
+    receiver = threading.Thread(target=lambda: answers.extend(summarizer.receive() for _ in blocks))
+    try:
+        summarizer.start()
+        receiver.start()
+        first_id = 1
+        for seq, (number, block_hash, transactions, updates) in enumerate(blocks, 1):
+            job = Job(first_id, number, block_hash, 8, True, transactions, updates, seq, 0)
+            summarizer.submit(job)
+            first_id += sum(t.status != "rejected" for t in transactions)
+        receiver.join(60)
+    finally:
+        summarizer.close()
+    there = [raw for answer in answers for raw in answer.documents]
+    assert there == [msgspec.msgpack.encode(d) for d in here]
 
 
 def test_a_failing_child_is_reported(tmp_path: Path) -> None:
