@@ -299,7 +299,8 @@ def build(
 
 def stages(docs: int, users: int, dims: int, settings: IndexSettings) -> dict[str, Any]:
     """Per-stage rates over a fresh small index (each stage alone, same payloads, in this
-    process), and the round trip of the same blocks through the child process."""
+    process), and the round trip of the same blocks through the child process (which makes
+    and stores them)."""
     from monmouth.plugins.rag.ann import VectorIndex
     from monmouth.plugins.rag.documents import Document, Prior, summarize_words
     from monmouth.plugins.rag.store import RagStore
@@ -329,7 +330,7 @@ def stages(docs: int, users: int, dims: int, settings: IndexSettings) -> dict[st
     start = time.perf_counter()
     vectors = [embedder.embed_words(words) for _, words in per_block]
     t_embed = time.perf_counter() - start
-    # An empty index for the child to read the prior states from (it knows none of them).
+    # An empty index for the child to read the prior states from and write the blocks to.
     tmp_child = tempfile.TemporaryDirectory()
     RagStore(Path(tmp_child.name), embedder=embedder.name, dimensions=dims).close()
     with tempfile.TemporaryDirectory() as tmp:

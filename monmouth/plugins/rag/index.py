@@ -6,11 +6,11 @@ The Python API of the rag plugin. The plugin writes through it (`index_block`, `
 Files, in `<data_dir>/rag/`: the LMDB environment (`store.py`, the truth) and `index.usearch`,
 the HNSW index (`ann.py`), which the writer saves every `save_every` changed documents and when
 it closes. A block's documents and vectors are made by `worker.block_documents`, in a child
-process for big blocks (`IndexSettings.worker_min`). The child's blocks are pipelined: up to
-`IN_FLIGHT` are sent before the oldest answer is stored, and a thread of their own (`rag-collect`)
-stores the answers, so the child summarises the next block while this process writes the last
-one. Everything else that writes (a block made here, a revert, a seed) first waits until nothing
-is in flight, so blocks are stored in order. Each block is written to LMDB first (one
+process for big blocks (`IndexSettings.worker_min`), which also writes them to LMDB. The
+child's blocks are pipelined: up to `IN_FLIGHT` are sent before the oldest answer is back, and
+a thread of their own (`rag-collect`) hands the answers' vectors to the HNSW index. Everything
+that writes here (a block made in this process, a revert, a seed) first waits until nothing is
+in flight, so blocks are stored in order. Each block is written to LMDB first (one
 write transaction), then to the HNSW index in memory, so after a crash the saved index may lack
 documents or hold reverted ones. Opening compares the index with LMDB, by count and by a
 checksum of the ids (`store.idsum`), and repairs what differs: a writer removes the extra ids
@@ -192,12 +192,10 @@ class RagIndex:
         self._failure: BaseException | None = None
         self._inserter: threading.Thread | None = None
         self._summarizer: Summarizer | None = None
-        #: The child's blocks in flight (sequence number, slot, hash), oldest first; guarded by
-        #: `_flight`, which `_collect` notifies when it stores one.
-        self._in_flight: deque[tuple[int, int, bytes]] = deque()
+        #: The heights of the child's blocks in flight, oldest first; guarded by `_flight`,
+        #: which `_collect` notifies when one is back.
+        self._in_flight: deque[int] = deque()
         self._flight = threading.Condition()
-        self._sent = 0
-        self._settled = 0
         self._collector: threading.Thread | None = None
         self._collect_failure: BaseException | None = None
         #: A reader's corrections of a stale HNSW file: ids to skip, documents to add.
@@ -362,8 +360,8 @@ class RagIndex:
         self._check()
 
     def _collect(self) -> None:
-        """The collecting thread: the child's answers, in order, stored in LMDB and handed to
-        the HNSW thread. A failure is kept and raised by the next write, flush or close."""
+        """The collecting thread: the child's answers, in order, handed to the HNSW thread. A
+        failure is kept and raised by the next write, flush or close."""
         summarizer = self._summarizer
         assert summarizer is not None
         while True:
@@ -372,22 +370,10 @@ class RagIndex:
                     if self._summarizer is None:
                         return
                     self._flight.wait()
-                seq, number, block_hash = self._in_flight[0]
             try:
                 done = summarizer.receive()
-                removed = self.store.write_prepared(
-                    number,
-                    block_hash,
-                    done.ids,
-                    done.documents,
-                    done.signatures,
-                    done.terms,
-                    done.rows,
-                    done.balances,
-                    done.undo,
-                )
-                if removed:
-                    self._remove(removed)
+                if done.removed:
+                    self._remove(done.removed)
                 if done.ids:
                     vectors = np.frombuffer(done.vectors, dtype=np.float32)
                     self._submit(
@@ -403,7 +389,6 @@ class RagIndex:
                 return
             with self._flight:
                 self._in_flight.popleft()
-                self._settled = seq
                 self._flight.notify_all()
 
     def _submit(self, kind: str, ids: NDArray[np.uint64], vectors: NDArray[np.float32]) -> None:
@@ -483,7 +468,7 @@ class RagIndex:
         updates: Sequence[AccountUpdate],
     ) -> None:
         if self._summarizer is None:
-            self._summarizer = Summarizer(self.path, self.dimensions)
+            self._summarizer = Summarizer(self.path, self.dimensions, self.store.retention)
             self._summarizer.start()
             self._collector = threading.Thread(
                 target=self._collect, name="rag-collect", daemon=True
@@ -493,7 +478,6 @@ class RagIndex:
             while len(self._in_flight) >= IN_FLIGHT and self._collect_failure is None:
                 self._flight.wait()
             self._check()
-            self._sent += 1
             job = Job(
                 self._next_id,
                 number,
@@ -502,10 +486,8 @@ class RagIndex:
                 self.store.meta().complete,
                 list(transactions),
                 list(updates),
-                self._sent,
-                self._settled,
             )
-            self._in_flight.append((self._sent, number, block_hash))
+            self._in_flight.append(number)
             self._flight.notify_all()
         # Outside the lock: the collector stores earlier answers meanwhile.
         try:

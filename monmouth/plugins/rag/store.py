@@ -243,6 +243,9 @@ class RagStore:
             except lmdb.MapFullError:
                 # The aborted transaction left nothing behind; retry it with a bigger map.
                 self._env.set_mapsize(self._env.info()["map_size"] * 2)
+            except lmdb.MapResizedError:
+                # The other writer (the plugin's child process, or the plugin) grew the map.
+                self._env.set_mapsize(0)
         self._unsynced += 1
         if self._unsynced >= SYNC_EVERY:
             self._env.sync(True)

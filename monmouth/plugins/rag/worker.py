@@ -6,16 +6,17 @@ transaction (`documents.summarize_words`), their vectors, and the balances and u
 block leaves. It is pure Python for the most part, and in the node's process it holds the GIL
 that the node's own executor needs, so the two would take turns on one core while the other
 idles. `Summarizer` runs it in a child process (`python -m monmouth.plugins.rag.worker`), one
-block at a time: the plugin's thread sends the block's payloads (msgpack over the child's
-stdin), the child reads the prior states from LMDB itself (a reader beside the writer), and
-answers with the records ready to store (`RagStore.write_prepared`); the plugin's thread waits
-without the GIL, then writes LMDB and hands the vectors to the HNSW thread.
+block at a time, in the order the plugin sends them: the plugin's thread sends the block's
+payloads (msgpack over the child's stdin); the child reads the prior states from LMDB, makes
+the block, writes it to LMDB itself (a second writer of the environment; LMDB serialises
+writers), and answers with the documents' ids and vectors only, which the plugin hands to the
+HNSW index. Nothing of the block's records passes through the node's process, so none of it
+holds the node's GIL.
 
-The plugin sends the next block before the last one's answer is stored (`RagIndex` keeps a
-few in flight), so the child may read LMDB before the writes of the blocks it answered last
-are there. It keeps the balances each of those blocks left (`Overlay`) and applies them over
-what LMDB says, until a job says (`Job.settled`) that they are stored. A revert is made only
-when nothing is in flight, so the child never holds balances that a revert took back.
+The plugin sends the next blocks before the last one's answer is back (`RagIndex` keeps a few
+in flight); the child takes them in order and each block is stored before the next is read, so
+every block is made on the balances the blocks before it left. The plugin writes LMDB itself
+(a block made in its own process, a revert, a seed) only when no block is in flight.
 
 The child runs the same functions as the node's process would, so the documents and vectors are
 the same bytes either way (a test compares them).
@@ -36,7 +37,7 @@ import numpy as np
 from monmouth.core.payloads import AccountUpdate, TransactionInfo
 from monmouth.plugins.rag.documents import ABSENT, Document, Prior, summarize_words
 from monmouth.plugins.rag.embed import Embedder, HashingEmbedder
-from monmouth.plugins.rag.store import RagStore, doc_terms, encode_record
+from monmouth.plugins.rag.store import RagStore
 
 if TYPE_CHECKING:
     from monmouth.plugins.rag.embed import Vectors
@@ -44,9 +45,8 @@ if TYPE_CHECKING:
 __all__ = [
     "Block",
     "Job",
-    "Overlay",
-    "Prepared",
     "Summarizer",
+    "Written",
     "block_documents",
     "update_keys",
 ]
@@ -131,10 +131,7 @@ def block_documents(
 
 
 class Job(msgspec.Struct, array_like=True):
-    """One block's payloads, for the child.
-
-    `seq` numbers the jobs sent (from 1); every job up to `settled` is stored in LMDB. The
-    defaults (0, 0) are a job with none in flight before it."""
+    """One block's payloads, for the child."""
 
     first_id: int
     slot: int
@@ -143,61 +140,17 @@ class Job(msgspec.Struct, array_like=True):
     complete: bool
     transactions: list[TransactionInfo]
     updates: list[AccountUpdate]
-    seq: int = 0
-    settled: int = 0
 
 
-class Overlay:
-    """The balances that the child's answered but not yet stored blocks left (module
-    docstring), oldest first."""
-
-    def __init__(self) -> None:
-        self._blocks: list[tuple[int, dict[bytes, Prior]]] = []
-
-    def known(self, store: RagStore, job: Job, keys: Sequence[bytes]) -> dict[bytes, Prior]:
-        """What the index knows of `keys` before `job`'s block: LMDB, then the blocks in
-        flight before it, in order."""
-        self._blocks = [entry for entry in self._blocks if entry[0] > job.settled]
-        known = store.priors(keys)
-        for _, balances in self._blocks:
-            for key in keys:
-                value = balances.get(key)
-                if value is not None:
-                    known[key] = value
-        return known
-
-    def answered(self, job: Job, balances: dict[bytes, Prior]) -> None:
-        if job.seq > job.settled:
-            self._blocks.append((job.seq, balances))
-
-
-class Prepared(msgspec.Struct, array_like=True):
-    """The child's answer: a block's records as `RagStore.write_prepared` takes them, and the
-    vectors (float32, row after row) for the HNSW index."""
+class Written(msgspec.Struct, array_like=True):
+    """The child's answer: the block is in LMDB; its documents' ids and vectors (float32, row
+    after row) for the HNSW index, and the ids of documents the write replaced (an indexed
+    block at the same height that a revert the plugin missed left behind)."""
 
     ids: list[int]
-    documents: list[bytes]
-    signatures: list[bytes]
-    terms: list[tuple[bytes, int]]
-    rows: bytes
-    balances: list[tuple[bytes, bytes]]
-    undo: list[tuple[bytes, Prior | None]]
     vectors: bytes
+    removed: list[int]
     error: str | None = None
-
-
-def _prepare(block: Block) -> Prepared:
-    vectors = np.ascontiguousarray(block.vectors, dtype=np.float32)
-    return Prepared(
-        [doc.id for doc in block.documents],
-        [encode_record(doc) for doc in block.documents],
-        block.signatures,
-        [(term, i) for i, doc in enumerate(block.documents) for term in doc_terms(doc)],
-        vectors.astype(np.float16).tobytes(),
-        [(key, encode_record(prior)) for key, prior in block.balances.items()],
-        block.undo,
-        vectors.tobytes(),
-    )
 
 
 def _read(stream: IO[bytes], size: int) -> bytes:
@@ -220,16 +173,18 @@ def _receive(stream: IO[bytes]) -> bytes:
 class Summarizer:
     """The child process (module docstring), started on first use; `close` ends it.
 
-    :param path: the index's directory (`<data_dir>/rag`), which the child reads.
+    :param path: the index's directory (`<data_dir>/rag`), which the child writes too.
     :param dimensions: the hashing embedder's, as the index's.
+    :param retention: the index's (`RagStore`).
     """
 
-    def __init__(self, path: Path, dimensions: int) -> None:
+    def __init__(self, path: Path, dimensions: int, retention: int = 256) -> None:
         self.path = path
         self.dimensions = dimensions
+        self.retention = retention
         self._process: subprocess.Popen[bytes] | None = None
         self._encode = msgspec.msgpack.Encoder().encode
-        self._decode = msgspec.msgpack.Decoder(Prepared).decode
+        self._decode = msgspec.msgpack.Decoder(Written).decode
 
     def start(self) -> None:
         """Start the child now (else the first `submit` does)."""
@@ -244,21 +199,23 @@ class Summarizer:
                     "monmouth.plugins.rag.worker",
                     str(self.path),
                     str(self.dimensions),
+                    str(self.retention),
                 ],
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
             )
         return self._process
 
-    def run(self, job: Job) -> Prepared:
-        """`block_documents` of `job` in the child, ready to store. Raises RuntimeError when
-        the child fails or dies."""
+    def run(self, job: Job) -> Written:
+        """`block_documents` of `job` in the child, stored. Raises RuntimeError when the
+        child fails or dies."""
         self.submit(job)
         return self.receive()
 
     def submit(self, job: Job) -> None:
         """Send `job`; its answer comes from `receive`, in the order the jobs were sent (one
-        thread may submit while another receives)."""
+        thread may submit while another receives). The child stores the blocks in that
+        order."""
         process = self._started()
         assert process.stdin is not None
         try:
@@ -266,7 +223,7 @@ class Summarizer:
         except OSError as exc:
             raise RuntimeError(f"the rag summarizer process failed: {exc}") from exc
 
-    def receive(self) -> Prepared:
+    def receive(self) -> Written:
         """The answer to the oldest job not yet received. Raises RuntimeError when the child
         failed on it or died."""
         process = self._process
@@ -295,8 +252,9 @@ class Summarizer:
             process.wait()
 
 
-def serve(path: Path, dimensions: int) -> None:
-    """The child's loop: a job in, the prepared block out, until the input ends."""
+def serve(path: Path, dimensions: int, retention: int) -> None:
+    """The child's loop: a job in, the block stored and its ids and vectors out, until the
+    input ends."""
     embedder = HashingEmbedder(dimensions)
     decode = msgspec.msgpack.Decoder(Job).decode
     encode = msgspec.msgpack.Encoder().encode
@@ -308,7 +266,6 @@ def serve(path: Path, dimensions: int) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     store: RagStore | None = None
-    overlay = Overlay()
     try:
         while True:
             try:
@@ -318,24 +275,34 @@ def serve(path: Path, dimensions: int) -> None:
             try:
                 job = decode(raw)
                 if store is None:
-                    # Opened on the first job: the writer has created the environment by then.
-                    store = RagStore(path, readonly=True)
-                known = overlay.known(store, job, update_keys(job.updates))
+                    # Opened on the first job: the plugin has created the environment by then.
+                    store = RagStore(
+                        path, embedder=embedder.name, dimensions=dimensions, retention=retention
+                    )
                 block = block_documents(
                     job.first_id,
                     job.slot,
                     job.block_hash,
                     job.transactions,
                     job.updates,
-                    known,
+                    store.priors(update_keys(job.updates)),
                     complete=job.complete,
                     max_log_lines=job.max_log_lines,
                     embedder=embedder,
                 )
-                overlay.answered(job, block.balances)
-                done = _prepare(block)
+                removed = store.write_block(
+                    job.slot,
+                    job.block_hash,
+                    block.documents,
+                    block.vectors,
+                    block.balances,
+                    block.undo,
+                    block.signatures,
+                )
+                vectors = np.ascontiguousarray(block.vectors, dtype=np.float32)
+                done = Written([doc.id for doc in block.documents], vectors.tobytes(), removed)
             except Exception as exc:  # reported to the parent, which raises it
-                done = Prepared([], [], [], [], b"", [], [], b"", f"{type(exc).__name__}: {exc}")
+                done = Written([], b"", [], f"{type(exc).__name__}: {exc}")
             _send(stdout, encode(done))
     finally:
         if store is not None:
@@ -343,4 +310,4 @@ def serve(path: Path, dimensions: int) -> None:
 
 
 if __name__ == "__main__":
-    serve(Path(sys.argv[1]), int(sys.argv[2]))
+    serve(Path(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]))

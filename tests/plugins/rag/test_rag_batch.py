@@ -19,7 +19,7 @@ from monmouth.plugins.rag import worker as worker_module
 from monmouth.plugins.rag.documents import Document, summarize_words
 from monmouth.plugins.rag.embed import HashingEmbedder, words
 from monmouth.plugins.rag.index import IndexSettings, RagIndex
-from monmouth.plugins.rag.worker import Job, Prepared, Summarizer
+from monmouth.plugins.rag.worker import Job, Summarizer, Written
 from monmouth.testing import MonmouthRunner
 
 DEVNET: dict[str, Any] = {
@@ -118,30 +118,30 @@ def test_the_child_process_gives_the_same_bytes(blocks: list[Block], tmp_path: P
     assert stored(tmp_path / "here") == stored(tmp_path / "there")
 
 
-def test_the_child_takes_the_balances_of_blocks_not_yet_stored(
+def test_blocks_sent_ahead_are_made_on_the_balances_before_them(
     blocks: list[Block], tmp_path: Path
 ) -> None:
-    """Every block is sent before any answer is stored (as when the plugin pipelines): the
-    child must take the balances its earlier answers left, or the amounts would differ."""
+    """Every block is sent before any answer is read (as when the plugin pipelines): the
+    child stores each block before it reads the next, so the amounts are those of blocks
+    made one at a time."""
     here = index_all(tmp_path / "here", blocks, worker_min=0)
     assert sum(len(d.movements) for d in here) > 300
-    index_all(tmp_path / "there", [], worker_min=1)  # an empty index for the child to read
+    index_all(tmp_path / "there", [], worker_min=1)  # an empty index for the child to write
     summarizer = Summarizer(tmp_path / "there", 128)
-    answers: list[Prepared] = []
+    answers: list[Written] = []
     receiver = threading.Thread(target=lambda: answers.extend(summarizer.receive() for _ in blocks))
     try:
         summarizer.start()
         receiver.start()
         first_id = 1
-        for seq, (number, block_hash, transactions, updates) in enumerate(blocks, 1):
-            job = Job(first_id, number, block_hash, 8, True, transactions, updates, seq, 0)
-            summarizer.submit(job)
+        for number, block_hash, transactions, updates in blocks:
+            summarizer.submit(Job(first_id, number, block_hash, 8, True, transactions, updates))
             first_id += sum(t.status != "rejected" for t in transactions)
         receiver.join(60)
     finally:
         summarizer.close()
-    there = [raw for answer in answers for raw in answer.documents]
-    assert there == [msgspec.msgpack.encode(d) for d in here]
+    assert [i for answer in answers for i in answer.ids] == [d.id for d in here]
+    assert stored(tmp_path / "there") == stored(tmp_path / "here")
 
 
 def test_a_failing_child_is_reported(tmp_path: Path) -> None:
@@ -152,11 +152,11 @@ def test_a_failing_child_is_reported(tmp_path: Path) -> None:
         # RuntimeError, and it goes on.
         rejected = TransactionInfo(None, "rejected", "bad", None, 0, 0, (), (), b"", 0, 0)
         done = summarizer.run(Job(1, 1, bytes(32), 8, True, [rejected], []))
-        assert done.documents == [] and done.vectors == b"" and done.error is None
+        assert done.ids == [] and done.vectors == b"" and done.error is None
         with pytest.raises(RuntimeError, match="summarizer process failed: ValueError"):
             summarizer.run(Job(1, 1, bytes(32), 8, True, [ok_transaction(b"short")], []))
         done = summarizer.run(Job(1, 1, bytes(32), 8, True, [ok_transaction()], []))
-        assert len(done.documents) == 1
+        assert len(done.ids) == 1
         assert np.frombuffer(done.vectors, dtype=np.float32).shape == (128,)
     finally:
         summarizer.close()
