@@ -7,7 +7,9 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import pytest
+from solders.pubkey import Pubkey
 
 from monmouth.core.config import Settings
 from monmouth.core.errors import ConfigError, DataDirError
@@ -16,6 +18,7 @@ from monmouth.core.plugins import OPTIONAL_BUILTINS, find_plugins, load_plugins
 from monmouth.core.state import Store
 from monmouth.hooks import hookimpl
 from monmouth.plugins.rag import RagConfig, RagPlugin
+from monmouth.plugins.rag.documents import Prior
 from monmouth.plugins.rag.index import INDEX_FILE, RagIndex
 from monmouth.testing import MonmouthRunner
 
@@ -120,6 +123,36 @@ def test_reorged_transactions_leave_the_index(monmouth_run: MonmouthRunner) -> N
             with pytest.raises(ValueError, match="no indexed transaction"):
                 index.query(like=signature)
         assert index.stats()["documents"] == len(kept)
+
+
+def test_the_child_indexes_a_reorging_chain_as_the_node_process_does(
+    monmouth_run: MonmouthRunner, tmp_path: Path
+) -> None:
+    """Blocks made in the child (pipelined, written to LMDB there) and reverts made by the
+    plugin in between give the very documents, vectors and balances of the in-process path."""
+    stored: list[tuple[list[bytes], list[bytes], dict[bytes, Prior]]] = []
+    for worker_min in (64, 1):
+        run = monmouth_run(
+            RagPlugin,
+            name="rag",
+            blocks=40,
+            data_dir=tmp_path / f"worker-min-{worker_min}",
+            config={"worker_min": worker_min},
+            reorg_probability=0.3,
+            reorg_max_depth=4,
+            **DEVNET,
+        )
+        assert run.stats.reverted > 0
+        with RagIndex(run.data_dir / "rag", readonly=True) as index:
+            store = index.store
+            docs = list(store.iter_documents())
+            rows = [r.tobytes() for _, r in store.iter_vectors(128)]
+            keys = sorted({bytes(Pubkey.from_string(key)) for d in docs for key in d.accounts})
+            balances = store.priors(keys)
+            encoded = [msgspec.msgpack.encode(d) for d in docs]
+        stored.append((encoded, rows, balances))
+    assert len(stored[0][0]) > 300 and len(stored[0][2]) > 100
+    assert stored[0] == stored[1]
 
 
 def test_restart_finds_the_index_as_lmdb_has_it(monmouth_run: MonmouthRunner) -> None:
