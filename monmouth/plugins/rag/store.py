@@ -470,44 +470,20 @@ class RagStore:
             else [_signature_bytes(doc.signature) for doc in documents]
         )
         encode = _doc_encoder.encode
-        return self.write_prepared(
-            number,
-            block_hash,
-            [doc.id for doc in documents],
-            [encode(doc) for doc in documents],
-            sigs,
-            [(term, i) for i, doc in enumerate(documents) for term in doc_terms(doc)],
-            vectors.astype(np.float16).tobytes(),
-            [(key, encode(prior)) for key, prior in balances.items()],
-            undo,
-        )
-
-    def write_prepared(
-        self,
-        number: int,
-        block_hash: bytes,
-        ids: Sequence[int],
-        documents: Sequence[bytes],
-        signatures: Sequence[bytes],
-        terms: Sequence[tuple[bytes, int]],
-        rows: bytes,
-        balances: Sequence[tuple[bytes, bytes]],
-        undo: list[tuple[bytes, Prior | None]],
-    ) -> list[int]:
-        """`write_block` of a block already encoded (`prepare_block`): documents as MessagePack,
-        `terms` as (term, position of the document), `rows` the float16 vectors one after
-        another, `balances` as (key, encoded `Prior`)."""
+        ids = [doc.id for doc in documents]
+        rows = vectors.astype(np.float16).tobytes()
+        terms = [(term, i) for i, doc in enumerate(documents) for term in doc_terms(doc)]
         keys = [id_key(doc_id) for doc_id in ids]
         width = len(rows) // len(keys) if keys else 0
         # Built before the transaction, and written a database at a time (putmulti): one call
         # into LMDB per database instead of a dozen per document.
-        doc_items = list(zip(keys, documents, strict=True))
+        doc_items = [(key, encode(doc)) for key, doc in zip(keys, documents, strict=True)]
         vector_items = [(key, rows[i * width : (i + 1) * width]) for i, key in enumerate(keys)]
-        sig_items = list(zip(signatures, keys, strict=True))
+        sig_items = list(zip(sigs, keys, strict=True))
         term_items = [(term, keys[i]) for term, i in terms]
+        balance_items = [(key, encode(prior)) for key, prior in balances.items()]
         added = idsum(np.asarray(ids, dtype=np.uint64))
         last_id = max(ids, default=0)
-        encode = _doc_encoder.encode
 
         def body(txn: Any) -> list[int]:
             removed = self._drop_block(txn, number, restore=True) or []
@@ -519,8 +495,8 @@ class RagStore:
                 txn.cursor(db=self._vectors).putmulti(vector_items)
                 txn.cursor(db=self._sigs).putmulti(sig_items)
                 txn.cursor(db=self._terms).putmulti(term_items, dupdata=True)
-            if balances:
-                txn.cursor(db=self._balances).putmulti(balances)
+            if balance_items:
+                txn.cursor(db=self._balances).putmulti(balance_items)
             entry = BlockEntry(block_hash, list(ids), undo)
             txn.put(number.to_bytes(8, "big"), encode(entry), db=self._blocks)
             old = number - self.retention
