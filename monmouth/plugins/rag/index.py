@@ -359,6 +359,14 @@ class RagIndex:
                 self._flight.wait()
         self._check()
 
+    def _fail_flight(self, exc: BaseException) -> None:
+        """The child's blocks failed: keep why (the next write, flush or close raises it) and
+        release whoever waits for them."""
+        with self._flight:
+            self._collect_failure = exc
+            self._in_flight.clear()
+            self._flight.notify_all()
+
     def _collect(self) -> None:
         """The collecting thread: the child's answers, in order, handed to the HNSW thread. A
         failure is kept and raised by the next write, flush or close."""
@@ -382,10 +390,7 @@ class RagIndex:
                         vectors.reshape(-1, self.dimensions),
                     )
             except BaseException as exc:
-                with self._flight:
-                    self._collect_failure = exc
-                    self._in_flight.clear()
-                    self._flight.notify_all()
+                self._fail_flight(exc)
                 return
             with self._flight:
                 self._in_flight.popleft()
@@ -489,14 +494,11 @@ class RagIndex:
             )
             self._in_flight.append(number)
             self._flight.notify_all()
-        # Outside the lock: the collector stores earlier answers meanwhile.
+        # Outside the lock: the collector takes earlier answers meanwhile.
         try:
             self._summarizer.submit(job)
         except RuntimeError as exc:
-            with self._flight:
-                self._collect_failure = exc
-                self._in_flight.clear()
-                self._flight.notify_all()
+            self._fail_flight(exc)
             raise
 
     def _write_here(
