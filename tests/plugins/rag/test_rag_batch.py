@@ -165,3 +165,24 @@ def test_a_failing_child_is_reported(tmp_path: Path) -> None:
 def ok_transaction(signature: bytes = bytes(64)) -> TransactionInfo:
     logs = ("Program 11111111111111111111111111111111 invoke [1]",)
     return TransactionInfo(signature, "ok", None, None, 5000, 150, logs, (), b"", 0, 0)
+
+
+def test_a_block_the_child_fails_on_stops_the_index_and_keeps_the_blocks_before(
+    blocks: list[Block], tmp_path: Path
+) -> None:
+    settings = IndexSettings(worker_min=1)
+    index = RagIndex(tmp_path / "rag", embedder=HashingEmbedder(128), settings=settings)
+    made = 0
+    for number, block_hash, transactions, updates in blocks[:3]:
+        made += index.index_block(number, block_hash, transactions, updates)
+    bad = blocks[3][0]
+    index.index_block(bad, bytes(32), [ok_transaction(b"short")], [])
+    with pytest.raises(RuntimeError, match=r"indexing a block failed: .*ValueError"):
+        index.flush()
+    with pytest.raises(RuntimeError, match="indexing a block failed"):
+        index.index_block(bad + 1, bytes(32), [ok_transaction()], [])
+    with pytest.raises(RuntimeError, match="indexing a block failed"):
+        index.close()
+    with RagIndex(tmp_path / "rag", readonly=True) as again:
+        assert again.repair.state == "ok" and again.stats()["documents"] == made
+        assert again.store.blocks_above(-1)[0] == blocks[2][0]
