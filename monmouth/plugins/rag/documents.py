@@ -39,11 +39,14 @@ if TYPE_CHECKING:
 __all__ = [
     "FEE_PER_SIGNATURE",
     "PROGRAM_NAMES",
+    "Changes",
     "Document",
     "Movement",
     "Prior",
+    "changes_of",
     "encode_key",
     "summarize",
+    "summarize_changes",
     "summarize_words",
 ]
 
@@ -421,23 +424,30 @@ def _kinds(
     return out
 
 
-def _movements(
-    tx: TransactionInfo,
-    writes: Sequence[AccountUpdate],
-    priors: Mapping[bytes, Prior | None],
-) -> tuple[list[Movement], dict[str, Prior]]:
-    """Balance changes of `tx`, and the accounts it created (base58 → state after)."""
-    first: dict[bytes, Prior | None] = {}
-    last: dict[bytes, Prior] = {}
+#: What one transaction did to the accounts it wrote: each account (in the order of their first
+#: writes) → its state before the transaction (None: unknown) and after its last write.
+Changes = Mapping[bytes, tuple[Prior | None, Prior]]
+
+
+def changes_of(
+    writes: Sequence[AccountUpdate], priors: Mapping[bytes, Prior | None]
+) -> dict[bytes, tuple[Prior | None, Prior]]:
+    """The `Changes` of a transaction's `writes`, given each account's state before it."""
+    changes: dict[bytes, tuple[Prior | None, Prior]] = {}
     for update in writes:
-        if update.pubkey not in first:
-            first[update.pubkey] = priors.get(update.pubkey)
-        last[update.pubkey] = Prior.of(update)
+        key = update.pubkey
+        known = changes.get(key)
+        before = priors.get(key) if known is None else known[0]
+        changes[key] = (before, Prior.of(update))
+    return changes
+
+
+def _movements(tx: TransactionInfo, changes: Changes) -> tuple[list[Movement], dict[str, Prior]]:
+    """Balance changes of `tx`, and the accounts it created (base58 → state after)."""
     payer = tx.accounts[0] if tx.accounts else None
     moves: list[Movement] = []
     created: dict[str, Prior] = {}
-    for key, after in last.items():
-        before = first[key]
+    for key, (before, after) in changes.items():
         if before is None:
             continue  # the plugin did not know this account before: its change is unknown
         name = encode_key(key)
@@ -491,6 +501,27 @@ def summarize_words(
 ) -> tuple[Document, list[str]]:
     """`summarize`, and the words of the summary (`embed.words(document.summary)`), put
     together from its parts (most of them cached) instead of searched for in the text."""
+    return summarize_changes(
+        doc_id,
+        tx,
+        slot,
+        block_hash,
+        changes_of(writes, priors),
+        max_log_lines=max_log_lines,
+    )
+
+
+def summarize_changes(
+    doc_id: int,
+    tx: TransactionInfo,
+    slot: int,
+    block_hash: bytes,
+    changes: Changes,
+    *,
+    max_log_lines: int = 8,
+) -> tuple[Document, list[str]]:
+    """`summarize_words` of a transaction given by its `Changes` (a block's writes give every
+    transaction's at once: `worker.block_documents`)."""
     if tx.signature is None or tx.status == "rejected":
         raise ValueError("only executed transactions become documents")
     signature = str(Signature.from_bytes(tx.signature))
@@ -504,7 +535,7 @@ def summarize_words(
     else:
         programs = tuple(program_name(key) for key in accounts if key in PROGRAM_NAMES)
     error, failed_at = (None, None) if tx.error is None else _error_text(tx.error, invoked)
-    movements, created = _movements(tx, writes, priors)
+    movements, created = _movements(tx, changes)
     instructions = tuple(_kinds(invoked, movements, created, facts.failure_kind, failed_at))
     logs = facts.kept
     fee_payer = accounts[0] if accounts else ""

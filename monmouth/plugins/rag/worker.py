@@ -35,7 +35,7 @@ import msgspec
 import numpy as np
 
 from monmouth.core.payloads import AccountUpdate, TransactionInfo
-from monmouth.plugins.rag.documents import ABSENT, Document, Prior, summarize_words
+from monmouth.plugins.rag.documents import ABSENT, Changes, Document, Prior, summarize_changes
 from monmouth.plugins.rag.embed import Embedder, HashingEmbedder
 from monmouth.plugins.rag.store import RagStore
 
@@ -52,6 +52,7 @@ __all__ = [
 ]
 
 _HEADER = 8
+_NO_CHANGES: Changes = {}
 
 
 class Block(NamedTuple):
@@ -94,29 +95,31 @@ def block_documents(
     current: dict[bytes, Prior | None] = {
         key: unknown if prior is None else prior for key, prior in stored.items()
     }
-    per_tx: dict[bytes, dict[bytes, Prior | None]] = {}
-    writes: dict[bytes, list[AccountUpdate]] = {}
+    # Each transaction's changes (`documents.changes_of`), all in one pass over the writes.
+    per_tx: dict[bytes, dict[bytes, tuple[Prior | None, Prior]]] = {}
     for update in updates:
         key = update.pubkey
-        if update.signature is not None:
-            seen = per_tx.setdefault(update.signature, {})
-            if key not in seen:
-                seen[key] = current[key]
-            writes.setdefault(update.signature, []).append(update)
-        current[key] = Prior.of(update)
+        after = Prior.of(update)
+        signature = update.signature
+        if signature is not None:
+            changes = per_tx.get(signature)
+            if changes is None:
+                changes = per_tx[signature] = {}
+            earlier = changes.get(key)
+            changes[key] = (current[key] if earlier is None else earlier[0], after)
+        current[key] = after
     documents: list[Document] = []
     signatures: list[bytes] = []
     words: list[list[str]] = []
     for tx in transactions:
         if tx.status == "rejected" or tx.signature is None:
             continue
-        document, said = summarize_words(
+        document, said = summarize_changes(
             first_id + len(documents),
             tx,
             slot,
             block_hash,
-            writes.get(tx.signature, ()),
-            per_tx.get(tx.signature, {}),
+            per_tx.get(tx.signature, _NO_CHANGES),
             max_log_lines=max_log_lines,
         )
         documents.append(document)

@@ -16,10 +16,10 @@ from monmouth.core.payloads import AccountUpdate, BlockInfo, TransactionInfo
 from monmouth.hooks import hookimpl
 from monmouth.plugins.rag import RagPlugin
 from monmouth.plugins.rag import worker as worker_module
-from monmouth.plugins.rag.documents import Document, summarize_words
+from monmouth.plugins.rag.documents import ABSENT, Document, Prior, summarize, summarize_changes
 from monmouth.plugins.rag.embed import HashingEmbedder, words
 from monmouth.plugins.rag.index import IndexSettings, RagIndex
-from monmouth.plugins.rag.worker import Job, Summarizer, Written
+from monmouth.plugins.rag.worker import Job, Summarizer, Written, block_documents
 from monmouth.testing import MonmouthRunner
 
 DEVNET: dict[str, Any] = {
@@ -89,16 +89,58 @@ def test_summaries_are_built_with_their_own_words(
     checked: list[int] = []
 
     def checking(*args: Any, **kwargs: Any) -> tuple[Document, list[str]]:
-        document, said = summarize_words(*args, **kwargs)
+        document, said = summarize_changes(*args, **kwargs)
         assert said == words(document.summary), document.summary
         checked.append(document.id)
         return document, said
 
-    monkeypatch.setattr(worker_module, "summarize_words", checking)
+    monkeypatch.setattr(worker_module, "summarize_changes", checking)
     documents = index_all(tmp_path / "rag", blocks, worker_min=0)
     assert len(checked) == len(documents) > 300
     assert {d.status for d in documents} == {"ok", "failed"}
     assert any(d.movements for d in documents) and any(d.error for d in documents)
+
+
+def test_a_block_makes_the_documents_of_its_transactions_one_by_one(blocks: list[Block]) -> None:
+    """`block_documents` (every transaction's changes in one pass over the block's writes)
+    gives what `summarize` gives for each transaction alone, on the states before it."""
+    known: dict[bytes, Prior] = {}
+    first = 1
+    embedder = HashingEmbedder(128)
+    for number, block_hash, transactions, updates in blocks:
+        block = block_documents(
+            first,
+            number,
+            block_hash,
+            transactions,
+            updates,
+            known,
+            complete=True,
+            max_log_lines=8,
+            embedder=embedder,
+        )
+        state: dict[bytes, Prior] = dict(known)
+        before: dict[bytes, dict[bytes, Prior]] = {}
+        for update in updates:
+            if update.signature is not None:
+                before.setdefault(update.signature, {}).setdefault(
+                    update.pubkey, state.get(update.pubkey, ABSENT)
+                )
+            state[update.pubkey] = Prior.of(update)
+        expected: list[Document] = []
+        for tx in transactions:
+            if tx.status == "rejected" or tx.signature is None:
+                continue
+            writes = [u for u in updates if u.signature == tx.signature]
+            priors = before.get(tx.signature, {})
+            expected.append(
+                summarize(first + len(expected), tx, number, block_hash, writes, priors)
+            )
+        assert block.documents == expected
+        assert block.balances == {k: v for k, v in state.items() if k in block.balances}
+        known.update(block.balances)
+        first += len(expected)
+    assert first > 300
 
 
 def test_a_batch_embeds_each_text_as_alone(blocks: list[Block], tmp_path: Path) -> None:
