@@ -78,7 +78,7 @@ OVERFETCH_LIMIT: Final = 4096
 ADD_SLICE: Final = 32
 #: Blocks whose HNSW changes may wait for the inserting thread (then `index_block` waits).
 PENDING_BLOCKS: Final = 4
-#: Blocks sent to the child process and not yet stored (then `index_block` waits).
+#: Blocks sent to the child process and not yet answered (then `index_block` waits).
 IN_FLIGHT: Final = 2
 #: The format of `context`'s answer.
 CONTEXT_VERSION: Final = 1
@@ -445,9 +445,9 @@ class RagIndex:
         """Index one committed block: a document per executed transaction, the balances its
         account writes leave; returns how many documents it makes.
 
-        Blocks with at least `IndexSettings.worker_min` transactions are made in the child
-        process (`worker.py`) and stored by the collecting thread: they are in LMDB after
-        `flush`. Others are made and stored here, before this returns."""
+        Blocks with at least `IndexSettings.worker_min` transactions are made and stored in
+        the child process (`worker.py`): they are in LMDB after `flush`. Others are made and
+        stored here, before this returns."""
         if self.readonly:
             raise RuntimeError("a read-only index cannot be written")
         self._check()
