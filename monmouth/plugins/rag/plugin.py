@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import structlog
 from pydantic import BaseModel, ConfigDict, Field
 
+from monmouth.core.errors import ConfigError
 from monmouth.hooks import hookimpl
 
 if TYPE_CHECKING:
@@ -164,6 +165,13 @@ class RagPlugin:
         from monmouth.plugins.rag.embed import make_embedder
         from monmouth.plugins.rag.index import IndexSettings, RagIndex
 
+        if getattr(node, "store", None) is None:
+            raise ConfigError(
+                "the rag plugin runs in an executor (`monmouth run`), not in an analyzer: an "
+                "analyzer's account updates are each block's net changes, not each "
+                "transaction's writes (so documents would have no amounts), and it keeps no "
+                "chain to check the index against at start; enable rag on the executor"
+            )
         cfg = self.config
         index = RagIndex(
             self.path,
