@@ -17,17 +17,20 @@ per entry of `--subscribers` (default 1 and 10), each run in a fresh data direct
   the group's last block: a block's commit time is that of the first finished height at or
   above it. `latency_p50_ms`/`latency_p99_ms` are those of the first run with subscribers,
   `latency_p50_ms_N` etc. those of each run. When the stream is slower than ingest (the
-  publisher thread shares the node's GIL), the backlog grows during the run and the latency is
-  mostly queueing: it then grows with `--txs`.
+  publisher process runs at the lowest priority, so during catch-up it gets what the node
+  leaves of the cores), the backlog grows during the run and the latency is mostly queueing:
+  it then grows with `--txs`.
 
 Every subscriber checks that it received every sequence number exactly once, in order, and never a
-`gap` message (recovery by replay is allowed and reported); the benchmark fails otherwise.
+`gap` message (recovery by replay is allowed and reported); the benchmark fails otherwise. It
+also times the heartbeats: `heartbeat_max_gap_s_N` is the longest wait between two (the interval
+is 1 s) until the last block's message, which a monitor with `max_silence` (5 s) would alert on.
 
 Subscribers are processes (`multiprocessing`, spawn), not threads. A subscriber decodes every
 message in Python (MessagePack, dataclass per message, the client's bookkeeping): as a thread of
-the node's process it would hold the GIL against the node's main thread and the publisher thread,
-so the figures would mostly measure GIL contention that no deployment has (subscribers live in
-other processes, usually on other machines). As processes, they compete with the node only for
+the node's process it would hold the GIL against the node's main thread, so the figures would
+mostly measure GIL contention that no deployment has (subscribers live in other processes,
+usually on other machines). As processes, they compete with the node only for
 cores, which they do in a real co-located deployment too: on a 2-core machine, ten subscriber
 processes still slow the node down, and that is part of the figure. The clock shared by the
 processes is CLOCK_MONOTONIC, system-wide on Linux.
@@ -87,6 +90,8 @@ class Received(TypedDict):
     next_seq: int
     replayed: int
     replays: int
+    #: The longest wait between two heartbeats, from the first to the last block's message.
+    heartbeat_gap: float
     errors: list[str]
 
 
@@ -116,10 +121,11 @@ def subscribe(endpoint: str, last_block: int, conn: Connection) -> None:
             if now() > deadline:
                 errors.append("no heartbeat")
                 conn.send("failed")
-                conn.send(_report(0, 0.0, 0.0, {}, 0, 0, 0, sub.replays, errors))
+                conn.send(_report(0, 0.0, 0.0, {}, 0, 0, 0, sub.replays, 0.0, errors))
                 return
         conn.send("ready")
-        heard = now()
+        heard = beat = now()
+        gap = 0.0
         while final is None or expected <= final:
             msg = sub.receive(0.2)
             if msg is None or msg.kind in EPHEMERAL_KINDS or end:
@@ -132,6 +138,10 @@ def subscribe(endpoint: str, last_block: int, conn: Connection) -> None:
                     continue
             heard = t = now()
             kind = msg.kind
+            if kind == "heartbeat":
+                if not end:
+                    gap = max(gap, t - beat)
+                beat = t
             if kind in EPHEMERAL_KINDS:
                 continue
             if kind == "gap":
@@ -158,7 +168,9 @@ def subscribe(endpoint: str, last_block: int, conn: Connection) -> None:
         if not end:
             errors.append(f"the last block #{last_block} never arrived")
         conn.send(
-            _report(counted, first, end, arrivals, total, expected, replayed, sub.replays, errors)
+            _report(
+                counted, first, end, arrivals, total, expected, replayed, sub.replays, gap, errors
+            )
         )
 
 
@@ -171,6 +183,7 @@ def _report(
     next_seq: int,
     replayed: int,
     replays: int,
+    heartbeat_gap: float,
     errors: list[str],
 ) -> Received:
     return Received(
@@ -182,6 +195,7 @@ def _report(
         next_seq=next_seq,
         replayed=replayed,
         replays=replays,
+        heartbeat_gap=heartbeat_gap,
         errors=errors,
     )
 
@@ -377,6 +391,7 @@ def main() -> None:
         result[f"latency_max_ms_{n}"] = round(float(lat.max()), 1)
         result[f"replayed_messages_{n}"] = sum(g["replayed"] for g in r.received)
         result[f"wire_frames_per_message_{n}"] = round(r.wire_messages / r.messages, 2)
+        result[f"heartbeat_max_gap_s_{n}"] = round(max(g["heartbeat_gap"] for g in r.received), 2)
     first = runs[1].subscribers
     result["latency_p50_ms"] = result[f"latency_p50_ms_{first}"]
     result["latency_p99_ms"] = result[f"latency_p99_ms_{first}"]

@@ -4,6 +4,9 @@ The node hands over each segment after its LMDB commit (`submit`); the thread ex
 the prefixes subscribed right now (learnt from the XPUB socket), so a topic nobody subscribed to
 is never formatted or encoded, and seals it with the per-prefix counts. Between segments it
 sends a heartbeat each interval.
+
+The node runs it in a child process (`monmouth.stream.publishing`), so that the formatting does
+not hold the node's interpreter lock; `on_subscription` and `count` let the child report to it.
 """
 
 from __future__ import annotations
@@ -14,9 +17,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Literal
 
-import structlog
 import zmq
 from opentelemetry import metrics
 
@@ -32,12 +33,16 @@ from monmouth.stream.security import ServerCurve
 from monmouth.stream.segments import Expander
 from monmouth.stream.topics import PrefixSet
 
-log = structlog.get_logger("monmouth.stream")
 _meter = metrics.get_meter("monmouth.stream")
 _sent = _meter.create_counter(
     "monmouth_stream_messages", description="Stream messages sent (one per topic copy)"
 )
 _RECENT = 16
+
+
+def count_sent(kind: str, messages: int) -> None:
+    """Count `messages` sent of `kind` in this process's `monmouth_stream_messages`."""
+    _sent.add(messages, {"kind": kind})
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,7 +56,14 @@ class Head:
 
 
 class Publisher:
-    """Publishes one instance's messages. `submit`, `set_head` and `alert` are thread-safe."""
+    """Publishes one instance's messages. `submit`, `set_head` and `send_alert` are
+    thread-safe.
+
+    :param on_subscription: called from the thread with a prefix and whether it was subscribed
+        (True) or its last subscriber left (False), once `subscriptions` has it so.
+    :param count: called from the thread with a kind and how many messages of it were sent
+        (default: this process's `monmouth_stream_messages`).
+    """
 
     def __init__(
         self,
@@ -66,6 +78,8 @@ class Publisher:
         heartbeat_interval: float = 1.0,
         send_hwm: int = 200_000,
         first_height: Callable[[], int | None] = lambda: None,
+        on_subscription: Callable[[str, bool], None] = lambda prefix, added: None,
+        count: Callable[[str, int], None] = count_sent,
     ) -> None:
         self.endpoint = endpoint
         self.instance = instance
@@ -77,6 +91,8 @@ class Publisher:
         self.last_seq = last_seq
         self.messages_sent = 0
         self._first_height = first_height
+        self._on_subscription = on_subscription
+        self._count = count
         self._context = context
         self._head = Head(None, None, None)
         self._recent: deque[tuple[int, str]] = deque(maxlen=_RECENT)
@@ -122,17 +138,9 @@ class Publisher:
                 self._recent.append((height, state_hash))
             self._head = Head(height, hash_, state_hash)
 
-    def alert(
-        self,
-        code: str,
-        message: str,
-        *,
-        severity: Literal["warning", "critical"] = "critical",
-        details: dict[str, Any] | None = None,
-    ) -> None:
-        """Publish an alert (kind `alert`, topic `alert/SEVERITY/`) and log it."""
-        log.warning("alert", code=code, message=message, severity=severity, details=details)
-        body = AlertBody(self.instance, severity, code, message, dict(details or {}))
+    def send_alert(self, body: AlertBody) -> None:
+        """Publish an alert (kind `alert`, topic `alert/SEVERITY/`); the instance that raised
+        it has logged it (`PublisherProcess.alert`)."""
         with self._lock:
             self._queue.append(body)
             self._wake()
@@ -183,8 +191,10 @@ class Publisher:
             prefix = raw[1:].decode(errors="replace")
             if raw[0] == 1:
                 self.subscriptions.add(prefix)
+                self._on_subscription(prefix, True)
             elif raw[0] == 0:
                 self.subscriptions.discard(prefix)
+                self._on_subscription(prefix, False)
 
     def _drain(self) -> None:
         while True:
@@ -205,7 +215,7 @@ class Publisher:
                     for topic in msg.topics:
                         send((topic, msg.header, msg.body))
                     self.messages_sent += len(msg.topics)
-                    _sent.add(len(msg.topics), {"kind": msg.kind})
+                    self._count(msg.kind, len(msg.topics))
             self.last_seq = seq + segment.count - 1
             # A long backlog must not silence the heartbeat: a monitor would call us dead.
             self._beat_if_due()
@@ -223,7 +233,7 @@ class Publisher:
         header = encode(Header(STREAM_VERSION, self.last_seq, kind, height))
         self._socket.send_multipart((topic.encode(), header, encode(body)))
         self.messages_sent += 1
-        _sent.add(1, {"kind": kind})
+        self._count(kind, 1)
 
     def _heartbeat(self) -> None:
         with self._lock:

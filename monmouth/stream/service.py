@@ -2,7 +2,8 @@
 
 The node writes each segment in the same LMDB transaction as the change it reports, then
 submits it to the publisher, under one lock shared with plugins publishing their own kinds,
-so the publisher receives segments in sequence order.
+so the publisher receives segments in sequence order. The publisher runs in a child process
+(`publishing.PublisherProcess`); the request socket stays here, beside the store it reads.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Literal
 
 import base58
@@ -23,7 +25,7 @@ from monmouth.core.config import Settings
 from monmouth.core.errors import ConfigError
 from monmouth.core.records import BlockRecord, Segment
 from monmouth.core.state import Store
-from monmouth.stream.publisher import Publisher
+from monmouth.stream.publishing import PublisherProcess
 from monmouth.stream.schema import CORE_KINDS
 from monmouth.stream.security import (
     ClientCurve,
@@ -83,7 +85,7 @@ class StreamService:
         #: Methods served on the request socket (op `call`), from `register_rpc_methods`.
         self.methods: dict[str, Callable[[Any], Any]] = {}
         self.lock = threading.Lock()
-        self.publisher: Publisher | None = None
+        self.publisher: PublisherProcess | None = None
         self.server: RequestServer | None = None
         self._auth: ThreadAuthenticator | None = None
         self._context: zmq.Context[zmq.Socket[bytes]] | None = None
@@ -91,9 +93,12 @@ class StreamService:
         self.logging = store is not None and (store.stream_blocks > 0 or cfg.publish is not None)
         if cfg.publish is None:
             return
-        curve = None
+        curve: ServerCurve | None = None
+        curve_keys: tuple[Path, Path] | None = None
         if cfg.curve_secret_key is not None and cfg.curve_allowed_keys is not None:
+            # Loaded here too: the request socket needs them, and a bad file fails early.
             curve = ServerCurve.load(cfg.curve_secret_key, cfg.curve_allowed_keys)
+            curve_keys = (cfg.curve_secret_key, cfg.curve_allowed_keys)
         request = cfg.request or next_port(cfg.publish)
         for endpoint in (cfg.publish, request):
             check_bind(endpoint, curve=curve, insecure=cfg.insecure_bind)
@@ -105,14 +110,13 @@ class StreamService:
             if store is not None:
                 last_seq = store.stream_bounds()[1] - 1
                 stream_id = store.stream_id
-            self.publisher = Publisher(
-                self._context,
+            self.publisher = PublisherProcess(
                 cfg.publish,
                 instance=self.instance,
                 role=settings.role,
                 stream_id=stream_id,
                 last_seq=last_seq,
-                curve=curve,
+                curve_keys=curve_keys,
                 heartbeat_interval=cfg.heartbeat_interval,
                 send_hwm=cfg.send_hwm,
                 first_height=self._first_height,
@@ -127,8 +131,15 @@ class StreamService:
                 f"cannot bind the stream at {cfg.publish} / {request}: {exc}; "
                 "pick another with --publish, or --publish none"
             ) from None
+        except BaseException:
+            self.close()
+            raise
         log.info(
-            "stream publishing", endpoint=cfg.publish, request=request, curve=curve is not None
+            "stream publishing",
+            endpoint=cfg.publish,
+            request=request,
+            curve=curve is not None,
+            publisher_pid=self.publisher.pid,
         )
 
     def _first_height(self) -> int | None:

@@ -29,12 +29,13 @@ import subprocess
 import sys
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 import msgspec
 import numpy as np
 
 from monmouth.core.payloads import AccountUpdate, TransactionInfo
+from monmouth.core.pipes import receive_frame, send_frame
 from monmouth.plugins.rag.documents import ABSENT, Changes, Document, Prior, summarize_changes
 from monmouth.plugins.rag.embed import Embedder, HashingEmbedder
 from monmouth.plugins.rag.store import RagStore
@@ -51,7 +52,6 @@ __all__ = [
     "update_keys",
 ]
 
-_HEADER = 8
 _NO_CHANGES: Changes = {}
 
 
@@ -156,23 +156,6 @@ class Written(msgspec.Struct, array_like=True):
     error: str | None = None
 
 
-def _read(stream: IO[bytes], size: int) -> bytes:
-    data = stream.read(size)
-    if len(data) != size:
-        raise EOFError("the stream ended")
-    return data
-
-
-def _send(stream: IO[bytes], payload: bytes) -> None:
-    stream.write(len(payload).to_bytes(_HEADER, "little"))
-    stream.write(payload)
-    stream.flush()
-
-
-def _receive(stream: IO[bytes]) -> bytes:
-    return _read(stream, int.from_bytes(_read(stream, _HEADER), "little"))
-
-
 class Summarizer:
     """The child process (module docstring), started on first use; `close` ends it.
 
@@ -222,7 +205,7 @@ class Summarizer:
         process = self._started()
         assert process.stdin is not None
         try:
-            _send(process.stdin, self._encode(job))
+            send_frame(process.stdin, self._encode(job))
         except OSError as exc:
             raise RuntimeError(f"the rag summarizer process failed: {exc}") from exc
 
@@ -233,7 +216,7 @@ class Summarizer:
         if process is None or process.stdout is None:
             raise RuntimeError("the rag summarizer process is not running")
         try:
-            done = self._decode(_receive(process.stdout))
+            done = self._decode(receive_frame(process.stdout))
         except (OSError, EOFError, ValueError, msgspec.DecodeError) as exc:
             raise RuntimeError(f"the rag summarizer process failed: {exc}") from exc
         if done.error is not None:
@@ -272,7 +255,7 @@ def serve(path: Path, dimensions: int, retention: int) -> None:
     try:
         while True:
             try:
-                raw = _receive(stdin)
+                raw = receive_frame(stdin)
             except EOFError:
                 return
             try:
@@ -306,7 +289,7 @@ def serve(path: Path, dimensions: int, retention: int) -> None:
                 done = Written([doc.id for doc in block.documents], vectors.tobytes(), removed)
             except Exception as exc:  # reported to the parent, which raises it
                 done = Written([], b"", [], f"{type(exc).__name__}: {exc}")
-            _send(stdout, encode(done))
+            send_frame(stdout, encode(done))
     finally:
         if store is not None:
             store.close()
