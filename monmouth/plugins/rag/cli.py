@@ -22,7 +22,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from monmouth.core.errors import UserError
+from monmouth.core.errors import DataDirError, UserError
+from monmouth.plugins.rag.plugin import lag
 
 __all__ = ["rag", "register_rag_commands"]
 
@@ -93,7 +94,9 @@ def rag(
             if action == "stats":
                 if text is not None or like is not None or account is not None:
                     raise UserError("`rag stats` takes no query")
-                _emit_stats(index.stats(), as_json)
+                stats = index.stats()
+                stats.update(lag(stats["head"], _node_head(index.path.parent)))
+                _emit_stats(stats, as_json)
                 return
             query: dict[str, Any] = {
                 "like": like,
@@ -136,6 +139,18 @@ def _open(config: Path | None, data_dir: Path | None) -> Any:
         return RagIndex(settings.data_dir / "rag", readonly=True)
     except (ValueError, RuntimeError) as exc:
         raise UserError(str(exc)) from None
+
+
+def _node_head(data_dir: Path) -> int | None:
+    """The head of the node whose data directory holds the index, when it can be read."""
+    from monmouth.core.state import Store
+
+    try:
+        with Store(data_dir, readonly=True) as store:
+            head = store.head()
+    except DataDirError:
+        return None
+    return None if head is None else head.number
 
 
 def _show(results: list[dict[str, Any]]) -> None:

@@ -40,7 +40,7 @@ if TYPE_CHECKING:
     from monmouth.core.payloads import AccountUpdate, BlockInfo, TransactionInfo
     from monmouth.plugins.rag.index import RagIndex
 
-__all__ = ["QUERY_KEYS", "RagConfig", "RagPlugin", "query_arguments"]
+__all__ = ["QUERY_KEYS", "RagConfig", "RagPlugin", "lag", "query_arguments"]
 
 log = structlog.get_logger("monmouth.rag")
 
@@ -82,6 +82,13 @@ class RagConfig(BaseModel):
     #: Blocks with at least this many executed transactions are summarised and embedded in a
     #: child process, off the node's GIL (hashing embedder only); 0: never.
     worker_min: int = Field(64, ge=0)
+
+
+def lag(indexed: int | None, node_head: int | None) -> dict[str, int | None]:
+    """How far the index is behind the node: `node_head`, and `behind`, the blocks the node
+    committed above the index's head (None when either is unknown)."""
+    behind = None if node_head is None else node_head - (-1 if indexed is None else indexed)
+    return {"node_head": node_head, "behind": behind}
 
 
 def query_arguments(params: Any) -> dict[str, Any]:
@@ -155,8 +162,13 @@ class RagPlugin:
         return self._open_index().context(**args)
 
     def rpc_stats(self, node: Node, params: Any) -> dict[str, Any]:
-        """`rag.stats`: counts and sizes."""
-        return self._open_index().stats()
+        """`rag.stats`: counts and sizes, how far the index is behind the node, and the blocks
+        waiting in the plugin's queue."""
+        stats = self._open_index().stats()
+        head = node.head
+        stats.update(lag(stats["head"], None if head is None else head.number))
+        stats["queued_blocks"] = node.plugins.queue_depths().get("rag", 0)
+        return stats
 
     # ------------------------------------------------------------------ lifecycle
 

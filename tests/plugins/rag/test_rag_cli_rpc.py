@@ -76,8 +76,11 @@ def test_rag_query_cli(indexed: MonmouthRun) -> None:
     pack = json.loads(context.stdout)
     assert pack["version"] == 1 and len(pack["documents"]) == 5 and "[1] score" in pack["prompt"]
 
-    stats = monmouth("rag", "stats", "--data-dir", data, "--json")
-    assert json.loads(stats.stdout)["documents"] == len(docs)
+    stats = json.loads(monmouth("rag", "stats", "--data-dir", data, "--json").stdout)
+    assert stats["documents"] == len(docs)
+    # The index follows the node to its head.
+    assert indexed.head is not None and stats["behind"] == 0
+    assert stats["node_head"] == stats["head"] == indexed.head.number
 
     # Enabled or not, the command is there.
     enabled = monmouth(
@@ -120,7 +123,11 @@ def test_rag_methods_on_the_request_socket(tmp_path: Path) -> None:
     try:
         node.join()
         executed = node.node.stats.ok + node.node.stats.failed
-        wait_until(lambda: call("rag.stats", None)["documents"] == executed, what="indexing")
+        wait_until(lambda: call("rag.stats", None)["behind"] == 0, what="indexing")
+        stats = call("rag.stats", None)
+        assert stats["documents"] == executed and stats["queued_blocks"] == 0
+        head = node.node.head
+        assert head is not None and stats["node_head"] == stats["head"] == head.number
         plugin = node.node.pm.get_plugin("rag")
         assert isinstance(plugin, RagPlugin) and plugin.index is not None
         plugin.index.flush()

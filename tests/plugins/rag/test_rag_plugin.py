@@ -331,3 +331,12 @@ def test_an_analyzer_refuses_it(tmp_path: Path) -> None:
     )
     with pytest.raises(ConfigError, match="not in an analyzer"):
         Analyzer(settings)
+
+
+def test_lag_counts_the_blocks_above_the_index() -> None:
+    from monmouth.plugins.rag.plugin import lag
+
+    assert lag(3, 5) == {"node_head": 5, "behind": 2}
+    assert lag(None, 5) == {"node_head": 5, "behind": 6}  # blocks 0 to 5
+    assert lag(5, 5)["behind"] == 0
+    assert lag(3, None) == {"node_head": None, "behind": None}
