@@ -318,7 +318,7 @@ def stages(docs: int, users: int, dims: int, settings: IndexSettings) -> dict[st
     process), and the round trip of the same blocks through the child process (which makes
     and stores them)."""
     from monmouth.plugins.rag.ann import VectorIndex
-    from monmouth.plugins.rag.documents import Document, Prior, summarize_words
+    from monmouth.plugins.rag.documents import Document, Prior, changes_of, summarize_changes
     from monmouth.plugins.rag.store import RagStore
     from monmouth.plugins.rag.worker import Job, Summarizer
 
@@ -337,7 +337,7 @@ def stages(docs: int, users: int, dims: int, settings: IndexSettings) -> dict[st
     doc_id = 1
     for number, txs, writes_of in jobs:
         made = [
-            summarize_words(doc_id + i, tx, number, bytes(32), writes_of[i], {})
+            summarize_changes(doc_id + i, tx, number, bytes(32), changes_of(writes_of[i], {}))
             for i, tx in enumerate(txs)
         ]
         doc_id += len(made)

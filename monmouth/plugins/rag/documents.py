@@ -47,7 +47,6 @@ __all__ = [
     "encode_key",
     "summarize",
     "summarize_changes",
-    "summarize_words",
 ]
 
 #: Lamports per signature: the fee tells how many signers a transaction has.
@@ -484,31 +483,8 @@ def summarize(
         entry) when the plugin does not know it.
     :param max_log_lines: log lines kept (in `logs`, and the informative ones in the summary).
     """
-    return summarize_words(
-        doc_id, tx, slot, block_hash, writes, priors, max_log_lines=max_log_lines
-    )[0]
-
-
-def summarize_words(
-    doc_id: int,
-    tx: TransactionInfo,
-    slot: int,
-    block_hash: bytes,
-    writes: Sequence[AccountUpdate],
-    priors: Mapping[bytes, Prior | None],
-    *,
-    max_log_lines: int = 8,
-) -> tuple[Document, list[str]]:
-    """`summarize`, and the words of the summary (`embed.words(document.summary)`), put
-    together from its parts (most of them cached) instead of searched for in the text."""
-    return summarize_changes(
-        doc_id,
-        tx,
-        slot,
-        block_hash,
-        changes_of(writes, priors),
-        max_log_lines=max_log_lines,
-    )
+    changes = changes_of(writes, priors)
+    return summarize_changes(doc_id, tx, slot, block_hash, changes, max_log_lines=max_log_lines)[0]
 
 
 def summarize_changes(
@@ -520,8 +496,10 @@ def summarize_changes(
     *,
     max_log_lines: int = 8,
 ) -> tuple[Document, list[str]]:
-    """`summarize_words` of a transaction given by its `Changes` (a block's writes give every
-    transaction's at once: `worker.block_documents`)."""
+    """`summarize` of a transaction given by its `Changes` (a block's writes give every
+    transaction's at once: `worker.block_documents`), and the words of the summary
+    (`embed.words(document.summary)`), put together from its parts (most of them cached)
+    instead of searched for in the text."""
     if tx.signature is None or tx.status == "rejected":
         raise ValueError("only executed transactions become documents")
     signature = str(Signature.from_bytes(tx.signature))

@@ -2,7 +2,7 @@
 
 `block_documents` is the whole computation: the accounts' states before each transaction
 (from what the index knew before the block and the block's own writes), a document per executed
-transaction (`documents.summarize_words`), their vectors, and the balances and undo record the
+transaction (`documents.summarize_changes`), their vectors, and the balances and undo record the
 block leaves. It is pure Python for the most part, and in the node's process it holds the GIL
 that the node's own executor needs, so the two would take turns on one core while the other
 idles. `Summarizer` runs it in a child process (`python -m monmouth.plugins.rag.worker`), one
