@@ -19,6 +19,7 @@ from monmouth.plugins.rag import worker as worker_module
 from monmouth.plugins.rag.documents import ABSENT, Document, Prior, summarize, summarize_changes
 from monmouth.plugins.rag.embed import HashingEmbedder, words
 from monmouth.plugins.rag.index import IndexSettings, RagIndex
+from monmouth.plugins.rag.store import RagStore
 from monmouth.plugins.rag.worker import Job, Summarizer, Written, block_documents
 from monmouth.testing import MonmouthRunner
 
@@ -228,3 +229,26 @@ def test_a_block_the_child_fails_on_stops_the_index_and_keeps_the_blocks_before(
     with RagIndex(tmp_path / "rag", readonly=True) as again:
         assert again.repair.state == "ok" and again.stats()["documents"] == made
         assert again.store.blocks_above(-1)[0] == blocks[2][0]
+
+
+def test_the_plugin_adopts_the_map_its_child_grew(blocks: list[Block], tmp_path: Path) -> None:
+    """The child and the plugin write one LMDB environment: when the child's writes outgrow
+    the plugin's map, the plugin's next read and write adopt the bigger map."""
+    path = tmp_path / "rag"
+    embedder = HashingEmbedder(128)
+    store = RagStore(path, embedder=embedder.name, dimensions=128, map_size=1 << 20)
+    summarizer = Summarizer(path, 128)
+    try:
+        first_id = 1
+        for number, block_hash, transactions, updates in blocks:
+            summarizer.run(Job(first_id, number, block_hash, 8, True, transactions, updates))
+            first_id += sum(t.status != "rejected" for t in transactions)
+    finally:
+        summarizer.close()
+    try:
+        assert Path(path / "data.mdb").stat().st_size > 1 << 20  # beyond the plugin's map
+        store.seed([(bytes(32), Prior(1))])  # a write first
+        assert store.prior(bytes(32)) == Prior(1)
+        assert store.meta().count == first_id - 1
+    finally:
+        store.close()
