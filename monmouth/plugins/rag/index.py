@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import queue
 import threading
-from collections import deque
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -192,9 +191,9 @@ class RagIndex:
         self._failure: BaseException | None = None
         self._inserter: threading.Thread | None = None
         self._summarizer: Summarizer | None = None
-        #: The heights of the child's blocks in flight, oldest first; guarded by `_flight`,
-        #: which `_collect` notifies when one is back.
-        self._in_flight: deque[int] = deque()
+        #: How many of the child's blocks are in flight; guarded by `_flight`, which `_collect`
+        #: notifies when one is back.
+        self._in_flight = 0
         self._flight = threading.Condition()
         self._collector: threading.Thread | None = None
         self._collect_failure: BaseException | None = None
@@ -301,8 +300,7 @@ class RagIndex:
     def close(self) -> None:
         """Apply what is pending, save the HNSW index (a writer) and close everything."""
         with self._flight:
-            while self._in_flight and self._collect_failure is None:
-                self._flight.wait()
+            self._wait_in_flight()
             summarizer, self._summarizer = self._summarizer, None
             self._flight.notify_all()  # the collector returns
         if self._collector is not None:
@@ -355,16 +353,20 @@ class RagIndex:
     def _settle(self) -> None:
         """Wait until no block is in flight to the child (every one sent is stored)."""
         with self._flight:
-            while self._in_flight and self._collect_failure is None:
-                self._flight.wait()
+            self._wait_in_flight()
         self._check()
+
+    def _wait_in_flight(self) -> None:
+        """(Holding `_flight`.) Until no block is in flight, or the child's blocks failed."""
+        while self._in_flight and self._collect_failure is None:
+            self._flight.wait()
 
     def _fail_flight(self, exc: BaseException) -> None:
         """The child's blocks failed: keep why (the next write, flush or close raises it) and
         release whoever waits for them."""
         with self._flight:
             self._collect_failure = exc
-            self._in_flight.clear()
+            self._in_flight = 0
             self._flight.notify_all()
 
     def _collect(self) -> None:
@@ -393,7 +395,7 @@ class RagIndex:
                 self._fail_flight(exc)
                 return
             with self._flight:
-                self._in_flight.popleft()
+                self._in_flight -= 1
                 self._flight.notify_all()
 
     def _submit(self, kind: str, ids: NDArray[np.uint64], vectors: NDArray[np.float32]) -> None:
@@ -480,7 +482,7 @@ class RagIndex:
             )
             self._collector.start()
         with self._flight:
-            while len(self._in_flight) >= IN_FLIGHT and self._collect_failure is None:
+            while self._in_flight >= IN_FLIGHT and self._collect_failure is None:
                 self._flight.wait()
             self._check()
             job = Job(
@@ -492,7 +494,7 @@ class RagIndex:
                 list(transactions),
                 list(updates),
             )
-            self._in_flight.append(number)
+            self._in_flight += 1
             self._flight.notify_all()
         # Outside the lock: the collector takes earlier answers meanwhile.
         try:

@@ -471,14 +471,13 @@ class RagStore:
         )
         encode = _doc_encoder.encode
         ids = [doc.id for doc in documents]
-        rows = vectors.astype(np.float16).tobytes()
         terms = [(term, i) for i, doc in enumerate(documents) for term in doc_terms(doc)]
         keys = [id_key(doc_id) for doc_id in ids]
-        width = len(rows) // len(keys) if keys else 0
         # Built before the transaction, and written a database at a time (putmulti): one call
         # into LMDB per database instead of a dozen per document.
         doc_items = [(key, encode(doc)) for key, doc in zip(keys, documents, strict=True)]
-        vector_items = [(key, rows[i * width : (i + 1) * width]) for i, key in enumerate(keys)]
+        rows = vectors.astype(np.float16)
+        vector_items = [(key, rows[i].tobytes()) for i, key in enumerate(keys)]
         sig_items = list(zip(sigs, keys, strict=True))
         term_items = [(term, keys[i]) for term, i in terms]
         balance_items = [(key, encode(prior)) for key, prior in balances.items()]
