@@ -31,6 +31,7 @@ import msgspec
 from solders.pubkey import Pubkey
 from solders.signature import Signature
 
+from monmouth.plugins.rag import _summary
 from monmouth.plugins.rag.embed import words
 
 if TYPE_CHECKING:
@@ -47,6 +48,7 @@ __all__ = [
     "encode_key",
     "summarize",
     "summarize_changes",
+    "summarize_changes_py",
 ]
 
 #: Lamports per signature: the fee tells how many signers a transaction has.
@@ -498,11 +500,33 @@ def summarize_changes(
 ) -> tuple[Document, list[str]]:
     """`summarize` of a transaction given by its `Changes` (a block's writes give every
     transaction's at once: `worker.block_documents`), and the words of the summary
-    (`embed.words(document.summary)`), put together from its parts (most of them cached)
-    instead of searched for in the text."""
+    (`embed.words(document.summary)`).
+
+    Made in C (`_summary.c`, about a fifth of the cost); `summarize_changes_py` is the
+    definition, which the C code defers to for what it does not handle (integers beyond 128
+    bits, values of unexpected types) and which the tests hold it equal to."""
+    made = _summary.summarize(doc_id, tx, slot, block_hash, changes, max_log_lines)
+    if made is None:
+        return summarize_changes_py(
+            doc_id, tx, slot, block_hash, changes, max_log_lines=max_log_lines
+        )
+    return made
+
+
+def summarize_changes_py(
+    doc_id: int,
+    tx: TransactionInfo,
+    slot: int,
+    block_hash: bytes,
+    changes: Changes,
+    *,
+    max_log_lines: int = 8,
+) -> tuple[Document, list[str]]:
+    """`summarize_changes` in Python: the definition. The words are put together from the
+    summary's parts (most of them cached) instead of searched for in the text."""
     if tx.signature is None or tx.status == "rejected":
         raise ValueError("only executed transactions become documents")
-    signature = str(Signature.from_bytes(tx.signature))
+    signature = _signature_text(tx.signature)
     accounts = encode_keys(tx.accounts)
     count = max(1, min(len(accounts), tx.fee // FEE_PER_SIGNATURE)) if accounts else 0
     signers = accounts[:count]
@@ -571,3 +595,25 @@ def summarize_changes(
         summary="\n".join(lines),
     )
     return document, said
+
+
+def _signature_text(signature: bytes) -> str:
+    return str(Signature.from_bytes(signature))
+
+
+_summary.configure(
+    _log_facts,
+    _log_cache,
+    _error_text,
+    encode_key,
+    _key_cache,
+    Signature.from_bytes,
+    _kinds_text,
+    _kinds_text_cache,
+    _program_words,
+    _program_words_cache,
+    words,
+    PROGRAM_NAMES,
+    Document,
+    Movement,
+)
