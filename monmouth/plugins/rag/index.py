@@ -95,7 +95,9 @@ class IndexSettings:
     expansion_search: int = 256
     #: Save the HNSW index after this many documents were added or removed since the last save.
     save_every: int = 100_000
-    #: Threads an insertion uses (0: every core).
+    #: Threads an insertion uses (0: every core). One keeps the graph the same from run to run;
+    #: two indexed 7,285 against 6,839 documents/s on 2 cores, but threads inserting at once
+    #: link less carefully: on a small index, searches then sometimes miss an exact neighbour.
     threads: int = 1
     #: How the HNSW index stores vectors: `f16` or `i8` (quantised).
     quantization: str = "f16"
