@@ -63,7 +63,7 @@ class RagConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    #: `hashing` (deterministic, numpy) or `minilm` (the extra `rag-model`).
+    #: `hashing` (deterministic feature hashing) or `minilm` (the extra `rag-model`).
     embedder: Literal["hashing", "minilm"] = "hashing"
     #: Vector length of the hashing embedder (minilm's is 384).
     dimensions: int = Field(128, ge=8, le=4096)
