@@ -253,17 +253,20 @@ static PyObject *hex0x(PyObject *raw) {
     return out;
 }
 
-/* A public key's base58, through the cache when it is there. */
-static PyObject *encode_key(PyObject *key) {
-    PyObject *text = PyDict_GetItemWithError(helpers[H_KEY_CACHE], key);
-    if (text) {
-        Py_INCREF(text);
-        return text;
+/* `cache[key]`, else `function(key)` (which fills the cache): a new reference. */
+static PyObject *cached(int cache, int function, PyObject *key) {
+    PyObject *value = PyDict_GetItemWithError(helpers[cache], key);
+    if (value) {
+        Py_INCREF(value);
+        return value;
     }
     if (PyErr_Occurred())
         return NULL;
-    return PyObject_CallOneArg(helpers[H_ENCODE_KEY], key);
+    return PyObject_CallOneArg(helpers[function], key);
 }
+
+/* A public key's base58, through the cache when it is there. */
+static PyObject *encode_key(PyObject *key) { return cached(H_KEY_CACHE, H_ENCODE_KEY, key); }
 
 /* `documents.encode_keys`: a tuple of each key's base58. */
 static PyObject *encode_keys(PyObject *keys) {
@@ -277,18 +280,6 @@ static PyObject *encode_keys(PyObject *keys) {
             PyTuple_SET_ITEM(out, i, text);
     }
     return out;
-}
-
-/* `cache[key]`, else `function(key)` (which fills the cache): a new reference. */
-static PyObject *cached(int cache, int function, PyObject *key) {
-    PyObject *value = PyDict_GetItemWithError(helpers[cache], key);
-    if (value) {
-        Py_INCREF(value);
-        return value;
-    }
-    if (PyErr_Occurred())
-        return NULL;
-    return PyObject_CallOneArg(helpers[function], key);
 }
 
 /* str() of an int (of anything), without the generic path for the common int64. */
