@@ -26,7 +26,9 @@ it is at least 1); `indexing_vs_l1_capacity`, the build's slowest (last) window 
 transactions per second Ethereum could carry to the inbox in batches like the devnet's
 (`l1_capacity`: their real calldata priced under EIP-7623, `--l1-gas-limit` per 12-s slot), the
 most the node ingests at the chain's head; and `node_rag_on_vs_off`, what the plugin costs the
-node when both share this machine.
+node when both share this machine. `--insertion-alone` also times HNSW insertion with nothing
+else running, on every core (the build's vectors again into a fresh graph): the ceiling of the
+indexing rate, reported against the node as `hnsw_alone_vs_node`.
 
 Build time grows with the index: if 1,000,000 documents do not fit your time, build fewer and
 read the extrapolation this prints (labelled as such).
@@ -438,6 +440,40 @@ def queries(index: RagIndex, workload: Workload, count: int) -> dict[str, Any]:
     return result
 
 
+def insertion_alone(index: RagIndex, settings: IndexSettings) -> dict[str, Any]:
+    """HNSW insertion with nothing else running, on every core: the build's vectors again, in
+    id order, into a fresh graph with the same settings, 1000 at a time. Indexing can go no
+    faster than this, whatever the rest of its pipeline costs."""
+    from monmouth.plugins.rag.ann import VectorIndex
+
+    parts = list(index.store.iter_vectors(index.dimensions))
+    ids = np.concatenate([i for i, _ in parts])
+    rows = np.concatenate([r for _, r in parts]).astype(np.float32)
+    order = np.argsort(ids, kind="stable")
+    ids, rows = ids[order], rows[order]
+    ann = VectorIndex(
+        index.dimensions,
+        connectivity=settings.connectivity,
+        expansion_add=settings.expansion_add,
+        threads=0,
+        dtype=settings.quantization,
+    )
+    window = max(len(ids) // 10, 1000)  # the last tenth: where insertion is dearest
+    start = last = time.perf_counter()
+    mark, last_rate = 0, 0.0
+    for s in range(0, len(ids), 1000):
+        ann.add(ids[s : s + 1000], rows[s : s + 1000])
+        done = min(s + 1000, len(ids))
+        if done - mark >= window or done == len(ids):
+            now = time.perf_counter()
+            last_rate, mark, last = (done - mark) / (now - last), done, now
+    total = time.perf_counter() - start
+    return {
+        "hnsw_alone_per_s": round(len(ids) / total),
+        "hnsw_alone_per_s_last_window": round(last_rate),
+    }
+
+
 def recall(index: RagIndex, count: int) -> dict[str, Any]:
     """Tie-aware recall@10 of the HNSW search against the exact search (module docstring)."""
     rng = np.random.default_rng(5)
@@ -563,6 +599,11 @@ def main() -> None:
         "--budget", type=float, default=480.0, help="seconds of building before stopping early"
     )
     parser.add_argument("--node", action="store_true", help="also the node with rag off and on")
+    parser.add_argument(
+        "--insertion-alone",
+        action="store_true",
+        help="also HNSW insertion alone on every core (the ceiling of the indexing rate)",
+    )
     parser.add_argument("--node-txs", type=int, default=100_000)
     parser.add_argument(
         "--l1-gas-limit",
@@ -606,6 +647,8 @@ def main() -> None:
         report.update(built)
         report.update(queries(index, workload, args.queries))
         report.update(recall(index, args.recall_queries))
+        if args.insertion_alone:
+            report.update(insertion_alone(index, settings))
         assert index.ann is not None
         report["hnsw_memory_mb"] = round(index.ann.memory_usage / 2**20, 1)
         report["lmdb_disk_mb"] = round((tmp / "rag" / "data.mdb").stat().st_size / 2**20, 1)
@@ -637,6 +680,10 @@ def main() -> None:
             report["indexing_vs_l1_capacity"] = round(
                 built["docs_per_s_last_window"] / report["l1_capacity_tps"], 2
             )
+            if args.insertion_alone:
+                report["hnsw_alone_vs_node"] = round(
+                    report["hnsw_alone_per_s_last_window"] / report["node_rag_off_tps"], 2
+                )
             report["node_rag_on_vs_off"] = round(
                 report["node_rag_on_tps"] / report["node_rag_off_tps"], 2
             )
