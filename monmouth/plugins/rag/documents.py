@@ -503,8 +503,9 @@ def summarize_changes(
     (`embed.words(document.summary)`).
 
     Made in C (`_summary.c`, about a fifth of the cost); `summarize_changes_py` is the
-    definition, which the C code defers to for what it does not handle (integers beyond 128
-    bits, values of unexpected types) and which the tests hold it equal to."""
+    definition, which the C code defers to for what it does not handle (integers beyond 64
+    bits, changes that are not a dict, values of unexpected types) and which the tests hold
+    it equal to."""
     made = _summary.summarize(doc_id, tx, slot, block_hash, changes, max_log_lines)
     if made is None:
         return summarize_changes_py(
