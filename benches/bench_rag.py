@@ -515,10 +515,11 @@ L1_SLOT_S = 12
 def l1_capacity(blocks: list[L1Block], gas_limit: int) -> dict[str, Any]:
     """The most Solana transactions per second Ethereum can carry to the inbox, were every
     block full of inbox batches like these (their real calldata): each batch's gas under
-    EIP-7623 (21,000, then the larger of 4 gas a calldata token plus execution, none at an
-    inbox without code, and the floor of 10 a token; a zero byte is one token, another byte
-    four), over the transactions it carries. The node's ingest rate when it follows such a
-    chain at its head is at most this; faster only while it catches up on history."""
+    EIP-7623, over the transactions it carries. That is 21,000 and the larger of 4 gas a
+    calldata token plus execution and the floor of 10 a token (a zero byte is one token, another
+    byte four); the inbox runs no code, so the floor is always the larger. The node's ingest
+    rate when it follows such a chain at its head is at most this; faster only while it
+    catches up on history."""
     from monmouth.core import inbox
 
     gas = carried = 0
@@ -531,7 +532,7 @@ def l1_capacity(blocks: list[L1Block], gas_limit: int) -> dict[str, Any]:
                 continue
             zeros = tx.input.count(0)
             tokens = zeros + 4 * (len(tx.input) - zeros)
-            gas += 21_000 + max(4 * tokens, 10 * tokens)
+            gas += 21_000 + 10 * tokens
             carried += len(message.transactions)
     per_tx = gas / max(carried, 1)
     return {
@@ -588,7 +589,7 @@ def main() -> None:
     parser.add_argument(
         "--threads",
         type=int,
-        default=1,
+        default=IndexSettings().threads,
         help="threads per HNSW insertion (default: the plugin's)",
     )
     parser.add_argument("--quantization", choices=("f16", "i8"), default="f16")

@@ -11,8 +11,8 @@
  * which `configure` hands over once.
  *
  * Whatever falls outside the common case (an integer beyond 64 bits, a changes mapping that
- * is not a dict, a value of an unexpected type) makes `summarize` return None, and the caller runs the Python definition instead: the
- * document is the same either way.
+ * is not a dict, a value of an unexpected type) makes `summarize` return None, and the caller
+ * runs the Python definition instead: the document is the same either way.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -52,7 +52,7 @@ static PyObject *helpers[H_COUNT];
 static PyObject *s_signature, *s_status, *s_error, *s_fee, *s_compute_units, *s_logs,
     *s_accounts, *s_l1_tx_hash, *s_l1_tx_index, *s_position, *s_lamports, *s_kind, *s_amount,
     *s_mint, *s_SOL, *s_rejected, *s_transaction, *s_in, *s_slot, *s_Fee, *s_payer, *s_paid,
-    *s_lamports_word, *s_compute, *s_units, *s_Signers, *s_Programs, *s_Accounts, *s_Logs,
+    *s_compute, *s_units, *s_Signers, *s_Programs, *s_Accounts, *s_Logs,
     *s_system, *s_token, *s_token_2022, *s_empty, *s_comma, *s_bar;
 
 #define FEE_PER_SIGNATURE 5000
@@ -133,20 +133,23 @@ static struct {
 } literals[32];
 static int literal_count;
 
-static int put_str(PyObject *list, const char *text) {
+/* A literal's str (a new reference). */
+static PyObject *literal(const char *text) {
     for (int i = 0; i < literal_count; i++)
-        if (literals[i].text == text)
-            return PyList_Append(list, literals[i].str);
+        if (literals[i].text == text) {
+            Py_INCREF(literals[i].str);
+            return literals[i].str;
+        }
     PyObject *str = PyUnicode_InternFromString(text);
-    if (!str)
-        return -1;
-    if (literal_count < (int)(sizeof(literals) / sizeof(literals[0]))) {
+    if (str && literal_count < (int)(sizeof(literals) / sizeof(literals[0]))) {
+        Py_INCREF(str); /* the table's, kept for the process's life */
         literals[literal_count].text = text;
-        literals[literal_count++].str = str; /* kept for the process's life */
-        return PyList_Append(list, str);
+        literals[literal_count++].str = str;
     }
-    return put(list, str);
+    return str;
 }
+
+static int put_str(PyObject *list, const char *text) { return put(list, literal(text)); }
 
 /* Append each item of a list or tuple (borrowed items: the sequence may be a shared cache). */
 static int extend(PyObject *list, PyObject *seq) {
@@ -183,7 +186,8 @@ static int put_words(PyObject *out, PyObject *text) {
     }
     const char *s = (const char *)PyUnicode_1BYTE_DATA(text);
     Py_ssize_t n = PyUnicode_GET_LENGTH(text), i = 0;
-#define ALNUM(c) (((c) >= '0' && (c) <= '9') || ((c) >= 'A' && (c) <= 'Z') || ((c) >= 'a' && (c) <= 'z'))
+#define ALNUM(c)                                                                                \
+    (((c) >= '0' && (c) <= '9') || ((c) >= 'A' && (c) <= 'Z') || ((c) >= 'a' && (c) <= 'z'))
 #define DIGIT(c) ((c) >= '0' && (c) <= '9')
     while (i < n) {
         if (!ALNUM(s[i])) {
@@ -206,6 +210,13 @@ static int put_words(PyObject *out, PyObject *text) {
     return 0;
 }
 
+/* A line of the summary after the first: on a line of its own, and its words said. */
+static int put_line(PyObject *pieces, PyObject *said, PyObject *line) {
+    if (put_str(pieces, "\n") < 0 || PyList_Append(pieces, line) < 0)
+        return -1;
+    return put_words(said, line);
+}
+
 /* The concatenation of `count` str objects (NULL entries are C literals in `texts`). */
 static PyObject *concat(PyObject *const *parts, const char *const *texts, int count) {
     PyObject *made[8] = {NULL};
@@ -215,7 +226,7 @@ static PyObject *concat(PyObject *const *parts, const char *const *texts, int co
     int i;
     for (i = 0; i < count; i++) {
         PyObject *part = parts[i];
-        if (!part && !(part = made[i] = PyUnicode_FromString(texts[i])))
+        if (!part && !(part = made[i] = literal(texts[i])))
             goto done;
         length += PyUnicode_GET_LENGTH(part);
         if (PyUnicode_MAX_CHAR_VALUE(part) > widest)
@@ -521,7 +532,8 @@ static int put_moves(PyObject *pieces, const Effects *e) {
         if (losers == 1 && gainers == 1 && e->moves[loser].delta + e->moves[gainer].delta == 0 &&
             !m0->supply) {
             const Move *g = &e->moves[gainer];
-            if ((!first && put_str(pieces, "; ") < 0) || put_amount(pieces, g, magnitude(g->delta)) < 0 ||
+            if ((!first && put_str(pieces, "; ") < 0) ||
+                put_amount(pieces, g, magnitude(g->delta)) < 0 ||
                 put_str(pieces, " from ") < 0 ||
                 PyList_Append(pieces, e->moves[loser].account) < 0 || put_str(pieces, " to ") < 0 ||
                 PyList_Append(pieces, g->account) < 0)
@@ -645,7 +657,7 @@ static PyObject *summarize(PyObject *Py_UNUSED(module), PyObject *args) {
     Effects effects = {0};
     int fallback = 0;
 
-#define GET(var, name)                                                                              \
+#define GET(var, name)                                                                       \
     if (!(var = PyObject_GetAttr(tx, name)))                                                     \
         goto done;
     GET(signature, s_signature);
@@ -687,7 +699,8 @@ static PyObject *summarize(PyObject *Py_UNUSED(module), PyObject *args) {
     Py_ssize_t account_count = PyTuple_GET_SIZE(accounts), signer_count = 0;
     if (account_count) {
         i128 paid = fee_value / FEE_PER_SIGNATURE; /* fee >= 0 here, or one signer anyway */
-        signer_count = fee_value <= 0 ? 1 : (paid < account_count ? (Py_ssize_t)paid : account_count);
+        signer_count =
+            fee_value <= 0 ? 1 : (paid < account_count ? (Py_ssize_t)paid : account_count);
         if (signer_count < 1)
             signer_count = 1;
     }
@@ -807,20 +820,19 @@ static PyObject *summarize(PyObject *Py_UNUSED(module), PyObject *args) {
         PyObject *parts = PyList_New(0);
         if (!parts)
             goto done;
-        if (put_str(parts, "Moved ") < 0 || put_moves(parts, &effects) < 0 || put_str(parts, ".") < 0 ||
-            !(line = PyUnicode_Join(s_empty, parts))) {
+        if (put_str(parts, "Moved ") < 0 || put_moves(parts, &effects) < 0 ||
+            put_str(parts, ".") < 0 || !(line = PyUnicode_Join(s_empty, parts))) {
             Py_DECREF(parts);
             goto done;
         }
         Py_DECREF(parts);
-        if (put_str(pieces, "\n") < 0 || PyList_Append(pieces, line) < 0 || put_words(said, line) < 0)
+        if (put_line(pieces, said, line) < 0)
             goto done;
         Py_CLEAR(line);
     }
     if (error_text) {
-        if (!(line = PyUnicode_FromFormat("Error: %S.", error_text)))
-            goto done;
-        if (put_str(pieces, "\n") < 0 || PyList_Append(pieces, line) < 0 || put_words(said, line) < 0)
+        if (!(line = PyUnicode_FromFormat("Error: %S.", error_text)) ||
+            put_line(pieces, said, line) < 0)
             goto done;
         Py_CLEAR(line);
     }
@@ -840,7 +852,7 @@ static PyObject *summarize(PyObject *Py_UNUSED(module), PyObject *args) {
             if (plain)
                 bad = PyList_Append(said, s_Fee) < 0 || PyList_Append(said, s_payer) < 0 ||
                       PyList_Append(said, fee_payer) < 0 || PyList_Append(said, s_paid) < 0 ||
-                      PyList_Append(said, fee_text) < 0 || PyList_Append(said, s_lamports_word) < 0 ||
+                      PyList_Append(said, fee_text) < 0 || PyList_Append(said, s_lamports) < 0 ||
                       PyList_Append(said, units_text) < 0 || PyList_Append(said, s_compute) < 0 ||
                       PyList_Append(said, s_units) < 0;
             else
@@ -1024,7 +1036,6 @@ PyMODINIT_FUNC PyInit__summary(void) {
     INTERN(s_Fee, "Fee");
     INTERN(s_payer, "payer");
     INTERN(s_paid, "paid");
-    INTERN(s_lamports_word, "lamports");
     INTERN(s_compute, "compute");
     INTERN(s_units, "units");
     INTERN(s_Signers, "Signers");
