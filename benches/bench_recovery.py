@@ -28,8 +28,9 @@ from monmouth.core.l1 import L1Block, L1Transaction
 from monmouth.core.lthash import LtHash, digest, sum_of
 from monmouth.core.node import Node
 from monmouth.core.notifications import ChainCommitted
-from monmouth.core.records import AccountRecord, BlockRecord, account_hash_input
+from monmouth.core.records import BlockRecord
 from monmouth.core.state import BlockWrite, Store
+from monmouth.rust_svm.accounts import AccountRecord, account_hash_input
 
 SOL = 10**9
 

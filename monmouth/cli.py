@@ -25,8 +25,8 @@ from monmouth.core.hexutil import to_data
 from monmouth.core.logs import configure_logging
 from monmouth.core.lthash import LtHash
 from monmouth.core.plugins import PluginHalted
-from monmouth.core.records import AccountRecord
 from monmouth.core.state import Store
+from monmouth.rust_svm.accounts import AccountRecord
 
 app = typer.Typer(
     help="Execute Solana-VM transactions carried by Ethereum blocks, like a Reth ExEx.",

@@ -10,8 +10,8 @@ import pytest
 
 from monmouth.core.config import Settings, load_settings
 from monmouth.core.lthash import LtHash, account_lthash
-from monmouth.core.records import AccountRecord
 from monmouth.core.state import Store
+from monmouth.rust_svm.accounts import AccountRecord
 
 # No test binds the default stream or metrics port unless it asks for a port of its own: tests
 # may run beside a developer's node, and the CLI tests' processes inherit this.

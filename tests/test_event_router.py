@@ -31,8 +31,9 @@ from monmouth.core.node import Node
 from monmouth.core.notifications import ChainCommitted
 from monmouth.core.plugins import load_plugins
 from monmouth.core.reasons import Reason
-from monmouth.core.records import AccountRecord, MessageRecord, decode_message
+from monmouth.core.records import MessageRecord, decode_message
 from monmouth.core.sources.rpc import RpcSource
+from monmouth.rust_svm.accounts import AccountRecord
 
 # The example is a plain folder, not a package of this project: import it from there.
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "examples" / "event_router"))

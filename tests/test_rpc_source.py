@@ -33,7 +33,6 @@ from monmouth.core.l1 import BlockId, L1Block
 from monmouth.core.node import Node
 from monmouth.core.notifications import ChainCommitted, Notification
 from monmouth.core.plugins import load_plugins
-from monmouth.core.records import AccountRecord
 from monmouth.core.sources.rpc import RpcSource
 from monmouth.core.sources.workload import (
     MINT_SIZE,
@@ -48,6 +47,7 @@ from monmouth.core.sources.workload import (
 )
 from monmouth.core.state import Store
 from monmouth.hooks import hookimpl
+from monmouth.rust_svm.accounts import AccountRecord
 
 DEV = "0xf39fd6e51aad88f6f4ce6ab8827279cfffb92266"
 INBOX = "0x" + inbox.DEFAULT_INBOX_ADDRESS.hex()

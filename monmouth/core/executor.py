@@ -23,16 +23,10 @@ from monmouth.core.l1 import L1Block, L1Transaction
 from monmouth.core.lthash import LtHash, digest, sum_of
 from monmouth.core.payloads import AccountUpdate, TransactionInfo
 from monmouth.core.reasons import Reason
-from monmouth.core.records import (
-    BlockRecord,
-    MessageRecord,
-    TxRecord,
-    TxStatus,
-    account_hash_input,
-    message_key,
-)
+from monmouth.core.records import BlockRecord, MessageRecord, TxRecord, TxStatus, message_key
 from monmouth.core.state import BlockWrite, Store
 from monmouth.core.telemetry import SIGNATURES
+from monmouth.rust_svm.accounts import account_hash_input
 from monmouth.rust_svm.errors import snake
 from monmouth.rust_svm.runtime import (
     SvmRuntime,

@@ -36,10 +36,11 @@ from monmouth.core.notifications import (
 )
 from monmouth.core.payloads import AccountUpdate, BlockInfo
 from monmouth.core.plugins import PluginHost, load_plugins
-from monmouth.core.records import AccountRecord, BlockRecord, Segment
+from monmouth.core.records import BlockRecord, Segment
 from monmouth.core.sources.base import Source
 from monmouth.core.state import Store
 from monmouth.core.telemetry import COMMIT_SECONDS, COMMITTED_SECONDS, EXECUTE_SECONDS, tracer
+from monmouth.rust_svm.accounts import AccountRecord
 from monmouth.rust_svm.runtime import SvmRuntime
 from monmouth.rust_svm.sigverify import SignatureVerifier
 from monmouth.stream.segments import SlotStatus, block_segment, revert_segment, slot_segment

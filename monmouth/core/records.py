@@ -1,13 +1,12 @@
 """What the node stores, encoded for LMDB. Every type here is frozen and versioned by the schema.
 
-Accounts use a fixed binary layout (they are the hot path); everything else is MessagePack
-through msgspec, with `array_like` structs so field names are not repeated in every record.
+Accounts use the runtime's fixed binary layout (`rust_svm/accounts.py`); everything here is
+MessagePack through msgspec, with `array_like` structs so field names are not repeated in
+every record.
 """
 
 from __future__ import annotations
 
-import struct
-from dataclasses import dataclass
 from typing import Any, Literal
 
 import msgspec
@@ -15,43 +14,7 @@ import msgspec
 #: Bumped whenever an encoding below changes; a data directory of another version is refused.
 SCHEMA_VERSION = 2
 
-_ACCOUNT_HEADER = struct.Struct("<QQ?32s")
 TxStatus = Literal["ok", "failed", "rejected"]
-
-
-@dataclass(frozen=True, slots=True)
-class AccountRecord:
-    """One SVM account as stored (and as the lattice hash sees it)."""
-
-    lamports: int
-    owner: bytes
-    executable: bool
-    rent_epoch: int
-    data: bytes
-
-    def encode(self) -> bytes:
-        return encode_account_fields(
-            self.lamports, self.owner, self.executable, self.rent_epoch, self.data
-        )
-
-    @classmethod
-    def decode(cls, raw: bytes) -> AccountRecord:
-        lamports, rent_epoch, executable, owner = _ACCOUNT_HEADER.unpack_from(raw)
-        return cls(lamports, owner, executable, rent_epoch, bytes(raw[_ACCOUNT_HEADER.size :]))
-
-
-def encode_account_fields(
-    lamports: int, owner: bytes, executable: bool, rent_epoch: int, data: bytes
-) -> bytes:
-    """`AccountRecord(...).encode()` without building the record (the executor's hot path)."""
-    return _ACCOUNT_HEADER.pack(lamports, rent_epoch, executable, owner) + data
-
-
-def account_hash_input(pubkey: bytes, raw: bytes) -> bytes:
-    """What the lattice hash covers of an encoded account, read straight from the layout:
-    lamports (u64 LE) ‖ data ‖ executable ‖ owner ‖ pubkey (`lthash.account_lthash` is the
-    reference definition; a test holds both equal)."""
-    return raw[0:8] + raw[49:] + raw[16:17] + raw[17:49] + pubkey
 
 
 class TxRecord(msgspec.Struct, frozen=True, gc=False, array_like=True):

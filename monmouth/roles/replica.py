@@ -23,16 +23,10 @@ from monmouth.core.config import Settings
 from monmouth.core.errors import ConfigError, DataDirError
 from monmouth.core.lthash import LtHash, digest, sum_of
 from monmouth.core.reasons import Reason
-from monmouth.core.records import (
-    AccountRecord,
-    BlockRecord,
-    TxRecord,
-    account_hash_input,
-    decode_block,
-    decode_snapshot_head,
-)
+from monmouth.core.records import BlockRecord, TxRecord, decode_block, decode_snapshot_head
 from monmouth.core.state import BlockWrite, Store
 from monmouth.roles.progress import Every
+from monmouth.rust_svm.accounts import AccountRecord, account_hash_input
 from monmouth.stream.schema import AccountBody, BlockBody, Request, RevertBody, TransactionBody
 from monmouth.stream.security import next_port
 from monmouth.stream.service import StreamService, client_curve

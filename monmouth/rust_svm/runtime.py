@@ -22,7 +22,7 @@ from solders.pubkey import Pubkey
 from solders.transaction import VersionedTransaction
 from solders.transaction_metadata import TransactionMetadata
 
-from monmouth.core.records import AccountRecord, encode_account_fields
+from monmouth.rust_svm.accounts import AccountRecord, encode_account_fields
 from monmouth.rust_svm.errors import error_json, error_name
 
 _SYSTEM_PROGRAM = bytes(32)

@@ -20,7 +20,8 @@ from solders.pubkey import Pubkey
 from solders.signature import Signature
 
 from monmouth.core.payloads import TransactionInfo
-from monmouth.core.records import AccountRecord, BlockRecord, Segment
+from monmouth.core.records import BlockRecord, Segment
+from monmouth.rust_svm.accounts import AccountRecord
 from monmouth.stream.schema import (
     STREAM_VERSION,
     AccountBody,

@@ -16,7 +16,8 @@ from monmouth.core import inbox
 from monmouth.core.config import Settings
 from monmouth.core.node import Node
 from monmouth.core.notifications import ChainCommitted, ChainReverted
-from monmouth.core.records import AccountRecord, decode_message
+from monmouth.core.records import decode_message
+from monmouth.rust_svm.accounts import AccountRecord
 
 SOL = 10**9
 FEE = 5000

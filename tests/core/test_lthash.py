@@ -134,7 +134,7 @@ def test_account_hash_layout() -> None:
 
 def test_fast_paths_agree_with_the_definition() -> None:
     from monmouth.core.lthash import digest, sum_of
-    from monmouth.core.records import AccountRecord, account_hash_input
+    from monmouth.rust_svm.accounts import AccountRecord, account_hash_input
 
     pubkey, owner = bytes(range(32)), bytes(range(1, 33))
     records = [AccountRecord(n + 1, owner, n % 2 == 0, 2**64 - 1, bytes([n]) * n) for n in range(5)]

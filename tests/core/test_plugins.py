@@ -21,9 +21,9 @@ from monmouth.core.errors import ConfigError
 from monmouth.core.node import Node
 from monmouth.core.payloads import AccountUpdate, BlockInfo, TransactionInfo
 from monmouth.core.plugins import PluginHalted, instantiate, load_plugins
-from monmouth.core.records import AccountRecord
 from monmouth.core.sources.devnet import DevnetSource
 from monmouth.hooks import hookimpl
+from monmouth.rust_svm.accounts import AccountRecord
 
 # One SDK meter provider for this test process: the plugin host's instruments report to it.
 metric_reader = InMemoryMetricReader()

@@ -9,8 +9,9 @@ import pytest
 
 from monmouth.core.errors import DataDirError
 from monmouth.core.lthash import LtHash
-from monmouth.core.records import AccountRecord, BlockRecord, TxRecord
+from monmouth.core.records import BlockRecord, TxRecord
 from monmouth.core.state import BlockWrite, Store
+from monmouth.rust_svm.accounts import AccountRecord
 
 
 def block(number: int, checksum: bytes = bytes(32)) -> BlockRecord:

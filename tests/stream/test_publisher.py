@@ -8,7 +8,8 @@ import time
 import zmq
 from streamkit import free_endpoint
 
-from monmouth.core.records import AccountRecord, BlockRecord, Segment
+from monmouth.core.records import BlockRecord, Segment
+from monmouth.rust_svm.accounts import AccountRecord
 from monmouth.stream.publisher import Publisher
 from monmouth.stream.schema import decode_header
 from monmouth.stream.segments import block_segment

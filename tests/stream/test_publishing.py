@@ -22,7 +22,8 @@ from streamkit import free_endpoint, stream_settings, wait_until
 from structlog.testing import capture_logs
 
 from monmouth.core.errors import ConfigError
-from monmouth.core.records import AccountRecord, BlockRecord, Segment
+from monmouth.core.records import BlockRecord, Segment
+from monmouth.rust_svm.accounts import AccountRecord
 from monmouth.stream import Message, Subscriber
 from monmouth.stream.publishing import PublisherProcess
 from monmouth.stream.schema import decode_header

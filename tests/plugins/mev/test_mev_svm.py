@@ -17,7 +17,6 @@ from monmouth.core.config import Settings, load_settings
 from monmouth.core.node import Node
 from monmouth.core.payloads import BlockInfo, TransactionInfo
 from monmouth.core.plugins import load_plugins
-from monmouth.core.records import AccountRecord
 from monmouth.core.sources.devnet import DevnetChain
 from monmouth.core.sources.factory import make_source
 from monmouth.core.sources.workload import (
@@ -42,6 +41,7 @@ from monmouth.plugins.mev.svm import (
     invoked_programs,
     program_compute_units,
 )
+from monmouth.rust_svm.accounts import AccountRecord
 
 DEX = base58.b58encode(hashlib.blake2b(b"dex", digest_size=32).digest()).decode()
 
