@@ -34,8 +34,8 @@ import anyio
 from report import emit
 
 from monmouth import bench
+from monmouth.app import build_node
 from monmouth.core.config import load_settings
-from monmouth.core.node import Node
 from monmouth.core.sources.replay import ReplaySource, write_replay
 
 #: The scraper: GET URL every INTERVAL seconds until killed; prints how many it made on SIGTERM.
@@ -65,7 +65,7 @@ def run_node(
     settings = load_settings(
         None, data_dir=workdir / "data", stream={"publish": None}, plugins=plugins
     )
-    with Node(settings) as node:
+    with build_node(settings) as node:
         url = getattr(node.pm.get_plugin("monitoring"), "url", None)
         scraper = None
         if url is not None and scrape_interval > 0:

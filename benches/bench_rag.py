@@ -547,9 +547,9 @@ def node_rates(txs: int, per_block: int, gas_limit: int, threads: int) -> dict[s
     every block); and what Ethereum could carry of the same batches (`l1_capacity`)."""
     import anyio
 
+    from monmouth.app import build_node
     from monmouth.bench import generate
     from monmouth.core.config import load_settings
-    from monmouth.core.node import Node
     from monmouth.core.sources.replay import ReplaySource, write_replay
 
     blocks = generate("mixed", txs, per_block, 1000)
@@ -565,7 +565,7 @@ def node_rates(txs: int, per_block: int, gas_limit: int, threads: int) -> dict[s
                 plugins={"enable": enable, "rag": {"threads": threads}},
             )
             start = time.perf_counter()
-            with Node(settings) as node:
+            with build_node(settings) as node:
                 anyio.run(node.run, ReplaySource(replay))
                 executed = time.perf_counter() - start
             total = time.perf_counter() - start  # closing drains the plugin's queue

@@ -22,11 +22,11 @@ from solders.system_program import TransferParams, transfer
 from solders.transaction import VersionedTransaction
 
 from monmouth import bench
+from monmouth.app import build_node
 from monmouth.core import inbox
 from monmouth.core.config import Settings, load_settings
 from monmouth.core.l1 import L1Block, L1Transaction
 from monmouth.core.lthash import LtHash, digest, sum_of
-from monmouth.core.node import Node
 from monmouth.core.notifications import ChainCommitted
 from monmouth.core.records import BlockRecord
 from monmouth.core.state import BlockWrite, Store
@@ -42,7 +42,7 @@ def _settings(data_dir: Path) -> Settings:
 def revert_cost(workdir: Path, depth: int, per_block: int) -> dict[str, float]:
     """Execute `depth` + 8 blocks one by one (commit per block), then revert the last `depth`."""
     blocks = bench.generate("transfers", (depth + 8) * per_block, per_block, 1000)
-    with Node(_settings(workdir / "revert")) as node:
+    with build_node(_settings(workdir / "revert")) as node:
         times = []
         for block in blocks:
             start = time.perf_counter()
@@ -135,7 +135,7 @@ def restart_cost(workdir: Path, accounts: int, txs: int) -> dict[str, float]:
     )
     block = L1Block(number, hashlib.sha256(b"next").digest(), head.hash, head.timestamp + 12, (tx,))
     start = time.perf_counter()
-    with Node(_settings(data)) as node:
+    with build_node(_settings(data)) as node:
         opened = time.perf_counter() - start
         node.apply(ChainCommitted((block,)))
         first_block = time.perf_counter() - start

@@ -29,10 +29,10 @@ from anvil import Anvil, start_anvil
 from chainbuilder import keypair, sol_transfer
 from report import emit
 
+from monmouth.app import build_node
 from monmouth.core import inbox
 from monmouth.core.config import load_settings
 from monmouth.core.l1 import BlockId
-from monmouth.core.node import Node
 from monmouth.core.notifications import FinishedHeight
 from monmouth.core.sources.rpc import RpcSource
 
@@ -74,7 +74,7 @@ def catch_up(anvil: Anvil, workdir: Path) -> tuple[float, int, int]:
     target = anvil.block_number()
 
     async def main() -> tuple[float, int, int]:
-        with Node(settings) as node:
+        with build_node(settings) as node:
             source = RpcSource(anvil.url)
             start = time.perf_counter()
             async for notification in source.notifications(None):
@@ -115,7 +115,7 @@ def follow_latency(anvil: Anvil, workdir: Path, blocks: int) -> list[float]:
             anvil.mine(1)  # one more head, so a follower waiting for one wakes up and sees `done`
 
     async def main() -> None:
-        with Node(settings, on_finished=on_finished) as node:
+        with build_node(settings, on_finished=on_finished) as node:
             source = RpcSource(anvil.url.replace("http://", "ws://"), poll_interval=1.0)
             stop = threading.Event()
             thread = threading.Thread(target=poster, args=(stop,))

@@ -55,12 +55,13 @@ import anyio
 import numpy as np
 from report import emit
 
+from monmouth.app import build_node
 from monmouth.bench import generate
 from monmouth.core.config import load_settings
 from monmouth.core.logs import configure_logging
-from monmouth.core.node import Node
 from monmouth.core.notifications import FinishedHeight
 from monmouth.core.sources.replay import ReplaySource, write_replay
+from monmouth.stream.eventlog import StreamService
 from monmouth.stream.schema import EPHEMERAL_KINDS
 from monmouth.stream.subscriber import Subscriber
 
@@ -258,7 +259,7 @@ def run(replay: Path, workdir: Path, subscribers: int, numbers: list[int]) -> Ru
     ctx = multiprocessing.get_context("spawn")
     procs: list[multiprocessing.process.BaseProcess] = []
     conns: list[Connection] = []
-    with Node(settings, on_finished=on_finished) as node:
+    with build_node(settings, on_finished=on_finished) as node:
         try:
             for i in range(subscribers):
                 ours, theirs = ctx.Pipe()
@@ -287,7 +288,9 @@ def run(replay: Path, workdir: Path, subscribers: int, numbers: list[int]) -> Ru
                 if not conn.poll(STALL_TIMEOUT + 30):
                     raise RuntimeError(f"subscriber {i} did not report")
                 received.append(conn.recv())
-            publisher = node.stream.publisher
+            events = node.events
+            assert isinstance(events, StreamService)
+            publisher = events.publisher
             wire = 0 if publisher is None else publisher.messages_sent
         finally:
             for child in procs:

@@ -28,6 +28,7 @@ from solders.litesvm import LiteSVM
 from solders.pubkey import Pubkey
 from solders.transaction import VersionedTransaction
 
+from monmouth.app import build_node
 from monmouth.core import inbox
 from monmouth.core.config import load_settings
 from monmouth.core.l1 import L1Block
@@ -121,7 +122,7 @@ def node_run(blocks: list[L1Block], workdir: Path, **settings: Any) -> NodeRun:
         "plugins": {"monitoring": {"address": "none"}},
     }
     config = load_settings(None, data_dir=workdir / "data", **{**defaults, **settings})
-    with Node(config) as node:
+    with build_node(config) as node:
         usage, main, start = _cpu(), time.thread_time(), time.perf_counter()
         anyio.run(node.run, ReplaySource(replay))
         seconds, main = time.perf_counter() - start, time.thread_time() - main

@@ -180,7 +180,7 @@ def run(
     """Follow the L1 chain and execute its SVM transactions until stopped (Ctrl-C, SIGTERM),
     --blocks N are committed, or the replay file ends. With --role, run a replica, analyzer or
     monitor of other instances instead (until stopped)."""
-    from monmouth.core.node import Node
+    from monmouth.app import build_node
     from monmouth.core.sources.factory import make_source
 
     def body() -> None:
@@ -208,7 +208,7 @@ def run(
         if settings.role != "executor":
             _run_role(settings)
             return
-        with Node(settings) as node:
+        with build_node(settings) as node:
             source_obj = make_source(settings, traces=node.plugins.wants_traces())
             log.info(
                 "starting",

@@ -138,8 +138,8 @@ def monmouth_run(monmouth_settings: Settings, tmp_path: Path) -> MonmouthRunner:
         import anyio
         from structlog.testing import capture_logs
 
+        from monmouth.app import build_node
         from monmouth.core.config import Settings
-        from monmouth.core.node import Node
         from monmouth.core.plugins import instantiate, load_plugins
         from monmouth.core.sources.factory import make_source
 
@@ -155,7 +155,8 @@ def monmouth_run(monmouth_settings: Settings, tmp_path: Path) -> MonmouthRunner:
         settings = Settings.model_validate(values)
         registered = instantiate(name, plugin, settings)
         with capture_logs() as log:
-            with Node(settings, plugins=load_plugins(settings, extra=[(name, registered)])) as node:
+            pm = load_plugins(settings, extra=[(name, registered)])
+            with build_node(settings, plugins=pm) as node:
                 source = make_source(settings, traces=node.plugins.wants_traces())
                 anyio.run(functools.partial(node.run, source, max_blocks=blocks))
             failures = tuple(

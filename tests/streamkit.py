@@ -12,8 +12,8 @@ from typing import Any
 import anyio
 import pluggy
 
+from monmouth.app import build_node
 from monmouth.core.config import Settings, load_settings
-from monmouth.core.node import Node
 from monmouth.core.sources.factory import make_source
 
 
@@ -53,7 +53,7 @@ class NodeThread:
         plugins: pluggy.PluginManager | None = None,
         start: threading.Event | None = None,
     ) -> None:
-        self.node = Node(settings, plugins=plugins)
+        self.node = build_node(settings, plugins=plugins)
         self.error: BaseException | None = None
         source = make_source(settings, traces=self.node.plugins.wants_traces())
 

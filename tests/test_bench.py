@@ -12,8 +12,8 @@ import anyio
 import pytest
 
 from monmouth import bench
+from monmouth.app import build_node
 from monmouth.core.config import load_settings
-from monmouth.core.node import Node
 from monmouth.core.payloads import BlockInfo, TransactionInfo
 from monmouth.core.plugins import load_plugins
 from monmouth.core.sources.devnet import DevnetSource
@@ -82,7 +82,7 @@ def test_the_spl_workload_is_token_transfers(tmp_path: Path) -> None:
     settings = load_settings(None, data_dir=tmp_path / "d", store={"sync": False}, devnet=devnet)
 
     logs = TokenLogs()
-    with Node(settings, plugins=load_plugins(settings, extra=[("logs", logs)])) as node:
+    with build_node(settings, plugins=load_plugins(settings, extra=[("logs", logs)])) as node:
         anyio.run(
             lambda: node.run(
                 DevnetSource(settings.devnet, settings.inbox.address_bytes), max_blocks=12

@@ -9,9 +9,9 @@ import anyio
 import pytest
 from conftest import recompute_lthash, snapshot
 
+from monmouth.app import build_node
 from monmouth.core.config import Settings, load_settings
 from monmouth.core.errors import SourceError
-from monmouth.core.node import Node
 from monmouth.core.notifications import ChainCommitted, ChainReorged
 from monmouth.core.reasons import Reason
 from monmouth.core.records import decode_message
@@ -28,7 +28,7 @@ def test_reorgs_end_in_the_state_of_a_fresh_replay(tmp_path: Path) -> None:
     settings = devnet_settings(tmp_path / "a", reorg_probability=0.3, reorg_max_depth=4)
     chain = DevnetChain(settings.devnet, settings.inbox.address_bytes)
     reorgs = 0
-    with Node(settings) as node:
+    with build_node(settings) as node:
         node.apply(ChainCommitted((chain.tip,)))
         for _ in range(80):
             event = chain.next_event()
@@ -42,7 +42,7 @@ def test_reorgs_end_in_the_state_of_a_fresh_replay(tmp_path: Path) -> None:
     replay = tmp_path / "chain.jsonl"
     write_replay(replay, chain.canonical())
     fresh = devnet_settings(tmp_path / "b")
-    with Node(fresh) as node:
+    with build_node(fresh) as node:
         anyio.run(node.run, ReplaySource(replay))
         assert snapshot(node.store) == expected
         # The replay committed in groups (one transaction for many blocks), the live run per
@@ -52,7 +52,7 @@ def test_reorgs_end_in_the_state_of_a_fresh_replay(tmp_path: Path) -> None:
 
 
 def run_devnet(settings: Settings, blocks: int) -> None:
-    with Node(settings) as node:
+    with build_node(settings) as node:
         anyio.run(
             lambda: node.run(
                 DevnetSource(settings.devnet, settings.inbox.address_bytes), max_blocks=blocks
@@ -83,7 +83,7 @@ def test_every_bad_input_yields_its_reason(tmp_path: Path) -> None:
     chain = DevnetChain(settings.devnet, settings.inbox.address_bytes)
     seen: set[str] = set()
     checked = 0
-    with Node(settings) as node:
+    with build_node(settings) as node:
         node.apply(ChainCommitted((chain.tip,)))
         for _ in range(50):
             event = chain.next_event()
@@ -124,7 +124,7 @@ def test_broken_replay_line_keeps_what_was_committed(tmp_path: Path, broken: str
         out.write(broken + "\n")
     from monmouth.core.errors import ReplayFileError
 
-    with Node(settings) as node, pytest.raises(ReplayFileError, match="line 7"):
+    with build_node(settings) as node, pytest.raises(ReplayFileError, match="line 7"):
         anyio.run(node.run, ReplaySource(replay))
     with Store(settings.data_dir, readonly=True) as store:
         assert store.head_id() == chain.tip.id
@@ -139,7 +139,7 @@ def test_a_bad_block_mid_notification_keeps_the_blocks_before_it(tmp_path: Path)
         chain.next_event()
     blocks = list(chain.canonical())
     broken = dataclasses.replace(blocks[6], parent_hash=bytes(32))  # does not extend block 5
-    with Node(settings) as node:
+    with build_node(settings) as node:
         with pytest.raises(SourceError, match="does not extend"):
             node.apply(ChainCommitted((*blocks[:6], broken, *blocks[7:])))
         assert node.head is not None and node.head.number == blocks[5].number

@@ -24,6 +24,7 @@ from eth_utils.crypto import keccak
 from solders.pubkey import Pubkey
 from solders.transaction import VersionedTransaction
 
+from monmouth.app import build_node
 from monmouth.core import inbox
 from monmouth.core.config import Settings, load_settings
 from monmouth.core.l1 import BlockId, L1Block, L1Log, L1Transaction
@@ -253,7 +254,7 @@ def test_a_node_executes_batches_from_the_configured_emitter(anvil: Anvil, tmp_p
     settings = load_settings(None, data_dir=tmp_path / "data", store={"sync": False})
 
     async def main() -> tuple[object, ...]:
-        with Node(settings, plugins=plugins_for(settings, emitter, raw_emitter)) as node:
+        with build_node(settings, plugins=plugins_for(settings, emitter, raw_emitter)) as node:
             it = RpcSource(anvil.url, poll_interval=0.05).notifications(None, None)
             target = tip(anvil)
             with anyio.fail_after(60):
@@ -295,7 +296,7 @@ def test_a_node_executes_batches_from_the_configured_emitter(anvil: Anvil, tmp_p
         for n in range(anvil.block_number() + 1)
     )
     fresh = load_settings(None, data_dir=tmp_path / "fresh", store={"sync": False})
-    with Node(fresh, plugins=plugins_for(fresh, emitter, raw_emitter)) as node:
+    with build_node(fresh, plugins=plugins_for(fresh, emitter, raw_emitter)) as node:
         node.apply(ChainCommitted(chain))
         assert snapshot(node.store) == followed
 

@@ -26,6 +26,7 @@ from solders.pubkey import Pubkey
 from solders.system_program import TransferParams, transfer
 from solders.transaction import VersionedTransaction
 
+from monmouth.app import build_node
 from monmouth.core import inbox
 from monmouth.core.config import Settings, load_settings
 from monmouth.core.errors import DataDirError
@@ -138,7 +139,7 @@ def canonical_chain(anvil: Anvil) -> list[L1Block]:
 def fresh_state(anvil: Anvil, tmp_path: Path) -> tuple[object, ...]:
     """The state of a fresh node that replays anvil's canonical chain as it is now."""
     fresh = tmp_path / f"fresh-{time.monotonic_ns()}"
-    with Node(load_settings(None, data_dir=fresh, store={"sync": False})) as node:
+    with build_node(load_settings(None, data_dir=fresh, store={"sync": False})) as node:
         node.apply(ChainCommitted(tuple(canonical_chain(anvil))))
         return snapshot(node.store)
 
@@ -215,7 +216,7 @@ def test_deposits_and_spl_transfers(anvil: Anvil, tmp_path: Path) -> None:
     post(anvil, moved, too_much, pay(alice, bob.pubkey(), SOL, bh))
 
     async def main() -> None:
-        with Node(settings) as node:
+        with build_node(settings) as node:
             source = RpcSource(anvil.url, poll_interval=0.05)
             await follow(source.notifications(None), node, tip(anvil))
             assert token_amount(node, bob_tokens.pubkey()) == 250
@@ -235,7 +236,7 @@ def test_reorgs_of_depth_1_to_10_and_rollback(anvil: Anvil, tmp_path: Path) -> N
     orphan_refs: list[bytes] = []
 
     async def main() -> None:
-        with Node(settings) as node:
+        with build_node(settings) as node:
             source = RpcSource(anvil.url, poll_interval=0.05)
             it = source.notifications(None, None)
             for depth in range(1, 11):
@@ -288,7 +289,7 @@ def test_reorg_while_the_node_is_stopped(anvil: Anvil, tmp_path: Path) -> None:
         post(anvil, pay(alice, bob.pubkey(), SOL + i, tip(anvil).hash))
 
     async def run_to_tip() -> None:
-        with Node(settings) as node:
+        with build_node(settings) as node:
             source = RpcSource(anvil.url, poll_interval=0.05)
             await follow(source.notifications(node.head, node._stored_hash), node, tip(anvil))
 
@@ -357,7 +358,7 @@ def test_l1_node_goes_away_and_comes_back(anvil: Anvil, tmp_path: Path) -> None:
     deposit(anvil, alice.pubkey(), 10)
 
     async def main() -> None:
-        with Node(settings) as node:
+        with build_node(settings) as node:
             source = RpcSource(anvil.url, poll_interval=0.05)
             it = source.notifications(None, None)
             await follow(it, node, tip(anvil))
@@ -401,7 +402,7 @@ def test_safe_and_finalized_drive_slot_status(anvil: Anvil, tmp_path: Path) -> N
     assert 0 < int(finalized["number"], 16) < int(safe["number"], 16) < 100
 
     async def main() -> None:
-        with Node(settings, plugins=load_plugins(settings, extra=[statuses])) as node:
+        with build_node(settings, plugins=load_plugins(settings, extra=[statuses])) as node:
             source = RpcSource(anvil.url, poll_interval=0.05)
             it = source.notifications(None, None)
             await follow(it, node, tip(anvil))

@@ -7,6 +7,7 @@ every key.
 
 from __future__ import annotations
 
+import socket
 import tomllib
 from pathlib import Path
 from typing import Any, Literal
@@ -209,6 +210,13 @@ class Settings(BaseSettings):
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         return (init_settings, env_settings)
+
+    @property
+    def instance(self) -> str:
+        """This instance's name in heartbeats, alerts and health: `[stream] instance`, or
+        HOST/DATA-DIR-NAME (two instances on one machine differ by folder, on two machines by
+        host, without configuration)."""
+        return self.stream.instance or f"{socket.gethostname()}/{self.data_dir.resolve().name}"
 
 
 def _deep_merge(base: dict[str, Any], top: dict[str, Any]) -> dict[str, Any]:

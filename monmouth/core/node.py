@@ -3,6 +3,9 @@
 Shaped after a Reth ExEx (`reth-exex-examples` `minimal`): a source yields ChainCommitted,
 ChainReorged and ChainReverted; the node applies each block in one LMDB write transaction and
 reports `FinishedHeight` only after the block is durable.
+
+The node knows its event log only as `core.eventlog.EventLog` and its plugins only through
+`PluginHost`'s events; `monmouth.app.build_node` wires the stream in.
 """
 
 from __future__ import annotations
@@ -11,7 +14,7 @@ import functools
 import gc
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from contextlib import aclosing
 from dataclasses import dataclass, field
 from typing import Any
@@ -23,6 +26,7 @@ from opentelemetry.trace import Span
 
 from monmouth.core.config import Settings
 from monmouth.core.errors import SourceError
+from monmouth.core.eventlog import EventLog, EventLogFactory, NullEventLog, SlotChange
 from monmouth.core.executor import BLOCKHASH_WINDOW, BlockExecutor, ExecutedBlock, Prepared
 from monmouth.core.l1 import BlockId, L1Block
 from monmouth.core.lthash import LtHash
@@ -43,8 +47,6 @@ from monmouth.core.telemetry import COMMIT_SECONDS, COMMITTED_SECONDS, EXECUTE_S
 from monmouth.rust_svm.accounts import AccountRecord
 from monmouth.rust_svm.runtime import SvmRuntime
 from monmouth.rust_svm.sigverify import SignatureVerifier
-from monmouth.stream.segments import SlotStatus, block_segment, revert_segment, slot_segment
-from monmouth.stream.service import StreamService
 
 #: Allocations between two collections of the garbage collector's youngest generation while the
 #: node runs. A block keeps thousands of small objects alive until it is committed, and at the
@@ -104,13 +106,20 @@ LOOKAHEAD = 8
 
 
 class Node:
-    """Owns the state, the runtime and the plugins of one executing instance."""
+    """Owns the state, the runtime and the plugins of one executing instance (a `Host`).
+
+    :param plugins: the plugin manager (default: the plugins the settings enable).
+    :param event_log: builds the event log from the store and the head (default: none, the
+        node keeps and sends no events; `monmouth.app.build_node` passes the stream's).
+    :param on_finished: called with each finished height, once its block is durable.
+    """
 
     def __init__(
         self,
         settings: Settings,
         *,
         plugins: pluggy.PluginManager | None = None,
+        event_log: EventLogFactory | None = None,
         on_finished: Callable[[FinishedHeight], None] | None = None,
     ) -> None:
         self.settings = settings
@@ -126,18 +135,18 @@ class Node:
         self.verifier = SignatureVerifier()
         self.plugins = PluginHost(self.pm, settings)
         self.executor = BlockExecutor(self.store, self.runtime, self.verifier, self.plugins.route)
-        self.executor.want_updates = self.plugins.wants("update_accounts")
+        self.executor.want_updates = self.plugins.wants_account_updates()
         self.stats = RunStats()
         try:
-            self.stream = StreamService(settings, self.store, head=self._head_number)
+            self.events: EventLog = (
+                NullEventLog() if event_log is None else event_log(self.store, self._head_number)
+            )
         except BaseException:
             self.plugins.close()
             self.verifier.close()
             self.store.close()
             raise
-        self.executor.want_transactions = self.stream.logging or self.plugins.wants(
-            "notify_transactions"
-        )
+        self.executor.want_transactions = self.events.logging or self.plugins.wants_transactions()
         self._on_finished = on_finished
         self._stop = False
         self._limit: int | None = None
@@ -161,24 +170,16 @@ class Node:
             for rec in self.store.blocks(head.number - BLOCKHASH_WINDOW + 1, head.number):
                 self._recent.append((rec.number, rec.hash))
             self.stats.head = BlockInfo.from_record(head)
-        self.stream.set_head(head)
-        self.pm.hook.register_stream_topics(register=self.stream.register)
-        self.pm.hook.register_rpc_methods(register=self._add_method)
-        self.plugins.call_inline("startup", node=self)
-        self._startup_snapshot()
-        self.plugins.call_inline("end_of_startup", node=self)
-        self.plugins.check()
+        self.events.set_head(head)
+        self.plugins.register_extensions(self.events.register, self._add_method)
+        self.plugins.started(self, self._snapshot, self.stats.head)
 
     def _add_method(self, name: str, function: Callable[[Node, Any], Any]) -> None:
         """`register_rpc_methods`: served on the stream's request socket (op `call`)."""
-        self.stream.add_method(name, functools.partial(function, self))
+        self.events.add_method(name, functools.partial(function, self))
 
-    def _startup_snapshot(self, chunk: int = 1024) -> None:
-        """Every stored account, to the plugins that asked (`wants_startup_snapshot`)."""
-        names = self.plugins.wants_snapshot()
-        if not names:
-            return
-        block = self.stats.head
+    def _snapshot(self, chunk: int = 1024) -> Iterator[list[AccountUpdate]]:
+        """Every stored account, in chunks (the startup snapshot)."""
         updates: list[AccountUpdate] = []
         for pubkey, raw in self.store.iter_accounts():
             rec = AccountRecord.decode(raw)
@@ -195,21 +196,23 @@ class Node:
                 )
             )
             if len(updates) >= chunk:
-                self.plugins.notify(
-                    "update_accounts", only=names, block=block, updates=updates, is_startup=True
-                )
+                yield updates
                 updates = []
         if updates:
-            self.plugins.notify(
-                "update_accounts", only=names, block=block, updates=updates, is_startup=True
-            )
-        self.plugins.drain()
+            yield updates
 
     # ------------------------------------------------------------------ queries
 
     @property
     def head(self) -> BlockId | None:
         return self.store.head_id()
+
+    @property
+    def last_block(self) -> BlockInfo | None:
+        return self.stats.head
+
+    def stream_subscriptions(self) -> int | None:
+        return self.events.subscriptions()
 
     def _head_number(self) -> int | None:
         return self._recent[-1][0] if self._recent else None
@@ -272,9 +275,11 @@ class Node:
         EXECUTE_SECONDS.record(time.perf_counter() - started)
         write = executed.write
         parent = block.number - 1 if self._recent else None
-        segments = []
-        if self.stream.logging:
-            segments = [block_segment(write.block, parent, write.accounts, executed.transactions)]
+        segments: list[Segment] = []
+        if self.events.logging:
+            segments = self.events.block_segments(
+                write.block, parent, write.accounts, executed.transactions
+            )
         self.state = write.lthash
         self._recent.append((block.number, block.hash))
         self._group.append(
@@ -288,14 +293,14 @@ class Node:
         group, self._group, self._group_txs = self._group, [], 0
         if not group:
             return []
-        stream = self.stream
+        events = self.events
         commit_start = time.time_ns()
-        with stream.ordered():
+        with events.ordered():
             firsts = self.store.commit_blocks(
                 [g.executed.write for g in group], [g.segments for g in group]
             )
             for first, g in zip(firsts, group, strict=True):
-                stream.submit(first, g.segments)
+                events.submit(first, g.segments)
         commit_end = time.time_ns()
         COMMIT_SECONDS.record((commit_end - commit_start) / 1e9, {"blocks": len(group)})
         for g in group:
@@ -310,7 +315,7 @@ class Node:
         self.executor.settle()
         self.stats.commits += 1
         records = [g.executed.write.block for g in group]
-        stream.set_head(records[-1])
+        events.set_head(records[-1])
         if self._on_finished is not None:
             self._on_finished(FinishedHeight(group[-1].block))
         plugins = self.plugins
@@ -325,19 +330,12 @@ class Node:
             stats.deposits += rec.deposits
             stats.head = info
             executed = g.executed
-            if plugins.wants("notify_l1_block"):
-                plugins.notify("notify_l1_block", block=g.l1)
-            if executed.updates:
-                plugins.notify(
-                    "update_accounts", block=info, updates=executed.updates, is_startup=False
-                )
-            if executed.transactions and plugins.wants("notify_transactions"):
-                plugins.notify(
-                    "notify_transactions", block=info, transactions=executed.transactions
-                )
-            plugins.notify("notify_block", block=info)
-            plugins.notify(
-                "update_slot_status", slot=rec.number, parent=g.parent, status="processed"
+            plugins.block_committed(
+                info,
+                updates=executed.updates,
+                transactions=executed.transactions,
+                l1=g.l1,
+                processed=((rec.number, g.parent),),
             )
             # Hooks run in their workers: "notify" is the handing over, not the hooks' work.
             tracer.start_span(
@@ -350,18 +348,18 @@ class Node:
 
     def revert_to(self, number: int) -> list[BlockInfo]:
         """Undo blocks tip-first until the head is `number` (or the state is empty)."""
-        stream = self.stream
+        events = self.events
         head = self._recent[-1][0] if self._recent else None
         if head is None or head <= number:
             return []
         first = self.store.first_block() or 0
         count = head - max(number, first - 1)
-        make = (lambda block, parent: [revert_segment(block, parent)]) if stream.logging else None
+        make = events.revert_segments if events.logging else None
         # One write transaction for the whole reorg: one fsync, and all or nothing.
-        with stream.ordered():
+        with events.ordered():
             undone = self.store.revert_blocks(count, segments=make)
             for rev in undone:
-                stream.submit(rev.first_seq, rev.segments)
+                events.submit(rev.first_seq, rev.segments)
         reverted: list[BlockInfo] = []
         for rev in undone:
             for pubkey, value in rev.accounts:
@@ -380,8 +378,8 @@ class Node:
             self._reload_recent(head_rec.number)
         self.stats.reverted += len(reverted)
         self.stats.head = None if head_rec is None else BlockInfo.from_record(head_rec)
-        stream.set_head(head_rec)
-        self.plugins.notify("revert_blocks", blocks=reverted)
+        events.set_head(head_rec)
+        self.plugins.blocks_reverted(reverted)
         log.info("reverted", blocks=len(reverted), head=number)
         return reverted
 
@@ -421,7 +419,7 @@ class Node:
         if (safe, finalized) == (old_safe, old_finalized):
             return
         lowest = self.store.first_block() or 0
-        changes: list[tuple[int, int | None, SlotStatus]] = []
+        changes: list[SlotChange] = []
         for new, old, status in (
             (safe, old_safe, "confirmed"),
             (finalized, old_finalized, "finalized"),
@@ -432,13 +430,14 @@ class Node:
             for slot in range(first, new + 1):
                 # The state's first block has no parent the node knows, as for `processed`.
                 changes.append((slot, slot - 1 if slot > lowest else None, status))  # type: ignore[arg-type]
-        stream = self.stream
-        segments = [slot_segment(changes[-1][0], changes)] if changes and stream.logging else []
-        with stream.ordered():
+        events = self.events
+        segments = (
+            events.slot_segments(changes[-1][0], changes) if changes and events.logging else []
+        )
+        with events.ordered():
             first_seq = self.store.set_finality(safe, finalized, segments=segments)
-            stream.submit(first_seq, segments)
-        for slot, parent, status in changes:
-            self.plugins.notify("update_slot_status", slot=slot, parent=parent, status=status)
+            events.submit(first_seq, segments)
+        self.plugins.slots_changed(changes)
 
     def apply(self, notification: Notification) -> None:
         """Apply one notification; stops early (between blocks) when a stop was requested."""
@@ -501,11 +500,10 @@ class Node:
             return
         self._closed = True
         try:
-            self.plugins.drain()
-            self.plugins.call_inline("shutdown", node=self)
+            self.plugins.stopping(self)
         finally:
             self.plugins.close()
-            self.stream.close()
+            self.events.close()
             self.verifier.close()
             self.store.close()
 

@@ -11,7 +11,7 @@ import importlib
 import inspect
 import os
 import traceback
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from importlib.metadata import EntryPoint, entry_points
 from typing import TYPE_CHECKING, Any
@@ -20,13 +20,17 @@ import pluggy
 import structlog
 from pydantic import ValidationError
 
-from monmouth import hooks
+from monmouth.core import hookspecs
 from monmouth.core.config import Settings
 from monmouth.core.dispatch import ERRORS, Halt, PluginState, Worker, call_hook
 from monmouth.core.errors import ConfigError, UserError
+from monmouth.core.host import plugin_attribute
 
 if TYPE_CHECKING:
+    from monmouth.core.eventlog import SlotChange, Topic
+    from monmouth.core.host import Host
     from monmouth.core.l1 import L1Block, L1Transaction
+    from monmouth.core.payloads import AccountUpdate, BlockInfo, TransactionInfo
 
 log = structlog.get_logger("monmouth.plugins")
 
@@ -111,7 +115,7 @@ def find_plugins(settings: Settings, also: frozenset[str] = frozenset()) -> list
 
 def implemented_hooks(plugin: object) -> list[str]:
     """The hook names an object implements (marked with `@hookimpl`), without registering it."""
-    marker = f"{hooks.PROJECT}_impl"
+    marker = f"{hookspecs.PROJECT}_impl"
     return sorted(
         name
         for name in dir(plugin)
@@ -127,7 +131,7 @@ def instantiate(name: str, obj: object, settings: Settings) -> object:
     if cls is None:
         return obj
     table = {k: v for k, v in settings.plugins.table(name).items() if k not in HOST_KEYS}
-    model = getattr(cls, "config_model", None)
+    model = plugin_attribute(cls, "config_model")
     if model is None:
         if table:
             raise ConfigError(
@@ -153,8 +157,8 @@ def load_plugins(
     Raises ConfigError for an unknown plugin name, an invalid plugin table, or an implementation
     that matches no hook (naming the plugin).
     """
-    pm = pluggy.PluginManager(hooks.PROJECT)
-    pm.add_hookspecs(hooks)
+    pm = pluggy.PluginManager(hookspecs.PROJECT)
+    pm.add_hookspecs(hookspecs)
     named = [item for item in extra or [] if isinstance(item, tuple)]
     try:
         for found in find_plugins(settings, also=frozenset(name for name, _ in named)):
@@ -206,6 +210,13 @@ class PluginHost:
             if any(h in QUEUED_HOOKS for h in implemented_hooks(plugin)):
                 self._workers[name] = Worker(state, size, self._failed)
 
+    @classmethod
+    def empty(cls, settings: Settings) -> PluginHost:
+        """A host with no plugins (a role that runs none)."""
+        pm = pluggy.PluginManager(hookspecs.PROJECT)
+        pm.add_hookspecs(hookspecs)
+        return cls(pm, settings)
+
     # ------------------------------------------------------------------ queries
 
     def wants(self, hook: str) -> bool:
@@ -222,7 +233,7 @@ class PluginHost:
     def wants_traces(self) -> bool:
         """Whether a running plugin asked for L1 call traces (`wants_traces = True`)."""
         return any(
-            getattr(plugin, "wants_traces", False)
+            plugin_attribute(plugin, "wants_traces")
             for name, plugin in self.pm.list_name_plugin()
             if name in self.states and not self.states[name].disabled
         )
@@ -232,7 +243,7 @@ class PluginHost:
         return [
             name
             for name, plugin in self.pm.list_name_plugin()
-            if getattr(plugin, "wants_startup_snapshot", False) and name in self.states
+            if plugin_attribute(plugin, "wants_startup_snapshot") and name in self.states
         ]
 
     # ------------------------------------------------------------------ failures
@@ -314,6 +325,91 @@ class PluginHost:
                 self._call_isolated(impl, hook, args)
             else:
                 worker.put(hook, impl.function, args)
+
+    # ------------------------------------------------------------------ events
+    # The node's and the analyzer's one way to reach plugins: a method per event, so hook names
+    # stay in this module and the order of one block's hooks is written once.
+
+    def wants_account_updates(self) -> bool:
+        """Whether a running plugin takes `update_accounts` (otherwise none are built)."""
+        return self.wants("update_accounts")
+
+    def wants_transactions(self) -> bool:
+        """Whether a running plugin takes `notify_transactions` (otherwise none are built)."""
+        return self.wants("notify_transactions")
+
+    def register_extensions(
+        self,
+        topics: Callable[..., Topic],
+        methods: Callable[[str, Callable[..., Any]], None],
+    ) -> None:
+        """Collect the plugins' stream topics and request methods (inline, before `started`)."""
+        self.pm.hook.register_stream_topics(register=topics)
+        self.pm.hook.register_rpc_methods(register=methods)
+
+    def started(
+        self,
+        host: Host,
+        snapshot: Callable[[], Iterable[list[AccountUpdate]]] | None = None,
+        head: BlockInfo | None = None,
+    ) -> None:
+        """`startup`, then the startup snapshot to the plugins that asked for one, then
+        `end_of_startup`. Raises PluginHalted when a plugin under `halt` failed.
+
+        :param snapshot: the stored accounts in chunks; None where the host keeps no state.
+        :param head: the block the snapshot is as of.
+        """
+        self.call_inline("startup", node=host)
+        names = self.wants_snapshot()
+        if names and snapshot is None:
+            log.warning("no state here, so no startup snapshot", plugins=", ".join(names))
+        elif names and snapshot is not None:
+            for updates in snapshot():
+                self.notify(
+                    "update_accounts", only=names, block=head, updates=updates, is_startup=True
+                )
+            self.drain()
+        self.call_inline("end_of_startup", node=host)
+        self.check()
+
+    def block_committed(
+        self,
+        block: BlockInfo,
+        *,
+        updates: Sequence[AccountUpdate] = (),
+        transactions: Sequence[TransactionInfo] = (),
+        l1: L1Block | None = None,
+        processed: Sequence[tuple[int, int | None]] = (),
+    ) -> None:
+        """Queue one committed block's hooks, in the order plugins rely on: `notify_l1_block`,
+        `update_accounts`, `notify_transactions`, `notify_block`, then `update_slot_status`
+        `processed` for each of `processed` (slot, parent).
+
+        :param l1: the L1 block as the source gave it (None where the host has none).
+        """
+        if l1 is not None and self.wants("notify_l1_block"):
+            self.notify("notify_l1_block", block=l1)
+        if updates:
+            self.notify("update_accounts", block=block, updates=updates, is_startup=False)
+        if transactions and self.wants("notify_transactions"):
+            self.notify("notify_transactions", block=block, transactions=transactions)
+        self.notify("notify_block", block=block)
+        for slot, parent in processed:
+            self.notify("update_slot_status", slot=slot, parent=parent, status="processed")
+
+    def slots_changed(self, changes: Iterable[SlotChange]) -> None:
+        """Queue `update_slot_status` for each (slot, parent, status), in order."""
+        for slot, parent, status in changes:
+            self.notify("update_slot_status", slot=slot, parent=parent, status=status)
+
+    def blocks_reverted(self, blocks: list[BlockInfo]) -> None:
+        """Queue `revert_blocks` (the blocks that left the chain, highest first)."""
+        self.notify("revert_blocks", blocks=blocks)
+
+    def stopping(self, host: Host) -> None:
+        """Wait for every queue, then call `shutdown` inline."""
+        self.drain()
+        self.call_inline("shutdown", node=host)
 
     def drain(self) -> None:
         """Wait until every plugin has run everything queued for it."""

@@ -44,8 +44,8 @@ from monmouth.core.payloads import AccountUpdate, BlockInfo, TransactionInfo
 from monmouth.core.plugins import PluginHost, load_plugins
 from monmouth.core.records import BlockRecord
 from monmouth.roles.progress import Every
+from monmouth.stream.eventlog import StreamService, client_curve
 from monmouth.stream.schema import AccountBody, BlockBody, RevertBody, SlotBody, TransactionBody
-from monmouth.stream.service import StreamService, client_curve
 from monmouth.stream.subscriber import Message, Subscriber
 
 log = structlog.get_logger("monmouth.analyzer")
@@ -182,29 +182,35 @@ class Analyzer:
         except BaseException:
             self.plugins.close()
             raise
-        self.want_accounts = self.plugins.wants("update_accounts")
-        self.want_transactions = self.plugins.wants("notify_transactions")
+        self.want_accounts = self.plugins.wants_account_updates()
+        self.want_transactions = self.plugins.wants_transactions()
         self.kinds = ["block", "slot", "revert"]
         if self.want_accounts:
             self.kinds.append("account")
         if self.want_transactions:
             self.kinds.append("transaction")
         try:
-            snapshot = self.plugins.wants_snapshot()
-            if snapshot:
-                log.warning(
-                    "an analyzer has no state: no startup snapshot", plugins=", ".join(snapshot)
-                )
-            self.plugins.call_inline("startup", node=self)
-            self.plugins.call_inline("end_of_startup", node=self)
-            self.plugins.check()
+            self.plugins.started(self)  # an analyzer has no state: no startup snapshot
         except BaseException:
             self.plugins.close()
             self.stream.close()
             raise
         log.info("analyzer ready", upstream=self.upstream, kinds=self.kinds)
 
-    # ------------------------------------------------------------------ the node handle
+    # ------------------------------------------------------------------ the host (hooks' `node`)
+
+    @property
+    def store(self) -> None:
+        """An analyzer keeps no state."""
+        return None
+
+    @property
+    def l1_head(self) -> None:
+        """An analyzer follows a stream, not an L1 node."""
+        return None
+
+    def stream_subscriptions(self) -> int | None:
+        return self.stream.subscriptions()
 
     @property
     def head(self) -> BlockId | None:
@@ -262,9 +268,7 @@ class Analyzer:
             if body.status == "processed":
                 self._processed.append(body)  # after its block, as the executor does
             else:
-                self.plugins.notify(
-                    "update_slot_status", slot=body.slot, parent=body.parent, status=body.status
-                )
+                self.plugins.slots_changed([(body.slot, body.parent, body.status)])
         elif kind == "block":
             self._block(body)
         elif kind == "revert":
@@ -289,19 +293,19 @@ class Analyzer:
     def _block(self, body: BlockBody) -> None:
         info = block_info(body)
         account_bodies, tx_bodies = self._take(info.number)
-        plugins = self.plugins
-        if account_bodies and self.want_accounts:
-            updates = [account_update(b, i) for i, b in enumerate(account_bodies)]
-            plugins.notify("update_accounts", block=info, updates=updates, is_startup=False)
-        if tx_bodies and self.want_transactions:
-            txs = [transaction_info(b) for b in tx_bodies]
-            plugins.notify("notify_transactions", block=info, transactions=txs)
-        plugins.notify("notify_block", block=info)
         processed, self._processed = self._processed, []
-        for slot in processed:
-            plugins.notify(
-                "update_slot_status", slot=slot.slot, parent=slot.parent, status=slot.status
-            )
+        self.plugins.block_committed(
+            info,
+            updates=(
+                [account_update(b, i) for i, b in enumerate(account_bodies)]
+                if self.want_accounts
+                else []
+            ),
+            transactions=(
+                [transaction_info(b) for b in tx_bodies] if self.want_transactions else []
+            ),
+            processed=[(slot.slot, slot.parent) for slot in processed],
+        )
         self.blocks += 1
         self.accounts += len(account_bodies)
         self.transactions += len(tx_bodies)
@@ -317,7 +321,7 @@ class Analyzer:
             info = known
         else:
             info = BlockInfo(body.number, hash_, parent_hash, 0, "", 0, 0, 0, 0, 0)
-        self.plugins.notify("revert_blocks", blocks=[info])
+        self.plugins.blocks_reverted([info])
         self.reverted += 1
         parent = self._recent.get(body.number - 1)
         if body.state_hash is None:
@@ -341,8 +345,7 @@ class Analyzer:
             return
         self._closed = True
         try:
-            self.plugins.drain()
-            self.plugins.call_inline("shutdown", node=self)
+            self.plugins.stopping(self)
         finally:
             self.plugins.close()
             self.stream.close()

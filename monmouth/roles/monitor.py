@@ -40,8 +40,8 @@ import zmq
 from monmouth.core.config import Settings
 from monmouth.core.errors import ConfigError
 from monmouth.roles.progress import Every
+from monmouth.stream.eventlog import StreamService, client_curve
 from monmouth.stream.schema import AlertBody, HeartbeatBody, decode_body, decode_header
-from monmouth.stream.service import StreamService, client_curve
 
 log = structlog.get_logger("monmouth.monitor")
 

@@ -21,15 +21,18 @@ import zmq
 
 from monmouth.core.config import Settings
 from monmouth.core.errors import ConfigError, DataDirError
+from monmouth.core.l1 import BlockId
 from monmouth.core.lthash import LtHash, digest, sum_of
+from monmouth.core.payloads import BlockInfo
+from monmouth.core.plugins import PluginHost
 from monmouth.core.reasons import Reason
 from monmouth.core.records import BlockRecord, TxRecord, decode_block, decode_snapshot_head
 from monmouth.core.state import BlockWrite, Store
 from monmouth.roles.progress import Every
 from monmouth.rust_svm.accounts import AccountRecord, account_hash_input
+from monmouth.stream.eventlog import StreamService, client_curve
 from monmouth.stream.schema import AccountBody, BlockBody, Request, RevertBody, TransactionBody
 from monmouth.stream.security import next_port
-from monmouth.stream.service import StreamService, client_curve
 from monmouth.stream.subscriber import Message, ReplayUnavailable, Subscriber, ask
 
 log = structlog.get_logger("monmouth.replica")
@@ -55,6 +58,7 @@ class Replica:
                 "a replica follows an executor's stream: give --upstream tcp://HOST:PORT"
             )
         self.settings = settings
+        self._plugins = PluginHost.empty(settings)
         self.upstream = cfg.upstream[0]
         self.curve = client_curve(settings)
         self.store = Store(
@@ -81,6 +85,30 @@ class Replica:
     def _head_number(self) -> int | None:
         head = self.store.head()
         return None if head is None else head.number
+
+    # ------------------------------------------------------------------ the host protocol
+
+    @property
+    def head(self) -> BlockId | None:
+        return self.store.head_id()
+
+    @property
+    def last_block(self) -> BlockInfo | None:
+        head = self.store.head()
+        return None if head is None else BlockInfo.from_record(head)
+
+    @property
+    def l1_head(self) -> None:
+        """A replica follows a stream, not an L1 node."""
+        return None
+
+    @property
+    def plugins(self) -> PluginHost:
+        """A replica runs no plugins."""
+        return self._plugins
+
+    def stream_subscriptions(self) -> int | None:
+        return self.stream.subscriptions()
 
     def _head_lthash(self) -> LtHash:
         head = self.store.head()

@@ -5,8 +5,8 @@ the prefixes subscribed right now (learnt from the XPUB socket), so a topic nobo
 is never formatted or encoded, and seals it with the per-prefix counts. Between segments it
 sends a heartbeat each interval.
 
-The node runs it in a child process (`monmouth.stream.publishing`), so that the formatting does
-not hold the node's interpreter lock; `on_subscription` and `count` let the child report to it.
+The node runs it in a child process (`monmouth.stream.publisher_process`), so that the formatting
+does not hold the node's interpreter lock; `on_subscription` and `count` let the child report to it.
 """
 
 from __future__ import annotations

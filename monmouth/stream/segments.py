@@ -13,12 +13,13 @@ from __future__ import annotations
 import functools
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
 import msgspec
 from solders.pubkey import Pubkey
 from solders.signature import Signature
 
+from monmouth.core.eventlog import SlotChange
 from monmouth.core.payloads import TransactionInfo
 from monmouth.core.records import BlockRecord, Segment
 from monmouth.rust_svm.accounts import AccountRecord
@@ -36,7 +37,6 @@ from monmouth.stream.schema import (
 from monmouth.stream.topics import PrefixSet
 
 _SYSTEM_PROGRAM = "11111111111111111111111111111111"
-SlotStatus = Literal["processed", "confirmed", "finalized"]
 
 
 class _BlockData(msgspec.Struct, frozen=True, array_like=True):
@@ -52,7 +52,7 @@ class _RevertData(msgspec.Struct, frozen=True, array_like=True):
 
 
 class _SlotData(msgspec.Struct, frozen=True, array_like=True):
-    slots: list[tuple[int, int | None, SlotStatus]]
+    slots: list[SlotChange]
 
 
 class _PluginData(msgspec.Struct, frozen=True, array_like=True):
@@ -90,7 +90,7 @@ def revert_segment(block: BlockRecord, parent_checksum: bytes | None) -> Segment
     return Segment("revert", block.number, 1, encode(_RevertData(block, parent_checksum)))
 
 
-def slot_segment(height: int, slots: Sequence[tuple[int, int | None, SlotStatus]]) -> Segment:
+def slot_segment(height: int, slots: Sequence[SlotChange]) -> Segment:
     """Slot statuses that changed together (a finality update), ending with the highest."""
     return Segment("slot", height, len(slots), encode(_SlotData(list(slots))))
 

@@ -12,6 +12,7 @@ from conftest import recompute_lthash
 from solders.pubkey import Pubkey
 from solders.transaction import VersionedTransaction
 
+from monmouth.app import build_node
 from monmouth.core import inbox
 from monmouth.core.config import Settings
 from monmouth.core.node import Node
@@ -34,7 +35,7 @@ def lamports(node: Node, key: Pubkey) -> int | None:
 
 @pytest.fixture
 def node(settings: Settings) -> Iterator[Node]:
-    with Node(settings) as n:
+    with build_node(settings) as n:
         yield n
 
 
@@ -208,9 +209,9 @@ def test_restart_resumes_with_lazy_loading(settings: Settings) -> None:
     alice, bob = keypair(1), keypair(2)
     chain = ChainBuilder()
     chain.block(chain.deposit(0, alice.pubkey(), 3 * SOL))
-    with Node(settings) as node:
+    with build_node(settings) as node:
         commit(node, chain)
-    with Node(settings) as node:
+    with build_node(settings) as node:
         assert node.head == chain.blocks[0].id
         assert node.runtime.unloaded([bytes(alice.pubkey())])  # not loaded until touched
         chain.block(chain.batch(0, sol_transfer(alice, bob.pubkey(), SOL, chain.tip_hash)))

@@ -15,6 +15,7 @@ from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader, NumberDataPoint
 from pydantic import BaseModel
 
+from monmouth.app import build_node
 from monmouth.core import dispatch
 from monmouth.core.config import Settings, StreamSettings, load_settings
 from monmouth.core.errors import ConfigError
@@ -37,7 +38,7 @@ def make_settings(tmp_path: Path, **plugins: Any) -> Settings:
 
 
 def run(settings: Settings, plugins: list[object | tuple[str, object]], blocks: int) -> Node:
-    node = Node(settings, plugins=load_plugins(settings, extra=plugins))
+    node = build_node(settings, plugins=load_plugins(settings, extra=plugins))
     try:
         source = DevnetSource(settings.devnet, settings.inbox.address_bytes)
         anyio.run(lambda: node.run(source, max_blocks=blocks))
@@ -121,9 +122,9 @@ def test_no_payloads_when_no_plugin_asks(tmp_path: Path) -> None:
     settings = make_settings(tmp_path).model_copy(
         update={"stream": StreamSettings(publish=None, keep_blocks=0)}
     )
-    with Node(settings) as node:
+    with build_node(settings) as node:
         assert not node.executor.want_updates and not node.executor.want_transactions
-    with Node(make_settings(tmp_path)) as node:
+    with build_node(make_settings(tmp_path)) as node:
         assert not node.executor.want_updates and node.executor.want_transactions
 
 
@@ -192,7 +193,7 @@ def test_halt_policy_stops_after_the_block(tmp_path: Path) -> None:
     with pytest.raises(PluginHalted, match="strict") as info:
         run(settings, [("strict", strict)], blocks=10)
     assert info.value.plugin == "strict"
-    with Node(make_settings(tmp_path)) as node:
+    with build_node(make_settings(tmp_path)) as node:
         head = node.head
         # Block 3 is durable; the node stopped no later than the block after it was reported.
         assert head is not None and 3 <= head.number <= 4
@@ -268,7 +269,7 @@ def test_startup_snapshot_then_end_of_startup(tmp_path: Path) -> None:
     settings = make_settings(tmp_path)
     run(settings, [], blocks=8)
     plugin = Snapshot()
-    with Node(settings, plugins=load_plugins(settings, extra=[plugin])) as node:
+    with build_node(settings, plugins=load_plugins(settings, extra=[plugin])) as node:
         stored = {k: AccountRecord.decode(v).lamports for k, v in node.store.iter_accounts()}
     assert plugin.snapshot == stored and len(stored) > 5
     assert plugin.events[-1] == "end_of_startup" and plugin.events[0] == "snapshot"

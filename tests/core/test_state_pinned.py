@@ -15,8 +15,8 @@ from pathlib import Path
 import anyio
 import pytest
 
+from monmouth.app import build_node
 from monmouth.core.config import load_settings
-from monmouth.core.node import Node
 from monmouth.core.sources.devnet import DevnetSource
 
 PINNED = {
@@ -30,7 +30,7 @@ PINNED = {
 @pytest.mark.parametrize("workload", sorted(PINNED))
 def test_the_devnet_chain_gives_the_pinned_state(workload: str, tmp_path: Path) -> None:
     settings = load_settings(None, data_dir=tmp_path, devnet={"workload": workload, "seed": 11})
-    with Node(settings) as node:
+    with build_node(settings) as node:
         source = DevnetSource(settings.devnet, settings.inbox.address_bytes)
         stats = anyio.run(lambda: node.run(source, max_blocks=60))
     assert stats.head is not None

@@ -12,6 +12,7 @@ import anyio
 import pytest
 from streamkit import free_endpoint, wait_until
 
+from monmouth.app import build_node
 from monmouth.core.config import Settings, load_settings
 from monmouth.core.errors import ConfigError
 from monmouth.core.node import Node
@@ -173,7 +174,7 @@ def test_analyzer_matches_the_executor(tmp_path: Path) -> None:
     endpoint, own = free_endpoint(), free_endpoint()
     settings = executor_settings(tmp_path, endpoint, reorg_probability=0.3, interval=0.02)
     inside = Recorder()
-    node = Node(settings, plugins=load_plugins(settings, extra=[("rec", inside)]))
+    node = build_node(settings, plugins=load_plugins(settings, extra=[("rec", inside)]))
     try:
         an_settings = analyzer_settings(tmp_path, endpoint, own)
         outside = Recorder()
@@ -261,7 +262,7 @@ def _value(update: AccountUpdate) -> tuple[object, ...]:
 def test_analyzer_subscribes_to_what_plugins_need(tmp_path: Path) -> None:
     endpoint = free_endpoint()
     settings = executor_settings(tmp_path, endpoint)
-    node = Node(settings)
+    node = build_node(settings)
     try:
         an_settings = analyzer_settings(tmp_path, endpoint)
         plugin = BlocksOnly()
@@ -285,7 +286,7 @@ def test_analyzer_subscribes_to_what_plugins_need(tmp_path: Path) -> None:
 def test_a_halting_plugin_stops_the_analyzer(tmp_path: Path) -> None:
     endpoint = free_endpoint()
     settings = executor_settings(tmp_path, endpoint)
-    node = Node(settings)
+    node = build_node(settings)
     try:
         an_settings = analyzer_settings(tmp_path, endpoint, plugins={"boom": {"on_error": "halt"}})
         plugin = Boom()

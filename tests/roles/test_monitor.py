@@ -12,6 +12,7 @@ import anyio
 import pytest
 from streamkit import free_endpoint, wait_until
 
+from monmouth.app import build_node
 from monmouth.core.config import Settings, load_settings
 from monmouth.core.errors import ConfigError
 from monmouth.core.node import Node
@@ -218,7 +219,7 @@ def executor(tmp_path: Path, name: str, seed: int, endpoint: str, blocks: int) -
         stream={"publish": endpoint, "instance": name, "heartbeat_interval": 0.2},
         devnet={"seed": seed, "txs_per_block": 4},
     )
-    node = Node(settings)
+    node = build_node(settings)
     try:
         anyio.run(functools.partial(node.run, make_source(settings), max_blocks=blocks))
     except BaseException:

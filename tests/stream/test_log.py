@@ -8,6 +8,7 @@ from pathlib import Path
 import anyio
 from streamkit import stream_settings
 
+from monmouth.app import build_node
 from monmouth.core.node import Node
 from monmouth.core.sources.factory import make_source
 from monmouth.core.state import Store
@@ -19,7 +20,7 @@ DEVNET = {"reorg_probability": 0.3, "reorg_max_depth": 3, "txs_per_block": 10}
 
 def _run(data: Path, blocks: int, **stream: object) -> Node:
     settings = stream_settings(data, None, devnet=DEVNET, stream=stream)
-    node = Node(settings)
+    node = build_node(settings)
     anyio.run(lambda: node.run(make_source(settings), max_blocks=blocks))
     return node
 

@@ -13,15 +13,16 @@ import pytest
 import zmq
 from streamkit import NodeThread, free_endpoint, stream_settings, wait_until
 
+from monmouth.app import build_node
 from monmouth.core.errors import ConfigError
 from monmouth.core.node import Node
 from monmouth.core.payloads import BlockInfo
 from monmouth.core.plugins import load_plugins
 from monmouth.hooks import hookimpl
 from monmouth.stream import Message, Subscriber
+from monmouth.stream.eventlog import StreamService, Topic
 from monmouth.stream.schema import Request, decode_reply
 from monmouth.stream.security import next_port
-from monmouth.stream.service import Topic
 from monmouth.stream.subscriber import ask
 
 pytestmark = pytest.mark.slow
@@ -204,12 +205,12 @@ def test_a_replay_older_than_the_log_reports_a_gap(tmp_path: Path) -> None:
 
 def test_binding_beyond_loopback_needs_curve_or_consent(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="insecure-bind"):
-        Node(stream_settings(tmp_path / "d", "tcp://0.0.0.0:7799"))
+        build_node(stream_settings(tmp_path / "d", "tcp://0.0.0.0:7799"))
     port = free_endpoint().rsplit(":", 1)[1]
     consent = stream_settings(
         tmp_path / "e", f"tcp://0.0.0.0:{port}", stream={"insecure_bind": True}
     )
-    Node(consent).close()
+    build_node(consent).close()
 
 
 class Finder:
@@ -236,7 +237,9 @@ def test_plugin_kinds_are_published_and_replayed(tmp_path: Path) -> None:
     node = NodeThread(settings, max_blocks=12, plugins=pm, start=go)
     live = Subscriber(endpoint, kinds=["finding"])
     try:
-        publisher = node.node.stream.publisher
+        events = node.node.events
+        assert isinstance(events, StreamService)
+        publisher = events.publisher
         assert publisher is not None
         wait_until(lambda: "finding/" in set(publisher.subscriptions), what="the subscription")
         go.set()

@@ -47,11 +47,7 @@ from monmouth.plugins.mev.traces import TraceType, parse_traces
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from monmouth.core.config import Settings
-    from monmouth.core.l1 import L1Block
-    from monmouth.core.node import Node
-    from monmouth.core.payloads import BlockInfo, TransactionInfo
-    from monmouth.stream.service import Topic
+    from monmouth.hooks import BlockInfo, Host, L1Block, Settings, Topic, TransactionInfo
 
 log = structlog.get_logger("monmouth.mev")
 
@@ -183,9 +179,9 @@ class MevPlugin:
     # ------------------------------------------------------------------ lifecycle
 
     @hookimpl
-    def startup(self, node: Node) -> None:
+    def startup(self, node: Host) -> None:
         store = self.store
-        head = getattr(node, "head", None)
+        head = node.head
         if head is None:
             return
         dropped = store.delete_above(head.number)

@@ -29,7 +29,7 @@ import base58
 import structlog
 
 from monmouth import __version__
-from monmouth.hooks import hookimpl
+from monmouth.hooks import Host, hookimpl
 from monmouth.plugins.monitoring.config import Config
 from monmouth.plugins.monitoring.health import (
     Check,
@@ -46,10 +46,7 @@ from monmouth.plugins.monitoring.health import (
 from monmouth.plugins.monitoring.server import HttpServer, Response
 
 if TYPE_CHECKING:
-    from monmouth.core.config import Settings
-    from monmouth.core.node import Node
-    from monmouth.core.payloads import BlockInfo, TransactionInfo
-    from monmouth.core.state import Store
+    from monmouth.hooks import BlockInfo, Settings, TransactionInfo
     from monmouth.plugins.monitoring.meters import Meters
     from monmouth.plugins.monitoring.probe import Prober
     from monmouth.plugins.monitoring.tracing import Tracing
@@ -95,24 +92,6 @@ def _l1_node(settings: Settings) -> str | None:
     return source.rpc_url
 
 
-# The plugin also runs in an analyzer (monmouth/roles/analyzer.py), whose node handle has no
-# store, no run counters and no L1 head: what it lacks is reported as unknown.
-
-
-def _store(node: Node) -> Store | None:
-    store: Store | None = getattr(node, "store", None)
-    return store
-
-
-def _last_block(node: Node) -> BlockInfo | None:
-    stats = getattr(node, "stats", None)
-    if stats is not None:
-        head: BlockInfo | None = stats.head
-        return head
-    last: BlockInfo | None = getattr(node, "last_block", None)
-    return last
-
-
 def counts_reasons(settings: Settings, config: Config) -> bool:
     """Whether to count rejections by reason: `count_reasons`, where "auto" means when the
     node builds the transaction payloads anyway (an executor keeping or publishing a stream)."""
@@ -142,7 +121,7 @@ class Plugin:
     def __init__(self, settings: Settings, config: Config) -> None:
         self.settings = settings
         self.config = config
-        self.node: Node | None = None
+        self.node: Host | None = None
         self.meters: Meters | None = None
         self.tracing: Tracing | None = None
         self.server: HttpServer | None = None
@@ -164,7 +143,7 @@ class Plugin:
     # ------------------------------------------------------------------ lifecycle
 
     @hookimpl
-    def startup(self, node: Node) -> None:
+    def startup(self, node: Host) -> None:
         """Bind the HTTP server (a taken address is a ConfigError naming the key), install the
         SDK providers (once per process), start probing."""
         # The SDK's imports wait for a node: the CLI loads plugins for every command.
@@ -214,7 +193,7 @@ class Plugin:
             log.info("monitoring", url=self.server.url, paths="/metrics /health /ready /status")
 
     @hookimpl
-    def shutdown(self, node: Node) -> None:
+    def shutdown(self, node: Host) -> None:
         """Stop serving (requests in flight finish first), probing, observing, exporting."""
         if self.server is not None:
             self.server.close()
@@ -275,8 +254,9 @@ class Plugin:
 
     # ------------------------------------------------------------------ reading the node
 
-    def _stored_checkpoint(self, node: Node) -> Checkpoint | None:
-        if _store(node) is None:
+    def _stored_checkpoint(self, node: Host) -> Checkpoint | None:
+        # The plugin also runs in an analyzer, which keeps no state: what it lacks is unknown.
+        if node.store is None:
             return None
         head = node.store.head()
         if head is None:
@@ -295,8 +275,8 @@ class Plugin:
             counts = meters.latency_counts()
             self.sla.add(time.monotonic(), counts.total, counts.on_time)
 
-    def _store_check(self, node: Node) -> Check:
-        store = _store(node)
+    def _store_check(self, node: Host) -> Check:
+        store = node.store
         if store is None:
             return Check("store_writable", True, "no store: an analyzer holds no state")
         path = store.path
@@ -318,7 +298,7 @@ class Plugin:
         node = self.node
         if node is None:
             raise RuntimeError("the monitoring plugin has not started")
-        info = _last_block(node)
+        info = node.last_block
         head = (
             None
             if info is None
@@ -330,7 +310,7 @@ class Plugin:
         lag_blocks: int | None = None
         lag_seconds: float | None = None
         if not local:
-            seen = [getattr(node, "l1_head", None), probe.head if probe is not None else None]
+            seen = [node.l1_head, probe.head if probe is not None else None]
             known = [n for n in seen if n is not None]
             l1_head = max(known) if known else None
             if l1_head is not None:
@@ -341,14 +321,13 @@ class Plugin:
                 lag_seconds = float(max(probe.timestamp - head.timestamp, 0)) if behind else 0.0
         map_size: int | None = None
         used: int | None = None
-        store = _store(node)
+        store = node.store
         try:
             if store is not None:
                 lmdb = store.info()
                 map_size, used = int(lmdb["map_size"]), int(lmdb["used"])
         except Exception:  # the store is closing: report nothing rather than fail the scrape
             pass
-        publisher = node.stream.publisher
         halted_by = node.plugins.halt.plugin
         depths = node.plugins.queue_depths()
         plugins = tuple(
@@ -366,7 +345,7 @@ class Plugin:
             sla=self.sla.sla(),
         )
         return Snapshot(
-            instance=node.stream.instance,
+            instance=node.settings.instance,
             version=__version__,
             uptime_seconds=round(time.monotonic() - self._started, 3),
             source=node.settings.source.kind,
@@ -378,7 +357,7 @@ class Plugin:
             counts=self._tally.counts(),
             lmdb_map_size=map_size,
             lmdb_used=used,
-            stream_subscriptions=None if publisher is None else len(publisher.subscriptions),
+            stream_subscriptions=node.stream_subscriptions(),
             checkpoint=self.checkpoint,
             plugins=plugins,
             readiness=readiness,
@@ -408,7 +387,7 @@ class Plugin:
             200,
             {
                 "status": "alive",
-                "instance": node.stream.instance,
+                "instance": node.settings.instance,
                 "version": __version__,
                 "uptime_seconds": round(time.monotonic() - self._started, 3),
             },

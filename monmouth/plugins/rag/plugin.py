@@ -36,8 +36,9 @@ if TYPE_CHECKING:
     from collections.abc import Callable
 
     from monmouth.core.config import Settings
-    from monmouth.core.node import Node
     from monmouth.core.payloads import AccountUpdate, BlockInfo, TransactionInfo
+    from monmouth.core.state import Store
+    from monmouth.hooks import Host
     from monmouth.plugins.rag.index import RagIndex
 
 __all__ = ["QUERY_KEYS", "RagConfig", "RagPlugin", "lag", "query_arguments"]
@@ -150,18 +151,18 @@ class RagPlugin:
             raise ValueError("the rag index is not open (the plugin did not start)")
         return self.index
 
-    def rpc_query(self, node: Node, params: Any) -> dict[str, Any]:
+    def rpc_query(self, node: Host, params: Any) -> dict[str, Any]:
         """`rag.query`: `{"results": [hit, ...]}`, each hit the document's fields and `score`."""
         args = query_arguments(params)
         hits = self._open_index().query(**args)
         return {"results": [hit.to_json() for hit in hits]}
 
-    def rpc_context(self, node: Node, params: Any) -> dict[str, Any]:
+    def rpc_context(self, node: Host, params: Any) -> dict[str, Any]:
         """`rag.context`: the prompt-ready pack of `RagIndex.context`."""
         args = query_arguments(params)
         return self._open_index().context(**args)
 
-    def rpc_stats(self, node: Node, params: Any) -> dict[str, Any]:
+    def rpc_stats(self, node: Host, params: Any) -> dict[str, Any]:
         """`rag.stats`: counts and sizes, how far the index is behind the node, and the blocks
         waiting in the plugin's queue."""
         stats = self._open_index().stats()
@@ -173,11 +174,11 @@ class RagPlugin:
     # ------------------------------------------------------------------ lifecycle
 
     @hookimpl
-    def startup(self, node: Node) -> None:
+    def startup(self, node: Host) -> None:
         from monmouth.plugins.rag.embed import make_embedder
         from monmouth.plugins.rag.index import IndexSettings, RagIndex
 
-        if getattr(node, "store", None) is None:
+        if node.store is None:
             raise ConfigError(
                 "the rag plugin runs in an executor (`monmouth run`), not in an analyzer: an "
                 "analyzer's account updates are each block's net changes, not each "
@@ -200,17 +201,17 @@ class RagPlugin:
             retention=self.settings.store.retention_blocks,
         )
         self.index = index
-        self._reconcile(node, index)
+        self._reconcile(node, node.store, index)
 
-    def _reconcile(self, node: Node, index: RagIndex) -> None:
-        """Make the index follow the node's chain (module docstring)."""
+    def _reconcile(self, node: Host, chain: Store, index: RagIndex) -> None:
+        """Make the index follow the node's chain (`chain`: its store; module docstring)."""
         head = node.head
         store = index.store
         dropped = index.drop_blocks_above(-1 if head is None else head.number)
         # Blocks the node no longer has (a reorg while the plugin was off), newest first.
         for number in store.blocks_above(-1)[: self.settings.store.retention_blocks]:
             entry = store.block(number)
-            record = node.store.block(number)
+            record = chain.block(number)
             if entry is not None and record is not None and record.hash == entry.hash:
                 break
             index.drop_blocks_above(number - 1)
@@ -246,7 +247,7 @@ class RagPlugin:
             )
 
     @hookimpl
-    def end_of_startup(self, node: Node) -> None:
+    def end_of_startup(self, node: Host) -> None:
         if self.wants_startup_snapshot and self.index is not None:
             self.index.store.set_head(self.index.store.meta().head, complete=True)
             self.wants_startup_snapshot = False
@@ -285,7 +286,7 @@ class RagPlugin:
             self.index.revert_block(block.number, block.hash, block.parent_hash)
 
     @hookimpl
-    def shutdown(self, node: Node) -> None:
+    def shutdown(self, node: Host) -> None:
         if self.index is not None:
             self.index.close()
             self.index = None

@@ -20,11 +20,11 @@ import pytest
 from anvil import DEV_ADDRESS, DEV_ADDRESS_2, Anvil, anvil_fixture  # noqa: F401  (the fixture)
 from structlog.testing import capture_logs
 
+from monmouth.app import build_node
 from monmouth.core.config import load_settings
 from monmouth.core.errors import SourceError
 from monmouth.core.ethrpc import METHOD_NOT_FOUND, EthRpc
 from monmouth.core.l1 import L1Block
-from monmouth.core.node import Node
 from monmouth.core.notifications import ChainCommitted, Notification
 from monmouth.core.payloads import BlockInfo
 from monmouth.core.sources.replay import read_replay, write_replay
@@ -308,7 +308,7 @@ def test_a_node_following_anvil_with_the_plugin(
         source={"kind": "rpc", "rpc_url": anvil.url, "poll_interval": 0.05},
         plugins={"enable": ["mev"], "mev": {"ethereum": ethereum}},
     )
-    with Node(settings) as node:
+    with build_node(settings) as node:
         # What `make_source(settings, traces=node.plugins.wants_traces())` passes on.
         wants = any(getattr(p, "wants_traces", False) for _, p in node.pm.list_name_plugin())
         assert wants is ethereum

@@ -13,6 +13,7 @@ import msgspec
 import pytest
 from msgspec.structs import replace
 
+from monmouth.app import build_node
 from monmouth.core.config import Settings, load_settings
 from monmouth.core.node import Node
 from monmouth.core.payloads import BlockInfo, TransactionInfo
@@ -473,7 +474,7 @@ def with_devnet(settings: Settings, **devnet: object) -> Settings:
 
 def run_node(settings: Settings, blocks: int) -> tuple[MevRecorder, Node]:
     recorder = MevRecorder()
-    node = Node(settings, plugins=load_plugins(settings, extra=[("mev-recorder", recorder)]))
+    node = build_node(settings, plugins=load_plugins(settings, extra=[("mev-recorder", recorder)]))
     with node:
         anyio.run(lambda: node.run(make_source(settings), max_blocks=blocks))
     return recorder, node

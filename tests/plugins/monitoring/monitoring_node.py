@@ -18,9 +18,9 @@ from pathlib import Path
 
 import anyio
 
+from monmouth.app import build_node
 from monmouth.core.config import load_settings
 from monmouth.core.logs import configure_logging
-from monmouth.core.node import Node
 from monmouth.core.sources.factory import make_source
 
 
@@ -28,7 +28,7 @@ def main() -> None:
     data_dir, blocks = Path(sys.argv[1]), int(sys.argv[2])
     settings = load_settings(None, data_dir=data_dir, store={"sync": False})
     configure_logging("info", json=True)
-    with Node(settings) as node:
+    with build_node(settings) as node:
         anyio.run(functools.partial(node.run, make_source(settings), max_blocks=blocks))
         stats = dataclasses.asdict(node.stats)
         print(json.dumps({k: v for k, v in stats.items() if isinstance(v, int)}), flush=True)

@@ -20,8 +20,8 @@ from opentelemetry import trace
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.proto.trace.v1.trace_pb2 import Span
 
+from monmouth.app import build_node
 from monmouth.core.config import load_settings
-from monmouth.core.node import Node
 from monmouth.core.sources.factory import make_source
 from monmouth.plugins.monitoring.tracing import EXPORT_TIMEOUT, Tracing, add_trace_context
 
@@ -74,7 +74,7 @@ def run_node(data_dir: Path, blocks: int, monitoring: dict[str, Any]) -> None:
     settings = load_settings(
         None, data_dir=data_dir, store={"sync": False}, plugins={"monitoring": monitoring}
     )
-    with Node(settings) as node:
+    with build_node(settings) as node:
         anyio.run(functools.partial(node.run, make_source(settings), max_blocks=blocks))
 
 
@@ -146,7 +146,7 @@ def test_a_collector_that_is_down_never_holds_the_node(tmp_path: Path) -> None:
         plugins={"monitoring": {"address": "none", "otlp_endpoint": gone.url}},
     )
     with structlog.testing.capture_logs() as logs:
-        node = Node(settings)
+        node = build_node(settings)
         try:
             # Some 750 spans: two batches, each of which the exporter would retry for its
             # whole timeout.

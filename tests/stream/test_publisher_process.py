@@ -25,10 +25,10 @@ from monmouth.core.errors import ConfigError
 from monmouth.core.records import BlockRecord, Segment
 from monmouth.rust_svm.accounts import AccountRecord
 from monmouth.stream import Message, Subscriber
-from monmouth.stream.publishing import PublisherProcess
+from monmouth.stream.eventlog import StreamService
+from monmouth.stream.publisher_process import PublisherProcess
 from monmouth.stream.schema import decode_header
 from monmouth.stream.segments import block_segment
-from monmouth.stream.service import StreamService
 
 ACCOUNTS = 3
 

@@ -1,14 +1,16 @@
 """One instance's stream: its log in the store, its publisher and request socket, its topics.
 
+`StreamService` is the core's `EventLog` (`monmouth.core.eventlog`): the node builds segments
+through it and never imports this package; `monmouth.app` wires one in.
+
 The node writes each segment in the same LMDB transaction as the change it reports, then
 submits it to the publisher, under one lock shared with plugins publishing their own kinds,
 so the publisher receives segments in sequence order. The publisher runs in a child process
-(`publishing.PublisherProcess`); the request socket stays here, beside the store it reads.
+(`publisher_process.PublisherProcess`); the request socket stays here, beside the store it reads.
 """
 
 from __future__ import annotations
 
-import socket
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -23,9 +25,12 @@ from zmq.auth.thread import ThreadAuthenticator
 
 from monmouth.core.config import Settings
 from monmouth.core.errors import ConfigError
+from monmouth.core.eventlog import SlotChange
+from monmouth.core.payloads import TransactionInfo
 from monmouth.core.records import BlockRecord, Segment
 from monmouth.core.state import Store
-from monmouth.stream.publishing import PublisherProcess
+from monmouth.stream.publisher_process import PublisherProcess
+from monmouth.stream.requests import RequestServer
 from monmouth.stream.schema import CORE_KINDS
 from monmouth.stream.security import (
     ClientCurve,
@@ -34,15 +39,15 @@ from monmouth.stream.security import (
     next_port,
     start_authenticator,
 )
-from monmouth.stream.segments import plugin_segment
-from monmouth.stream.server import RequestServer
+from monmouth.stream.segments import block_segment, plugin_segment, revert_segment, slot_segment
 
 log = structlog.get_logger("monmouth.stream")
 
 
 @dataclass(frozen=True, slots=True)
 class Topic:
-    """A message kind a plugin declared; `publish` appends to the log and sends it."""
+    """A message kind a plugin declared; `publish` appends to the log and sends it (the
+    core's `Topic` protocol)."""
 
     kind: str
     description: str
@@ -66,7 +71,7 @@ def client_curve(settings: Settings) -> ClientCurve | None:
 
 
 class StreamService:
-    """The stream side of one instance. Without `publish` it only keeps the log."""
+    """The stream side of one instance (an `EventLog`). Without `publish` it only keeps the log."""
 
     def __init__(
         self,
@@ -78,9 +83,7 @@ class StreamService:
         cfg = settings.stream
         self.settings = settings
         self.store = store
-        # Host and folder: two instances on one machine differ by folder, and on two machines
-        # by host, without configuration.
-        self.instance = cfg.instance or f"{socket.gethostname()}/{settings.data_dir.resolve().name}"
+        self.instance = settings.instance
         self.kinds: dict[str, str] = {}
         #: Methods served on the request socket (op `call`), from `register_rpc_methods`.
         self.methods: dict[str, Callable[[Any], Any]] = {}
@@ -142,6 +145,9 @@ class StreamService:
             publisher_pid=self.publisher.pid,
         )
 
+    def subscriptions(self) -> int | None:
+        return None if self.publisher is None else len(self.publisher.subscriptions)
+
     def _first_height(self) -> int | None:
         return None if self.store is None else self.store.stream_bounds()[2]
 
@@ -178,6 +184,21 @@ class StreamService:
         return first
 
     # ------------------------------------------------------------------ the node's side
+
+    def block_segments(
+        self,
+        block: BlockRecord,
+        parent: int | None,
+        accounts: Sequence[tuple[bytes, bytes | None, bytes | None]],
+        transactions: Sequence[TransactionInfo],
+    ) -> list[Segment]:
+        return [block_segment(block, parent, accounts, transactions)]
+
+    def revert_segments(self, block: BlockRecord, parent_checksum: bytes | None) -> list[Segment]:
+        return [revert_segment(block, parent_checksum)]
+
+    def slot_segments(self, height: int, slots: Sequence[SlotChange]) -> list[Segment]:
+        return [slot_segment(height, slots)]
 
     @contextmanager
     def ordered(self) -> Iterator[None]:

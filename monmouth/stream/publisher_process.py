@@ -4,7 +4,7 @@
 topics subscribed right now: pure Python, and in the node's process it takes turns with the
 node's executor for the interpreter lock (one subscriber that wants everything cut catch-up
 ingest to about half). `PublisherProcess` runs the same `Publisher` in a child process
-(`python -m monmouth.stream.publishing`) and stands in for it in the node's process, with the
+(`python -m monmouth.stream.publisher_process`) and stands in for it in the node's process, with the
 same methods and attributes:
 
 - node -> child, over the child's stdin: a `Start` frame, then commands (`Submit`, `SetHead`,
@@ -203,7 +203,7 @@ class PublisherProcess:
         )
         # The endpoint in the arguments is only for `ps`: the child reads `Start`.
         self._process = subprocess.Popen(
-            [sys.executable, "-m", "monmouth.stream.publishing", endpoint],
+            [sys.executable, "-m", "monmouth.stream.publisher_process", endpoint],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
         )
