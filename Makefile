@@ -25,6 +25,7 @@ node_modules/.bin/anvil: package.json package-lock.json
 test: $(VENV)/.installed node_modules/.bin/anvil
 	$(BIN)/ruff check monmouth tests benches examples
 	$(BIN)/mypy
+	$(BIN)/lint-imports --no-cache
 	$(BIN)/pytest $(ARGS)
 
 bench: $(VENV)/.installed
