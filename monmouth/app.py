@@ -1,10 +1,43 @@
-"""The source the configuration asks for."""
+"""The wiring layer: the one place that builds a node's parts from settings.
+
+It sits on top of everything else (`monmouth.core`, `monmouth.devnet`, `monmouth.stream`,
+`monmouth.plugins`) and is the only module that may know them all: the core never imports the
+devnet or a plugin, and the devnet never imports a plugin, so what joins them (the devnet source
+of `[source] kind`, the mev plugin's patterns of `[devnet] mev_patterns`) is decided here.
+The command line (`monmouth.cli`) and the test helpers (`monmouth.testing`) build through it.
+"""
 
 from __future__ import annotations
 
-from monmouth.core.config import Settings
+from collections.abc import Callable
+
+from monmouth.core.config import DevnetSettings, Settings
 from monmouth.core.errors import ConfigError
 from monmouth.core.sources.base import Source
+from monmouth.devnet import DevnetChain, DevnetSource, WorkloadPatterns
+
+
+def devnet_patterns(settings: DevnetSettings) -> Callable[[], WorkloadPatterns] | None:
+    """What makes the patterns planted into each devnet chain: the mev plugin's MEV patterns
+    when `[devnet] mev_patterns` is on, else None (none)."""
+    if not settings.mev_patterns:
+        return None
+    from monmouth.plugins.mev.devnet import MevPatterns
+
+    return MevPatterns
+
+
+def devnet_chain(
+    settings: DevnetSettings, inbox_address: bytes, *, keep_blocks: int | None = None
+) -> DevnetChain:
+    """A `DevnetChain` with the patterns its settings ask for (see `devnet_patterns`)."""
+    patterns = devnet_patterns(settings)
+    return DevnetChain(
+        settings,
+        inbox_address,
+        keep_blocks=keep_blocks,
+        patterns=None if patterns is None else patterns(),
+    )
 
 
 def make_source(settings: Settings, *, traces: bool = False) -> Source:
@@ -31,6 +64,6 @@ def make_source(settings: Settings, *, traces: bool = False) -> Source:
             poll_interval=settings.source.poll_interval,
             traces=traces,
         )
-    from monmouth.core.sources.devnet import DevnetSource
-
-    return DevnetSource(settings.devnet, settings.inbox.address_bytes)
+    return DevnetSource(
+        settings.devnet, settings.inbox.address_bytes, devnet_patterns(settings.devnet)
+    )

@@ -12,9 +12,9 @@ from typing import Any
 import anyio
 import pluggy
 
+from monmouth.app import make_source
 from monmouth.core.config import Settings, load_settings
 from monmouth.core.node import Node
-from monmouth.core.sources.factory import make_source
 
 
 def free_endpoint() -> str:

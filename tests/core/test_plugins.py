@@ -22,7 +22,7 @@ from monmouth.core.node import Node
 from monmouth.core.payloads import AccountUpdate, BlockInfo, TransactionInfo
 from monmouth.core.plugins import PluginHalted, instantiate, load_plugins
 from monmouth.core.records import AccountRecord
-from monmouth.core.sources.devnet import DevnetSource
+from monmouth.devnet import DevnetSource
 from monmouth.hooks import hookimpl
 
 # One SDK meter provider for this test process: the plugin host's instruments report to it.
