@@ -81,7 +81,7 @@ class MevPatterns:
 def _plant_sandwich(
     workload: Workload, rng: Random, model: Model, blockhash: bytes
 ) -> list[Entry] | None:
-    """User A's token transfer a -> x, user B's b -> x, A's a -> x again: three in a roworkload."""
+    """User A's token transfer a -> x, user B's b -> x, A's a -> x again: three in a row."""
     need = workload.nonce + 3  # each leg moves a fresh nonce's worth of tokens
     mints = [m for m, accounts in enumerate(model.mint_accounts) if len(accounts) >= 3]
     if not mints:
