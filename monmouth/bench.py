@@ -33,8 +33,8 @@ from monmouth.core import inbox
 from monmouth.core.config import load_settings
 from monmouth.core.l1 import L1Block
 from monmouth.core.node import Node
-from monmouth.core.sources.devnet import DevnetChain
 from monmouth.core.sources.replay import ReplaySource, write_replay
+from monmouth.devnet import DevnetChain
 
 Workload = Literal["transfers", "spl", "mixed"]
 WORKLOADS: tuple[Workload, ...] = ("transfers", "spl", "mixed")

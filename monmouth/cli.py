@@ -180,8 +180,7 @@ def run(
     """Follow the L1 chain and execute its SVM transactions until stopped (Ctrl-C, SIGTERM),
     --blocks N are committed, or the replay file ends. With --role, run a replica, analyzer or
     monitor of other instances instead (until stopped)."""
-    from monmouth.app import build_node
-    from monmouth.core.sources.factory import make_source
+    from monmouth.app import build_node, make_source
 
     def body() -> None:
         stream: dict[str, Any] = {}
@@ -333,7 +332,7 @@ def record(
                 raise UserError("record --source rpc needs --rpc-url URL")
             count = anyio.run(_record_rpc, rpc_url, first, last, out)
         elif kind == "devnet":
-            from monmouth.core.sources.devnet import DevnetChain
+            from monmouth.app import devnet_chain as DevnetChain
             from monmouth.core.sources.replay import write_replay
 
             if blocks is None:

@@ -138,10 +138,9 @@ def monmouth_run(monmouth_settings: Settings, tmp_path: Path) -> MonmouthRunner:
         import anyio
         from structlog.testing import capture_logs
 
-        from monmouth.app import build_node
+        from monmouth.app import build_node, make_source
         from monmouth.core.config import Settings
         from monmouth.core.plugins import instantiate, load_plugins
-        from monmouth.core.sources.factory import make_source
 
         if blocks is None and replay_file is None:
             raise ValueError("the devnet never ends: give blocks=N, or a replay_file")

@@ -12,9 +12,8 @@ from typing import Any
 import anyio
 import pluggy
 
-from monmouth.app import build_node
+from monmouth.app import build_node, make_source
 from monmouth.core.config import Settings, load_settings
-from monmouth.core.sources.factory import make_source
 
 
 def free_endpoint() -> str:

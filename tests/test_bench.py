@@ -16,7 +16,7 @@ from monmouth.app import build_node
 from monmouth.core.config import load_settings
 from monmouth.core.payloads import BlockInfo, TransactionInfo
 from monmouth.core.plugins import load_plugins
-from monmouth.core.sources.devnet import DevnetSource
+from monmouth.devnet import DevnetSource
 from monmouth.hooks import hookimpl
 
 KEYS = {

@@ -14,8 +14,8 @@ import base58
 import pytest
 
 from monmouth.core.config import load_settings
-from monmouth.core.sources.devnet import DevnetChain
 from monmouth.core.state import Store
+from monmouth.devnet import DevnetChain
 
 ENV = {**os.environ, "MONMOUTH_STORE__SYNC": "false", "MONMOUTH_PLUGINS__ENABLE": "[]"}
 

@@ -15,9 +15,9 @@ from monmouth.core.errors import SourceError
 from monmouth.core.notifications import ChainCommitted, ChainReorged
 from monmouth.core.reasons import Reason
 from monmouth.core.records import decode_message
-from monmouth.core.sources.devnet import DevnetChain, DevnetSource
 from monmouth.core.sources.replay import ReplaySource, write_replay
 from monmouth.core.state import Store
+from monmouth.devnet import DevnetChain, DevnetSource
 
 
 def devnet_settings(data_dir: Path, **devnet: object) -> Settings:

@@ -50,6 +50,8 @@ def test_the_package_as_it_is_keeps_the_contracts(copy: Path) -> None:
         ("plugins/mev/plugin.py", "monmouth.stream.eventlog"),  # a plugin on a sibling
         ("core/plugins.py", "monmouth.hooks"),  # the core on the public API above it
         ("roles/analyzer.py", "monmouth.plugins.rag"),  # a role naming a plugin
+        ("devnet/workload.py", "monmouth.plugins.mev"),  # the devnet naming a plugin
+        ("core/node.py", "monmouth.app"),  # the core on its own wiring
     ],
 )
 def test_an_upward_import_breaks_them(copy: Path, module: str, upward: str) -> None:

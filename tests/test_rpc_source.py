@@ -35,7 +35,8 @@ from monmouth.core.node import Node
 from monmouth.core.notifications import ChainCommitted, Notification
 from monmouth.core.plugins import load_plugins
 from monmouth.core.sources.rpc import RpcSource
-from monmouth.core.sources.workload import (
+from monmouth.core.state import Store
+from monmouth.devnet.instructions import (
     MINT_SIZE,
     RENT_MINT,
     RENT_TOKEN_ACCOUNT,
@@ -46,7 +47,6 @@ from monmouth.core.sources.workload import (
     mint_to,
     token_transfer,
 )
-from monmouth.core.state import Store
 from monmouth.hooks import hookimpl
 from monmouth.rust_svm.accounts import AccountRecord
 

@@ -14,9 +14,9 @@ from monmouth.core.errors import ConfigError
 from monmouth.core.node import Node
 from monmouth.core.payloads import AccountUpdate, BlockInfo, TransactionInfo
 from monmouth.core.plugins import PluginHalted
-from monmouth.core.sources.devnet import DevnetChain
 from monmouth.core.sources.replay import write_replay
 from monmouth.core.state import Store
+from monmouth.devnet import DevnetChain
 from monmouth.hooks import hookimpl
 from monmouth.testing import MonmouthRunner
 

@@ -63,6 +63,8 @@ class DevnetSettings(_Section):
     interval: float = Field(0.0, ge=0.0)
     #: Plant SVM-side MEV patterns (a token sandwich, a spam burst, a replay, a compute-unit
     #: outlier), one per block in a fixed cycle; off leaves the workload exactly as it was.
+    #: The mev plugin provides the patterns (`monmouth.plugins.mev.devnet`); `monmouth.app`
+    #: hands them to the devnet, which never imports a plugin. Kept here: the key is `[devnet]`'s.
     mev_patterns: bool = False
 
 

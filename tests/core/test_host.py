@@ -9,11 +9,10 @@ from pathlib import Path
 
 import anyio
 
-from monmouth.app import build_node
+from monmouth.app import build_node, make_source
 from monmouth.core.config import Settings, load_settings
 from monmouth.core.node import Node
 from monmouth.core.plugins import load_plugins
-from monmouth.core.sources.factory import make_source
 from monmouth.hooks import Host, hookimpl
 from monmouth.roles.analyzer import Analyzer
 from monmouth.roles.replica import Replica

@@ -22,7 +22,7 @@ from monmouth.core.errors import ConfigError
 from monmouth.core.node import Node
 from monmouth.core.payloads import AccountUpdate, BlockInfo, TransactionInfo
 from monmouth.core.plugins import PluginHalted, instantiate, load_plugins
-from monmouth.core.sources.devnet import DevnetSource
+from monmouth.devnet import DevnetSource
 from monmouth.hooks import hookimpl
 from monmouth.rust_svm.accounts import AccountRecord
 

@@ -17,7 +17,7 @@ import pytest
 
 from monmouth.app import build_node
 from monmouth.core.config import load_settings
-from monmouth.core.sources.devnet import DevnetSource
+from monmouth.devnet import DevnetSource
 
 PINNED = {
     # workload: (head, base58 state hash, ok, failed, rejected) after 60 blocks of seed 11

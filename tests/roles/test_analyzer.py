@@ -12,13 +12,12 @@ import anyio
 import pytest
 from streamkit import free_endpoint, wait_until
 
-from monmouth.app import build_node
+from monmouth.app import build_node, make_source
 from monmouth.core.config import Settings, load_settings
 from monmouth.core.errors import ConfigError
 from monmouth.core.node import Node
 from monmouth.core.payloads import AccountUpdate, BlockInfo, TransactionInfo
 from monmouth.core.plugins import PluginHalted, load_plugins
-from monmouth.core.sources.factory import make_source
 from monmouth.hooks import hookimpl
 from monmouth.roles.analyzer import Analyzer
 from monmouth.stream.subscriber import Subscriber

@@ -12,11 +12,10 @@ import anyio
 import pytest
 from streamkit import free_endpoint, wait_until
 
-from monmouth.app import build_node
+from monmouth.app import build_node, make_source
 from monmouth.core.config import Settings, load_settings
 from monmouth.core.errors import ConfigError
 from monmouth.core.node import Node
-from monmouth.core.sources.factory import make_source
 from monmouth.roles.monitor import Alert, HeartbeatTracker, Monitor
 from monmouth.stream.schema import AlertBody, HeartbeatBody
 from monmouth.stream.subscriber import Subscriber

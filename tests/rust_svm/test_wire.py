@@ -12,7 +12,7 @@ from solders.transaction import VersionedTransaction
 
 from monmouth.core import inbox
 from monmouth.core.config import load_settings
-from monmouth.core.sources.devnet import DevnetChain
+from monmouth.devnet import DevnetChain
 from monmouth.rust_svm.runtime import SvmRuntime, writable_keys
 from monmouth.rust_svm.wire import layout, layout_py
 

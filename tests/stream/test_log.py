@@ -8,9 +8,8 @@ from pathlib import Path
 import anyio
 from streamkit import stream_settings
 
-from monmouth.app import build_node
+from monmouth.app import build_node, make_source
 from monmouth.core.node import Node
-from monmouth.core.sources.factory import make_source
 from monmouth.core.state import Store
 from monmouth.stream.segments import Expander
 from monmouth.stream.topics import PrefixSet

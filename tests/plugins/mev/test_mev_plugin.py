@@ -21,13 +21,13 @@ import msgspec
 import pytest
 
 import monmouth.plugins.mev as mev_module
+from monmouth.app import devnet_chain
 from monmouth.core.config import Settings, load_settings
 from monmouth.core.errors import ConfigError, DataDirError
 from monmouth.core.inbox import DEFAULT_INBOX_ADDRESS
 from monmouth.core.l1 import L1Block
 from monmouth.core.payloads import BlockInfo
 from monmouth.core.plugins import OPTIONAL_BUILTINS, find_plugins, implemented_hooks, load_plugins
-from monmouth.core.sources.devnet import DevnetChain
 from monmouth.core.sources.replay import write_replay
 from monmouth.core.state import Store
 from monmouth.plugins.mev import MevConfig, MevPlugin, MevStore, inspect_block
@@ -417,7 +417,7 @@ def test_svm_side_through_a_node_with_reorgs(monmouth_run: MonmouthRunner, tmp_p
     assert {"svm_sandwich", "spam", "replay"} <= kinds
     assert not any(r.traced for r in found.values())  # the devnet serves no traces
 
-    chain = DevnetChain(run.settings.devnet, DEFAULT_INBOX_ADDRESS)
+    chain = devnet_chain(run.settings.devnet, DEFAULT_INBOX_ADDRESS)
     head = max(canonical)
     while chain.tip.number < head:
         chain.next_event()

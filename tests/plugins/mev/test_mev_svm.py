@@ -13,24 +13,22 @@ import msgspec
 import pytest
 from msgspec.structs import replace
 
-from monmouth.app import build_node
+from monmouth.app import build_node, devnet_chain, make_source
 from monmouth.core.config import Settings, load_settings
 from monmouth.core.node import Node
 from monmouth.core.payloads import BlockInfo, TransactionInfo
 from monmouth.core.plugins import load_plugins
-from monmouth.core.sources.devnet import DevnetChain
-from monmouth.core.sources.factory import make_source
-from monmouth.core.sources.workload import (
+from monmouth.core.state import Store
+from monmouth.devnet import Planted
+from monmouth.hooks import hookimpl
+from monmouth.plugins.mev.devnet import (
     CU_OUTLIER,
     OUTLIER_TRANSFERS,
     REPLAY,
     SPAM,
     SPAM_BURST,
     SVM_SANDWICH,
-    Planted,
 )
-from monmouth.core.state import Store
-from monmouth.hooks import hookimpl
 from monmouth.plugins.mev.svm import (
     SYSTEM_PROGRAM,
     TOKEN_PROGRAM,
@@ -482,7 +480,7 @@ def run_node(settings: Settings, blocks: int) -> tuple[MevRecorder, Node]:
 
 def planted_by_block(settings: Settings, recorder: MevRecorder) -> dict[int, list[Planted]]:
     """The devnet's planted records of the blocks the node committed (the chain is the same)."""
-    chain = DevnetChain(settings.devnet, settings.inbox.address_bytes)
+    chain = devnet_chain(settings.devnet, settings.inbox.address_bytes)
     tip = max(recorder.blocks)
     while chain.tip.number < tip:
         chain.next_event()

@@ -18,10 +18,9 @@ from pathlib import Path
 
 import anyio
 
-from monmouth.app import build_node
+from monmouth.app import build_node, make_source
 from monmouth.core.config import load_settings
 from monmouth.core.logs import configure_logging
-from monmouth.core.sources.factory import make_source
 
 
 def main() -> None:

@@ -20,9 +20,8 @@ from opentelemetry import trace
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.proto.trace.v1.trace_pb2 import Span
 
-from monmouth.app import build_node
+from monmouth.app import build_node, make_source
 from monmouth.core.config import load_settings
-from monmouth.core.sources.factory import make_source
 from monmouth.plugins.monitoring.tracing import EXPORT_TIMEOUT, Tracing, add_trace_context
 
 

@@ -25,16 +25,16 @@ from monmouth.core.inbox import DEFAULT_INBOX_ADDRESS, Batch, Deposit, Rejected,
 from monmouth.core.l1 import BlockId, L1Block
 from monmouth.core.notifications import ChainCommitted, ChainReorged, ChainReverted, Notification
 from monmouth.core.reasons import Reason
-from monmouth.core.sources.devnet import DevnetChain, DevnetSource
-from monmouth.core.sources.workload import (
+from monmouth.devnet import (
     BLOCKHASH_WINDOW,
     DECOY,
     FAILED,
     REVERTED,
-    SYSTEM_PROGRAM_ID,
+    DevnetChain,
+    DevnetSource,
     Planted,
-    transfer_tx,
 )
+from monmouth.devnet.instructions import SYSTEM_PROGRAM_ID, transfer_tx
 
 INBOX = DEFAULT_INBOX_ADDRESS
 MESSAGE_REASONS = {

@@ -13,25 +13,21 @@ from solders.pubkey import Pubkey
 from solders.transaction import VersionedTransaction
 from solders.transaction_metadata import FailedTransactionMetadata
 
+from monmouth.app import devnet_chain
 from monmouth.core.config import DevnetSettings
 from monmouth.core.inbox import DEFAULT_INBOX_ADDRESS, Batch, Deposit, decode
 from monmouth.core.l1 import L1Block
 from monmouth.core.reasons import Reason
-from monmouth.core.sources.devnet import DevnetChain
-from monmouth.core.sources.workload import (
-    BLOCKHASH_WINDOW,
+from monmouth.devnet import BLOCKHASH_WINDOW, FAILED, OK, DevnetChain, Planted
+from monmouth.devnet.instructions import SYSTEM_PROGRAM_ID, TOKEN_PROGRAM_ID
+from monmouth.plugins.mev.devnet import (
     CU_OUTLIER,
-    FAILED,
     MEV_PATTERNS,
-    OK,
     OUTLIER_TRANSFERS,
     REPLAY,
     SPAM,
     SPAM_BURST,
     SVM_SANDWICH,
-    SYSTEM_PROGRAM_ID,
-    TOKEN_PROGRAM_ID,
-    Planted,
 )
 
 INBOX = DEFAULT_INBOX_ADDRESS
@@ -42,7 +38,7 @@ def devnet(**overrides: Any) -> DevnetSettings:
 
 
 def chain_of(settings: DevnetSettings, events: int) -> DevnetChain:
-    chain = DevnetChain(settings, INBOX)
+    chain = devnet_chain(settings, INBOX)
     for _ in range(events):
         chain.next_event()
     return chain

@@ -2,7 +2,7 @@
 
 Fully deterministic: the same `DevnetSettings` give the same blocks, hashes and notifications,
 event by event (no clock, no OS randomness). The workload is described in
-`monmouth.core.sources.workload`.
+`monmouth.devnet.workload`; patterns a plugin plants into it in `monmouth.devnet.patterns`.
 
 Chain rules:
 
@@ -18,7 +18,7 @@ Chain rules:
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Callable
 from dataclasses import dataclass
 from random import Random
 
@@ -26,13 +26,15 @@ import anyio
 import anyio.lowlevel
 
 from monmouth.core.config import DevnetSettings
-from monmouth.core.errors import SourceError
+from monmouth.core.errors import ConfigError, SourceError
 from monmouth.core.l1 import BlockId, L1Block, L1Transaction
 from monmouth.core.notifications import ChainCommitted, ChainReorged, Notification
 from monmouth.core.sources.base import HashAt
-from monmouth.core.sources.workload import Context, Model, Planted, Workload, derive
+from monmouth.devnet.patterns import WorkloadPatterns
+from monmouth.devnet.plan import Context, Model, Planted, derive
+from monmouth.devnet.workload import Workload
 
-__all__ = ["DevnetChain", "DevnetSource", "Planted"]
+__all__ = ["DevnetChain", "DevnetSource"]
 
 #: Canonical block hashes kept for blockhashes (the window is 150; older ones make stale ones).
 _KEEP_HASHES = 1024
@@ -61,15 +63,28 @@ class DevnetChain:
     :param inbox_address: the 20-byte address inbox messages are sent to.
     :param keep_blocks: how many canonical blocks `canonical()` keeps, newest last; None (the
         default) keeps the whole chain. At least `reorg_max_depth + 1` are always kept.
+    :param patterns: planted into every block with transactions, after the workload's own (see
+        `WorkloadPatterns`); one instance per chain. `[devnet] mev_patterns` needs them (the mev
+        plugin provides them, `monmouth.app.devnet_chain` passes them on): without, ConfigError.
     """
 
     def __init__(
-        self, settings: DevnetSettings, inbox_address: bytes, *, keep_blocks: int | None = None
+        self,
+        settings: DevnetSettings,
+        inbox_address: bytes,
+        *,
+        keep_blocks: int | None = None,
+        patterns: WorkloadPatterns | None = None,
     ) -> None:
+        if settings.mev_patterns and patterns is None:
+            raise ConfigError(
+                "[devnet] mev_patterns needs the mev plugin's patterns: build the chain with "
+                "monmouth.app.devnet_chain"
+            )
         self._settings = settings
         # The workload is in every salt, so even genesis tells the workloads apart.
         self._salt = (settings.seed, settings.workload)
-        self._workload = Workload(settings, inbox_address)
+        self._workload = Workload(settings, inbox_address, patterns)
         self._rng = Random(int.from_bytes(derive("chain", *self._salt)))
         self._depth = settings.reorg_max_depth
         self._keep = None if keep_blocks is None else max(keep_blocks, self._depth + 1)
@@ -197,18 +212,32 @@ class DevnetSource:
     regenerates the chain silently until `head` is canonical, then emits the canonical blocks
     after it (if any) and continues exactly as an uninterrupted run would. Raises `SourceError`
     when `head` is not on this devnet's chain.
+
+    :param patterns: makes the `WorkloadPatterns` of each chain the source builds (a new one each
+        time, since patterns keep state); None plants none. See `DevnetChain`.
     """
 
-    def __init__(self, settings: DevnetSettings, inbox_address: bytes) -> None:
+    def __init__(
+        self,
+        settings: DevnetSettings,
+        inbox_address: bytes,
+        patterns: Callable[[], WorkloadPatterns] | None = None,
+    ) -> None:
         self._settings = settings
         self._inbox_address = inbox_address
+        self._patterns = patterns
 
     async def notifications(
         self, head: BlockId | None, hash_at: HashAt | None = None
     ) -> AsyncGenerator[Notification, None]:
         settings = self._settings
         # A restart needs only the blocks after the head, which are at most a reorg deep.
-        chain = DevnetChain(settings, self._inbox_address, keep_blocks=settings.reorg_max_depth + 2)
+        chain = DevnetChain(
+            settings,
+            self._inbox_address,
+            keep_blocks=settings.reorg_max_depth + 2,
+            patterns=None if self._patterns is None else self._patterns(),
+        )
         if head is None:
             yield ChainCommitted((chain.tip,))
         else:

@@ -27,63 +27,67 @@ What a block carries (DESIGN.md sections 4 and 5):
 - L1 noise the node must ignore: ETH transfers, contract calls (some reverted), a contract
   creation now and then, a valid-looking inbox message sent to another contract (`decoy`), and
   a reverted (status 0) transaction to the inbox that carries a valid-looking message.
-
-- With `mev_patterns` (off by default; off, nothing here draws a random number or moves a
-  counter, so the workload is exactly the one without it), each block with transactions also
-  carries one SVM-side MEV pattern, after its other transactions, in the cycle of `MEV_PATTERNS`:
-  `svm_sandwich` (user A's SPL token transfer onto token account x, user B's onto x, A's onto x
-  again, one after the other), `spam` (`SPAM_BURST` system transfers of more than the payer holds,
-  from one payer), `replay` (an executed transaction of the last blocks sent again, rejected as
-  `already_processed`) and `cu_outlier` (one system transaction of `OUTLIER_TRANSFERS`
-  transfers). A pattern that cannot be made yet (no mint with three token accounts and two
-  holders, nothing executed yet) is passed over until its next turn; the `transfers` workload
-  never has a sandwich.
+- Patterns (off by default): a `WorkloadPatterns` given to the workload adds its transactions to
+  each block that has transactions, after the workload's own. Without one, nothing here draws a
+  random number or moves a counter for it, so the workload is exactly the one without it. The
+  mev plugin's (`monmouth.plugins.mev.devnet`) plants SVM-side MEV patterns with
+  `[devnet] mev_patterns`; `monmouth.app` passes it.
 
 Failures and bad input come with both workloads; a benchmark of plain transfers sets
 `failure_rate = 0` and `bad_input_rate = 0`. A `Planted` record names each of the special cases
-above, so tests can check what the node did; the transactions of an MEV pattern carry its name in
+above, so tests can check what the node did; the transactions of a pattern carry its name in
 `Planted.pattern`.
 """
 
 from __future__ import annotations
 
 import struct
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from random import Random
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 import nacl.bindings
-from blake3 import blake3
-from solders.hash import Hash
-from solders.instruction import AccountMeta, Instruction
 from solders.keypair import Keypair
-from solders.message import Message, MessageV0
 from solders.pubkey import Pubkey
-from solders.system_program import CreateAccountParams, TransferParams, create_account, transfer
 from solders.transaction import VersionedTransaction
 
 from monmouth.core import inbox
 from monmouth.core.config import DevnetSettings
 from monmouth.core.reasons import Reason
+from monmouth.devnet.instructions import (
+    FEE,
+    MINT_SIZE,
+    RENT_MINT,
+    RENT_TOKEN_ACCOUNT,
+    SOL,
+    TOKEN_ACCOUNT_SIZE,
+    create_token_owned,
+    initialize_account3,
+    initialize_mint2,
+    mint_to,
+    sign_solders,
+    token_transfer,
+    transfer_tx,
+)
+from monmouth.devnet.plan import (
+    BLOCKHASH_WINDOW,
+    DECOY,
+    FAILED,
+    REVERTED,
+    BlockPlan,
+    Context,
+    Draft,
+    Model,
+    Tag,
+    derive,
+)
 
-FEE: Final = 5000
-"""Lamports per signature."""
-RENT_SYSTEM: Final = 890_880
-RENT_MINT: Final = 1_461_600
-RENT_TOKEN_ACCOUNT: Final = 2_039_280
-MINT_SIZE: Final = 82
-TOKEN_ACCOUNT_SIZE: Final = 165
-SOL: Final = 10**9
-#: Solana's blockhash window, in L1 blocks.
-BLOCKHASH_WINDOW: Final = 150
-TOKEN_PROGRAM_ID: Final = Pubkey.from_string("TokenkegQfeZyiNwAJbNbGKPFXCWuBvf9Ss623VQ5DA")
-SYSTEM_PROGRAM_ID: Final = Pubkey.default()
+if TYPE_CHECKING:
+    from monmouth.devnet.patterns import WorkloadPatterns
 
 #: A user whose balance falls below this gets a deposit in the next block.
 _LOW = 5 * SOL
 #: What a payer keeps back so that no transaction meant to succeed runs out of lamports.
-_FLOOR = 1 * SOL
+FLOOR: Final = 1 * SOL
 #: New users funded per block.
 _FUND_PER_BLOCK = 1024
 #: Executed transactions remembered per block for `already_processed` re-sends.
@@ -91,18 +95,7 @@ _EXECUTED_SAMPLE = 32
 #: Bad transactions per tx-level slot of the bad-input cycle.
 _BAD_TXS_PER_SLOT = 3
 _TX_SLOT = "transactions"
-
-# A legacy system transfer, laid out by hand: header (1 signer, 0 read-only signed, 1 read-only
-# unsigned), 3 account keys; after the blockhash, 1 instruction: program 2, accounts [0, 1],
-# 12 bytes of data (u32 2 = Transfer, u64 lamports).
-_XFER_HEAD = bytes((1, 0, 1, 3))
-_XFER_IX = bytes((1, 2, 2, 0, 1, 12))
-_XFER_DATA = struct.Struct("<IQ")
-_SYSTEM_ID = bytes(32)
-_V0_PREFIX = b"\x80"
-_NO_LOOKUPS = b"\x00"
 _U16 = struct.Struct("<H")
-_U64 = struct.Struct("<Q")
 
 #: The order in which bad inbox messages come; `_TX_SLOT` is a batch with bad transactions.
 _MESSAGE_CYCLE: Final[tuple[str, ...]] = (
@@ -142,257 +135,6 @@ _TX_VARIANTS: Final[dict[Reason, tuple[str, ...]]] = {
     Reason.FEE_PAYER: ("never-funded payer",),
 }
 
-FAILED: Final = "failed"
-"""A Solana transaction that executes and fails; the fee is charged."""
-REVERTED: Final = "reverted"
-"""An L1 transaction to the inbox whose receipt status is 0: the node ignores it."""
-DECOY: Final = "decoy"
-"""Inbox calldata sent to another address: the node ignores it."""
-OK: Final = "ok"
-"""A Solana transaction planted for an MEV pattern that executes and succeeds."""
-
-SVM_SANDWICH: Final = "svm_sandwich"
-"""MEV pattern: one user's token transfer before and after another's onto the same account."""
-SPAM: Final = "spam"
-"""MEV pattern: one fee payer's burst of transfers that fail."""
-REPLAY: Final = "replay"
-"""MEV pattern: a transaction that already executed, sent again."""
-CU_OUTLIER: Final = "cu_outlier"
-"""MEV pattern: a system transaction of many transfers, far costlier than its program's usual."""
-#: The order in which `mev_patterns` plants them, one per block.
-MEV_PATTERNS: Final[tuple[str, ...]] = (SVM_SANDWICH, SPAM, REPLAY, CU_OUTLIER)
-#: Failing transfers of a spam burst.
-SPAM_BURST: Final = 6
-#: Transfer instructions of a compute-unit outlier.
-OUTLIER_TRANSFERS: Final = 16
-
-#: A planted entry's (what, detail) or (what, detail, MEV pattern).
-Tag = tuple[str, str] | tuple[str, str, str]
-
-
-@dataclass(frozen=True, slots=True)
-class Planted:
-    """Something the devnet put into a block on purpose, for tests to check the node against.
-
-    :ivar what: a `Reason` (the message or transaction is rejected), `FAILED`, `REVERTED` or
-        `DECOY`.
-    :ivar tx_index: the L1 transaction's index in its block.
-    :ivar position: the Solana transaction's position in the batch; None for a whole message.
-    :ivar detail: which variant, in words (for example "empty calldata").
-    :ivar signature: the first signature of the Solana transaction, when it has one.
-    :ivar pattern: with `mev_patterns`, the MEV pattern the transaction belongs to
-        (`SVM_SANDWICH`, `SPAM`, `REPLAY` or `CU_OUTLIER`); `what` is then `OK`, `FAILED` or
-        `already_processed`.
-    """
-
-    what: str
-    tx_index: int
-    position: int | None
-    detail: str
-    signature: bytes | None = None
-    pattern: str | None = None
-
-
-@dataclass(slots=True)
-class Draft:
-    """An L1 transaction before the chain gives it an index and a hash.
-
-    A batch keeps its entries (wire bytes and an optional (what, detail) tag) until `finish`.
-    """
-
-    sender: bytes
-    to: bytes | None
-    value: int
-    input: bytes
-    status: int
-    entries: list[tuple[bytes, Tag | None]] | None = None
-    tags: list[tuple[str, str]] = field(default_factory=list)
-
-    def finish(self, tx_index: int) -> tuple[bytes, list[Planted]]:
-        """The calldata and the planted records of this transaction at `tx_index`."""
-        planted = [Planted(what, tx_index, None, detail) for what, detail in self.tags]
-        if self.entries is None:
-            return self.input, planted
-        for position, (raw, tag) in enumerate(self.entries):
-            if tag is not None:
-                well_formed = tag[0] != Reason.MALFORMED_TX
-                signature = raw[1:65] if well_formed else None
-                pattern = tag[2] if len(tag) == 3 else None
-                planted.append(Planted(tag[0], tx_index, position, tag[1], signature, pattern))
-        return inbox.encode_batch([raw for raw, _ in self.entries]), planted
-
-
-@dataclass(slots=True)
-class BlockPlan:
-    """What the workload puts into one block.
-
-    :ivar drafts: the L1 transactions in block order.
-    :ivar executed: a sample of the Solana transactions that execute successfully in this
-        block, as (wire bytes, number of the block their blockhash names).
-    """
-
-    drafts: list[Draft]
-    executed: list[tuple[bytes, int]]
-
-
-@dataclass(frozen=True, slots=True)
-class Context:
-    """What the chain tells the workload about the blocks before the one being made.
-
-    :ivar hash_at: the hash of canonical block `number`, or None when it is not kept.
-    :ivar recent_executed: samples of `BlockPlan.executed` of the last few canonical blocks,
-        as (block number, wire bytes, blockhash block number).
-    :ivar dropped: hashes of blocks that a reorg took off the chain.
-    """
-
-    hash_at: Callable[[int], bytes | None]
-    recent_executed: Sequence[tuple[int, bytes, int]]
-    dropped: Sequence[bytes]
-
-
-class Model:
-    """Who holds what, as far as the workload knows: enough to make transactions that succeed.
-
-    Rolled back with the chain on a reorg (`clone` makes the snapshots).
-    """
-
-    __slots__ = (
-        "balances",
-        "fresh",
-        "funded",
-        "mint_accounts",
-        "mints",
-        "token_accounts",
-        "token_amounts",
-        "topup",
-    )
-
-    def __init__(self) -> None:
-        #: Lamports of users 0..funded-1.
-        self.balances: list[int] = []
-        self.funded = 0
-        #: Users waiting for a top-up deposit (an ordered set).
-        self.topup: dict[int, None] = {}
-        #: Fresh system accounts created by transfers and deposits.
-        self.fresh: list[bytes] = []
-        #: Mints as (address, authority user).
-        self.mints: list[tuple[bytes, int]] = []
-        #: Token accounts of each mint, as indexes into `token_accounts`.
-        self.mint_accounts: list[list[int]] = []
-        #: Token accounts as (address, mint index, owner user), and their token amounts.
-        self.token_accounts: list[tuple[bytes, int, int]] = []
-        self.token_amounts: list[int] = []
-
-    def clone(self) -> Model:
-        """An independent copy."""
-        other = Model()
-        other.balances = self.balances.copy()
-        other.funded = self.funded
-        other.topup = self.topup.copy()
-        other.fresh = self.fresh.copy()
-        other.mints = self.mints.copy()
-        other.mint_accounts = [accounts.copy() for accounts in self.mint_accounts]
-        other.token_accounts = self.token_accounts.copy()
-        other.token_amounts = self.token_amounts.copy()
-        return other
-
-
-def derive(*parts: bytes | str | int) -> bytes:
-    """32 bytes of BLAKE3 over an unambiguous encoding of `parts`."""
-    hasher = blake3()
-    for part in parts:
-        if isinstance(part, int):
-            raw, tag = str(part).encode(), b"i"
-        elif isinstance(part, str):
-            raw, tag = part.encode(), b"s"
-        else:
-            raw, tag = part, b"b"
-        hasher.update(tag + len(raw).to_bytes(4, "little") + raw)
-    digest: bytes = hasher.digest()
-    return digest
-
-
-def transfer_tx(
-    secret: bytes, payer: bytes, to: bytes, lamports: int, blockhash: bytes, *, v0: bool = False
-) -> bytes:
-    """The wire bytes of a signed system transfer, built without solders (the hot path).
-
-    `secret` is the 64-byte ed25519 secret key (seed and public key) of `payer`. The bytes are
-    those solders makes for `system_program.transfer` in a legacy message (or `MessageV0`).
-    """
-    msg = b"".join(
-        (_XFER_HEAD, payer, to, _SYSTEM_ID, blockhash, _XFER_IX, _XFER_DATA.pack(2, lamports))
-    )
-    if v0:
-        msg = _V0_PREFIX + msg + _NO_LOOKUPS
-    signature: bytes = nacl.bindings.crypto_sign(msg, secret)[:64]
-    return b"\x01" + signature + msg
-
-
-def _sign_solders(
-    instructions: list[Instruction], signers: list[Keypair], blockhash: bytes, v0: bool
-) -> bytes:
-    payer = signers[0].pubkey()
-    if v0:
-        msg: Message | MessageV0 = MessageV0.try_compile(payer, instructions, [], Hash(blockhash))
-    else:
-        msg = Message.new_with_blockhash(instructions, payer, Hash(blockhash))
-    return bytes(VersionedTransaction(msg, signers))
-
-
-def create_token_owned(payer: Pubkey, new: Pubkey, lamports: int, space: int) -> Instruction:
-    """System `create_account` of `space` bytes owned by SPL Token (a mint or token account)."""
-    return create_account(
-        CreateAccountParams(
-            from_pubkey=payer,
-            to_pubkey=new,
-            lamports=lamports,
-            space=space,
-            owner=TOKEN_PROGRAM_ID,
-        )
-    )
-
-
-def initialize_mint2(mint: Pubkey, decimals: int, authority: Pubkey) -> Instruction:
-    """SPL Token InitializeMint2 with no freeze authority."""
-    data = bytes((20, decimals)) + bytes(authority) + b"\x00"
-    return Instruction(TOKEN_PROGRAM_ID, data, [AccountMeta(mint, False, True)])
-
-
-def initialize_account3(account: Pubkey, mint: Pubkey, owner: Pubkey) -> Instruction:
-    """SPL Token InitializeAccount3."""
-    return Instruction(
-        TOKEN_PROGRAM_ID,
-        bytes((18,)) + bytes(owner),
-        [AccountMeta(account, False, True), AccountMeta(mint, False, False)],
-    )
-
-
-def mint_to(mint: Pubkey, destination: Pubkey, authority: Pubkey, amount: int) -> Instruction:
-    """SPL Token MintTo."""
-    return Instruction(
-        TOKEN_PROGRAM_ID,
-        bytes((7,)) + _U64.pack(amount),
-        [
-            AccountMeta(mint, False, True),
-            AccountMeta(destination, False, True),
-            AccountMeta(authority, True, False),
-        ],
-    )
-
-
-def token_transfer(source: Pubkey, destination: Pubkey, owner: Pubkey, amount: int) -> Instruction:
-    """SPL Token Transfer."""
-    return Instruction(
-        TOKEN_PROGRAM_ID,
-        bytes((3,)) + _U64.pack(amount),
-        [
-            AccountMeta(source, False, True),
-            AccountMeta(destination, False, True),
-            AccountMeta(owner, True, False),
-        ],
-    )
-
 
 def _is_malformed(raw: bytes) -> bool:
     try:
@@ -407,9 +149,18 @@ class Workload:
 
     The counters here (nonce, derived-key counters, bad-input cycle) only move forward, even
     across reorgs, so no two transactions the devnet makes share a signature by accident.
+
+    :param patterns: adds its transactions after the workload's own in every block that has
+        transactions (see `WorkloadPatterns`); None (the default) adds none. The public methods
+        below the keys are what a pattern may use to make transactions the model agrees with.
     """
 
-    def __init__(self, settings: DevnetSettings, inbox_address: bytes) -> None:
+    def __init__(
+        self,
+        settings: DevnetSettings,
+        inbox_address: bytes,
+        patterns: WorkloadPatterns | None = None,
+    ) -> None:
         self._s = settings
         self._inbox = inbox_address
         self._seed = settings.seed
@@ -424,8 +175,7 @@ class Workload:
         self._bad_slots = 0
         self._bad_txs = 0
         self._variants: dict[str, int] = {}
-        self._mev = settings.mev_patterns
-        self._mev_next = 0
+        self._patterns = patterns
 
     # -- keys ---------------------------------------------------------------------------------
 
@@ -447,7 +197,14 @@ class Workload:
         self._keys += 1
         return Keypair.from_seed(derive(domain, self._seed, self._keys))
 
-    def _next_nonce(self) -> int:
+    @property
+    def nonce(self) -> int:
+        """The last nonce handed out: it goes into amounts, so that no two transactions share
+        bytes."""
+        return self._nonce
+
+    def next_nonce(self) -> int:
+        """Move the nonce on and return it."""
         self._nonce += 1
         return self._nonce
 
@@ -464,8 +221,8 @@ class Workload:
         batches: list[Draft] = []
         if number >= 1 and self._s.txs_per_block:
             entries = self._transactions(number, rng, model, ctx, executed)
-            if self._mev:
-                entries.extend(self._mev_pattern(number, rng, model, ctx))
+            if self._patterns is not None:
+                entries.extend(self._patterns.plant(self, number, rng, model, ctx))
             size = self._s.batch_size
             for start in range(0, len(entries), size):
                 batch = self._message(rng, b"", 0)
@@ -543,20 +300,23 @@ class Workload:
             assert found is not None
         return found, at
 
-    def _spend(self, model: Model, user: int, lamports: int) -> None:
+    def spend(self, model: Model, user: int, lamports: int) -> None:
+        """Take `lamports` from `user` in the model; a low balance gets a top-up next block."""
         balance = model.balances[user] - lamports
         model.balances[user] = balance
         if balance < _LOW:
             model.topup[user] = None
 
-    def _pick_payer(self, rng: Random, model: Model, cost: int) -> int | None:
+    def pick_payer(self, rng: Random, model: Model, cost: int) -> int | None:
+        """A random funded user who can pay `cost` and keep `FLOOR`; None after four misses."""
         for _ in range(4):
             user = rng.randrange(model.funded)
-            if model.balances[user] >= cost + _FLOOR:
+            if model.balances[user] >= cost + FLOOR:
                 return user
         return None
 
-    def _other_user(self, rng: Random, model: Model, user: int) -> int:
+    def other_user(self, rng: Random, model: Model, user: int) -> int:
+        """A random funded user other than `user`."""
         other = rng.randrange(model.funded - 1)
         return other + 1 if other >= user else other
 
@@ -605,7 +365,7 @@ class Workload:
             recipient = randrange(funded - 1)
             if recipient >= sender:
                 recipient += 1
-            if balances[sender] < FEE + _FLOOR:
+            if balances[sender] < FEE + FLOOR:
                 continue
             self._nonce += 1
             if random() < 0.9:
@@ -614,14 +374,14 @@ class Workload:
                 blockhash, at = self._older_blockhash(number, rng, ctx)
             tag: Tag | None = None
             if random() < failure_rate:
-                amount = self._overdraft(balances[sender], rng)
+                amount = self.overdraft(balances[sender], rng)
                 tag = (FAILED, "system transfer over balance")
-                self._spend(model, sender, FEE)
+                self.spend(model, sender, FEE)
             else:
                 amount = self._nonce
-                if balances[sender] < amount + FEE + _FLOOR:
+                if balances[sender] < amount + FEE + FLOOR:
                     continue
-                self._spend(model, sender, amount + FEE)
+                self.spend(model, sender, amount + FEE)
                 balances[recipient] += amount
             public, secret = user(sender)
             raw = transfer_tx(secret, public, user(recipient)[0], amount, blockhash)
@@ -630,8 +390,9 @@ class Workload:
                 executed.append((raw, at))
         return out
 
-    def _overdraft(self, balance: int, rng: Random) -> int:
-        # More than `balance` for sure; the low digits hold the nonce, so the bytes are unique.
+    def overdraft(self, balance: int, rng: Random) -> int:
+        """An amount above `balance` for sure; its low digits hold the nonce, so the bytes are
+        unique."""
         return (balance // 10**12 + 1 + rng.randrange(10)) * 10**12 + self._nonce
 
     def _mixed_tx(
@@ -690,11 +451,11 @@ class Workload:
         self, rng: Random, model: Model, blockhash: bytes, v0: bool
     ) -> bytes | None:
         amount = rng.randrange(20) * 10**8 + self._nonce
-        sender = self._pick_payer(rng, model, amount + FEE)
+        sender = self.pick_payer(rng, model, amount + FEE)
         if sender is None:
             return None
-        recipient = self._other_user(rng, model, sender)
-        self._spend(model, sender, amount + FEE)
+        recipient = self.other_user(rng, model, sender)
+        self.spend(model, sender, amount + FEE)
         model.balances[recipient] += amount
         public, secret = self.user(sender)
         return transfer_tx(secret, public, self.user(recipient)[0], amount, blockhash, v0=v0)
@@ -704,7 +465,7 @@ class Workload:
     ) -> bytes | None:
         # At least 10**8 lamports: a new account must end up rent-exempt (890880).
         amount = rng.randint(1, 20) * 10**8 + self._nonce
-        sender = self._pick_payer(rng, model, amount + FEE)
+        sender = self.pick_payer(rng, model, amount + FEE)
         if sender is None:
             return None
         if new:
@@ -712,12 +473,12 @@ class Workload:
             model.fresh.append(recipient)
         else:
             recipient = rng.choice(model.fresh)
-        self._spend(model, sender, amount + FEE)
+        self.spend(model, sender, amount + FEE)
         public, secret = self.user(sender)
         return transfer_tx(secret, public, recipient, amount, blockhash, v0=v0)
 
     def _create_mint(self, rng: Random, model: Model, blockhash: bytes, v0: bool) -> bytes | None:
-        payer = self._pick_payer(rng, model, RENT_MINT + 2 * FEE)
+        payer = self.pick_payer(rng, model, RENT_MINT + 2 * FEE)
         if payer is None:
             return None
         owner = self.user_keypair(payer)
@@ -726,15 +487,15 @@ class Workload:
             create_token_owned(owner.pubkey(), mint.pubkey(), RENT_MINT, MINT_SIZE),
             initialize_mint2(mint.pubkey(), rng.randint(0, 9), owner.pubkey()),
         ]
-        self._spend(model, payer, RENT_MINT + 2 * FEE)
+        self.spend(model, payer, RENT_MINT + 2 * FEE)
         model.mints.append((bytes(mint.pubkey()), payer))
         model.mint_accounts.append([])
-        return _sign_solders(instructions, [owner, mint], blockhash, v0)
+        return sign_solders(instructions, [owner, mint], blockhash, v0)
 
     def _create_token_account(
         self, rng: Random, model: Model, blockhash: bytes, v0: bool
     ) -> bytes | None:
-        owner_index = self._pick_payer(rng, model, RENT_TOKEN_ACCOUNT + 2 * FEE)
+        owner_index = self.pick_payer(rng, model, RENT_TOKEN_ACCOUNT + 2 * FEE)
         if owner_index is None:
             return None
         mint_index = rng.randrange(len(model.mints))
@@ -747,24 +508,24 @@ class Workload:
             ),
             initialize_account3(account.pubkey(), mint, owner.pubkey()),
         ]
-        self._spend(model, owner_index, RENT_TOKEN_ACCOUNT + 2 * FEE)
+        self.spend(model, owner_index, RENT_TOKEN_ACCOUNT + 2 * FEE)
         model.mint_accounts[mint_index].append(len(model.token_accounts))
         model.token_accounts.append((bytes(account.pubkey()), mint_index, owner_index))
         model.token_amounts.append(0)
-        return _sign_solders(instructions, [owner, account], blockhash, v0)
+        return sign_solders(instructions, [owner, account], blockhash, v0)
 
     def _mint_to(self, rng: Random, model: Model, blockhash: bytes, v0: bool) -> bytes | None:
         index = rng.randrange(len(model.token_accounts))
         address, mint_index, _ = model.token_accounts[index]
         mint, authority_index = model.mints[mint_index]
-        if model.balances[authority_index] < FEE + _FLOOR:
+        if model.balances[authority_index] < FEE + FLOOR:
             return None
         amount = rng.randint(1, 100) * 10**8 + self._nonce
         authority = self.user_keypair(authority_index)
         ix = mint_to(Pubkey(mint), Pubkey(address), authority.pubkey(), amount)
-        self._spend(model, authority_index, FEE)
+        self.spend(model, authority_index, FEE)
         model.token_amounts[index] += amount
-        return _sign_solders([ix], [authority], blockhash, v0)
+        return sign_solders([ix], [authority], blockhash, v0)
 
     def _token_pair(self, rng: Random, model: Model) -> tuple[int, int] | None:
         source = rng.randrange(len(model.token_accounts))
@@ -775,7 +536,7 @@ class Workload:
         if destination == source:
             destination = siblings[(siblings.index(source) + 1) % len(siblings)]
         owner = model.token_accounts[source][2]
-        if model.balances[owner] < FEE + _FLOOR:
+        if model.balances[owner] < FEE + FLOOR:
             return None
         return source, destination
 
@@ -792,14 +553,16 @@ class Workload:
         # The nonce in the low digits keeps every transfer's bytes unique.
         amount = self._nonce + 10**8 * rng.randint(0, (held - self._nonce) // 10**8)
         owner_index = model.token_accounts[source][2]
-        self._spend(model, owner_index, FEE)
+        self.spend(model, owner_index, FEE)
         model.token_amounts[source] -= amount
         model.token_amounts[destination] += amount
-        return self._token_transfer_tx(model, source, destination, amount, blockhash, v0)
+        return self.token_transfer_tx(model, source, destination, amount, blockhash, v0)
 
-    def _token_transfer_tx(
+    def token_transfer_tx(
         self, model: Model, source: int, destination: int, amount: int, blockhash: bytes, v0: bool
     ) -> bytes:
+        """The wire bytes of an SPL Token transfer between the model's token accounts `source`
+        and `destination`, signed by the source's owner; the model is left as it is."""
         owner = self.user_keypair(model.token_accounts[source][2])
         ix = token_transfer(
             Pubkey(model.token_accounts[source][0]),
@@ -807,7 +570,7 @@ class Workload:
             owner.pubkey(),
             amount,
         )
-        return _sign_solders([ix], [owner], blockhash, v0)
+        return sign_solders([ix], [owner], blockhash, v0)
 
     def _failing_tx(
         self, rng: Random, model: Model, blockhash: bytes, v0: bool, at: int
@@ -816,142 +579,19 @@ class Workload:
             pair = self._token_pair(rng, model)
             if pair is not None:
                 source, destination = pair
-                amount = self._overdraft(model.token_amounts[source], rng)
-                self._spend(model, model.token_accounts[source][2], FEE)
-                raw = self._token_transfer_tx(model, source, destination, amount, blockhash, v0)
+                amount = self.overdraft(model.token_amounts[source], rng)
+                self.spend(model, model.token_accounts[source][2], FEE)
+                raw = self.token_transfer_tx(model, source, destination, amount, blockhash, v0)
                 return raw, (FAILED, "token transfer over balance"), at
-        sender = self._pick_payer(rng, model, FEE)
+        sender = self.pick_payer(rng, model, FEE)
         if sender is None:
             return None
-        recipient = self._other_user(rng, model, sender)
-        amount = self._overdraft(model.balances[sender], rng)
-        self._spend(model, sender, FEE)
+        recipient = self.other_user(rng, model, sender)
+        amount = self.overdraft(model.balances[sender], rng)
+        self.spend(model, sender, FEE)
         public, secret = self.user(sender)
         raw = transfer_tx(secret, public, self.user(recipient)[0], amount, blockhash, v0=v0)
         return raw, (FAILED, "system transfer over balance"), at
-
-    # -- MEV patterns (settings.mev_patterns) -----------------------------------------------
-
-    def _mev_pattern(
-        self, number: int, rng: Random, model: Model, ctx: Context
-    ) -> list[tuple[bytes, Tag | None]]:
-        """The next pattern of the cycle that can be made now, appended after the block's
-        transactions (so the model's order is the execution order); none when none can."""
-        blockhash = ctx.hash_at(number - 1)
-        assert blockhash is not None
-        for step in range(len(MEV_PATTERNS)):
-            kind = MEV_PATTERNS[(self._mev_next + step) % len(MEV_PATTERNS)]
-            if kind == SVM_SANDWICH:
-                made = self._plant_sandwich(rng, model, blockhash)
-            elif kind == SPAM:
-                made = self._plant_spam(rng, model, blockhash)
-            elif kind == REPLAY:
-                made = self._plant_replay(number, rng, ctx)
-            else:
-                made = self._plant_outlier(rng, model, blockhash)
-            if made is not None:
-                self._mev_next = (self._mev_next + step + 1) % len(MEV_PATTERNS)
-                return made
-        return []
-
-    def _plant_sandwich(
-        self, rng: Random, model: Model, blockhash: bytes
-    ) -> list[tuple[bytes, Tag | None]] | None:
-        """User A's token transfer a -> x, user B's b -> x, A's a -> x again: three in a row."""
-        need = self._nonce + 3  # each leg moves a fresh nonce's worth of tokens
-        mints = [m for m, accounts in enumerate(model.mint_accounts) if len(accounts) >= 3]
-        if not mints:
-            return None
-        start = rng.randrange(len(mints))
-        for mint in mints[start:] + mints[:start]:
-            accounts = model.mint_accounts[mint]
-            found = self._sandwich_accounts(model, accounts, need)
-            if found is None:
-                continue
-            a, b, x = found
-            legs: list[tuple[bytes, Tag | None]] = []
-            for source, role in ((a, "front"), (b, "victim"), (a, "back")):
-                amount = self._next_nonce()
-                self._spend(model, model.token_accounts[source][2], FEE)
-                model.token_amounts[source] -= amount
-                model.token_amounts[x] += amount
-                raw = self._token_transfer_tx(model, source, x, amount, blockhash, False)
-                legs.append((raw, (OK, role, SVM_SANDWICH)))
-            return legs
-        return None
-
-    def _sandwich_accounts(
-        self, model: Model, accounts: list[int], need: int
-    ) -> tuple[int, int, int] | None:
-        """Token accounts (a, b, x) of one mint: a's owner can pay two transfers, b's another
-        owner one, x is a third account."""
-        for a in accounts:
-            owner_a = model.token_accounts[a][2]
-            if model.token_amounts[a] < 2 * need or model.balances[owner_a] < 2 * FEE + _FLOOR:
-                continue
-            for b in accounts:
-                owner_b = model.token_accounts[b][2]
-                if (
-                    owner_b == owner_a
-                    or model.token_amounts[b] < need
-                    or model.balances[owner_b] < FEE + _FLOOR
-                ):
-                    continue
-                for x in accounts:
-                    if x not in (a, b):
-                        return a, b, x
-        return None
-
-    def _plant_spam(
-        self, rng: Random, model: Model, blockhash: bytes
-    ) -> list[tuple[bytes, Tag | None]] | None:
-        """`SPAM_BURST` system transfers of more than the payer holds, from one payer."""
-        payer = self._pick_payer(rng, model, SPAM_BURST * FEE)
-        if payer is None:
-            return None
-        public, secret = self.user(payer)
-        out: list[tuple[bytes, Tag | None]] = []
-        for _ in range(SPAM_BURST):
-            self._nonce += 1
-            recipient = self._other_user(rng, model, payer)
-            amount = self._overdraft(model.balances[payer], rng)
-            self._spend(model, payer, FEE)
-            raw = transfer_tx(secret, public, self.user(recipient)[0], amount, blockhash)
-            out.append((raw, (FAILED, "system transfer over balance", SPAM)))
-        return out
-
-    def _plant_replay(
-        self, number: int, rng: Random, ctx: Context
-    ) -> list[tuple[bytes, Tag | None]] | None:
-        """A transaction that executed in one of the last blocks, sent again."""
-        candidates = [raw for _, raw, at in ctx.recent_executed if at >= number - BLOCKHASH_WINDOW]
-        if not candidates:
-            return None
-        return [(rng.choice(candidates), (Reason.ALREADY_PROCESSED, "re-sent", REPLAY))]
-
-    def _plant_outlier(
-        self, rng: Random, model: Model, blockhash: bytes
-    ) -> list[tuple[bytes, Tag | None]] | None:
-        """One system transaction of `OUTLIER_TRANSFERS` transfers (the usual has one)."""
-        amounts = [rng.randint(1, 9) * 10**6 for _ in range(OUTLIER_TRANSFERS)]
-        amounts[0] += self._next_nonce()  # unique bytes
-        payer = self._pick_payer(rng, model, sum(amounts) + FEE)
-        if payer is None:
-            return None
-        owner = self.user_keypair(payer)
-        instructions: list[Instruction] = []
-        for amount in amounts:
-            recipient = self._other_user(rng, model, payer)
-            model.balances[recipient] += amount
-            params = TransferParams(
-                from_pubkey=owner.pubkey(),
-                to_pubkey=Pubkey(self.user(recipient)[0]),
-                lamports=amount,
-            )
-            instructions.append(transfer(params))
-        self._spend(model, payer, sum(amounts) + FEE)
-        raw = _sign_solders(instructions, [owner], blockhash, False)
-        return [(raw, (OK, f"{OUTLIER_TRANSFERS} system transfers", CU_OUTLIER))]
 
     # -- transactions that are never executed -------------------------------------------------
 
@@ -963,9 +603,9 @@ class Workload:
 
     def _phantom_with(self, rng: Random, model: Model, blockhash: bytes) -> bytes:
         sender = rng.randrange(model.funded)
-        recipient = self._other_user(rng, model, sender)
+        recipient = self.other_user(rng, model, sender)
         public, secret = self.user(sender)
-        amount = rng.randint(1, 9) * 10**8 + self._next_nonce()
+        amount = rng.randint(1, 9) * 10**8 + self.next_nonce()
         return transfer_tx(secret, public, self.user(recipient)[0], amount, blockhash)
 
     def _variant(self, reason: str) -> str:
@@ -1076,7 +716,7 @@ class Workload:
         recipient = self.user(rng.randrange(model.funded))[0]
         blockhash = ctx.hash_at(number - 1)
         assert blockhash is not None
-        amount = rng.randint(1, 9) * 10**8 + self._next_nonce()
+        amount = rng.randint(1, 9) * 10**8 + self.next_nonce()
         raw = transfer_tx(secret, bytes(payer.pubkey()), recipient, amount, blockhash)
         return raw, reason, "never-funded payer"
 
