@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING
 from monmouth.hooks import hookimpl
 
 if TYPE_CHECKING:
-    from monmouth.core.payloads import BlockInfo
+    from monmouth.hooks import BlockInfo
 
 
 @hookimpl

@@ -18,13 +18,15 @@ What is here, and nothing a plugin needs is elsewhere:
   `L1Block`, `L1Transaction`, `L1Log`, `BlockId`, `PAYLOAD_VERSION`;
 - `Topic`, what `register_stream_topics`' callback returns;
 - `Settings`, the node's configuration, and `ConfigError`, the error to raise for a setting
-  that cannot work (the CLI prints it as one line).
+  that cannot work (the CLI prints it as one line);
+- `inbox`, the inbox protocol's codec and constants (version, kinds, sizes), for routers.
 
 Names here are stable: a plugin written against them keeps working across minor versions.
 """
 
 from __future__ import annotations
 
+from monmouth.core import inbox
 from monmouth.core.config import Settings
 from monmouth.core.errors import ConfigError
 from monmouth.core.eventlog import SlotStatus, Topic
@@ -69,6 +71,7 @@ __all__ = [
     "end_of_startup",
     "hookimpl",
     "hookspec",
+    "inbox",
     "notify_block",
     "notify_l1_block",
     "notify_transactions",

@@ -44,12 +44,10 @@ from typing import TYPE_CHECKING
 from eth_utils.crypto import keccak
 from pydantic import BaseModel
 
-from monmouth.core import inbox
-from monmouth.hooks import hookimpl
+from monmouth.hooks import hookimpl, inbox
 
 if TYPE_CHECKING:
-    from monmouth.core.config import Settings
-    from monmouth.core.l1 import L1Block, L1Log, L1Transaction
+    from monmouth.hooks import L1Block, L1Log, L1Transaction, Settings
 
 #: The event this router listens for.
 EVENT_SIGNATURE = "SvmTransactions(bytes)"
