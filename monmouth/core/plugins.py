@@ -22,8 +22,9 @@ from pydantic import ValidationError
 
 from monmouth import hooks
 from monmouth.core.config import Settings
-from monmouth.core.dispatch import ERRORS, Halt, PluginState, Worker, call_hook
+from monmouth.core.dispatch import Halt, PluginState, Worker, call_hook
 from monmouth.core.errors import ConfigError, UserError
+from monmouth.core.telemetry import ERRORS
 
 if TYPE_CHECKING:
     from monmouth.core.l1 import L1Block, L1Transaction
