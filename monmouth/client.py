@@ -1,9 +1,9 @@
 """Posting to the inbox: deposits and batches of Solana transactions as Ethereum transactions.
 
-`InboxClient` builds inbox calldata (DESIGN.md section 4, through `monmouth.core.inbox`) and sends
-it to the inbox address over JSON-RPC (`EthRpc`). It signs locally when given a private key
-(EIP-1559 when the node reports a base fee, legacy otherwise), or asks the node to sign with one
-of its unlocked accounts (`eth_sendTransaction`, as development nodes such as anvil allow).
+`InboxClient` builds inbox calldata (docs/protocol.md section 1, through `monmouth.core.inbox`) and
+sends it to the inbox address over JSON-RPC (`EthRpc`). It signs locally when given a private key
+(EIP-1559 when the node reports a base fee, legacy otherwise), or asks the node to sign with one of
+its unlocked accounts (`eth_sendTransaction`, as development nodes such as anvil allow).
 
     async with EthRpc("http://127.0.0.1:8545") as rpc:
         client = InboxClient(rpc, private_key=os.environ["MONMOUTH_PRIVATE_KEY"])

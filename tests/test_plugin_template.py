@@ -1,5 +1,6 @@
 """examples/plugin-template as its users get it: installed with pip, found through its entry point,
-enabled by configuration, run by `monmouth run`, and its own tests passing."""
+enabled by configuration, run by `monmouth run`, its own tests passing, and `mypy --strict` clean
+against monmouth installed from a wheel (which needs `monmouth/py.typed`)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,8 @@ from pathlib import Path
 
 import pytest
 
-TEMPLATE = Path(__file__).resolve().parent.parent / "examples" / "plugin-template"
+ROOT = Path(__file__).resolve().parent.parent
+TEMPLATE = ROOT / "examples" / "plugin-template"
 ENV = {
     key: value
     for key, value in os.environ.items()
@@ -37,6 +39,23 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Path:
     )
     assert proc.returncode == 0, proc.stderr
     assert (target / "monmouth_plugin_template" / "__init__.py").is_file()
+    return target
+
+
+@pytest.fixture(scope="module")
+def monmouth_site(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A folder with monmouth itself installed into it from a wheel, as a plugin author has it
+    (the editable install of the environment is an import hook, which mypy does not follow)."""
+    target = tmp_path_factory.mktemp("monmouth-site")
+    pip = [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps"]
+    proc = subprocess.run(
+        [*pip, "--target", str(target), str(ROOT)],
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert (target / "monmouth" / "py.typed").is_file()
     return target
 
 
@@ -102,3 +121,18 @@ def test_its_own_tests_pass(site: Path, tmp_path: Path) -> None:
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "3 passed" in proc.stdout
+
+
+def test_mypy_strict_against_installed_monmouth(monmouth_site: Path, tmp_path: Path) -> None:
+    mypy = [sys.executable, "-m", "mypy", "--strict", "--cache-dir", str(tmp_path / "cache")]
+    proc = subprocess.run(
+        [*mypy, "monmouth_plugin_template", "tests"],
+        capture_output=True,
+        text=True,
+        timeout=240,
+        # The template's own folder and configuration; monmouth only from the installed copy.
+        cwd=TEMPLATE,
+        env={**ENV, "PYTHONPATH": str(monmouth_site)},
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "Success: no issues found in 2 source files" in proc.stdout

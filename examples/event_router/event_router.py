@@ -3,7 +3,7 @@
 An L1 transaction routes when its receipt status is 1 and one of its logs was emitted by the
 configured contract with topic0 = keccak256("SvmTransactions(bytes)"). The log's data is the ABI
 encoding of that one `bytes` argument (offset 32, length, content padded to 32 bytes); the content
-is a complete inbox message in the batch encoding of DESIGN.md section 4 (version 0x01, kind
+is a complete inbox message in the batch encoding of docs/protocol.md section 1 (version 0x01, kind
 0x00, u16-length-prefixed Solana transactions), and this router returns it for the node to
 execute. Because the event is read from the receipt, the contract may be reached directly or
 through other contracts: whatever emits the event from the configured address counts.

@@ -19,21 +19,10 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import structlog
-from opentelemetry import metrics
+
+from monmouth.core.telemetry import BEHIND
 
 log = structlog.get_logger("monmouth.plugins")
-# Instruments are no-ops until an OpenTelemetry SDK meter provider is installed (monitoring).
-_meter = metrics.get_meter("monmouth.plugins")
-BEHIND = _meter.create_counter(
-    "monmouth_plugin_behind",
-    unit="{wait}",
-    description="Times the node waited for a plugin whose queue was full, by plugin",
-)
-ERRORS = _meter.create_counter(
-    "monmouth_plugin_errors",
-    unit="{error}",
-    description="Exceptions raised by plugin hooks, by plugin and hook",
-)
 
 OnError = Literal["log", "disable", "halt"]
 #: Seconds a full queue may block the node before it says which plugin is behind.

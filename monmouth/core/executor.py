@@ -1,4 +1,6 @@
-"""One L1 block's way through the SVM (DESIGN.md sections 3-5): route, decode, check, execute.
+"""One L1 block's way through the SVM: route, decode, check, execute.
+
+The rules it implements are docs/protocol.md sections 1-3.
 
 Consensus-critical and deterministic: the same block on the same state gives the same writes and
 the same lattice hash on every machine. The executor reads the store but never writes it; the

@@ -1,4 +1,4 @@
-"""The inbox protocol, version 1 (DESIGN.md section 4): decoding and encoding calldata.
+"""The inbox protocol, version 1 (docs/protocol.md section 1): decoding and encoding calldata.
 
 Consensus-critical: every instance must decode the same bytes to the same messages, so this module
 is pure and deterministic.

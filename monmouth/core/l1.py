@@ -1,10 +1,11 @@
 """Ethereum (L1) blocks and transactions, as the node reads them from any source.
 
 The JSON shape is exactly what an Ethereum node returns: `eth_getBlockByNumber(n, true)` with one
-more key, `receipts`, holding `eth_getBlockReceipts(n)` (DESIGN.md section 11). Only the fields
-the node needs are kept; everything else a real node returns is ignored on the way in. One more
-optional key, `traces`, holds the block's call traces as `trace_block(n)` returns them, when the
-source fetched them for a plugin that asked (`wants_traces`); replay files may carry it too.
+more key, `receipts`, holding `eth_getBlockReceipts(n)`; a replay file holds one such object per
+line. Only the fields the node needs are kept; everything else a real node returns is ignored on
+the way in. One more optional key, `traces`, holds the block's call traces as `trace_block(n)`
+returns them, when the source fetched them for a plugin that asked (`wants_traces`); replay files
+may carry it too.
 """
 
 from __future__ import annotations

@@ -1,4 +1,5 @@
-"""Solana's accounts lattice hash (SIMD-0215), bit for bit (`shared/spec/lthash.md`).
+"""Solana's accounts lattice hash (SIMD-0215), bit for bit, as agave's `lattice-hash` crate
+(`lattice-hash/src/lt_hash.rs`) and firedancer's `src/ballet/lthash/` compute it.
 
 An `LtHash` is 1024 little-endian u16 lanes; accounts are mixed in and out with lane-wise
 wrapping addition and subtraction, so updating the state hash costs O(1) per changed account.

@@ -22,9 +22,10 @@ from pydantic import ValidationError
 
 from monmouth.core import hookspecs
 from monmouth.core.config import Settings
-from monmouth.core.dispatch import ERRORS, Halt, PluginState, Worker, call_hook
+from monmouth.core.dispatch import Halt, PluginState, Worker, call_hook
 from monmouth.core.errors import ConfigError, UserError
 from monmouth.core.host import plugin_attribute
+from monmouth.core.telemetry import ERRORS
 
 if TYPE_CHECKING:
     from monmouth.core.eventlog import SlotChange, Topic

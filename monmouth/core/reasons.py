@@ -1,4 +1,4 @@
-"""Names of the reasons a message or transaction is rejected (DESIGN.md sections 4 and 5).
+"""Names of the reasons a message or transaction is rejected (docs/protocol.md sections 1 and 3).
 
 Rejected means never executed: no state change and no fee. The transaction-level names are
 Agave's `TransactionError` variants in snake case, so that a runtime rejection that is not listed

@@ -397,13 +397,8 @@ class Store:
 
     def _write(self, body: Callable[[Any], _T]) -> _T:
         """Run `body` in one write transaction; grow the map and retry when it is full."""
-        while True:
-            try:
-                with self._env.begin(write=True) as txn:
-                    return body(txn)
-            except lmdb.MapFullError:
-                # The aborted transaction left nothing behind; retry the whole block bigger.
-                self._env.set_mapsize(self._env.info()["map_size"] * 2)
+        # A full map aborts the whole block's transaction, so the retry writes the whole block.
+        return write_transaction(self._env, body)
 
     def _append(self, txn: Any, segments: Sequence[Segment]) -> int:
         """Give `segments` their sequence numbers and store them (when replay keeps any);
@@ -660,6 +655,33 @@ class Store:
         )
         first = self._append(txn, made)
         return Reverted(head, undo.accounts, first, list(made))
+
+
+def write_transaction(
+    env: lmdb.Environment, body: Callable[[Any], _T], *, adopt_resized: bool = False
+) -> _T:
+    """Run `body(txn)` in one write transaction of `env`, commit, and return what `body` returned.
+
+    A full map never reaches the caller: on `lmdb.MapFullError` the transaction is aborted, the
+    map size is doubled and `body` runs again in a new transaction, as often as it takes. `body`
+    may therefore run more than once and must write only through `txn`. Any other exception from
+    `body` aborts the transaction and propagates.
+
+    :param adopt_resized: another process writes the same environment and may grow its map; on
+        `lmdb.MapResizedError` adopt the size it set and run `body` again.
+    """
+    while True:
+        try:
+            with env.begin(write=True) as txn:
+                return body(txn)
+        except lmdb.MapFullError:
+            # The aborted transaction left nothing behind; retry it whole with a bigger map.
+            env.set_mapsize(env.info()["map_size"] * 2)
+        except lmdb.MapResizedError:
+            if not adopt_resized:
+                raise
+            # The other writer grew the map; 0 adopts the size now in the file.
+            env.set_mapsize(0)
 
 
 def open_environment(

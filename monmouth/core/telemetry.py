@@ -1,4 +1,5 @@
-"""The core's OpenTelemetry instruments and tracer (names in docs/operations.md).
+"""Every OpenTelemetry instrument of the node and the stream, and the tracer, in one place (names
+in docs/operations.md; the monitoring plugin's own meters are in `plugins/monitoring/meters.py`).
 
 They are no-ops until an SDK provider is installed (the built-in `monitoring` plugin does that):
 recording then costs well under a microsecond per call, and the core records per block, not per
@@ -32,4 +33,27 @@ SIGNATURES = meter.create_counter(
     "monmouth_signatures_verified",
     unit="{signature}",
     description="Ed25519 signatures checked",
+)
+
+# ---------------------------------------------------------------------------- plugin dispatch
+# Their own instrumentation scope, as when `core/dispatch.py` defined them: OTLP exports name it.
+plugins_meter = metrics.get_meter("monmouth.plugins")
+
+BEHIND = plugins_meter.create_counter(
+    "monmouth_plugin_behind",
+    unit="{wait}",
+    description="Times the node waited for a plugin whose queue was full, by plugin",
+)
+ERRORS = plugins_meter.create_counter(
+    "monmouth_plugin_errors",
+    unit="{error}",
+    description="Exceptions raised by plugin hooks, by plugin and hook",
+)
+
+# ---------------------------------------------------------------------------- stream
+# Recorded in the publisher's child process, under the scope the stream always used.
+stream_meter = metrics.get_meter("monmouth.stream")
+
+STREAM_MESSAGES = stream_meter.create_counter(
+    "monmouth_stream_messages", description="Stream messages sent (one per topic copy)"
 )

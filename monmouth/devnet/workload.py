@@ -4,7 +4,7 @@ Everything here is a pure function of the devnet seed and the order of calls: ke
 with BLAKE3 from the seed, random choices come from the `random.Random` the chain hands over for
 each block, and nothing iterates a set or reads the clock.
 
-What a block carries (DESIGN.md sections 4 and 5):
+What a block carries (the inbox protocol and its semantics: docs/protocol.md sections 1 and 3):
 
 - Deposits first: users not yet funded (at most 1024 per block, block 0 funds the first ones),
   top-ups of users whose balance fell below 5 SOL, and in the `mixed` workload an occasional

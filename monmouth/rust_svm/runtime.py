@@ -4,8 +4,8 @@ The runtime holds a working set of accounts in memory. Accounts of the node's st
 from LMDB on first touch (`load`), before the block that names them runs; everything else the
 runtime knows (builtin programs, sysvars, SPL Token) is the runtime's own and never state.
 
-Blockhash, replay and signature checks are the node's (DESIGN.md section 5), so the runtime runs
-with its own blockhash check, transaction history and signature verification off.
+Blockhash, replay and signature checks are the node's (docs/protocol.md section 3), so the runtime
+runs with its own blockhash check, transaction history and signature verification off.
 """
 
 from __future__ import annotations

@@ -19,9 +19,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import zmq
-from opentelemetry import metrics
 
 from monmouth.core.records import Segment
+from monmouth.core.telemetry import STREAM_MESSAGES
 from monmouth.stream.schema import (
     STREAM_VERSION,
     AlertBody,
@@ -33,16 +33,12 @@ from monmouth.stream.security import ServerCurve
 from monmouth.stream.segments import Expander
 from monmouth.stream.topics import PrefixSet
 
-_meter = metrics.get_meter("monmouth.stream")
-_sent = _meter.create_counter(
-    "monmouth_stream_messages", description="Stream messages sent (one per topic copy)"
-)
 _RECENT = 16
 
 
 def count_sent(kind: str, messages: int) -> None:
     """Count `messages` sent of `kind` in this process's `monmouth_stream_messages`."""
-    _sent.add(messages, {"kind": kind})
+    STREAM_MESSAGES.add(messages, {"kind": kind})
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,5 +1,5 @@
-"""Semantics of one block (DESIGN.md sections 4-5), on hand-built L1 blocks through a real node:
-LiteSVM executes, LMDB stores."""
+"""Semantics of one block (docs/protocol.md sections 1-3), on hand-built L1 blocks through a real
+node: LiteSVM executes, LMDB stores."""
 
 from __future__ import annotations
 

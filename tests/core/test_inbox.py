@@ -1,4 +1,4 @@
-"""The inbox codec: every message-level rule of DESIGN.md section 4."""
+"""The inbox codec: every message-level rule of docs/protocol.md section 1."""
 
 from __future__ import annotations
 

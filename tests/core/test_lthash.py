@@ -1,4 +1,6 @@
-"""The lattice hash reproduces the upstream vectors of shared/spec/lthash.md."""
+"""The lattice hash reproduces the upstream vectors: agave `lattice-hash/src/lt_hash.rs`, tests
+`test_hello_world` and `test_checksum_display` (the same arrays are in firedancer
+`src/ballet/lthash/test_lthash.c`)."""
 
 from __future__ import annotations
 

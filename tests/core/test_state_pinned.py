@@ -1,11 +1,11 @@
 """The state hash of a fixed devnet chain, pinned: consensus does not change by accident.
 
 The same L1 chain must give the same state on every machine and in every version of the node
-(DESIGN.md: the lattice hash proves the state). These hashes were computed by the node before
-its ingest was reworked (native signature checks, the C wire reader, per-block account reads)
-and again after, with the same result. A failure here means execution, decoding, routing, the
-checks or the lattice hash now decide differently, or the devnet makes other chains from the
-same seed; either is a change that has to be meant, and then the new hashes are pinned here.
+(docs/protocol.md section 4: the lattice hash proves the state). These hashes were computed by the
+node before its ingest was reworked (native signature checks, the C wire reader, per-block account
+reads) and again after, with the same result. A failure here means execution, decoding, routing, the
+checks or the lattice hash now decide differently, or the devnet makes other chains from the same
+seed; either is a change that has to be meant, and then the new hashes are pinned here.
 """
 
 from __future__ import annotations

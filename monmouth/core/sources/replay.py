@@ -1,4 +1,4 @@
-"""The `replay` source: a recorded L1 chain, one block per JSON line (DESIGN.md section 11).
+"""The `replay` source: a recorded L1 chain, one block per JSON line (written by `monmouth record`).
 
 Each line is exactly what a node returns for `eth_getBlockByNumber(n, true)` with one more key,
 `receipts` (`eth_getBlockReceipts(n)`), so a chain recorded from reth, geth or anvil replays

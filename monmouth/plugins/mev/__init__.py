@@ -45,6 +45,7 @@ from monmouth.plugins.mev.traces import (
     load_block,
     parse_trace,
     parse_traces,
+    read_block_file,
 )
 from monmouth.plugins.mev.transfers import ETH_TOKEN_ADDRESS, Transfer, get_transfers
 
@@ -89,5 +90,6 @@ __all__ = [
     "load_block",
     "parse_trace",
     "parse_traces",
+    "read_block_file",
     "to_json_dict",
 ]

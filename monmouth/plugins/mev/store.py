@@ -22,7 +22,7 @@ import lmdb
 import msgspec
 
 from monmouth.core.errors import DataDirError
-from monmouth.core.state import open_environment
+from monmouth.core.state import open_environment, write_transaction
 from monmouth.plugins.mev.arbitrages import Arbitrage
 from monmouth.plugins.mev.inspect import json_object
 from monmouth.plugins.mev.sandwiches import Sandwich
@@ -175,12 +175,7 @@ class MevStore:
 
     def _write(self, body: Callable[[Any], _T]) -> _T:
         """Run `body` in one write transaction; grow the map and retry when it is full."""
-        while True:
-            try:
-                with self._env.begin(write=True) as txn:
-                    return body(txn)
-            except lmdb.MapFullError:
-                self._env.set_mapsize(self._env.info()["map_size"] * 2)
+        return write_transaction(self._env, body)
 
     def put(self, record: MevBlock) -> None:
         """Store one block's record in one write transaction: any other record at its height

@@ -14,7 +14,10 @@ e.g. `traces[12].action.value: expected an integer or a 0x-hex string, got 'abc'
 
 from __future__ import annotations
 
+import gzip
+import lzma
 import os
+import zlib
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal, TypeAlias, cast
@@ -111,21 +114,40 @@ class Block(msgspec.Struct, frozen=True, kw_only=True):
 
 
 def load_block(source: str | os.PathLike[str] | Mapping[str, Any]) -> Block:
-    """Parse a block file from its path, or from the already-decoded JSON object.
+    """Parse a block file from its path (see `read_block_file`), or from the already-decoded JSON
+    object.
 
     Raises ValueError naming the field (or the file, for unreadable JSON) on malformed input, and
     OSError when the file cannot be read.
     """
     if isinstance(source, Mapping):
         return _parse_block(source)
-    path = Path(source)
+    return _parse_block(read_block_file(source))
+
+
+def read_block_file(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """The top-level JSON object of a block file, unparsed.
+
+    A name ending in `.xz` or `.gz` is decompressed first (xz or gzip), any other is read as
+    plain JSON. Raises ValueError naming the file when it is not valid JSON, not valid compressed
+    data, or not a JSON object at the top level, and OSError when it cannot be read.
+    """
+    path = Path(path)
+    raw = path.read_bytes()
     try:
-        obj = msgspec.json.decode(path.read_bytes())
+        if path.suffix == ".xz":
+            raw = lzma.decompress(raw, format=lzma.FORMAT_XZ)
+        elif path.suffix == ".gz":
+            raw = gzip.decompress(raw)
+    except (lzma.LZMAError, gzip.BadGzipFile, EOFError, zlib.error) as exc:
+        raise ValueError(f"{path}: not valid {path.suffix[1:]} data: {exc}") from exc
+    try:
+        obj = msgspec.json.decode(raw)
     except msgspec.DecodeError as exc:
         raise ValueError(f"{path}: not valid JSON: {exc}") from exc
-    if not isinstance(obj, Mapping):
+    if not isinstance(obj, dict):
         raise ValueError(f"{path}: expected a JSON object at the top level")
-    return _parse_block(obj)
+    return obj
 
 
 def parse_traces(objs: Sequence[Any], where: str = "traces") -> tuple[Trace, ...]:

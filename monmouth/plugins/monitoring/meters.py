@@ -1,7 +1,7 @@
 """The process's OpenTelemetry metrics: one SDK MeterProvider, read for Prometheus, installed once.
 
-The core records its instruments through the OpenTelemetry API (`monmouth/core/telemetry.py`,
-`dispatch.py`, `stream/publisher.py`); they stay no-ops until an SDK MeterProvider is installed
+The core records its instruments through the OpenTelemetry API (`monmouth/core/telemetry.py`
+and `monmouth/stream/publisher.py`); they stay no-ops until an SDK MeterProvider is installed
 globally, which `Meters.install` does the first time a monitoring plugin starts. Installing is
 idempotent: every later plugin in the process (tests run many nodes) shares the same provider,
 reader and instruments, because the API allows one global provider per process and an

@@ -39,7 +39,7 @@ from solders.pubkey import Pubkey
 from solders.signature import Signature
 
 from monmouth.core.errors import DataDirError
-from monmouth.core.state import open_environment
+from monmouth.core.state import open_environment, write_transaction
 from monmouth.plugins.rag.documents import PROGRAM_NAMES, Document, Prior
 
 __all__ = [
@@ -235,17 +235,8 @@ class RagStore:
                 self._env.set_mapsize(0)
 
     def _write(self, body: Callable[[Any], _T]) -> _T:
-        while True:
-            try:
-                with self._env.begin(write=True) as txn:
-                    result = body(txn)
-                break
-            except lmdb.MapFullError:
-                # The aborted transaction left nothing behind; retry it with a bigger map.
-                self._env.set_mapsize(self._env.info()["map_size"] * 2)
-            except lmdb.MapResizedError:
-                # The other writer (the plugin's child process, or the plugin) grew the map.
-                self._env.set_mapsize(0)
+        # The other writer (the plugin's child process, or the plugin) may have grown the map.
+        result = write_transaction(self._env, body, adopt_resized=True)
         self._unsynced += 1
         if self._unsynced >= SYNC_EVERY:
             self._env.sync(True)

@@ -1,11 +1,12 @@
 """The 27 mainnet blocks of mev-inspect-py's fixtures, against its published results.
 
-The data lives beside the repository, in `../shared/data/mev-inspect/` (see its README); it is
-never copied in. Missing data is a failure, not a skip.
+The data is in `tests/data/mev-inspect/` (xz-compressed; see its README for provenance and
+licence). Missing data is a failure, not a skip.
 """
 
 from __future__ import annotations
 
+import gzip
 import json
 import random
 from functools import cache
@@ -20,27 +21,31 @@ from monmouth.plugins.mev import (
     inspect_traces,
     load_block,
     parse_traces,
+    read_block_file,
     to_json_dict,
 )
 
-DATA_DIR = (
-    Path(__file__).resolve().parents[3] / ".." / "shared" / "data" / "mev-inspect"
-).resolve()
+DATA_DIR = Path(__file__).resolve().parents[2] / "data" / "mev-inspect"
 BLOCKS_DIR = DATA_DIR / "blocks"
 WETH = "0xc02aaa39b223fe8d0a0e5c4f27ead9083c756cc2"
 USDC = "0xa0b86991c6218b36c1d19d4a2e9eb0ce3606eb48"
 
 
 def block_paths() -> list[Path]:
-    paths = sorted(BLOCKS_DIR.glob("*.json"))
+    paths = sorted(BLOCKS_DIR.glob("*.json.xz"))
     assert len(paths) == 27, f"expected the 27 block files of mev-inspect-py in {BLOCKS_DIR}"
     return paths
 
 
+def block_name(path: Path) -> str:
+    """The block number of a block file, as its name gives it: `12775690.json.xz` → `12775690`."""
+    return path.name.removesuffix(".json.xz")
+
+
 @cache
 def block(number: int) -> Block:
-    path = BLOCKS_DIR / f"{number}.json"
-    assert path.is_file(), f"missing test data {path}: see ../shared/data/mev-inspect/README.md"
+    path = BLOCKS_DIR / f"{number}.json.xz"
+    assert path.is_file(), f"missing test data {path}: see {DATA_DIR / 'README.md'}"
     return load_block(path)
 
 
@@ -146,7 +151,7 @@ def test_zero_ex_order_fills(
     ) == expected
 
 
-@pytest.mark.parametrize("path", block_paths(), ids=lambda path: path.stem)
+@pytest.mark.parametrize("path", block_paths(), ids=lambda path: block_name(path))
 def test_every_block_inspects(path: Path) -> None:
     blk = load_block(path)
     result = inspect_block(blk)
@@ -163,13 +168,13 @@ def test_every_block_inspects(path: Path) -> None:
         assert arb["profit_amount"] == arb["end_amount"] - arb["start_amount"]
     # The same traces in any order give the same result.
     shuffled = list(blk.traces)
-    random.Random(path.stem).shuffle(shuffled)
+    random.Random(block_name(path)).shuffle(shuffled)
     assert inspect_traces(shuffled, blk.block_number) == result
 
 
 def test_trace_block_output_gives_the_same_result() -> None:
     """The node will feed `trace_block` output: camelCase keys, more numbers as hex strings."""
-    obj = json.loads((BLOCKS_DIR / "12914944.json").read_text())
+    obj = read_block_file(BLOCKS_DIR / "12914944.json.xz")
     rpc = [_as_rpc(trace) for trace in obj["traces"]]
     from_rpc = inspect_traces(parse_traces(rpc), obj["block_number"])
     assert to_json_dict(from_rpc) == to_json_dict(inspect_block(obj))
@@ -189,3 +194,19 @@ def _as_rpc(trace: dict[str, Any]) -> dict[str, Any]:
         "type": trace["type"],
         **({"error": trace["error"]} if trace["error"] is not None else {}),
     }
+
+
+def test_block_files_read_plain_xz_or_gzip(tmp_path: Path) -> None:
+    xz = BLOCKS_DIR / "12775690.json.xz"
+    obj = read_block_file(xz)
+    raw = json.dumps(obj).encode()
+    (tmp_path / "b.json").write_bytes(raw)
+    (tmp_path / "b.json.gz").write_bytes(gzip.compress(raw))
+    assert read_block_file(tmp_path / "b.json") == read_block_file(tmp_path / "b.json.gz") == obj
+    assert load_block(tmp_path / "b.json.gz") == load_block(xz) == load_block(obj)
+    (tmp_path / "bad.json.xz").write_bytes(raw)
+    with pytest.raises(ValueError, match=r"bad\.json\.xz: not valid xz data"):
+        load_block(tmp_path / "bad.json.xz")
+    (tmp_path / "bad.json.gz").write_bytes(gzip.compress(raw)[:-20])
+    with pytest.raises(ValueError, match=r"bad\.json\.gz: not valid gz data"):
+        load_block(tmp_path / "bad.json.gz")

@@ -3,7 +3,7 @@
 (kind `mev`), shown by `monmouth mev --block N`; `monmouth mev inspect FILE`; the SVM side on a
 devnet with reorgs, through a real node.
 
-The mainnet blocks are read from `../shared/data/mev-inspect/` (never copied; see its README).
+The mainnet blocks are read from `tests/data/mev-inspect/` (see its README).
 """
 
 from __future__ import annotations
@@ -30,14 +30,12 @@ from monmouth.core.payloads import BlockInfo
 from monmouth.core.plugins import OPTIONAL_BUILTINS, find_plugins, implemented_hooks, load_plugins
 from monmouth.core.sources.replay import write_replay
 from monmouth.core.state import Store
-from monmouth.plugins.mev import MevConfig, MevPlugin, MevStore, inspect_block
+from monmouth.plugins.mev import MevConfig, MevPlugin, MevStore, inspect_block, read_block_file
 from monmouth.plugins.mev.store import MevBlock, to_json
 from monmouth.plugins.mev.svm import SvmDetector
 from monmouth.testing import MonmouthRunner
 
-DATA_DIR = (
-    Path(__file__).resolve().parents[3] / ".." / "shared" / "data" / "mev-inspect"
-).resolve()
+DATA_DIR = Path(__file__).resolve().parents[2] / "data" / "mev-inspect"
 BLOCKS_DIR = DATA_DIR / "blocks"
 SANDWICH_BLOCK = 12775690
 ARBITRAGE_BLOCK = 12914944
@@ -46,10 +44,9 @@ ROOT = Path(__file__).resolve().parents[3]
 
 @cache
 def block_file(number: int) -> dict[str, Any]:
-    path = BLOCKS_DIR / f"{number}.json"
-    assert path.is_file(), f"missing test data {path}: see ../shared/data/mev-inspect/README.md"
-    data: dict[str, Any] = json.loads(path.read_text())
-    return data
+    path = BLOCKS_DIR / f"{number}.json.xz"
+    assert path.is_file(), f"missing test data {path}: see {DATA_DIR / 'README.md'}"
+    return read_block_file(path)
 
 
 def fake_hash(number: int, fork: str = "") -> bytes:
@@ -360,7 +357,7 @@ def test_mev_block_cli_without_data(tmp_path: Path) -> None:
 
 
 def test_mev_inspect_cli() -> None:
-    path = str(BLOCKS_DIR / f"{SANDWICH_BLOCK}.json")
+    path = str(BLOCKS_DIR / f"{SANDWICH_BLOCK}.json.xz")
     out = monmouth("mev", "inspect", path, "--json")
     assert out.returncode == 0, out.stderr
     data = json.loads(out.stdout)
