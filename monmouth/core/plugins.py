@@ -24,6 +24,7 @@ from monmouth import hooks
 from monmouth.core.config import Settings
 from monmouth.core.dispatch import ERRORS, Halt, PluginState, Worker, call_hook
 from monmouth.core.errors import ConfigError, UserError
+from monmouth.core.errors import PluginHalted as PluginHalted
 
 if TYPE_CHECKING:
     from monmouth.core.l1 import L1Block, L1Transaction
@@ -50,14 +51,6 @@ QUEUED_HOOKS = frozenset(
 #: Keys of a `[plugins.NAME]` table that belong to the node, not to the plugin.
 HOST_KEYS = ("on_error", "queue_size")
 DEFAULT_QUEUE_SIZE = 1024
-
-
-class PluginHalted(Exception):
-    """A plugin failed under the `halt` policy, or routing failed: the node must stop."""
-
-    def __init__(self, plugin: str, reason: str) -> None:
-        super().__init__(f"plugin {plugin!r} halted the node: {reason}")
-        self.plugin = plugin
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,14 +126,55 @@ def instantiate(name: str, obj: object, settings: Settings) -> object:
             raise ConfigError(
                 f"[plugins.{name}] has {', '.join(sorted(table))}, but the plugin takes no settings"
             )
-        return cls(settings)
+        return _build(name, cls, settings)
     try:
         config = model.model_validate(table)
     except ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first["loc"])
         raise ConfigError(f"[plugins.{name}] {where}: {first['msg']}") from None
-    return cls(settings, config)
+    return _build(name, cls, settings, config)
+
+
+def _build(name: str, cls: type, *args: object) -> object:
+    """`cls(*args)`; a constructor that does not fit them is the plugin's mistake, reported in
+    one line that names it rather than as a traceback."""
+    try:
+        return cls(*args)
+    except TypeError as exc:
+        raise ConfigError(f"plugin {name!r} cannot be built: {exc}") from None
+
+
+def commands_of(obj: object) -> Callable[[Callable[..., Any]], None] | None:
+    """A loaded plugin's `register_commands(register)`, or None: a function of its module, or
+    a staticmethod or classmethod of its class (an instance's method would need the plugin
+    built, which the CLI never does)."""
+    owner = obj if isinstance(obj, type) else None
+    if owner is None and not inspect.ismodule(obj):
+        return None
+    if owner is not None and not isinstance(
+        inspect.getattr_static(owner, "register_commands", None), staticmethod | classmethod
+    ):
+        return None
+    hook = getattr(obj, "register_commands", None)
+    return hook if callable(hook) else None
+
+
+def find_commands(settings: Settings) -> list[tuple[str, Callable[[Callable[..., Any]], None]]]:
+    """The `register_commands` of every built-in plugin, on or off (their commands are tools:
+    `monmouth mev inspect FILE`), and of every enabled third-party plugin, by name, in the
+    order `find_plugins` finds them. Builds no plugin.
+
+    Raises ConfigError as `find_plugins` does.
+    """
+    found_commands = []
+    for found in find_plugins(settings):
+        if found.origin != "built-in" and not found.enabled:
+            continue
+        hook = commands_of(found.load())
+        if hook is not None:
+            found_commands.append((found.name, hook))
+    return found_commands
 
 
 def load_plugins(
