@@ -49,8 +49,6 @@ def _progress_table(node: Any, source: Any) -> Table:
     return table
 
 
-
-
 def run(
     config: ConfigFile = None,
     data_dir: DataDir = None,
@@ -123,7 +121,9 @@ def run(
         if rpc_url is not None:
             src["rpc_url"] = rpc_url
             src.setdefault("kind", "rpc")
-        settings = settings_for(config, data_dir, source=src or None, stream=stream or None, role=role)
+        settings = settings_for(
+            config, data_dir, source=src or None, stream=stream or None, role=role
+        )
         configure_logging(settings.log_level)
         import structlog
 

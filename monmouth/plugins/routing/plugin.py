@@ -1,5 +1,4 @@
-"""Inbox routing, the first built-in plugin: an L1 transaction is an inbox message when it was
-sent to the inbox address and its receipt says it succeeded (DESIGN.md section 4).
+"""The `routing` plugin's hook: `route_transaction`, the inbox rule (package docstring).
 
 Consensus-critical: the decision depends on the transaction and the configured address only.
 """
