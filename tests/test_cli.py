@@ -231,3 +231,37 @@ def test_a_halting_plugin_exits_3_and_keeps_the_block(tmp_path: Path) -> None:
         **env,
     )
     assert proc.returncode == 0, proc.stderr
+
+
+#: What a command that only reads must not import before it runs: the node's execution, its
+#: event stream, telemetry, the plugins' libraries (each costs tens of milliseconds at start).
+HEAVY = ("solders", "opentelemetry", "zmq", "numpy", "usearch", "httpx", "anyio", "structlog")
+#: Not even when `--help` imports every built-in plugin to list its commands (numpy comes with
+#: the mev plugin's store; the rest belongs to running a node).
+HEAVY_FOR_HELP = ("solders", "opentelemetry.sdk", "zmq", "usearch", "httpx", "anyio")
+
+
+@pytest.mark.parametrize(
+    ("argv", "heavy"),
+    [
+        (["status"], HEAVY),
+        (["account", "x"], HEAVY),
+        (["tx", "x"], HEAVY),
+        (["plugins", "list"], HEAVY),
+        (["--help"], HEAVY_FOR_HELP),
+        ([], HEAVY_FOR_HELP),
+    ],
+)
+def test_read_commands_start_light(argv: list[str], heavy: tuple[str, ...]) -> None:
+    """The app as built for a read-only command imports none of the heavy modules (a test on
+    what is imported, where a timing would be noisy): start-up stays near 0.3 s."""
+    code = (
+        "import sys, monmouth.cli as cli; "
+        f"cli.add_plugin_commands({argv!r}); "
+        f"print(' '.join(m for m in {heavy!r} if m in sys.modules))"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, env=ENV
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split() == []

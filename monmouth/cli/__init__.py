@@ -43,11 +43,25 @@ app.add_typer(keys_app, name="keys")
 
 @app.callback(invoke_without_command=True)
 def _main(
+    ctx: typer.Context,
     version: Annotated[bool, typer.Option("--version", help="Print the version and exit.")] = False,
+    config: Annotated[Path | None, typer.Option("--config", hidden=True)] = None,
 ) -> None:
     if version:
         console.print(f"monmouth {__version__}")
         raise typer.Exit(0)
+    if config is not None:
+        # `monmouth --config FILE --help` lists the commands of the plugins FILE enables; before
+        # a command, the option is that command's `--config` default (its own one wins).
+        ctx.default_map = _defaults(ctx.command, {"config": config})
+
+
+def _defaults(command: Any, values: dict[str, Any]) -> dict[str, Any]:
+    """click's `default_map` giving `values` to every command below `command`."""
+    subcommands = getattr(command, "commands", None)
+    if subcommands is None:
+        return values
+    return {name: _defaults(sub, values) for name, sub in subcommands.items()}
 
 
 app.add_typer(plugins_app, name="plugins")
