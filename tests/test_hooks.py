@@ -86,33 +86,6 @@ def register_commands(register):
 '''
 
 
-def test_plugins_add_cli_commands(tmp_path: Path) -> None:
-    """An installed, enabled plugin's `register_commands` adds commands to `monmouth`."""
-    (tmp_path / "hello_plugin.py").write_text(HELLO)
-    dist = tmp_path / "hello_plugin-0.1.dist-info"
-    dist.mkdir()
-    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: hello-plugin\nVersion: 0.1\n")
-    (dist / "entry_points.txt").write_text("[monmouth.plugins]\nhello = hello_plugin\n")
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MONMOUTH_")}
-    env["PYTHONPATH"] = str(tmp_path)
-
-    def monmouth(*args: str, **more: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [sys.executable, "-m", "monmouth", *args],
-            capture_output=True,
-            text=True,
-            timeout=120,
-            env={**env, **more},
-        )
-
-    enabled = {"MONMOUTH_PLUGINS__ENABLE": '["hello"]'}
-    assert monmouth("hello", "--name", "plugins", **enabled).stdout == "hello plugins\n"
-    assert monmouth("bonjour", **enabled).stdout == "hello world\n"
-    assert "hello" in monmouth("--help", **enabled).stdout
-    # Not enabled: not there.
-    assert monmouth("hello").returncode == 2
-
-
 GREETER = '''
 class Plugin:
     """A class entry point: its commands are a staticmethod, offered without building it."""
@@ -130,9 +103,13 @@ class Plugin:
 '''
 
 
-def test_plugin_commands_follow_the_config_file(tmp_path: Path) -> None:
-    """A third-party plugin enabled only in the file given with `--config` has its commands in
-    `--help` and runnable; its class is never built; built-ins' commands stay offered."""
+Monmouth = Callable[..., subprocess.CompletedProcess[str]]
+
+
+@pytest.fixture
+def monmouth(tmp_path: Path) -> Monmouth:
+    """`python -m monmouth ARGS` with two plugins installed in a site folder, neither enabled:
+    `hello` (a module) and `greeter` (a class); keyword arguments are environment variables."""
     (tmp_path / "hello_plugin.py").write_text(HELLO)
     (tmp_path / "greeter_plugin.py").write_text(GREETER)
     dist = tmp_path / "hello_plugin-0.1.dist-info"
@@ -141,22 +118,38 @@ def test_plugin_commands_follow_the_config_file(tmp_path: Path) -> None:
     (dist / "entry_points.txt").write_text(
         "[monmouth.plugins]\nhello = hello_plugin\ngreeter = greeter_plugin:Plugin\n"
     )
-    config = tmp_path / "monmouth.toml"
-    config.write_text('[plugins]\nenable = ["hello", "greeter"]\n')
-    broken = tmp_path / "broken.toml"
-    broken.write_text('[plugins]\nenable = ["nobody"]\n')
     env = {k: v for k, v in os.environ.items() if not k.startswith("MONMOUTH_")}
     env["PYTHONPATH"] = str(tmp_path)
 
-    def monmouth(*args: str) -> subprocess.CompletedProcess[str]:
+    def run(*args: str, **more: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
             [sys.executable, "-m", "monmouth", *args],
             capture_output=True,
             text=True,
             timeout=120,
-            env=env,
+            env={**env, **more},
         )
 
+    return run
+
+
+def test_plugins_add_cli_commands(monmouth: Monmouth) -> None:
+    """An installed, enabled plugin's `register_commands` adds commands to `monmouth`."""
+    enabled = {"MONMOUTH_PLUGINS__ENABLE": '["hello"]'}
+    assert monmouth("hello", "--name", "plugins", **enabled).stdout == "hello plugins\n"
+    assert monmouth("bonjour", **enabled).stdout == "hello world\n"
+    assert "hello" in monmouth("--help", **enabled).stdout
+    # Not enabled: not there.
+    assert monmouth("hello").returncode == 2
+
+
+def test_plugin_commands_follow_the_config_file(monmouth: Monmouth, tmp_path: Path) -> None:
+    """A third-party plugin enabled only in the file given with `--config` has its commands in
+    `--help` and runnable; its class is never built; built-ins' commands stay offered."""
+    config = tmp_path / "monmouth.toml"
+    config.write_text('[plugins]\nenable = ["hello", "greeter"]\n')
+    broken = tmp_path / "broken.toml"
+    broken.write_text('[plugins]\nenable = ["nobody"]\n')
     listed = monmouth("--help", "--config", str(config))
     assert listed.returncode == 0, listed.stderr
     for command in ("hello", "bonjour", "greet", "rag", "mev", "top"):
