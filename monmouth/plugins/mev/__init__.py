@@ -18,6 +18,8 @@ docs/mev.md.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 from monmouth.plugins.mev.arbitrages import Arbitrage, get_arbitrages
 from monmouth.plugins.mev.classifiers.registry import (
     ALL_CLASSIFIER_SPECS,
@@ -33,7 +35,6 @@ from monmouth.plugins.mev.inspect import (
 )
 from monmouth.plugins.mev.plugin import Plugin
 from monmouth.plugins.mev.sandwiches import Sandwich, get_sandwiches
-from monmouth.plugins.mev.store import MevBlock, MevStore
 from monmouth.plugins.mev.swaps import Swap, get_swaps
 from monmouth.plugins.mev.traces import (
     Action,
@@ -46,6 +47,21 @@ from monmouth.plugins.mev.traces import (
     parse_traces,
 )
 from monmouth.plugins.mev.transfers import ETH_TOKEN_ADDRESS, Transfer, get_transfers
+
+if TYPE_CHECKING:
+    from monmouth.plugins.mev.store import MevBlock, MevStore
+
+
+def __getattr__(name: str) -> Any:
+    """`MevBlock` and `MevStore` load on first use: the store brings LMDB and, through the
+    node's state module, numpy, which `monmouth --help` (importing this package to offer
+    `monmouth mev`) does without."""
+    if name in ("MevBlock", "MevStore"):
+        from monmouth.plugins.mev import store
+
+        return getattr(store, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "ALL_CLASSIFIER_SPECS",

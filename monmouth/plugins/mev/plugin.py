@@ -40,7 +40,6 @@ from monmouth.core.hexutil import to_data
 from monmouth.hooks import hookimpl
 from monmouth.plugins.mev.config import Config
 from monmouth.plugins.mev.inspect import BlockInspection, inspect_traces
-from monmouth.plugins.mev.store import MevBlock, MevStore
 from monmouth.plugins.mev.svm import SvmDetector, SvmFinding
 from monmouth.plugins.mev.traces import TraceType, parse_traces
 
@@ -51,6 +50,7 @@ if TYPE_CHECKING:
     from monmouth.core.l1 import L1Block
     from monmouth.core.node import Node
     from monmouth.core.payloads import BlockInfo, TransactionInfo
+    from monmouth.plugins.mev.store import MevBlock, MevStore
     from monmouth.stream.service import Topic
 
 log = structlog.get_logger("monmouth.mev")
@@ -108,6 +108,10 @@ class Plugin:
     @property
     def store(self) -> MevStore:
         """The findings database, opened on first use (`startup` opens it)."""
+        # The store (LMDB, and numpy through the node's state module) loads with the first
+        # use, not with the package, which `monmouth --help` imports to offer `monmouth mev`.
+        from monmouth.plugins.mev.store import MevStore
+
         if self._store is None:
             self._store = MevStore(
                 self.path, sync=self.settings.store.sync, keep_blocks=self.config.keep_blocks
@@ -200,6 +204,8 @@ class Plugin:
     @hookimpl
     def notify_block(self, block: BlockInfo) -> None:
         """Write the block's findings (one write transaction), then publish them."""
+        from monmouth.plugins.mev.store import MevBlock  # once a block: see `store`
+
         with self._lock:
             pending = self._pending.pop((block.number, block.hash), None) or _Pending()
             # Blocks that never committed (nothing else can reach them now).
