@@ -12,7 +12,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -27,6 +27,9 @@ from monmouth.cli.state import account, status, tx
 from monmouth.cli.subscribe import subscribe
 from monmouth.commands import console
 from monmouth.core.errors import UserError
+
+if TYPE_CHECKING:
+    from monmouth.core.config import Settings
 
 __all__ = ["app", "main"]
 
@@ -95,21 +98,21 @@ def add_plugin_commands(argv: Sequence[str]) -> None:
     command = next((arg for arg in argv if not arg.startswith("-")), None)
     if command in OWN_COMMANDS:
         return
-    from monmouth.core.config import Settings, load_settings
     from monmouth.core.plugins import find_commands
+
+    def settings() -> Settings:
+        from monmouth.core.config import load_settings
+
+        return load_settings(_config_file(argv))
 
     def register(function: Callable[..., Any], name: str | None = None) -> None:
         app.command(name=name)(function)
 
     try:
-        settings = load_settings(_config_file(argv))
-    except UserError:
-        # Built-ins' commands do not depend on the configuration.
-        settings = Settings.model_validate({})
-    try:
         hooks = find_commands(settings)
     except UserError:
-        hooks = find_commands(Settings.model_validate({}))
+        # Built-ins' commands do not depend on the configuration.
+        hooks = find_commands(None)
     for _name, hook in hooks:
         hook(register)
 

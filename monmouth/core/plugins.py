@@ -21,12 +21,12 @@ import structlog
 from pydantic import ValidationError
 
 from monmouth import hooks
-from monmouth.core.config import Settings
 from monmouth.core.dispatch import ERRORS, Halt, PluginState, Worker, call_hook
 from monmouth.core.errors import ConfigError, UserError
 from monmouth.core.errors import PluginHalted as PluginHalted
 
 if TYPE_CHECKING:
+    from monmouth.core.config import Settings
     from monmouth.core.l1 import L1Block, L1Transaction
 
 log = structlog.get_logger("monmouth.plugins")
@@ -63,6 +63,10 @@ class FoundPlugin:
     load: Callable[[], object]
 
 
+def _builtin(name: str) -> object:
+    return importlib.import_module(f"monmouth.plugins.{name}")
+
+
 def _entry_points() -> list[EntryPoint]:
     if os.environ.get(AUTOLOAD_ENV):
         return []
@@ -82,7 +86,7 @@ def find_plugins(settings: Settings, also: frozenset[str] = frozenset()) -> list
             name,
             "built-in",
             (name in BUILTIN_PLUGINS or name in enabled) and name not in disabled,
-            lambda name=name: importlib.import_module(f"monmouth.plugins.{name}"),  # type: ignore[misc]
+            lambda name=name: _builtin(name),  # type: ignore[misc]
         )
         for name in (*BUILTIN_PLUGINS, *OPTIONAL_BUILTINS)
     ]
@@ -160,21 +164,26 @@ def commands_of(obj: object) -> Callable[[Callable[..., Any]], None] | None:
     return hook if callable(hook) else None
 
 
-def find_commands(settings: Settings) -> list[tuple[str, Callable[[Callable[..., Any]], None]]]:
+def find_commands(
+    settings: Callable[[], Settings] | None,
+) -> list[tuple[str, Callable[[Callable[..., Any]], None]]]:
     """The `register_commands` of every built-in plugin, on or off (their commands are tools:
-    `monmouth mev inspect FILE`), and of every enabled third-party plugin, by name, in the
-    order `find_plugins` finds them. Builds no plugin.
+    `monmouth mev inspect FILE`), then of every enabled third-party plugin (`find_plugins`), by
+    name. Builds no plugin.
 
+    :param settings: reads the settings, which say which third-party plugins are enabled; called
+        only when one is installed (reading them is most of a short command's start-up). None:
+        the built-ins' commands alone.
     Raises ConfigError as `find_plugins` does.
     """
-    found_commands = []
-    for found in find_plugins(settings):
-        if found.origin != "built-in" and not found.enabled:
-            continue
-        hook = commands_of(found.load())
-        if hook is not None:
-            found_commands.append((found.name, hook))
-    return found_commands
+    loaded = [(name, _builtin(name)) for name in (*BUILTIN_PLUGINS, *OPTIONAL_BUILTINS)]
+    if settings is not None and _entry_points():
+        loaded += [
+            (found.name, found.load())
+            for found in find_plugins(settings())
+            if found.enabled and found.origin != "built-in"
+        ]
+    return [(name, hook) for name, obj in loaded if (hook := commands_of(obj)) is not None]
 
 
 def load_plugins(

@@ -5,9 +5,13 @@ Consensus-critical: the decision depends on the transaction and the configured a
 
 from __future__ import annotations
 
-from monmouth.core.config import Settings
-from monmouth.core.l1 import L1Block, L1Transaction
+from typing import TYPE_CHECKING
+
 from monmouth.hooks import hookimpl
+
+if TYPE_CHECKING:
+    from monmouth.core.config import Settings
+    from monmouth.core.l1 import L1Block, L1Transaction
 
 
 class Plugin:
