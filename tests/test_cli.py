@@ -274,3 +274,16 @@ def test_read_commands_start_light(argv: list[str], heavy: tuple[str, ...]) -> N
     )
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.split() == []
+
+
+def test_the_command_and_config_are_read_ahead_of_typer() -> None:
+    """What the CLI reads from the arguments before typer parses them: which command runs (its
+    own need no plugin's commands) and the `--config` file (plugins' commands follow it)."""
+    from monmouth.cli import _command_name, _config_file
+
+    assert _command_name(["--config", "f.toml", "status", "--json"]) == "status"
+    assert _command_name(["--help"]) is None
+    assert _command_name(["rag", "stats", "--config", "f.toml"]) == "rag"
+    assert _config_file(["rag", "--config", "f.toml"]) == Path("f.toml")
+    assert _config_file(["--config=f.toml", "greet"]) == Path("f.toml")
+    assert _config_file(["send", "--", "--config", "f.toml"]) is None

@@ -71,8 +71,8 @@ app.add_typer(plugins_app, name="plugins")
 
 #: The commands of the CLI itself: running one of them needs no plugin's commands.
 OWN_COMMANDS = frozenset(
-    {"run", "record", "status", "account", "tx", "deposit", "send", "subscribe", "bench"}
-    | {"keys", "plugins"}
+    [info.name or info.callback.__name__ for info in app.registered_commands if info.callback]
+    + [info.name for info in app.registered_groups if info.name]
 )
 
 
@@ -89,14 +89,23 @@ def _config_file(argv: Sequence[str]) -> Path | None:
     return None
 
 
+def _command_name(argv: Sequence[str]) -> str | None:
+    """The command's name: the first argument that is neither an option nor `--config`'s value."""
+    after_config = False
+    for arg in argv:
+        if not arg.startswith("-") and not after_config:
+            return arg
+        after_config = arg == "--config"
+    return None
+
+
 def add_plugin_commands(argv: Sequence[str]) -> None:
     """Add the commands of plugins (`register_commands`), found as the node finds plugins but
     without building any: every built-in's, on or off (their commands are tools), and those of
     the third-party plugins enabled by the configuration (`--config` in `argv`, and the
     environment). A broken configuration leaves out the third-party ones, for the command
     itself to report; a command of the CLI's own is run without looking."""
-    command = next((arg for arg in argv if not arg.startswith("-")), None)
-    if command in OWN_COMMANDS:
+    if _command_name(argv) in OWN_COMMANDS:
         return
     from monmouth.core.plugins import find_commands
 
