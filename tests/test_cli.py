@@ -231,3 +231,59 @@ def test_a_halting_plugin_exits_3_and_keeps_the_block(tmp_path: Path) -> None:
         **env,
     )
     assert proc.returncode == 0, proc.stderr
+
+
+#: What a command that only reads must not import before it runs: the node's execution, its
+#: event stream, telemetry, the plugins' libraries (each costs tens of milliseconds at start).
+HEAVY = ("solders", "opentelemetry", "zmq", "numpy", "usearch", "httpx", "anyio", "structlog")
+#: Not even when `--help` imports every built-in plugin to list its commands (structlog and the
+#: OpenTelemetry API come with the plugin host; the rest belongs to running a node).
+HEAVY_FOR_HELP = (
+    "solders",
+    "opentelemetry.sdk",
+    "zmq",
+    "numpy",
+    "lmdb",
+    "usearch",
+    "httpx",
+    "anyio",
+)
+
+
+@pytest.mark.parametrize(
+    ("argv", "heavy"),
+    [
+        (["status"], HEAVY),
+        (["account", "x"], HEAVY),
+        (["tx", "x"], HEAVY),
+        (["plugins", "list"], HEAVY),
+        (["--help"], HEAVY_FOR_HELP),
+        ([], HEAVY_FOR_HELP),
+    ],
+)
+def test_read_commands_start_light(argv: list[str], heavy: tuple[str, ...]) -> None:
+    """The app as built for a read-only command imports none of the heavy modules (a test on
+    what is imported, where a timing would be noisy): start-up stays near 0.3 s."""
+    code = (
+        "import sys, monmouth.cli as cli; "
+        f"cli.add_plugin_commands({argv!r}); "
+        f"print(' '.join(m for m in {heavy!r} if m in sys.modules))"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, env=ENV
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split() == []
+
+
+def test_the_command_and_config_are_read_ahead_of_typer() -> None:
+    """What the CLI reads from the arguments before typer parses them: which command runs (its
+    own need no plugin's commands) and the `--config` file (plugins' commands follow it)."""
+    from monmouth.cli import _command_name, _config_file
+
+    assert _command_name(["--config", "f.toml", "status", "--json"]) == "status"
+    assert _command_name(["--help"]) is None
+    assert _command_name(["rag", "stats", "--config", "f.toml"]) == "rag"
+    assert _config_file(["rag", "--config", "f.toml"]) == Path("f.toml")
+    assert _config_file(["--config=f.toml", "greet"]) == Path("f.toml")
+    assert _config_file(["send", "--", "--config", "f.toml"]) is None

@@ -86,17 +86,42 @@ def register_commands(register):
 '''
 
 
-def test_plugins_add_cli_commands(tmp_path: Path) -> None:
-    """An installed, enabled plugin's `register_commands` adds commands to `monmouth`."""
+GREETER = '''
+class Plugin:
+    """A class entry point: its commands are a staticmethod, offered without building it."""
+
+    def __init__(self, settings):
+        raise AssertionError("the CLI must not build plugins to find their commands")
+
+    @staticmethod
+    def register_commands(register):
+        def greet(name: str = "world") -> None:
+            """Greet someone."""
+            print(f"greetings {name}")
+
+        register(greet)
+'''
+
+
+Monmouth = Callable[..., subprocess.CompletedProcess[str]]
+
+
+@pytest.fixture
+def monmouth(tmp_path: Path) -> Monmouth:
+    """`python -m monmouth ARGS` with two plugins installed in a site folder, neither enabled:
+    `hello` (a module) and `greeter` (a class); keyword arguments are environment variables."""
     (tmp_path / "hello_plugin.py").write_text(HELLO)
+    (tmp_path / "greeter_plugin.py").write_text(GREETER)
     dist = tmp_path / "hello_plugin-0.1.dist-info"
     dist.mkdir()
     (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: hello-plugin\nVersion: 0.1\n")
-    (dist / "entry_points.txt").write_text("[monmouth.plugins]\nhello = hello_plugin\n")
+    (dist / "entry_points.txt").write_text(
+        "[monmouth.plugins]\nhello = hello_plugin\ngreeter = greeter_plugin:Plugin\n"
+    )
     env = {k: v for k, v in os.environ.items() if not k.startswith("MONMOUTH_")}
     env["PYTHONPATH"] = str(tmp_path)
 
-    def monmouth(*args: str, **more: str) -> subprocess.CompletedProcess[str]:
+    def run(*args: str, **more: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
             [sys.executable, "-m", "monmouth", *args],
             capture_output=True,
@@ -105,9 +130,43 @@ def test_plugins_add_cli_commands(tmp_path: Path) -> None:
             env={**env, **more},
         )
 
+    return run
+
+
+def test_plugins_add_cli_commands(monmouth: Monmouth) -> None:
+    """An installed, enabled plugin's `register_commands` adds commands to `monmouth`."""
     enabled = {"MONMOUTH_PLUGINS__ENABLE": '["hello"]'}
     assert monmouth("hello", "--name", "plugins", **enabled).stdout == "hello plugins\n"
     assert monmouth("bonjour", **enabled).stdout == "hello world\n"
     assert "hello" in monmouth("--help", **enabled).stdout
     # Not enabled: not there.
     assert monmouth("hello").returncode == 2
+
+
+def test_plugin_commands_follow_the_config_file(monmouth: Monmouth, tmp_path: Path) -> None:
+    """A third-party plugin enabled only in the file given with `--config` has its commands in
+    `--help` and runnable; its class is never built; built-ins' commands stay offered."""
+    config = tmp_path / "monmouth.toml"
+    config.write_text('[plugins]\nenable = ["hello", "greeter"]\n')
+    broken = tmp_path / "broken.toml"
+    broken.write_text('[plugins]\nenable = ["nobody"]\n')
+    listed = monmouth("--help", "--config", str(config))
+    assert listed.returncode == 0, listed.stderr
+    for command in ("hello", "bonjour", "greet", "rag", "mev", "top"):
+        assert f" {command} " in listed.stdout
+    # Commands without a `--config` of their own take it before them.
+    assert monmouth("--config", str(config), "hello", "--name", "file").stdout == "hello file\n"
+    assert monmouth(f"--config={config}", "greet").stdout == "greetings world\n"
+    # Not enabled (no file): not there; built-ins' tools are.
+    plain = monmouth("--help").stdout
+    assert " greet " not in plain and " hello " not in plain and " mev " in plain
+    assert monmouth("greet").returncode == 2
+    # Before the command, `--config` is the command's default (its own `--config` wins).
+    assert " greet " in monmouth("--config", str(config), "--help").stdout
+    # A file the node would refuse: the built-ins' commands still, the error left to commands.
+    refused = monmouth("--config", str(broken), "--help")
+    assert " rag " in refused.stdout and " greet " not in refused.stdout
+    listing = monmouth("plugins", "list", "--config", str(broken))
+    assert listing.returncode == 2
+    assert "unknown plugin(s) in [plugins]: nobody" in listing.stderr
+    assert monmouth("--config", str(broken), "plugins", "list").stderr == listing.stderr

@@ -24,3 +24,12 @@ class ReplayFileError(UserError):
 
 class SourceError(UserError):
     """A source cannot continue from the persisted head (for example, a different chain)."""
+
+
+class PluginHalted(Exception):
+    """A plugin failed under the `halt` policy, or routing failed: the node must stop (exit
+    code 3). Not a UserError: the input was fine, a plugin was not."""
+
+    def __init__(self, plugin: str, reason: str) -> None:
+        super().__init__(f"plugin {plugin!r} halted the node: {reason}")
+        self.plugin = plugin

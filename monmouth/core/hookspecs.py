@@ -184,7 +184,10 @@ def register_commands(register: Callable[..., Any]) -> None:
 
     :param register: call `register(function, name=None)` with a typer-style command function.
 
-    Any plugin may implement it; it runs when the CLI starts, before arguments are parsed.
+    Any plugin may implement it, as a module-level function of its package (or a staticmethod
+    of the class its entry point names): the CLI calls it when it starts, before arguments are
+    parsed, without building the plugin. A built-in's commands are offered even while it is
+    off; a third-party plugin's when it is enabled (`--config` honoured).
     """
 
 

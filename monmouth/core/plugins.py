@@ -21,13 +21,14 @@ import structlog
 from pydantic import ValidationError
 
 from monmouth.core import hookspecs
-from monmouth.core.config import Settings
 from monmouth.core.dispatch import Halt, PluginState, Worker, call_hook
 from monmouth.core.errors import ConfigError, UserError
+from monmouth.core.errors import PluginHalted as PluginHalted
 from monmouth.core.host import plugin_attribute
 from monmouth.core.telemetry import ERRORS
 
 if TYPE_CHECKING:
+    from monmouth.core.config import Settings
     from monmouth.core.eventlog import SlotChange, Topic
     from monmouth.core.host import Host
     from monmouth.core.l1 import L1Block, L1Transaction
@@ -57,14 +58,6 @@ HOST_KEYS = ("on_error", "queue_size")
 DEFAULT_QUEUE_SIZE = 1024
 
 
-class PluginHalted(Exception):
-    """A plugin failed under the `halt` policy, or routing failed: the node must stop."""
-
-    def __init__(self, plugin: str, reason: str) -> None:
-        super().__init__(f"plugin {plugin!r} halted the node: {reason}")
-        self.plugin = plugin
-
-
 @dataclass(frozen=True, slots=True)
 class FoundPlugin:
     """A plugin the node can see, enabled or not (what `monmouth plugins list` shows)."""
@@ -73,6 +66,10 @@ class FoundPlugin:
     origin: str  # "built-in" or "<distribution> <version>"
     enabled: bool
     load: Callable[[], object]
+
+
+def _builtin(name: str) -> object:
+    return importlib.import_module(f"monmouth.plugins.{name}")
 
 
 def _entry_points() -> list[EntryPoint]:
@@ -94,7 +91,7 @@ def find_plugins(settings: Settings, also: frozenset[str] = frozenset()) -> list
             name,
             "built-in",
             (name in BUILTIN_PLUGINS or name in enabled) and name not in disabled,
-            lambda name=name: importlib.import_module(f"monmouth.plugins.{name}"),  # type: ignore[misc]
+            lambda name=name: _builtin(name),  # type: ignore[misc]
         )
         for name in (*BUILTIN_PLUGINS, *OPTIONAL_BUILTINS)
     ]
@@ -138,14 +135,60 @@ def instantiate(name: str, obj: object, settings: Settings) -> object:
             raise ConfigError(
                 f"[plugins.{name}] has {', '.join(sorted(table))}, but the plugin takes no settings"
             )
-        return cls(settings)
+        return _build(name, cls, settings)
     try:
         config = model.model_validate(table)
     except ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first["loc"])
         raise ConfigError(f"[plugins.{name}] {where}: {first['msg']}") from None
-    return cls(settings, config)
+    return _build(name, cls, settings, config)
+
+
+def _build(name: str, cls: type, *args: object) -> object:
+    """`cls(*args)`; a constructor that does not fit them is the plugin's mistake, reported in
+    one line that names it rather than as a traceback."""
+    try:
+        return cls(*args)
+    except TypeError as exc:
+        raise ConfigError(f"plugin {name!r} cannot be built: {exc}") from None
+
+
+def commands_of(obj: object) -> Callable[[Callable[..., Any]], None] | None:
+    """A loaded plugin's `register_commands(register)`, or None: a function of its module, or
+    a staticmethod or classmethod of its class (an instance's method would need the plugin
+    built, which the CLI never does)."""
+    owner = obj if isinstance(obj, type) else None
+    if owner is None and not inspect.ismodule(obj):
+        return None
+    if owner is not None and not isinstance(
+        inspect.getattr_static(owner, "register_commands", None), staticmethod | classmethod
+    ):
+        return None
+    hook = getattr(obj, "register_commands", None)
+    return hook if callable(hook) else None
+
+
+def find_commands(
+    settings: Callable[[], Settings] | None,
+) -> list[tuple[str, Callable[[Callable[..., Any]], None]]]:
+    """The `register_commands` of every built-in plugin, on or off (their commands are tools:
+    `monmouth mev inspect FILE`), then of every enabled third-party plugin (`find_plugins`), by
+    name. Builds no plugin.
+
+    :param settings: reads the settings, which say which third-party plugins are enabled; called
+        only when one is installed (reading them is most of a short command's start-up). None:
+        the built-ins' commands alone.
+    Raises ConfigError as `find_plugins` does.
+    """
+    loaded = [(name, _builtin(name)) for name in (*BUILTIN_PLUGINS, *OPTIONAL_BUILTINS)]
+    if settings is not None and _entry_points():
+        loaded += [
+            (found.name, found.load())
+            for found in find_plugins(settings())
+            if found.enabled and found.origin != "built-in"
+        ]
+    return [(name, hook) for name, obj in loaded if (hook := commands_of(obj)) is not None]
 
 
 def load_plugins(

@@ -245,6 +245,32 @@ def test_plugin_tables_are_validated_by_the_plugin(tmp_path: Path) -> None:
         load_plugins(make_settings(tmp_path, nobody={"on_error": "log"}))
 
 
+class NoArguments:
+    def __init__(self) -> None:
+        pass
+
+
+class Fussy:
+    config_model = Every
+
+    def __init__(self, settings: Settings, config: Every) -> None:
+        raise TypeError("Fussy wants a Mapping")
+
+
+def test_a_constructor_that_does_not_fit_is_one_config_error(tmp_path: Path) -> None:
+    """`Plugin(settings)` or `Plugin(settings, config)` that raises TypeError: one line naming
+    the plugin, not a traceback."""
+    settings = make_settings(tmp_path)
+    with pytest.raises(ConfigError) as caught:
+        instantiate("x", NoArguments, settings)
+    assert str(caught.value) == (
+        "plugin 'x' cannot be built: NoArguments.__init__() takes 1 positional argument but 2 "
+        "were given"
+    )
+    with pytest.raises(ConfigError, match=r"^plugin 'fussy' cannot be built: Fussy wants"):
+        instantiate("fussy", Fussy, settings)
+
+
 class Snapshot:
     wants_startup_snapshot = True
 

@@ -4,7 +4,7 @@ fixtures, installed with monmouth), and its config table."""
 from __future__ import annotations
 
 import pytest
-from monmouth.core.errors import ConfigError
+from monmouth.hooks import ConfigError
 from monmouth.testing import MonmouthRunner
 
 import monmouth_plugin_template

@@ -8,33 +8,33 @@ JSON form. Everything returned is immutable; the same traces give the same resul
 order.
 
 It is also the built-in plugin `mev` (`Plugin`, in `plugin.py`; off until `[plugins] enable =
-["mev"]`): it runs the detector on the call traces of every block the node follows and the SVM
-detector (`svm.py`) on its Solana transactions, stores the findings per block (`store.py`),
-publishes them on the event stream (kind `mev`) and reverts them with the blocks. The command
-`monmouth mev` (`cli.py`) shows them, and runs the detector on a block file. See docs/mev.md.
+["mev"]`, configured by the `[plugins.mev]` table, `config.py`): it runs the detector on the call
+traces of every block the node follows and the SVM detector (`svm.py`) on its Solana
+transactions, stores the findings per block (`store.py`), publishes them on the event stream
+(kind `mev`) and reverts them with the blocks. The command `monmouth mev` (`cli.py`, offered
+whether or not the plugin is enabled) shows them, and runs the detector on a block file. See
+docs/mev.md.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from monmouth.hooks import hookimpl
 from monmouth.plugins.mev.arbitrages import Arbitrage, get_arbitrages
 from monmouth.plugins.mev.classifiers.registry import (
     ALL_CLASSIFIER_SPECS,
     DEFAULT_CLASSIFIER,
     TraceClassifier,
 )
+from monmouth.plugins.mev.cli import register_commands
 from monmouth.plugins.mev.inspect import (
     BlockInspection,
     inspect_block,
     inspect_traces,
     to_json_dict,
 )
-from monmouth.plugins.mev.plugin import MevConfig, MevPlugin
+from monmouth.plugins.mev.plugin import Plugin
 from monmouth.plugins.mev.sandwiches import Sandwich, get_sandwiches
-from monmouth.plugins.mev.store import MevBlock, MevStore
 from monmouth.plugins.mev.swaps import Swap, get_swaps
 from monmouth.plugins.mev.traces import (
     Action,
@@ -49,16 +49,19 @@ from monmouth.plugins.mev.traces import (
 )
 from monmouth.plugins.mev.transfers import ETH_TOKEN_ADDRESS, Transfer, get_transfers
 
-#: What the node builds, `Plugin(settings, config)`, when `mev` is enabled.
-Plugin = MevPlugin
+if TYPE_CHECKING:
+    from monmouth.plugins.mev.store import MevBlock, MevStore
 
 
-@hookimpl
-def register_commands(register: Callable[..., Any]) -> None:
-    """`monmouth mev` (offered even while the plugin is off: the CLI asks built-ins' modules)."""
-    from monmouth.plugins.mev.cli import register_mev_commands
+def __getattr__(name: str) -> Any:
+    """`MevBlock` and `MevStore` load on first use: the store brings LMDB and, through the
+    node's state module, numpy, which `monmouth --help` (importing this package to offer
+    `monmouth mev`) does without."""
+    if name in ("MevBlock", "MevStore"):
+        from monmouth.plugins.mev import store
 
-    register_mev_commands(register)
+        return getattr(store, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 __all__ = [
@@ -70,8 +73,6 @@ __all__ = [
     "Block",
     "BlockInspection",
     "MevBlock",
-    "MevConfig",
-    "MevPlugin",
     "MevStore",
     "Plugin",
     "Receipt",
@@ -91,5 +92,6 @@ __all__ = [
     "parse_trace",
     "parse_traces",
     "read_block_file",
+    "register_commands",
     "to_json_dict",
 ]

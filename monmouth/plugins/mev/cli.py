@@ -15,31 +15,22 @@ import json
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.console import Console
-from rich.table import Table
 
+from monmouth.commands import ConfigFile, DataDir, JsonFlag, console, fail, settings_for
 from monmouth.core.errors import DataDirError, UserError
 
-__all__ = ["mev", "register_mev_commands"]
+if TYPE_CHECKING:
+    from rich.table import Table
 
-_CONFIG_HELP = "TOML config file (see examples/monmouth.toml)."
-_DATA_DIR_HELP = "State directory (default ./monmouth-data, or from config)."
-_JSON_HELP = "Print one JSON object for tools."
-_console = Console()
-_err = Console(stderr=True)
+__all__ = ["mev", "register_commands"]
 
 
-def register_mev_commands(register: Callable[..., Any]) -> None:
-    """Add `monmouth mev` through the `register_commands` callback."""
+def register_commands(register: Callable[..., Any]) -> None:
+    """Add `monmouth mev` (the CLI calls it whether or not the plugin is enabled)."""
     register(mev, name="mev")
-
-
-def _fail(message: str, code: int) -> typer.Exit:
-    _err.print("error: " + message, style="bold red", markup=False, highlight=False, soft_wrap=True)
-    return typer.Exit(code)
 
 
 def mev(
@@ -54,9 +45,9 @@ def mev(
         int | None,
         typer.Option("--block", help="Show what the mev plugin found in this L1 block."),
     ] = None,
-    config: Annotated[Path | None, typer.Option("--config", help=_CONFIG_HELP)] = None,
-    data_dir: Annotated[Path | None, typer.Option("--data-dir", help=_DATA_DIR_HELP)] = None,
-    as_json: Annotated[bool, typer.Option("--json", help=_JSON_HELP)] = False,
+    config: ConfigFile = None,
+    data_dir: DataDir = None,
+    as_json: JsonFlag = False,
 ) -> None:
     """MEV: `mev --block N` shows what the mev plugin found in block N; `mev inspect FILE.json`
     runs the Ethereum detector (swaps, sandwiches, arbitrages) on one block file."""
@@ -68,7 +59,7 @@ def mev(
                 raise UserError("give --block N, or `inspect FILE.json`")
             data = _stored(block, config, data_dir)
             if data is None:
-                raise _fail(f"no MEV record for block {block}", 1)
+                raise fail(f"no MEV record for block {block}", 1)
             _show_stored(data, as_json)
         elif action == "inspect":
             if file is None:
@@ -79,19 +70,17 @@ def mev(
         else:
             raise UserError(f"unknown action {action!r}; use `inspect FILE.json` or --block N")
     except UserError as exc:
-        raise _fail(str(exc), 2) from None
+        raise fail(str(exc), 2) from None
 
 
 # ---------------------------------------------------------------------------- --block N
 
 
 def _stored(number: int, config: Path | None, data_dir: Path | None) -> dict[str, Any] | None:
-    from monmouth.core.config import load_settings
     from monmouth.core.state import Store
     from monmouth.plugins.mev.store import MevStore, to_json
 
-    overrides: dict[str, Any] = {} if data_dir is None else {"data_dir": data_dir}
-    settings = load_settings(config, **overrides)
+    settings = settings_for(config, data_dir)
     with MevStore(settings.data_dir / "mev", readonly=True) as store:
         records = store.at(number)
     if not records:
@@ -115,6 +104,8 @@ def _show_stored(data: dict[str, Any], as_json: bool) -> None:
     if as_json:
         sys.stdout.write(json.dumps(data) + "\n")
         return
+    from rich.table import Table
+
     table = Table(show_header=False)
     table.add_row("block", f"#{data['block_number']} {data['block_hash']}")
     traced = "yes" if data["traced"] else "no (the Ethereum side did not run)"
@@ -126,7 +117,7 @@ def _show_stored(data: dict[str, Any], as_json: bool) -> None:
     table.add_row("SVM findings", str(len(findings)))
     for finding in findings:
         table.add_row(f"  {finding['kind']} ({finding['score']:.2f})", finding["summary"])
-    _console.print(table)
+    console.print(table)
 
 
 # ---------------------------------------------------------------------------- inspect FILE
@@ -149,10 +140,12 @@ def _show_inspection(data: dict[str, Any], as_json: bool) -> None:
     if as_json:
         sys.stdout.write(json.dumps(data) + "\n")
         return
+    from rich.table import Table
+
     table = Table(show_header=False)
     table.add_row("block", f"#{data['block_number']}")
     _ethereum_rows(table, data)
-    _console.print(table)
+    console.print(table)
 
 
 def _ethereum_rows(table: Table, data: dict[str, Any]) -> None:

@@ -34,71 +34,26 @@ from typing import TYPE_CHECKING, Any, get_args
 
 import msgspec
 import structlog
-from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from monmouth import hooks
 from monmouth.core.hexutil import to_data
 from monmouth.hooks import hookimpl
+from monmouth.plugins.mev.config import Config
 from monmouth.plugins.mev.inspect import BlockInspection, inspect_traces
-from monmouth.plugins.mev.store import MevBlock, MevStore
-from monmouth.plugins.mev.svm import SvmDetector, SvmDetectorConfig, SvmFinding
+from monmouth.plugins.mev.svm import SvmDetector, SvmFinding
 from monmouth.plugins.mev.traces import TraceType, parse_traces
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
     from monmouth.hooks import BlockInfo, Host, L1Block, Settings, Topic, TransactionInfo
+    from monmouth.plugins.mev.store import MevBlock, MevStore
 
 log = structlog.get_logger("monmouth.mev")
 
 #: The stream kind of every message the plugin publishes.
 KIND = "mev"
 _TRACE_TYPES = frozenset(get_args(TraceType))
-_DEFAULTS = SvmDetectorConfig()
-
-
-class MevConfig(BaseModel):
-    """`[plugins.mev]`: what to run, what to publish, how long to keep, the SVM thresholds.
-
-    The SVM detector's keys (`spam_min` ... `ignored_accounts`) are `SvmDetectorConfig`'s, with
-    its defaults (see `monmouth/plugins/mev/svm.py`).
-    """
-
-    model_config = ConfigDict(extra="forbid")
-
-    #: Run the Ethereum side (and so ask the source for call traces).
-    ethereum: bool = True
-    #: Run the SVM side.
-    svm: bool = True
-    #: Also publish every swap (key `swap`), not only sandwiches and arbitrages.
-    publish_swaps: bool = False
-    #: Keep the records of this many most recent blocks (0: keep all).
-    keep_blocks: int = Field(0, ge=0)
-    spam_min: int = _DEFAULTS.spam_min
-    replay_window: int = _DEFAULTS.replay_window
-    revert_depth: int = _DEFAULTS.revert_depth
-    cu_k: float = _DEFAULTS.cu_k
-    cu_min_samples: int = _DEFAULTS.cu_min_samples
-    cu_std_floor: float = _DEFAULTS.cu_std_floor
-    sandwich_skip_builtin: bool = _DEFAULTS.sandwich_skip_builtin
-    ignored_accounts: list[str] = Field(default_factory=list)
-
-    @model_validator(mode="after")
-    def _check_detector(self) -> MevConfig:
-        self.detector_config()  # raises ValueError, which pydantic reports with the table
-        return self
-
-    def detector_config(self) -> SvmDetectorConfig:
-        return SvmDetectorConfig(
-            spam_min=self.spam_min,
-            replay_window=self.replay_window,
-            revert_depth=self.revert_depth,
-            cu_k=self.cu_k,
-            cu_min_samples=self.cu_min_samples,
-            cu_std_floor=self.cu_std_floor,
-            sandwich_skip_builtin=self.sandwich_skip_builtin,
-            ignored_accounts=frozenset(self.ignored_accounts),
-        )
 
 
 @dataclass(slots=True)
@@ -126,16 +81,16 @@ def inspect_l1_block(block: L1Block) -> tuple[BlockInspection | None, str | None
         return None, str(exc)
 
 
-class MevPlugin:
+class Plugin:
     """The `mev` plugin (module docstring). Built as `Plugin(settings, config)`."""
 
-    config_model = MevConfig
+    config_model = Config
     #: Ask the node's source for each block's call traces (`L1Block.traces`).
     wants_traces = True
 
-    def __init__(self, settings: Settings, config: MevConfig | None = None) -> None:
+    def __init__(self, settings: Settings, config: Config | None = None) -> None:
         self.settings = settings
-        self.config = config if config is not None else MevConfig()
+        self.config = config if config is not None else Config()
         self.wants_traces = self.config.ethereum
         self.path = settings.data_dir / "mev"
         self.detector = SvmDetector(self.config.detector_config())
@@ -149,6 +104,10 @@ class MevPlugin:
     @property
     def store(self) -> MevStore:
         """The findings database, opened on first use (`startup` opens it)."""
+        # The store (LMDB, and numpy through the node's state module) loads with the first
+        # use, not with the package, which `monmouth --help` imports to offer `monmouth mev`.
+        from monmouth.plugins.mev.store import MevStore
+
         if self._store is None:
             self._store = MevStore(
                 self.path, sync=self.settings.store.sync, keep_blocks=self.config.keep_blocks
@@ -161,12 +120,6 @@ class MevPlugin:
             self._store = None
 
     # ------------------------------------------------------------------ registration
-
-    @hookimpl
-    def register_commands(self, register: Callable[..., Any]) -> None:
-        from monmouth.plugins.mev.cli import register_mev_commands
-
-        register_mev_commands(register)
 
     @hookimpl
     def register_stream_topics(self, register: Callable[..., Any]) -> None:
@@ -247,6 +200,8 @@ class MevPlugin:
     @hookimpl
     def notify_block(self, block: BlockInfo) -> None:
         """Write the block's findings (one write transaction), then publish them."""
+        from monmouth.plugins.mev.store import MevBlock  # once a block: see `store`
+
         with self._lock:
             pending = self._pending.pop((block.number, block.hash), None) or _Pending()
             # Blocks that never committed (nothing else can reach them now).

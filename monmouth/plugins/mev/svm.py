@@ -65,13 +65,15 @@ import re
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Final, Literal
+from typing import TYPE_CHECKING, Final, Literal
 
 import base58
 import msgspec
-import numpy as np
 
 from monmouth.core.payloads import BlockInfo, TransactionInfo
+
+if TYPE_CHECKING:
+    import numpy as np
 
 __all__ = [
     "BUILTIN_PROGRAMS",
@@ -569,6 +571,10 @@ class SvmDetector:
     # -- compute-unit outliers --------------------------------------------------------------------
 
     def _outliers(self, number: int, txs: list[_Tx], undo: _Undo) -> list[SvmFinding]:
+        # numpy is imported where it is used, once a block: `monmouth --help` imports this
+        # package to offer `monmouth mev`, and numpy would be a fifth of its start-up.
+        import numpy as np
+
         samples: dict[str, list[tuple[_Tx, float]]] = {}
         for tx in txs:
             if not tx.executed:
@@ -646,6 +652,8 @@ def _merge(
     before: tuple[int, float, float] | None, values: np.ndarray[tuple[int], np.dtype[np.float64]]
 ) -> tuple[int, float, float]:
     """Running (samples, mean, squared deviations) with a block's values added (Chan et al.)."""
+    import numpy as np
+
     n_b = int(values.size)
     mean_b = float(values.mean())
     m2_b = float(np.square(values - mean_b).sum())

@@ -9,28 +9,15 @@ text, by an example transaction or by account, with filters, answer the top k wi
 command line (`monmouth rag`, `cli.py`) and on the node's request socket (`rag.query`,
 `rag.context`, `rag.stats`). See docs/rag.md.
 
-Importing this package is cheap (the CLI imports it at every start to offer `monmouth rag`):
-numpy, LMDB and usearch load when an index is opened.
+Enable it with `[plugins] enable = ["rag"]` (or `MONMOUTH_PLUGINS__ENABLE='["rag"]'`); its
+settings are the `[plugins.rag]` table (`config.py`: the embedder, the HNSW parameters, how
+often the index is saved). `monmouth rag` is offered whether or not the plugin is enabled.
+
+Importing this package is cheap (the CLI imports it to offer `monmouth rag`): numpy, LMDB and
+usearch load when an index is opened.
 """
 
-from __future__ import annotations
+from monmouth.plugins.rag.cli import register_commands
+from monmouth.plugins.rag.plugin import Plugin
 
-from collections.abc import Callable
-from typing import Any
-
-from monmouth.hooks import hookimpl
-from monmouth.plugins.rag.plugin import RagConfig, RagPlugin
-
-#: What the node builds, `Plugin(settings, config)`, when `rag` is enabled.
-Plugin = RagPlugin
-
-
-@hookimpl
-def register_commands(register: Callable[..., Any]) -> None:
-    """`monmouth rag` (offered even while the plugin is off: the CLI asks built-ins' modules)."""
-    from monmouth.plugins.rag.cli import register_rag_commands
-
-    register_rag_commands(register)
-
-
-__all__ = ["Plugin", "RagConfig", "RagPlugin", "register_commands"]
+__all__ = ["Plugin", "register_commands"]

@@ -19,30 +19,19 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
-from rich.table import Table
 
+from monmouth.commands import ConfigFile, DataDir, JsonFlag, console, fail, settings_for
 from monmouth.core.errors import DataDirError, UserError
 from monmouth.plugins.rag.plugin import lag
 
-__all__ = ["rag", "register_rag_commands"]
+__all__ = ["rag", "register_commands"]
 
-_CONFIG_HELP = "TOML config file (see examples/monmouth.toml)."
-_DATA_DIR_HELP = "State directory (default ./monmouth-data, or from config)."
-_JSON_HELP = "Print one JSON object for tools."
 _ACTIONS = ("query", "context", "stats")
-_console = Console()
-_err = Console(stderr=True)
 
 
-def register_rag_commands(register: Callable[..., Any]) -> None:
-    """Add `monmouth rag` through the `register_commands` callback."""
+def register_commands(register: Callable[..., Any]) -> None:
+    """Add `monmouth rag` (the CLI calls it whether or not the plugin is enabled)."""
     register(rag, name="rag")
-
-
-def _fail(message: str, code: int) -> typer.Exit:
-    _err.print("error: " + message, style="bold red", markup=False, highlight=False, soft_wrap=True)
-    return typer.Exit(code)
 
 
 def rag(
@@ -79,9 +68,9 @@ def rag(
     exact: Annotated[
         bool, typer.Option("--exact", help="Score every candidate exactly (slow).")
     ] = False,
-    config: Annotated[Path | None, typer.Option("--config", help=_CONFIG_HELP)] = None,
-    data_dir: Annotated[Path | None, typer.Option("--data-dir", help=_DATA_DIR_HELP)] = None,
-    as_json: Annotated[bool, typer.Option("--json", help=_JSON_HELP)] = False,
+    config: ConfigFile = None,
+    data_dir: DataDir = None,
+    as_json: JsonFlag = False,
 ) -> None:
     """Similarity search over executed transactions (the rag plugin's index): `rag query TEXT`,
     `rag query --like SIGNATURE`, `rag query --account PUBKEY`; `rag context ...` for a
@@ -126,15 +115,13 @@ def rag(
         else:
             _show(results)
     except UserError as exc:
-        raise _fail(str(exc), 2) from None
+        raise fail(str(exc), 2) from None
 
 
 def _open(config: Path | None, data_dir: Path | None) -> Any:
-    from monmouth.core.config import load_settings
     from monmouth.plugins.rag.index import RagIndex
 
-    overrides: dict[str, Any] = {} if data_dir is None else {"data_dir": data_dir}
-    settings = load_settings(config, **overrides)
+    settings = settings_for(config, data_dir)
     try:
         return RagIndex(settings.data_dir / "rag", readonly=True)
     except (ValueError, RuntimeError) as exc:
@@ -154,8 +141,10 @@ def _node_head(data_dir: Path) -> int | None:
 
 
 def _show(results: list[dict[str, Any]]) -> None:
+    from rich.table import Table
+
     if not results:
-        _console.print("no results")
+        console.print("no results")
         return
     table = Table(show_lines=True)
     for column in ("#", "score", "slot", "status", "signature", "summary"):
@@ -169,14 +158,16 @@ def _show(results: list[dict[str, Any]]) -> None:
             hit["signature"],
             hit["summary"].splitlines()[0],
         )
-    _console.print(table)
+    console.print(table)
 
 
 def _emit_stats(stats: dict[str, Any], as_json: bool) -> None:
     if as_json:
         sys.stdout.write(json.dumps(stats) + "\n")
         return
+    from rich.table import Table
+
     table = Table(show_header=False)
     for key, value in stats.items():
         table.add_row(key, json.dumps(value) if isinstance(value, dict) else str(value))
-    _console.print(table)
+    console.print(table)

@@ -24,13 +24,13 @@ Queries: `monmouth rag` (`cli.py`), the request socket's methods `rag.query`, `r
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
 import structlog
-from pydantic import BaseModel, ConfigDict, Field
 
 from monmouth.core.errors import ConfigError
 from monmouth.hooks import hookimpl
+from monmouth.plugins.rag.config import Config
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -41,7 +41,7 @@ if TYPE_CHECKING:
     from monmouth.hooks import Host
     from monmouth.plugins.rag.index import RagIndex
 
-__all__ = ["QUERY_KEYS", "RagConfig", "RagPlugin", "lag", "query_arguments"]
+__all__ = ["QUERY_KEYS", "Plugin", "lag", "query_arguments"]
 
 log = structlog.get_logger("monmouth.rag")
 
@@ -57,32 +57,6 @@ QUERY_KEYS = (
     "to_height",
     "exact",
 )
-
-
-class RagConfig(BaseModel):
-    """`[plugins.rag]`: the embedder, the HNSW parameters, how often the index is saved."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    #: `hashing` (deterministic feature hashing) or `minilm` (the extra `rag-model`).
-    embedder: Literal["hashing", "minilm"] = "hashing"
-    #: Vector length of the hashing embedder (minilm's is 384).
-    dimensions: int = Field(128, ge=8, le=4096)
-    #: HNSW edges per node (M); fixed when the index is built.
-    connectivity: int = Field(16, ge=2, le=256)
-    #: HNSW candidates per insertion (efConstruction).
-    expansion_add: int = Field(32, ge=1, le=4096)
-    #: HNSW candidates per search (ef): recall against speed.
-    expansion_search: int = Field(256, ge=1, le=4096)
-    #: Save the HNSW index after this many changed documents (and at shutdown).
-    save_every: int = Field(100_000, ge=1)
-    #: Threads an insertion uses (0: every core).
-    threads: int = Field(1, ge=0, le=256)
-    #: Log lines kept per document.
-    max_log_lines: int = Field(8, ge=0, le=1024)
-    #: Blocks with at least this many executed transactions are summarised and embedded in a
-    #: child process, off the node's GIL (hashing embedder only); 0: never.
-    worker_min: int = Field(64, ge=0)
 
 
 def lag(indexed: int | None, node_head: int | None) -> dict[str, int | None]:
@@ -117,14 +91,14 @@ def query_arguments(params: Any) -> dict[str, Any]:
     return args
 
 
-class RagPlugin:
+class Plugin:
     """The `rag` plugin (module docstring). Built as `Plugin(settings, config)`."""
 
-    config_model = RagConfig
+    config_model = Config
 
-    def __init__(self, settings: Settings, config: RagConfig | None = None) -> None:
+    def __init__(self, settings: Settings, config: Config | None = None) -> None:
         self.settings = settings
-        self.config = config if config is not None else RagConfig()
+        self.config = config if config is not None else Config()
         self.path = settings.data_dir / "rag"
         #: Asked for only when the index does not follow the node's state (see `startup`).
         self.wants_startup_snapshot = False
@@ -133,12 +107,6 @@ class RagPlugin:
         self._transactions: dict[tuple[int, bytes], list[TransactionInfo]] = {}
 
     # ------------------------------------------------------------------ registration
-
-    @hookimpl
-    def register_commands(self, register: Callable[..., Any]) -> None:
-        from monmouth.plugins.rag.cli import register_rag_commands
-
-        register_rag_commands(register)
 
     @hookimpl
     def register_rpc_methods(self, register: Callable[..., Any]) -> None:

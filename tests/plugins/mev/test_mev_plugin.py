@@ -27,10 +27,17 @@ from monmouth.core.errors import ConfigError, DataDirError
 from monmouth.core.inbox import DEFAULT_INBOX_ADDRESS
 from monmouth.core.l1 import L1Block
 from monmouth.core.payloads import BlockInfo
-from monmouth.core.plugins import OPTIONAL_BUILTINS, find_plugins, implemented_hooks, load_plugins
+from monmouth.core.plugins import (
+    OPTIONAL_BUILTINS,
+    commands_of,
+    find_plugins,
+    implemented_hooks,
+    load_plugins,
+)
 from monmouth.core.sources.replay import write_replay
 from monmouth.core.state import Store
-from monmouth.plugins.mev import MevConfig, MevPlugin, MevStore, inspect_block, read_block_file
+from monmouth.plugins.mev import MevStore, Plugin, inspect_block, read_block_file
+from monmouth.plugins.mev.config import Config
 from monmouth.plugins.mev.store import MevBlock, to_json
 from monmouth.plugins.mev.svm import SvmDetector
 from monmouth.testing import MonmouthRunner
@@ -86,14 +93,14 @@ def mev_settings(tmp_path: Path) -> Settings:
     return load_settings(None, data_dir=tmp_path / "data", store={"sync": False})
 
 
-def new_plugin(settings: Settings, topic: FakeTopic | None = None, **config: Any) -> MevPlugin:
-    plugin = MevPlugin(settings, MevConfig.model_validate(config))
+def new_plugin(settings: Settings, topic: FakeTopic | None = None, **config: Any) -> Plugin:
+    plugin = Plugin(settings, Config.model_validate(config))
     if topic is not None:
         plugin.register_stream_topics(topic.register)
     return plugin
 
 
-def commit(plugin: MevPlugin, block: L1Block) -> None:
+def commit(plugin: Plugin, block: L1Block) -> None:
     """What the node does for a committed block: the L1 block, then `notify_block`."""
     plugin.on_l1_block(block)
     plugin.notify_block(info(block))
@@ -129,28 +136,29 @@ def test_mev_is_an_optional_builtin_with_the_plugin_class(mev_settings: Settings
         update={"plugins": mev_settings.plugins.model_copy(update={"enable": ["mev"]})}
     )
     plugin = load_plugins(on).get_plugin("mev")
-    assert isinstance(plugin, MevPlugin) and plugin.wants_traces is True
+    assert isinstance(plugin, Plugin) and plugin.wants_traces is True
     assert {
         "notify_block",
         "notify_transactions",
         "revert_blocks",
         "register_stream_topics",
-        "register_commands",
         "startup",
         "shutdown",
     } <= set(implemented_hooks(plugin))
+    # Its command is the package's, offered without building the plugin.
+    assert commands_of(mev_module) is mev_module.register_commands
 
 
 def test_config_is_validated() -> None:
     settings = load_settings(None, plugins={"enable": ["mev"], "mev": {"ethereum": False}})
     plugin = load_plugins(settings).get_plugin("mev")
-    assert isinstance(plugin, MevPlugin) and plugin.wants_traces is False
+    assert isinstance(plugin, Plugin) and plugin.wants_traces is False
     for bad in ({"spam_min": 0}, {"cu_k": -1}, {"nonsense": 1}, {"keep_blocks": -1}):
         with pytest.raises(ConfigError, match=r"\[plugins.mev\]"):
             load_plugins(load_settings(None, plugins={"enable": ["mev"], "mev": bad}))
     settings = load_settings(None, plugins={"enable": ["mev"], "mev": {"spam_min": 2}})
     plugin = load_plugins(settings).get_plugin("mev")
-    assert isinstance(plugin, MevPlugin) and plugin.detector.config.spam_min == 2
+    assert isinstance(plugin, Plugin) and plugin.detector.config.spam_min == 2
 
 
 def test_mainnet_blocks_are_found_stored_and_published(mev_settings: Settings) -> None:
@@ -405,7 +413,7 @@ def test_svm_side_through_a_node_with_reorgs(monmouth_run: MonmouthRunner, tmp_p
         mev_module, name="mev", blocks=60, mev_patterns=True, reorg_probability=0.3, seed=5
     )
     assert run.stats.reverted > 0
-    assert isinstance(run.plugin, MevPlugin)
+    assert isinstance(run.plugin, Plugin)
     found = records(run.data_dir)
     canonical = hashes(run.data_dir)
     # Exactly one record per committed block, and it is the committed block's.
@@ -451,7 +459,7 @@ def test_detector_matches_the_library(monmouth_run: MonmouthRunner) -> None:
     """The stored SVM findings are what `SvmDetector` gives on the same blocks."""
     run = monmouth_run(mev_module, name="mev", blocks=20, mev_patterns=True)
     found = records(run.data_dir)
-    assert isinstance(run.plugin, MevPlugin)
+    assert isinstance(run.plugin, Plugin)
     assert sum(len(r.svm_findings) for r in found.values()) > 0
     assert isinstance(run.plugin.detector, SvmDetector)
     assert run.plugin.detector.newest is not None

@@ -29,7 +29,8 @@ from monmouth.core.notifications import ChainCommitted, Notification
 from monmouth.core.payloads import BlockInfo
 from monmouth.core.sources.replay import read_replay, write_replay
 from monmouth.core.sources.rpc import RpcSource, TracesUnsupported, fetch_raw_blocks
-from monmouth.plugins.mev import MevConfig, MevPlugin, MevStore
+from monmouth.plugins.mev import MevStore, Plugin
+from monmouth.plugins.mev.config import Config
 
 # A contract whose runtime code returns 42: `PUSH1 0x2a PUSH1 0 MSTORE PUSH1 32 PUSH1 0 RETURN`.
 RETURNS_42 = "0x600a600c600039600a6000f3602a60005260206000f3"
@@ -274,7 +275,7 @@ def test_the_plugin_takes_anvil_blocks_with_their_traces(anvil: Anvil, tmp_path:
     last = make_chain(anvil)
     blocks = anyio.run(committed, RpcSource(anvil.url, poll_interval=0.05, traces=True), last + 1)
     settings = load_settings(None, data_dir=tmp_path / "data", store={"sync": False})
-    plugin = MevPlugin(settings, MevConfig())
+    plugin = Plugin(settings, Config())
     assert plugin.wants_traces is True
     for block in blocks:
         plugin.on_l1_block(block)

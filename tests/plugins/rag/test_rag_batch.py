@@ -14,7 +14,7 @@ import pytest
 
 from monmouth.core.payloads import AccountUpdate, BlockInfo, TransactionInfo
 from monmouth.hooks import hookimpl
-from monmouth.plugins.rag import RagPlugin
+from monmouth.plugins.rag import Plugin
 from monmouth.plugins.rag import worker as worker_module
 from monmouth.plugins.rag.documents import ABSENT, Document, Prior, summarize, summarize_changes
 from monmouth.plugins.rag.embed import HashingEmbedder, words
@@ -33,7 +33,7 @@ DEVNET: dict[str, Any] = {
 Block = tuple[int, bytes, list[TransactionInfo], list[AccountUpdate]]
 
 
-class Recorder(RagPlugin):
+class Recorder(Plugin):
     """The rag plugin, keeping every committed block's payloads as the node handed them over."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:

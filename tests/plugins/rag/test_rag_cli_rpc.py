@@ -15,7 +15,7 @@ import zmq
 from streamkit import NodeThread, free_endpoint, stream_settings, wait_until
 
 from monmouth.core.plugins import load_plugins
-from monmouth.plugins.rag import RagPlugin
+from monmouth.plugins.rag import Plugin
 from monmouth.plugins.rag.index import RagIndex
 from monmouth.stream.schema import Request
 from monmouth.stream.security import next_port
@@ -37,7 +37,7 @@ def monmouth(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
 
 @pytest.fixture
 def indexed(monmouth_run: MonmouthRunner) -> MonmouthRun:
-    return monmouth_run(RagPlugin, name="rag", blocks=12, seed=2, txs_per_block=20)
+    return monmouth_run(Plugin, name="rag", blocks=12, seed=2, txs_per_block=20)
 
 
 def test_rag_query_cli(indexed: MonmouthRun) -> None:
@@ -129,7 +129,7 @@ def test_rag_methods_on_the_request_socket(tmp_path: Path) -> None:
         head = node.node.head
         assert head is not None and stats["node_head"] == stats["head"] == head.number
         plugin = node.node.pm.get_plugin("rag")
-        assert isinstance(plugin, RagPlugin) and plugin.index is not None
+        assert isinstance(plugin, Plugin) and plugin.index is not None
         plugin.index.flush()
         docs = list(plugin.index.store.iter_documents())
         answer = call("rag.query", {"text": docs[0].summary, "k": 2})

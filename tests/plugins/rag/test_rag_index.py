@@ -11,7 +11,7 @@ import msgspec
 import pytest
 
 from monmouth.core.state import Store
-from monmouth.plugins.rag import RagPlugin
+from monmouth.plugins.rag import Plugin
 from monmouth.plugins.rag.documents import Document
 from monmouth.plugins.rag.index import RagIndex
 from monmouth.testing import MonmouthRun, MonmouthRunner
@@ -28,7 +28,7 @@ DEVNET: dict[str, Any] = {
 
 @pytest.fixture
 def indexed(monmouth_run: MonmouthRunner) -> MonmouthRun:
-    return monmouth_run(RagPlugin, name="rag", blocks=25, **DEVNET)
+    return monmouth_run(Plugin, name="rag", blocks=25, **DEVNET)
 
 
 def documents(data_dir: Path) -> list[Document]:
@@ -161,8 +161,8 @@ def test_context_pack(indexed: MonmouthRun) -> None:
 
 
 def test_the_same_chain_gives_the_same_documents(monmouth_run: MonmouthRunner) -> None:
-    one = monmouth_run(RagPlugin, name="rag", blocks=8, **DEVNET)
-    two = monmouth_run(RagPlugin, name="rag", blocks=8, **DEVNET)
+    one = monmouth_run(Plugin, name="rag", blocks=8, **DEVNET)
+    two = monmouth_run(Plugin, name="rag", blocks=8, **DEVNET)
     first, second = documents(one.data_dir), documents(two.data_dir)
     assert first and msgspec.msgpack.encode(first) == msgspec.msgpack.encode(second)
     with (

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from monmouth.plugins.rag import RagPlugin
+from monmouth.plugins.rag import Plugin
 from monmouth.plugins.rag.embed import SentenceEmbedder, embedder_named, model_available
 from monmouth.plugins.rag.index import RagIndex
 from monmouth.testing import MonmouthRunner
@@ -31,7 +31,7 @@ def test_the_model_embeds_offline_and_repeatably() -> None:
 
 def test_natural_language_queries(monmouth_run: MonmouthRunner) -> None:
     run = monmouth_run(
-        RagPlugin,
+        Plugin,
         name="rag",
         blocks=4,
         config={"embedder": "minilm"},

@@ -17,7 +17,8 @@ from monmouth.core.payloads import BlockInfo, TransactionInfo
 from monmouth.core.plugins import OPTIONAL_BUILTINS, find_plugins, load_plugins
 from monmouth.core.state import Store
 from monmouth.hooks import hookimpl
-from monmouth.plugins.rag import RagConfig, RagPlugin
+from monmouth.plugins.rag import Plugin
+from monmouth.plugins.rag.config import Config
 from monmouth.plugins.rag.documents import Prior
 from monmouth.plugins.rag.index import INDEX_FILE, RagIndex
 from monmouth.testing import MonmouthRunner
@@ -26,10 +27,10 @@ DEVNET: dict[str, Any] = {"seed": 5, "txs_per_block": 20, "failure_rate": 0.1}
 QUERIES = ("failed transfer insufficient", "create account initialize mint", "mint to", "token")
 
 
-class Recording(RagPlugin):
+class Recording(Plugin):
     """The rag plugin, remembering what the node told it."""
 
-    def __init__(self, settings: Settings, config: RagConfig | None = None) -> None:
+    def __init__(self, settings: Settings, config: Config | None = None) -> None:
         super().__init__(settings, config)
         self.reverted: list[BlockInfo] = []
         self.executed: dict[tuple[int, bytes], list[str]] = {}
@@ -133,7 +134,7 @@ def test_the_child_indexes_a_reorging_chain_as_the_node_process_does(
     stored: list[tuple[list[bytes], list[bytes], dict[bytes, Prior]]] = []
     for worker_min in (64, 1):
         run = monmouth_run(
-            RagPlugin,
+            Plugin,
             name="rag",
             blocks=40,
             data_dir=tmp_path / f"worker-min-{worker_min}",
@@ -156,7 +157,7 @@ def test_the_child_indexes_a_reorging_chain_as_the_node_process_does(
 
 
 def test_restart_finds_the_index_as_lmdb_has_it(monmouth_run: MonmouthRunner) -> None:
-    first = monmouth_run(RagPlugin, name="rag", blocks=12, **DEVNET)
+    first = monmouth_run(Plugin, name="rag", blocks=12, **DEVNET)
     rag = first.data_dir / "rag"
     before = answers(rag)
     assert answers(rag) == before  # reopened: the same
@@ -164,7 +165,7 @@ def test_restart_finds_the_index_as_lmdb_has_it(monmouth_run: MonmouthRunner) ->
     saved = rag.parent / "index-after-first-run"
     shutil.copy(rag / INDEX_FILE, saved)
 
-    second = monmouth_run(RagPlugin, name="rag", blocks=10, data_dir=first.data_dir, **DEVNET)
+    second = monmouth_run(Plugin, name="rag", blocks=10, data_dir=first.data_dir, **DEVNET)
     assert not [e for e in second.log if "not indexed" in str(e.get("event"))]
     with RagIndex(rag, readonly=True) as index:
         assert index.repair.state == "ok"
@@ -205,7 +206,7 @@ def test_restart_finds_the_index_as_lmdb_has_it(monmouth_run: MonmouthRunner) ->
 
 
 def test_a_revert_that_reached_lmdb_only_is_repaired(monmouth_run: MonmouthRunner) -> None:
-    run = monmouth_run(RagPlugin, name="rag", blocks=8, **DEVNET)
+    run = monmouth_run(Plugin, name="rag", blocks=8, **DEVNET)
     rag = run.data_dir / "rag"
     assert run.head is not None
     head = run.head
@@ -230,7 +231,7 @@ def test_enabled_late_it_indexes_from_then_on_with_amounts(monmouth_run: Monmout
             pass
 
     first = monmouth_run(Nothing(), blocks=6, **DEVNET)
-    later = monmouth_run(RagPlugin, name="rag", blocks=6, data_dir=first.data_dir, **DEVNET)
+    later = monmouth_run(Plugin, name="rag", blocks=6, data_dir=first.data_dir, **DEVNET)
     warned = [
         e
         for e in later.log
@@ -267,25 +268,25 @@ def test_it_is_off_by_default_and_costs_nothing(
         update={"plugins": monmouth_settings.plugins.model_copy(update={"enable": ["rag"]})}
     )
     pm = load_plugins(enabled)
-    assert isinstance(pm.get_plugin("rag"), RagPlugin)
+    assert isinstance(pm.get_plugin("rag"), Plugin)
 
 
 def test_config_is_validated(monmouth_run: MonmouthRunner) -> None:
     with pytest.raises(ConfigError, match=r"\[plugins.rag\] dimensions"):
-        monmouth_run(RagPlugin, name="rag", blocks=1, config={"dimensions": 2})
+        monmouth_run(Plugin, name="rag", blocks=1, config={"dimensions": 2})
     with pytest.raises(ConfigError, match=r"\[plugins.rag\] embedder"):
-        monmouth_run(RagPlugin, name="rag", blocks=1, config={"embedder": "word2vec"})
+        monmouth_run(Plugin, name="rag", blocks=1, config={"embedder": "word2vec"})
     with pytest.raises(ConfigError, match=r"\[plugins.rag\] colour"):
-        monmouth_run(RagPlugin, name="rag", blocks=1, config={"colour": "blue"})
+        monmouth_run(Plugin, name="rag", blocks=1, config={"colour": "blue"})
 
 
 def test_another_embedder_on_an_existing_index_stops_the_start(
     monmouth_run: MonmouthRunner,
 ) -> None:
-    first = monmouth_run(RagPlugin, name="rag", blocks=3, **DEVNET)
+    first = monmouth_run(Plugin, name="rag", blocks=3, **DEVNET)
     with pytest.raises(DataDirError, match="built with the embedder hashing-v1-128"):
         monmouth_run(
-            RagPlugin,
+            Plugin,
             name="rag",
             blocks=2,
             data_dir=first.data_dir,
@@ -295,12 +296,12 @@ def test_another_embedder_on_an_existing_index_stops_the_start(
 
 
 def test_blocks_the_node_does_not_have_are_dropped_at_start(monmouth_run: MonmouthRunner) -> None:
-    longer = monmouth_run(RagPlugin, name="rag", blocks=10, **DEVNET)
-    shorter = monmouth_run(RagPlugin, name="rag", blocks=6, **DEVNET)
+    longer = monmouth_run(Plugin, name="rag", blocks=10, **DEVNET)
+    shorter = monmouth_run(Plugin, name="rag", blocks=6, **DEVNET)
     # The index of a longer run of the same chain, beside a node that stopped earlier.
     shutil.rmtree(shorter.data_dir / "rag")
     shutil.copytree(longer.data_dir / "rag", shorter.data_dir / "rag")
-    again = monmouth_run(RagPlugin, name="rag", blocks=1, data_dir=shorter.data_dir, **DEVNET)
+    again = monmouth_run(Plugin, name="rag", blocks=1, data_dir=shorter.data_dir, **DEVNET)
     events = [str(e.get("event")) for e in again.log]
     assert "rag: removed blocks the node does not have" in events
     assert not [e for e in events if "not indexed" in e]

@@ -1,14 +1,17 @@
-"""Inbox routing, the first built-in plugin: an L1 transaction is an inbox message when it was
-sent to the inbox address and its receipt says it succeeded (docs/protocol.md section 1).
+"""The `routing` plugin's hook: `route_transaction`, the inbox rule (package docstring).
 
 Consensus-critical: the decision depends on the transaction and the configured address only.
 """
 
 from __future__ import annotations
 
-from monmouth.core.config import Settings
-from monmouth.core.l1 import L1Block, L1Transaction
+from typing import TYPE_CHECKING
+
 from monmouth.hooks import hookimpl
+
+if TYPE_CHECKING:
+    from monmouth.core.config import Settings
+    from monmouth.core.l1 import L1Block, L1Transaction
 
 
 class Plugin:
