@@ -19,17 +19,12 @@ def plugins_list(config: ConfigFile = None, as_json: JsonFlag = False) -> None:
     it implements."""
     from rich.table import Table
 
-    from monmouth.core.plugins import commands_of, find_plugins, implemented_hooks
+    from monmouth.core.plugins import find_plugins, listed_hooks
 
     def body() -> list[dict[str, Any]]:
         out = []
         for found in find_plugins(settings_for(config, None)):
-            obj = found.load()
-            factory = getattr(obj, "Plugin", None)
-            hooks = implemented_hooks(factory if isinstance(factory, type) else obj)
-            if commands_of(obj) is not None and "register_commands" not in hooks:
-                # Commands are the package's (or a static method's), not a built plugin's.
-                hooks = sorted([*hooks, "register_commands"])
+            hooks = listed_hooks(found.load())
             out.append(
                 {
                     "name": found.name,

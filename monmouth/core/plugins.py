@@ -154,6 +154,17 @@ def _build(name: str, cls: type, *args: object) -> object:
         raise ConfigError(f"plugin {name!r} cannot be built: {exc}") from None
 
 
+def listed_hooks(obj: object) -> list[str]:
+    """The hooks `monmouth plugins list` shows for a loaded plugin object (a module, a class, or
+    a module with a `Plugin` class): those its plugin implements, and `register_commands` where
+    it offers commands (`commands_of`)."""
+    factory = getattr(obj, "Plugin", None)
+    hooks = implemented_hooks(factory if isinstance(factory, type) else obj)
+    if commands_of(obj) is not None and "register_commands" not in hooks:
+        hooks = sorted([*hooks, "register_commands"])
+    return hooks
+
+
 def commands_of(obj: object) -> Callable[[Callable[..., Any]], None] | None:
     """A loaded plugin's `register_commands(register)`, or None: a function of its module, or
     a staticmethod or classmethod of its class (an instance's method would need the plugin

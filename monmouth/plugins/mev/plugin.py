@@ -35,7 +35,6 @@ from typing import TYPE_CHECKING, Any, get_args
 import msgspec
 import structlog
 
-from monmouth import hooks
 from monmouth.core.hexutil import to_data
 from monmouth.hooks import hookimpl
 from monmouth.plugins.mev.config import Config
@@ -154,13 +153,9 @@ class Plugin:
 
     # ------------------------------------------------------------------ per block
 
-    # The node hands each committed L1 block (with its traces) to this hook when it has it
-    # (monmouth/hooks.py); until then, call `on_l1_block` yourself.
-    if hasattr(hooks, "notify_l1_block"):
-
-        @hookimpl
-        def notify_l1_block(self, block: L1Block) -> None:
-            self.on_l1_block(block)
+    @hookimpl
+    def notify_l1_block(self, block: L1Block) -> None:
+        self.on_l1_block(block)
 
     def on_l1_block(self, block: L1Block) -> None:
         """The Ethereum side of one committed L1 block, kept until `notify_block` writes it.
