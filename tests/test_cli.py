@@ -276,6 +276,29 @@ def test_read_commands_start_light(argv: list[str], heavy: tuple[str, ...]) -> N
     assert proc.stdout.split() == []
 
 
+def test_reading_a_state_stays_light(tmp_path: Path) -> None:
+    """Not only the app: `status` and `account` run on a state with a head, and still import
+    none of the heavy modules (numpy comes with the lattice hash, which a stored head needs
+    not)."""
+    data = tmp_path / "data"
+    monmouth("run", "--blocks", "3", "--data-dir", str(data))
+    with Store(data, readonly=True) as store:
+        account = base58.b58encode(next(iter(store.iter_accounts()))[0]).decode()
+    for argv in (["status", "--json"], ["account", account, "--json"]):
+        code = (
+            "import sys; from monmouth.cli import main; "
+            f"sys.argv = ['monmouth', *{argv!r}, '--data-dir', {str(data)!r}]\n"
+            "try:\n    main()\nexcept SystemExit:\n    pass\n"
+            f"print(' '.join(m for m in {HEAVY!r} if m in sys.modules), file=sys.stderr)"
+        )
+        proc = subprocess.run(
+            [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, env=ENV
+        )
+        assert proc.returncode == 0, proc.stderr
+        assert proc.stdout.startswith("{"), (argv, proc.stdout)
+        assert proc.stderr.split() == [], argv
+
+
 def test_the_command_and_config_are_read_ahead_of_typer() -> None:
     """What the CLI reads from the arguments before typer parses them: which command runs (its
     own need no plugin's commands) and the `--config` file (plugins' commands follow it)."""

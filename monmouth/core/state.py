@@ -11,13 +11,12 @@ import os
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import lmdb
 
 from monmouth.core.errors import DataDirError
 from monmouth.core.l1 import BlockId
-from monmouth.core.lthash import LtHash
 from monmouth.core.records import (
     SCHEMA_VERSION,
     BlockRecord,
@@ -33,6 +32,11 @@ from monmouth.core.records import (
     decode_undo,
     encode,
 )
+
+if TYPE_CHECKING:
+    # Imported where a hash is read: it brings numpy, which commands that only read the
+    # head (`monmouth status`, `account`, `tx`) do without.
+    from monmouth.core.lthash import LtHash
 
 _MAGIC = b"monmouth-svm-exex"
 _DATABASES = (
@@ -239,7 +243,11 @@ class Store:
         """The full lattice hash after block `number`, while it is within retention."""
         with self._env.begin() as txn:
             raw = txn.get(block_key(number), db=self._db["lthash"])
-        return None if raw is None else LtHash.from_bytes(raw)
+        if raw is None:
+            return None
+        from monmouth.core.lthash import LtHash
+
+        return LtHash.from_bytes(raw)
 
     def account(self, pubkey: bytes) -> bytes | None:
         with self._env.begin(buffers=False) as txn:
