@@ -1,7 +1,7 @@
 """A minimal third-party monmouth plugin: print one line per committed L1 block.
 
 A plugin is any importable module (or class) with functions marked ``@hookimpl`` whose names
-and arguments match hooks of ``monmouth/hooks.py``; it implements only the hooks it needs.
+and arguments match the hooks of ``monmouth.hooks``; it implements only the hooks it needs.
 ``notify_block`` is called after each block is durably committed, in block order.
 
 To run it, ship the module in a package that declares an entry point in the ``monmouth.plugins``

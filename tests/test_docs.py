@@ -1,5 +1,5 @@
-"""docs/plugins.md keeps up with monmouth/hooks.py: every hook has a section with an example that
-implements it, every example compiles, and every hook is exercised by some test."""
+"""docs/plugins.md keeps up with the hooks (`monmouth.hooks`): every hook has a section with an
+example that implements it, every example compiles, and every hook is exercised by some test."""
 
 from __future__ import annotations
 
