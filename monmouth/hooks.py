@@ -16,7 +16,8 @@ What is here, and nothing a plugin needs is elsewhere:
   satisfy it), and `Plugin`, the optional class attributes the node reads;
 - the payload types the hooks receive: `BlockInfo`, `AccountUpdate`, `TransactionInfo`,
   `L1Block`, `L1Transaction`, `L1Log`, `BlockId`, `PAYLOAD_VERSION`;
-- `Topic`, what `register_stream_topics`' callback returns;
+- `Topic`, what `register_stream_topics`' callback returns; `InboxRelay` and `RelayError`, what
+  `host.relay` offers a plugin that takes transactions from outside;
 - `Settings`, the node's configuration, and `ConfigError`, the error to raise for a setting
   that cannot work (the CLI prints it as one line);
 - `inbox`, the inbox protocol's codec and constants (version, kinds, sizes), for routers.
@@ -51,6 +52,7 @@ from monmouth.core.hookspecs import (
 from monmouth.core.host import Host, Plugin
 from monmouth.core.l1 import BlockId, L1Block, L1Log, L1Transaction
 from monmouth.core.payloads import PAYLOAD_VERSION, AccountUpdate, BlockInfo, TransactionInfo
+from monmouth.core.relay import InboxRelay, RelayError
 
 __all__ = [
     "PAYLOAD_VERSION",
@@ -60,10 +62,12 @@ __all__ = [
     "BlockInfo",
     "ConfigError",
     "Host",
+    "InboxRelay",
     "L1Block",
     "L1Log",
     "L1Transaction",
     "Plugin",
+    "RelayError",
     "Settings",
     "SlotStatus",
     "Topic",

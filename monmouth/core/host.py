@@ -15,6 +15,7 @@ if TYPE_CHECKING:
     from monmouth.core.l1 import BlockId
     from monmouth.core.payloads import BlockInfo
     from monmouth.core.plugins import PluginHost
+    from monmouth.core.relay import InboxRelay
     from monmouth.core.state import Store
 
 
@@ -45,6 +46,12 @@ class Host(Protocol):
     @property
     def last_block(self) -> BlockInfo | None:
         """The last block applied, with its counts and state hash; None before the first."""
+        ...
+
+    @property
+    def relay(self) -> InboxRelay | None:
+        """Where transactions from outside go to reach the inbox (`core.relay`); None where the
+        host cannot post (an analyzer, a replica, an L1 node without a relay key)."""
         ...
 
     @property

@@ -41,6 +41,7 @@ from monmouth.core.notifications import (
 from monmouth.core.payloads import AccountUpdate, BlockInfo
 from monmouth.core.plugins import PluginHost, load_plugins
 from monmouth.core.records import BlockRecord, Segment
+from monmouth.core.relay import InboxRelay
 from monmouth.core.sources.base import Source
 from monmouth.core.state import Store
 from monmouth.core.telemetry import COMMIT_SECONDS, COMMITTED_SECONDS, EXECUTE_SECONDS, tracer
@@ -148,6 +149,8 @@ class Node:
             raise
         self.executor.want_transactions = self.events.logging or self.plugins.wants_transactions()
         self._on_finished = on_finished
+        #: Where outside transactions go to reach the inbox (set by `monmouth.app`; None: none).
+        self.relay: InboxRelay | None = None
         self._stop = False
         self._limit: int | None = None
         self._closed = False

@@ -205,6 +205,11 @@ class Analyzer:
         return None
 
     @property
+    def relay(self) -> None:
+        """An analyzer posts nothing to the inbox."""
+        return None
+
+    @property
     def l1_head(self) -> None:
         """An analyzer follows a stream, not an L1 node."""
         return None

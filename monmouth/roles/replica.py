@@ -98,6 +98,11 @@ class Replica:
         return None if head is None else BlockInfo.from_record(head)
 
     @property
+    def relay(self) -> None:
+        """A replica posts nothing to the inbox."""
+        return None
+
+    @property
     def l1_head(self) -> None:
         """A replica follows a stream, not an L1 node."""
         return None

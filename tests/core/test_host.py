@@ -41,6 +41,7 @@ class Seen:
                 node.stream_subscriptions(),
                 sorted(node.plugins.states),
                 node.settings.instance,
+                node.relay,
             )
         )
 
@@ -55,7 +56,7 @@ def test_an_executor_is_a_host_with_its_state(settings: Settings) -> None:
         assert node.last_block is not None and node.last_block.hash == head.hash
     first, second = seen.seen
     plugins = ["monitoring", "routing", "seen"]
-    assert first == (True, None, None, None, None, plugins, settings.instance)
+    assert first == (True, None, None, None, None, plugins, settings.instance, None)
     assert second[:3] == (True, head, 2)
 
 
@@ -74,7 +75,7 @@ def test_an_analyzer_is_a_host_without_state(tmp_path: Path) -> None:
     analyzer = Analyzer(settings, plugins=load_plugins(settings, extra=[("seen", seen)]))
     try:
         assert seen.seen == [
-            (False, None, None, None, None, ["monitoring", "routing", "seen"], "analyzer")
+            (False, None, None, None, None, ["monitoring", "routing", "seen"], "analyzer", None)
         ]
     finally:
         analyzer.close()
@@ -86,6 +87,7 @@ def test_a_replica_is_a_host_with_no_plugins(tmp_path: Path) -> None:
         host: Host = replica
         assert host.store is not None and host.head is None and host.last_block is None
         assert host.l1_head is None and host.stream_subscriptions() is None
+        assert host.relay is None
         assert host.plugins.states == {}
     finally:
         replica.close()
