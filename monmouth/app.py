@@ -5,7 +5,20 @@ It sits on top of everything else (`monmouth.core`, `monmouth.devnet`, `monmouth
 (docs/architecture.md): the core defines what it needs (an `EventLog`, plugins through
 `PluginHost`) and never imports the stream, the devnet or a plugin; the devnet never imports a
 plugin. What joins them is decided here: the node's event stream (`build_node`), the source of
-`[source] kind` (`make_source`), the mev plugin's patterns of `[devnet] mev_patterns`.
+`[source] kind` (`make_source`), the mev plugin's patterns of `[devnet] mev_patterns`, and the
+node's relay (`make_source(..., node=node)`).
+
+Building an executor is two calls, node first (the source asks it which traces its plugins
+want, and hands it the source's relay):
+
+    with build_node(settings) as node:
+        source = make_source(settings, traces=node.plugins.wants_traces(), node=node)
+        anyio.run(node.run, source)
+
+`node.relay` (the `InboxRelay` of `monmouth.core.relay` that plugins reach as `host.relay`) is
+then the devnet's `DevnetRelay` when the source is the devnet: what it takes goes into the
+chain's next block. Following an L1 node (`rpc`) or a replay file it stays None: posting to an
+L1 inbox needs a relay key, which no setting provides yet.
 The command line (`monmouth.cli`), the test helpers (`monmouth.testing`) and applications that
 embed a node build through it.
 """
@@ -73,12 +86,26 @@ def devnet_chain(
     )
 
 
-def make_source(settings: Settings, *, traces: bool = False) -> Source:
+def make_source(
+    settings: Settings,
+    *,
+    traces: bool = False,
+    node: Node | None = None,
+) -> Source:
     """Build the configured source; raises ConfigError when it lacks what it needs.
 
     :param traces: fetch each block's call traces (`trace_block`) where the source can (rpc);
         the node asks when a running plugin wants them (`PluginHost.wants_traces`).
+    :param node: the node that will follow the source: its `relay` becomes the source's (the
+        devnet's `DevnetRelay`), or None for a source that has none (rpc, replay).
     """
+    source = _source(settings, traces)
+    if node is not None:
+        node.relay = source.relay if isinstance(source, DevnetSource) else None
+    return source
+
+
+def _source(settings: Settings, traces: bool) -> Source:
     kind = settings.source.kind
     if kind == "replay":
         from monmouth.core.sources.replay import ReplaySource

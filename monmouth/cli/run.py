@@ -131,7 +131,7 @@ def run(
             _run_role(settings)
             return
         with build_node(settings) as node:
-            source_obj = make_source(settings, traces=node.plugins.wants_traces())
+            source_obj = make_source(settings, traces=node.plugins.wants_traces(), node=node)
             log.info(
                 "starting",
                 data_dir=str(settings.data_dir),
