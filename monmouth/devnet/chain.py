@@ -178,7 +178,9 @@ class DevnetChain:
         """Extend the chain by one block, or reorg it; returns what happened."""
         self._event += 1
         p = self._settings.reorg_probability
-        if p > 0 and self.tip.number > self._depth and self._rng.random() < p:
+        # A chain continued from a block (`start`) reorgs once it has made enough blocks.
+        deep_enough = self.tip.number > self._depth and len(self._records) > self._depth
+        if p > 0 and deep_enough and self._rng.random() < p:
             depth = self._rng.randint(1, self._depth)
             grow = 1 if self._rng.random() < 0.5 else 0
             return self._reorg(depth, depth + grow)

@@ -3,6 +3,7 @@ hands dropped messages back; the chain without relayed messages is the chain it 
 
 from __future__ import annotations
 
+import itertools
 import threading
 from typing import Any
 
@@ -13,7 +14,7 @@ from monmouth.core import inbox
 from monmouth.core.config import DevnetSettings, load_settings
 from monmouth.core.errors import ConfigError
 from monmouth.core.inbox import DEFAULT_INBOX_ADDRESS, Batch, Deposit
-from monmouth.core.l1 import L1Block
+from monmouth.core.l1 import BlockId, L1Block
 from monmouth.core.notifications import ChainCommitted, ChainFinality, ChainReorged, Notification
 from monmouth.core.relay import InboxRelay, RelayError
 from monmouth.devnet import RELAY_SENDER, DevnetChain, DevnetRelay, DevnetSource
@@ -226,3 +227,21 @@ def test_finality_must_outlast_the_deepest_reorg() -> None:
     with pytest.raises(ConfigError, match="confirmed_depth"):
         devnet(confirmed_depth=5, finalized_depth=2)
     assert devnet(reorg_probability=0.1, reorg_max_depth=3, finalized_depth=4).finalized_depth == 4
+
+
+def test_a_none_chain_continues_from_a_block_and_reorgs_above_it() -> None:
+    start = BlockId(10, b"\x01" * 32)
+    settings = devnet(workload="none", reorg_probability=0.9, reorg_max_depth=3)
+    chain = DevnetChain(settings, INBOX, start=start)
+    reorgs = 0
+    for _ in range(40):
+        event = chain.next_event()
+        if isinstance(event, ChainReorged):
+            reorgs += 1
+            assert event.old[0].number > start.number
+    blocks = chain.canonical()
+    assert blocks[0].id == start and reorgs > 5
+    for parent, block in itertools.pairwise(blocks):
+        assert (block.number, block.parent_hash) == (parent.number + 1, parent.hash)
+    with pytest.raises(ConfigError, match="none workload"):
+        DevnetChain(devnet(), INBOX, start=start)
