@@ -5,7 +5,22 @@ It sits on top of everything else (`monmouth.core`, `monmouth.devnet`, `monmouth
 (docs/architecture.md): the core defines what it needs (an `EventLog`, plugins through
 `PluginHost`) and never imports the stream, the devnet or a plugin; the devnet never imports a
 plugin. What joins them is decided here: the node's event stream (`build_node`), the source of
-`[source] kind` (`make_source`), the mev plugin's patterns of `[devnet] mev_patterns`.
+`[source] kind` (`make_source`), the mev plugin's patterns of `[devnet] mev_patterns`, and the
+node's relay (`build_node`, then `make_source(..., node=node)`).
+
+Building an executor is two calls, node first (the source asks it which traces its plugins
+want, and takes its relay):
+
+    with build_node(settings) as node:
+        source = make_source(settings, traces=node.plugins.wants_traces(), node=node)
+        anyio.run(node.run, source)
+
+The relay: `build_node` gives the node (`node.relay`, the `InboxRelay` of `monmouth.core.relay`
+that plugins reach as `host.relay`) a `DevnetRelay` when `[source] kind` is the devnet, before
+the plugins start, so `startup` already sees it; `make_source(..., node=node)` builds the devnet
+source on that relay, so what the plugins send goes into the chain's next block. Following an L1
+node (`rpc`) or a replay file, `node.relay` is None: posting to an L1 inbox needs a relay key,
+which no setting provides yet.
 The command line (`monmouth.cli`), the test helpers (`monmouth.testing`) and applications that
 embed a node build through it.
 """
@@ -22,7 +37,7 @@ from monmouth.core.errors import ConfigError
 from monmouth.core.node import Node
 from monmouth.core.notifications import FinishedHeight
 from monmouth.core.sources.base import Source
-from monmouth.devnet import DevnetChain, DevnetSource, WorkloadPatterns
+from monmouth.devnet import DevnetChain, DevnetRelay, DevnetSource, WorkloadPatterns
 
 if TYPE_CHECKING:
     from monmouth.core.state import Store
@@ -36,8 +51,9 @@ def build_node(
     on_finished: Callable[[FinishedHeight], None] | None = None,
 ) -> Node:
     """An executor as the settings describe it: its store, runtime and plugins (those the
-    settings enable, or `plugins`), and the event stream (`[stream]`: the log it keeps, and
-    its publisher and request socket when it publishes).
+    settings enable, or `plugins`), the event stream (`[stream]`: the log it keeps, and
+    its publisher and request socket when it publishes), and its relay (a `DevnetRelay` when
+    the source is the devnet, else None; pass the node to `make_source`).
 
     :param on_finished: called with each finished height, once its block is durable.
     """
@@ -47,7 +63,8 @@ def build_node(
 
         return StreamService(settings, store, head=head)
 
-    return Node(settings, plugins=plugins, event_log=stream, on_finished=on_finished)
+    relay = DevnetRelay() if settings.source.kind == "devnet" else None
+    return Node(settings, plugins=plugins, event_log=stream, on_finished=on_finished, relay=relay)
 
 
 def devnet_patterns(settings: DevnetSettings) -> Callable[[], WorkloadPatterns] | None:
@@ -73,12 +90,28 @@ def devnet_chain(
     )
 
 
-def make_source(settings: Settings, *, traces: bool = False) -> Source:
+def make_source(
+    settings: Settings,
+    *,
+    traces: bool = False,
+    node: Node | None = None,
+) -> Source:
     """Build the configured source; raises ConfigError when it lacks what it needs.
 
     :param traces: fetch each block's call traces (`trace_block`) where the source can (rpc);
         the node asks when a running plugin wants them (`PluginHost.wants_traces`).
+    :param node: the node that will follow the source (from `build_node`): the devnet source
+        takes the messages of its relay (`node.relay`, when a `DevnetRelay`), and `node.relay`
+        is then the source's; None for a source that takes none (rpc, replay).
     """
+    relay = node.relay if node is not None and isinstance(node.relay, DevnetRelay) else None
+    source = _source(settings, traces, relay)
+    if node is not None:
+        node.relay = source.relay if isinstance(source, DevnetSource) else None
+    return source
+
+
+def _source(settings: Settings, traces: bool, relay: DevnetRelay | None) -> Source:
     kind = settings.source.kind
     if kind == "replay":
         from monmouth.core.sources.replay import ReplaySource
@@ -98,5 +131,5 @@ def make_source(settings: Settings, *, traces: bool = False) -> Source:
             traces=traces,
         )
     return DevnetSource(
-        settings.devnet, settings.inbox.address_bytes, devnet_patterns(settings.devnet)
+        settings.devnet, settings.inbox.address_bytes, devnet_patterns(settings.devnet), relay=relay
     )

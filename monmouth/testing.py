@@ -156,7 +156,7 @@ def monmouth_run(monmouth_settings: Settings, tmp_path: Path) -> MonmouthRunner:
         with capture_logs() as log:
             pm = load_plugins(settings, extra=[(name, registered)])
             with build_node(settings, plugins=pm) as node:
-                source = make_source(settings, traces=node.plugins.wants_traces())
+                source = make_source(settings, traces=node.plugins.wants_traces(), node=node)
                 anyio.run(functools.partial(node.run, source, max_blocks=blocks))
             failures = tuple(
                 PluginFailure(str(e["hook"]), str(e["policy"]), str(e["traceback"]))

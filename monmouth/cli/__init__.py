@@ -18,6 +18,7 @@ import typer
 
 from monmouth import __version__
 from monmouth.cli.bench import bench
+from monmouth.cli.dev import dev
 from monmouth.cli.inbox import deposit, send
 from monmouth.cli.keys import keys_app
 from monmouth.cli.plugins import plugins_app
@@ -39,7 +40,7 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-for _command in (run, record, status, account, tx, deposit, send, subscribe, bench):
+for _command in (run, dev, record, status, account, tx, deposit, send, subscribe, bench):
     app.command()(_command)
 app.add_typer(keys_app, name="keys")
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import signal
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -18,6 +19,7 @@ if TYPE_CHECKING:
     from rich.table import Table
 
     from monmouth.core.config import Settings
+    from monmouth.core.node import Node
 
 
 def _progress_table(node: Any, source: Any) -> Table:
@@ -98,9 +100,6 @@ def run(
     """Follow the L1 chain and execute its SVM transactions until stopped (Ctrl-C, SIGTERM),
     --blocks N are committed, or the replay file ends. With --role, run a replica, analyzer or
     monitor of other instances instead (until stopped)."""
-    import anyio
-
-    from monmouth.app import build_node, make_source
     from monmouth.core.logs import configure_logging
 
     def body() -> None:
@@ -124,34 +123,49 @@ def run(
             config, data_dir, source=src or None, stream=stream or None, role=role
         )
         configure_logging(settings.log_level)
-        import structlog
-
-        log = structlog.get_logger("monmouth")
         if settings.role != "executor":
             _run_role(settings)
             return
-        with build_node(settings) as node:
-            source_obj = make_source(settings, traces=node.plugins.wants_traces())
-            log.info(
-                "starting",
-                data_dir=str(settings.data_dir),
-                source=settings.source.kind,
-                head=None if node.head is None else node.head.number,
-            )
-            anyio.run(_run_node, node, source_obj, blocks)
-            stats = node.stats
-            head = stats.head
-            log.info(
-                "stopped",
-                blocks=stats.blocks,
-                ok=stats.ok,
-                failed=stats.failed,
-                rejected=stats.rejected,
-                head=None if head is None else head.number,
-                state_hash=None if head is None else head.state_hash,
-            )
+        run_executor(settings, blocks)
 
     guard(body)
+
+
+def run_executor(
+    settings: Settings, blocks: int | None, *, on_start: Callable[[Node], None] | None = None
+) -> None:
+    """Build the executor and its source from `settings` and run it until stopped (SIGINT,
+    SIGTERM: after the current block), `blocks` are committed, or the source ends; with the
+    progress view on a terminal. `on_start` is called with the node once its source is built,
+    before the first block. Logging must be configured."""
+    import anyio
+    import structlog
+
+    from monmouth.app import build_node, make_source
+
+    log = structlog.get_logger("monmouth")
+    with build_node(settings) as node:
+        source = make_source(settings, traces=node.plugins.wants_traces(), node=node)
+        log.info(
+            "starting",
+            data_dir=str(settings.data_dir),
+            source=settings.source.kind,
+            head=None if node.head is None else node.head.number,
+        )
+        if on_start is not None:
+            on_start(node)
+        anyio.run(_run_node, node, source, blocks)
+        stats = node.stats
+        head = stats.head
+        log.info(
+            "stopped",
+            blocks=stats.blocks,
+            ok=stats.ok,
+            failed=stats.failed,
+            rejected=stats.rejected,
+            head=None if head is None else head.number,
+            state_hash=None if head is None else head.state_hash,
+        )
 
 
 def _run_role(settings: Settings) -> None:

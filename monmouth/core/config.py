@@ -39,9 +39,10 @@ class DevnetSettings(_Section):
     """The embedded L1 chain and its seeded SVM workload."""
 
     seed: int = 7
-    #: mixed (everything below), transfers (system transfers only: the benchmark), or spl
-    #: (SPL Token: mints, token accounts, MintTo, and mostly token transfers).
-    workload: Literal["mixed", "transfers", "spl"] = "mixed"
+    #: mixed (everything below), transfers (system transfers only: the benchmark), spl
+    #: (SPL Token: mints, token accounts, MintTo, and mostly token transfers), or none (empty
+    #: blocks: only what the relay brings; `monmouth dev`).
+    workload: Literal["mixed", "transfers", "spl", "none"] = "mixed"
     #: Solana transactions per L1 block (spread over several inbox messages).
     txs_per_block: int = Field(24, ge=0, le=100_000)
     #: Solana transactions per inbox message (batch).
@@ -59,13 +60,42 @@ class DevnetSettings(_Section):
     #: Seconds between L1 blocks (the L1 timestamp, not wall time).
     block_time: int = Field(12, ge=1)
     genesis_timestamp: int = 1_700_000_000
+    #: Where L1 timestamps come from: "seeded" (genesis_timestamp + n * block_time, the same on
+    #: every run) or "wall" (the wall clock in whole seconds, never decreasing; `monmouth dev`).
+    clock: Literal["seeded", "wall"] = "seeded"
     #: Wall-clock pause between blocks when running live; 0 runs as fast as possible.
     interval: float = Field(0.0, ge=0.0)
+    #: After each block, the source also reports tip - confirmed_depth as the L1 `safe` block
+    #: and tip - finalized_depth as the `finalized` one (`ChainFinality`); None reports none.
+    confirmed_depth: int | None = Field(None, ge=0, le=1024)
+    finalized_depth: int | None = Field(None, ge=0, le=1024)
     #: Plant SVM-side MEV patterns (a token sandwich, a spam burst, a replay, a compute-unit
     #: outlier), one per block in a fixed cycle; off leaves the workload exactly as it was.
     #: The mev plugin provides the patterns (`monmouth.plugins.mev.devnet`); `monmouth.app`
     #: hands them to the devnet, which never imports a plugin. Kept here: the key is `[devnet]`'s.
     mev_patterns: bool = False
+
+    @model_validator(mode="after")
+    def _finality_outlasts_reorgs(self) -> DevnetSettings:
+        if (
+            self.finalized_depth is not None
+            and self.reorg_probability > 0
+            and self.finalized_depth <= self.reorg_max_depth
+        ):
+            raise ValueError(
+                f"finalized_depth ({self.finalized_depth}) must be above reorg_max_depth "
+                f"({self.reorg_max_depth}): a reorg must never drop a finalized block"
+            )
+        if (
+            self.confirmed_depth is not None
+            and self.finalized_depth is not None
+            and self.confirmed_depth > self.finalized_depth
+        ):
+            raise ValueError(
+                f"confirmed_depth ({self.confirmed_depth}) must not be above finalized_depth "
+                f"({self.finalized_depth}): a finalized block is confirmed too"
+            )
+        return self
 
 
 class SourceSettings(_Section):

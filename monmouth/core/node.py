@@ -113,6 +113,8 @@ class Node:
     :param event_log: builds the event log from the store and the head (default: none, the
         node keeps and sends no events; `monmouth.app.build_node` passes the stream's).
     :param on_finished: called with each finished height, once its block is durable.
+    :param relay: where plugins' outside transactions go (`Host.relay`; `core.relay`); None:
+        nowhere. `monmouth.app.build_node` passes the devnet's.
     """
 
     def __init__(
@@ -122,6 +124,7 @@ class Node:
         plugins: pluggy.PluginManager | None = None,
         event_log: EventLogFactory | None = None,
         on_finished: Callable[[FinishedHeight], None] | None = None,
+        relay: InboxRelay | None = None,
     ) -> None:
         self.settings = settings
         self.pm = plugins if plugins is not None else load_plugins(settings)
@@ -149,8 +152,9 @@ class Node:
             raise
         self.executor.want_transactions = self.events.logging or self.plugins.wants_transactions()
         self._on_finished = on_finished
-        #: Where outside transactions go to reach the inbox (set by `monmouth.app`; None: none).
-        self.relay: InboxRelay | None = None
+        #: Where outside transactions go to reach the inbox (`monmouth.app` passes the source's;
+        #: None: none). Set before the plugins start, so `startup` sees it.
+        self.relay: InboxRelay | None = relay
         self._stop = False
         self._limit: int | None = None
         self._closed = False

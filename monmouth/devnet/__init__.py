@@ -7,6 +7,8 @@
 - `plan.py`: what the workload and the chain pass each other (`Model`, `Context`, `Draft`,
   `BlockPlan`) and the `Planted` records tests check the node against.
 - `instructions.py`: the Solana transactions and SPL Token instructions the workload builds.
+- `relay.py`: `DevnetRelay`, the `InboxRelay` whose messages (transactions and deposits from
+  outside: a plugin's sendTransaction, its faucet) go into the chain's next block.
 - `patterns.py`: `WorkloadPatterns`, the extension point through which a plugin plants its own
   transactions (the mev plugin's MEV patterns, `[devnet] mev_patterns`).
 
@@ -16,7 +18,7 @@ Imports `monmouth.core` and `monmouth.rust_svm` only; nothing in `monmouth.core`
 
 from __future__ import annotations
 
-from monmouth.devnet.chain import DevnetChain, DevnetSource
+from monmouth.devnet.chain import RELAY_SENDER, DevnetChain, DevnetSource
 from monmouth.devnet.patterns import Entry, WorkloadPatterns
 from monmouth.devnet.plan import (
     BLOCKHASH_WINDOW,
@@ -29,6 +31,7 @@ from monmouth.devnet.plan import (
     Planted,
     Tag,
 )
+from monmouth.devnet.relay import DevnetRelay, RelayedMessage
 from monmouth.devnet.workload import Workload
 
 __all__ = [
@@ -36,13 +39,16 @@ __all__ = [
     "DECOY",
     "FAILED",
     "OK",
+    "RELAY_SENDER",
     "REVERTED",
     "Context",
     "DevnetChain",
+    "DevnetRelay",
     "DevnetSource",
     "Entry",
     "Model",
     "Planted",
+    "RelayedMessage",
     "Tag",
     "Workload",
     "WorkloadPatterns",

@@ -14,12 +14,20 @@ Chain rules:
   (k uniform in 1..reorg_max_depth) and makes k or k+1 new ones at the same heights
   (`ChainReorged`, both segments lowest first). The workload's model rolls back to the fork point;
   the new branch draws from a random stream salted with the event number, so its contents differ.
+- With `[devnet] clock = "wall"` a block's timestamp is the wall clock in whole seconds, never
+  below its parent's: the one case where the chain reads a clock (`monmouth dev`).
+- Relayed messages (`DevnetRelay`, when the chain has one) go into the next block after the
+  workload's, as status-1 L1 transactions to the inbox from `RELAY_SENDER`; a reorg hands the
+  messages of the blocks it drops back to the relay, so the new branch carries them again.
+- Finality (`[devnet] confirmed_depth`, `finalized_depth`): `finality()` names the canonical
+  blocks that deep below the tip as the L1 `safe` and `finalized` blocks.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncGenerator, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from random import Random
 
 import anyio
@@ -28,13 +36,22 @@ import anyio.lowlevel
 from monmouth.core.config import DevnetSettings
 from monmouth.core.errors import ConfigError, SourceError
 from monmouth.core.l1 import BlockId, L1Block, L1Transaction
-from monmouth.core.notifications import ChainCommitted, ChainReorged, Notification
+from monmouth.core.notifications import (
+    ChainCommitted,
+    ChainFinality,
+    ChainReorged,
+    Notification,
+)
 from monmouth.core.sources.base import HashAt
 from monmouth.devnet.patterns import WorkloadPatterns
 from monmouth.devnet.plan import Context, Model, Planted, derive
+from monmouth.devnet.relay import DevnetRelay, RelayedMessage
 from monmouth.devnet.workload import Workload
 
-__all__ = ["DevnetChain", "DevnetSource"]
+__all__ = ["RELAY_SENDER", "DevnetChain", "DevnetSource"]
+
+#: The L1 sender of the messages the relay brings.
+RELAY_SENDER = derive("relay sender")[:20]
 
 #: Canonical block hashes kept for blockhashes (the window is 150; older ones make stale ones).
 _KEEP_HASHES = 1024
@@ -54,6 +71,8 @@ class _Record:
     #: The model after this block; None when reorgs are off.
     model: Model | None
     executed: list[tuple[bytes, int]]
+    #: The relayed messages the block carries, to hand back if a reorg drops it.
+    relayed: list[RelayedMessage] = field(default_factory=list)
 
 
 class DevnetChain:
@@ -66,6 +85,11 @@ class DevnetChain:
     :param patterns: planted into every block with transactions, after the workload's own (see
         `WorkloadPatterns`); one instance per chain. `[devnet] mev_patterns` needs them (the mev
         plugin provides them, `monmouth.app.devnet_chain` passes them on): without, ConfigError.
+    :param relay: whose messages go into each new block; None: none (also settable later, as
+        the attribute `relay`).
+    :param start: continue after this block instead of making genesis: the chain's first block
+        stands in for it (no transactions, timestamp 0). Only for the `none` workload, whose
+        blocks carry nothing to regenerate (ConfigError otherwise).
     """
 
     def __init__(
@@ -75,6 +99,8 @@ class DevnetChain:
         *,
         keep_blocks: int | None = None,
         patterns: WorkloadPatterns | None = None,
+        relay: DevnetRelay | None = None,
+        start: BlockId | None = None,
     ) -> None:
         if settings.mev_patterns and patterns is None:
             raise ConfigError(
@@ -82,6 +108,9 @@ class DevnetChain:
                 "monmouth.app.devnet_chain"
             )
         self._settings = settings
+        #: Whose messages go into each new block (None: none).
+        self.relay = relay
+        self._inbox = inbox_address
         # The workload is in every salt, so even genesis tells the workloads apart.
         self._salt = (settings.seed, settings.workload)
         self._workload = Workload(settings, inbox_address, patterns)
@@ -97,7 +126,16 @@ class DevnetChain:
         self._planted: dict[bytes, tuple[Planted, ...]] = {}
         self._dropped: list[bytes] = []
         self._model = self._workload.genesis_model()
-        self._extend()
+        if start is None:
+            self._extend()
+            return
+        if settings.workload != "none":
+            raise ConfigError("only the none workload's devnet continues from a block")
+        self._blocks.append(L1Block(start.number, start.hash, bytes(32), 0, ()))
+        self._hashes.append(start.hash)
+        self._hash_base = start.number
+        self._planted[start.hash] = ()
+        self._records.append(_Record(start.number, self._model.clone(), []))
 
     @property
     def tip(self) -> L1Block:
@@ -121,11 +159,28 @@ class DevnetChain:
         """What the workload planted on purpose in a kept canonical block (see `Planted`)."""
         return self._planted.get(block_hash, ())
 
+    def finality(self) -> ChainFinality | None:
+        """The canonical blocks `confirmed_depth` and `finalized_depth` below the tip as the L1
+        `safe` and `finalized` blocks (None for a depth not set or deeper than the chain); None
+        when neither is known."""
+        settings = self._settings
+        ids: list[BlockId | None] = []
+        for depth in (settings.confirmed_depth, settings.finalized_depth):
+            number = None if depth is None else self.tip.number - depth
+            block_hash = None if number is None or number < 0 else self.hash_at(number)
+            ids.append(
+                None if block_hash is None or number is None else BlockId(number, block_hash)
+            )
+        safe, finalized = ids
+        return None if safe is None and finalized is None else ChainFinality(safe, finalized)
+
     def next_event(self) -> Notification:
         """Extend the chain by one block, or reorg it; returns what happened."""
         self._event += 1
         p = self._settings.reorg_probability
-        if p > 0 and self.tip.number > self._depth and self._rng.random() < p:
+        # A chain continued from a block (`start`) reorgs once it has made enough blocks.
+        deep_enough = self.tip.number > self._depth and len(self._records) > self._depth
+        if p > 0 and deep_enough and self._rng.random() < p:
             depth = self._rng.randint(1, self._depth)
             grow = 1 if self._rng.random() < 0.5 else 0
             return self._reorg(depth, depth + grow)
@@ -135,6 +190,8 @@ class DevnetChain:
         fork = self._records[-depth - 1]
         assert fork.model is not None and fork.number == self.tip.number - depth
         old = tuple(self._blocks[-depth:])
+        if self.relay is not None:
+            self.relay.requeue([m for record in self._records[-depth:] for m in record.relayed])
         del self._blocks[-depth:]
         del self._hashes[-depth:]
         del self._records[-depth:]
@@ -180,7 +237,16 @@ class DevnetChain:
                 )
             )
             planted.extend(marks)
-        timestamp = self._settings.genesis_timestamp + number * self._settings.block_time
+        relayed = [] if self.relay is None else self.relay.take()
+        for message in relayed:
+            index, value, calldata = len(txs), message.value, message.calldata
+            tx_hash = derive(
+                "l1tx", salt, number, index, RELAY_SENDER, self._inbox, value, calldata
+            )
+            txs.append(
+                L1Transaction(tx_hash, index, RELAY_SENDER, self._inbox, value, calldata, status=1)
+            )
+        timestamp = self._timestamp(number)
         block_hash = derive(
             "l1block", parent, number, timestamp, salt, b"".join(tx.hash for tx in txs)
         )
@@ -189,9 +255,17 @@ class DevnetChain:
         self._hashes.append(block_hash)
         self._planted[block_hash] = tuple(planted)
         snapshot = self._model.clone() if self._snapshots else None
-        self._records.append(_Record(number, snapshot, plan.executed))
+        self._records.append(_Record(number, snapshot, plan.executed, relayed))
         self._trim()
         return block
+
+    def _timestamp(self, number: int) -> int:
+        settings = self._settings
+        if settings.clock == "seeded":
+            return settings.genesis_timestamp + number * settings.block_time
+        # Solana clients compare blockTime with their clock; never below the parent's.
+        parent = self._blocks[-1].timestamp if self._blocks else 0
+        return max(int(time.time()), parent)
 
     def _trim(self) -> None:
         del self._records[: -max(self._depth + 1, _RESEND_DEPTH)]
@@ -211,10 +285,19 @@ class DevnetSource:
     `notifications(None)` starts with `ChainCommitted((genesis,))`. `notifications(head)`
     regenerates the chain silently until `head` is canonical, then emits the canonical blocks
     after it (if any) and continues exactly as an uninterrupted run would. Raises `SourceError`
-    when `head` is not on this devnet's chain.
+    when `head` is not on this devnet's chain. The `none` workload's chain has nothing to
+    regenerate (its blocks may hold relayed messages and wall-clock timestamps): it continues
+    right after `head`.
+
+    After each event, with `[devnet] confirmed_depth` or `finalized_depth` set, it also yields
+    the chain's `ChainFinality` (see `DevnetChain.finality`).
+
+    `relay` is the `DevnetRelay` whose messages go into the next block of the chain the source
+    runs (after a restart's catch-up, so regenerated blocks stay what they were).
 
     :param patterns: makes the `WorkloadPatterns` of each chain the source builds (a new one each
         time, since patterns keep state); None plants none. See `DevnetChain`.
+    :param relay: the relay to use; None makes a new one.
     """
 
     def __init__(
@@ -222,22 +305,25 @@ class DevnetSource:
         settings: DevnetSettings,
         inbox_address: bytes,
         patterns: Callable[[], WorkloadPatterns] | None = None,
+        *,
+        relay: DevnetRelay | None = None,
     ) -> None:
         self._settings = settings
         self._inbox_address = inbox_address
         self._patterns = patterns
+        self.relay = DevnetRelay() if relay is None else relay
 
     async def notifications(
         self, head: BlockId | None, hash_at: HashAt | None = None
     ) -> AsyncGenerator[Notification, None]:
         settings = self._settings
         # A restart needs only the blocks after the head, which are at most a reorg deep.
-        chain = DevnetChain(
-            settings,
-            self._inbox_address,
-            keep_blocks=settings.reorg_max_depth + 2,
-            patterns=None if self._patterns is None else self._patterns(),
-        )
+        keep = settings.reorg_max_depth + 2
+        patterns = None if self._patterns is None else self._patterns()
+        if head is not None and settings.workload == "none":
+            chain = DevnetChain(settings, self._inbox_address, keep_blocks=keep, start=head)
+        else:
+            chain = DevnetChain(settings, self._inbox_address, keep_blocks=keep, patterns=patterns)
         if head is None:
             yield ChainCommitted((chain.tip,))
         else:
@@ -257,7 +343,11 @@ class DevnetSource:
             after = tuple(block for block in chain.canonical() if block.number > head.number)
             if after:
                 yield ChainCommitted(after)
+        chain.relay = self.relay
         while True:
+            finality = chain.finality()
+            if finality is not None:
+                yield finality
             # interval 0 still checkpoints, so a devnet running flat out can be cancelled.
             await anyio.sleep(settings.interval)
             yield chain.next_event()

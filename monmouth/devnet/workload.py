@@ -33,7 +33,10 @@ What a block carries (the inbox protocol and its semantics: docs/protocol.md sec
   mev plugin's (`monmouth.plugins.mev.devnet`) plants SVM-side MEV patterns with
   `[devnet] mev_patterns`; `monmouth.app` passes it.
 
-Failures and bad input come with both workloads; a benchmark of plain transfers sets
+The `none` workload makes empty blocks: no users, deposits, transactions or noise, and no
+random draws (`monmouth dev`: only what the relay brings).
+
+Failures and bad input come with the other workloads; a benchmark of plain transfers sets
 `failure_rate = 0` and `bad_input_rate = 0`. A `Planted` record names each of the special cases
 above, so tests can check what the node did; the transactions of a pattern carry its name in
 `Planted.pattern`.
@@ -216,6 +219,8 @@ class Workload:
 
     def build(self, number: int, rng: Random, model: Model, ctx: Context) -> BlockPlan:
         """The L1 transactions of block `number`; updates `model` to the state after it."""
+        if self._s.workload == "none":
+            return BlockPlan([], [])
         inbox_msgs = self._deposits(rng, model)
         executed: list[tuple[bytes, int]] = []
         batches: list[Draft] = []

@@ -13,6 +13,7 @@ from monmouth.app import build_node, make_source
 from monmouth.core.config import Settings, load_settings
 from monmouth.core.node import Node
 from monmouth.core.plugins import load_plugins
+from monmouth.devnet import DevnetRelay
 from monmouth.hooks import Host, hookimpl
 from monmouth.roles.analyzer import Analyzer
 from monmouth.roles.replica import Replica
@@ -56,7 +57,9 @@ def test_an_executor_is_a_host_with_its_state(settings: Settings) -> None:
         assert node.last_block is not None and node.last_block.hash == head.hash
     first, second = seen.seen
     plugins = ["monitoring", "routing", "seen"]
-    assert first == (True, None, None, None, None, plugins, settings.instance, None)
+    # On the devnet the executor's relay is the devnet's, there from startup on.
+    assert first[:-1] == (True, None, None, None, None, plugins, settings.instance)
+    assert isinstance(first[-1], DevnetRelay)
     assert second[:3] == (True, head, 2)
 
 
