@@ -1,0 +1,615 @@
+"""Solana's JSON-RPC methods, answered from one snapshot of the node's LMDB state.
+
+Each read method takes the request's `Snapshot` and its positional parameters and returns the
+`result`, shaped as Agave's (`rpc/src/rpc.rs`); each raises `RpcError` with Agave's code. The
+writing methods (`sendTransaction`, `requestAirdrop`) check what they can against the snapshot
+here (`prepare_send`, `prepare_airdrop`) and are relayed by the server through the node.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import struct
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import base58
+from solders.message import from_bytes_versioned
+from solders.transaction import VersionedTransaction
+
+from monmouth.core.errors import DataDirError
+from monmouth.plugins.rpc.accounts import (
+    ENCODINGS,
+    encode_account,
+    mint_decimals_of,
+    parse_data_slice,
+)
+from monmouth.plugins.rpc.errors import (
+    BLOCK_NOT_AVAILABLE,
+    INVALID_PARAMS,
+    SEND_TRANSACTION_PREFLIGHT_FAILURE,
+    SIGNATURE_VERIFICATION_FAILURE,
+    RpcError,
+    invalid_params,
+)
+from monmouth.plugins.rpc.snapshot import API_VERSION, Snapshot
+from monmouth.rust_svm.accounts import AccountRecord
+
+__all__ = [
+    "AIRDROP_MAGIC",
+    "BLOCKHASH_WINDOW",
+    "LAMPORTS_PER_SIGNATURE",
+    "READ_METHODS",
+    "Airdrop",
+    "Send",
+    "airdrop_id",
+    "prepare_airdrop",
+    "prepare_send",
+]
+
+#: Solana's window, on L1 blocks: a transaction in block n names the hash of one of n-150…n-1.
+BLOCKHASH_WINDOW = 150
+LAMPORTS_PER_SIGNATURE = 5000
+#: How many slots back getSignatureStatuses looks without `searchTransactionHistory`
+#: (Agave's status cache: MAX_RECENT_BLOCKHASHES).
+STATUS_CACHE_SLOTS = 300
+SLOTS_PER_EPOCH = 432_000
+MAX_SIGNATURES = 256
+MAX_MULTIPLE_ACCOUNTS = 100
+MAX_SLOT_RANGE = 500_000
+#: `getVersion`'s `feature-set`: Agave hashes its active features into a u32; this node runs
+#: LiteSVM's feature set, fixed by the pinned solders, so the number is a constant.
+FEATURE_SET = 3_294_202_862
+# Agave's size limits on an encoded transaction (PACKET_DATA_SIZE = 1232 raw bytes).
+_PACKET_DATA_SIZE = 1232
+_MAX_BASE58_SIZE = 1683
+_MAX_BASE64_SIZE = 1644
+#: The first bytes of an airdrop's id (`airdrop_id`): no ed25519 signature begins so by design,
+#: and by chance only once in 2**64.
+AIRDROP_MAGIC = b"\xffAIRDROP"
+
+Params = list[Any]
+Method = Callable[[Snapshot, Params], Any]
+
+
+# ---------------------------------------------------------------------- parameters
+
+
+def _params(params: Any, method: str, required: int, most: int) -> Params:
+    if params is None:
+        params = []
+    if not isinstance(params, list):
+        raise invalid_params(f"{method} takes an array of parameters, not {type(params).__name__}")
+    if len(params) < required:
+        raise invalid_params(f"{method} needs at least {required} parameter(s), got {len(params)}")
+    if len(params) > most:
+        raise invalid_params(f"{method} takes at most {most} parameter(s), got {len(params)}")
+    return params + [None] * (most - len(params))
+
+
+def _config(value: Any, where: str) -> dict[str, Any]:
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise invalid_params(f"{where} must be a configuration object")
+    return value
+
+
+def _pubkey(value: Any, where: str) -> bytes:
+    if not isinstance(value, str):
+        raise invalid_params(f"{where} must be a base58 public key string")
+    try:
+        key = base58.b58decode(value)
+    except ValueError:
+        key = b""
+    if len(key) != 32:
+        raise RpcError(INVALID_PARAMS, f"Invalid param: {where} {value!r} is not a public key")
+    return bytes(key)
+
+
+def _u64(value: Any, where: str) -> int:
+    if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value < 1 << 64:
+        raise invalid_params(f"{where} must be an unsigned 64-bit integer")
+    return value
+
+
+def _encoding(config: dict[str, Any], where: str, default: str) -> str:
+    encoding = config.get("encoding") or default
+    if encoding not in ENCODINGS:
+        raise invalid_params(
+            f"{where}.encoding: unknown encoding {encoding!r}, expected one of "
+            + ", ".join(ENCODINGS)
+        )
+    return str(encoding)
+
+
+def _b58(raw: bytes) -> str:
+    return base58.b58encode(raw).decode()
+
+
+# ---------------------------------------------------------------------- node and cluster
+
+
+def get_health(snap: Snapshot, params: Params) -> Any:
+    _params(params, "getHealth", 0, 0)
+    snap.require_head()
+    return "ok"
+
+
+def get_version(snap: Snapshot, params: Params) -> Any:
+    _params(params, "getVersion", 0, 0)
+    return {"solana-core": API_VERSION, "feature-set": FEATURE_SET}
+
+
+def identity(snap: Snapshot) -> bytes:
+    """The node's identity: a key derived from its genesis, as stable as the chain it follows."""
+    return hashlib.sha256(b"monmouth identity" + genesis_hash(snap)).digest()
+
+
+def get_identity(snap: Snapshot, params: Params) -> Any:
+    _params(params, "getIdentity", 0, 0)
+    return {"identity": _b58(identity(snap))}
+
+
+def genesis_hash(snap: Snapshot) -> bytes:
+    """The hash of L1 block 0, or of the first block the state holds when it starts later."""
+    snap.require_head()
+    first = snap.view.first_block()
+    block = None if first is None else snap.view.block(first)
+    return b"" if block is None else block.hash
+
+
+def get_genesis_hash(snap: Snapshot, params: Params) -> Any:
+    _params(params, "getGenesisHash", 0, 0)
+    return _b58(genesis_hash(snap))
+
+
+def _slot_params(snap: Snapshot, params: Params, method: str) -> int:
+    (config,) = _params(params, method, 0, 1)
+    return snap.slot(_config(config, "params[0]"))
+
+
+def get_slot(snap: Snapshot, params: Params) -> Any:
+    return _slot_params(snap, params, "getSlot")
+
+
+def get_block_height(snap: Snapshot, params: Params) -> Any:
+    # One block per slot: the block height is the slot (lastValidBlockHeight counts so too).
+    return _slot_params(snap, params, "getBlockHeight")
+
+
+def get_transaction_count(snap: Snapshot, params: Params) -> Any:
+    _slot_params(snap, params, "getTransactionCount")
+    return snap.view.transactions_count()
+
+
+def get_epoch_info(snap: Snapshot, params: Params) -> Any:
+    slot = _slot_params(snap, params, "getEpochInfo")
+    return {
+        "absoluteSlot": slot,
+        "blockHeight": slot,
+        "epoch": slot // SLOTS_PER_EPOCH,
+        "slotIndex": slot % SLOTS_PER_EPOCH,
+        "slotsInEpoch": SLOTS_PER_EPOCH,
+        "transactionCount": snap.view.transactions_count(),
+    }
+
+
+def get_epoch_schedule(snap: Snapshot, params: Params) -> Any:
+    _params(params, "getEpochSchedule", 0, 0)
+    return {
+        "firstNormalEpoch": 0,
+        "firstNormalSlot": 0,
+        "leaderScheduleSlotOffset": SLOTS_PER_EPOCH,
+        "slotsPerEpoch": SLOTS_PER_EPOCH,
+        "warmup": False,
+    }
+
+
+def get_minimum_balance_for_rent_exemption(snap: Snapshot, params: Params) -> Any:
+    size, config = _params(params, "getMinimumBalanceForRentExemption", 1, 2)
+    _config(config, "params[1]")
+    return rent_exempt_minimum(_u64(size, "params[0] (data length)"))
+
+
+def rent_exempt_minimum(size: int) -> int:
+    """Solana's rent: (128 bytes of account overhead + data) * 3480 lamports per byte-year * 2
+    years."""
+    return (128 + size) * 3480 * 2
+
+
+# ---------------------------------------------------------------------- blockhashes and fees
+
+
+def _window_slot(snap: Snapshot, blockhash: bytes, slot: int) -> int | None:
+    """The number of the block with this hash when a transaction naming it may still land in
+    the block after `slot`, else None."""
+    for block_number in range(slot, max(slot - BLOCKHASH_WINDOW, -1), -1):
+        block = snap.view.block(block_number)
+        if block is not None and block.hash == blockhash:
+            return block_number
+    return None
+
+
+def get_latest_blockhash(snap: Snapshot, params: Params) -> Any:
+    (config,) = _params(params, "getLatestBlockhash", 0, 1)
+    slot = snap.slot(_config(config, "params[0]"))
+    block = snap.view.block(slot)
+    if block is None:
+        raise RpcError(BLOCK_NOT_AVAILABLE, f"Block not available for slot {slot}")
+    value = {"blockhash": _b58(block.hash), "lastValidBlockHeight": slot + BLOCKHASH_WINDOW}
+    return snap.context(slot, value)
+
+
+def _hash(value: Any, where: str) -> bytes:
+    try:
+        raw = base58.b58decode(value) if isinstance(value, str) else b""
+    except ValueError:
+        raw = b""
+    if len(raw) != 32:
+        raise RpcError(INVALID_PARAMS, f"Invalid param: {where} {value!r} is not a blockhash")
+    return bytes(raw)
+
+
+def is_blockhash_valid(snap: Snapshot, params: Params) -> Any:
+    blockhash, config = _params(params, "isBlockhashValid", 1, 2)
+    raw = _hash(blockhash, "params[0]")
+    slot = snap.slot(_config(config, "params[1]"), "finalized")
+    return snap.context(slot, _window_slot(snap, raw, slot) is not None)
+
+
+def get_fee_for_message(snap: Snapshot, params: Params) -> Any:
+    message, config = _params(params, "getFeeForMessage", 1, 2)
+    slot = snap.slot(_config(config, "params[1]"))
+    if not isinstance(message, str):
+        raise invalid_params("params[0] must be a base64 message")
+    try:
+        parsed = from_bytes_versioned(base64.b64decode(message, validate=True))
+    except (ValueError, binascii.Error) as exc:
+        raise invalid_params(f"params[0] is not a base64 Solana message: {exc}") from None
+    recent = bytes(parsed.recent_blockhash)
+    if _window_slot(snap, recent, slot) is None:
+        return snap.context(slot, None)  # Agave: no fee for an expired blockhash
+    fee = LAMPORTS_PER_SIGNATURE * parsed.header.num_required_signatures
+    return snap.context(slot, fee)
+
+
+# ---------------------------------------------------------------------- accounts
+
+
+def _mint_decimals(snap: Snapshot, slot: int) -> Callable[[bytes], int | None]:
+    return lambda mint: mint_decimals_of(snap.account(mint, slot))
+
+
+def _account_reads(
+    snap: Snapshot, config: Any, where: str
+) -> tuple[int, str, tuple[int, int] | None]:
+    cfg = _config(config, where)
+    slot = snap.slot(cfg)
+    encoding = _encoding(cfg, where, "binary")
+    return slot, encoding, parse_data_slice(cfg.get("dataSlice"), where)
+
+
+def _ui_account(
+    snap: Snapshot, key: bytes, slot: int, encoding: str, data_slice: tuple[int, int] | None
+) -> Any:
+    try:
+        raw = snap.account(key, slot)
+    except DataDirError as exc:
+        raise RpcError(BLOCK_NOT_AVAILABLE, str(exc)) from None
+    if raw is None:
+        return None
+    return encode_account(raw, encoding, data_slice, _mint_decimals(snap, slot))
+
+
+def get_balance(snap: Snapshot, params: Params) -> Any:
+    pubkey, config = _params(params, "getBalance", 1, 2)
+    key = _pubkey(pubkey, "params[0]")
+    slot = snap.slot(_config(config, "params[1]"))
+    raw = snap.account(key, slot)
+    return snap.context(slot, 0 if raw is None else AccountRecord.decode(raw).lamports)
+
+
+def get_account_info(snap: Snapshot, params: Params) -> Any:
+    pubkey, config = _params(params, "getAccountInfo", 1, 2)
+    key = _pubkey(pubkey, "params[0]")
+    slot, encoding, data_slice = _account_reads(snap, config, "params[1]")
+    return snap.context(slot, _ui_account(snap, key, slot, encoding, data_slice))
+
+
+def get_multiple_accounts(snap: Snapshot, params: Params) -> Any:
+    pubkeys, config = _params(params, "getMultipleAccounts", 1, 2)
+    if not isinstance(pubkeys, list):
+        raise invalid_params("params[0] must be an array of base58 public keys")
+    if len(pubkeys) > MAX_MULTIPLE_ACCOUNTS:
+        raise invalid_params(f"Too many inputs provided; max {MAX_MULTIPLE_ACCOUNTS}")
+    keys = [_pubkey(p, f"params[0][{i}]") for i, p in enumerate(pubkeys)]
+    slot, encoding, data_slice = _account_reads(snap, config, "params[1]")
+    return snap.context(slot, [_ui_account(snap, k, slot, encoding, data_slice) for k in keys])
+
+
+# ---------------------------------------------------------------------- signatures
+
+
+def airdrop_id(recipient: bytes, lamports: int, after: int, nonce: int) -> bytes:
+    """The 64-byte id requestAirdrop answers in place of a transaction signature.
+
+    It carries what finds the deposit again, so nothing is stored: the deposit credits
+    `recipient` with `lamports` in a block after `after`, and `nonce` counts the airdrops of
+    the same recipient, amount and `after` before it (the nonce-th such deposit is its).
+    """
+    return AIRDROP_MAGIC + struct.pack(">QQQ", after, lamports, nonce) + recipient
+
+
+def _airdrop_slot(snap: Snapshot, raw: bytes) -> int | None:
+    """The block that executed the deposit an airdrop id names, or None (not yet, or never
+    within the status cache's window)."""
+    after, lamports, nonce = struct.unpack_from(">QQQ", raw, len(AIRDROP_MAGIC))
+    recipient = raw[32:]
+    last = min(snap.processed, after + STATUS_CACHE_SLOTS)
+    seen = 0
+    for number, _index, message in snap.view.messages(after + 1, last):
+        if (
+            message.kind == "deposit"
+            and message.reason is None
+            and message.recipient == recipient
+            and message.lamports == lamports
+        ):
+            if seen == nonce:
+                return number
+            seen += 1
+    return None
+
+
+def get_signature_statuses(snap: Snapshot, params: Params) -> Any:
+    signatures, config = _params(params, "getSignatureStatuses", 1, 2)
+    if not isinstance(signatures, list):
+        raise invalid_params("params[0] must be an array of base58 signatures")
+    if len(signatures) > MAX_SIGNATURES:
+        raise invalid_params(f"Too many inputs provided; max {MAX_SIGNATURES}")
+    search_history = bool(_config(config, "params[1]").get("searchTransactionHistory"))
+    head = snap.require_head().number
+    statuses: list[Any] = []
+    for i, text in enumerate(signatures):
+        try:
+            raw = base58.b58decode(text) if isinstance(text, str) else b""
+        except ValueError:
+            raw = b""
+        if len(raw) != 64:
+            raise RpcError(INVALID_PARAMS, f"Invalid param: params[0][{i}] is not a signature")
+        statuses.append(_status(snap, bytes(raw), head, search_history))
+    return snap.context(head, statuses)
+
+
+def _status(snap: Snapshot, raw: bytes, head: int, search_history: bool) -> Any:
+    if raw.startswith(AIRDROP_MAGIC):
+        slot = _airdrop_slot(snap, raw)
+        err = None
+    else:
+        record = snap.view.tx(raw)
+        # A rejected transaction never made it into a block: unknown, as on Solana.
+        if record is None or not record.executed:
+            return None
+        slot, err = record.slot, record.error if record.status == "failed" else None
+    if slot is None or (not search_history and slot < head - STATUS_CACHE_SLOTS):
+        return None
+    confirmation, confirmations = snap.status_of(slot)
+    return {
+        "slot": slot,
+        "confirmations": confirmations,
+        "err": err,
+        "status": {"Ok": None} if err is None else {"Err": err},
+        "confirmationStatus": confirmation,
+    }
+
+
+# ---------------------------------------------------------------------- blocks
+
+
+def get_first_available_block(snap: Snapshot, params: Params) -> Any:
+    _params(params, "getFirstAvailableBlock", 0, 0)
+    return snap.view.first_block() or 0
+
+
+def minimum_ledger_slot(snap: Snapshot, params: Params) -> Any:
+    _params(params, "minimumLedgerSlot", 0, 0)
+    return snap.view.first_block() or 0
+
+
+def get_block_time(snap: Snapshot, params: Params) -> Any:
+    (slot,) = _params(params, "getBlockTime", 1, 1)
+    number = _u64(slot, "params[0] (slot)")
+    block = snap.view.block(number) if number <= snap.processed else None
+    if block is None:
+        raise RpcError(BLOCK_NOT_AVAILABLE, f"Block not available for slot {number}")
+    return block.timestamp
+
+
+def _blocks_commitment(snap: Snapshot, config: Any, where: str) -> int:
+    cfg = _config(config, where)
+    if cfg.get("commitment") in ("processed", "recent"):
+        raise invalid_params("Method does not support commitment below `confirmed`")
+    return snap.slot(cfg)
+
+
+def get_blocks(snap: Snapshot, params: Params) -> Any:
+    start, end, config = _params(params, "getBlocks", 1, 3)
+    if isinstance(end, dict) and config is None:
+        end, config = None, end  # Agave takes the config in the end slot's place
+    first = _u64(start, "params[0] (start slot)")
+    top = _blocks_commitment(snap, config, "params[2]")
+    last = top if end is None else min(_u64(end, "params[1] (end slot)"), top)
+    if end is not None and end - first > MAX_SLOT_RANGE:
+        raise invalid_params(f"Slot range too large; max {MAX_SLOT_RANGE}")
+    return snap.view.block_numbers(first, last, MAX_SLOT_RANGE + 1)
+
+
+def get_blocks_with_limit(snap: Snapshot, params: Params) -> Any:
+    start, limit, config = _params(params, "getBlocksWithLimit", 2, 3)
+    first = _u64(start, "params[0] (start slot)")
+    count = _u64(limit, "params[1] (limit)")
+    if count > MAX_SLOT_RANGE:
+        raise invalid_params(f"Limit too large; max {MAX_SLOT_RANGE}")
+    top = _blocks_commitment(snap, config, "params[2]")
+    return snap.view.block_numbers(first, top, count)
+
+
+READ_METHODS: dict[str, Method] = {
+    "getAccountInfo": get_account_info,
+    "getBalance": get_balance,
+    "getBlockHeight": get_block_height,
+    "getBlockTime": get_block_time,
+    "getBlocks": get_blocks,
+    "getBlocksWithLimit": get_blocks_with_limit,
+    "getEpochInfo": get_epoch_info,
+    "getEpochSchedule": get_epoch_schedule,
+    "getFeeForMessage": get_fee_for_message,
+    "getFirstAvailableBlock": get_first_available_block,
+    "getGenesisHash": get_genesis_hash,
+    "getHealth": get_health,
+    "getIdentity": get_identity,
+    "getLatestBlockhash": get_latest_blockhash,
+    "getMinimumBalanceForRentExemption": get_minimum_balance_for_rent_exemption,
+    "getMultipleAccounts": get_multiple_accounts,
+    "getSignatureStatuses": get_signature_statuses,
+    "getSlot": get_slot,
+    "getTransactionCount": get_transaction_count,
+    "getVersion": get_version,
+    "isBlockhashValid": is_blockhash_valid,
+    "minimumLedgerSlot": minimum_ledger_slot,
+}
+
+
+# ---------------------------------------------------------------------- writes
+
+
+@dataclass(frozen=True, slots=True)
+class Send:
+    """A transaction that passed the checks, for the relay."""
+
+    wire: bytes
+    signature: str
+
+
+@dataclass(frozen=True, slots=True)
+class Airdrop:
+    """A deposit to ask the relay for, with the id requestAirdrop answers."""
+
+    recipient: bytes
+    lamports: int
+    after: int
+
+
+def _preflight_failure(err: Any, message: str) -> RpcError:
+    """-32002 with the simulation result as `data`, as Agave's preflight answers."""
+    result = {
+        "err": err,
+        "logs": [],
+        "accounts": None,
+        "unitsConsumed": 0,
+        "returnData": None,
+        "innerInstructions": None,
+        "replacementBlockhash": None,
+    }
+    return RpcError(
+        SEND_TRANSACTION_PREFLIGHT_FAILURE, f"Transaction simulation failed: {message}", result
+    )
+
+
+def _decode_transaction(text: Any, encoding: str) -> bytes:
+    if not isinstance(text, str):
+        raise invalid_params("params[0] must be an encoded transaction string")
+    name = "solana_transaction::versioned::VersionedTransaction"
+    if encoding == "base58":
+        if len(text) > _MAX_BASE58_SIZE:
+            raise invalid_params(
+                f"base58 encoded {name} too large: {len(text)} bytes "
+                f"(max: encoded/raw {_MAX_BASE58_SIZE}/{_PACKET_DATA_SIZE})"
+            )
+        try:
+            wire = bytes(base58.b58decode(text))
+        except ValueError:
+            raise invalid_params(f"invalid base58 encoding: {text[:16]!r}…") from None
+    elif encoding == "base64":
+        if len(text) > _MAX_BASE64_SIZE:
+            raise invalid_params(
+                f"base64 encoded {name} too large: {len(text)} bytes "
+                f"(max: encoded/raw {_MAX_BASE64_SIZE}/{_PACKET_DATA_SIZE})"
+            )
+        try:
+            wire = base64.b64decode(text, validate=True)
+        except (ValueError, binascii.Error):
+            raise invalid_params("invalid base64 encoding") from None
+    else:
+        raise invalid_params(
+            f"unsupported encoding: {encoding}. Supported encodings: base58, base64"
+        )
+    if len(wire) > _PACKET_DATA_SIZE:
+        raise invalid_params(
+            f"decoded {name} too large: {len(wire)} bytes (max: {_PACKET_DATA_SIZE} bytes)"
+        )
+    return wire
+
+
+def prepare_send(snap: Snapshot, params: Params) -> Send:
+    """Decode, verify and (unless `skipPreflight`) check a sendTransaction.
+
+    The preflight, until simulation exists here, checks what makes the node reject a
+    transaction before running it: an expired blockhash, a signature already processed, a fee
+    payer that does not exist or cannot pay the fee (each -32002 with Agave's error).
+    """
+    text, config = _params(params, "sendTransaction", 1, 2)
+    cfg = _config(config, "params[1]")
+    encoding = cfg.get("encoding") or "base58"
+    wire = _decode_transaction(text, encoding)
+    try:
+        tx = VersionedTransaction.from_bytes(wire)
+        tx.sanitize()
+    except Exception as exc:  # solders raises its own error types for malformed input
+        raise invalid_params(f"failed to deserialize {encoding} transaction: {exc}") from None
+    if not tx.signatures or not all(tx.verify_with_results()):
+        raise RpcError(SIGNATURE_VERIFICATION_FAILURE, "Transaction signature verification failure")
+    signature = bytes(tx.signatures[0])
+    if not cfg.get("skipPreflight"):
+        preflight = dict(cfg)
+        preflight["commitment"] = cfg.get("preflightCommitment")
+        slot = snap.slot(preflight)
+        message = tx.message
+        if _window_slot(snap, bytes(message.recent_blockhash), slot) is None:
+            raise _preflight_failure("BlockhashNotFound", "Blockhash not found")
+        record = snap.view.tx(signature)
+        if record is not None and record.executed:
+            raise _preflight_failure(
+                "AlreadyProcessed", "This transaction has already been processed"
+            )
+        payer = snap.account(bytes(message.account_keys[0]), slot)
+        if payer is None:
+            raise _preflight_failure(
+                "AccountNotFound",
+                "Attempt to debit an account but found no record of a prior credit.",
+            )
+        fee = LAMPORTS_PER_SIGNATURE * message.header.num_required_signatures
+        if AccountRecord.decode(payer).lamports < fee:
+            raise _preflight_failure("InsufficientFundsForFee", "Insufficient funds for fee")
+    else:
+        snap.slot({"minContextSlot": cfg.get("minContextSlot")}, "processed")
+    return Send(wire, _b58(signature))
+
+
+def prepare_airdrop(snap: Snapshot, params: Params, cap: int) -> Airdrop:
+    """Check a requestAirdrop's parameters against this node's cap."""
+    pubkey, lamports, config = _params(params, "requestAirdrop", 2, 3)
+    recipient = _pubkey(pubkey, "params[0]")
+    amount = _u64(lamports, "params[1] (lamports)")
+    _config(config, "params[2]")
+    if amount == 0:
+        raise invalid_params("params[1]: an airdrop of 0 lamports credits nothing")
+    if amount > cap:
+        raise invalid_params(
+            f"params[1]: {amount} lamports is over this node's airdrop cap of {cap} "
+            "([plugins.rpc] airdrop_max_lamports)"
+        )
+    return Airdrop(recipient, amount, snap.require_head().number)
