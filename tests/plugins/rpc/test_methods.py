@@ -203,8 +203,7 @@ def test_signature_statuses(served: Served) -> None:
     rejected = hashlib.sha512(b"rejected").digest()
     unknown = hashlib.sha512(b"never sent").digest()
     sigs = [
-        base58.b58encode(s).decode()
-        for s in (ok.signature, failed.signature, rejected, unknown)
+        base58.b58encode(s).decode() for s in (ok.signature, failed.signature, rejected, unknown)
     ]
     answer = served.call("getSignatureStatuses", [sigs, {"searchTransactionHistory": True}])
     parsed = GetSignatureStatusesResp.from_json(_json(answer))
