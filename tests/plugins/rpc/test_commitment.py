@@ -10,7 +10,7 @@ from pathlib import Path
 
 import base58
 import pytest
-from conftest import BLOCKS, Served, plugin_url, served_node
+from rpcnode import BLOCKS, Served, plugin_url, served_node
 from solders.hash import Hash
 from solders.pubkey import Pubkey
 

@@ -5,14 +5,25 @@ from __future__ import annotations
 
 import socket
 import time
+from collections.abc import Iterator
 from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
 import pytest
-from conftest import Served
+from rpcnode import Served, servers, serving
 
 pytestmark = pytest.mark.timeout(120)
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
+    yield from serving(tmp_path_factory)
+
+
+@pytest.fixture
+def start_server() -> Iterator[Any]:
+    yield from servers()
 
 
 def post(url: str, content: bytes | str, **headers: str) -> httpx.Response:

@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import json
+from collections.abc import Iterator
 
 import base58
 import pytest
 import zstandard
-from conftest import Served
+from rpcnode import Served, parse, serving
 from solders.hash import Hash
 from solders.keypair import Keypair
 from solders.message import Message, to_bytes_versioned
@@ -37,19 +39,22 @@ from monmouth.rust_svm.accounts import AccountRecord
 pytestmark = pytest.mark.timeout(120)
 
 
-def _json(answer: object) -> str:
-    import json
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
+    yield from serving(tmp_path_factory)
 
+
+def _json(answer: object) -> str:
     return json.dumps(answer)
 
 
 def test_cluster_facts(served: Served) -> None:
     head = served.node.store.head()
     assert head is not None
-    slot = GetSlotResp.from_json(_json(served.call("getSlot")))
+    slot = parse(GetSlotResp, served.call("getSlot"))
     assert slot.value == head.number
     assert served.result("getBlockHeight") == head.number
-    version = GetVersionResp.from_json(_json(served.call("getVersion")))
+    version = parse(GetVersionResp, served.call("getVersion"))
     assert version.value.solana_core.startswith("2.")
     assert served.result("getHealth") == "ok"
     genesis = served.node.store.block(0)
@@ -58,10 +63,10 @@ def test_cluster_facts(served: Served) -> None:
     identity = served.result("getIdentity")["identity"]
     assert len(base58.b58decode(identity)) == 32
     assert served.result("getIdentity")["identity"] == identity  # stable
-    info = GetEpochInfoResp.from_json(_json(served.call("getEpochInfo")))
+    info = parse(GetEpochInfoResp, served.call("getEpochInfo"))
     assert (info.value.absolute_slot, info.value.epoch) == (head.number, 0)
     assert info.value.transaction_count == served.result("getTransactionCount") > 0
-    schedule = GetEpochScheduleResp.from_json(_json(served.call("getEpochSchedule")))
+    schedule = parse(GetEpochScheduleResp, served.call("getEpochSchedule"))
     assert schedule.value.slots_per_epoch == 432_000
     # Solana's own figure for an account without data.
     assert served.result("getMinimumBalanceForRentExemption", [0]) == 890_880
@@ -71,13 +76,11 @@ def test_cluster_facts(served: Served) -> None:
 def test_latest_blockhash_and_validity(served: Served) -> None:
     head = served.node.store.head()
     assert head is not None
-    answer = GetLatestBlockhashResp.from_json(_json(served.call("getLatestBlockhash")))
+    answer = parse(GetLatestBlockhashResp, served.call("getLatestBlockhash"))
     assert answer.context.slot == head.number
     assert answer.value.blockhash == Hash(head.hash)
     assert answer.value.last_valid_block_height == head.number + 150
-    valid = IsBlockhashValidResp.from_json(
-        _json(served.call("isBlockhashValid", [str(Hash(head.hash))]))
-    )
+    valid = parse(IsBlockhashValidResp, served.call("isBlockhashValid", [str(Hash(head.hash))]))
     assert valid.value is True
     unknown = served.result("isBlockhashValid", [str(Hash(bytes(32)))])
     assert unknown["value"] is False
@@ -89,11 +92,11 @@ def test_fee_for_message(served: Served) -> None:
     payer, other = Keypair(), Keypair()
     ix = transfer(TransferParams(from_pubkey=payer.pubkey(), to_pubkey=other.pubkey(), lamports=1))
     fresh = Message.new_with_blockhash([ix], payer.pubkey(), Hash(head.hash))
-    text = base64.b64encode(to_bytes_versioned(fresh)).decode()  # type: ignore[arg-type]
-    fee = GetFeeForMessageResp.from_json(_json(served.call("getFeeForMessage", [text])))
+    text = base64.b64encode(to_bytes_versioned(fresh)).decode()
+    fee = parse(GetFeeForMessageResp, served.call("getFeeForMessage", [text]))
     assert fee.value == 5000
     stale = Message.new_with_blockhash([ix], payer.pubkey(), Hash(bytes(32)))
-    text = base64.b64encode(to_bytes_versioned(stale)).decode()  # type: ignore[arg-type]
+    text = base64.b64encode(to_bytes_versioned(stale)).decode()
     assert served.result("getFeeForMessage", [text])["value"] is None
 
 
@@ -102,10 +105,10 @@ def test_balances_and_accounts_match_the_store(served: Served) -> None:
     for key, raw in list(accounts.items())[:40]:
         record = AccountRecord.decode(raw)
         address = str(Pubkey(key))
-        balance = GetBalanceResp.from_json(_json(served.call("getBalance", [address])))
+        balance = parse(GetBalanceResp, served.call("getBalance", [address]))
         assert balance.value == record.lamports
-        info = GetAccountInfoResp.from_json(
-            _json(served.call("getAccountInfo", [address, {"encoding": "base64"}]))
+        info = parse(
+            GetAccountInfoResp, (served.call("getAccountInfo", [address, {"encoding": "base64"}]))
         )
         assert info.value is not None
         assert info.value.lamports == record.lamports
@@ -157,7 +160,7 @@ def test_json_parsed_tokens_and_fallback(served: Served) -> None:
     holders = [k for k, r in token.items() if r.owner == TOKEN_PROGRAM and len(r.data) == 165]
     assert mints and holders, "the mixed workload makes SPL mints and token accounts"
     mint = served.call("getAccountInfo", [str(Pubkey(mints[0])), {"encoding": "jsonParsed"}])
-    parsed = GetAccountInfoJsonParsedResp.from_json(_json(mint))
+    parsed = parse(GetAccountInfoJsonParsedResp, mint)
     assert parsed.value is not None
     data = mint["result"]["value"]["data"]
     assert data["program"] == "spl-token" and data["parsed"]["type"] == "mint"
@@ -188,7 +191,7 @@ def test_multiple_accounts(served: Served) -> None:
     keys = [k for k, _ in served.node.store.iter_accounts()][:3]
     addresses = [str(Pubkey(k)) for k in keys] + [str(Keypair().pubkey())]
     answer = served.call("getMultipleAccounts", [addresses, {"encoding": "base64"}])
-    parsed = GetMultipleAccountsResp.from_json(_json(answer))
+    parsed = parse(GetMultipleAccountsResp, answer)
     assert [a is None for a in parsed.value] == [False, False, False, True]
     too_many = served.call("getMultipleAccounts", [[addresses[0]] * 101])["error"]
     assert too_many["code"] == -32602
@@ -206,7 +209,7 @@ def test_signature_statuses(served: Served) -> None:
         base58.b58encode(s).decode() for s in (ok.signature, failed.signature, rejected, unknown)
     ]
     answer = served.call("getSignatureStatuses", [sigs, {"searchTransactionHistory": True}])
-    parsed = GetSignatureStatusesResp.from_json(_json(answer))
+    parsed = parse(GetSignatureStatusesResp, answer)
     first, second, third, fourth = parsed.value
     assert first is not None and first.slot == ok.slot and first.err is None
     assert second is not None and second.slot == failed.slot and second.err is not None
@@ -228,9 +231,7 @@ def test_blocks(served: Served) -> None:
     assert served.result("getBlocksWithLimit", [2, 3]) == [2, 3, 4]
     block = served.node.store.block(2)
     assert block is not None
-    assert GetBlockTimeResp.from_json(_json(served.call("getBlockTime", [2]))).value == (
-        block.timestamp
-    )
+    assert parse(GetBlockTimeResp, (served.call("getBlockTime", [2]))).value == (block.timestamp)
     missing = served.call("getBlockTime", [head.number + 10])["error"]
     assert missing == {
         "code": -32004,

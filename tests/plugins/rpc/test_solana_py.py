@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import anyio
 import pytest
-from conftest import Served
+from rpcnode import Served, serving
 from solana.rpc.async_api import AsyncClient
 from solana.rpc.commitment import Confirmed, Finalized, Processed
 from solana.rpc.models import DataSliceOpts
@@ -17,6 +19,11 @@ from monmouth.plugins.rpc.accounts import TOKEN_PROGRAM
 from monmouth.rust_svm.accounts import AccountRecord
 
 pytestmark = pytest.mark.timeout(120)
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
+    yield from serving(tmp_path_factory)
 
 
 def test_reads(served: Served) -> None:

@@ -1,15 +1,16 @@
-"""A devnet node whose rpc plugin serves on a free loopback port, kept open for a module, and
-helpers that speak raw JSON-RPC to it."""
+"""A devnet node whose rpc plugin serves on a free loopback port, and helpers that speak raw
+JSON-RPC to it. Each test module makes its fixtures from `serving` and `servers`."""
 
 from __future__ import annotations
 
 import functools
+import json
 import subprocess
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import anyio
 import httpx
@@ -24,6 +25,8 @@ from monmouth.core.records import TxRecord, decode_tx
 from monmouth.plugins.rpc.config import Config
 from monmouth.plugins.rpc.messages import Ready
 from monmouth.plugins.rpc.plugin import Plugin
+
+T = TypeVar("T")
 
 #: Blocks the served node runs (enough for failed, rejected and token transactions, deposits).
 BLOCKS = 8
@@ -60,6 +63,14 @@ class Served:
         return out
 
 
+def parse(cls: type[T], answer: object) -> T:
+    """A whole JSON-RPC response parsed by solders' response type `cls` (what solana-py
+    does with it); fails on an error response."""
+    value = cls.from_json(json.dumps(answer))  # type: ignore[attr-defined]
+    assert isinstance(value, cls), value
+    return value
+
+
 def served_node(data_dir: Path, blocks: int = BLOCKS, **devnet: Any) -> Node:
     settings = load_settings(
         None,
@@ -79,9 +90,8 @@ def plugin_url(node: Node) -> str:
     return plugin.url
 
 
-@pytest.fixture(scope="module")
-def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
-    """A node that ran BLOCKS devnet blocks (mixed workload) and serves them."""
+def serving(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
+    """A node that ran BLOCKS devnet blocks (mixed workload) and serves them, until closed."""
     node = served_node(tmp_path_factory.mktemp("rpc") / "data")
     try:
         yield Served(node, plugin_url(node))
@@ -98,8 +108,8 @@ class Child:
     url: str
 
 
-@pytest.fixture
-def start_server() -> Iterator[Any]:
+def servers() -> Iterator[Any]:
+    """Yields `start(data_dir, **config)`, which starts a server child; ends them after."""
     children: list[subprocess.Popen[bytes]] = []
 
     def start(data_dir: Path, **config: Any) -> Child:
