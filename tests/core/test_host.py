@@ -55,7 +55,7 @@ def test_an_executor_is_a_host_with_its_state(settings: Settings) -> None:
     with build_node(settings, plugins=load_plugins(settings, extra=[("seen", seen)])) as node:
         assert node.last_block is not None and node.last_block.hash == head.hash
     first, second = seen.seen
-    plugins = ["monitoring", "routing", "seen"]
+    plugins = ["monitoring", "routing", "rpc", "seen"]
     assert first == (True, None, None, None, None, plugins, settings.instance, None)
     assert second[:3] == (True, head, 2)
 
@@ -75,7 +75,7 @@ def test_an_analyzer_is_a_host_without_state(tmp_path: Path) -> None:
     analyzer = Analyzer(settings, plugins=load_plugins(settings, extra=[("seen", seen)]))
     try:
         assert seen.seen == [
-            (False, None, None, None, None, ["monitoring", "routing", "seen"], "analyzer", None)
+            (False, None, None, None, None, ["monitoring", "routing", "rpc", "seen"], "analyzer", None)
         ]
     finally:
         analyzer.close()
