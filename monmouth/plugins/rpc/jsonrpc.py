@@ -7,6 +7,7 @@ checks read a snapshot, then the write waits for the node's relay.
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
@@ -28,7 +29,9 @@ from monmouth.plugins.rpc.methods import (
     airdrop_id,
     prepare_airdrop,
     prepare_send,
+    simulate_transaction,
 )
+from monmouth.plugins.rpc.simulate import Simulator
 from monmouth.plugins.rpc.snapshot import Snapshot
 
 __all__ = ["Dispatcher", "Relay"]
@@ -66,6 +69,13 @@ class Dispatcher:
         self.max_batch = max_batch
         self.request_timeout = request_timeout
         self.airdrop_max_lamports = airdrop_max_lamports
+        self.simulator = Simulator()
+        self.methods: dict[str, Callable[[Snapshot, Any], Any]] = {
+            **READ_METHODS,
+            "simulateTransaction": functools.partial(
+                simulate_transaction, simulator=self.simulator
+            ),
+        }
         #: Airdrops answered so far per (recipient, lamports, after): `airdrop_id`'s nonce.
         self.airdrops: dict[tuple[bytes, int, int], int] = {}
 
@@ -133,7 +143,7 @@ class Dispatcher:
         if time.monotonic() > deadline:
             error = RpcError(INTERNAL_ERROR, f"Request timed out after {self.request_timeout} s")
             return _error(error, answer_id)
-        function = READ_METHODS.get(method)
+        function = self.methods.get(method)
         try:
             if function is None:
                 raise RpcError(METHOD_NOT_FOUND, "Method not found")
@@ -173,7 +183,7 @@ class Dispatcher:
     async def _write(self, method: str, params: Any, deadline: float) -> str:
         with self.snapshot() as snap:
             if method == "sendTransaction":
-                send = prepare_send(snap, params)
+                send = prepare_send(snap, params, self.simulator)
             else:
                 airdrop = prepare_airdrop(snap, params, self.airdrop_max_lamports)
         timeout = max(deadline - time.monotonic(), 0.0)

@@ -3,7 +3,8 @@
 Each read method takes the request's `Snapshot` and its positional parameters and returns the
 `result`, shaped as Agave's (`rpc/src/rpc.rs`); each raises `RpcError` with Agave's code. The
 writing methods (`sendTransaction`, `requestAirdrop`) check what they can against the snapshot
-here (`prepare_send`, `prepare_airdrop`) and are relayed by the server through the node.
+here (`prepare_send`, `prepare_airdrop`) and are relayed by the server through the node;
+simulateTransaction and the preflight run in the server's `Simulator`.
 """
 
 from __future__ import annotations
@@ -30,10 +31,15 @@ from monmouth.plugins.rpc.accounts import (
 from monmouth.plugins.rpc.errors import (
     BLOCK_NOT_AVAILABLE,
     INVALID_PARAMS,
-    SEND_TRANSACTION_PREFLIGHT_FAILURE,
     SIGNATURE_VERIFICATION_FAILURE,
     RpcError,
     invalid_params,
+)
+from monmouth.plugins.rpc.simulate import (
+    Simulator,
+    post_accounts,
+    preflight_failure,
+    simulation_result,
 )
 from monmouth.plugins.rpc.snapshot import API_VERSION, Snapshot
 from monmouth.rust_svm.accounts import AccountRecord
@@ -48,6 +54,7 @@ __all__ = [
     "airdrop_id",
     "prepare_airdrop",
     "prepare_send",
+    "simulate_transaction",
 ]
 
 #: Solana's window, on L1 blocks: a transaction in block n names the hash of one of n-150…n-1.
@@ -503,22 +510,6 @@ class Airdrop:
     after: int
 
 
-def _preflight_failure(err: Any, message: str) -> RpcError:
-    """-32002 with the simulation result as `data`, as Agave's preflight answers."""
-    result = {
-        "err": err,
-        "logs": [],
-        "accounts": None,
-        "unitsConsumed": 0,
-        "returnData": None,
-        "innerInstructions": None,
-        "replacementBlockhash": None,
-    }
-    return RpcError(
-        SEND_TRANSACTION_PREFLIGHT_FAILURE, f"Transaction simulation failed: {message}", result
-    )
-
-
 def _decode_transaction(text: Any, encoding: str) -> bytes:
     if not isinstance(text, str):
         raise invalid_params("params[0] must be an encoded transaction string")
@@ -554,46 +545,75 @@ def _decode_transaction(text: Any, encoding: str) -> bytes:
     return wire
 
 
-def prepare_send(snap: Snapshot, params: Params) -> Send:
-    """Decode, verify and (unless `skipPreflight`) check a sendTransaction.
-
-    The preflight, until simulation exists here, checks what makes the node reject a
-    transaction before running it: an expired blockhash, a signature already processed, a fee
-    payer that does not exist or cannot pay the fee (each -32002 with Agave's error).
-    """
-    text, config = _params(params, "sendTransaction", 1, 2)
-    cfg = _config(config, "params[1]")
-    encoding = cfg.get("encoding") or "base58"
+def _transaction(text: Any, encoding: str) -> VersionedTransaction:
     wire = _decode_transaction(text, encoding)
     try:
         tx = VersionedTransaction.from_bytes(wire)
         tx.sanitize()
     except Exception as exc:  # solders raises its own error types for malformed input
         raise invalid_params(f"failed to deserialize {encoding} transaction: {exc}") from None
+    return tx
+
+
+def _verify(tx: VersionedTransaction) -> None:
     if not tx.signatures or not all(tx.verify_with_results()):
         raise RpcError(SIGNATURE_VERIFICATION_FAILURE, "Transaction signature verification failure")
+
+
+def simulate_transaction(snap: Snapshot, params: Params, simulator: Simulator) -> Any:
+    """simulateTransaction: the transaction run at the commitment's block, nothing kept."""
+    text, config = _params(params, "simulateTransaction", 1, 2)
+    cfg = _config(config, "params[1]")
+    tx = _transaction(text, cfg.get("encoding") or "base58")
+    replace = bool(cfg.get("replaceRecentBlockhash"))
+    if cfg.get("sigVerify"):
+        if replace:
+            raise invalid_params("sigVerify may not be used with replaceRecentBlockhash")
+        _verify(tx)
+    slot = snap.slot(cfg)
+    replacement = None
+    if replace:
+        block = snap.view.block(slot)
+        assert block is not None
+        replacement = {
+            "blockhash": _b58(block.hash),
+            "lastValidBlockHeight": slot + BLOCKHASH_WINDOW,
+        }
+    elif _window_slot(snap, bytes(tx.message.recent_blockhash), slot) is None:
+        return snap.context(slot, simulation_result(None, err="BlockhashNotFound"))
+    simulation = simulator.run(snap, slot, tx)
+    accounts = post_accounts(snap, slot, simulation, cfg.get("accounts"), "params[1].accounts")
+    result = simulation_result(
+        simulation,
+        accounts=accounts,
+        inner=bool(cfg.get("innerInstructions")),
+        replacement=replacement,
+    )
+    return snap.context(slot, result)
+
+
+def prepare_send(snap: Snapshot, params: Params, simulator: Simulator) -> Send:
+    """Decode, verify and (unless `skipPreflight`) simulate a sendTransaction at
+    `preflightCommitment`: an expired blockhash, a signature already executed, or a failing
+    simulation answers -32002 with the simulation result."""
+    text, config = _params(params, "sendTransaction", 1, 2)
+    cfg = _config(config, "params[1]")
+    tx = _transaction(text, cfg.get("encoding") or "base58")
+    _verify(tx)
+    wire = bytes(tx)
     signature = bytes(tx.signatures[0])
     if not cfg.get("skipPreflight"):
         preflight = dict(cfg)
         preflight["commitment"] = cfg.get("preflightCommitment")
         slot = snap.slot(preflight)
-        message = tx.message
-        if _window_slot(snap, bytes(message.recent_blockhash), slot) is None:
-            raise _preflight_failure("BlockhashNotFound", "Blockhash not found")
+        if _window_slot(snap, bytes(tx.message.recent_blockhash), slot) is None:
+            raise preflight_failure(simulation_result(None, err="BlockhashNotFound"))
         record = snap.view.tx(signature)
         if record is not None and record.executed:
-            raise _preflight_failure(
-                "AlreadyProcessed", "This transaction has already been processed"
-            )
-        payer = snap.account(bytes(message.account_keys[0]), slot)
-        if payer is None:
-            raise _preflight_failure(
-                "AccountNotFound",
-                "Attempt to debit an account but found no record of a prior credit.",
-            )
-        fee = LAMPORTS_PER_SIGNATURE * message.header.num_required_signatures
-        if AccountRecord.decode(payer).lamports < fee:
-            raise _preflight_failure("InsufficientFundsForFee", "Insufficient funds for fee")
+            raise preflight_failure(simulation_result(None, err="AlreadyProcessed"))
+        result = simulation_result(simulator.run(snap, slot, tx))
+        if result["err"] is not None:
+            raise preflight_failure(result)
     else:
         snap.slot({"minContextSlot": cfg.get("minContextSlot")}, "processed")
     return Send(wire, _b58(signature))

@@ -53,14 +53,17 @@ def user(index: int) -> Keypair:
     return Keypair.from_seed(derive("user", 7, index))
 
 
-def signed_transfer(served: Served, payer: Keypair, blockhash: bytes | None = None) -> Transaction:
+def signed_transfer(
+    served: Served, payer: Keypair, blockhash: bytes | None = None, lamports: int = 1_000_000
+) -> Transaction:
+    """A transfer to a fresh address (1,000,000 lamports keep it above the rent minimum)."""
     head = served.node.store.head()
     assert head is not None
+    recent = Hash(blockhash or head.hash)
     ix = transfer(
-        TransferParams(from_pubkey=payer.pubkey(), to_pubkey=Keypair().pubkey(), lamports=1000)
+        TransferParams(from_pubkey=payer.pubkey(), to_pubkey=Keypair().pubkey(), lamports=lamports)
     )
-    message = Message.new_with_blockhash([ix], payer.pubkey(), Hash(blockhash or head.hash))
-    return Transaction([payer], message, Hash(blockhash or head.hash))
+    return Transaction([payer], Message.new_with_blockhash([ix], payer.pubkey(), recent), recent)
 
 
 def test_without_a_relay_the_error_says_how(served: Served) -> None:
@@ -104,6 +107,19 @@ def test_send_transaction(served: Served) -> None:
         assert served.result(
             "sendTransaction", [text, {"encoding": "base64", "skipPreflight": True}]
         )
+        assert len(relay.sent) == 3
+        # A transaction the program fails: the simulation's error and logs, nothing relayed.
+        poor = signed_transfer(served, user(1), lamports=1000)  # leaves the payee below rent
+        text = base64.b64encode(bytes(poor)).decode()
+        error = served.call("sendTransaction", [text, {"encoding": "base64"}])["error"]
+        assert error["code"] == -32002
+        assert error["message"] == (
+            "Transaction simulation failed: "
+            "Transaction results in an account (1) with insufficient funds for rent"
+        )
+        assert error["data"]["err"] == {"InsufficientFundsForRent": {"account_index": 1}}
+        assert "Program 11111111111111111111111111111111 invoke [1]" in error["data"]["logs"]
+        assert error["data"]["unitsConsumed"] > 0
         assert len(relay.sent) == 3
         garbage = served.call("sendTransaction", ["AAAA", {"encoding": "base64"}])["error"]
         assert garbage["code"] == -32602
