@@ -75,7 +75,16 @@ def test_an_analyzer_is_a_host_without_state(tmp_path: Path) -> None:
     analyzer = Analyzer(settings, plugins=load_plugins(settings, extra=[("seen", seen)]))
     try:
         assert seen.seen == [
-            (False, None, None, None, None, ["monitoring", "routing", "rpc", "seen"], "analyzer", None)
+            (
+                False,
+                None,
+                None,
+                None,
+                None,
+                ["monitoring", "routing", "rpc", "seen"],
+                "analyzer",
+                None,
+            )
         ]
     finally:
         analyzer.close()

@@ -16,12 +16,18 @@ import anyio
 import httpx
 import msgspec
 import pytest
+from solders.hash import Hash
+from solders.keypair import Keypair
+from solders.message import Message
+from solders.system_program import TransferParams, transfer
+from solders.transaction import Transaction
 
 from monmouth.app import build_node, make_source
 from monmouth.core.config import load_settings
 from monmouth.core.node import Node
 from monmouth.core.pipes import receive_frame
 from monmouth.core.records import TxRecord, decode_tx
+from monmouth.devnet.plan import derive
 from monmouth.plugins.rpc.config import Config
 from monmouth.plugins.rpc.messages import Ready
 from monmouth.plugins.rpc.plugin import Plugin
@@ -137,3 +143,21 @@ def servers() -> Iterator[Any]:
         process.stdin.close()
         process.wait(timeout=10)
         process.stdout.close()
+
+
+def user(index: int) -> Keypair:
+    """A funded user of the devnet's workload (seed 7)."""
+    return Keypair.from_seed(derive("user", 7, index))
+
+
+def signed_transfer(
+    served: Served, payer: Keypair, blockhash: bytes | None = None, lamports: int = 1_000_000
+) -> Transaction:
+    """A transfer to a fresh address (1,000,000 lamports keep it above the rent minimum)."""
+    head = served.node.store.head()
+    assert head is not None
+    recent = Hash(blockhash or head.hash)
+    ix = transfer(
+        TransferParams(from_pubkey=payer.pubkey(), to_pubkey=Keypair().pubkey(), lamports=lamports)
+    )
+    return Transaction([payer], Message.new_with_blockhash([ix], payer.pubkey(), recent), recent)

@@ -9,17 +9,12 @@ from collections.abc import Iterator, Sequence
 
 import base58
 import pytest
-from rpcnode import Served, parse, serving
-from solders.hash import Hash
+from rpcnode import Served, parse, serving, signed_transfer, user
 from solders.keypair import Keypair
-from solders.message import Message
 from solders.pubkey import Pubkey
 from solders.rpc.responses import GetSignatureStatusesResp
-from solders.system_program import TransferParams, transfer
-from solders.transaction import Transaction
 
 from monmouth.core.records import decode_message
-from monmouth.devnet.plan import derive
 from monmouth.hooks import RelayError
 from monmouth.plugins.rpc.methods import airdrop_id
 
@@ -46,24 +41,6 @@ class FakeRelay:
         if self.refuse:
             raise RelayError(self.refuse)
         self.deposits.append((recipient, lamports))
-
-
-def user(index: int) -> Keypair:
-    """A funded user of the devnet's workload (seed 7)."""
-    return Keypair.from_seed(derive("user", 7, index))
-
-
-def signed_transfer(
-    served: Served, payer: Keypair, blockhash: bytes | None = None, lamports: int = 1_000_000
-) -> Transaction:
-    """A transfer to a fresh address (1,000,000 lamports keep it above the rent minimum)."""
-    head = served.node.store.head()
-    assert head is not None
-    recent = Hash(blockhash or head.hash)
-    ix = transfer(
-        TransferParams(from_pubkey=payer.pubkey(), to_pubkey=Keypair().pubkey(), lamports=lamports)
-    )
-    return Transaction([payer], Message.new_with_blockhash([ix], payer.pubkey(), recent), recent)
 
 
 def test_without_a_relay_the_error_says_how(served: Served) -> None:
