@@ -17,6 +17,7 @@ import base58
 import msgspec
 
 from monmouth.core.state import Store
+from monmouth.plugins.rpc.counts import TransactionCounter
 from monmouth.plugins.rpc.errors import (
     INTERNAL_ERROR,
     INVALID_REQUEST,
@@ -70,6 +71,7 @@ class Dispatcher:
         self.request_timeout = request_timeout
         self.airdrop_max_lamports = airdrop_max_lamports
         self.simulator = Simulator()
+        self.counter = TransactionCounter()
         self.methods: dict[str, Callable[[Snapshot, Any], Any]] = {
             **READ_METHODS,
             "simulateTransaction": functools.partial(
@@ -82,7 +84,7 @@ class Dispatcher:
     @contextmanager
     def snapshot(self) -> Iterator[Snapshot]:
         with self.store.read() as view:
-            yield Snapshot(view)
+            yield Snapshot(view, self.counter)
 
     def health(self) -> str:
         """GET /health: "ok" once a block is executed (Agave: ok, behind or unknown)."""

@@ -189,8 +189,7 @@ def get_block_height(snap: Snapshot, params: Params) -> Any:
 
 
 def get_transaction_count(snap: Snapshot, params: Params) -> Any:
-    _slot_params(snap, params, "getTransactionCount")
-    return snap.view.transactions_count()
+    return snap.transaction_count(_slot_params(snap, params, "getTransactionCount"))
 
 
 def get_epoch_info(snap: Snapshot, params: Params) -> Any:
@@ -201,7 +200,7 @@ def get_epoch_info(snap: Snapshot, params: Params) -> Any:
         "epoch": slot // SLOTS_PER_EPOCH,
         "slotIndex": slot % SLOTS_PER_EPOCH,
         "slotsInEpoch": SLOTS_PER_EPOCH,
-        "transactionCount": snap.view.transactions_count(),
+        "transactionCount": snap.transaction_count(slot),
     }
 
 

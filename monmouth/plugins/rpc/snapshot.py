@@ -15,6 +15,7 @@ from typing import Any, Literal
 
 from monmouth.core.records import BlockRecord
 from monmouth.core.view import StateView
+from monmouth.plugins.rpc.counts import TransactionCounter
 from monmouth.plugins.rpc.errors import (
     MIN_CONTEXT_SLOT_NOT_REACHED,
     NODE_UNHEALTHY,
@@ -56,10 +57,11 @@ def parse_commitment(config: dict[str, Any], default: Commitment = "finalized") 
 class Snapshot:
     """The state one request reads: a `StateView`, its head, and the commitment levels."""
 
-    __slots__ = ("confirmed", "finalized", "head", "view")
+    __slots__ = ("confirmed", "counter", "finalized", "head", "view")
 
-    def __init__(self, view: StateView) -> None:
+    def __init__(self, view: StateView, counter: TransactionCounter | None = None) -> None:
         self.view = view
+        self.counter = TransactionCounter() if counter is None else counter
         self.head: BlockRecord | None = view.head()
         head = -1 if self.head is None else self.head.number
         safe, finalized = view.finality()
@@ -113,6 +115,10 @@ class Snapshot:
         if slot >= self.processed:
             return self.view.account(pubkey)
         return self.view.account_at(pubkey, slot, self.processed)
+
+    def transaction_count(self, slot: int) -> int:
+        """Transactions executed (succeeded or failed) in the blocks up to `slot`."""
+        return self.counter.count(self.view, slot)
 
     def context(self, slot: int, value: Any) -> dict[str, Any]:
         """Agave's `RpcResponse` wrapper."""

@@ -55,6 +55,10 @@ def test_slots_per_commitment(final: Served) -> None:
             "blockhash": str(Hash(block.hash)),
             "lastValidBlockHeight": slot + 150,
         }
+        executed = sum(b.ok + b.failed for b in final.node.store.blocks(0, slot))
+        assert final.result("getTransactionCount", [{"commitment": commitment}]) == executed
+        epoch = final.result("getEpochInfo", [{"commitment": commitment}])
+        assert (epoch["absoluteSlot"], epoch["transactionCount"]) == (slot, executed)
     # Agave's default is finalized; the deprecated names still map.
     assert final.result("getSlot") == FINALIZED
     assert final.result("getSlot", [{"commitment": "singleGossip"}]) == SAFE
