@@ -116,6 +116,8 @@ class Plugin:
             try:
                 request = decode(receive_frame(process.stdout))
             except (EOFError, OSError, ValueError, msgspec.DecodeError):
+                if self.process is process:  # not a shutdown: the server died
+                    log.error("the rpc server process ended", returncode=process.poll())
                 return
             answer = self._answer(request)
             try:
