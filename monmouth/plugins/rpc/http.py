@@ -169,6 +169,9 @@ class HttpProtocol(asyncio.Protocol):
             self.continued = False
             body = bytes(self.buffer[start : start + length])
             del self.buffer[: start + length]
+            if self.buffer:
+                # The next request has begun: its own time to arrive whole starts now.
+                self._arm(self.limits.request_timeout)
             self._answer(method, path, headers, body, close)
         if not self.buffer and not self.busy and not self.closing:
             self._arm(self.limits.idle_timeout)

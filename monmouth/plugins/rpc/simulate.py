@@ -96,10 +96,11 @@ class Simulator:
         block = snap.view.block(slot)
         if block is None:
             raise RpcError(BLOCK_NOT_AVAILABLE, f"Block not available for slot {slot}")
-        runtime.set_clock(slot, block.timestamp)
         keys = [bytes(k) for k in tx.message.account_keys] + lookup_tables(tx)
         self._load(runtime, snap, slot, keys)
         self._load(runtime, snap, slot, loaded_addresses(tx, runtime))
+        # Last: loading a sysvar the transaction names restores the runtime's own clock.
+        runtime.set_clock(slot, block.timestamp)
         return runtime.simulate(tx)
 
     @staticmethod
