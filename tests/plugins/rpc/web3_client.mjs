@@ -1,4 +1,4 @@
-// @solana/web3.js, unmodified, against the node (test_web3js.py runs it).
+// @solana/web3.js, unmodified, against the node (test_rpc_web3js.py runs it).
 //
 //   node web3_client.mjs URL FACTS_JSON
 //
