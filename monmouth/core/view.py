@@ -97,6 +97,38 @@ class StateView:
                     return previous
         return self.account(pubkey)
 
+    def accounts_at(self, number: int, head: int) -> Iterator[tuple[bytes, bytes]]:
+        """Every account as block `number` left it (`head` is the snapshot's head): the head's
+        accounts in pubkey order except those later blocks changed, then those as they were
+        (`changes_after`), in pubkey order.
+
+        Raises DataDirError as `account_at` does.
+        """
+        changed = self.changes_after(number, head) if number < head else {}
+        with self._txn.cursor(db=self._db["accounts"]) as cur:
+            for key, value in cur:
+                key = bytes(key)
+                if key in changed:
+                    continue
+                yield key, bytes(value)
+        for key in sorted(changed):
+            previous = changed[key]
+            if previous is not None:
+                yield key, previous
+
+    def changes_after(self, number: int, head: int) -> dict[bytes, bytes | None]:
+        """The accounts blocks `number`+1 … `head` changed, each with its value after block
+        `number` (None: it did not exist). Raises DataDirError as `account_at` does."""
+        out: dict[bytes, bytes | None] = {}
+        undo_db = self._db["undo"]
+        for later in range(number + 1, head + 1):
+            raw = self._txn.get(block_key(later), db=undo_db)
+            if raw is None:
+                raise DataDirError(f"the state as of block #{number} is no longer kept")
+            for key, previous in decode_undo(raw).accounts:
+                out.setdefault(key, previous)
+        return out
+
     def tx(self, signature: bytes) -> TxRecord | None:
         raw = self._txn.get(signature, db=self._db["txs"])
         return None if raw is None else decode_tx(raw)

@@ -38,6 +38,7 @@ def test_account_at_matches_shorter_runs(tmp_path: Path) -> None:
                 expected = dict(short.iter_accounts())
             for key in keys | set(expected):
                 assert view.account_at(key, blocks - 1, head.number) == expected.get(key)
+            assert dict(view.accounts_at(blocks - 1, head.number)) == expected
         for key in list(keys)[:10]:
             assert view.account_at(key, head.number, head.number) == store.account(key)
 

@@ -13,7 +13,7 @@ import base64
 import binascii
 import hashlib
 import struct
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,9 +24,12 @@ from solders.transaction import VersionedTransaction
 from monmouth.core.errors import DataDirError
 from monmouth.plugins.rpc.accounts import (
     ENCODINGS,
+    TOKEN_2022_PROGRAM,
+    TOKEN_PROGRAM,
     encode_account,
     mint_decimals_of,
     parse_data_slice,
+    token_amount,
 )
 from monmouth.plugins.rpc.errors import (
     BLOCK_NOT_AVAILABLE,
@@ -463,6 +466,168 @@ def get_blocks_with_limit(snap: Snapshot, params: Params) -> Any:
     return snap.view.block_numbers(first, top, count)
 
 
+# ---------------------------------------------------------------------- scans
+# No secondary index yet (issue 16, item 5): these scan the accounts at the commitment's block,
+# as Agave does for getProgramAccounts and, without its account indexes, for the token methods.
+
+MAX_FILTERS = 4
+_MAX_MEMCMP_BYTES = 128
+_TOKEN_OWNERS = (TOKEN_PROGRAM, TOKEN_2022_PROGRAM)
+
+
+def _scan(snap: Snapshot, slot: int) -> Iterator[tuple[bytes, bytes]]:
+    try:
+        yield from snap.view.accounts_at(slot, snap.processed)
+    except DataDirError as exc:
+        raise RpcError(BLOCK_NOT_AVAILABLE, str(exc)) from None
+
+
+def _filters(value: Any, where: str) -> list[tuple[int | None, int, bytes]]:
+    """Filters as (dataSize, memcmp offset, memcmp bytes) triples."""
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise invalid_params(f"{where} must be an array of filters")
+    if len(value) > MAX_FILTERS:
+        raise invalid_params(f"Too many filters provided; max {MAX_FILTERS}")
+    out: list[tuple[int | None, int, bytes]] = []
+    for i, item in enumerate(value):
+        here = f"{where}[{i}]"
+        if isinstance(item, dict) and "dataSize" in item:
+            out.append((_u64(item["dataSize"], f"{here}.dataSize"), 0, b""))
+            continue
+        memcmp = item.get("memcmp") if isinstance(item, dict) else None
+        if not isinstance(memcmp, dict):
+            raise invalid_params(f"{here} must be {{dataSize}} or {{memcmp: {{offset, bytes}}}}")
+        offset = _u64(memcmp.get("offset"), f"{here}.memcmp.offset")
+        text, encoding = memcmp.get("bytes"), memcmp.get("encoding") or "base58"
+        if not isinstance(text, str):
+            raise invalid_params(f"{here}.memcmp.bytes must be a string")
+        try:
+            if encoding == "base58":
+                data = bytes(base58.b58decode(text))
+            elif encoding == "base64":
+                data = base64.b64decode(text, validate=True)
+            else:
+                raise invalid_params(f"{here}.memcmp.encoding must be base58 or base64")
+        except (ValueError, binascii.Error):
+            raise invalid_params(f"{here}.memcmp.bytes is not {encoding}") from None
+        if len(data) > _MAX_MEMCMP_BYTES:
+            raise invalid_params(f"{here}.memcmp.bytes: more than {_MAX_MEMCMP_BYTES} bytes")
+        out.append((None, offset, data))
+    return out
+
+
+def _matches(data: bytes, filters: list[tuple[int | None, int, bytes]]) -> bool:
+    for size, offset, expected in filters:
+        if size is not None:
+            if len(data) != size:
+                return False
+        elif data[offset : offset + len(expected)] != expected:
+            return False
+    return True
+
+
+def _keyed(
+    snap: Snapshot, key: bytes, raw: bytes, slot: int, encoding: str, data_slice: Any
+) -> dict[str, Any]:
+    account = encode_account(raw, encoding, data_slice, _mint_decimals(snap, slot))
+    return {"pubkey": _b58(key), "account": account}
+
+
+def get_program_accounts(snap: Snapshot, params: Params) -> Any:
+    program, config = _params(params, "getProgramAccounts", 1, 2)
+    owner = _pubkey(program, "params[0]")
+    slot, encoding, data_slice = _account_reads(snap, config, "params[1]")
+    cfg = _config(config, "params[1]")
+    filters = _filters(cfg.get("filters"), "params[1].filters")
+    found = []
+    for key, raw in _scan(snap, slot):
+        if raw[17:49] == owner and _matches(raw[49:], filters):
+            found.append(_keyed(snap, key, raw, slot, encoding, data_slice))
+    return snap.context(slot, found) if cfg.get("withContext") else found
+
+
+def _token_filter(value: Any, where: str) -> tuple[bytes | None, bytes | None]:
+    """(mint, program) of a token-accounts filter: `{mint}` or `{programId}`."""
+    if not isinstance(value, dict) or ("mint" in value) == ("programId" in value):
+        raise invalid_params(f"{where} must be {{mint: KEY}} or {{programId: KEY}}")
+    if "mint" in value:
+        return _pubkey(value["mint"], f"{where}.mint"), None
+    program = _pubkey(value["programId"], f"{where}.programId")
+    if program not in _TOKEN_OWNERS:
+        raise RpcError(INVALID_PARAMS, "Invalid param: unrecognized Token program id")
+    return None, program
+
+
+def _is_token_account(owner: bytes, data: bytes) -> bool:
+    """SPL Token's 165 bytes, or Token-2022's with extensions after its account-type byte 2
+    (mints are 82 bytes; multisigs, 355, have no type byte)."""
+    if owner == TOKEN_PROGRAM:
+        return len(data) == 165
+    if owner == TOKEN_2022_PROGRAM:
+        return len(data) == 165 or (len(data) > 165 and len(data) != 355 and data[165] == 2)
+    return False
+
+
+def _token_accounts(snap: Snapshot, params: Params, method: str, by_delegate: bool) -> Any:
+    who, token_filter, config = _params(params, method, 2, 3)
+    key = _pubkey(who, "params[0]")
+    mint, program = _token_filter(token_filter, "params[1]")
+    slot, encoding, data_slice = _account_reads(snap, config, "params[2]")
+    found = []
+    for pubkey, raw in _scan(snap, slot):
+        owner_program = raw[17:49]
+        data = raw[49:]
+        if not _is_token_account(owner_program, data):
+            continue
+        if (program is not None and owner_program != program) or (
+            mint is not None and data[:32] != mint
+        ):
+            continue
+        if by_delegate:
+            if data[72:76] != b"\x01\x00\x00\x00" or data[76:108] != key:
+                continue
+        elif data[32:64] != key:
+            continue
+        found.append(_keyed(snap, pubkey, raw, slot, encoding, data_slice))
+    return snap.context(slot, found)
+
+
+def get_token_accounts_by_owner(snap: Snapshot, params: Params) -> Any:
+    return _token_accounts(snap, params, "getTokenAccountsByOwner", False)
+
+
+def get_token_accounts_by_delegate(snap: Snapshot, params: Params) -> Any:
+    return _token_accounts(snap, params, "getTokenAccountsByDelegate", True)
+
+
+def get_token_account_balance(snap: Snapshot, params: Params) -> Any:
+    account, config = _params(params, "getTokenAccountBalance", 1, 2)
+    key = _pubkey(account, "params[0]")
+    slot = snap.slot(_config(config, "params[1]"))
+    raw = snap.account(key, slot)
+    data = b"" if raw is None else AccountRecord.decode(raw).data
+    if raw is None or not _is_token_account(raw[17:49], data):
+        raise RpcError(INVALID_PARAMS, "Invalid param: not a Token account")
+    decimals = mint_decimals_of(snap.account(data[:32], slot))
+    if decimals is None:
+        raise RpcError(INVALID_PARAMS, "Invalid param: Token mint could not be unpacked")
+    return snap.context(slot, token_amount(int.from_bytes(data[64:72], "little"), decimals))
+
+
+def get_token_supply(snap: Snapshot, params: Params) -> Any:
+    mint, config = _params(params, "getTokenSupply", 1, 2)
+    key = _pubkey(mint, "params[0]")
+    slot = snap.slot(_config(config, "params[1]"))
+    raw = snap.account(key, slot)
+    decimals = mint_decimals_of(raw)
+    if raw is None or decimals is None:
+        raise RpcError(INVALID_PARAMS, "Invalid param: not a Token mint")
+    data = AccountRecord.decode(raw).data
+    return snap.context(slot, token_amount(int.from_bytes(data[36:44], "little"), decimals))
+
+
 READ_METHODS: dict[str, Method] = {
     "getAccountInfo": get_account_info,
     "getBalance": get_balance,
@@ -480,6 +645,11 @@ READ_METHODS: dict[str, Method] = {
     "getLatestBlockhash": get_latest_blockhash,
     "getMinimumBalanceForRentExemption": get_minimum_balance_for_rent_exemption,
     "getMultipleAccounts": get_multiple_accounts,
+    "getProgramAccounts": get_program_accounts,
+    "getTokenAccountBalance": get_token_account_balance,
+    "getTokenAccountsByDelegate": get_token_accounts_by_delegate,
+    "getTokenAccountsByOwner": get_token_accounts_by_owner,
+    "getTokenSupply": get_token_supply,
     "getSignatureStatuses": get_signature_statuses,
     "getSlot": get_slot,
     "getTransactionCount": get_transaction_count,

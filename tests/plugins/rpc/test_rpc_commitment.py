@@ -88,6 +88,20 @@ def test_state_as_of_each_commitment(final: Served, tmp_path: Path) -> None:
                 record = AccountRecord.decode(expected[key])
                 assert value["lamports"] == record.lamports
                 assert value["data"][0] == base64.b64encode(record.data).decode()
+        # A scan at the commitment: the reference's accounts of one program, as they were.
+        program = next(AccountRecord.decode(expected[k]).owner for k in changed if k in expected)
+        scanned = final.result(
+            "getProgramAccounts",
+            [str(Pubkey(program)), {"encoding": "base64", "commitment": commitment}],
+        )
+        assert {
+            base58.b58decode(a["pubkey"]): base64.b64decode(a["account"]["data"][0])
+            for a in scanned
+        } == {
+            k: AccountRecord.decode(v).data
+            for k, v in expected.items()
+            if AccountRecord.decode(v).owner == program
+        }
         key = changed[0]
         balance = final.result("getBalance", [str(Pubkey(key)), {"commitment": commitment}])
         lamports = AccountRecord.decode(expected[key]).lamports if key in expected else 0
