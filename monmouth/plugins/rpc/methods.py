@@ -38,6 +38,7 @@ from monmouth.plugins.rpc.errors import (
     RpcError,
     invalid_params,
 )
+from monmouth.plugins.rpc.params import Params, b58, config_of, positional, pubkey_of, u64_of
 from monmouth.plugins.rpc.simulate import (
     Simulator,
     post_accounts,
@@ -81,49 +82,10 @@ _MAX_BASE64_SIZE = 1644
 #: and by chance only once in 2**64.
 AIRDROP_MAGIC = b"\xffAIRDROP"
 
-Params = list[Any]
 Method = Callable[[Snapshot, Params], Any]
 
 
 # ---------------------------------------------------------------------- parameters
-
-
-def _params(params: Any, method: str, required: int, most: int) -> Params:
-    if params is None:
-        params = []
-    if not isinstance(params, list):
-        raise invalid_params(f"{method} takes an array of parameters, not {type(params).__name__}")
-    if len(params) < required:
-        raise invalid_params(f"{method} needs at least {required} parameter(s), got {len(params)}")
-    if len(params) > most:
-        raise invalid_params(f"{method} takes at most {most} parameter(s), got {len(params)}")
-    return params + [None] * (most - len(params))
-
-
-def _config(value: Any, where: str) -> dict[str, Any]:
-    if value is None:
-        return {}
-    if not isinstance(value, dict):
-        raise invalid_params(f"{where} must be a configuration object")
-    return value
-
-
-def _pubkey(value: Any, where: str) -> bytes:
-    if not isinstance(value, str):
-        raise invalid_params(f"{where} must be a base58 public key string")
-    try:
-        key = base58.b58decode(value)
-    except ValueError:
-        key = b""
-    if len(key) != 32:
-        raise RpcError(INVALID_PARAMS, f"Invalid param: {where} {value!r} is not a public key")
-    return bytes(key)
-
-
-def _u64(value: Any, where: str) -> int:
-    if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value < 1 << 64:
-        raise invalid_params(f"{where} must be an unsigned 64-bit integer")
-    return value
 
 
 def _encoding(config: dict[str, Any], where: str, default: str) -> str:
@@ -136,21 +98,17 @@ def _encoding(config: dict[str, Any], where: str, default: str) -> str:
     return str(encoding)
 
 
-def _b58(raw: bytes) -> str:
-    return base58.b58encode(raw).decode()
-
-
 # ---------------------------------------------------------------------- node and cluster
 
 
 def get_health(snap: Snapshot, params: Params) -> Any:
-    _params(params, "getHealth", 0, 0)
+    positional(params, "getHealth", 0, 0)
     snap.require_head()
     return "ok"
 
 
 def get_version(snap: Snapshot, params: Params) -> Any:
-    _params(params, "getVersion", 0, 0)
+    positional(params, "getVersion", 0, 0)
     return {"solana-core": API_VERSION, "feature-set": FEATURE_SET}
 
 
@@ -160,8 +118,8 @@ def identity(snap: Snapshot) -> bytes:
 
 
 def get_identity(snap: Snapshot, params: Params) -> Any:
-    _params(params, "getIdentity", 0, 0)
-    return {"identity": _b58(identity(snap))}
+    positional(params, "getIdentity", 0, 0)
+    return {"identity": b58(identity(snap))}
 
 
 def genesis_hash(snap: Snapshot) -> bytes:
@@ -173,13 +131,13 @@ def genesis_hash(snap: Snapshot) -> bytes:
 
 
 def get_genesis_hash(snap: Snapshot, params: Params) -> Any:
-    _params(params, "getGenesisHash", 0, 0)
-    return _b58(genesis_hash(snap))
+    positional(params, "getGenesisHash", 0, 0)
+    return b58(genesis_hash(snap))
 
 
 def _slot_params(snap: Snapshot, params: Params, method: str) -> int:
-    (config,) = _params(params, method, 0, 1)
-    return snap.slot(_config(config, "params[0]"))
+    (config,) = positional(params, method, 0, 1)
+    return snap.slot(config_of(config, "params[0]"))
 
 
 def get_slot(snap: Snapshot, params: Params) -> Any:
@@ -208,7 +166,7 @@ def get_epoch_info(snap: Snapshot, params: Params) -> Any:
 
 
 def get_epoch_schedule(snap: Snapshot, params: Params) -> Any:
-    _params(params, "getEpochSchedule", 0, 0)
+    positional(params, "getEpochSchedule", 0, 0)
     return {
         "firstNormalEpoch": 0,
         "firstNormalSlot": 0,
@@ -219,9 +177,9 @@ def get_epoch_schedule(snap: Snapshot, params: Params) -> Any:
 
 
 def get_minimum_balance_for_rent_exemption(snap: Snapshot, params: Params) -> Any:
-    size, config = _params(params, "getMinimumBalanceForRentExemption", 1, 2)
-    _config(config, "params[1]")
-    return rent_exempt_minimum(_u64(size, "params[0] (data length)"))
+    size, config = positional(params, "getMinimumBalanceForRentExemption", 1, 2)
+    config_of(config, "params[1]")
+    return rent_exempt_minimum(u64_of(size, "params[0] (data length)"))
 
 
 def rent_exempt_minimum(size: int) -> int:
@@ -244,12 +202,12 @@ def _window_slot(snap: Snapshot, blockhash: bytes, slot: int) -> int | None:
 
 
 def get_latest_blockhash(snap: Snapshot, params: Params) -> Any:
-    (config,) = _params(params, "getLatestBlockhash", 0, 1)
-    slot = snap.slot(_config(config, "params[0]"))
+    (config,) = positional(params, "getLatestBlockhash", 0, 1)
+    slot = snap.slot(config_of(config, "params[0]"))
     block = snap.view.block(slot)
     if block is None:
         raise RpcError(BLOCK_NOT_AVAILABLE, f"Block not available for slot {slot}")
-    value = {"blockhash": _b58(block.hash), "lastValidBlockHeight": slot + BLOCKHASH_WINDOW}
+    value = {"blockhash": b58(block.hash), "lastValidBlockHeight": slot + BLOCKHASH_WINDOW}
     return snap.context(slot, value)
 
 
@@ -264,15 +222,15 @@ def _hash(value: Any, where: str) -> bytes:
 
 
 def is_blockhash_valid(snap: Snapshot, params: Params) -> Any:
-    blockhash, config = _params(params, "isBlockhashValid", 1, 2)
+    blockhash, config = positional(params, "isBlockhashValid", 1, 2)
     raw = _hash(blockhash, "params[0]")
-    slot = snap.slot(_config(config, "params[1]"), "finalized")
+    slot = snap.slot(config_of(config, "params[1]"), "finalized")
     return snap.context(slot, _window_slot(snap, raw, slot) is not None)
 
 
 def get_fee_for_message(snap: Snapshot, params: Params) -> Any:
-    message, config = _params(params, "getFeeForMessage", 1, 2)
-    slot = snap.slot(_config(config, "params[1]"))
+    message, config = positional(params, "getFeeForMessage", 1, 2)
+    slot = snap.slot(config_of(config, "params[1]"))
     if not isinstance(message, str):
         raise invalid_params("params[0] must be a base64 message")
     try:
@@ -296,7 +254,7 @@ def _mint_decimals(snap: Snapshot, slot: int) -> Callable[[bytes], int | None]:
 def _account_reads(
     snap: Snapshot, config: Any, where: str
 ) -> tuple[int, str, tuple[int, int] | None]:
-    cfg = _config(config, where)
+    cfg = config_of(config, where)
     slot = snap.slot(cfg)
     encoding = _encoding(cfg, where, "binary")
     return slot, encoding, parse_data_slice(cfg.get("dataSlice"), where)
@@ -315,27 +273,27 @@ def _ui_account(
 
 
 def get_balance(snap: Snapshot, params: Params) -> Any:
-    pubkey, config = _params(params, "getBalance", 1, 2)
-    key = _pubkey(pubkey, "params[0]")
-    slot = snap.slot(_config(config, "params[1]"))
+    pubkey, config = positional(params, "getBalance", 1, 2)
+    key = pubkey_of(pubkey, "params[0]")
+    slot = snap.slot(config_of(config, "params[1]"))
     raw = snap.account(key, slot)
     return snap.context(slot, 0 if raw is None else AccountRecord.decode(raw).lamports)
 
 
 def get_account_info(snap: Snapshot, params: Params) -> Any:
-    pubkey, config = _params(params, "getAccountInfo", 1, 2)
-    key = _pubkey(pubkey, "params[0]")
+    pubkey, config = positional(params, "getAccountInfo", 1, 2)
+    key = pubkey_of(pubkey, "params[0]")
     slot, encoding, data_slice = _account_reads(snap, config, "params[1]")
     return snap.context(slot, _ui_account(snap, key, slot, encoding, data_slice))
 
 
 def get_multiple_accounts(snap: Snapshot, params: Params) -> Any:
-    pubkeys, config = _params(params, "getMultipleAccounts", 1, 2)
+    pubkeys, config = positional(params, "getMultipleAccounts", 1, 2)
     if not isinstance(pubkeys, list):
         raise invalid_params("params[0] must be an array of base58 public keys")
     if len(pubkeys) > MAX_MULTIPLE_ACCOUNTS:
         raise invalid_params(f"Too many inputs provided; max {MAX_MULTIPLE_ACCOUNTS}")
-    keys = [_pubkey(p, f"params[0][{i}]") for i, p in enumerate(pubkeys)]
+    keys = [pubkey_of(p, f"params[0][{i}]") for i, p in enumerate(pubkeys)]
     slot, encoding, data_slice = _account_reads(snap, config, "params[1]")
     return snap.context(slot, [_ui_account(snap, k, slot, encoding, data_slice) for k in keys])
 
@@ -374,12 +332,12 @@ def _airdrop_slot(snap: Snapshot, raw: bytes) -> int | None:
 
 
 def get_signature_statuses(snap: Snapshot, params: Params) -> Any:
-    signatures, config = _params(params, "getSignatureStatuses", 1, 2)
+    signatures, config = positional(params, "getSignatureStatuses", 1, 2)
     if not isinstance(signatures, list):
         raise invalid_params("params[0] must be an array of base58 signatures")
     if len(signatures) > MAX_SIGNATURES:
         raise invalid_params(f"Too many inputs provided; max {MAX_SIGNATURES}")
-    search_history = bool(_config(config, "params[1]").get("searchTransactionHistory"))
+    search_history = bool(config_of(config, "params[1]").get("searchTransactionHistory"))
     head = snap.require_head().number
     statuses: list[Any] = []
     for i, text in enumerate(signatures):
@@ -419,18 +377,18 @@ def _status(snap: Snapshot, raw: bytes, head: int, search_history: bool) -> Any:
 
 
 def get_first_available_block(snap: Snapshot, params: Params) -> Any:
-    _params(params, "getFirstAvailableBlock", 0, 0)
+    positional(params, "getFirstAvailableBlock", 0, 0)
     return snap.view.first_block() or 0
 
 
 def minimum_ledger_slot(snap: Snapshot, params: Params) -> Any:
-    _params(params, "minimumLedgerSlot", 0, 0)
+    positional(params, "minimumLedgerSlot", 0, 0)
     return snap.view.first_block() or 0
 
 
 def get_block_time(snap: Snapshot, params: Params) -> Any:
-    (slot,) = _params(params, "getBlockTime", 1, 1)
-    number = _u64(slot, "params[0] (slot)")
+    (slot,) = positional(params, "getBlockTime", 1, 1)
+    number = u64_of(slot, "params[0] (slot)")
     block = snap.view.block(number) if number <= snap.processed else None
     if block is None:
         raise RpcError(BLOCK_NOT_AVAILABLE, f"Block not available for slot {number}")
@@ -438,28 +396,28 @@ def get_block_time(snap: Snapshot, params: Params) -> Any:
 
 
 def _blocks_commitment(snap: Snapshot, config: Any, where: str) -> int:
-    cfg = _config(config, where)
+    cfg = config_of(config, where)
     if cfg.get("commitment") in ("processed", "recent"):
         raise invalid_params("Method does not support commitment below `confirmed`")
     return snap.slot(cfg)
 
 
 def get_blocks(snap: Snapshot, params: Params) -> Any:
-    start, end, config = _params(params, "getBlocks", 1, 3)
+    start, end, config = positional(params, "getBlocks", 1, 3)
     if isinstance(end, dict) and config is None:
         end, config = None, end  # Agave takes the config in the end slot's place
-    first = _u64(start, "params[0] (start slot)")
+    first = u64_of(start, "params[0] (start slot)")
     top = _blocks_commitment(snap, config, "params[2]")
-    last = top if end is None else min(_u64(end, "params[1] (end slot)"), top)
+    last = top if end is None else min(u64_of(end, "params[1] (end slot)"), top)
     if end is not None and end - first > MAX_SLOT_RANGE:
         raise invalid_params(f"Slot range too large; max {MAX_SLOT_RANGE}")
     return snap.view.block_numbers(first, last, MAX_SLOT_RANGE + 1)
 
 
 def get_blocks_with_limit(snap: Snapshot, params: Params) -> Any:
-    start, limit, config = _params(params, "getBlocksWithLimit", 2, 3)
-    first = _u64(start, "params[0] (start slot)")
-    count = _u64(limit, "params[1] (limit)")
+    start, limit, config = positional(params, "getBlocksWithLimit", 2, 3)
+    first = u64_of(start, "params[0] (start slot)")
+    count = u64_of(limit, "params[1] (limit)")
     if count > MAX_SLOT_RANGE:
         raise invalid_params(f"Limit too large; max {MAX_SLOT_RANGE}")
     top = _blocks_commitment(snap, config, "params[2]")
@@ -494,12 +452,12 @@ def _filters(value: Any, where: str) -> list[tuple[int | None, int, bytes]]:
     for i, item in enumerate(value):
         here = f"{where}[{i}]"
         if isinstance(item, dict) and "dataSize" in item:
-            out.append((_u64(item["dataSize"], f"{here}.dataSize"), 0, b""))
+            out.append((u64_of(item["dataSize"], f"{here}.dataSize"), 0, b""))
             continue
         memcmp = item.get("memcmp") if isinstance(item, dict) else None
         if not isinstance(memcmp, dict):
             raise invalid_params(f"{here} must be {{dataSize}} or {{memcmp: {{offset, bytes}}}}")
-        offset = _u64(memcmp.get("offset"), f"{here}.memcmp.offset")
+        offset = u64_of(memcmp.get("offset"), f"{here}.memcmp.offset")
         text, encoding = memcmp.get("bytes"), memcmp.get("encoding") or "base58"
         if not isinstance(text, str):
             raise invalid_params(f"{here}.memcmp.bytes must be a string")
@@ -532,14 +490,14 @@ def _keyed(
     snap: Snapshot, key: bytes, raw: bytes, slot: int, encoding: str, data_slice: Any
 ) -> dict[str, Any]:
     account = encode_account(raw, encoding, data_slice, _mint_decimals(snap, slot))
-    return {"pubkey": _b58(key), "account": account}
+    return {"pubkey": b58(key), "account": account}
 
 
 def get_program_accounts(snap: Snapshot, params: Params) -> Any:
-    program, config = _params(params, "getProgramAccounts", 1, 2)
-    owner = _pubkey(program, "params[0]")
+    program, config = positional(params, "getProgramAccounts", 1, 2)
+    owner = pubkey_of(program, "params[0]")
     slot, encoding, data_slice = _account_reads(snap, config, "params[1]")
-    cfg = _config(config, "params[1]")
+    cfg = config_of(config, "params[1]")
     filters = _filters(cfg.get("filters"), "params[1].filters")
     found = []
     for key, raw in _scan(snap, slot):
@@ -553,8 +511,8 @@ def _token_filter(value: Any, where: str) -> tuple[bytes | None, bytes | None]:
     if not isinstance(value, dict) or ("mint" in value) == ("programId" in value):
         raise invalid_params(f"{where} must be {{mint: KEY}} or {{programId: KEY}}")
     if "mint" in value:
-        return _pubkey(value["mint"], f"{where}.mint"), None
-    program = _pubkey(value["programId"], f"{where}.programId")
+        return pubkey_of(value["mint"], f"{where}.mint"), None
+    program = pubkey_of(value["programId"], f"{where}.programId")
     if program not in _TOKEN_OWNERS:
         raise RpcError(INVALID_PARAMS, "Invalid param: unrecognized Token program id")
     return None, program
@@ -571,8 +529,8 @@ def _is_token_account(owner: bytes, data: bytes) -> bool:
 
 
 def _token_accounts(snap: Snapshot, params: Params, method: str, by_delegate: bool) -> Any:
-    who, token_filter, config = _params(params, method, 2, 3)
-    key = _pubkey(who, "params[0]")
+    who, token_filter, config = positional(params, method, 2, 3)
+    key = pubkey_of(who, "params[0]")
     mint, program = _token_filter(token_filter, "params[1]")
     slot, encoding, data_slice = _account_reads(snap, config, "params[2]")
     found = []
@@ -603,9 +561,9 @@ def get_token_accounts_by_delegate(snap: Snapshot, params: Params) -> Any:
 
 
 def get_token_account_balance(snap: Snapshot, params: Params) -> Any:
-    account, config = _params(params, "getTokenAccountBalance", 1, 2)
-    key = _pubkey(account, "params[0]")
-    slot = snap.slot(_config(config, "params[1]"))
+    account, config = positional(params, "getTokenAccountBalance", 1, 2)
+    key = pubkey_of(account, "params[0]")
+    slot = snap.slot(config_of(config, "params[1]"))
     raw = snap.account(key, slot)
     data = b"" if raw is None else AccountRecord.decode(raw).data
     if raw is None or not _is_token_account(raw[17:49], data):
@@ -617,9 +575,9 @@ def get_token_account_balance(snap: Snapshot, params: Params) -> Any:
 
 
 def get_token_supply(snap: Snapshot, params: Params) -> Any:
-    mint, config = _params(params, "getTokenSupply", 1, 2)
-    key = _pubkey(mint, "params[0]")
-    slot = snap.slot(_config(config, "params[1]"))
+    mint, config = positional(params, "getTokenSupply", 1, 2)
+    key = pubkey_of(mint, "params[0]")
+    slot = snap.slot(config_of(config, "params[1]"))
     raw = snap.account(key, slot)
     decimals = mint_decimals_of(raw)
     if raw is None or decimals is None:
@@ -731,8 +689,8 @@ def _verify(tx: VersionedTransaction) -> None:
 
 def simulate_transaction(snap: Snapshot, params: Params, simulator: Simulator) -> Any:
     """simulateTransaction: the transaction run at the commitment's block, nothing kept."""
-    text, config = _params(params, "simulateTransaction", 1, 2)
-    cfg = _config(config, "params[1]")
+    text, config = positional(params, "simulateTransaction", 1, 2)
+    cfg = config_of(config, "params[1]")
     tx = _transaction(text, cfg.get("encoding") or "base58")
     replace = bool(cfg.get("replaceRecentBlockhash"))
     if cfg.get("sigVerify"):
@@ -745,7 +703,7 @@ def simulate_transaction(snap: Snapshot, params: Params, simulator: Simulator) -
         block = snap.view.block(slot)
         assert block is not None
         replacement = {
-            "blockhash": _b58(block.hash),
+            "blockhash": b58(block.hash),
             "lastValidBlockHeight": slot + BLOCKHASH_WINDOW,
         }
     elif _window_slot(snap, bytes(tx.message.recent_blockhash), slot) is None:
@@ -765,8 +723,8 @@ def prepare_send(snap: Snapshot, params: Params, simulator: Simulator) -> Send:
     """Decode, verify and (unless `skipPreflight`) simulate a sendTransaction at
     `preflightCommitment`: an expired blockhash, a signature already executed, or a failing
     simulation answers -32002 with the simulation result."""
-    text, config = _params(params, "sendTransaction", 1, 2)
-    cfg = _config(config, "params[1]")
+    text, config = positional(params, "sendTransaction", 1, 2)
+    cfg = config_of(config, "params[1]")
     tx = _transaction(text, cfg.get("encoding") or "base58")
     _verify(tx)
     wire = bytes(tx)
@@ -785,15 +743,15 @@ def prepare_send(snap: Snapshot, params: Params, simulator: Simulator) -> Send:
             raise preflight_failure(result)
     else:
         snap.slot({"minContextSlot": cfg.get("minContextSlot")}, "processed")
-    return Send(wire, _b58(signature))
+    return Send(wire, b58(signature))
 
 
 def prepare_airdrop(snap: Snapshot, params: Params, cap: int) -> Airdrop:
     """Check a requestAirdrop's parameters against this node's cap."""
-    pubkey, lamports, config = _params(params, "requestAirdrop", 2, 3)
-    recipient = _pubkey(pubkey, "params[0]")
-    amount = _u64(lamports, "params[1] (lamports)")
-    _config(config, "params[2]")
+    pubkey, lamports, config = positional(params, "requestAirdrop", 2, 3)
+    recipient = pubkey_of(pubkey, "params[0]")
+    amount = u64_of(lamports, "params[1] (lamports)")
+    config_of(config, "params[2]")
     if amount == 0:
         raise invalid_params("params[1]: an airdrop of 0 lamports credits nothing")
     if amount > cap:
