@@ -17,6 +17,7 @@ import base58
 import msgspec
 
 from monmouth.core.state import Store
+from monmouth.plugins.rpc.cluster import CLUSTER_METHODS
 from monmouth.plugins.rpc.counts import TransactionCounter
 from monmouth.plugins.rpc.errors import (
     INTERNAL_ERROR,
@@ -74,6 +75,7 @@ class Dispatcher:
         self.counter = TransactionCounter()
         self.methods: dict[str, Callable[[Snapshot, Any], Any]] = {
             **READ_METHODS,
+            **CLUSTER_METHODS,
             "simulateTransaction": functools.partial(
                 simulate_transaction, simulator=self.simulator
             ),

@@ -433,7 +433,7 @@ _MAX_MEMCMP_BYTES = 128
 _TOKEN_OWNERS = (TOKEN_PROGRAM, TOKEN_2022_PROGRAM)
 
 
-def _scan(snap: Snapshot, slot: int) -> Iterator[tuple[bytes, bytes]]:
+def scan_accounts(snap: Snapshot, slot: int) -> Iterator[tuple[bytes, bytes]]:
     try:
         yield from snap.view.accounts_at(slot, snap.processed)
     except DataDirError as exc:
@@ -500,7 +500,7 @@ def get_program_accounts(snap: Snapshot, params: Params) -> Any:
     cfg = config_of(config, "params[1]")
     filters = _filters(cfg.get("filters"), "params[1].filters")
     found = []
-    for key, raw in _scan(snap, slot):
+    for key, raw in scan_accounts(snap, slot):
         if raw[17:49] == owner and _matches(raw[49:], filters):
             found.append(_keyed(snap, key, raw, slot, encoding, data_slice))
     return snap.context(slot, found) if cfg.get("withContext") else found
@@ -534,7 +534,7 @@ def _token_accounts(snap: Snapshot, params: Params, method: str, by_delegate: bo
     mint, program = _token_filter(token_filter, "params[1]")
     slot, encoding, data_slice = _account_reads(snap, config, "params[2]")
     found = []
-    for pubkey, raw in _scan(snap, slot):
+    for pubkey, raw in scan_accounts(snap, slot):
         owner_program = raw[17:49]
         data = raw[49:]
         if not _is_token_account(owner_program, data):
