@@ -159,3 +159,43 @@ def test_limits(served: Served, start_server: Any) -> None:
         answer = sock.recv(65536)
         assert answer.startswith(b"HTTP/1.1 408")
         assert time.monotonic() - started < 5
+
+
+def raw_exchange(served: Served, data: bytes, *, wait_for: bytes) -> bytes:
+    parts = urlsplit(served.url)
+    with socket.create_connection((parts.hostname, parts.port), timeout=10) as sock:
+        sock.sendall(data)
+        received = b""
+        while wait_for not in received:
+            chunk = sock.recv(65536)
+            if not chunk:
+                break
+            received += chunk
+        return received
+
+
+def test_expect_continue_and_http_1_0(served: Served) -> None:
+    body = b'{"jsonrpc":"2.0","id":1,"method":"getHealth"}'
+    parts = urlsplit(served.url)
+    with socket.create_connection((parts.hostname, parts.port), timeout=10) as sock:
+        # curl asks first for bodies over 1 KiB: the server says to go on, then answers.
+        sock.sendall(
+            b"POST / HTTP/1.1\r\nContent-Type: application/json\r\nExpect: 100-continue\r\n"
+            + f"Content-Length: {len(body)}\r\n\r\n".encode()
+        )
+        assert sock.recv(65536).startswith(b"HTTP/1.1 100 Continue")
+        sock.sendall(body)
+        assert b'"result":"ok"' in sock.recv(65536)
+    # HTTP/1.0 without keep-alive: one answer, then the server closes.
+    answer = raw_exchange(
+        served,
+        b"POST / HTTP/1.0\r\nContent-Type: application/json\r\n"
+        + f"Content-Length: {len(body)}\r\n\r\n".encode()
+        + body,
+        wait_for=b"\x00never",
+    )
+    assert b'"result":"ok"' in answer and b"Connection: close" in answer
+    # Garbage is a 400 and the end of the connection.
+    assert raw_exchange(served, b"NOT HTTP\r\n\r\n", wait_for=b"\x00never").startswith(
+        b"HTTP/1.1 400"
+    )
