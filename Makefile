@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 ARGS ?=
 
-.PHONY: run test lint bench bench-rpc bench-stream bench-monitoring clean
+.PHONY: run test lint bench bench-rpc bench-stream bench-monitoring bench-solana-rpc clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -39,6 +39,9 @@ bench-stream: $(VENV)/.installed
 
 bench-monitoring: $(VENV)/.installed
 	$(BIN)/python benches/bench_monitoring.py $(ARGS)
+
+bench-solana-rpc: $(VENV)/.installed
+	$(BIN)/python benches/bench_solana_rpc.py $(ARGS)
 
 clean:
 	rm -rf $(VENV) monmouth-data

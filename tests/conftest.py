@@ -17,6 +17,7 @@ from monmouth.rust_svm.accounts import AccountRecord
 # may run beside a developer's node, and the CLI tests' processes inherit this.
 os.environ["MONMOUTH_STREAM__PUBLISH"] = "none"
 os.environ["MONMOUTH_PLUGINS__MONITORING__ADDRESS"] = "none"
+os.environ["MONMOUTH_PLUGINS__RPC__ADDRESS"] = "none"
 
 # Test helpers (chainbuilder) live beside the tests.
 sys.path.insert(0, str(Path(__file__).parent))

@@ -31,6 +31,24 @@ from monmouth.core.errors import ConfigError
 from monmouth.core.inbox import DEFAULT_INBOX_ADDRESS
 
 
+def parse_address(text: str) -> tuple[str, int]:
+    """`host:port` (IPv6 hosts in brackets, `[::1]:9464`) as a (host, port) pair.
+
+    Raises ValueError with a message fit for a configuration error.
+    """
+    host, sep, port_text = text.rpartition(":")
+    if not sep or not host:
+        raise ValueError(f"{text!r} is not HOST:PORT (or 'none' to serve nothing)")
+    host = host.removeprefix("[").removesuffix("]")
+    try:
+        port = int(port_text)
+    except ValueError:
+        raise ValueError(f"{text!r}: the port {port_text!r} is not a number") from None
+    if not 0 <= port <= 65535:
+        raise ValueError(f"{text!r}: the port must be 0 to 65535")
+    return host, port
+
+
 class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 

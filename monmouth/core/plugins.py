@@ -37,7 +37,7 @@ if TYPE_CHECKING:
 log = structlog.get_logger("monmouth.plugins")
 
 #: Built-in plugins, run unless disabled in `[plugins] disable`.
-BUILTIN_PLUGINS: tuple[str, ...] = ("routing", "monitoring")
+BUILTIN_PLUGINS: tuple[str, ...] = ("routing", "monitoring", "rpc")
 #: Built-in plugins that run only when named in `[plugins] enable`.
 OPTIONAL_BUILTINS: tuple[str, ...] = ("mev", "rag")
 ENTRY_POINT_GROUP = "monmouth.plugins"

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -32,6 +33,7 @@ from monmouth.core.records import (
     decode_undo,
     encode,
 )
+from monmouth.core.view import StateView
 
 if TYPE_CHECKING:
     # Imported where a hash is read: it brings numpy, which commands that only read the
@@ -189,6 +191,20 @@ class Store:
         self.close()
 
     # ------------------------------------------------------------------ reads
+
+    @contextmanager
+    def read(self) -> Iterator[StateView]:
+        """One read transaction as a `StateView`: every read through it sees one committed
+        state. A reader in another process adopts the map size when the writer has grown it."""
+        try:
+            txn = self._env.begin()
+        except lmdb.MapResizedError:
+            self._env.set_mapsize(0)  # 0 adopts the size the writer set
+            txn = self._env.begin()
+        try:
+            yield StateView(txn, self._db)
+        finally:
+            txn.abort()
 
     def _entries(self, name: str) -> int:
         with self._env.begin() as txn:

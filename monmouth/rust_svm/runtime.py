@@ -20,7 +20,7 @@ from solders.litesvm import LiteSVM
 from solders.message import MessageV0
 from solders.pubkey import Pubkey
 from solders.transaction import VersionedTransaction
-from solders.transaction_metadata import TransactionMetadata
+from solders.transaction_metadata import SimulatedTransactionInfo, TransactionMetadata
 
 from monmouth.rust_svm.accounts import AccountRecord, encode_account_fields
 from monmouth.rust_svm.errors import error_json, error_name
@@ -56,6 +56,21 @@ class Execution(msgspec.Struct, frozen=True, gc=False):
     @property
     def error_json(self) -> Any:
         return None if self.error is None else error_json(self.error)
+
+
+class Simulation(msgspec.Struct, frozen=True, gc=False):
+    """What simulating one transaction said, nothing committed.
+
+    :ivar return_data: (program id, data) when the transaction set any, else None.
+    :ivar inner_instructions: per instruction, its inner instructions as (program id index,
+        account indexes, data, stack height).
+    :ivar post_accounts: the accounts the transaction would write, as they would be after it.
+    """
+
+    execution: Execution
+    return_data: tuple[bytes, bytes] | None
+    inner_instructions: list[list[tuple[int, bytes, bytes, int | None]]]
+    post_accounts: dict[bytes, Account]
 
 
 def encode_account(account: Account | None) -> bytes | None:
@@ -158,6 +173,27 @@ class SvmRuntime:
             return Execution(None, result.fee(), result.compute_units_consumed(), result.logs())
         meta = result.meta()
         return Execution(result.err(), meta.fee(), meta.compute_units_consumed(), meta.logs())
+
+    def simulate(self, tx: VersionedTransaction) -> Simulation:
+        """Run `tx` against the accounts loaded now without keeping any of its writes."""
+        result = self._svm.simulate_transaction(tx)
+        if isinstance(result, SimulatedTransactionInfo):
+            meta, error = result.meta(), None
+            post = {bytes(key): account for key, account in result.post_accounts()}
+        else:
+            meta, error, post = result.meta(), result.err(), {}
+        returned = meta.return_data()
+        data = None if returned is None else (bytes(returned.program_id), bytes(returned.data))
+        inner = [
+            [
+                (ix.program_id_index, bytes(ix.accounts), bytes(ix.data), item.stack_height())
+                for item in group
+                for ix in (item.instruction(),)
+            ]
+            for group in meta.inner_instructions()
+        ]
+        execution = Execution(error, meta.fee(), meta.compute_units_consumed(), meta.logs())
+        return Simulation(execution, data if data and data[1] else None, inner, post)
 
 
 def lookup_tables(tx: VersionedTransaction) -> list[bytes]:

@@ -6,28 +6,14 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from monmouth.core.config import parse_address
+
 #: Where `/metrics`, `/health`, `/ready` and `/status` are served unless configured otherwise
 #: (9464 is the port OpenTelemetry's Prometheus exporters use by convention).
 DEFAULT_ADDRESS = "127.0.0.1:9464"
 _OFF = ("", "none", "off")
 
-
-def parse_address(text: str) -> tuple[str, int]:
-    """`host:port` (IPv6 hosts in brackets, `[::1]:9464`) as a (host, port) pair.
-
-    Raises ValueError with a message fit for a configuration error.
-    """
-    host, sep, port_text = text.rpartition(":")
-    if not sep or not host:
-        raise ValueError(f"{text!r} is not HOST:PORT (or 'none' to serve nothing)")
-    host = host.removeprefix("[").removesuffix("]")
-    try:
-        port = int(port_text)
-    except ValueError:
-        raise ValueError(f"{text!r}: the port {port_text!r} is not a number") from None
-    if not 0 <= port <= 65535:
-        raise ValueError(f"{text!r}: the port must be 0 to 65535")
-    return host, port
+__all__ = ["DEFAULT_ADDRESS", "Config", "parse_address"]
 
 
 class Config(BaseModel):

@@ -1,0 +1,163 @@
+"""A devnet node whose rpc plugin serves on a free loopback port, and helpers that speak raw
+JSON-RPC to it. Each test module makes its fixtures from `serving` and `servers`."""
+
+from __future__ import annotations
+
+import functools
+import json
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+import anyio
+import httpx
+import msgspec
+import pytest
+from solders.hash import Hash
+from solders.keypair import Keypair
+from solders.message import Message
+from solders.system_program import TransferParams, transfer
+from solders.transaction import Transaction
+
+from monmouth.app import build_node, make_source
+from monmouth.core.config import load_settings
+from monmouth.core.node import Node
+from monmouth.core.pipes import receive_frame
+from monmouth.core.records import TxRecord, decode_tx
+from monmouth.devnet.plan import derive
+from monmouth.plugins.rpc.config import Config
+from monmouth.plugins.rpc.messages import Ready
+from monmouth.plugins.rpc.plugin import Plugin
+
+T = TypeVar("T")
+
+#: Blocks the served node runs (enough for failed, rejected and token transactions, deposits).
+BLOCKS = 8
+
+
+@dataclass
+class Served:
+    node: Node
+    url: str
+
+    def call(self, method: str, params: Any = None, **extra: Any) -> Any:
+        """The whole JSON-RPC response of one call."""
+        body: dict[str, Any] = {"jsonrpc": "2.0", "id": 1, "method": method, **extra}
+        if params is not None:
+            body["params"] = params
+        response = httpx.post(self.url, json=body, timeout=10)
+        assert response.status_code == 200, response.text
+        return response.json()
+
+    def result(self, method: str, params: Any = None) -> Any:
+        answer = self.call(method, params)
+        assert "error" not in answer, answer
+        return answer["result"]
+
+    def records(self) -> list[TxRecord]:
+        """Every transaction status the node stored."""
+        out: list[TxRecord] = []
+        in_txs = False
+        for key, value in self.node.store.snapshot():
+            if key == b"":
+                in_txs = value == b"txs"
+            elif in_txs:
+                out.append(decode_tx(value))
+        return out
+
+
+def parse(cls: type[T], answer: object) -> T:
+    """A whole JSON-RPC response parsed by solders' response type `cls` (what solana-py
+    does with it); fails on an error response."""
+    value = cls.from_json(json.dumps(answer))  # type: ignore[attr-defined]
+    assert isinstance(value, cls), value
+    return value
+
+
+def served_node(data_dir: Path, blocks: int = BLOCKS, **devnet: Any) -> Node:
+    settings = load_settings(
+        None,
+        data_dir=data_dir,
+        store={"sync": False},
+        plugins={"rpc": {"address": "127.0.0.1:0"}},
+        devnet=devnet,
+    )
+    node = build_node(settings)
+    anyio.run(functools.partial(node.run, make_source(settings), max_blocks=blocks))
+    return node
+
+
+def plugin_url(node: Node) -> str:
+    plugin = node.pm.get_plugin("rpc")
+    assert isinstance(plugin, Plugin) and plugin.url is not None
+    return plugin.url
+
+
+def serving(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
+    """A node that ran BLOCKS devnet blocks (mixed workload) and serves them, until closed."""
+    node = served_node(tmp_path_factory.mktemp("rpc") / "data")
+    try:
+        yield Served(node, plugin_url(node))
+    finally:
+        node.close()
+
+
+@dataclass
+class Child:
+    """A server child started on its own (not by the plugin), for limits the plugin's
+    configuration would pin for the whole module."""
+
+    process: subprocess.Popen[bytes]
+    url: str
+
+
+def servers() -> Iterator[Any]:
+    """Yields `start(data_dir, **config)`, which starts a server child; ends them after."""
+    children: list[subprocess.Popen[bytes]] = []
+
+    def start(data_dir: Path, **config: Any) -> Child:
+        cfg = Config(address="127.0.0.1:0", **config)
+        process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "monmouth.plugins.rpc.server",
+                str(data_dir),
+                cfg.model_dump_json(),
+            ],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+        )
+        children.append(process)
+        assert process.stdout is not None
+        ready = msgspec.msgpack.decode(receive_frame(process.stdout), type=Ready)
+        assert ready.url is not None, ready.error
+        return Child(process, ready.url)
+
+    yield start
+    for process in children:
+        assert process.stdin is not None and process.stdout is not None
+        process.stdin.close()
+        process.wait(timeout=10)
+        process.stdout.close()
+
+
+def user(index: int) -> Keypair:
+    """A funded user of the devnet's workload (seed 7)."""
+    return Keypair.from_seed(derive("user", 7, index))
+
+
+def signed_transfer(
+    served: Served, payer: Keypair, blockhash: bytes | None = None, lamports: int = 1_000_000
+) -> Transaction:
+    """A transfer to a fresh address (1,000,000 lamports keep it above the rent minimum)."""
+    head = served.node.store.head()
+    assert head is not None
+    recent = Hash(blockhash or head.hash)
+    ix = transfer(
+        TransferParams(from_pubkey=payer.pubkey(), to_pubkey=Keypair().pubkey(), lamports=lamports)
+    )
+    return Transaction([payer], Message.new_with_blockhash([ix], payer.pubkey(), recent), recent)

@@ -1,0 +1,48 @@
+"""benches/bench_solana_rpc.py runs end to end on a tiny load and prints its keys."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[3]
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(240)
+def test_bench_solana_rpc_json() -> None:
+    proc = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "benches" / "bench_solana_rpc.py"),
+            "--blocks=4",
+            "--seconds=0.3",
+            "--connections",
+            "2",
+            "--clients=1",
+            "--ingest-blocks=3",
+            "--txs-per-block=20",
+            "--load-rate=100",
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=200,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    for method in (
+        "getAccountInfo",
+        "getBalance",
+        "getSignatureStatuses",
+        "getProgramAccounts",
+        "sendTransaction",
+    ):
+        assert result[f"{method}_2_rps"] > 0
+        assert result[f"{method}_2_p99_ms"] >= result[f"{method}_2_p50_ms"]
+    assert result["ingest_ratio"] > 0

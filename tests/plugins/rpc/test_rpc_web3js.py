@@ -1,0 +1,93 @@
+"""@solana/web3.js (npm, installed by `make test` into ./node_modules), unmodified, against a
+node on the devnet: a node script run by pytest. web3.js checks the shape of every response
+itself, so a call that answers at all was answered in Agave's shape."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import base58
+import pytest
+from rpcnode import Served, serving, user
+from solders.hash import Hash
+
+from monmouth.plugins.rpc.accounts import TOKEN_PROGRAM
+from monmouth.rust_svm.accounts import AccountRecord
+
+pytestmark = pytest.mark.timeout(120)
+
+ROOT = Path(__file__).resolve().parents[3]
+SCRIPT = Path(__file__).with_name("web3_client.mjs")
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
+    yield from serving(tmp_path_factory)
+
+
+def test_web3js(served: Served) -> None:
+    node = shutil.which("node")
+    assert node is not None, "node is not installed"
+    assert (ROOT / "node_modules" / "@solana" / "web3.js").is_dir(), (
+        "@solana/web3.js is not installed in ./node_modules; run `make test` (npm ci) first"
+    )
+    store = served.node.store
+    head = store.head()
+    assert head is not None
+    accounts = {k: AccountRecord.decode(v) for k, v in store.iter_accounts()}
+    wallet = next(k for k, r in accounts.items() if r.owner == bytes(32) and r.lamports)
+    mint = next(k for k, r in accounts.items() if r.owner == TOKEN_PROGRAM and len(r.data) == 82)
+    records = served.records()
+    ok = next(r for r in records if r.status == "ok")
+    failed = next(r for r in records if r.status == "failed")
+    payer = user(5)
+    facts = {
+        "wallet": base58.b58encode(wallet).decode(),
+        "mint": base58.b58encode(mint).decode(),
+        "signatures": [base58.b58encode(r.signature).decode() for r in (ok, failed)],
+        "slot": 2,
+        "payerSecret": list(bytes(payer)),
+    }
+    # The script imports @solana/web3.js from the repository's node_modules.
+    run = subprocess.run(
+        [node, str(SCRIPT), served.url, json.dumps(facts)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=90,
+        env={"PATH": "/usr/bin:/bin", "NODE_PATH": str(ROOT / "node_modules")},
+    )
+    assert run.returncode == 0, run.stderr
+    out = json.loads(run.stdout.strip().splitlines()[-1])
+    assert out["slot"] == out["blockHeight"] == head.number
+    assert out["version"]["solana-core"] == "2.2.0"
+    assert out["epochInfo"]["absoluteSlot"] == head.number
+    assert out["slotsPerEpoch"] == 432_000
+    genesis = store.block(0)
+    assert genesis is not None and out["genesisHash"] == str(Hash(genesis.hash))
+    assert out["latest"] == {
+        "blockhash": str(Hash(head.hash)),
+        "lastValidBlockHeight": head.number + 150,
+    }
+    assert out["blockhashValid"] is True
+    assert out["rent"] == 2_039_280
+    assert out["balance"] == accounts[wallet].lamports
+    assert out["parsedType"] == "mint"
+    assert out["many"] == [accounts[wallet].lamports, None]
+    first, second = out["statuses"]
+    assert first["slot"] == ok.slot and first["err"] is None
+    assert second["err"] == failed.error
+    block = store.block(2)
+    assert block is not None and out["blockTime"] == block.timestamp
+    assert out["blocks"] == [0, 1, 2]
+    assert out["firstAvailable"] == 0
+    assert out["transactionCount"] > 0
+    assert out["fee"] == 5000
+    assert out["simulation"]["err"] is None and out["simulation"]["unitsConsumed"] > 0
+    assert "insufficient funds for rent" in out["sendError"]
+    assert any("invoke [1]" in line for line in out["sendLogs"])
+    assert "monmouth dev" in out["airdropError"]
