@@ -16,7 +16,14 @@ from monmouth.cli.dev import rpc_url
 from monmouth.core.config import load_settings
 from monmouth.core.state import Store
 
-ENV = {**os.environ, "MONMOUTH_STORE__SYNC": "false", "MONMOUTH_PLUGINS__ENABLE": "[]"}
+#: The rpc plugin on a port of its own (the suite's default, "none", serves nothing).
+RPC = "127.0.0.1:18899"
+ENV = {
+    **os.environ,
+    "MONMOUTH_STORE__SYNC": "false",
+    "MONMOUTH_PLUGINS__ENABLE": "[]",
+    "MONMOUTH_PLUGINS__RPC__ADDRESS": RPC,
+}
 
 
 def dev(*args: str) -> subprocess.CompletedProcess[str]:
@@ -39,7 +46,7 @@ def temporary_dir(stderr: str) -> Path:
 
 def test_a_bounded_run_makes_empty_blocks_in_a_temporary_directory() -> None:
     proc = dev("--blocks", "4")
-    assert "http://127.0.0.1:8899" in proc.stderr
+    assert f"http://{RPC}" in proc.stderr
     assert "every 0.05 s" in proc.stderr and "finalized 32" in proc.stderr
     assert "faucet" in proc.stderr and "relay" in proc.stderr
     assert not temporary_dir(proc.stderr).exists()
@@ -93,8 +100,10 @@ def test_ctrl_c_stops_it_and_removes_the_temporary_directory() -> None:
     assert not data.exists()
 
 
-def test_the_banner_reads_the_rpc_plugin_address() -> None:
+def test_the_banner_reads_the_rpc_plugin_address(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("MONMOUTH_PLUGINS__RPC__ADDRESS", raising=False)  # the suite's "none"
     assert rpc_url(load_settings(None)) == "http://127.0.0.1:8899"
+    assert rpc_url(load_settings(None, plugins={"rpc": {"address": "none"}})) is None
     at = load_settings(None, plugins={"rpc": {"address": "0.0.0.0:9000"}})
     assert rpc_url(at) == "http://0.0.0.0:9000"
     assert rpc_url(load_settings(None, plugins={"disable": ["rpc"]})) is None

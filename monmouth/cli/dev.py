@@ -42,10 +42,12 @@ def dev_devnet(
 
 def rpc_url(settings: Settings) -> str | None:
     """The rpc plugin's URL from its `[plugins.rpc]` table (read without importing the plugin);
-    None when `[plugins] disable` turns it off."""
+    None when `[plugins] disable` turns it off or its address is "none"."""
     if "rpc" in settings.plugins.disable:
         return None
     address = str(settings.plugins.table("rpc").get("address", DEFAULT_RPC_ADDRESS))
+    if address == "none":
+        return None
     return address if "://" in address else f"http://{address}"
 
 
@@ -118,7 +120,7 @@ def _banner(settings: Settings, node: Node, *, temporary: bool) -> None:
             "data dir",
             f"{settings.data_dir}" + (" (temporary, deleted at exit)" if temporary else ""),
         ),
-        ("RPC", url if url is not None else "off ([plugins] disable has rpc)"),
+        ("RPC", url if url is not None else "off ([plugins.rpc] address, or [plugins] disable)"),
         (
             "blocks",
             f"every {devnet.interval:g} s, from "

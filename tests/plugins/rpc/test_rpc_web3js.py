@@ -90,4 +90,4 @@ def test_web3js(served: Served) -> None:
     assert out["simulation"]["err"] is None and out["simulation"]["unitsConsumed"] > 0
     assert "insufficient funds for rent" in out["sendError"]
     assert any("invoke [1]" in line for line in out["sendLogs"])
-    assert "monmouth dev" in out["airdropError"]
+    assert out["airdropError"] is None  # a devnet node's relay takes it
