@@ -168,7 +168,7 @@ class L1Relay:
         # The worker: an event loop in a thread of its own (a blocking portal), so that neither
         # the node's loop nor the plugin's thread that calls `send_transactions` ever waits on L1.
         self._wake: anyio.Event | None = None
-        self._scope = anyio.CancelScope()
+        self._scope: anyio.CancelScope | None = None
         self._portal_cm = anyio.from_thread.start_blocking_portal()
         self._portal = self._portal_cm.__enter__()
         self._portal.start_task_soon(self._run)
@@ -234,7 +234,7 @@ class L1Relay:
         if dropped:
             log.warning("relay closed; queued entries dropped", dropped=dropped)
         with contextlib.suppress(RuntimeError):  # the portal has stopped already
-            self._portal.call(self._scope.cancel)
+            self._portal.call(self._cancel)
         self._portal_cm.__exit__(None, None, None)
 
     def __enter__(self) -> L1Relay:
@@ -256,6 +256,10 @@ class L1Relay:
         with contextlib.suppress(RuntimeError):  # closing meanwhile: close() drops the queue
             self._portal.call(self._signal)
 
+    def _cancel(self) -> None:
+        if self._scope is not None:
+            self._scope.cancel()
+
     def _signal(self) -> None:
         if self._wake is not None:
             self._wake.set()
@@ -264,8 +268,9 @@ class L1Relay:
 
     async def _run(self) -> None:
         try:
-            with self._scope:
-                await self._main()
+            with anyio.CancelScope() as self._scope:
+                if not self._closed:
+                    await self._main()
         except Exception:  # a bug: log it, and refuse sends from now on rather than queue them
             log.exception("the L1 relay's worker failed; the relay is stopped")
             with self._lock:
