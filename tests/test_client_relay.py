@@ -179,6 +179,22 @@ def test_an_unreachable_node_is_retried_until_it_answers(
     assert inbox_messages(anvil) == [inbox.Batch((tx,))]
 
 
+def test_a_sent_transaction_still_pending_is_waited_for_not_sent_again(
+    anvil: Anvil, relays: Callable[..., L1Relay]
+) -> None:
+    anvil.rpc("evm_setAutomine", False)
+    relay = relays(anvil.url, batch_window=0, receipt_timeout=0.3)
+    tx = sol_transfer(keypair(1), keypair(2).pubkey(), 1, latest_hash(anvil))
+    relay.send_transactions([tx])
+    wait_for(lambda: len(anvil.rpc("txpool_content")["pending"]) == 1)
+    time.sleep(1.2)  # several receipt timeouts: each finds the transaction still in the pool
+    anvil.mine(1)
+    wait_for(lambda: relay.landed == 1)
+    assert inbox_messages(anvil) == [inbox.Batch((tx,))]
+    anvil.mine(1)
+    assert len(inbox_messages(anvil)) == 1
+
+
 # ---------------------------------------------------------------- wiring
 
 

@@ -322,12 +322,11 @@ class L1Relay:
         delay = 0.1
         while True:
             try:
-                live = await self._unexpired(rpc, txs, numbers)
-                if not live:
+                # Expired transactions are no longer retried; an L1 transaction already sent
+                # still carries them (the node rejects them as `blockhash_not_found`).
+                txs = await self._unexpired(rpc, txs, numbers)
+                if not txs:
                     return
-                if len(live) < len(txs):
-                    # The message must change: a new L1 transaction, whatever was sent before.
-                    txs, sent = live, None
                 if sent is None:
                     (sent,) = await client.send([tx.wire for tx in txs])
                 if await self._landed(client, sent, f"batch of {len(txs)}"):
@@ -409,8 +408,8 @@ class L1Relay:
         if dropped:
             self.expired += len(dropped)
             log.warning(
-                "transactions dropped: their recent blockhash is no longer in the window "
-                f"of {BLOCKHASH_WINDOW} L1 blocks (or not an L1 block the node knows)",
+                "transactions dropped (not retried): their recent blockhash is no longer in "
+                f"the window of {BLOCKHASH_WINDOW} L1 blocks (or not an L1 block the node knows)",
                 signatures=[tx.signature for tx in dropped],
                 l1_head=head,
             )
