@@ -161,7 +161,8 @@ class L1Relay:
         self._sender = str(_account(private_key).address).lower()
         self._lock = threading.Lock()
         self._queue: deque[_Tx | _Deposit] = deque()
-        self._closed = False
+        self._closed = False  # sends refused
+        self._shut = False  # close() ran
         #: L1 transactions mined with status 1, and Solana transactions dropped as expired.
         self.landed = 0
         self.expired = 0
@@ -226,9 +227,10 @@ class L1Relay:
         """Stop the worker and drop what is queued (a log line counts it). An L1 transaction
         already sent may still land. Idempotent."""
         with self._lock:
-            if self._closed:
+            if self._shut:
                 return
-            self._closed = True
+            # `_closed` may be set already, by a worker that failed: its portal still ends here.
+            self._closed = self._shut = True
             dropped = len(self._queue)
             self._queue.clear()
         if dropped:
@@ -246,7 +248,7 @@ class L1Relay:
     def _put(self, items: Sequence[_Tx | _Deposit]) -> None:
         with self._lock:
             if self._closed:
-                raise RelayError("the L1 relay is stopped (the node is shutting down)")
+                raise RelayError("the L1 relay is stopped (the node is closing, or see its log)")
             if len(self._queue) + len(items) > self.max_pending:
                 raise RelayError(
                     f"the L1 relay's queue is full ({len(self._queue)} of {self.max_pending} "
