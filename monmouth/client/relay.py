@@ -173,6 +173,7 @@ class L1Relay:
         self._portal_cm = anyio.from_thread.start_blocking_portal()
         self._portal = self._portal_cm.__enter__()
         self._portal.start_task_soon(self._run)
+        log.info("l1 relay", url=url, sender=self._sender, airdrop=airdrop)
 
     @property
     def sender(self) -> str:
