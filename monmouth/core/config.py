@@ -148,6 +148,24 @@ class InboxSettings(_Section):
         return bytes.fromhex(self.address[2:])
 
 
+class RelaySettings(_Section):
+    """Posting outside transactions (the rpc plugin's sendTransaction and requestAirdrop) to the
+    inbox of the L1 node that `[source] kind = "rpc"` follows (docs/rpc.md). The devnet has a
+    relay of its own and reads none of this."""
+
+    #: A file holding the relay key, a secp256k1 private key in hex (0x and 64 hex digits), whose
+    #: account signs and pays for the L1 transactions. Readable by its owner only (`chmod 600`).
+    #: None: no relay, and sendTransaction answers how to configure one.
+    key_file: Path | None = None
+    #: Seconds the relay waits after a transaction arrives for others to share its L1 transaction.
+    batch_window: float = Field(0.2, ge=0, le=10)
+    #: Calldata bytes of one L1 transaction (one inbox batch message) at most; mempools refuse
+    #: transactions over 128 KiB.
+    max_calldata: int = Field(120_000, ge=1236, le=120_000)
+    #: Transactions and deposits waiting to be posted at most; beyond, sendTransaction fails.
+    max_pending: int = Field(10_000, ge=1, le=1_000_000)
+
+
 class StoreSettings(_Section):
     """The LMDB environment."""
 
@@ -246,6 +264,7 @@ class Settings(BaseSettings):
     source: SourceSettings = SourceSettings()
     devnet: DevnetSettings = DevnetSettings()
     inbox: InboxSettings = InboxSettings()
+    relay: RelaySettings = RelaySettings()
     store: StoreSettings = StoreSettings()
     stream: StreamSettings = StreamSettings()
     plugins: PluginSettings = PluginSettings()

@@ -158,6 +158,7 @@ class Node:
         self._stop = False
         self._limit: int | None = None
         self._closed = False
+        self._on_close: list[Callable[[], None]] = []
         #: The L1 node's head as the source last saw it (None when the source does not say).
         self.l1_head: int | None = None
         self._group: list[_Executed] = []
@@ -501,8 +502,14 @@ class Node:
             gc.set_threshold(*thresholds)
         return self.stats
 
+    def on_close(self, callback: Callable[[], None]) -> None:
+        """Call `callback` when the node closes, once the plugins have stopped (so nothing
+        uses what it closes, such as the relay); the last registered is called first."""
+        self._on_close.append(callback)
+
     def close(self) -> None:
-        """Tell plugins, stop the verifier and close the store. Idempotent."""
+        """Tell plugins, run the `on_close` callbacks, stop the verifier and close the store.
+        Idempotent."""
         if self._closed:
             return
         self._closed = True
@@ -510,9 +517,13 @@ class Node:
             self.plugins.stopping(self)
         finally:
             self.plugins.close()
-            self.events.close()
-            self.verifier.close()
-            self.store.close()
+            try:
+                while self._on_close:
+                    self._on_close.pop()()
+            finally:
+                self.events.close()
+                self.verifier.close()
+                self.store.close()
 
     def __enter__(self) -> Node:
         return self

@@ -27,6 +27,10 @@ class Config(BaseModel):
     #: Seconds a request may take: to arrive whole (a slow client is cut off with HTTP 408),
     #: and to be answered by the node when it relays (sendTransaction, requestAirdrop).
     request_timeout: float = Field(10.0, gt=0, le=600)
+    #: Whether requestAirdrop deposits on a node following an L1 node: each airdrop spends the
+    #: relay key's ether (`[relay] key_file`), so it is off there unless allowed. The devnet's
+    #: faucet (`monmouth dev`) is always on.
+    airdrop: bool = False
     #: The most lamports one requestAirdrop may ask for.
     airdrop_max_lamports: int = Field(10_000 * 10**9, ge=0)
 

@@ -167,6 +167,11 @@ class InboxClient:
             hashes.append(await self._send(_inbox.encode_batch(batch), 0))
         return hashes
 
+    def forget_nonce(self) -> None:
+        """Ask the node for the account's nonce before the next transaction: after one that the
+        node no longer knows (dropped from its pool), the next reuses its nonce."""
+        self._nonce = None
+
     # A deadline parameter, not a cancel scope: a receipt that never comes is an answer too.
     async def wait(self, tx_hash: bytes, timeout: float = 30) -> dict[str, Any]:  # noqa: ASYNC109
         """The receipt of `tx_hash` once the node has one (polls `eth_getTransactionReceipt`).
