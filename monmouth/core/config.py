@@ -157,6 +157,12 @@ class StoreSettings(_Section):
     retention_blocks: int = Field(256, ge=1)
     #: fsync every commit (a crash then loses nothing reported finished).
     sync: bool = True
+    #: Keep each executed transaction's wire bytes, balances before and after, token
+    #: balances, inner instructions and return data (getTransaction, getBlock).
+    transaction_details: bool = True
+    #: Keep the signatures-by-address index (getSignaturesForAddress); needs
+    #: transaction_details.
+    index_signatures: bool = True
 
 
 class StreamSettings(_Section):

@@ -1,4 +1,5 @@
-"""The node's state in LMDB: accounts, blocks, undo records, statuses, message outcomes, meta.
+"""The node's state in LMDB: accounts, blocks, undo records, statuses, message outcomes, meta,
+and what Solana's JSON-RPC shows of executed transactions (details, signatures by address).
 
 One write transaction per block makes a crash leave whole blocks only. Undo records restore
 accounts, statuses and the lattice hash of the parent exactly. The map grows by itself: a full
@@ -24,8 +25,10 @@ from monmouth.core.records import (
     MessageRecord,
     Segment,
     SnapshotHead,
+    TxDetail,
     TxRecord,
     UndoRecord,
+    address_key,
     block_key,
     decode_block,
     decode_segment,
@@ -51,7 +54,13 @@ _DATABASES = (
     b"meta",
     b"stream",
     b"stream_index",
+    # Added after schema 2 shipped: created when a writer opens an older directory, optional
+    # for readers (`OPTIONAL_DATABASES`).
+    b"details",
+    b"by_address",
 )
+#: Databases an older data directory of the same schema may lack until a writer opens it.
+OPTIONAL_DATABASES = (b"details", b"by_address")
 _T = TypeVar("_T")
 
 
@@ -65,6 +74,8 @@ class BlockWrite:
         None means the account does not exist (0 lamports).
     :ivar txs: the status records written, by signature.
     :ivar messages: the inbox message outcomes, by message key.
+    :ivar details: per executed transaction, what getTransaction shows (empty when the
+        executor does not keep them).
     """
 
     block: BlockRecord
@@ -72,6 +83,21 @@ class BlockWrite:
     accounts: Sequence[tuple[bytes, bytes | None, bytes | None]]
     txs: Sequence[TxRecord]
     messages: Sequence[tuple[bytes, MessageRecord]]
+    details: Sequence[DetailWrite] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class DetailWrite:
+    """One executed transaction's details and the addresses it names (every account key,
+    loaded ones included), for the signatures-by-address index.
+
+    :ivar key: its `detail_key`.
+    """
+
+    key: bytes
+    signature: bytes
+    detail: TxDetail
+    addresses: Sequence[bytes]
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,9 +123,13 @@ class Store:
         sync: bool = True,
         retention: int = 256,
         stream_blocks: int = 256,
+        index_signatures: bool = True,
     ) -> None:
         self.path = path
         self.retention = retention
+        #: Whether commits maintain the signatures-by-address index (`[store]
+        #: index_signatures`); readers learn it from the meta entry `index_signatures`.
+        self.index_signatures = index_signatures
         #: Blocks whose event-stream segments are kept for replay (0 keeps none; sequence
         #: numbers still advance durably).
         self.stream_blocks = stream_blocks
@@ -134,7 +164,9 @@ class Store:
         try:
             if readonly:
                 self._db = {
-                    name.decode(): self._env.open_db(name, create=False) for name in _DATABASES
+                    name.decode(): self._env.open_db(name, create=False)
+                    for name in _DATABASES
+                    if name in names or name not in OPTIONAL_DATABASES
                 }
             else:
                 # All databases appear in one transaction, so a reader never sees half of them.
@@ -150,6 +182,8 @@ class Store:
             ) from None
         try:
             self._check_meta()
+            if not readonly:
+                self._write(lambda txn: self._put_flags(txn))
         except BaseException:
             self._env.close()
             raise
@@ -180,6 +214,14 @@ class Store:
             raise DataDirError(
                 f"{self.path} has schema version {found}; this monmouth reads {SCHEMA_VERSION}"
             )
+
+    def _put_flags(self, txn: Any) -> None:
+        # Readers (the rpc child) learn from meta whether the index is kept.
+        meta = self._db["meta"]
+        if self.index_signatures:
+            txn.put(b"index_signatures", b"1", db=meta)
+        else:
+            txn.delete(b"index_signatures", db=meta)
 
     def close(self) -> None:
         self._env.close()
@@ -531,6 +573,8 @@ class Store:
             undo_txs.append((rec.signature, None if prev is None else bytes(prev)))
         for msg_key, msg in write.messages:
             txn.put(msg_key, encode(msg), db=db["messages"])
+        if write.details:
+            self._put_details(txn, write.details)
         undo = UndoRecord(undo_accounts, undo_txs, [k for k, _ in write.messages])
         txn.put(key, encode(undo), db=db["undo"])
         txn.put(key, write.lthash.to_bytes(), db=db["lthash"])
@@ -541,6 +585,40 @@ class Store:
         if self.stream_blocks:
             self._prune_stream(txn, number)
         return first
+
+    def _put_details(self, txn: Any, details: Sequence[DetailWrite]) -> None:
+        # Keyed by block and position, so a revert deletes a block's range and its undo record
+        # needs nothing more (an executed signature is never executed again).
+        details_db, index_db = self._db["details"], self._db["by_address"]
+        index = self.index_signatures
+        for item in details:
+            txn.put(item.key, encode(item.detail), db=details_db)
+            if index:
+                for address in item.addresses:
+                    txn.put(address_key(address, item.key), item.signature, db=index_db)
+
+    def _revert_details(self, txn: Any, number: int) -> None:
+        """Delete the details of block `number` and their signatures-by-address entries."""
+        from monmouth.core.records import decode_detail
+        from monmouth.rust_svm.wire import layout
+
+        details_db, index_db = self._db["details"], self._db["by_address"]
+        prefix = block_key(number)
+        found: list[tuple[bytes, bytes]] = []
+        with txn.cursor(db=details_db) as cur:
+            if cur.set_range(prefix):
+                for key, value in cur:
+                    if not bytes(key).startswith(prefix):
+                        break
+                    found.append((bytes(key), bytes(value)))
+        for key, value in found:
+            detail = decode_detail(value)
+            addresses = list(layout(detail.wire).keys)
+            if detail.loaded is not None:
+                addresses += detail.loaded[0] + detail.loaded[1]
+            for address in addresses:
+                txn.delete(address_key(address, key), db=index_db)
+            txn.delete(key, db=details_db)
 
     def _prune(self, txn: Any, head: int) -> None:
         """Drop undo records no reorg can need: beyond the retention depth and, when the L1
@@ -663,6 +741,7 @@ class Store:
                 txn.put(signature, prev_tx, db=db["txs"])
         for msg_key in undo.messages:
             txn.delete(msg_key, db=db["messages"])
+        self._revert_details(txn, head.number)
         for name in ("undo", "lthash", "blocks"):
             txn.delete(key, db=db[name])
         parent_raw = (
