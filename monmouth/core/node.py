@@ -134,8 +134,7 @@ class Node:
             sync=settings.store.sync,
             retention=settings.store.retention_blocks,
             stream_blocks=settings.stream.keep_blocks,
-            index_signatures=settings.store.index_signatures
-            and settings.store.transaction_details,
+            index_signatures=settings.store.index_signatures and settings.store.transaction_details,
         )
         self.runtime = SvmRuntime()
         self.verifier = SignatureVerifier()

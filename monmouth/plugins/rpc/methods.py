@@ -46,6 +46,11 @@ from monmouth.plugins.rpc.simulate import (
     simulation_result,
 )
 from monmouth.plugins.rpc.snapshot import API_VERSION, Snapshot
+from monmouth.plugins.rpc.transactions import (
+    get_block,
+    get_signatures_for_address,
+    get_transaction,
+)
 from monmouth.rust_svm.accounts import AccountRecord
 
 __all__ = [
@@ -589,6 +594,7 @@ def get_token_supply(snap: Snapshot, params: Params) -> Any:
 READ_METHODS: dict[str, Method] = {
     "getAccountInfo": get_account_info,
     "getBalance": get_balance,
+    "getBlock": get_block,
     "getBlockHeight": get_block_height,
     "getBlockTime": get_block_time,
     "getBlocks": get_blocks,
@@ -609,7 +615,9 @@ READ_METHODS: dict[str, Method] = {
     "getTokenAccountsByOwner": get_token_accounts_by_owner,
     "getTokenSupply": get_token_supply,
     "getSignatureStatuses": get_signature_statuses,
+    "getSignaturesForAddress": get_signatures_for_address,
     "getSlot": get_slot,
+    "getTransaction": get_transaction,
     "getTransactionCount": get_transaction_count,
     "getVersion": get_version,
     "isBlockhashValid": is_blockhash_valid,
