@@ -248,8 +248,9 @@ def test_solana_py(served: Served) -> None:
             assert tx.value.transaction.meta is not None
             assert tx.value.transaction.meta.fee == record.fee
             block = await client.get_block(record.slot, max_supported_transaction_version=0)
+            assert block.value.transactions is not None
             assert any(
-                t.transaction.signatures[0] == Signature(record.signature)  # type: ignore[union-attr]
+                t.transaction.signatures[0] == Signature(record.signature)
                 for t in block.value.transactions
             )
             sigs = await client.get_signatures_for_address(address, limit=5, commitment=Confirmed)
