@@ -418,7 +418,9 @@ class BlockExecutor:
                     error = result.error_json
                     if keep_details:
                         details.append(
-                            self._detail(item, block.number, signature, keys, loaded, pre, result)
+                            self._detail(
+                                item, block.number, signature, keys, loaded, pre, writable, result
+                            )
                         )
                     records[signature] = TxRecord(
                         signature,
@@ -530,11 +532,14 @@ class BlockExecutor:
         keys: tuple[bytes, ...],
         loaded: tuple[list[bytes], list[bytes]] | None,
         pre: list[Account | None],
+        writable: list[bytes],
         result: Execution,
     ) -> DetailWrite:
-        """An executed transaction's details, read from the runtime right after it ran."""
+        """An executed transaction's details, read from the runtime right after it ran (only
+        the accounts it may write can have changed)."""
         get = self.runtime.get_object
-        post = [get(k) for k in keys]
+        may_write = set(writable)
+        post = [get(k) if k in may_write else a for k, a in zip(keys, pre, strict=True)]
         pre_tokens: list[TokenBalance] = []
         post_tokens: list[TokenBalance] = []
         # Only a transaction that names a token program can change a token account: the

@@ -178,15 +178,25 @@ class SvmRuntime:
             meta, error = result, None
         else:
             meta, error = result.meta(), result.err()
+        logs = meta.logs()
         if not details:
-            return Execution(error, meta.fee(), meta.compute_units_consumed(), meta.logs())
+            return Execution(error, meta.fee(), meta.compute_units_consumed(), logs)
+        # The logs say whether there is anything to convert (most transactions invoke nothing
+        # and return nothing); a truncated log says nothing, so it converts both.
+        invoked = returned = False
+        for line in logs:
+            if line.endswith(" invoke [2]"):
+                invoked = True
+            elif line.startswith(("Program return: ", "Log truncated")):
+                returned = True
+                invoked = invoked or line.startswith("Log truncated")
         return Execution(
             error,
             meta.fee(),
             meta.compute_units_consumed(),
-            meta.logs(),
-            _inner(meta),
-            _return_data(meta),
+            logs,
+            _inner(meta) if invoked else [],
+            _return_data(meta) if returned else None,
         )
 
     def simulate(self, tx: VersionedTransaction) -> Simulation:
