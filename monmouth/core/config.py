@@ -163,6 +163,12 @@ class StoreSettings(_Section):
     #: Keep the signatures-by-address index (getSignaturesForAddress); needs
     #: transaction_details.
     index_signatures: bool = True
+    #: Keep the accounts-by-owner-program index (getProgramAccounts without a scan); built
+    #: from every account when turned on.
+    index_owners: bool = True
+    #: Keep the SPL Token / Token-2022 accounts by owner, mint and delegate indexes
+    #: (getTokenAccountsByOwner / ByDelegate without a scan).
+    index_tokens: bool = True
 
 
 class StreamSettings(_Section):

@@ -135,6 +135,8 @@ class Node:
             retention=settings.store.retention_blocks,
             stream_blocks=settings.stream.keep_blocks,
             index_signatures=settings.store.index_signatures and settings.store.transaction_details,
+            index_owners=settings.store.index_owners,
+            index_tokens=settings.store.index_tokens,
         )
         self.runtime = SvmRuntime()
         self.verifier = SignatureVerifier()

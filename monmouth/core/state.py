@@ -58,9 +58,41 @@ _DATABASES = (
     # for readers (`OPTIONAL_DATABASES`).
     b"details",
     b"by_address",
+    b"by_owner",
+    b"token_by_owner",
+    b"token_by_mint",
+    b"token_by_delegate",
 )
 #: Databases an older data directory of the same schema may lack until a writer opens it.
-OPTIONAL_DATABASES = (b"details", b"by_address")
+OPTIONAL_DATABASES = (
+    b"details",
+    b"by_address",
+    b"by_owner",
+    b"token_by_owner",
+    b"token_by_mint",
+    b"token_by_delegate",
+)
+_TOKEN_PROGRAMS = (
+    bytes.fromhex("06ddf6e1d765a193d9cbe146ceeb79ac1cb485ed5f5b37913a8cf5857eff00a9"),
+    bytes.fromhex("06ddf6e1ee758fde18425dbce46ccddab61afc4d83b90d27febdf928d8a18bfc"),
+)
+
+
+def token_index_keys(raw: bytes | None) -> tuple[bytes, bytes, bytes | None] | None:
+    """(owner, mint, delegate or None) of an SPL Token / Token-2022 account in the store's
+    encoding (owner program at 17:49, data from 49), None for anything else."""
+    if raw is None or raw[17:49] not in _TOKEN_PROGRAMS:
+        return None
+    data = raw[49:]
+    size = len(data)
+    if size != 165 and (
+        raw[17:49] != _TOKEN_PROGRAMS[1] or size < 166 or size == 355 or data[165] != 2
+    ):
+        return None
+    delegate = data[76:108] if data[72:76] == b"\x01\x00\x00\x00" else None
+    return data[32:64], data[0:32], delegate
+
+
 _T = TypeVar("_T")
 
 
@@ -124,12 +156,19 @@ class Store:
         retention: int = 256,
         stream_blocks: int = 256,
         index_signatures: bool = True,
+        index_owners: bool = True,
+        index_tokens: bool = True,
     ) -> None:
         self.path = path
         self.retention = retention
         #: Whether commits maintain the signatures-by-address index (`[store]
         #: index_signatures`); readers learn it from the meta entry `index_signatures`.
         self.index_signatures = index_signatures
+        #: Whether commits maintain the accounts-by-owner-program and token-account indexes
+        #: (`[store] index_owners`, `index_tokens`); turned on, they are built from every
+        #: account at open; turned off, emptied.
+        self.index_owners = index_owners
+        self.index_tokens = index_tokens
         #: Blocks whose event-stream segments are kept for replay (0 keeps none; sequence
         #: numbers still advance durably).
         self.stream_blocks = stream_blocks
@@ -216,12 +255,66 @@ class Store:
             )
 
     def _put_flags(self, txn: Any) -> None:
-        # Readers (the rpc child) learn from meta whether the index is kept.
+        # Readers (the rpc child) learn from meta which indexes are kept.
         meta = self._db["meta"]
         if self.index_signatures:
             txn.put(b"index_signatures", b"1", db=meta)
         else:
             txn.delete(b"index_signatures", db=meta)
+        for flag, on, names in (
+            (b"index_owners", self.index_owners, ("by_owner",)),
+            (
+                b"index_tokens",
+                self.index_tokens,
+                ("token_by_owner", "token_by_mint", "token_by_delegate"),
+            ),
+        ):
+            was = txn.get(flag, db=meta) is not None
+            if on == was:
+                continue
+            for name in names:
+                txn.drop(self._db[name], delete=False)
+            if on:
+                # An account index must be complete: build it from every account once.
+                with txn.cursor(db=self._db["accounts"]) as cur:
+                    for key, value in cur:
+                        self._reindex_one(txn, bytes(key), None, bytes(value), flag)
+                txn.put(flag, b"1", db=meta)
+            else:
+                txn.delete(flag, db=meta)
+
+    def _reindex(self, txn: Any, pubkey: bytes, old: bytes | None, new: bytes | None) -> None:
+        """Move `pubkey` in the account indexes from where `old` put it to where `new` does."""
+        if self.index_owners:
+            self._reindex_one(txn, pubkey, old, new, b"index_owners")
+        if self.index_tokens:
+            self._reindex_one(txn, pubkey, old, new, b"index_tokens")
+
+    def _reindex_one(
+        self, txn: Any, pubkey: bytes, old: bytes | None, new: bytes | None, flag: bytes
+    ) -> None:
+        db = self._db
+        if flag == b"index_owners":
+            old_owner = None if old is None else old[17:49]
+            new_owner = None if new is None else new[17:49]
+            if old_owner != new_owner:
+                if old_owner is not None:
+                    txn.delete(old_owner + pubkey, db=db["by_owner"])
+                if new_owner is not None:
+                    txn.put(new_owner + pubkey, b"", db=db["by_owner"])
+            return
+        before, after = token_index_keys(old), token_index_keys(new)
+        if before == after:
+            return
+        names = ("token_by_owner", "token_by_mint", "token_by_delegate")
+        if before is not None:
+            for name, key in zip(names, before, strict=True):
+                if key is not None:
+                    txn.delete(key + pubkey, db=db[name])
+        if after is not None:
+            for name, key in zip(names, after, strict=True):
+                if key is not None:
+                    txn.put(key + pubkey, b"", db=db[name])
 
     def close(self) -> None:
         self._env.close()
@@ -560,8 +653,11 @@ class Store:
         number = write.block.number
         key = block_key(number)
         undo_accounts: list[tuple[bytes, bytes | None]] = []
+        reindex = self.index_owners or self.index_tokens
         for pubkey, old, new in write.accounts:
             undo_accounts.append((pubkey, old))
+            if reindex:
+                self._reindex(txn, pubkey, old, new)
             if new is None:
                 txn.delete(pubkey, db=db["accounts"])
             else:
@@ -729,7 +825,11 @@ class Store:
                 f"depth ({self.retention} blocks); raise store.retention_blocks and resync"
             )
         undo = decode_undo(raw)
+        reindex = self.index_owners or self.index_tokens
         for pubkey, prev in undo.accounts:
+            if reindex:
+                now = txn.get(pubkey, db=db["accounts"])
+                self._reindex(txn, pubkey, None if now is None else bytes(now), prev)
             if prev is None:
                 txn.delete(pubkey, db=db["accounts"])
             else:

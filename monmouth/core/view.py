@@ -199,3 +199,22 @@ class StateView:
                 if bytes(key[:32]) != address:
                     break
                 yield detail_of_address_key(bytes(key)), bytes(value)
+
+    # ------------------------------------------------------------------ account indexes
+
+    def account_index(self, name: str, key: bytes) -> list[bytes] | None:
+        """The pubkeys an account index lists under `key` at the head, in pubkey order; None
+        when the writer does not keep that index. `name`: `by_owner` (owner program),
+        `token_by_owner`, `token_by_mint`, `token_by_delegate`."""
+        flag = b"index_owners" if name == "by_owner" else b"index_tokens"
+        db = self._db.get(name)
+        if db is None or self._txn.get(flag, db=self._db["meta"]) is None:
+            return None
+        out: list[bytes] = []
+        with self._txn.cursor(db=db) as cur:
+            if cur.set_range(key):
+                for item in cur.iternext(keys=True, values=False):
+                    if bytes(item[:32]) != key:
+                        break
+                    out.append(bytes(item[32:]))
+        return out
