@@ -685,13 +685,20 @@ class Store:
     def _put_details(self, txn: Any, details: Sequence[DetailWrite]) -> None:
         # Keyed by block and position, so a revert deletes a block's range and its undo record
         # needs nothing more (an executed signature is never executed again).
-        details_db, index_db = self._db["details"], self._db["by_address"]
-        index = self.index_signatures
-        for item in details:
-            txn.put(item.key, encode(item.detail), db=details_db)
-            if index:
-                for address in item.addresses:
-                    txn.put(address_key(address, item.key), item.signature, db=index_db)
+        # `putmulti` loops in C; the index's entries go in key order, which LMDB's B-tree
+        # takes faster than the random order of addresses.
+        with txn.cursor(db=self._db["details"]) as cur:
+            cur.putmulti([(item.key, encode(item.detail)) for item in details])
+        if self.index_signatures:
+            entries = [
+                (address + suffix, item.signature)
+                for item in details
+                for suffix in (address_key(b"", item.key),)
+                for address in item.addresses
+            ]
+            entries.sort()
+            with txn.cursor(db=self._db["by_address"]) as cur:
+                cur.putmulti(entries)
 
     def _revert_details(self, txn: Any, number: int) -> None:
         """Delete the details of block `number` and their signatures-by-address entries."""
