@@ -395,7 +395,14 @@ class BlockExecutor:
                 if keep_details:
                     loaded = None if item.writable is not None else loaded_split(tx, runtime)
                     keys = item.keys if loaded is None else (*item.keys, *loaded[0], *loaded[1])
-                    pre = [get(k) for k in keys]
+                    pre = runtime.balances(keys)
+                    # Token balances read the accounts; only writable ones can change, and
+                    # only a transaction that names a token program changes them.
+                    pre_token_accounts = (
+                        None
+                        if _TOKEN_PROGRAMS.isdisjoint(keys)
+                        else [(keys.index(k), get(k)) for k in writable]
+                    )
                 result = runtime.execute(tx, details=keep_details)
                 if result.error is None:
                     status = "ok"
@@ -419,7 +426,14 @@ class BlockExecutor:
                     if keep_details:
                         details.append(
                             self._detail(
-                                item, block.number, signature, keys, loaded, pre, writable, result
+                                item,
+                                block.number,
+                                signature,
+                                keys,
+                                loaded,
+                                pre,
+                                pre_token_accounts,
+                                result,
                             )
                         )
                     records[signature] = TxRecord(
@@ -531,26 +545,25 @@ class BlockExecutor:
         signature: bytes,
         keys: tuple[bytes, ...],
         loaded: tuple[list[bytes], list[bytes]] | None,
-        pre: list[Account | None],
-        writable: list[bytes],
+        pre: list[int],
+        pre_token_accounts: list[tuple[int, Account | None]] | None,
         result: Execution,
     ) -> DetailWrite:
-        """An executed transaction's details, read from the runtime right after it ran (only
-        the accounts it may write can have changed)."""
-        get = self.runtime.get_object
-        may_write = set(writable)
-        post = [get(k) if k in may_write else a for k, a in zip(keys, pre, strict=True)]
+        """An executed transaction's details, read from the runtime right after it ran.
+
+        Lamports come from `SvmRuntime.balances` (no account data is copied: a program's is
+        its whole ELF); token balances only from the writable keys of a transaction naming a
+        token program (Solana also lists token accounts a transaction only reads)."""
         pre_tokens: list[TokenBalance] = []
         post_tokens: list[TokenBalance] = []
-        # Only a transaction that names a token program can change a token account: the
-        # others skip the owner checks (Solana also lists token accounts merely read).
-        if not _TOKEN_PROGRAMS.isdisjoint(keys):
-            pre_tokens = self._token_balances(pre)
-            post_tokens = self._token_balances(post)
+        if pre_token_accounts is not None:
+            get = self.runtime.get_object
+            pre_tokens = self._token_balances(pre_token_accounts)
+            post_tokens = self._token_balances([(i, get(keys[i])) for i, _ in pre_token_accounts])
         detail = TxDetail(
             item.raw,
-            [0 if a is None else a.lamports for a in pre],
-            [0 if a is None else a.lamports for a in post],
+            pre,
+            self.runtime.balances(keys),
             loaded,
             pre_tokens,
             post_tokens,
@@ -561,14 +574,16 @@ class BlockExecutor:
             detail_key(number, item.l1.index, item.position), signature, detail, keys
         )
 
-    def _token_balances(self, accounts: list[Account | None]) -> list[TokenBalance]:
+    def _token_balances(self, accounts: list[tuple[int, Account | None]]) -> list[TokenBalance]:
         out: list[TokenBalance] = []
-        for index, account in enumerate(accounts):
+        for index, account in accounts:
             if account is None:
                 continue
             program = bytes(account.owner)
+            if program not in _TOKEN_PROGRAMS:
+                continue
             data = account.data
-            if program not in _TOKEN_PROGRAMS or len(data) < 165 or len(data) in (355,):
+            if len(data) < 165 or len(data) == 355:
                 continue
             if len(data) > 165 and data[165] != 2:  # Token-2022: a mint with extensions
                 continue

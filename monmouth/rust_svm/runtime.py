@@ -104,6 +104,7 @@ class SvmRuntime:
         # pinned to one version).
         inner = self._svm._inner
         self._get_account = inner.get_account
+        self._get_balance = inner.get_balance
         self._send = inner.send_transaction
 
     def _pubkey(self, key: bytes) -> Pubkey:
@@ -140,6 +141,12 @@ class SvmRuntime:
         these is cheaper than encoding them: the executor encodes only what changed."""
         account = self._get_account(self._pubkeys.get(pubkey) or self._pubkey(pubkey))
         return None if account is None or account.lamports == 0 else account
+
+    def balances(self, pubkeys: tuple[bytes, ...]) -> list[int]:
+        """The lamports of each account (0 where none), without copying any account data."""
+        balance = self._get_balance
+        pubkeys_cache = self._pubkeys
+        return [balance(pubkeys_cache.get(k) or self._pubkey(k)) or 0 for k in pubkeys]
 
     def put_object(self, pubkey: bytes, account: Account) -> None:
         """Overwrite an account (deposits)."""
