@@ -525,9 +525,13 @@ class Store:
             raise DataDirError(f"{self.path} is not empty; a snapshot loads into an empty state")
         db = self._db
 
+        reindex = self.index_owners or self.index_tokens
+
         def body(txn: Any) -> None:
             for pubkey, value in accounts:
                 txn.put(pubkey, value, db=db["accounts"])
+                if reindex:
+                    self._reindex(txn, pubkey, None, value)
             for signature, value in txs:
                 txn.put(signature, value, db=db["txs"])
             if head.block is not None and head.lthash is not None:

@@ -196,3 +196,14 @@ def test_a_directory_without_the_new_databases_opens(tmp_path: Path) -> None:
         assert list(view.signatures_for(bytes(32))) == []
     with Store(path, sync=False) as store, store.read() as view:
         assert view.signatures_indexed()
+
+
+def test_a_loaded_snapshot_is_indexed(tmp_path: Path) -> None:
+    from monmouth.core.records import SnapshotHead
+
+    owner = bytes([9]) * 32
+    raw = AccountRecord(5, owner, False, 0, b"").encode()
+    with Store(tmp_path / "s", sync=False) as store:
+        store.load_snapshot(SnapshotHead(None, None, 0), [(bytes([1]) * 32, raw)])
+        with store.read() as view:
+            assert view.account_index("by_owner", owner) == [bytes([1]) * 32]
