@@ -175,6 +175,18 @@ class StoreSettings(_Section):
     retention_blocks: int = Field(256, ge=1)
     #: fsync every commit (a crash then loses nothing reported finished).
     sync: bool = True
+    #: Keep each executed transaction's wire bytes, balances before and after, token
+    #: balances, inner instructions and return data (getTransaction, getBlock).
+    transaction_details: bool = True
+    #: Keep the signatures-by-address index (getSignaturesForAddress); needs
+    #: transaction_details.
+    index_signatures: bool = True
+    #: Keep the accounts-by-owner-program index (getProgramAccounts without a scan); built
+    #: from every account when turned on.
+    index_owners: bool = True
+    #: Keep the SPL Token / Token-2022 accounts by owner, mint and delegate indexes
+    #: (getTokenAccountsByOwner / ByDelegate without a scan).
+    index_tokens: bool = True
 
 
 class StreamSettings(_Section):

@@ -25,15 +25,26 @@ from monmouth.core.l1 import L1Block, L1Transaction
 from monmouth.core.lthash import LtHash, digest, sum_of
 from monmouth.core.payloads import AccountUpdate, TransactionInfo
 from monmouth.core.reasons import Reason
-from monmouth.core.records import BlockRecord, MessageRecord, TxRecord, TxStatus, message_key
-from monmouth.core.state import BlockWrite, Store
+from monmouth.core.records import (
+    BlockRecord,
+    MessageRecord,
+    TokenBalance,
+    TxDetail,
+    TxRecord,
+    TxStatus,
+    detail_key,
+    message_key,
+)
+from monmouth.core.state import BlockWrite, DetailWrite, Store
 from monmouth.core.telemetry import SIGNATURES
 from monmouth.rust_svm.accounts import account_hash_input
 from monmouth.rust_svm.errors import snake
 from monmouth.rust_svm.runtime import (
+    Execution,
     SvmRuntime,
     encode_account,
     loaded_addresses,
+    loaded_split,
     lookup_tables,
     writable_keys,
 )
@@ -48,6 +59,12 @@ _SYSTEM_PROGRAM = bytes(32)
 #: Runtime errors that mean the fee payer cannot pay: Solana drops these transactions.
 _FEE_PAYER_ERRORS = frozenset(
     {"AccountNotFound", "InsufficientFundsForFee", "InvalidAccountForFee"}
+)
+_TOKEN_PROGRAMS = frozenset(
+    {
+        bytes(Pubkey.from_string("TokenkegQfeZyiNwAJbNbGKPFXCWuBvf9Ss623VQ5DA")),
+        bytes(Pubkey.from_string("TokenzQdBNbLqP5VEhdkAS6EPFLC1PHnBqCXEpPxuEb")),
+    }
 )
 
 Router = Callable[[L1Transaction, L1Block], bytes | None]
@@ -66,6 +83,7 @@ class _Tx(msgspec.Struct, gc=False):
     #: The accounts it may write, when that does not depend on lookup tables (else None).
     writable: list[bytes] | None = None
     blockhash: bytes = b""
+    raw: bytes = b""  # the wire bytes, kept for the transaction's details
 
 
 @dataclass(slots=True)
@@ -152,6 +170,9 @@ class BlockExecutor:
         #: Whether plugins asked for per-write account updates / per-transaction payloads.
         self.want_updates = False
         self.want_transactions = False
+        #: Whether executed transactions keep their details (`TxDetail`: wire, balances, inner
+        #: instructions) for getTransaction and getBlock (`[store] transaction_details`).
+        self.keep_details = True
         # Writes of blocks executed but not committed yet (a group commit): later blocks of the
         # group read these, not the store, as the values before them.
         self._pending_accounts: dict[bytes, bytes | None] = {}
@@ -249,7 +270,7 @@ class BlockExecutor:
                 if parsed is None:
                     items.append(_Tx(l1tx, index, position, None, None, ()))
                 else:
-                    items.append(_Tx(l1tx, index, position, *parsed))
+                    items.append(_Tx(l1tx, index, position, *parsed, raw=raw))
 
     def _prefetch(self, items: list[_Tx | _Deposit]) -> None:
         """Load every account the block names from the store before it runs."""
@@ -292,6 +313,8 @@ class BlockExecutor:
         # With per-write updates: each account's value after the last write reported.
         current: dict[bytes, Account | None] = {}
         records: dict[bytes, TxRecord] = {}
+        details: list[DetailWrite] = []
+        keep_details = self.keep_details
         ok = failed = rejected = deposits = 0
         # Payloads for plugins, built only when one asked for them.
         updates: list[AccountUpdate] | None = [] if self.want_updates else None
@@ -369,7 +392,18 @@ class BlockExecutor:
                 for key in writable:
                     if key not in before:
                         before[key] = get(key)
-                result = runtime.execute(tx)
+                if keep_details:
+                    loaded = None if item.writable is not None else loaded_split(tx, runtime)
+                    keys = item.keys if loaded is None else (*item.keys, *loaded[0], *loaded[1])
+                    pre = runtime.balances(keys)
+                    # Token balances read the accounts; only writable ones can change, and
+                    # only a transaction that names a token program changes them.
+                    pre_token_accounts = (
+                        None
+                        if _TOKEN_PROGRAMS.isdisjoint(keys)
+                        else [(keys.index(k), get(k)) for k in writable]
+                    )
+                result = runtime.execute(tx, details=keep_details)
                 if result.error is None:
                     status = "ok"
                 elif get(payer) != payer_before:
@@ -389,6 +423,19 @@ class BlockExecutor:
                 if status != "rejected":
                     fee, compute_units, logs = result.fee, result.compute_units, result.logs
                     error = result.error_json
+                    if keep_details:
+                        details.append(
+                            self._detail(
+                                item,
+                                block.number,
+                                signature,
+                                keys,
+                                loaded,
+                                pre,
+                                pre_token_accounts,
+                                result,
+                            )
+                        )
                     records[signature] = TxRecord(
                         signature,
                         status,
@@ -486,8 +533,78 @@ class BlockExecutor:
         for key, _, new in account_writes:
             self._pending_accounts[key] = new
         self._pending_txs.update(records)
-        write = BlockWrite(record, lthash, account_writes, list(records.values()), message_records)
+        write = BlockWrite(
+            record, lthash, account_writes, list(records.values()), message_records, details
+        )
         return ExecutedBlock(write, updates or [], infos or [])
+
+    def _detail(
+        self,
+        item: _Tx,
+        number: int,
+        signature: bytes,
+        keys: tuple[bytes, ...],
+        loaded: tuple[list[bytes], list[bytes]] | None,
+        pre: list[int],
+        pre_token_accounts: list[tuple[int, Account | None]] | None,
+        result: Execution,
+    ) -> DetailWrite:
+        """An executed transaction's details, read from the runtime right after it ran.
+
+        Lamports come from `SvmRuntime.balances` (no account data is copied: a program's is
+        its whole ELF); token balances only from the writable keys of a transaction naming a
+        token program (Solana also lists token accounts a transaction only reads)."""
+        pre_tokens: list[TokenBalance] = []
+        post_tokens: list[TokenBalance] = []
+        if pre_token_accounts is not None:
+            get = self.runtime.get_object
+            pre_tokens = self._token_balances(pre_token_accounts)
+            post_tokens = self._token_balances([(i, get(keys[i])) for i, _ in pre_token_accounts])
+        detail = TxDetail(
+            item.raw,
+            pre,
+            self.runtime.balances(keys),
+            loaded,
+            pre_tokens,
+            post_tokens,
+            result.inner,
+            result.return_data,
+        )
+        return DetailWrite(
+            detail_key(number, item.l1.index, item.position), signature, detail, keys
+        )
+
+    def _token_balances(self, accounts: list[tuple[int, Account | None]]) -> list[TokenBalance]:
+        out: list[TokenBalance] = []
+        for index, account in accounts:
+            if account is None:
+                continue
+            program = bytes(account.owner)
+            if program not in _TOKEN_PROGRAMS:
+                continue
+            data = account.data
+            if len(data) < 165 or len(data) == 355:
+                continue
+            if len(data) > 165 and data[165] != 2:  # Token-2022: a mint with extensions
+                continue
+            mint = data[:32]
+            decimals = self._decimals(mint)
+            if decimals is None:
+                continue
+            amount = int.from_bytes(data[64:72], "little")
+            out.append(TokenBalance(index, mint, data[32:64], program, amount, decimals))
+        return out
+
+    def _decimals(self, mint: bytes) -> int | None:
+        runtime = self.runtime
+        missing = runtime.unloaded([mint])
+        if missing:
+            runtime.load(missing, self.store.accounts(missing))
+        account = runtime.get_object(mint)
+        if account is None or bytes(account.owner) not in _TOKEN_PROGRAMS:
+            return None
+        data = account.data
+        return data[44] if len(data) >= 82 else None
 
 
 def _credit(account: Account | None, lamports: int) -> Account | None:

@@ -134,12 +134,16 @@ class Node:
             sync=settings.store.sync,
             retention=settings.store.retention_blocks,
             stream_blocks=settings.stream.keep_blocks,
+            index_signatures=settings.store.index_signatures and settings.store.transaction_details,
+            index_owners=settings.store.index_owners,
+            index_tokens=settings.store.index_tokens,
         )
         self.runtime = SvmRuntime()
         self.verifier = SignatureVerifier()
         self.plugins = PluginHost(self.pm, settings)
         self.executor = BlockExecutor(self.store, self.runtime, self.verifier, self.plugins.route)
         self.executor.want_updates = self.plugins.wants_account_updates()
+        self.executor.keep_details = settings.store.transaction_details
         self.stats = RunStats()
         try:
             self.events: EventLog = (

@@ -7,6 +7,7 @@ every record.
 
 from __future__ import annotations
 
+import struct
 from typing import Any, Literal
 
 import msgspec
@@ -79,6 +80,43 @@ class UndoRecord(msgspec.Struct, frozen=True, array_like=True):
     messages: list[bytes]
 
 
+class TokenBalance(msgspec.Struct, frozen=True, gc=False, array_like=True):
+    """An SPL Token / Token-2022 account among a transaction's keys (Solana's
+    `preTokenBalances` entry): its index in the keys, mint, owner, program, raw amount and the
+    mint's decimals."""
+
+    index: int
+    mint: bytes
+    owner: bytes
+    program: bytes
+    amount: int
+    decimals: int
+
+
+class TxDetail(msgspec.Struct, frozen=True, gc=False, array_like=True):
+    """What getTransaction and getBlock show of one executed transaction beyond its `TxRecord`,
+    keyed by `detail_key` (block, L1 transaction index, position in the batch).
+
+    :ivar wire: the transaction as it was sent (its first signature names it).
+    :ivar pre: the lamports of each account key (static, then loaded writable, then loaded
+        readonly) before the transaction; `post`: after it.
+    :ivar loaded: the addresses a v0 transaction loaded from lookup tables (writable,
+        readonly); None for a legacy transaction.
+    :ivar inner: per instruction, its inner instructions as (program id index, account
+        indexes, data, stack height).
+    :ivar return_data: (program id, data) when the transaction set any.
+    """
+
+    wire: bytes
+    pre: list[int]
+    post: list[int]
+    loaded: tuple[list[bytes], list[bytes]] | None
+    pre_tokens: list[TokenBalance]
+    post_tokens: list[TokenBalance]
+    inner: list[list[tuple[int, bytes, bytes, int | None]]]
+    return_data: tuple[bytes, bytes] | None
+
+
 SegmentKind = Literal["block", "revert", "slot", "plugin"]
 
 
@@ -115,11 +153,33 @@ def block_key(number: int) -> bytes:
     return number.to_bytes(8, "big")
 
 
+def detail_key(block_number: int, l1_tx_index: int, position: int) -> bytes:
+    """Transaction details sort by block, then L1 transaction, then position in the batch:
+    a block's executed transactions in execution order."""
+    return block_number.to_bytes(8, "big") + struct.pack(">II", l1_tx_index, position)
+
+
+#: The largest detail key: `address_key` subtracts from it so that newer sorts first.
+_MAX_DETAIL = (1 << 128) - 1
+
+
+def address_key(address: bytes, detail: bytes) -> bytes:
+    """Key of the signatures-by-address index: the address, then the transaction's
+    `detail_key` inverted, so that a cursor from the address reads newest first."""
+    return address + (_MAX_DETAIL - int.from_bytes(detail, "big")).to_bytes(16, "big")
+
+
+def detail_of_address_key(key: bytes) -> bytes:
+    """The `detail_key` an `address_key` was made from."""
+    return (_MAX_DETAIL - int.from_bytes(key[32:48], "big")).to_bytes(16, "big")
+
+
 _encoder = msgspec.msgpack.Encoder()
 encode = _encoder.encode
 decode_tx = msgspec.msgpack.Decoder(TxRecord).decode
 decode_block = msgspec.msgpack.Decoder(BlockRecord).decode
 decode_undo = msgspec.msgpack.Decoder(UndoRecord).decode
 decode_message = msgspec.msgpack.Decoder(MessageRecord).decode
+decode_detail = msgspec.msgpack.Decoder(TxDetail).decode
 decode_segment = msgspec.msgpack.Decoder(Segment).decode
 decode_snapshot_head = msgspec.msgpack.Decoder(SnapshotHead).decode

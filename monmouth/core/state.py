@@ -1,4 +1,5 @@
-"""The node's state in LMDB: accounts, blocks, undo records, statuses, message outcomes, meta.
+"""The node's state in LMDB: accounts, blocks, undo records, statuses, message outcomes, meta,
+and what Solana's JSON-RPC shows of executed transactions (details, signatures by address).
 
 One write transaction per block makes a crash leave whole blocks only. Undo records restore
 accounts, statuses and the lattice hash of the parent exactly. The map grows by itself: a full
@@ -24,8 +25,10 @@ from monmouth.core.records import (
     MessageRecord,
     Segment,
     SnapshotHead,
+    TxDetail,
     TxRecord,
     UndoRecord,
+    address_key,
     block_key,
     decode_block,
     decode_segment,
@@ -51,7 +54,45 @@ _DATABASES = (
     b"meta",
     b"stream",
     b"stream_index",
+    # Added after schema 2 shipped: created when a writer opens an older directory, optional
+    # for readers (`OPTIONAL_DATABASES`).
+    b"details",
+    b"by_address",
+    b"by_owner",
+    b"token_by_owner",
+    b"token_by_mint",
+    b"token_by_delegate",
 )
+#: Databases an older data directory of the same schema may lack until a writer opens it.
+OPTIONAL_DATABASES = (
+    b"details",
+    b"by_address",
+    b"by_owner",
+    b"token_by_owner",
+    b"token_by_mint",
+    b"token_by_delegate",
+)
+_TOKEN_PROGRAMS = (
+    bytes.fromhex("06ddf6e1d765a193d9cbe146ceeb79ac1cb485ed5f5b37913a8cf5857eff00a9"),
+    bytes.fromhex("06ddf6e1ee758fde18425dbce46ccddab61afc4d83b90d27febdf928d8a18bfc"),
+)
+
+
+def token_index_keys(raw: bytes | None) -> tuple[bytes, bytes, bytes | None] | None:
+    """(owner, mint, delegate or None) of an SPL Token / Token-2022 account in the store's
+    encoding (owner program at 17:49, data from 49), None for anything else."""
+    if raw is None or raw[17:49] not in _TOKEN_PROGRAMS:
+        return None
+    data = raw[49:]
+    size = len(data)
+    if size != 165 and (
+        raw[17:49] != _TOKEN_PROGRAMS[1] or size < 166 or size == 355 or data[165] != 2
+    ):
+        return None
+    delegate = data[76:108] if data[72:76] == b"\x01\x00\x00\x00" else None
+    return data[32:64], data[0:32], delegate
+
+
 _T = TypeVar("_T")
 
 
@@ -65,6 +106,8 @@ class BlockWrite:
         None means the account does not exist (0 lamports).
     :ivar txs: the status records written, by signature.
     :ivar messages: the inbox message outcomes, by message key.
+    :ivar details: per executed transaction, what getTransaction shows (empty when the
+        executor does not keep them).
     """
 
     block: BlockRecord
@@ -72,6 +115,21 @@ class BlockWrite:
     accounts: Sequence[tuple[bytes, bytes | None, bytes | None]]
     txs: Sequence[TxRecord]
     messages: Sequence[tuple[bytes, MessageRecord]]
+    details: Sequence[DetailWrite] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class DetailWrite:
+    """One executed transaction's details and the addresses it names (every account key,
+    loaded ones included), for the signatures-by-address index.
+
+    :ivar key: its `detail_key`.
+    """
+
+    key: bytes
+    signature: bytes
+    detail: TxDetail
+    addresses: Sequence[bytes]
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,9 +155,20 @@ class Store:
         sync: bool = True,
         retention: int = 256,
         stream_blocks: int = 256,
+        index_signatures: bool = True,
+        index_owners: bool = True,
+        index_tokens: bool = True,
     ) -> None:
         self.path = path
         self.retention = retention
+        #: Whether commits maintain the signatures-by-address index (`[store]
+        #: index_signatures`); readers learn it from the meta entry `index_signatures`.
+        self.index_signatures = index_signatures
+        #: Whether commits maintain the accounts-by-owner-program and token-account indexes
+        #: (`[store] index_owners`, `index_tokens`); turned on, they are built from every
+        #: account at open; turned off, emptied.
+        self.index_owners = index_owners
+        self.index_tokens = index_tokens
         #: Blocks whose event-stream segments are kept for replay (0 keeps none; sequence
         #: numbers still advance durably).
         self.stream_blocks = stream_blocks
@@ -134,7 +203,9 @@ class Store:
         try:
             if readonly:
                 self._db = {
-                    name.decode(): self._env.open_db(name, create=False) for name in _DATABASES
+                    name.decode(): self._env.open_db(name, create=False)
+                    for name in _DATABASES
+                    if name in names or name not in OPTIONAL_DATABASES
                 }
             else:
                 # All databases appear in one transaction, so a reader never sees half of them.
@@ -150,6 +221,8 @@ class Store:
             ) from None
         try:
             self._check_meta()
+            if not readonly:
+                self._write(lambda txn: self._put_flags(txn))
         except BaseException:
             self._env.close()
             raise
@@ -180,6 +253,68 @@ class Store:
             raise DataDirError(
                 f"{self.path} has schema version {found}; this monmouth reads {SCHEMA_VERSION}"
             )
+
+    def _put_flags(self, txn: Any) -> None:
+        # Readers (the rpc child) learn from meta which indexes are kept.
+        meta = self._db["meta"]
+        if self.index_signatures:
+            txn.put(b"index_signatures", b"1", db=meta)
+        else:
+            txn.delete(b"index_signatures", db=meta)
+        for flag, on, names in (
+            (b"index_owners", self.index_owners, ("by_owner",)),
+            (
+                b"index_tokens",
+                self.index_tokens,
+                ("token_by_owner", "token_by_mint", "token_by_delegate"),
+            ),
+        ):
+            was = txn.get(flag, db=meta) is not None
+            if on == was:
+                continue
+            for name in names:
+                txn.drop(self._db[name], delete=False)
+            if on:
+                # An account index must be complete: build it from every account once.
+                with txn.cursor(db=self._db["accounts"]) as cur:
+                    for key, value in cur:
+                        self._reindex_one(txn, bytes(key), None, bytes(value), flag)
+                txn.put(flag, b"1", db=meta)
+            else:
+                txn.delete(flag, db=meta)
+
+    def _reindex(self, txn: Any, pubkey: bytes, old: bytes | None, new: bytes | None) -> None:
+        """Move `pubkey` in the account indexes from where `old` put it to where `new` does."""
+        if self.index_owners:
+            self._reindex_one(txn, pubkey, old, new, b"index_owners")
+        if self.index_tokens:
+            self._reindex_one(txn, pubkey, old, new, b"index_tokens")
+
+    def _reindex_one(
+        self, txn: Any, pubkey: bytes, old: bytes | None, new: bytes | None, flag: bytes
+    ) -> None:
+        db = self._db
+        if flag == b"index_owners":
+            old_owner = None if old is None else old[17:49]
+            new_owner = None if new is None else new[17:49]
+            if old_owner != new_owner:
+                if old_owner is not None:
+                    txn.delete(old_owner + pubkey, db=db["by_owner"])
+                if new_owner is not None:
+                    txn.put(new_owner + pubkey, b"", db=db["by_owner"])
+            return
+        before, after = token_index_keys(old), token_index_keys(new)
+        if before == after:
+            return
+        names = ("token_by_owner", "token_by_mint", "token_by_delegate")
+        if before is not None:
+            for name, key in zip(names, before, strict=True):
+                if key is not None:
+                    txn.delete(key + pubkey, db=db[name])
+        if after is not None:
+            for name, key in zip(names, after, strict=True):
+                if key is not None:
+                    txn.put(key + pubkey, b"", db=db[name])
 
     def close(self) -> None:
         self._env.close()
@@ -390,9 +525,13 @@ class Store:
             raise DataDirError(f"{self.path} is not empty; a snapshot loads into an empty state")
         db = self._db
 
+        reindex = self.index_owners or self.index_tokens
+
         def body(txn: Any) -> None:
             for pubkey, value in accounts:
                 txn.put(pubkey, value, db=db["accounts"])
+                if reindex:
+                    self._reindex(txn, pubkey, None, value)
             for signature, value in txs:
                 txn.put(signature, value, db=db["txs"])
             if head.block is not None and head.lthash is not None:
@@ -518,8 +657,11 @@ class Store:
         number = write.block.number
         key = block_key(number)
         undo_accounts: list[tuple[bytes, bytes | None]] = []
+        reindex = self.index_owners or self.index_tokens
         for pubkey, old, new in write.accounts:
             undo_accounts.append((pubkey, old))
+            if reindex:
+                self._reindex(txn, pubkey, old, new)
             if new is None:
                 txn.delete(pubkey, db=db["accounts"])
             else:
@@ -531,6 +673,8 @@ class Store:
             undo_txs.append((rec.signature, None if prev is None else bytes(prev)))
         for msg_key, msg in write.messages:
             txn.put(msg_key, encode(msg), db=db["messages"])
+        if write.details:
+            self._put_details(txn, write.details)
         undo = UndoRecord(undo_accounts, undo_txs, [k for k, _ in write.messages])
         txn.put(key, encode(undo), db=db["undo"])
         txn.put(key, write.lthash.to_bytes(), db=db["lthash"])
@@ -541,6 +685,47 @@ class Store:
         if self.stream_blocks:
             self._prune_stream(txn, number)
         return first
+
+    def _put_details(self, txn: Any, details: Sequence[DetailWrite]) -> None:
+        # Keyed by block and position, so a revert deletes a block's range and its undo record
+        # needs nothing more (an executed signature is never executed again).
+        # `putmulti` loops in C; the index's entries go in key order, which LMDB's B-tree
+        # takes faster than the random order of addresses.
+        with txn.cursor(db=self._db["details"]) as cur:
+            cur.putmulti([(item.key, encode(item.detail)) for item in details])
+        if self.index_signatures:
+            entries = [
+                (address + suffix, item.signature)
+                for item in details
+                for suffix in (address_key(b"", item.key),)
+                for address in item.addresses
+            ]
+            entries.sort()
+            with txn.cursor(db=self._db["by_address"]) as cur:
+                cur.putmulti(entries)
+
+    def _revert_details(self, txn: Any, number: int) -> None:
+        """Delete the details of block `number` and their signatures-by-address entries."""
+        from monmouth.core.records import decode_detail
+        from monmouth.rust_svm.wire import layout
+
+        details_db, index_db = self._db["details"], self._db["by_address"]
+        prefix = block_key(number)
+        found: list[tuple[bytes, bytes]] = []
+        with txn.cursor(db=details_db) as cur:
+            if cur.set_range(prefix):
+                for key, value in cur:
+                    if not bytes(key).startswith(prefix):
+                        break
+                    found.append((bytes(key), bytes(value)))
+        for key, value in found:
+            detail = decode_detail(value)
+            addresses = list(layout(detail.wire).keys)
+            if detail.loaded is not None:
+                addresses += detail.loaded[0] + detail.loaded[1]
+            for address in addresses:
+                txn.delete(address_key(address, key), db=index_db)
+            txn.delete(key, db=details_db)
 
     def _prune(self, txn: Any, head: int) -> None:
         """Drop undo records no reorg can need: beyond the retention depth and, when the L1
@@ -651,7 +836,11 @@ class Store:
                 f"depth ({self.retention} blocks); raise store.retention_blocks and resync"
             )
         undo = decode_undo(raw)
+        reindex = self.index_owners or self.index_tokens
         for pubkey, prev in undo.accounts:
+            if reindex:
+                now = txn.get(pubkey, db=db["accounts"])
+                self._reindex(txn, pubkey, None if now is None else bytes(now), prev)
             if prev is None:
                 txn.delete(pubkey, db=db["accounts"])
             else:
@@ -663,6 +852,7 @@ class Store:
                 txn.put(signature, prev_tx, db=db["txs"])
         for msg_key in undo.messages:
             txn.delete(msg_key, db=db["messages"])
+        self._revert_details(txn, head.number)
         for name in ("undo", "lthash", "blocks"):
             txn.delete(key, db=db[name])
         parent_raw = (

@@ -16,12 +16,16 @@ from monmouth.core.errors import DataDirError
 from monmouth.core.records import (
     BlockRecord,
     MessageRecord,
+    TxDetail,
     TxRecord,
     block_key,
     decode_block,
+    decode_detail,
     decode_message,
     decode_tx,
     decode_undo,
+    detail_key,
+    detail_of_address_key,
 )
 
 __all__ = ["StateView"]
@@ -148,3 +152,69 @@ class StateView:
                 if number > last:
                     break
                 yield number, int.from_bytes(key[8:], "big"), decode_message(value)
+
+    # ------------------------------------------------------------------ transaction details
+
+    def detail(self, record: TxRecord) -> TxDetail | None:
+        """The details of an executed transaction; None when they were not kept (turned off,
+        or committed by an older version)."""
+        db = self._db.get("details")
+        if db is None or not record.executed:
+            return None
+        raw = self._txn.get(detail_key(record.slot, record.l1_tx_index, record.position), db=db)
+        return None if raw is None else decode_detail(raw)
+
+    def block_details(self, number: int) -> list[TxDetail]:
+        """The details of block `number`'s executed transactions, in execution order."""
+        db = self._db.get("details")
+        out: list[TxDetail] = []
+        if db is None:
+            return out
+        prefix = block_key(number)
+        with self._txn.cursor(db=db) as cur:
+            if cur.set_range(prefix):
+                for key, value in cur:
+                    if bytes(key[:8]) != prefix:
+                        break
+                    out.append(decode_detail(value))
+        return out
+
+    def signatures_indexed(self) -> bool:
+        """Whether the writer keeps the signatures-by-address index (`[store]
+        index_signatures`)."""
+        if "by_address" not in self._db:
+            return False
+        return self._txn.get(b"index_signatures", db=self._db["meta"]) is not None
+
+    def signatures_for(self, address: bytes) -> Iterator[tuple[bytes, bytes]]:
+        """(detail key, signature) of the executed transactions naming `address`, newest
+        first: (block, L1 transaction index, position) descending."""
+        db = self._db.get("by_address")
+        if db is None:
+            return
+        with self._txn.cursor(db=db) as cur:
+            if not cur.set_range(address):
+                return
+            for key, value in cur:
+                if bytes(key[:32]) != address:
+                    break
+                yield detail_of_address_key(bytes(key)), bytes(value)
+
+    # ------------------------------------------------------------------ account indexes
+
+    def account_index(self, name: str, key: bytes) -> list[bytes] | None:
+        """The pubkeys an account index lists under `key` at the head, in pubkey order; None
+        when the writer does not keep that index. `name`: `by_owner` (owner program),
+        `token_by_owner`, `token_by_mint`, `token_by_delegate`."""
+        flag = b"index_owners" if name == "by_owner" else b"index_tokens"
+        db = self._db.get(name)
+        if db is None or self._txn.get(flag, db=self._db["meta"]) is None:
+            return None
+        out: list[bytes] = []
+        with self._txn.cursor(db=db) as cur:
+            if cur.set_range(key):
+                for item in cur.iternext(keys=True, values=False):
+                    if bytes(item[:32]) != key:
+                        break
+                    out.append(bytes(item[32:]))
+        return out

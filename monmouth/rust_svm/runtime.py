@@ -48,6 +48,10 @@ class Execution(msgspec.Struct, frozen=True, gc=False):
     fee: int
     compute_units: int
     logs: list[str]
+    #: Per instruction, its inner instructions (see `Simulation`); filled when asked for.
+    inner: list[list[tuple[int, bytes, bytes, int | None]]] = []
+    #: (program id, data) when the transaction set return data and it was asked for.
+    return_data: tuple[bytes, bytes] | None = None
 
     @property
     def error_name(self) -> str | None:
@@ -100,6 +104,7 @@ class SvmRuntime:
         # pinned to one version).
         inner = self._svm._inner
         self._get_account = inner.get_account
+        self._get_balance = inner.get_balance
         self._send = inner.send_transaction
 
     def _pubkey(self, key: bytes) -> Pubkey:
@@ -137,6 +142,12 @@ class SvmRuntime:
         account = self._get_account(self._pubkeys.get(pubkey) or self._pubkey(pubkey))
         return None if account is None or account.lamports == 0 else account
 
+    def balances(self, pubkeys: tuple[bytes, ...]) -> list[int]:
+        """The lamports of each account (0 where none), without copying any account data."""
+        balance = self._get_balance
+        pubkeys_cache = self._pubkeys
+        return [balance(pubkeys_cache.get(k) or self._pubkey(k)) or 0 for k in pubkeys]
+
     def put_object(self, pubkey: bytes, account: Account) -> None:
         """Overwrite an account (deposits)."""
         self._svm.set_account(self._pubkey(pubkey), account)
@@ -167,12 +178,33 @@ class SvmRuntime:
 
     # ------------------------------------------------------------------ execution
 
-    def execute(self, tx: VersionedTransaction) -> Execution:
+    def execute(self, tx: VersionedTransaction, *, details: bool = False) -> Execution:
+        """Run and commit `tx`; with `details`, also its inner instructions and return data."""
         result = self._send(tx)
         if isinstance(result, TransactionMetadata):
-            return Execution(None, result.fee(), result.compute_units_consumed(), result.logs())
-        meta = result.meta()
-        return Execution(result.err(), meta.fee(), meta.compute_units_consumed(), meta.logs())
+            meta, error = result, None
+        else:
+            meta, error = result.meta(), result.err()
+        logs = meta.logs()
+        if not details:
+            return Execution(error, meta.fee(), meta.compute_units_consumed(), logs)
+        # The logs say whether there is anything to convert (most transactions invoke nothing
+        # and return nothing); a truncated log says nothing, so it converts both.
+        invoked = returned = False
+        for line in logs:
+            if line.endswith(" invoke [2]"):
+                invoked = True
+            elif line.startswith(("Program return: ", "Log truncated")):
+                returned = True
+                invoked = invoked or line.startswith("Log truncated")
+        return Execution(
+            error,
+            meta.fee(),
+            meta.compute_units_consumed(),
+            logs,
+            _inner(meta) if invoked else [],
+            _return_data(meta) if returned else None,
+        )
 
     def simulate(self, tx: VersionedTransaction) -> Simulation:
         """Run `tx` against the accounts loaded now without keeping any of its writes."""
@@ -182,18 +214,28 @@ class SvmRuntime:
             post = {bytes(key): account for key, account in result.post_accounts()}
         else:
             meta, error, post = result.meta(), result.err(), {}
-        returned = meta.return_data()
-        data = None if returned is None else (bytes(returned.program_id), bytes(returned.data))
-        inner = [
-            [
-                (ix.program_id_index, bytes(ix.accounts), bytes(ix.data), item.stack_height())
-                for item in group
-                for ix in (item.instruction(),)
-            ]
-            for group in meta.inner_instructions()
-        ]
         execution = Execution(error, meta.fee(), meta.compute_units_consumed(), meta.logs())
-        return Simulation(execution, data if data and data[1] else None, inner, post)
+        return Simulation(execution, _return_data(meta), _inner(meta), post)
+
+
+def _inner(meta: TransactionMetadata) -> list[list[tuple[int, bytes, bytes, int | None]]]:
+    return [
+        [
+            (ix.program_id_index, bytes(ix.accounts), bytes(ix.data), item.stack_height())
+            for item in group
+            for ix in (item.instruction(),)
+        ]
+        for group in meta.inner_instructions()
+    ]
+
+
+def _return_data(meta: TransactionMetadata) -> tuple[bytes, bytes] | None:
+    """(program id, data), or None when the transaction set none (or set it empty)."""
+    returned = meta.return_data()
+    if returned is None:
+        return None
+    data = bytes(returned.data)
+    return (bytes(returned.program_id), data) if data else None
 
 
 def lookup_tables(tx: VersionedTransaction) -> list[bytes]:
@@ -224,6 +266,21 @@ def writable_keys(tx: VersionedTransaction, keys: list[bytes], runtime: SvmRunti
             addresses = runtime.lookup_table_addresses(bytes(lookup.account_key))
             out.extend(addresses[i] for i in bytes(lookup.writable_indexes) if i < len(addresses))
     return out
+
+
+def loaded_split(tx: VersionedTransaction, runtime: SvmRuntime) -> tuple[list[bytes], list[bytes]]:
+    """The (writable, readonly) addresses a v0 transaction loads, in Solana's order (all
+    tables' writable ones, then all readonly ones): the rest of its account keys."""
+    msg = tx.message
+    writable: list[bytes] = []
+    readonly: list[bytes] = []
+    if isinstance(msg, MessageV0):
+        for lookup in msg.address_table_lookups:
+            addresses = runtime.lookup_table_addresses(bytes(lookup.account_key))
+            n = len(addresses)
+            writable.extend(addresses[i] for i in bytes(lookup.writable_indexes) if i < n)
+            readonly.extend(addresses[i] for i in bytes(lookup.readonly_indexes) if i < n)
+    return writable, readonly
 
 
 def loaded_addresses(tx: VersionedTransaction, runtime: SvmRuntime) -> list[bytes]:

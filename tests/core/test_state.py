@@ -9,8 +9,8 @@ import pytest
 
 from monmouth.core.errors import DataDirError
 from monmouth.core.lthash import LtHash
-from monmouth.core.records import BlockRecord, TxRecord
-from monmouth.core.state import BlockWrite, Store
+from monmouth.core.records import BlockRecord, TxDetail, TxRecord, detail_key
+from monmouth.core.state import BlockWrite, DetailWrite, Store
 from monmouth.rust_svm.accounts import AccountRecord
 
 
@@ -138,3 +138,72 @@ def test_finality_keeps_undo_records_above_the_finalized_block(tmp_path: Path) -
         assert store.head_id() is not None and store.head_id().number == 2  # type: ignore[union-attr]
         with pytest.raises(DataDirError, match="retention"):
             store.revert_head()  # block 2 is finalized: its undo record is gone
+
+
+def _detail_write(number: int) -> DetailWrite:
+    from solders.hash import Hash
+    from solders.keypair import Keypair
+    from solders.message import Message
+    from solders.system_program import TransferParams, transfer
+    from solders.transaction import Transaction
+
+    payer = Keypair()
+    ix = transfer(TransferParams(from_pubkey=payer.pubkey(), to_pubkey=payer.pubkey(), lamports=1))
+    wire = bytes(
+        Transaction(
+            [payer],
+            Message.new_with_blockhash([ix], payer.pubkey(), Hash.default()),
+            Hash.default(),
+        )
+    )
+    detail = TxDetail(wire, [5, 1], [4, 1], None, [], [], [], None)
+    keys = [bytes(k) for k in Transaction.from_bytes(wire).message.account_keys]
+    return DetailWrite(detail_key(number, 0, 0), bytes(wire[1:65]), detail, keys)
+
+
+def test_details_and_index_are_reverted_with_their_block(tmp_path: Path) -> None:
+    with Store(tmp_path / "s", sync=False) as store:
+        store.commit_block(BlockWrite(block(0), LtHash(), [], [], []))
+        item = _detail_write(1)
+        record = TxRecord(item.signature, "ok", None, None, 1, 5000, 150, [], bytes(32), 0, 0)
+        store.commit_block(BlockWrite(block(1), LtHash(), [], [record], [], [item]))
+        with store.read() as view:
+            assert view.detail(record) == item.detail
+            assert view.block_details(1) == [item.detail]
+            assert view.signatures_indexed()
+            for address in item.addresses:
+                assert list(view.signatures_for(address)) == [(item.key, item.signature)]
+        store.revert_head()
+        with store.read() as view:
+            assert view.block_details(1) == []
+            assert all(list(view.signatures_for(a)) == [] for a in item.addresses)
+            assert view.tx(item.signature) is None
+
+
+def test_a_directory_without_the_new_databases_opens(tmp_path: Path) -> None:
+    """Schema 2 directories written before details existed: readers see no details; the
+    first writer creates the databases."""
+    path = tmp_path / "s"
+    with Store(path, sync=False, index_signatures=False) as store:
+        store.commit_block(BlockWrite(block(0), LtHash(), [], [], []))
+    env = lmdb.open(str(path), max_dbs=16)
+    with env.begin(write=True) as txn:
+        for name in (b"details", b"by_address"):
+            txn.drop(env.open_db(name, txn=txn), delete=True)
+    env.close()
+    with Store(path, readonly=True) as old, old.read() as view:
+        assert view.block_details(0) == [] and not view.signatures_indexed()
+        assert list(view.signatures_for(bytes(32))) == []
+    with Store(path, sync=False) as store, store.read() as view:
+        assert view.signatures_indexed()
+
+
+def test_a_loaded_snapshot_is_indexed(tmp_path: Path) -> None:
+    from monmouth.core.records import SnapshotHead
+
+    owner = bytes([9]) * 32
+    raw = AccountRecord(5, owner, False, 0, b"").encode()
+    with Store(tmp_path / "s", sync=False) as store:
+        store.load_snapshot(SnapshotHead(None, None, 0), [(bytes([1]) * 32, raw)])
+        with store.read() as view:
+            assert view.account_index("by_owner", owner) == [bytes([1]) * 32]

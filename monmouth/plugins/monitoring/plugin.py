@@ -77,7 +77,6 @@ def _l1_node(settings: Settings) -> str | None:
     return source.rpc_url
 
 
-
 def counts_reasons(settings: Settings, config: Config) -> bool:
     """Whether to count rejections by reason: `count_reasons`, where "auto" means when the
     node builds the transaction payloads anyway (an executor keeping or publishing a stream)."""

@@ -13,7 +13,7 @@ import base64
 import binascii
 import hashlib
 import struct
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -46,6 +46,11 @@ from monmouth.plugins.rpc.simulate import (
     simulation_result,
 )
 from monmouth.plugins.rpc.snapshot import API_VERSION, Snapshot
+from monmouth.plugins.rpc.transactions import (
+    get_block,
+    get_signatures_for_address,
+    get_transaction,
+)
 from monmouth.rust_svm.accounts import AccountRecord
 
 __all__ = [
@@ -425,8 +430,9 @@ def get_blocks_with_limit(snap: Snapshot, params: Params) -> Any:
 
 
 # ---------------------------------------------------------------------- scans
-# No secondary index yet (issue 16, item 5): these scan the accounts at the commitment's block,
-# as Agave does for getProgramAccounts and, without its account indexes, for the token methods.
+# With the core's account indexes (`[store] index_owners`, `index_tokens`) these read the
+# accounts an index lists; without them they scan the accounts at the commitment's block, as
+# Agave does without its account indexes.
 
 MAX_FILTERS = 4
 _MAX_MEMCMP_BYTES = 128
@@ -438,6 +444,29 @@ def scan_accounts(snap: Snapshot, slot: int) -> Iterator[tuple[bytes, bytes]]:
         yield from snap.view.accounts_at(slot, snap.processed)
     except DataDirError as exc:
         raise RpcError(BLOCK_NOT_AVAILABLE, str(exc)) from None
+
+
+def candidate_accounts(
+    snap: Snapshot, slot: int, index: str, key: bytes
+) -> Iterable[tuple[bytes, bytes]]:
+    """The accounts (as block `slot` left them) that may match: those an account index lists
+    under `key` at the head, plus every account changed after `slot`; all accounts (a scan)
+    when the node does not keep that index. Callers still check each account."""
+    listed = snap.view.account_index(index, key)
+    if listed is None:
+        return scan_accounts(snap, slot)
+    changed: dict[bytes, bytes | None] = {}
+    if slot < snap.processed:
+        try:
+            changed = snap.view.changes_after(slot, snap.processed)
+        except DataDirError as exc:
+            raise RpcError(BLOCK_NOT_AVAILABLE, str(exc)) from None
+    out: list[tuple[bytes, bytes]] = []
+    for pubkey in sorted(set(listed).union(changed)) if changed else listed:
+        raw = changed[pubkey] if pubkey in changed else snap.view.account(pubkey)
+        if raw is not None:
+            out.append((pubkey, raw))
+    return out
 
 
 def _filters(value: Any, where: str) -> list[tuple[int | None, int, bytes]]:
@@ -500,7 +529,7 @@ def get_program_accounts(snap: Snapshot, params: Params) -> Any:
     cfg = config_of(config, "params[1]")
     filters = _filters(cfg.get("filters"), "params[1].filters")
     found = []
-    for key, raw in scan_accounts(snap, slot):
+    for key, raw in candidate_accounts(snap, slot, "by_owner", owner):
         if raw[17:49] == owner and _matches(raw[49:], filters):
             found.append(_keyed(snap, key, raw, slot, encoding, data_slice))
     return snap.context(slot, found) if cfg.get("withContext") else found
@@ -534,7 +563,8 @@ def _token_accounts(snap: Snapshot, params: Params, method: str, by_delegate: bo
     mint, program = _token_filter(token_filter, "params[1]")
     slot, encoding, data_slice = _account_reads(snap, config, "params[2]")
     found = []
-    for pubkey, raw in scan_accounts(snap, slot):
+    index = "token_by_delegate" if by_delegate else "token_by_owner"
+    for pubkey, raw in candidate_accounts(snap, slot, index, key):
         owner_program = raw[17:49]
         data = raw[49:]
         if not _is_token_account(owner_program, data):
@@ -589,6 +619,7 @@ def get_token_supply(snap: Snapshot, params: Params) -> Any:
 READ_METHODS: dict[str, Method] = {
     "getAccountInfo": get_account_info,
     "getBalance": get_balance,
+    "getBlock": get_block,
     "getBlockHeight": get_block_height,
     "getBlockTime": get_block_time,
     "getBlocks": get_blocks,
@@ -609,7 +640,9 @@ READ_METHODS: dict[str, Method] = {
     "getTokenAccountsByOwner": get_token_accounts_by_owner,
     "getTokenSupply": get_token_supply,
     "getSignatureStatuses": get_signature_statuses,
+    "getSignaturesForAddress": get_signatures_for_address,
     "getSlot": get_slot,
+    "getTransaction": get_transaction,
     "getTransactionCount": get_transaction_count,
     "getVersion": get_version,
     "isBlockhashValid": is_blockhash_valid,
