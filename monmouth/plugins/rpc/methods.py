@@ -38,7 +38,15 @@ from monmouth.plugins.rpc.errors import (
     RpcError,
     invalid_params,
 )
-from monmouth.plugins.rpc.params import Params, b58, config_of, positional, pubkey_of, u64_of
+from monmouth.plugins.rpc.params import (
+    Params,
+    b58,
+    base58_of,
+    config_of,
+    positional,
+    pubkey_of,
+    u64_of,
+)
 from monmouth.plugins.rpc.simulate import (
     Simulator,
     post_accounts,
@@ -217,13 +225,10 @@ def get_latest_blockhash(snap: Snapshot, params: Params) -> Any:
 
 
 def _hash(value: Any, where: str) -> bytes:
-    try:
-        raw = base58.b58decode(value) if isinstance(value, str) else b""
-    except ValueError:
-        raw = b""
-    if len(raw) != 32:
+    raw = base58_of(value, 32)
+    if raw is None:
         raise RpcError(INVALID_PARAMS, f"Invalid param: {where} {value!r} is not a blockhash")
-    return bytes(raw)
+    return raw
 
 
 def is_blockhash_valid(snap: Snapshot, params: Params) -> Any:
@@ -346,13 +351,10 @@ def get_signature_statuses(snap: Snapshot, params: Params) -> Any:
     head = snap.require_head().number
     statuses: list[Any] = []
     for i, text in enumerate(signatures):
-        try:
-            raw = base58.b58decode(text) if isinstance(text, str) else b""
-        except ValueError:
-            raw = b""
-        if len(raw) != 64:
+        raw = base58_of(text, 64)
+        if raw is None:
             raise RpcError(INVALID_PARAMS, f"Invalid param: params[0][{i}] is not a signature")
-        statuses.append(_status(snap, bytes(raw), head, search_history))
+        statuses.append(_status(snap, raw, head, search_history))
     return snap.context(head, statuses)
 
 

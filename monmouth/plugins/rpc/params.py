@@ -34,16 +34,25 @@ def config_of(value: Any, where: str) -> dict[str, Any]:
     return value
 
 
+def base58_of(value: Any, size: int) -> bytes | None:
+    """`value` decoded from base58 when it is a string of exactly `size` bytes, else None (the
+    caller says which parameter and what it should have been)."""
+    if not isinstance(value, str):
+        return None
+    try:
+        raw = base58.b58decode(value)
+    except ValueError:
+        return None
+    return bytes(raw) if len(raw) == size else None
+
+
 def pubkey_of(value: Any, where: str) -> bytes:
     if not isinstance(value, str):
         raise invalid_params(f"{where} must be a base58 public key string")
-    try:
-        key = base58.b58decode(value)
-    except ValueError:
-        key = b""
-    if len(key) != 32:
+    key = base58_of(value, 32)
+    if key is None:
         raise RpcError(INVALID_PARAMS, f"Invalid param: {where} {value!r} is not a public key")
-    return bytes(key)
+    return key
 
 
 def u64_of(value: Any, where: str) -> int:

@@ -25,6 +25,7 @@ from monmouth.plugins.rpc.errors import (
     RpcError,
     invalid_params,
 )
+from monmouth.plugins.rpc.params import base58_of
 from monmouth.plugins.rpc.snapshot import Snapshot
 from monmouth.rust_svm.errors import error_json
 from monmouth.rust_svm.runtime import (
@@ -180,14 +181,11 @@ def post_accounts(
         raise invalid_params(f"{where}.encoding: base58 encoding not supported")
     out: list[Any] = []
     for i, text in enumerate(config["addresses"]):
-        try:
-            key = base58.b58decode(text) if isinstance(text, str) else b""
-        except ValueError:
-            key = b""
-        if len(key) != 32:
+        key = base58_of(text, 32)
+        if key is None:
             raise invalid_params(f"{where}.addresses[{i}] is not a public key")
-        account = simulation.post_accounts.get(bytes(key))
-        raw = store_encoding(account) if account is not None else snap.account(bytes(key), slot)
+        account = simulation.post_accounts.get(key)
+        raw = store_encoding(account) if account is not None else snap.account(key, slot)
         out.append(None if raw is None else encode_account(raw, encoding))
     return out
 

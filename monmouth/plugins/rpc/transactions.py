@@ -13,7 +13,6 @@ from __future__ import annotations
 import base64
 from typing import Any
 
-import base58
 from solders.message import MessageV0
 from solders.transaction import VersionedTransaction
 
@@ -25,7 +24,15 @@ from monmouth.plugins.rpc.errors import (
     RpcError,
     invalid_params,
 )
-from monmouth.plugins.rpc.params import Params, b58, config_of, positional, pubkey_of, u64_of
+from monmouth.plugins.rpc.params import (
+    Params,
+    b58,
+    base58_of,
+    config_of,
+    positional,
+    pubkey_of,
+    u64_of,
+)
 from monmouth.plugins.rpc.snapshot import Snapshot, parse_commitment
 
 __all__ = ["get_block", "get_signatures_for_address", "get_transaction"]
@@ -291,13 +298,10 @@ def encode_with_meta(
 
 
 def _signature(value: Any, where: str) -> bytes:
-    try:
-        raw = base58.b58decode(value) if isinstance(value, str) else b""
-    except ValueError:
-        raw = b""
-    if len(raw) != 64:
+    raw = base58_of(value, 64)
+    if raw is None:
         raise RpcError(INVALID_PARAMS, f"Invalid param: {where} is not a signature")
-    return bytes(raw)
+    return raw
 
 
 def get_transaction(snap: Snapshot, params: Params) -> Any:
