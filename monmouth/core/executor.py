@@ -35,6 +35,7 @@ from monmouth.core.records import (
     detail_key,
     message_key,
 )
+from monmouth.core.spl import TOKEN_PROGRAMS, is_token_account
 from monmouth.core.state import BlockWrite, DetailWrite, Store
 from monmouth.core.telemetry import SIGNATURES
 from monmouth.rust_svm.accounts import account_hash_input
@@ -59,12 +60,6 @@ _SYSTEM_PROGRAM = bytes(32)
 #: Runtime errors that mean the fee payer cannot pay: Solana drops these transactions.
 _FEE_PAYER_ERRORS = frozenset(
     {"AccountNotFound", "InsufficientFundsForFee", "InvalidAccountForFee"}
-)
-_TOKEN_PROGRAMS = frozenset(
-    {
-        bytes(Pubkey.from_string("TokenkegQfeZyiNwAJbNbGKPFXCWuBvf9Ss623VQ5DA")),
-        bytes(Pubkey.from_string("TokenzQdBNbLqP5VEhdkAS6EPFLC1PHnBqCXEpPxuEb")),
-    }
 )
 
 Router = Callable[[L1Transaction, L1Block], bytes | None]
@@ -400,7 +395,7 @@ class BlockExecutor:
                     # only a transaction that names a token program changes them.
                     pre_token_accounts = (
                         None
-                        if _TOKEN_PROGRAMS.isdisjoint(keys)
+                        if TOKEN_PROGRAMS.isdisjoint(keys)
                         else [(keys.index(k), get(k)) for k in writable]
                     )
                 result = runtime.execute(tx, details=keep_details)
@@ -580,12 +575,8 @@ class BlockExecutor:
             if account is None:
                 continue
             program = bytes(account.owner)
-            if program not in _TOKEN_PROGRAMS:
-                continue
             data = account.data
-            if len(data) < 165 or len(data) == 355:
-                continue
-            if len(data) > 165 and data[165] != 2:  # Token-2022: a mint with extensions
+            if not is_token_account(program, data):
                 continue
             mint = data[:32]
             decimals = self._decimals(mint)
@@ -601,7 +592,7 @@ class BlockExecutor:
         if missing:
             runtime.load(missing, self.store.accounts(missing))
         account = runtime.get_object(mint)
-        if account is None or bytes(account.owner) not in _TOKEN_PROGRAMS:
+        if account is None or bytes(account.owner) not in TOKEN_PROGRAMS:
             return None
         data = account.data
         return data[44] if len(data) >= 82 else None

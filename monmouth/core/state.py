@@ -36,6 +36,7 @@ from monmouth.core.records import (
     decode_undo,
     encode,
 )
+from monmouth.core.spl import is_token_account
 from monmouth.core.view import StateView
 
 if TYPE_CHECKING:
@@ -72,22 +73,15 @@ OPTIONAL_DATABASES = (
     b"token_by_mint",
     b"token_by_delegate",
 )
-_TOKEN_PROGRAMS = (
-    bytes.fromhex("06ddf6e1d765a193d9cbe146ceeb79ac1cb485ed5f5b37913a8cf5857eff00a9"),
-    bytes.fromhex("06ddf6e1ee758fde18425dbce46ccddab61afc4d83b90d27febdf928d8a18bfc"),
-)
 
 
 def token_index_keys(raw: bytes | None) -> tuple[bytes, bytes, bytes | None] | None:
     """(owner, mint, delegate or None) of an SPL Token / Token-2022 account in the store's
     encoding (owner program at 17:49, data from 49), None for anything else."""
-    if raw is None or raw[17:49] not in _TOKEN_PROGRAMS:
+    if raw is None:
         return None
     data = raw[49:]
-    size = len(data)
-    if size != 165 and (
-        raw[17:49] != _TOKEN_PROGRAMS[1] or size < 166 or size == 355 or data[165] != 2
-    ):
+    if not is_token_account(raw[17:49], data):
         return None
     delegate = data[76:108] if data[72:76] == b"\x01\x00\x00\x00" else None
     return data[32:64], data[0:32], delegate

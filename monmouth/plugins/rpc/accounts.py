@@ -15,6 +15,8 @@ from typing import Any
 
 import base58
 
+from monmouth.core.spl import ACCOUNT_SIZE as _ACCOUNT_SIZE
+from monmouth.core.spl import TOKEN_2022_PROGRAM, TOKEN_PROGRAM
 from monmouth.plugins.rpc.errors import invalid_params
 from monmouth.rust_svm.accounts import AccountRecord
 
@@ -33,11 +35,8 @@ __all__ = [
 MAX_BASE58_BYTES = 128
 ENCODINGS = ("binary", "base58", "base64", "base64+zstd", "jsonParsed")
 SYSTEM_PROGRAM = bytes(32)
-TOKEN_PROGRAM = base58.b58decode("TokenkegQfeZyiNwAJbNbGKPFXCWuBvf9Ss623VQ5DA")
-TOKEN_2022_PROGRAM = base58.b58decode("TokenzQdBNbLqP5VEhdkAS6EPFLC1PHnBqCXEpPxuEb")
 _TOKEN_PROGRAMS = {TOKEN_PROGRAM: "spl-token", TOKEN_2022_PROGRAM: "spl-token-2022"}
 _MINT_SIZE = 82
-_ACCOUNT_SIZE = 165
 # Token-2022 puts an account-type byte right after the base token-account layout.
 _MINT_TYPE, _ACCOUNT_TYPE = 1, 2
 _STATES = ("uninitialized", "initialized", "frozen")
