@@ -364,8 +364,15 @@ class PluginHost:
                 raise PluginHalted(
                     impl.plugin_name, f"route_transaction raised {type(exc).__name__}: {exc}"
                 ) from exc
-            if result is not None:
-                return result
+            if result is None:
+                continue
+            if not isinstance(result, bytes | bytearray | memoryview):
+                # Routing decides state: a wrong answer type halts rather than guessing.
+                raise PluginHalted(
+                    impl.plugin_name,
+                    f"route_transaction returned {type(result).__name__}, not bytes or None",
+                )
+            return bytes(result)
         return None
 
     def notify(self, hook: str, only: list[str] | None = None, **kwargs: Any) -> None:

@@ -41,7 +41,7 @@ import msgspec
 import structlog
 import zmq
 
-from monmouth.core.errors import ConfigError
+from monmouth.core.errors import ConfigError, StartError
 from monmouth.core.pipes import frame, receive_frame, send_frame
 from monmouth.core.records import Segment
 from monmouth.stream.publisher import Publisher, count_sent
@@ -218,12 +218,15 @@ class PublisherProcess:
         self._reader.start()
         if not self._answered.wait(start_timeout):
             self._abandon()
-            raise RuntimeError(f"the stream publisher process did not start in {start_timeout} s")
+            raise StartError(
+                f"the stream publisher process did not start in {start_timeout} s "
+                "(is the machine overloaded?); run again, or run with --publish none"
+            )
         ready = self._ready
         if ready is None or ready.error is not None:
             self._abandon()
             if ready is None:
-                raise RuntimeError(
+                raise StartError(
                     f"the stream publisher process ended at start (exit code "
                     f"{self._process.returncode}); its error is in the log above"
                 )
@@ -231,7 +234,7 @@ class PublisherProcess:
                 raise zmq.ZMQError(ready.errno, ready.error)
             if ready.config:
                 raise ConfigError(ready.error)
-            raise RuntimeError(f"the stream publisher process failed at start: {ready.error}")
+            raise StartError(f"the stream publisher process failed at start: {ready.error}")
         self._writer: threading.Thread = threading.Thread(
             target=self._write_commands, name="monmouth-publisher-writer", daemon=True
         )

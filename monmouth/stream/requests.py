@@ -137,6 +137,9 @@ class RequestServer:
             return
         if (request.from_seq is None) == (request.from_height is None):
             raise ValueError("replay takes exactly one of from_seq and from_height")
+        for name in ("from_seq", "from_height", "to_seq"):
+            if (getattr(request, name) or 0) < 0:
+                raise ValueError(f"replay's {name} must be 0 or more")
         if request.from_seq is not None:
             start = request.from_seq
         else:
