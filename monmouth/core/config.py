@@ -213,6 +213,18 @@ class StreamSettings(_Section):
     heartbeat_interval: float = Field(1.0, gt=0, le=60)
     #: Messages queued per subscriber before ZeroMQ drops (the subscriber then replays them).
     send_hwm: int = Field(200_000, ge=1)
+    #: What one client may cost (docs/stream.md, "Limits"). A subscription prefix longer than
+    #: `max_subscription_bytes` disconnects its subscriber; prefixes beyond `max_subscriptions`
+    #: (distinct, over all subscribers) are not tracked for filtering.
+    max_subscription_bytes: int = Field(1024, ge=64)
+    max_subscriptions: int = Field(100_000, ge=1)
+    #: The request socket: a larger request disconnects its client; requests of one client at
+    #: once; replays and snapshots sent at once (each holds an LMDB read transaction); seconds
+    #: a client may leave a reply unread before its requests are dropped.
+    max_request_bytes: int = Field(65536, ge=1024)
+    max_requests_per_client: int = Field(8, ge=1)
+    max_active_replays: int = Field(16, ge=1, le=100)
+    client_timeout: float = Field(30.0, gt=0)
     #: This instance's name in heartbeats and alerts (default: HOST/DATA-DIR-NAME).
     instance: str | None = None
     #: CURVE: this server's secret key file and the folder of client public keys it accepts.
