@@ -26,7 +26,16 @@ from nacl._sodium import ffi, lib
 from solders.pubkey import Pubkey
 from solders.signature import Signature
 
-from monmouth.rust_svm._verify import Job, Pool
+try:
+    from monmouth.rust_svm._verify import Job, Pool
+
+    #: Which implementation checks signatures: "c" (`_verify.c`), or "python" (`verify_py`)
+    #: where the package was installed without a C compiler.
+    IMPLEMENTATION = "c"
+except ImportError:
+    from monmouth.rust_svm.verify_py import Job, Pool  # type: ignore[assignment]
+
+    IMPLEMENTATION = "python"
 
 #: Transactions per task handed to a worker: small enough to start executing early.
 CHUNK = 64
