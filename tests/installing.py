@@ -76,8 +76,10 @@ def dists(factory: pytest.TempPathFactory) -> Dists:
         (sdist,) = out.glob("*.tar.gz")
         # The compiler hidden: setup.py must warn and build the wheel without the extensions.
         nocc = out / "without-c"
-        wheel = [*PIP, "wheel", "--verbose", "--no-deps", "--no-build-isolation"]
-        log = _run([*wheel, "--wheel-dir", str(nocc), str(sdist)], env={**CLEAN_ENV, "CC": "false"})
+        build_wheel = [*PIP, "wheel", "--verbose", "--no-deps", "--no-build-isolation"]
+        log = _run(
+            [*build_wheel, "--wheel-dir", str(nocc), str(sdist)], env={**CLEAN_ENV, "CC": "false"}
+        )
         (out / "without-c.log").write_text(log)
         (out / "done").touch()
     (sdist,) = out.glob("*.tar.gz")
