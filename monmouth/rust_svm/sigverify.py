@@ -1,7 +1,8 @@
 """Ed25519 signature checks of Solana transactions on every core, without the GIL.
 
 libsodium checks signatures on native threads of the C extension `_verify`, which never take
-the GIL: the node's main thread hands over a block's signatures and goes on executing. Its
+the GIL: the node's main thread hands over a block's signatures and goes on executing. (Where
+the package was installed without a C compiler, `verify_py` does the same with Python threads.) Its
 verdict "valid" implies the runtime's (ed25519-dalek `verify_strict`): canonical S, canonical
 and not small-order public key and R, and the cofactorless equation. Only when libsodium says
 "invalid" does the runtime's own check decide, so both always agree, and the common case (valid
