@@ -67,8 +67,10 @@ def test_implementations_are_what_the_modules_use() -> None:
     }
     assert implementations() == used
     assert set(HOT_PATHS) == set(used)
-    # `make` builds every extension on a machine with a compiler, which the suite runs on.
-    assert set(used.values()) == {"c"}
+    # Building them is optional (setup.py), so a C file that stopped compiling would only warn:
+    # here it fails. The suite tests each extension against its reference, so it needs them.
+    missing = sorted(path for path, which in used.items() if which != "c")
+    assert not missing, f"C extensions not built (is there a C compiler?): {missing}"
 
 
 def test_version_names_the_runtime_libsodium_python_and_implementations() -> None:
