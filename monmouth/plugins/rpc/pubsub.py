@@ -39,7 +39,13 @@ from monmouth.core.state import Store
 from monmouth.core.view import StateView
 from monmouth.plugins.rpc.accounts import ENCODINGS, encode_account, parse_data_slice
 from monmouth.plugins.rpc.errors import INVALID_PARAMS, METHOD_NOT_FOUND, RpcError, invalid_params
-from monmouth.plugins.rpc.methods import _filters, _matches, _mint_decimals
+from monmouth.plugins.rpc.methods import (
+    AIRDROP_MAGIC,
+    _airdrop_slot,
+    _filters,
+    _matches,
+    _mint_decimals,
+)
 from monmouth.plugins.rpc.params import b58, base58_of, config_of, positional, pubkey_of
 from monmouth.plugins.rpc.snapshot import Commitment, Snapshot, parse_commitment
 from monmouth.plugins.rpc.transactions import encode_with_meta
@@ -556,17 +562,25 @@ class Notifier:
         """Signature subscriptions whose transaction reached their commitment (one-shot)."""
         done: list[int] = []
         for signature, subs in self.signatures.items():
-            record = view.tx(signature)
-            if record is None or not record.executed:
-                continue
-            err = record.error if record.status == "failed" else None
+            err: Any = None
+            if signature.startswith(AIRDROP_MAGIC):
+                # requestAirdrop's id: the deposit it names (getSignatureStatuses' reading).
+                slot = _airdrop_slot(snap, signature)
+                if slot is None:
+                    continue
+            else:
+                record = view.tx(signature)
+                if record is None or not record.executed:
+                    continue
+                slot = record.slot
+                err = record.error if record.status == "failed" else None
             for sub in subs.values():
                 if sub.received and not sub.received_sent:
                     sub.received_sent = True
-                    result = _context(record.slot, "receivedSignature")
+                    result = _context(slot, "receivedSignature")
                     sub.sink.push(_notification("signatureNotification", sub.id, result))
-                if record.slot <= snap.at(sub.commitment):
-                    result = _context(record.slot, {"err": err})
+                if slot <= snap.at(sub.commitment):
+                    result = _context(slot, {"err": err})
                     sub.sink.push(_notification("signatureNotification", sub.id, result))
                     done.append(sub.id)
         for sub_id in done:

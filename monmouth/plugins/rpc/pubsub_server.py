@@ -72,17 +72,28 @@ class Connection:
         self.queue: deque[bytes] = deque()
         self.queued_bytes = 0
         self.ready = asyncio.Event()
+        #: Set while the backlog is under half its limit: the reader waits for it before it
+        #: takes the next request, so a client that floods requests is slowed, not cut off.
+        self.room = asyncio.Event()
+        self.room.set()
         self.closing = False
         self.sent = 0
 
-    def push(self, message: bytes) -> None:
-        """Queue one text message; a full backlog closes the connection instead of waiting."""
+    def full(self) -> bool:
+        return len(self.queue) >= self.limits.max_backlog // 2
+
+    def push(self, message: bytes, *, answer: bool = False) -> None:
+        """Queue one text message; a full backlog closes the connection instead of waiting.
+
+        `answer`: the answer to the client's own request, which counts against the bytes but
+        not the messages (the reader stops reading requests instead, `room`)."""
         if self.closing:
             return
         transport = self.ws.transport
         buffered = transport.get_write_buffer_size() if transport is not None else 0
         if (
-            len(self.queue) >= self.limits.max_backlog
+            not answer
+            and len(self.queue) >= self.limits.max_backlog
             or self.queued_bytes + len(message) + buffered > self.limits.max_backlog_bytes
         ):
             self.overflow()
@@ -102,6 +113,7 @@ class Connection:
         self.queue.clear()
         self.queued_bytes = 0
         self.ready.set()
+        self.room.set()
         asyncio.get_running_loop().create_task(
             self.ws.close(SLOW_CLIENT, "backlog over the limit: the client does not read")
         )
@@ -115,6 +127,8 @@ class Connection:
                 continue
             message = self.queue.popleft()
             self.queued_bytes -= len(message)
+            if not self.full():
+                self.room.set()
             await self.ws.send(message, text=True)
             self.sent += 1
 
@@ -145,6 +159,9 @@ class _Endpoint:
                     break
                 text = message if isinstance(message, str) else message.decode("utf-8", "replace")
                 self.answer(conn, text)
+                if conn.full():
+                    conn.room.clear()
+                    await conn.room.wait()
         except ConnectionClosed:
             pass
         finally:
@@ -158,21 +175,21 @@ class _Endpoint:
 
     def answer(self, conn: Connection, text: str) -> None:
         if text.strip().lower() == "ping":
-            conn.push(b"pong")
+            conn.push(b"pong", answer=True)
             return
         try:
             request = _decode(text)
         except msgspec.DecodeError:
-            conn.push(_error(RpcError(PARSE_ERROR, "Parse error"), None))
+            conn.push(_error(RpcError(PARSE_ERROR, "Parse error"), None), answer=True)
             return
         if isinstance(request, list):
             answers = [a for a in (self.call(conn, c) for c in request) if a is not None]
             if answers:
-                conn.push(b"[" + b",".join(answers) + b"]")
+                conn.push(b"[" + b",".join(answers) + b"]", answer=True)
             return
         answer = self.call(conn, request)
         if answer is not None:
-            conn.push(answer)
+            conn.push(answer, answer=True)
 
     def call(self, conn: Connection, call: Any) -> bytes | None:
         if not isinstance(call, dict) or call.get("jsonrpc") != "2.0":
