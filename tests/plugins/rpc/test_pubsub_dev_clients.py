@@ -180,7 +180,7 @@ async def _solana_py_accounts_signatures_logs(dev: Dev) -> None:
         (log,) = seen[mentions.subscription_id]
         assert log.result.value.signature == signature
         assert log.result.value.err is None
-        assert any("11111111111111111111111111111111 success" in line for line in log.result.value.logs)
+        assert any(f"{SYSTEM} success" in line for line in log.result.value.logs)
         assert any(n.result.value.signature == signature for n in seen[logs.subscription_id])
         (status,) = seen[landed.subscription_id]
         assert status.result.value.err is None
