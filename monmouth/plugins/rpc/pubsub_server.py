@@ -91,9 +91,9 @@ class Connection:
             return
         transport = self.ws.transport
         buffered = transport.get_write_buffer_size() if transport is not None else 0
-        if (not answer and len(self.queue) >= self.limits.max_backlog) or self.queued_bytes + len(
-            message
-        ) + buffered > self.limits.max_backlog_bytes:
+        over_count = not answer and len(self.queue) >= self.limits.max_backlog
+        over_bytes = self.queued_bytes + len(message) + buffered > self.limits.max_backlog_bytes
+        if over_count or over_bytes:
             self.overflow()
             return
         self.queue.append(message)
