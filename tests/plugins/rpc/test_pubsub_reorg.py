@@ -18,6 +18,7 @@ from solana.rpc.models import TxOpts
 from solana.rpc.websocket_api import SolanaWsClient
 from solders.keypair import Keypair
 from solders.message import Message
+from solders.rpc.responses import AccountNotification
 from solders.system_program import TransferParams, transfer
 from solders.transaction import VersionedTransaction
 
@@ -45,6 +46,14 @@ def settings_for(tmp_path: Path, anvil: Anvil) -> Settings:
         relay={"key_file": key, "batch_window": 0.05},
         plugins={"rpc": {"address": "127.0.0.1:0", "airdrop": True}},
     )
+
+
+async def _account(ws: SolanaWsClient) -> AccountNotification:
+    """The next notification, which must be an account's."""
+    with anyio.fail_after(60):
+        message = await ws.recv()
+    assert isinstance(message, AccountNotification), message
+    return message
 
 
 async def _quiet(ws: SolanaWsClient, seconds: float) -> list[Any]:
@@ -100,8 +109,7 @@ async def subscriber(anvil: Anvil, client: AsyncClient, ws: SolanaWsClient) -> N
     signature = (
         await client.send_transaction(tx, opts=TxOpts(preflight_commitment=Processed))
     ).value
-    with anyio.fail_after(60):
-        funded = await ws.recv()
+    funded = await _account(ws)
     assert funded.subscription == processed.subscription_id
     assert funded.result.value.lamports == SOL
     landed = (await client.get_signature_statuses([signature])).value[0]
@@ -113,8 +121,7 @@ async def subscriber(anvil: Anvil, client: AsyncClient, ws: SolanaWsClient) -> N
     assert [t["to"].lower() for t in carrier["transactions"]] == [INBOX]
     anvil.rpc("anvil_reorg", 1, [])
     anvil.mine(1)
-    with anyio.fail_after(60):
-        reverted = await ws.recv()
+    reverted = await _account(ws)
     assert reverted.subscription == processed.subscription_id
     assert reverted.result.value.lamports == 0  # the payee does not exist again
     # As of the head the node had then: the fork point or a block of the new branch.
