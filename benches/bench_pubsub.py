@@ -12,7 +12,10 @@ logsSubscribe (`{mentions: [a user]}`, processed) spread over them. Reported:
   subscriber process minus the time the node made its context slot durable (`on_finished`);
   an account notification coalesced over several blocks is measured from its context slot
   (the last of them), a logs notification from the block of its transaction;
-- the rpc child's resident memory per connection: its RSS with the connections and
+- the CPU (share of one core) the rpc child and the subscriber process used while the node
+  ingested;
+- the rpc child's memory per connection: its anonymous resident memory (RssAnon: not the
+  LMDB map's pages, which are the page cache's) with the connections and
   subscriptions open minus before, divided by the connections (and after the ingest, with
   whatever backlogs were left).
 
@@ -127,9 +130,15 @@ def _subscriber(
 
 def _rss_kib(pid: int) -> int:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
+        if line.startswith("RssAnon:"):
             return int(line.split()[1])
-    raise RuntimeError("no VmRSS")
+    raise RuntimeError("no RssAnon")
+
+
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds a process has used so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def _percentiles(values: list[float]) -> tuple[float, float]:
@@ -174,12 +183,19 @@ def run(args: argparse.Namespace, work: Path, subscribed: bool) -> dict[str, Any
             time.sleep(0.5)
             rss_open = _rss_kib(child)
             out["rss_per_connection_kib"] = round((rss_open - rss_before) / args.connections, 1)
+        child_cpu = _cpu_seconds(child)
+        subscriber_cpu = _cpu_seconds(process.pid) if process and process.pid else 0.0
         started = time.perf_counter()
         stats = anyio.run(
             functools.partial(node.run, make_source(settings), max_blocks=args.blocks)
         )
         elapsed = time.perf_counter() - started
         out["tps"] = (stats.ok + stats.failed) / elapsed
+        # Share of one core each used while the node ingested.
+        out["rpc_child_cpu"] = round((_cpu_seconds(child) - child_cpu) / elapsed, 3)
+        if process is not None and process.pid:
+            used = _cpu_seconds(process.pid) - subscriber_cpu
+            out["subscriber_process_cpu"] = round(used / elapsed, 3)
         if process is not None:
             time.sleep(2.0)  # the last notifications arrive
             out["rss_per_connection_after_kib"] = round(
@@ -229,6 +245,7 @@ def main() -> None:
         idle = run(args, work, subscribed=False)
         loaded = run(args, work, subscribed=True)
     result["ingest_tps_idle"] = round(idle["tps"], 1)
+    result["rpc_child_cpu_idle"] = idle["rpc_child_cpu"]
     result["ingest_tps_subscribed"] = round(loaded.pop("tps"), 1)
     result["ingest_ratio"] = round(result["ingest_tps_subscribed"] / result["ingest_tps_idle"], 3)
     result.update(loaded)

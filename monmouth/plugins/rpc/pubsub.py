@@ -31,10 +31,9 @@ from typing import Any, Protocol
 
 import msgspec
 import structlog
-from solders.transaction import VersionedTransaction
 
 from monmouth.core.errors import DataDirError
-from monmouth.core.records import TxDetail
+from monmouth.core.records import TxDetail, TxRecord
 from monmouth.core.state import Store
 from monmouth.core.view import StateView
 from monmouth.plugins.rpc.accounts import ENCODINGS, encode_account, parse_data_slice
@@ -125,7 +124,9 @@ class _Block:
 
     number: int
     hash: bytes
-    changed: frozenset[bytes]
+    #: None: not read (no account or program subscription then); reverting it re-checks
+    #: every account subscription.
+    changed: frozenset[bytes] | None
 
 
 class Notifier:
@@ -359,29 +360,38 @@ class Notifier:
                 return
             if not self.started:
                 self.started = True
-                self.chain.append(_Block(head.number, head.hash, frozenset()))
+                self.chain.append(_Block(head.number, head.hash, None))
                 self.confirmed, self.finalized = snap.confirmed, snap.finalized
                 return
             reverted: set[bytes] = set()
+            resync = False
             while self.chain:
                 top = self.chain[-1]
                 stored = view.block(top.number) if top.number <= head.number else None
                 if stored is not None and stored.hash == top.hash:
                     break
-                reverted |= top.changed
+                if top.changed is None:
+                    resync = True
+                else:
+                    reverted |= top.changed
                 self.chain.pop()
             base = self.chain[-1].number if self.chain else head.number - 1
             first = max(base + 1, head.number - MAX_CATCHUP + 1)
-            resync = first > base + 1
+            resync = resync or first > base + 1
+            # Which accounts a block changed costs decoding its undo record: only when an
+            # account or program subscription may care.
+            keyed = bool(self.accounts or self.programs)
             new: list[_Block] = []
             for number in range(first, head.number + 1):
                 record = view.block(number)
                 if record is None:
                     continue
-                try:
-                    changed = frozenset(view.changes_after(number - 1, number))
-                except DataDirError:
-                    changed, resync = frozenset(), True
+                changed: frozenset[bytes] | None = None
+                if keyed:
+                    try:
+                        changed = frozenset(view.changes_after(number - 1, number))
+                    except DataDirError:
+                        changed, resync = frozenset(), True
                 new.append(_Block(number, record.hash, changed))
             self.chain.extend(new)
             if reverted:
@@ -438,7 +448,8 @@ class Notifier:
                     sub.sink.push(_notification("slotsUpdatesNotification", sub.id, frozen))
         changed: set[bytes] = set(reverted)
         for block in new:
-            changed |= block.changed
+            if block.changed is not None:
+                changed |= block.changed
         if resync:
             changed |= self.accounts.keys()
         self._accounts(view, snap, "processed", head, changed, lambda key: view.account(key))
@@ -594,15 +605,22 @@ class Notifier:
         blocks = self._of("block", level)
         if not numbers or (not logs and not blocks):
             return
+        # Which transactions mention a key is read from the message itself (cheap); the
+        # status record (logs, error) only for the transactions some subscription takes.
+        everything = any(s.key is None for s in logs) or any(s.key is None for s in blocks)
         for number in numbers[-MAX_CATCHUP:]:
-            details = view.block_details(number)
-            entries: list[tuple[TxDetail, Any, list[bytes]]] = []
-            for detail in details:
-                record = view.tx(_first_signature(detail.wire))
-                if record is None:
-                    continue
+            entries: list[tuple[TxDetail, TxRecord, list[bytes]]] = []
+            for detail in view.block_details(number):
                 keys = _account_keys(detail)
-                entries.append((detail, record, keys))
+                if (
+                    not everything
+                    and not any(s.key in keys for s in logs)
+                    and not any(s.key in keys for s in blocks)
+                ):
+                    continue
+                record = view.tx(_first_signature(detail.wire))
+                if record is not None:
+                    entries.append((detail, record, keys))
             for _detail, record, keys in entries:
                 if not logs:
                     break
@@ -620,7 +638,7 @@ class Notifier:
         view: StateView,
         sub: Subscription,
         number: int,
-        entries: list[tuple[TxDetail, Any, list[bytes]]],
+        entries: list[tuple[TxDetail, TxRecord, list[bytes]]],
     ) -> None:
         block = view.block(number)
         if block is None:
@@ -655,10 +673,28 @@ class Notifier:
 
 
 def _account_keys(detail: TxDetail) -> list[bytes]:
-    """Every account a transaction names: static keys, then those it loaded."""
-    tx = VersionedTransaction.from_bytes(detail.wire)
-    keys = [bytes(k) for k in tx.message.account_keys]
+    """Every account a transaction names: its static keys (read from the wire: signatures,
+    an optional version byte, the 3-byte header, then the keys), then those it loaded."""
+    wire = detail.wire
+    count, at = _compact_u16(wire, 0)
+    at += 64 * count
+    if wire[at] & 0x80:
+        at += 1  # a versioned message's prefix
+    count, at = _compact_u16(wire, at + 3)
+    keys = [wire[at + 32 * i : at + 32 * (i + 1)] for i in range(count)]
     if detail.loaded is not None:
         keys.extend(detail.loaded[0])
         keys.extend(detail.loaded[1])
     return keys
+
+
+def _compact_u16(data: bytes, at: int) -> tuple[int, int]:
+    """Solana's compact-u16 at `at`: (value, offset after it)."""
+    value = shift = 0
+    while True:
+        byte = data[at]
+        at += 1
+        value |= (byte & 0x7F) << shift
+        if not byte & 0x80:
+            return value, at
+        shift += 7
