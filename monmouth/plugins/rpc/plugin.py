@@ -4,6 +4,7 @@ docstring says what it serves and how)."""
 
 from __future__ import annotations
 
+import contextlib
 import queue
 import subprocess
 import sys
@@ -114,7 +115,9 @@ class Plugin:
         """Stop the child (it finishes when its input closes) and the relay thread."""
         process, self.process, self.url, self.pubsub_url = self.process, None, None, None
         if self._sender is not None:
-            self._events.put(None)
+            # A sender that died on a broken pipe leaves a queue that may be full.
+            with contextlib.suppress(queue.Full):
+                self._events.put(None, timeout=5)
             self._sender.join(timeout=10)
             self._sender = None
         if process is not None:
