@@ -281,6 +281,35 @@ def test_raw_protocol_pings_errors_and_subscription_limit(dev: Dev) -> None:
     anyio.run(_raw_protocol, dev)
 
 
+async def _received_then_confirmed(dev: Dev) -> None:
+    """signatureSubscribe with enableReceivedNotification: "receivedSignature", then the
+    status at the commitment (Agave's shapes; solders cannot parse the first, @solana/kit and
+    web3.js can)."""
+    async with AsyncClient(dev.url) as client, websockets.connect(dev.ws) as ws:
+        payer = await _funded(client)
+        signature = await _transfer(client, payer, Keypair().pubkey(), SOL // 8)
+        config = {"commitment": "confirmed", "enableReceivedNotification": True}
+        call = {"jsonrpc": "2.0", "id": 1, "method": "signatureSubscribe"}
+        await ws.send(json.dumps({**call, "params": [str(signature), config]}))
+        sub_id = json.loads(await ws.recv())["result"]
+        values: list[Any] = []
+        with anyio.fail_after(60):
+            while len(values) < 2:
+                message = json.loads(await ws.recv())
+                assert message["method"] == "signatureNotification"
+                assert message["params"]["subscription"] == sub_id
+                values.append(message["params"]["result"]["value"])
+        assert values == ["receivedSignature", {"err": None}]
+        # One-shot: the subscription is gone.
+        call = {"jsonrpc": "2.0", "id": 2, "method": "signatureUnsubscribe", "params": [sub_id]}
+        await ws.send(json.dumps(call))
+        assert json.loads(await ws.recv())["error"]["code"] == -32602
+
+
+def test_signature_received_then_confirmed(dev: Dev) -> None:
+    anyio.run(_received_then_confirmed, dev)
+
+
 async def _connection_limit(dev: Dev) -> None:
     async with websockets.connect(dev.ws) as first:
         others = [await websockets.connect(dev.ws) for _ in range(MAX_CONNECTIONS - 1)]
