@@ -192,6 +192,9 @@ def run(args: argparse.Namespace, work: Path, subscribed: bool) -> dict[str, Any
         )
         elapsed = time.perf_counter() - started
         out["tps"] = (stats.ok + stats.failed) / elapsed
+        out["data_mib"] = round(
+            sum(f.stat().st_size for f in Path(settings.data_dir).rglob("*.mdb")) / 2**20, 1
+        )
         # Share of one core each used while the node ingested.
         out["rpc_child_cpu"] = round((_cpu_seconds(child) - child_cpu) / elapsed, 3)
         if process is not None and process.pid:
@@ -259,6 +262,7 @@ def main() -> None:
         (round(a), round(b)) for a, b in zip(idle_tps, loaded_tps, strict=True)
     ]
     result["rpc_child_cpu_idle"] = statistics.median(r["rpc_child_cpu"] for r in idle_runs)
+    result["data_mib_idle"] = idle_runs[-1]["data_mib"]
     # The last subscribed round's figures.
     loaded = loaded_runs[-1]
     loaded.pop("tps")
