@@ -170,6 +170,8 @@ def run(args: argparse.Namespace, work: Path, subscribed: bool) -> dict[str, Any
         process = None
         if subscribed:
             users = _users(args.users)
+            if args.quiet_accounts:
+                users = [str(Keypair().pubkey()) for _ in users]
             accounts = [users[i % len(users)] for i in range(args.accounts)]
             logs = [users[i % len(users)] for i in range(args.logs)]
             context = multiprocessing.get_context("spawn")
@@ -229,6 +231,11 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=100)
     parser.add_argument("--accounts", type=int, default=1000)
     parser.add_argument("--logs", type=int, default=100)
+    parser.add_argument(
+        "--quiet-accounts",
+        action="store_true",
+        help="subscribe to accounts nothing changes (the cost of watching, not of notifying)",
+    )
     parser.add_argument("--rounds", type=int, default=3, help="idle/subscribed pairs")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
