@@ -188,12 +188,18 @@ def run(args: argparse.Namespace, work: Path, subscribed: bool) -> dict[str, Any
             out["rss_per_connection_kib"] = round((rss_open - rss_before) / args.connections, 1)
         child_cpu = _cpu_seconds(child)
         subscriber_cpu = _cpu_seconds(process.pid) if process and process.pid else 0.0
+        node_cpu = _cpu_seconds(os.getpid())
         started = time.perf_counter()
         stats = anyio.run(
             functools.partial(node.run, make_source(settings), max_blocks=args.blocks)
         )
         elapsed = time.perf_counter() - started
         out["tps"] = (stats.ok + stats.failed) / elapsed
+        # The node's own CPU: its share of a core, and milliseconds per 1,000 transactions
+        # (the same per transaction with fewer cores' worth of it means it was starved).
+        node_used = _cpu_seconds(os.getpid()) - node_cpu
+        out["node_cpu"] = round(node_used / elapsed, 3)
+        out["node_cpu_ms_per_1000_tx"] = round(node_used * 1e6 / max(stats.ok + stats.failed, 1), 1)
         out["data_mib"] = round(
             sum(f.stat().st_size for f in Path(settings.data_dir).rglob("*.mdb")) / 2**20, 1
         )
@@ -270,6 +276,8 @@ def main() -> None:
     ]
     result["rpc_child_cpu_idle"] = statistics.median(r["rpc_child_cpu"] for r in idle_runs)
     result["data_mib_idle"] = idle_runs[-1]["data_mib"]
+    result["node_cpu_idle"] = idle_runs[-1]["node_cpu"]
+    result["node_cpu_ms_per_1000_tx_idle"] = idle_runs[-1]["node_cpu_ms_per_1000_tx"]
     # The last subscribed round's figures.
     loaded = loaded_runs[-1]
     loaded.pop("tps")
