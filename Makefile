@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 ARGS ?=
 
-.PHONY: run test lint dist bench bench-rpc bench-stream bench-monitoring bench-solana-rpc clean
+.PHONY: run test lint dist bench bench-rpc bench-stream bench-monitoring bench-solana-rpc bench-pubsub clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -47,6 +47,9 @@ bench-monitoring: $(VENV)/.installed
 
 bench-solana-rpc: $(VENV)/.installed
 	$(BIN)/python benches/bench_solana_rpc.py $(ARGS)
+
+bench-pubsub: $(VENV)/.installed
+	$(BIN)/python benches/bench_pubsub.py $(ARGS)
 
 clean:
 	rm -rf $(VENV) monmouth-data
