@@ -276,6 +276,11 @@ class PluginSettings(BaseModel):
 
     enable: list[str] = Field(default_factory=list)
     disable: list[str] = Field(default_factory=list)
+    #: Seconds the node may wait on a plugin's full queue before `/ready` says it is stalled.
+    stall_timeout: float = Field(30.0, gt=0)
+    #: Once the node is asked to stop (SIGTERM, Ctrl-C), the most seconds it waits for a
+    #: plugin to take and finish its calls before abandoning it (logged); committed blocks stay.
+    stop_timeout: float = Field(10.0, gt=0)
 
     def table(self, name: str) -> dict[str, Any]:
         """The `[plugins.NAME]` table, empty when absent."""

@@ -243,8 +243,10 @@ class Node:
     # ------------------------------------------------------------------ applying
 
     def request_stop(self) -> None:
-        """Stop after the block being executed (safe from a signal handler)."""
+        """Stop after the block being executed (safe from a signal handler); plugins get at
+        most `[plugins] stop_timeout` more seconds, so a stuck one cannot hold the node."""
         self._stop = True
+        self.plugins.request_stop()
 
     def _done(self) -> bool:
         limit = self._limit
