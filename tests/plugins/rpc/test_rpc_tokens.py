@@ -1,0 +1,229 @@
+"""SPL Token with unmodified Solana clients against `monmouth dev` (a process, the RPC on a
+port): solana-py (`spl.token` instructions, `AsyncClient`) and @solana/web3.js (web3_tokens.mjs,
+instructions built by hand) each create a mint and two token accounts, mint and move tokens,
+then read them back through getTokenAccountsByOwner, getTokenAccountBalance, getTokenSupply and
+getProgramAccounts (memcmp + dataSize filters, base64 and jsonParsed), checked against what
+they did; and each sends a transfer of more tokens than it has and gets the preflight failure
+(-32002) with the simulation's logs, as the client surfaces it."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import anyio
+import pytest
+from rpcnode import dev_chain, run_node_script
+from solana.rpc.async_api import AsyncClient
+from solana.rpc.commitment import Confirmed
+from solana.rpc.core import RPCException
+from solana.rpc.models import MemcmpOpts, TokenAccountOpts, TxOpts
+from solders.account_decoder import ParsedAccount
+from solders.instruction import Instruction
+from solders.keypair import Keypair
+from solders.message import Message
+from solders.pubkey import Pubkey
+from solders.rpc.errors import SendTransactionPreflightFailureMessage
+from solders.signature import Signature
+from solders.system_program import CreateAccountParams, create_account
+from solders.transaction import VersionedTransaction
+from spl.token import instructions as spl
+from spl.token import models
+from spl.token.constants import TOKEN_PROGRAM_ID
+
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(240)]
+
+SOL = 1_000_000_000
+MINT_SIZE, ACCOUNT_SIZE = 82, 165
+DECIMALS = 6
+MINTED, MOVED = 1_000_000_000, 250_000_000
+
+
+@pytest.fixture(scope="module")
+def dev(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    yield from dev_chain(tmp_path_factory)
+
+
+async def _send(
+    client: AsyncClient, payer: Keypair, ixs: list[Instruction], *signers: Keypair
+) -> Signature:
+    latest = (await client.get_latest_blockhash(Confirmed)).value
+    message = Message.new_with_blockhash(ixs, payer.pubkey(), latest.blockhash)
+    tx = VersionedTransaction(message, [payer, *signers])
+    signature = (
+        await client.send_transaction(tx, opts=TxOpts(preflight_commitment=Confirmed))
+    ).value
+    await client.confirm_transaction(
+        signature,
+        Confirmed,
+        sleep_seconds=0.1,
+        last_valid_block_height=latest.last_valid_block_height,
+    )
+    status = (await client.get_signature_statuses([signature])).value[0]
+    assert status is not None and status.err is None, status
+    return signature
+
+
+async def _solana_py(url: str) -> dict[str, Any]:
+    """Creates a mint, the payer's and a holder's associated token accounts, mints MINTED to
+    the payer and moves MOVED to the holder; returns what the node answers about them."""
+    async with AsyncClient(url) as client:
+        payer, holder, mint = Keypair(), Keypair(), Keypair()
+        airdrop = (await client.request_airdrop(payer.pubkey(), 2 * SOL)).value
+        await client.confirm_transaction(airdrop, Confirmed, sleep_seconds=0.1)
+
+        rent = (await client.get_minimum_balance_for_rent_exemption(MINT_SIZE)).value
+        mine = spl.get_associated_token_address(payer.pubkey(), mint.pubkey())
+        theirs = spl.get_associated_token_address(holder.pubkey(), mint.pubkey())
+        await _send(
+            client,
+            payer,
+            [
+                create_account(
+                    CreateAccountParams(
+                        from_pubkey=payer.pubkey(),
+                        to_pubkey=mint.pubkey(),
+                        lamports=rent,
+                        space=MINT_SIZE,
+                        owner=TOKEN_PROGRAM_ID,
+                    )
+                ),
+                spl.initialize_mint2(
+                    models.InitializeMint2Params(
+                        decimals=DECIMALS,
+                        mint=mint.pubkey(),
+                        mint_authority=payer.pubkey(),
+                        program_id=TOKEN_PROGRAM_ID,
+                        freeze_authority=None,
+                    )
+                ),
+                spl.create_associated_token_account(payer.pubkey(), payer.pubkey(), mint.pubkey()),
+                spl.create_associated_token_account(payer.pubkey(), holder.pubkey(), mint.pubkey()),
+            ],
+            mint,
+        )
+        await _send(
+            client,
+            payer,
+            [
+                spl.mint_to(
+                    models.MintToParams(
+                        program_id=TOKEN_PROGRAM_ID,
+                        mint=mint.pubkey(),
+                        dest=mine,
+                        mint_authority=payer.pubkey(),
+                        amount=MINTED,
+                    )
+                ),
+                _transfer_checked(mine, mint.pubkey(), theirs, payer.pubkey(), MOVED),
+            ],
+        )
+
+        out: dict[str, Any] = {"mint": mint.pubkey(), "mine": mine, "theirs": theirs}
+        by_owner = await client.get_token_accounts_by_owner(
+            payer.pubkey(), TokenAccountOpts(mint=mint.pubkey()), Confirmed
+        )
+        out["by_owner"] = [a.pubkey for a in by_owner.value]
+        parsed = await client.get_token_accounts_by_owner_json_parsed(
+            holder.pubkey(), TokenAccountOpts(program_id=TOKEN_PROGRAM_ID), Confirmed
+        )
+        out["parsed_by_owner"] = [(a.pubkey, a.account.data.parsed) for a in parsed.value]
+        out["balance"] = (await client.get_token_account_balance(theirs, Confirmed)).value
+        out["supply"] = (await client.get_token_supply(mint.pubkey(), Confirmed)).value
+        holders = await client.get_program_accounts(
+            TOKEN_PROGRAM_ID,
+            Confirmed,
+            encoding="base64",
+            filters=[ACCOUNT_SIZE, MemcmpOpts(offset=0, bytes=str(mint.pubkey()))],
+        )
+        out["holders"] = {a.pubkey: bytes(a.account.data) for a in holders.value}
+        holders_parsed = await client.get_program_accounts_json_parsed(
+            TOKEN_PROGRAM_ID,
+            Confirmed,
+            filters=[ACCOUNT_SIZE, MemcmpOpts(offset=32, bytes=str(holder.pubkey()))],
+        )
+        out["holders_parsed"] = [(a.pubkey, _parsed(a.account.data)) for a in holders_parsed.value]
+
+        # More than the holder has: the token program fails in preflight, and the client raises.
+        latest = (await client.get_latest_blockhash(Confirmed)).value
+        overdraw = _transfer_checked(theirs, mint.pubkey(), mine, holder.pubkey(), MOVED + 1)
+        tx = VersionedTransaction(
+            Message.new_with_blockhash([overdraw], payer.pubkey(), latest.blockhash),
+            [payer, holder],
+        )
+        with pytest.raises(RPCException) as raised:
+            await client.send_transaction(tx, opts=TxOpts(preflight_commitment=Confirmed))
+        out["preflight"] = raised.value.args[0]
+        return out
+
+
+def _parsed(data: ParsedAccount | bytes) -> Any:
+    assert isinstance(data, ParsedAccount), data  # a token account is always parsed
+    return data.parsed
+
+
+def _transfer_checked(
+    source: Pubkey, mint: Pubkey, dest: Pubkey, owner: Pubkey, amount: int
+) -> Instruction:
+    return spl.transfer_checked(
+        models.TransferCheckedParams(
+            program_id=TOKEN_PROGRAM_ID,
+            source=source,
+            mint=mint,
+            dest=dest,
+            owner=owner,
+            amount=amount,
+            decimals=DECIMALS,
+        )
+    )
+
+
+def test_solana_py_tokens_and_a_preflight_failure(dev: str) -> None:
+    out = anyio.run(_solana_py, dev)
+    mint, mine, theirs = out["mint"], out["mine"], out["theirs"]
+    assert out["by_owner"] == [mine]
+    [(key, parsed)] = out["parsed_by_owner"]
+    assert key == theirs and parsed["type"] == "account"
+    info = parsed["info"]
+    assert info["mint"] == str(mint) and info["state"] == "initialized"
+    assert info["tokenAmount"]["amount"] == str(MOVED)
+    assert info["tokenAmount"]["uiAmountString"] == "250"
+    assert out["balance"].amount == str(MOVED) and out["balance"].decimals == DECIMALS
+    assert out["supply"].amount == str(MINTED) and out["supply"].ui_amount_string == "1000"
+    # Both token accounts of the mint, and nothing else; their amounts as the data says.
+    assert set(out["holders"]) == {mine, theirs}
+    amounts = {k: int.from_bytes(d[64:72], "little") for k, d in out["holders"].items()}
+    assert amounts == {mine: MINTED - MOVED, theirs: MOVED}
+    assert [k for k, _ in out["holders_parsed"]] == [theirs]
+    assert out["holders_parsed"][0][1]["info"]["owner"] == info["owner"]
+
+    failure = out["preflight"]
+    assert isinstance(failure, SendTransactionPreflightFailureMessage)
+    logs = failure.data.logs
+    assert logs is not None
+    assert any(f"Program {TOKEN_PROGRAM_ID} invoke [1]" == line for line in logs), logs
+    assert any("insufficient funds" in line for line in logs), logs
+    assert failure.data.err is not None and "InstructionError" in str(failure.data.err)
+
+
+def test_web3js_tokens_and_a_preflight_failure(dev: str) -> None:
+    out = run_node_script(Path(__file__).with_name("web3_tokens.mjs"), dev)
+    mint, mine, theirs = out["mint"], out["mine"], out["theirs"]
+    assert out["byOwner"] == [mine]
+    [(key, parsed)] = out["parsedByOwner"]
+    assert key == theirs and parsed["type"] == "account"
+    assert parsed["info"]["mint"] == mint
+    assert parsed["info"]["tokenAmount"]["amount"] == str(MOVED)
+    assert out["balance"]["amount"] == str(MOVED) and out["balance"]["decimals"] == DECIMALS
+    assert out["supply"]["amount"] == str(MINTED) and out["supply"]["uiAmountString"] == "1000"
+    assert sorted(out["holders"]) == sorted([mine, theirs])
+    assert out["holders"] == {mine: str(MINTED - MOVED), theirs: str(MOVED)}
+    assert [k for k, _ in out["holdersParsed"]] == [theirs]
+
+    assert out["sendError"]["name"] == "SendTransactionError"
+    assert "Simulation failed" in out["sendError"]["message"]
+    logs = out["sendError"]["logs"]
+    assert logs == out["sendError"]["getLogs"]
+    assert f"Program {TOKEN_PROGRAM_ID} invoke [1]" in logs
+    assert any("insufficient funds" in line for line in logs), logs
