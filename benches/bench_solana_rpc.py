@@ -7,15 +7,21 @@ serving costs the node's ingest (issue 16, items 6 and 8).
    getSignatureStatuses (100 signatures), getProgramAccounts (SPL Token mints, a scan) and
    sendTransaction (a signed transfer, preflight simulated, handed to a relay that counts), at
    each of `--connections` (default 1, 16, 64) spread over `--clients` processes. Each: req/s,
-   p50 and p99 latency in ms.
-2. Ingest under load: the node's executed transactions/s over `--ingest-blocks` blocks of the
-   transfers workload, in a fresh data directory, once idle and once while load processes send
-   getAccountInfo at `--load-rate` requests/s in total; `ingest_ratio` is loaded / idle
+   p50 and p99 latency in ms, and how many answers were JSON-RPC errors (`_errors`, shown only
+   when not 0).
+2. The same while the node ingests: the same node goes on executing devnet blocks (the mixed
+   workload) in this process for as long as each load runs; each cell also gives the node's
+   executed transactions/s under that load (`_ingest_tps`), next to `ingest_tps_unloaded`, its
+   rate over the same blocks with no load (measured first, for `--seconds`).
+3. Ingest under a fixed load: the node's executed transactions/s over `--ingest-blocks` blocks of
+   the transfers workload, in a fresh data directory, once idle and once while load processes
+   send getAccountInfo at `--load-rate` requests/s in total; `ingest_ratio` is loaded / idle
    (target ≥ 0.8 at 1,000 requests/s).
 
 The load runs in processes of its own (spawn), never in the node's, as real clients do; on a
 2-core machine they still take a share of the cores, and that is part of the figures.
-Figures depend on the machine; compare ratios from one run.
+Figures depend on the machine; compare ratios from one run. Without `--json` a table follows
+the keys.
 """
 
 from __future__ import annotations
@@ -28,7 +34,7 @@ import json
 import multiprocessing
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -49,6 +55,15 @@ from monmouth.core.records import decode_tx
 from monmouth.devnet.plan import derive
 
 TOKEN_PROGRAM = "TokenkegQfeZyiNwAJbNbGKPFXCWuBvf9Ss623VQ5DA"
+#: How long the load processes are given to start (spawn, imports) before they all begin.
+SPAWN_SECONDS = 3.0
+METHODS = (
+    "getAccountInfo",
+    "getBalance",
+    "getSignatureStatuses",
+    "getProgramAccounts",
+    "sendTransaction",
+)
 
 
 class CountingRelay:
@@ -74,14 +89,24 @@ def _request(body: dict[str, Any]) -> bytes:
 
 
 def _client(
-    url: str, requests: list[bytes], connections: int, seconds: float, rate: float | None
-) -> list[float]:
-    """One load process: `connections` keep-alive connections, each one request in flight;
-    with `rate`, at most that many requests/s in total. Returns the latencies."""
+    url: str,
+    requests: list[bytes],
+    connections: int,
+    seconds: float,
+    rate: float | None,
+    start_at: float,
+) -> tuple[list[float], int]:
+    """One load process: from `start_at` (wall clock, so that every process and the ingest
+    start together whatever spawning took), `connections` keep-alive connections, each one
+    request in flight; with `rate`, at most that many requests/s in total. Returns the
+    latencies and how many answers were JSON-RPC errors (an expired blockhash, say: counted,
+    never hidden)."""
     host, port = url.removeprefix("http://").rsplit(":", 1)
     latencies: list[float] = []
+    errors = 0
 
     async def connection(index: int, stop: float) -> None:
+        nonlocal errors
         reader, writer = await asyncio.open_connection(host, int(port))
         i = index
         gap = None if rate is None else connections / rate
@@ -95,16 +120,26 @@ def _client(
             i += connections
             head = await reader.readuntil(b"\r\n\r\n")
             length = int(head.lower().split(b"content-length: ")[1].split(b"\r\n")[0])
-            await reader.readexactly(length)
+            body = await reader.readexactly(length)
             latencies.append(time.perf_counter() - started)
+            if body.startswith(b'{"jsonrpc":"2.0","error"') or b'"error":' in body[:64]:
+                errors += 1
         writer.close()
 
     async def run() -> None:
+        await asyncio.sleep(max(0.0, start_at - time.time()))
         stop = time.monotonic() + seconds
         await asyncio.gather(*(connection(i, stop) for i in range(connections)))
 
     asyncio.run(run())
-    return latencies
+    return latencies, errors
+
+
+def _shares(connections: int, clients: int) -> list[int]:
+    clients = max(1, min(clients, connections))
+    return [
+        connections // clients + (1 if i < connections % clients else 0) for i in range(clients)
+    ]
 
 
 def load(
@@ -114,15 +149,16 @@ def load(
     clients: int,
     seconds: float,
     rate: float | None = None,
+    meanwhile: Callable[[Any], Any] | None = None,
 ) -> dict[str, float]:
-    clients = max(1, min(clients, connections))
-    shares = [
-        connections // clients + (1 if i < connections % clients else 0) for i in range(clients)
-    ]
+    """Runs the load and summarises it; `meanwhile(pending)` runs in this process while the
+    load processes work, from when they start (it is given their AsyncResult, to stop when
+    they are done)."""
+    shares = _shares(connections, clients)
     context = multiprocessing.get_context("spawn")
-    with context.Pool(clients) as pool:
-        started = time.monotonic()
-        parts = pool.starmap(
+    start_at = time.time() + SPAWN_SECONDS
+    with context.Pool(len(shares)) as pool:
+        pending = pool.starmap_async(
             _client,
             [
                 (
@@ -131,18 +167,24 @@ def load(
                     share,
                     seconds,
                     None if rate is None else rate * share / connections,
+                    start_at,
                 )
                 for share in shares
             ],
         )
-        elapsed = time.monotonic() - started
-    latencies = sorted(x for part in parts for x in part)
+        if meanwhile is not None:
+            time.sleep(max(0.0, start_at - time.time()))
+            meanwhile(pending)
+        parts = pending.get()
+    latencies = sorted(x for part, _ in parts for x in part)
+    errors = sum(e for _, e in parts)
     if not latencies:
-        return {"rps": 0.0, "p50_ms": 0.0, "p99_ms": 0.0}
+        return {"rps": 0.0, "p50_ms": 0.0, "p99_ms": 0.0, "errors": errors}
     return {
-        "rps": round(len(latencies) / min(elapsed, seconds + 0.5), 1),
+        "rps": round(len(latencies) / seconds, 1),
         "p50_ms": round(latencies[len(latencies) // 2] * 1000, 3),
         "p99_ms": round(latencies[int(len(latencies) * 0.99)] * 1000, 3),
+        "errors": errors,
     }
 
 
@@ -193,7 +235,7 @@ def workloads(node: Node) -> dict[str, list[bytes]]:
         return _request({"jsonrpc": "2.0", "id": 1, "method": method, "params": params})
 
     base64_config = {"encoding": "base64", "commitment": "processed"}
-    return {
+    work = {
         "getAccountInfo": [call("getAccountInfo", [k, base64_config]) for k in keys[:200]],
         "getBalance": [call("getBalance", [k, {"commitment": "processed"}]) for k in keys[:200]],
         "getSignatureStatuses": [call("getSignatureStatuses", [hundred])],
@@ -210,59 +252,149 @@ def workloads(node: Node) -> dict[str, list[bytes]]:
             for tx in sends
         ],
     }
+    assert tuple(work) == METHODS
+    return work
 
 
 def _b58(raw: bytes) -> str:
     return str(base58.b58encode(raw).decode())
 
 
+def _executed(node: Node) -> int:
+    return node.stats.ok + node.stats.failed
+
+
+def _ingest_while(node: Node, source: Any, busy: Callable[[], bool], chunk: int = 2) -> float:
+    """Executes blocks, `chunk` at a time, while `busy()`; the executed transactions/s."""
+    before, started = _executed(node), time.perf_counter()
+    while busy():
+        anyio.run(functools.partial(node.run, source, max_blocks=node.stats.blocks + chunk))
+    elapsed = time.perf_counter() - started
+    return (_executed(node) - before) / elapsed if elapsed > 0 else 0.0
+
+
+def _ingest_during(node: Node, source: Any, rate: list[float], pending: Any) -> None:
+    """Ingests while the load processes of `pending` run; appends the transactions/s."""
+    rate.append(_ingest_while(node, source, lambda: not pending.ready()))
+
+
 def reads(args: argparse.Namespace, work: Path) -> dict[str, Any]:
     out: dict[str, Any] = {}
     settings = _settings(work / "reads")
     with build_node(settings) as node:
-        anyio.run(functools.partial(node.run, make_source(settings), max_blocks=args.blocks))
+        source = make_source(settings)
+        anyio.run(functools.partial(node.run, source, max_blocks=args.blocks))
         node.relay = CountingRelay()
         url = _url(node)
         out["accounts"] = node.store.accounts_count()
-        for method, requests in workloads(node).items():
+        for method in METHODS:
             for connections in args.connections:
+                requests = workloads(node)[method]  # fresh blockhashes for sendTransaction
                 result = load(url, requests, connections, args.clients, args.seconds)
-                for name, value in result.items():
-                    out[f"{method}_{connections}_{name}"] = value
+                _put(out, f"{method}_{connections}", result)
+        if args.skip_ingest:
+            return out
+        # The same methods while the node executes more blocks of the same workload.
+        unloaded_until = time.monotonic() + args.seconds
+        out["ingest_tps_unloaded"] = round(
+            _ingest_while(node, source, lambda: time.monotonic() < unloaded_until), 1
+        )
+        for method in METHODS:
+            for connections in args.connections:
+                requests = workloads(node)[method]
+                rate: list[float] = []
+                result = load(
+                    url,
+                    requests,
+                    connections,
+                    args.clients,
+                    args.seconds,
+                    meanwhile=functools.partial(_ingest_during, node, source, rate),
+                )
+                result["ingest_tps"] = round(rate[0], 1)
+                _put(out, f"ingesting_{method}_{connections}", result)
+        out["blocks_executed"] = node.stats.blocks
     return out
 
 
-def ingest(args: argparse.Namespace, work: Path, rate: float | None) -> float:
-    """Executed transactions/s of a fresh node over the ingest blocks, with or without load."""
+def _put(out: dict[str, Any], prefix: str, result: dict[str, float]) -> None:
+    for name, value in result.items():
+        if name != "errors" or value:
+            out[f"{prefix}_{name}"] = value
+
+
+def ingest(args: argparse.Namespace, work: Path, rate: float | None) -> dict[str, float]:
+    """Executed transactions/s of a fresh node (transfers workload) over `--ingest-seconds`,
+    idle or while load processes send getAccountInfo at `rate` requests/s in total (and the
+    rate they were served at)."""
     settings = _settings(
         work / ("ingest-loaded" if rate else "ingest-idle"),
         workload="transfers",
         txs_per_block=args.txs_per_block,
     )
     with build_node(settings) as node:
-        anyio.run(functools.partial(node.run, make_source(settings), max_blocks=2))
-        pool = None
-        if rate:
-            requests = workloads(node)["getAccountInfo"]
-            seconds = args.seconds * 4
-            context = multiprocessing.get_context("spawn")
-            pool = context.Pool(args.clients)
-            pending = pool.starmap_async(
-                _client,
-                [(_url(node), requests, 4, seconds, rate / args.clients)] * args.clients,
+        source = make_source(settings)
+        anyio.run(functools.partial(node.run, source, max_blocks=2))
+        if not rate:
+            until = time.monotonic() + args.ingest_seconds
+            return {"tps": _ingest_while(node, source, lambda: time.monotonic() < until)}
+        measured: list[float] = []
+
+        def meanwhile(pending: Any) -> None:
+            until = time.monotonic() + args.ingest_seconds
+            measured.append(
+                _ingest_while(
+                    node, source, lambda: time.monotonic() < until and not pending.ready()
+                )
             )
-            time.sleep(1.0)  # the load is running before ingest starts
-        started = time.perf_counter()
-        stats = anyio.run(
-            functools.partial(node.run, make_source(settings), max_blocks=args.ingest_blocks)
+
+        served = load(
+            _url(node),
+            workloads(node)["getAccountInfo"],
+            4 * args.clients,
+            args.clients,
+            args.ingest_seconds + 0.5,
+            rate,
+            meanwhile=meanwhile,
         )
-        elapsed = time.perf_counter() - started
-        if pool is not None:
-            served = sum(len(part) for part in pending.get())
-            pool.close()
-            if not args.json:
-                print(f"load served {served} requests")
-    return (stats.ok + stats.failed) / elapsed
+    return {"tps": measured[0], "load_rps": served["rps"], "load_p99_ms": served["p99_ms"]}
+
+
+def table(result: dict[str, Any], connections: Sequence[int]) -> str:
+    """The read figures as a text table: one row per method and phase, one column group
+    (req/s, p50, p99 ms) per connection count, and the ingest rate under each load."""
+    head = f"{'method':<22}{'phase':<10}" + "".join(
+        f"{f'{c} conn: req/s':>16}{'p50':>8}{'p99':>8}" for c in connections
+    )
+    lines = [head]
+    for phase, prefix in (("idle", ""), ("ingesting", "ingesting_")):
+        for method in METHODS:
+            if f"{prefix}{method}_{connections[0]}_rps" not in result:
+                continue
+            row = f"{method:<22}{phase:<10}"
+            for c in connections:
+                key = f"{prefix}{method}_{c}"
+                row += f"{result[key + '_rps']:>16}{result[key + '_p50_ms']:>8.2f}"
+                row += f"{result[key + '_p99_ms']:>8.2f}"
+            lines.append(row)
+    if "ingest_tps_unloaded" in result:
+        lines.append("")
+        lines.append(
+            "node ingest, tx/s: unloaded "
+            f"{result['ingest_tps_unloaded']}; under each load above (connections "
+            + "/".join(str(c) for c in connections)
+            + "):"
+        )
+        for method in METHODS:
+            rates = [result.get(f"ingesting_{method}_{c}_ingest_tps") for c in connections]
+            lines.append(f"  {method:<22}" + " / ".join(str(r) for r in rates))
+    if "ingest_ratio" in result:
+        lines.append(
+            f"transfers ingest, tx/s: idle {result['ingest_tps_idle']}, while serving "
+            f"{result['load_rps']} getAccountInfo req/s (asked {result['load_rate']}) "
+            f"{result['ingest_tps_loaded']}: ratio {result['ingest_ratio']}"
+        )
+    return "\n".join(lines)
 
 
 def main() -> None:
@@ -271,7 +403,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=3.0)
     parser.add_argument("--connections", type=int, nargs="+", default=[1, 16, 64])
     parser.add_argument("--clients", type=int, default=2, help="load processes")
-    parser.add_argument("--ingest-blocks", type=int, default=30)
+    parser.add_argument("--ingest-seconds", type=float, default=10.0)
     parser.add_argument("--txs-per-block", type=int, default=400)
     parser.add_argument("--load-rate", type=float, default=1000.0)
     parser.add_argument("--skip-ingest", action="store_true")
@@ -283,11 +415,16 @@ def main() -> None:
         if not args.skip_ingest:
             idle = ingest(args, work, None)
             loaded = ingest(args, work, args.load_rate)
-            result["ingest_tps_idle"] = round(idle, 1)
-            result["ingest_tps_loaded"] = round(loaded, 1)
-            result["ingest_ratio"] = round(loaded / idle, 3)
+            result["ingest_tps_idle"] = round(idle["tps"], 1)
+            result["ingest_tps_loaded"] = round(loaded["tps"], 1)
+            result["ingest_ratio"] = round(loaded["tps"] / idle["tps"], 3)
             result["load_rate"] = args.load_rate
+            result["load_rps"] = loaded["load_rps"]
+            result["load_p99_ms"] = loaded["load_p99_ms"]
     emit(result, args.json)
+    if not args.json:
+        print()
+        print(table(result, args.connections))
 
 
 if __name__ == "__main__":
