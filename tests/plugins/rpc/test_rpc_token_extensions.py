@@ -1,0 +1,287 @@
+"""Token-2022 extensions in `jsonParsed`, from real Token-2022 account bytes: the Token-2022
+program (LiteSVM's, the one the node runs) creates a mint with a transfer fee, a close
+authority, a default account state, an interest rate, a permanent delegate, metadata and group
+pointers and token metadata, a non-transferable mint, and a token account with an immutable
+owner, required memos, a CPI guard and a withheld-fee amount; `encode_account` shows each as
+Agave's `UiExtension`s, checked against what the instructions set."""
+
+from __future__ import annotations
+
+import hashlib
+import struct
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+from solders.instruction import AccountMeta, Instruction
+from solders.keypair import Keypair
+from solders.litesvm import LiteSVM
+from solders.message import Message
+from solders.pubkey import Pubkey
+from solders.system_program import CreateAccountParams, create_account
+from solders.transaction import Transaction
+from spl.token.constants import TOKEN_2022_PROGRAM_ID as TOKEN_2022
+
+from monmouth.plugins.rpc.accounts import encode_account, mint_decimals_of
+from monmouth.plugins.rpc.token_extensions import parse_extensions
+from monmouth.rust_svm.accounts import AccountRecord
+
+DECIMALS = 2
+FEE_BASIS_POINTS, MAX_FEE = 150, 5_000
+RATE = 275  # basis points a year
+NAME, SYMBOL, URI = "Monmouth Test", "MON", "https://example.invalid/mon.json"
+
+
+def _some(key: Pubkey) -> bytes:
+    """A `COption<Pubkey>` as Token-2022 instructions pack it: a tag byte, then the key."""
+    return b"\x01" + bytes(key)
+
+
+def _ix(data: bytes, *accounts: tuple[Pubkey, bool, bool]) -> Instruction:
+    metas = [AccountMeta(k, is_signer=s, is_writable=w) for k, s, w in accounts]
+    return Instruction(TOKEN_2022, data, metas)
+
+
+def _borsh(text: str) -> bytes:
+    raw = text.encode()
+    return struct.pack("<I", len(raw)) + raw
+
+
+@dataclass
+class Built:
+    svm: LiteSVM
+    payer: Keypair
+    authority: Keypair
+    delegate: Pubkey
+    mint: Pubkey
+    plain_mint: Pubkey
+    account: Pubkey
+    owner: Keypair
+
+    def raw(self, key: Pubkey) -> bytes:
+        account = self.svm.get_account(key)
+        assert account is not None
+        return AccountRecord(
+            account.lamports, bytes(account.owner), account.executable, 0, bytes(account.data)
+        ).encode()
+
+
+def _send(svm: LiteSVM, payer: Keypair, ixs: list[Instruction], *signers: Keypair) -> None:
+    blockhash = svm.latest_blockhash()
+    tx = Transaction(
+        [payer, *signers], Message.new_with_blockhash(ixs, payer.pubkey(), blockhash), blockhash
+    )
+    result = svm.send_transaction(tx)
+    assert not hasattr(result, "err"), result
+
+
+@pytest.fixture(scope="module")
+def built() -> Built:
+    svm = LiteSVM()
+    payer, authority, owner = Keypair(), Keypair(), Keypair()
+    svm.airdrop(payer.pubkey(), 10_000_000_000)
+    mint, plain, account = Keypair(), Keypair(), Keypair()
+    delegate = Keypair().pubkey()
+    a = authority.pubkey()
+    # The fixed-size extensions, each a 4-byte TLV header and its value, after 165 + 1 bytes.
+    mint_space = 166 + (4 + 108) + (4 + 32) + (4 + 1) + (4 + 52) + (4 + 32) + (4 + 64) + (4 + 64)
+    lamports = svm.minimum_balance_for_rent_exemption(mint_space + 400)  # metadata grows it
+    m = mint.pubkey()
+    _send(
+        svm,
+        payer,
+        [
+            create_account(
+                CreateAccountParams(
+                    from_pubkey=payer.pubkey(),
+                    to_pubkey=m,
+                    lamports=lamports,
+                    space=mint_space,
+                    owner=TOKEN_2022,
+                )
+            ),
+            # TransferFeeExtension / InitializeTransferFeeConfig: authorities, bps, maximum.
+            _ix(
+                bytes([26, 0])
+                + _some(a)
+                + _some(a)
+                + struct.pack("<HQ", FEE_BASIS_POINTS, MAX_FEE),
+                (m, False, True),
+            ),
+            _ix(bytes([25]) + _some(a), (m, False, True)),  # InitializeMintCloseAuthority
+            _ix(bytes([28, 0, 1]), (m, False, True)),  # DefaultAccountState: initialized
+            _ix(bytes([33, 0]) + bytes(a) + struct.pack("<h", RATE), (m, False, True)),  # interest
+            _ix(bytes([35]) + bytes(delegate), (m, False, True)),  # InitializePermanentDelegate
+            _ix(
+                bytes([39, 0]) + bytes(a) + bytes(m), (m, False, True)
+            ),  # MetadataPointer -> itself
+            _ix(bytes([40, 0]) + bytes(a) + bytes(m), (m, False, True)),  # GroupPointer -> itself
+            _ix(bytes([20, DECIMALS]) + bytes(a) + _some(a), (m, False, True)),  # InitializeMint2
+            # spl-token-metadata-interface's Initialize, into the mint itself.
+            Instruction(
+                TOKEN_2022,
+                hashlib.sha256(b"spl_token_metadata_interface:initialize_account").digest()[:8]
+                + _borsh(NAME)
+                + _borsh(SYMBOL)
+                + _borsh(URI),
+                [
+                    AccountMeta(m, is_signer=False, is_writable=True),
+                    AccountMeta(a, is_signer=False, is_writable=False),
+                    AccountMeta(m, is_signer=False, is_writable=False),
+                    AccountMeta(a, is_signer=True, is_writable=False),
+                ],
+            ),
+        ],
+        mint,
+        authority,
+    )
+    p = plain.pubkey()
+    plain_space = 166 + 4
+    _send(
+        svm,
+        payer,
+        [
+            create_account(
+                CreateAccountParams(
+                    from_pubkey=payer.pubkey(),
+                    to_pubkey=p,
+                    lamports=svm.minimum_balance_for_rent_exemption(plain_space),
+                    space=plain_space,
+                    owner=TOKEN_2022,
+                )
+            ),
+            _ix(bytes([32]), (p, False, True)),  # InitializeNonTransferableMint
+            _ix(bytes([20, 0]) + bytes(a) + b"\x00", (p, False, True)),
+        ],
+        plain,
+    )
+    # A token account of the fee mint: immutable owner, then (after InitializeAccount3, which
+    # adds the withheld-fee amount the mint requires) required memos and a CPI guard.
+    t, o = account.pubkey(), owner.pubkey()
+    account_space = 166 + (4 + 8) + 4 + (4 + 1) + (4 + 1)
+    _send(
+        svm,
+        payer,
+        [
+            create_account(
+                CreateAccountParams(
+                    from_pubkey=payer.pubkey(),
+                    to_pubkey=t,
+                    lamports=svm.minimum_balance_for_rent_exemption(account_space),
+                    space=account_space,
+                    owner=TOKEN_2022,
+                )
+            ),
+            _ix(bytes([22]), (t, False, True)),  # InitializeImmutableOwner
+            _ix(bytes([18]) + bytes(o), (t, False, True), (m, False, False)),  # InitializeAccount3
+            _ix(bytes([30, 0]), (t, False, True), (o, True, False)),  # MemoTransfer: enable
+            _ix(bytes([34, 0]), (t, False, True), (o, True, False)),  # CpiGuard: enable
+        ],
+        account,
+        owner,
+    )
+    return Built(svm, payer, authority, delegate, m, p, t, owner)
+
+
+def _by_name(extensions: list[dict[str, Any]]) -> dict[str, Any]:
+    return {e["extension"]: e.get("state") for e in extensions}
+
+
+def test_mint_extensions(built: Built) -> None:
+    raw = built.raw(built.mint)
+    ui = encode_account(raw, "jsonParsed")
+    assert ui["data"]["program"] == "spl-token-2022"
+    parsed = ui["data"]["parsed"]
+    assert parsed["type"] == "mint"
+    info = parsed["info"]
+    a, m = str(built.authority.pubkey()), str(built.mint)
+    assert info["decimals"] == DECIMALS and info["mintAuthority"] == a
+    assert info["freezeAuthority"] == a and info["supply"] == "0"
+    names = [e["extension"] for e in info["extensions"]]
+    # In the order the program stored them (initialisation order, metadata last).
+    assert names == [
+        "transferFeeConfig",
+        "mintCloseAuthority",
+        "defaultAccountState",
+        "interestBearingConfig",
+        "permanentDelegate",
+        "metadataPointer",
+        "groupPointer",
+        "tokenMetadata",
+    ]
+    state = _by_name(info["extensions"])
+    fee = {"epoch": 0, "maximumFee": MAX_FEE, "transferFeeBasisPoints": FEE_BASIS_POINTS}
+    assert state["transferFeeConfig"] == {
+        "transferFeeConfigAuthority": a,
+        "withdrawWithheldAuthority": a,
+        "withheldAmount": 0,
+        "olderTransferFee": fee,
+        "newerTransferFee": fee,
+    }
+    assert state["mintCloseAuthority"] == {"closeAuthority": a}
+    assert state["defaultAccountState"] == {"accountState": "initialized"}
+    interest = state["interestBearingConfig"]
+    assert interest["rateAuthority"] == a
+    assert interest["currentRate"] == interest["preUpdateAverageRate"] == RATE
+    clock = built.svm.get_clock().unix_timestamp
+    assert interest["initializationTimestamp"] == interest["lastUpdateTimestamp"] == clock
+    assert state["permanentDelegate"] == {"delegate": str(built.delegate)}
+    assert state["metadataPointer"] == {"authority": a, "metadataAddress": m}
+    assert state["groupPointer"] == {"authority": a, "groupAddress": m}
+    assert state["tokenMetadata"] == {
+        "updateAuthority": a,
+        "mint": m,
+        "name": NAME,
+        "symbol": SYMBOL,
+        "uri": URI,
+        "additionalMetadata": [],
+    }
+    assert mint_decimals_of(raw) == DECIMALS  # token accounts of it get their amounts
+
+
+def test_extensions_without_state(built: Built) -> None:
+    info = encode_account(built.raw(built.plain_mint), "jsonParsed")["data"]["parsed"]["info"]
+    assert info["extensions"] == [{"extension": "nonTransferable"}]
+
+
+def test_token_account_extensions(built: Built) -> None:
+    mint_raw = built.raw(built.mint)
+    ui = encode_account(
+        built.raw(built.account), "jsonParsed", mint_decimals=lambda _: mint_decimals_of(mint_raw)
+    )
+    parsed = ui["data"]["parsed"]
+    assert parsed["type"] == "account"
+    info = parsed["info"]
+    assert info["mint"] == str(built.mint) and info["owner"] == str(built.owner.pubkey())
+    assert info["state"] == "initialized"
+    assert info["tokenAmount"]["decimals"] == DECIMALS
+    # Stored in the order the program initialised them (immutable owner before the account).
+    assert info["extensions"] == [
+        {"extension": "immutableOwner"},
+        {"extension": "transferFeeAmount", "state": {"withheldAmount": 0}},
+        {"extension": "memoTransfer", "state": {"requireIncomingTransferMemos": True}},
+        {"extension": "cpiGuard", "state": {"lockCpi": True}},
+    ]
+
+
+def test_no_extensions_no_key(built: Built) -> None:
+    """Agave leaves `extensions` out when there are none (skip_serializing_if empty): a mint
+    with room for extensions but none initialised (zeros after the account-type byte)."""
+    record = AccountRecord.decode(built.raw(built.plain_mint))
+    empty = AccountRecord(
+        record.lamports, record.owner, False, 0, record.data[:166] + bytes(8)
+    ).encode()
+    info = encode_account(empty, "jsonParsed")["data"]["parsed"]["info"]
+    assert info["decimals"] == 0 and "extensions" not in info
+
+
+def test_a_short_entry_is_unparseable(built: Built) -> None:
+    record = AccountRecord.decode(built.raw(built.mint))
+    # The first entry (transferFeeConfig, 108 bytes) with its length claiming 50: too short to
+    # be one, as Agave's `UnparseableExtension`.
+    broken = bytearray(record.data[: 166 + 4 + 108])
+    assert struct.unpack_from("<HH", broken, 166) == (1, 108)
+    struct.pack_into("<H", broken, 168, 50)
+    assert parse_extensions(bytes(broken[: 166 + 4 + 50])) == [
+        {"extension": "unparseableExtension"}
+    ]
