@@ -28,6 +28,7 @@ from solders.rpc.errors import SendTransactionPreflightFailureMessage
 from solders.signature import Signature
 from solders.system_program import CreateAccountParams, create_account
 from solders.transaction import VersionedTransaction
+from solders.transaction_status import ParsedInstruction
 from spl.token import instructions as spl
 from spl.token import models
 from spl.token.constants import TOKEN_PROGRAM_ID
@@ -103,7 +104,7 @@ async def _solana_py(url: str) -> dict[str, Any]:
             ],
             mint,
         )
-        await _send(
+        moved = await _send(
             client,
             payer,
             [
@@ -121,6 +122,12 @@ async def _solana_py(url: str) -> dict[str, Any]:
         )
 
         out: dict[str, Any] = {"mint": mint.pubkey(), "mine": mine, "theirs": theirs}
+        # jsonParsed, read by solders' own response types (they fail on a wrong shape).
+        parsed_tx = await client.get_transaction(
+            moved, "jsonParsed", Confirmed, max_supported_transaction_version=0
+        )
+        assert parsed_tx.value is not None
+        out["parsed_move"] = parsed_tx.value.transaction.transaction.message.instructions  # type: ignore[union-attr]
         by_owner = await client.get_token_accounts_by_owner(
             payer.pubkey(), TokenAccountOpts(mint=mint.pubkey()), Confirmed
         )
@@ -198,6 +205,18 @@ def test_solana_py_tokens_and_a_preflight_failure(dev: str) -> None:
     assert [k for k, _ in out["holders_parsed"]] == [theirs]
     assert out["holders_parsed"][0][1]["info"]["owner"] == info["owner"]
 
+    mint_to, moved = out["parsed_move"]
+    assert isinstance(mint_to, ParsedInstruction) and isinstance(moved, ParsedInstruction)
+    assert mint_to.program == moved.program == "spl-token"
+    assert mint_to.program_id == moved.program_id == TOKEN_PROGRAM_ID
+    minted: Any = mint_to.parsed
+    assert minted["type"] == "mintTo"
+    assert minted["info"]["amount"] == str(MINTED) and minted["info"]["account"] == str(mine)
+    transferred: Any = moved.parsed
+    assert transferred["type"] == "transferChecked"
+    assert transferred["info"]["destination"] == str(theirs)
+    assert transferred["info"]["tokenAmount"]["amount"] == str(MOVED)
+
     failure = out["preflight"]
     assert isinstance(failure, SendTransactionPreflightFailureMessage)
     logs = failure.data.logs
@@ -221,9 +240,79 @@ def test_web3js_tokens_and_a_preflight_failure(dev: str) -> None:
     assert out["holders"] == {mine: str(MINTED - MOVED), theirs: str(MOVED)}
     assert [k for k, _ in out["holdersParsed"]] == [theirs]
 
+    _check_parsed_transactions(out)
+
     assert out["sendError"]["name"] == "SendTransactionError"
     assert "Simulation failed" in out["sendError"]["message"]
     logs = out["sendError"]["logs"]
     assert logs == out["sendError"]["getLogs"]
     assert f"Program {TOKEN_PROGRAM_ID} invoke [1]" in logs
     assert any("insufficient funds" in line for line in logs), logs
+
+
+SYSTEM = "11111111111111111111111111111111"
+ATA = "ATokenGPvbdGVxr1b2hvZbsiqW5xWH25efTNsLJA8knL"
+COMPUTE_BUDGET = "ComputeBudget111111111111111111111111111111"
+
+
+def _check_parsed_transactions(out: dict[str, Any]) -> None:
+    """getParsedTransaction of the web3.js script's two transactions, against what it sent."""
+    payer, holder, mint = out["payer"], out["holder"], out["mint"]
+    mine, theirs, token = out["mine"], out["theirs"], str(TOKEN_PROGRAM_ID)
+    create = out["parsedCreate"]["instructions"]
+    assert [(ix["program"], ix["parsed"]["type"]) for ix in create] == [
+        ("system", "createAccount"),
+        ("spl-token", "initializeMint2"),
+        ("spl-associated-token-account", "create"),
+        ("spl-associated-token-account", "create"),
+    ]
+    account = create[0]["parsed"]["info"]
+    assert account["source"] == payer and account["newAccount"] == mint
+    assert account["space"] == MINT_SIZE and account["owner"] == token
+    assert account["lamports"] > 0
+    assert create[1]["parsed"]["info"] == {
+        "mint": mint,
+        "decimals": DECIMALS,
+        "mintAuthority": payer,  # no freezeAuthority key: none was set
+    }
+    for ix, wallet, ata in ((create[2], payer, mine), (create[3], holder, theirs)):
+        assert ix["programId"] == ATA
+        assert ix["parsed"]["info"] == {
+            "source": payer,
+            "account": ata,
+            "wallet": wallet,
+            "mint": mint,
+            "systemProgram": SYSTEM,
+            "tokenProgram": token,
+        }
+    # The associated token program's CPIs, parsed too (inner instructions).
+    inner = {group["index"]: group["instructions"] for group in out["parsedCreate"]["inner"]}
+    assert sorted(inner) == [2, 3]
+    for index, wallet, ata in ((2, payer, mine), (3, holder, theirs)):
+        assert all("parsed" in ix for ix in inner[index]), inner[index]
+        [init] = [ix for ix in inner[index] if ix["parsed"]["type"] == "initializeAccount3"]
+        assert init["parsed"]["info"] == {"account": ata, "mint": mint, "owner": wallet}
+
+    budget, mint_to, moved = out["parsedMove"]["instructions"]
+    assert budget["programId"] == COMPUTE_BUDGET and "parsed" not in budget  # as Agave
+    assert budget["accounts"] == [] and budget["data"]
+    assert mint_to["parsed"] == {
+        "type": "mintTo",
+        "info": {"mint": mint, "account": mine, "mintAuthority": payer, "amount": str(MINTED)},
+    }
+    assert moved["parsed"] == {
+        "type": "transferChecked",
+        "info": {
+            "source": mine,
+            "mint": mint,
+            "destination": theirs,
+            "authority": payer,
+            "tokenAmount": {
+                "amount": str(MOVED),
+                "decimals": DECIMALS,
+                "uiAmount": 250,
+                "uiAmountString": "250",
+            },
+        },
+    }
+    assert out["parsedMove"]["inner"] == []

@@ -5,9 +5,10 @@
 //
 //   node web3_tokens.mjs URL
 //
-// Prints one JSON object. Each transaction is confirmed by polling getSignatureStatuses
+// Prints one JSON object (getParsedTransaction of the two transactions too). Each transaction is confirmed by polling getSignatureStatuses
 // (sendAndConfirmTransaction waits on signatureSubscribe, which needs PubSub).
 import {
+  ComputeBudgetProgram,
   Connection,
   Keypair,
   LAMPORTS_PER_SOL,
@@ -121,7 +122,13 @@ const holder = Keypair.generate();
 const mint = Keypair.generate();
 const mine = associated(payer.publicKey, mint.publicKey);
 const theirs = associated(holder.publicKey, mint.publicKey);
-const out = { mint: mint.publicKey.toBase58(), mine: mine.toBase58(), theirs: theirs.toBase58() };
+const out = {
+  payer: payer.publicKey.toBase58(),
+  holder: holder.publicKey.toBase58(),
+  mint: mint.publicKey.toBase58(),
+  mine: mine.toBase58(),
+  theirs: theirs.toBase58(),
+};
 
 await confirmed(await connection.requestAirdrop(payer.publicKey, 2 * LAMPORTS_PER_SOL));
 const rent = await connection.getMinimumBalanceForRentExemption(MINT_SIZE);
@@ -141,12 +148,15 @@ const create = await send(
   ],
   mint,
 );
-await confirmed(await connection.sendRawTransaction(create.serialize()));
+const createSignature = await connection.sendRawTransaction(create.serialize());
+await confirmed(createSignature);
 const move = await send(payer, [
+  ComputeBudgetProgram.setComputeUnitLimit({ units: 300_000 }), // Agave does not parse it
   mintTo(mint.publicKey, mine, payer.publicKey, MINTED),
   transferChecked(mine, mint.publicKey, theirs, payer.publicKey, MOVED),
 ]);
-await confirmed(await connection.sendRawTransaction(move.serialize()));
+const moveSignature = await connection.sendRawTransaction(move.serialize());
+await confirmed(moveSignature);
 
 const byOwner = await connection.getTokenAccountsByOwner(payer.publicKey, {
   mint: mint.publicKey,
@@ -181,6 +191,36 @@ out.holdersParsed = holdersParsed.map(({ pubkey, account }) => [
   pubkey.toBase58(),
   account.data.parsed,
 ]);
+
+// The two transactions as getParsedTransaction shows them (web3.js checks each instruction's
+// shape: parsed {program, programId, parsed} or partially decoded {programId, accounts, data}).
+function instructions(list) {
+  return list.map((ix) =>
+    "parsed" in ix
+      ? { program: ix.program, programId: ix.programId.toBase58(), parsed: ix.parsed }
+      : {
+          programId: ix.programId.toBase58(),
+          accounts: ix.accounts.map((key) => key.toBase58()),
+          data: ix.data,
+        },
+  );
+}
+for (const [name, signature] of [
+  ["parsedCreate", createSignature],
+  ["parsedMove", moveSignature],
+]) {
+  const parsed = await connection.getParsedTransaction(signature, {
+    commitment: "confirmed",
+    maxSupportedTransactionVersion: 0,
+  });
+  out[name] = {
+    instructions: instructions(parsed.transaction.message.instructions),
+    inner: parsed.meta.innerInstructions.map(({ index, instructions: list }) => ({
+      index,
+      instructions: instructions(list),
+    })),
+  };
+}
 
 // More than the holder has: the token program fails in preflight; web3.js throws.
 const overdraw = await send(
