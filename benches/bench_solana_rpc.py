@@ -10,9 +10,11 @@ serving costs the node's ingest (issue 16, items 6 and 8).
    p50 and p99 latency in ms, and how many answers were JSON-RPC errors (`_errors`, shown only
    when not 0).
 2. The same while the node ingests: the same node goes on executing devnet blocks (the mixed
-   workload) in this process for as long as each load runs; each cell also gives the node's
-   executed transactions/s under that load (`_ingest_tps`), next to `ingest_tps_unloaded`, its
-   rate over the same blocks with no load (measured first, for `--seconds`).
+   workload, as fast as it can) in this process, in one run, while the loads run one after the
+   other; each cell also gives the node's executed transactions/s under that load
+   (`_ingest_tps`), next to `ingest_tps_unloaded`, its rate with no load (measured first, for
+   `--seconds`). The state grows meanwhile (`accounts_after_ingest`), and the
+   getProgramAccounts scan with it.
 3. Ingest under a fixed load: the node's executed transactions/s over `--ingest-blocks` blocks of
    the transfers workload, in a fresh data directory, once idle and once while load processes
    send getAccountInfo at `--load-rate` requests/s in total; `ingest_ratio` is loaded / idle
@@ -33,8 +35,10 @@ import functools
 import json
 import multiprocessing
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -88,9 +92,41 @@ def _request(body: dict[str, Any]) -> bytes:
     )
 
 
+@dataclass(frozen=True)
+class Sends:
+    """sendTransaction bodies signed in the load process itself over a recent blockhash (asked
+    with getLatestBlockhash every `REFRESH_SECONDS`, untimed): while the node ingests as fast as
+    it can, a blockhash taken before the load started would expire (150 blocks) within it."""
+
+    seed: bytes
+
+    def body(self, blockhash: bytes, i: int) -> bytes:
+        return _send_body(_keypair(self.seed), blockhash, i)
+
+
+#: How often a load process asks for a new blockhash for the transactions it signs.
+REFRESH_SECONDS = 0.25
+
+
+@functools.cache
+def _keypair(seed: bytes) -> Keypair:
+    return Keypair.from_seed(seed)
+
+
+def _send_body(payer: Keypair, blockhash: bytes, i: int) -> bytes:
+    ix = transfer(
+        TransferParams(
+            from_pubkey=payer.pubkey(), to_pubkey=Keypair().pubkey(), lamports=1_000_000 + i
+        )
+    )
+    message = Message.new_with_blockhash([ix], payer.pubkey(), Hash(blockhash))
+    tx = base64.b64encode(bytes(Transaction([payer], message, Hash(blockhash)))).decode()
+    return call("sendTransaction", [tx, {"encoding": "base64", "preflightCommitment": "processed"}])
+
+
 def _client(
     url: str,
-    requests: list[bytes],
+    requests: list[bytes] | Sends,
     connections: int,
     seconds: float,
     rate: float | None,
@@ -105,22 +141,35 @@ def _client(
     latencies: list[float] = []
     errors = 0
 
+    async def exchange(reader: Any, writer: Any, request: bytes) -> bytes:
+        writer.write(request)
+        head = await reader.readuntil(b"\r\n\r\n")
+        length = int(head.lower().split(b"content-length: ")[1].split(b"\r\n")[0])
+        body: bytes = await reader.readexactly(length)
+        return body
+
     async def connection(index: int, stop: float) -> None:
         nonlocal errors
         reader, writer = await asyncio.open_connection(host, int(port))
         i = index
         gap = None if rate is None else connections / rate
         next_at = time.monotonic()
+        blockhash, asked = b"", 0.0
         while time.monotonic() < stop:
             if gap is not None:
                 next_at += gap
                 await asyncio.sleep(max(0.0, next_at - time.monotonic()))
-            started = time.perf_counter()
-            writer.write(requests[i % len(requests)])
+            if isinstance(requests, Sends):
+                if time.monotonic() - asked > REFRESH_SECONDS:
+                    latest = json.loads(await exchange(reader, writer, LATEST_BLOCKHASH))
+                    blockhash = bytes(Hash.from_string(latest["result"]["value"]["blockhash"]))
+                    asked = time.monotonic()
+                request = requests.body(blockhash, i)
+            else:
+                request = requests[i % len(requests)]
             i += connections
-            head = await reader.readuntil(b"\r\n\r\n")
-            length = int(head.lower().split(b"content-length: ")[1].split(b"\r\n")[0])
-            body = await reader.readexactly(length)
+            started = time.perf_counter()
+            body = await exchange(reader, writer, request)
             latencies.append(time.perf_counter() - started)
             if body.startswith(b'{"jsonrpc":"2.0","error"') or b'"error":' in body[:64]:
                 errors += 1
@@ -144,7 +193,7 @@ def _shares(connections: int, clients: int) -> list[int]:
 
 def load(
     url: str,
-    requests: list[bytes],
+    requests: list[bytes] | Sends,
     connections: int,
     clients: int,
     seconds: float,
@@ -205,11 +254,9 @@ def _url(node: Node) -> str:
     return url
 
 
-def workloads(node: Node) -> dict[str, list[bytes]]:
+def workloads(node: Node) -> dict[str, list[bytes] | Sends]:
     """Request bodies per method, over the node's own accounts and transactions."""
     store = node.store
-    head = store.head()
-    assert head is not None
     keys = [str(Pubkey(k)) for k, _ in store.iter_accounts()]
     signatures: list[str] = []
     in_txs = False
@@ -219,23 +266,8 @@ def workloads(node: Node) -> dict[str, list[bytes]]:
         elif in_txs:
             signatures.append(_b58(decode_tx(value).signature))
     hundred = (signatures * (100 // max(len(signatures), 1) + 1))[:100]
-    payer = Keypair.from_seed(derive("user", 7, 0))
-    sends = []
-    for i in range(64):
-        ix = transfer(
-            TransferParams(
-                from_pubkey=payer.pubkey(), to_pubkey=Keypair().pubkey(), lamports=1_000_000 + i
-            )
-        )
-        message = Message.new_with_blockhash([ix], payer.pubkey(), Hash(head.hash))
-        tx = Transaction([payer], message, Hash(head.hash))
-        sends.append(base64.b64encode(bytes(tx)).decode())
-
-    def call(method: str, params: list[Any]) -> bytes:
-        return _request({"jsonrpc": "2.0", "id": 1, "method": method, "params": params})
-
     base64_config = {"encoding": "base64", "commitment": "processed"}
-    work = {
+    work: dict[str, list[bytes] | Sends] = {
         "getAccountInfo": [call("getAccountInfo", [k, base64_config]) for k in keys[:200]],
         "getBalance": [call("getBalance", [k, {"commitment": "processed"}]) for k in keys[:200]],
         "getSignatureStatuses": [call("getSignatureStatuses", [hundred])],
@@ -245,15 +277,17 @@ def workloads(node: Node) -> dict[str, list[bytes]]:
                 [TOKEN_PROGRAM, {**base64_config, "filters": [{"dataSize": 82}]}],
             )
         ],
-        "sendTransaction": [
-            call(
-                "sendTransaction", [tx, {"encoding": "base64", "preflightCommitment": "processed"}]
-            )
-            for tx in sends
-        ],
+        "sendTransaction": Sends(derive("user", 7, 0)),  # a funded user of the workload
     }
     assert tuple(work) == METHODS
     return work
+
+
+def call(method: str, params: list[Any]) -> bytes:
+    return _request({"jsonrpc": "2.0", "id": 1, "method": method, "params": params})
+
+
+LATEST_BLOCKHASH = call("getLatestBlockhash", [{"commitment": "processed"}])
 
 
 def _b58(raw: bytes) -> str:
@@ -264,18 +298,48 @@ def _executed(node: Node) -> int:
     return node.stats.ok + node.stats.failed
 
 
-def _ingest_while(node: Node, source: Any, busy: Callable[[], bool], chunk: int = 2) -> float:
-    """Executes blocks, `chunk` at a time, while `busy()`; the executed transactions/s."""
-    before, started = _executed(node), time.perf_counter()
-    while busy():
-        anyio.run(functools.partial(node.run, source, max_blocks=node.stats.blocks + chunk))
-    elapsed = time.perf_counter() - started
-    return (_executed(node) - before) / elapsed if elapsed > 0 else 0.0
+Sample = tuple[float, int]
 
 
-def _ingest_during(node: Node, source: Any, rate: list[float], pending: Any) -> None:
-    """Ingests while the load processes of `pending` run; appends the transactions/s."""
-    rate.append(_ingest_while(node, source, lambda: not pending.ready()))
+def _sample(node: Node) -> Sample:
+    """(now, transactions executed so far): read from another thread while the node runs (two
+    ints the node's thread replaces, never half-written)."""
+    return time.perf_counter(), _executed(node)
+
+
+def _rate(first: Sample, last: Sample) -> float:
+    elapsed = last[0] - first[0]
+    return round((last[1] - first[1]) / elapsed, 1) if elapsed > 0 else 0.0
+
+
+def _ingesting(node: Node, source: Any, control: Callable[[], None]) -> None:
+    """Runs the node on `source` in this thread (one run, as a live node runs) while `control`
+    runs in another; stops the node when `control` returns, re-raises what it raised."""
+    failures: list[BaseException] = []
+
+    def controller() -> None:
+        try:
+            control()
+        except BaseException as error:  # re-raised in the caller's thread
+            failures.append(error)
+        finally:
+            node.request_stop()
+
+    thread = threading.Thread(target=controller, name="bench-control")
+    thread.start()
+    try:
+        anyio.run(node.run, source)
+    finally:
+        thread.join()
+    if failures:
+        raise failures[0]
+
+
+def _mark(node: Node, marks: list[Sample], pending: Any) -> None:
+    """Samples the node's ingest when the load starts and when it is done."""
+    marks.append(_sample(node))
+    pending.wait()
+    marks.append(_sample(node))
 
 
 def reads(args: argparse.Namespace, work: Path) -> dict[str, Any]:
@@ -289,31 +353,37 @@ def reads(args: argparse.Namespace, work: Path) -> dict[str, Any]:
         out["accounts"] = node.store.accounts_count()
         for method in METHODS:
             for connections in args.connections:
-                requests = workloads(node)[method]  # fresh blockhashes for sendTransaction
+                requests = workloads(node)[method]
                 result = load(url, requests, connections, args.clients, args.seconds)
                 _put(out, f"{method}_{connections}", result)
         if args.skip_ingest:
             return out
-        # The same methods while the node executes more blocks of the same workload.
-        unloaded_until = time.monotonic() + args.seconds
-        out["ingest_tps_unloaded"] = round(
-            _ingest_while(node, source, lambda: time.monotonic() < unloaded_until), 1
-        )
-        for method in METHODS:
-            for connections in args.connections:
-                requests = workloads(node)[method]
-                rate: list[float] = []
-                result = load(
-                    url,
-                    requests,
-                    connections,
-                    args.clients,
-                    args.seconds,
-                    meanwhile=functools.partial(_ingest_during, node, source, rate),
-                )
-                result["ingest_tps"] = round(rate[0], 1)
-                _put(out, f"ingesting_{method}_{connections}", result)
+        # The same methods while the node goes on executing blocks of the same workload.
+        fixed = workloads(node)  # read from the store before it is written again
+
+        def control() -> None:
+            first = _sample(node)
+            time.sleep(args.seconds)
+            out["ingest_tps_unloaded"] = _rate(first, _sample(node))
+            for method in METHODS:
+                for connections in args.connections:
+                    requests = fixed[method]
+                    marks: list[Sample] = []
+                    result = load(
+                        url,
+                        requests,
+                        connections,
+                        args.clients,
+                        args.seconds,
+                        meanwhile=functools.partial(_mark, node, marks),
+                    )
+                    result["ingest_tps"] = _rate(*marks)
+                    _put(out, f"ingesting_{method}_{connections}", result)
+
+        _ingesting(node, source, control)
         out["blocks_executed"] = node.stats.blocks
+        # The scans above grew with the state: how large it was at the end.
+        out["accounts_after_ingest"] = node.store.accounts_count()
     return out
 
 
@@ -332,32 +402,37 @@ def ingest(args: argparse.Namespace, work: Path, rate: float | None) -> dict[str
         workload="transfers",
         txs_per_block=args.txs_per_block,
     )
+    measured: dict[str, float] = {}
     with build_node(settings) as node:
         source = make_source(settings)
         anyio.run(functools.partial(node.run, source, max_blocks=2))
-        if not rate:
-            until = time.monotonic() + args.ingest_seconds
-            return {"tps": _ingest_while(node, source, lambda: time.monotonic() < until)}
-        measured: list[float] = []
+        requests = workloads(node)["getAccountInfo"]
 
-        def meanwhile(pending: Any) -> None:
-            until = time.monotonic() + args.ingest_seconds
-            measured.append(
-                _ingest_while(
-                    node, source, lambda: time.monotonic() < until and not pending.ready()
-                )
+        def timed(stop: Callable[[float], Any]) -> float:
+            first = _sample(node)
+            stop(args.ingest_seconds)
+            return _rate(first, _sample(node))
+
+        def idle() -> None:
+            measured["tps"] = timed(time.sleep)
+
+        def loaded() -> None:
+            def meanwhile(pending: Any) -> None:
+                measured["tps"] = timed(lambda seconds: pending.wait(seconds))
+
+            served = load(
+                _url(node),
+                requests,
+                4 * args.clients,
+                args.clients,
+                args.ingest_seconds + 0.5,
+                rate,
+                meanwhile=meanwhile,
             )
+            measured["load_rps"], measured["load_p99_ms"] = served["rps"], served["p99_ms"]
 
-        served = load(
-            _url(node),
-            workloads(node)["getAccountInfo"],
-            4 * args.clients,
-            args.clients,
-            args.ingest_seconds + 0.5,
-            rate,
-            meanwhile=meanwhile,
-        )
-    return {"tps": measured[0], "load_rps": served["rps"], "load_p99_ms": served["p99_ms"]}
+        _ingesting(node, source, loaded if rate else idle)
+    return measured
 
 
 def table(result: dict[str, Any], connections: Sequence[int]) -> str:
