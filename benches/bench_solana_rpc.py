@@ -439,7 +439,7 @@ def table(result: dict[str, Any], connections: Sequence[int]) -> str:
     """The read figures as a text table: one row per method and phase, one column group
     (req/s, p50, p99 ms) per connection count, and the ingest rate under each load."""
     head = f"{'method':<22}{'phase':<10}" + "".join(
-        f"{f'{c} conn: req/s':>16}{'p50':>8}{'p99':>8}" for c in connections
+        f"{f'{c} conn: req/s':>16}{'p50 ms':>10}{'p99 ms':>10}" for c in connections
     )
     lines = [head]
     for phase, prefix in (("idle", ""), ("ingesting", "ingesting_")):
@@ -449,8 +449,8 @@ def table(result: dict[str, Any], connections: Sequence[int]) -> str:
             row = f"{method:<22}{phase:<10}"
             for c in connections:
                 key = f"{prefix}{method}_{c}"
-                row += f"{result[key + '_rps']:>16}{result[key + '_p50_ms']:>8.2f}"
-                row += f"{result[key + '_p99_ms']:>8.2f}"
+                row += f"{result[key + '_rps']:>16}{result[key + '_p50_ms']:>10.2f}"
+                row += f"{result[key + '_p99_ms']:>10.2f}"
             lines.append(row)
     if "ingest_tps_unloaded" in result:
         lines.append("")
