@@ -4,11 +4,13 @@ for any other program, or data it cannot read, the caller keeps the partially de
 (`{programId, accounts, data}`).
 
 Parsed here, as Agave: the System program, SPL Token and Token-2022 (`program` "spl-token" for
-both; the base instructions and the Token-2022 ones without sub-instructions), SPL Memo (v1, v3:
-the UTF-8 text), and the associated token account program. Not parsed here though Agave parses
-them: Token-2022's extension sub-instructions (transfer fee, confidential transfer, ...), token
-metadata/group instructions, address lookup tables, the BPF loaders, stake and vote; they stay
-partially decoded. ComputeBudget is not parsed by Agave either.
+both: the base instructions, and Token-2022's mint close authority, transfer fee, default
+account state, required memos, non-transferable, interest-bearing, CPI guard, permanent
+delegate and metadata/group/group-member pointer instructions), SPL Memo (v1, v3: the UTF-8
+text), and the associated token account program. Not parsed here though Agave parses them:
+Token-2022's confidential-transfer, transfer-hook, reallocate, scaled-UI-amount, pausable and
+token metadata/group interface instructions, address lookup tables, the BPF loaders, stake and
+vote; they stay partially decoded. ComputeBudget is not parsed by Agave either.
 """
 
 from __future__ import annotations
@@ -492,6 +494,164 @@ def _create_native_mint(r: _Reader, a: _Accounts) -> tuple[str, dict[str, Any]]:
     return "createNativeMint", {"payer": a[0], "nativeMint": a[1], "systemProgram": a[2]}
 
 
+def _optional_nonzero(r: _Reader) -> str | None:
+    """An `OptionalNonZeroPubkey` (32 bytes, all zero = none)."""
+    raw = r.data[r.at : r.at + 32]
+    if len(raw) != 32:
+        raise NotParsable
+    r.at += 32
+    return None if raw == bytes(32) else _b58(raw)
+
+
+def _exactly(r: _Reader, size: int) -> None:
+    """Pod instruction data (bytemuck) must be exactly its size after the sub-instruction."""
+    if len(r.data) - r.at != size:
+        raise NotParsable
+
+
+def _transfer_fee(r: _Reader, a: _Accounts) -> tuple[str, dict[str, Any]]:
+    sub = r.take("B")
+    if sub == 0:
+        config, withdraw = r.option_key(), r.option_key()
+        basis_points, maximum = r.take("HQ")
+        a.need(1)
+        info: dict[str, Any] = {
+            "mint": a[0],
+            "transferFeeBasisPoints": basis_points,
+            "maximumFee": maximum,
+        }
+        if config is not None:
+            info["transferFeeConfigAuthority"] = config
+        if withdraw is not None:
+            info["withdrawWithheldAuthority"] = withdraw
+        return "initializeTransferFeeConfig", info
+    if sub == 1:
+        amount, decimals, fee = r.take("QBQ")
+        a.need(4)
+        info = {
+            "source": a[0],
+            "mint": a[1],
+            "destination": a[2],
+            "tokenAmount": token_amount(amount, decimals),
+            "feeAmount": token_amount(fee, decimals),
+        }
+        _signers(info, a, 3, "authority", "multisigAuthority")
+        return "transferCheckedWithFee", info
+    if sub == 2:
+        a.need(3)
+        info = {"mint": a[0], "feeRecipient": a[1]}
+        _signers(info, a, 2, "withdrawWithheldAuthority", "multisigWithdrawWithheldAuthority")
+        return "withdrawWithheldTokensFromMint", info
+    if sub == 3:
+        count = r.take("B")
+        a.need(3 + count)
+        first_source = len(a.keys) - count
+        info = {"mint": a[0], "feeRecipient": a[1], "sourceAccounts": a.keys[first_source:]}
+        _signers(
+            info,
+            _Accounts(a.keys[:first_source]),
+            2,
+            "withdrawWithheldAuthority",
+            "multisigWithdrawWithheldAuthority",
+        )
+        return "withdrawWithheldTokensFromAccounts", info
+    if sub == 4:
+        a.need(1)
+        return "harvestWithheldTokensToMint", {"mint": a[0], "sourceAccounts": a.keys[1:]}
+    if sub == 5:
+        basis_points, maximum = r.take("HQ")
+        a.need(2)
+        info = {"mint": a[0], "transferFeeBasisPoints": basis_points, "maximumFee": maximum}
+        # Agave's field name, lower-case t included.
+        _signers(info, a, 1, "transferFeeConfigAuthority", "multisigtransferFeeConfigAuthority")
+        return "setTransferFee", info
+    raise NotParsable
+
+
+def _default_account_state(r: _Reader, a: _Accounts) -> tuple[str, dict[str, Any]]:
+    _exactly(r, 2)
+    sub, state = r.take("BB")
+    if state > 2:
+        raise NotParsable
+    info: dict[str, Any] = {"mint": a[0], "accountState": _ACCOUNT_STATES[state]}
+    if sub == 0:
+        a.need(1)
+        return "initializeDefaultAccountState", info
+    if sub == 1:
+        a.need(2)
+        _signers(info, a, 1, "freezeAuthority", "multisigFreezeAuthority")
+        return "updateDefaultAccountState", info
+    raise NotParsable
+
+
+def _toggle(suffix: str) -> Callable[[_Reader, _Accounts], tuple[str, dict[str, Any]]]:
+    """Memo transfers and the CPI guard: enable (0) or disable (1) on a token account."""
+
+    def parse(r: _Reader, a: _Accounts) -> tuple[str, dict[str, Any]]:
+        sub = r.take("B")
+        if sub > 1:
+            raise NotParsable
+        a.need(2)
+        info: dict[str, Any] = {"account": a[0]}
+        _signers(info, a, 1, "owner", "multisigOwner")
+        return ("enable" if sub == 0 else "disable") + suffix, info
+
+    return parse
+
+
+def _interest_bearing(r: _Reader, a: _Accounts) -> tuple[str, dict[str, Any]]:
+    sub = r.take("B")
+    if sub == 0:
+        _exactly(r, 34)
+        authority = _optional_nonzero(r)
+        a.need(1)
+        return "initializeInterestBearingConfig", {
+            "mint": a[0],
+            "rateAuthority": authority,
+            "rate": r.take("h"),
+        }
+    if sub == 1:
+        _exactly(r, 2)
+        a.need(2)
+        info: dict[str, Any] = {"mint": a[0], "newRate": r.take("h")}
+        _signers(info, a, 1, "rateAuthority", "multisigRateAuthority")
+        return "updateInterestBearingConfigRate", info
+    raise NotParsable
+
+
+def _pointer(name: str, field: str) -> Callable[[_Reader, _Accounts], tuple[str, dict[str, Any]]]:
+    """The metadata, group and group member pointers: initialize (authority and address, each
+    left out when none) or update (the address, by the authority)."""
+
+    def parse(r: _Reader, a: _Accounts) -> tuple[str, dict[str, Any]]:
+        sub = r.take("B")
+        info: dict[str, Any]
+        if sub == 0:
+            _exactly(r, 64)
+            authority, address = _optional_nonzero(r), _optional_nonzero(r)
+            a.need(1)
+            info = {"mint": a[0]}
+            if authority is not None:
+                info["authority"] = authority
+            if address is not None:
+                info[field] = address
+            return f"initialize{name}", info
+        if sub == 1:
+            _exactly(r, 32)
+            address = _optional_nonzero(r)
+            a.need(2)
+            info = {"mint": a[0]}
+            if address is not None:
+                info[field] = address
+            _signers(info, a, 1, "authority", "multisigAuthority")
+            return f"update{name}", info
+        raise NotParsable
+
+    return parse
+
+
+_ACCOUNT_STATES = ("uninitialized", "initialized", "frozen")
+
 _TOKEN: dict[int, Callable[[_Reader, _Accounts], tuple[str, dict[str, Any]]]] = {
     0: _initialize_mint,
     1: _initialize_account,
@@ -525,12 +685,20 @@ _TOKEN: dict[int, Callable[[_Reader, _Accounts], tuple[str, dict[str, Any]]]] = 
     23: _amount_to_ui_amount,
     24: _ui_amount_to_amount,
     25: _mint_close_authority,
+    26: _transfer_fee,
+    28: _default_account_state,
     29: _create_native_mint,
+    30: _toggle("RequiredMemoTransfers"),
     32: _one("initializeNonTransferableMint", "mint"),
+    33: _interest_bearing,
+    34: _toggle("CpiGuard"),
     35: _permanent_delegate,
     38: _no_data_op(
         "withdrawExcessLamports", ("source", "destination"), "authority", "multisigAuthority"
     ),
+    39: _pointer("MetadataPointer", "metadataAddress"),
+    40: _pointer("GroupPointer", "groupAddress"),
+    41: _pointer("GroupMemberPointer", "memberAddress"),
 }
 
 

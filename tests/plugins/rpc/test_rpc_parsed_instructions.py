@@ -177,3 +177,35 @@ def test_what_agave_leaves_partially_decoded() -> None:
     # A token instruction tag no token program has.
     unknown = Instruction(TOKEN_PROGRAM_ID, bytes([250]), [AccountMeta(payer, True, True)])
     assert _parse(unknown) is None
+
+
+def test_transfer_fee_withdrawals_list_their_sources() -> None:
+    mint, dest, authority = (Keypair().pubkey() for _ in range(3))
+    sources = [Keypair().pubkey() for _ in range(3)]
+    withdraw = spl.withdraw_withheld_tokens_from_accounts(
+        models.WithdrawWithheldTokensFromAccountsParams(
+            program_id=TOKEN_2022_PROGRAM_ID,
+            mint=mint,
+            dest=dest,
+            authority=authority,
+            sources=sources,
+        )
+    )
+    assert _parse(withdraw, authority)["parsed"] == {
+        "type": "withdrawWithheldTokensFromAccounts",
+        "info": {
+            "mint": str(mint),
+            "feeRecipient": str(dest),
+            "sourceAccounts": [str(s) for s in sources],
+            "withdrawWithheldAuthority": str(authority),
+        },
+    }
+    harvest = spl.harvest_withheld_tokens_to_mint(
+        models.HarvestWithheldTokensToMintParams(
+            program_id=TOKEN_2022_PROGRAM_ID, mint=mint, sources=sources
+        )
+    )
+    assert _parse(harvest, authority)["parsed"] == {
+        "type": "harvestWithheldTokensToMint",
+        "info": {"mint": str(mint), "sourceAccounts": [str(s) for s in sources]},
+    }

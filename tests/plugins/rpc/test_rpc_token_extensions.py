@@ -23,6 +23,7 @@ from solders.transaction import Transaction
 from spl.token.constants import TOKEN_2022_PROGRAM_ID as TOKEN_2022
 
 from monmouth.plugins.rpc.accounts import encode_account, mint_decimals_of
+from monmouth.plugins.rpc.parsed_instructions import parse_instruction
 from monmouth.plugins.rpc.token_extensions import parse_extensions
 from monmouth.rust_svm.accounts import AccountRecord
 
@@ -57,6 +58,8 @@ class Built:
     plain_mint: Pubkey
     account: Pubkey
     owner: Keypair
+    #: The three transactions' messages, in the order sent.
+    sent: list[Message]
 
     def raw(self, key: Pubkey) -> bytes:
         account = self.svm.get_account(key)
@@ -66,13 +69,12 @@ class Built:
         ).encode()
 
 
-def _send(svm: LiteSVM, payer: Keypair, ixs: list[Instruction], *signers: Keypair) -> None:
+def _send(svm: LiteSVM, payer: Keypair, ixs: list[Instruction], *signers: Keypair) -> Message:
     blockhash = svm.latest_blockhash()
-    tx = Transaction(
-        [payer, *signers], Message.new_with_blockhash(ixs, payer.pubkey(), blockhash), blockhash
-    )
-    result = svm.send_transaction(tx)
+    message = Message.new_with_blockhash(ixs, payer.pubkey(), blockhash)
+    result = svm.send_transaction(Transaction([payer, *signers], message, blockhash))
     assert not hasattr(result, "err"), result
+    return message
 
 
 @pytest.fixture(scope="module")
@@ -83,104 +85,119 @@ def built() -> Built:
     mint, plain, account = Keypair(), Keypair(), Keypair()
     delegate = Keypair().pubkey()
     a = authority.pubkey()
+    sent: list[Message] = []
     # The fixed-size extensions, each a 4-byte TLV header and its value, after 165 + 1 bytes.
     mint_space = 166 + (4 + 108) + (4 + 32) + (4 + 1) + (4 + 52) + (4 + 32) + (4 + 64) + (4 + 64)
     lamports = svm.minimum_balance_for_rent_exemption(mint_space + 400)  # metadata grows it
     m = mint.pubkey()
-    _send(
-        svm,
-        payer,
-        [
-            create_account(
-                CreateAccountParams(
-                    from_pubkey=payer.pubkey(),
-                    to_pubkey=m,
-                    lamports=lamports,
-                    space=mint_space,
-                    owner=TOKEN_2022,
-                )
-            ),
-            # TransferFeeExtension / InitializeTransferFeeConfig: authorities, bps, maximum.
-            _ix(
-                bytes([26, 0])
-                + _some(a)
-                + _some(a)
-                + struct.pack("<HQ", FEE_BASIS_POINTS, MAX_FEE),
-                (m, False, True),
-            ),
-            _ix(bytes([25]) + _some(a), (m, False, True)),  # InitializeMintCloseAuthority
-            _ix(bytes([28, 0, 1]), (m, False, True)),  # DefaultAccountState: initialized
-            _ix(bytes([33, 0]) + bytes(a) + struct.pack("<h", RATE), (m, False, True)),  # interest
-            _ix(bytes([35]) + bytes(delegate), (m, False, True)),  # InitializePermanentDelegate
-            _ix(
-                bytes([39, 0]) + bytes(a) + bytes(m), (m, False, True)
-            ),  # MetadataPointer -> itself
-            _ix(bytes([40, 0]) + bytes(a) + bytes(m), (m, False, True)),  # GroupPointer -> itself
-            _ix(bytes([20, DECIMALS]) + bytes(a) + _some(a), (m, False, True)),  # InitializeMint2
-            # spl-token-metadata-interface's Initialize, into the mint itself.
-            Instruction(
-                TOKEN_2022,
-                hashlib.sha256(b"spl_token_metadata_interface:initialize_account").digest()[:8]
-                + _borsh(NAME)
-                + _borsh(SYMBOL)
-                + _borsh(URI),
-                [
-                    AccountMeta(m, is_signer=False, is_writable=True),
-                    AccountMeta(a, is_signer=False, is_writable=False),
-                    AccountMeta(m, is_signer=False, is_writable=False),
-                    AccountMeta(a, is_signer=True, is_writable=False),
-                ],
-            ),
-        ],
-        mint,
-        authority,
+    sent.append(
+        _send(
+            svm,
+            payer,
+            [
+                create_account(
+                    CreateAccountParams(
+                        from_pubkey=payer.pubkey(),
+                        to_pubkey=m,
+                        lamports=lamports,
+                        space=mint_space,
+                        owner=TOKEN_2022,
+                    )
+                ),
+                # TransferFeeExtension / InitializeTransferFeeConfig: authorities, bps, maximum.
+                _ix(
+                    bytes([26, 0])
+                    + _some(a)
+                    + _some(a)
+                    + struct.pack("<HQ", FEE_BASIS_POINTS, MAX_FEE),
+                    (m, False, True),
+                ),
+                _ix(bytes([25]) + _some(a), (m, False, True)),  # InitializeMintCloseAuthority
+                _ix(bytes([28, 0, 1]), (m, False, True)),  # DefaultAccountState: initialized
+                _ix(
+                    bytes([33, 0]) + bytes(a) + struct.pack("<h", RATE), (m, False, True)
+                ),  # interest
+                _ix(bytes([35]) + bytes(delegate), (m, False, True)),  # InitializePermanentDelegate
+                _ix(
+                    bytes([39, 0]) + bytes(a) + bytes(m), (m, False, True)
+                ),  # MetadataPointer -> itself
+                _ix(
+                    bytes([40, 0]) + bytes(a) + bytes(m), (m, False, True)
+                ),  # GroupPointer -> itself
+                _ix(
+                    bytes([20, DECIMALS]) + bytes(a) + _some(a), (m, False, True)
+                ),  # InitializeMint2
+                # spl-token-metadata-interface's Initialize, into the mint itself.
+                Instruction(
+                    TOKEN_2022,
+                    hashlib.sha256(b"spl_token_metadata_interface:initialize_account").digest()[:8]
+                    + _borsh(NAME)
+                    + _borsh(SYMBOL)
+                    + _borsh(URI),
+                    [
+                        AccountMeta(m, is_signer=False, is_writable=True),
+                        AccountMeta(a, is_signer=False, is_writable=False),
+                        AccountMeta(m, is_signer=False, is_writable=False),
+                        AccountMeta(a, is_signer=True, is_writable=False),
+                    ],
+                ),
+            ],
+            mint,
+            authority,
+        )
     )
     p = plain.pubkey()
     plain_space = 166 + 4
-    _send(
-        svm,
-        payer,
-        [
-            create_account(
-                CreateAccountParams(
-                    from_pubkey=payer.pubkey(),
-                    to_pubkey=p,
-                    lamports=svm.minimum_balance_for_rent_exemption(plain_space),
-                    space=plain_space,
-                    owner=TOKEN_2022,
-                )
-            ),
-            _ix(bytes([32]), (p, False, True)),  # InitializeNonTransferableMint
-            _ix(bytes([20, 0]) + bytes(a) + b"\x00", (p, False, True)),
-        ],
-        plain,
+    sent.append(
+        _send(
+            svm,
+            payer,
+            [
+                create_account(
+                    CreateAccountParams(
+                        from_pubkey=payer.pubkey(),
+                        to_pubkey=p,
+                        lamports=svm.minimum_balance_for_rent_exemption(plain_space),
+                        space=plain_space,
+                        owner=TOKEN_2022,
+                    )
+                ),
+                _ix(bytes([32]), (p, False, True)),  # InitializeNonTransferableMint
+                _ix(bytes([20, 0]) + bytes(a) + b"\x00", (p, False, True)),
+            ],
+            plain,
+        )
     )
     # A token account of the fee mint: immutable owner, then (after InitializeAccount3, which
     # adds the withheld-fee amount the mint requires) required memos and a CPI guard.
     t, o = account.pubkey(), owner.pubkey()
     account_space = 166 + (4 + 8) + 4 + (4 + 1) + (4 + 1)
-    _send(
-        svm,
-        payer,
-        [
-            create_account(
-                CreateAccountParams(
-                    from_pubkey=payer.pubkey(),
-                    to_pubkey=t,
-                    lamports=svm.minimum_balance_for_rent_exemption(account_space),
-                    space=account_space,
-                    owner=TOKEN_2022,
-                )
-            ),
-            _ix(bytes([22]), (t, False, True)),  # InitializeImmutableOwner
-            _ix(bytes([18]) + bytes(o), (t, False, True), (m, False, False)),  # InitializeAccount3
-            _ix(bytes([30, 0]), (t, False, True), (o, True, False)),  # MemoTransfer: enable
-            _ix(bytes([34, 0]), (t, False, True), (o, True, False)),  # CpiGuard: enable
-        ],
-        account,
-        owner,
+    sent.append(
+        _send(
+            svm,
+            payer,
+            [
+                create_account(
+                    CreateAccountParams(
+                        from_pubkey=payer.pubkey(),
+                        to_pubkey=t,
+                        lamports=svm.minimum_balance_for_rent_exemption(account_space),
+                        space=account_space,
+                        owner=TOKEN_2022,
+                    )
+                ),
+                _ix(bytes([22]), (t, False, True)),  # InitializeImmutableOwner
+                _ix(
+                    bytes([18]) + bytes(o), (t, False, True), (m, False, False)
+                ),  # InitializeAccount3
+                _ix(bytes([30, 0]), (t, False, True), (o, True, False)),  # MemoTransfer: enable
+                _ix(bytes([34, 0]), (t, False, True), (o, True, False)),  # CpiGuard: enable
+            ],
+            account,
+            owner,
+        )
     )
-    return Built(svm, payer, authority, delegate, m, p, t, owner)
+    return Built(svm, payer, authority, delegate, m, p, t, owner, sent)
 
 
 def _by_name(extensions: list[dict[str, Any]]) -> dict[str, Any]:
@@ -284,4 +301,68 @@ def test_a_short_entry_is_unparseable(built: Built) -> None:
     struct.pack_into("<H", broken, 168, 50)
     assert parse_extensions(bytes(broken[: 166 + 4 + 50])) == [
         {"extension": "unparseableExtension"}
+    ]
+
+
+def _parsed(message: Message) -> list[Any]:
+    keys = [bytes(k) for k in message.account_keys]
+    return [
+        parse_instruction(keys[ix.program_id_index], keys, bytes(ix.accounts), bytes(ix.data))
+        for ix in message.instructions
+    ]
+
+
+def test_the_instructions_that_built_them_parse_as_agave(built: Built) -> None:
+    """The Token-2022 instructions sent above, as `jsonParsed` transactions show them."""
+    a, m, t = str(built.authority.pubkey()), str(built.mint), str(built.account)
+    o = str(built.owner.pubkey())
+    mint_tx, plain_tx, account_tx = (_parsed(message) for message in built.sent)
+    assert mint_tx[0] is not None and mint_tx[0]["parsed"]["type"] == "createAccount"
+    assert all(p is not None and p["program"] == "spl-token" for p in mint_tx[1:9])
+    assert [p["parsed"] for p in mint_tx[1:9]] == [
+        {
+            "type": "initializeTransferFeeConfig",
+            "info": {
+                "mint": m,
+                "transferFeeBasisPoints": FEE_BASIS_POINTS,
+                "maximumFee": MAX_FEE,
+                "transferFeeConfigAuthority": a,
+                "withdrawWithheldAuthority": a,
+            },
+        },
+        {"type": "initializeMintCloseAuthority", "info": {"mint": m, "newAuthority": a}},
+        {
+            "type": "initializeDefaultAccountState",
+            "info": {"mint": m, "accountState": "initialized"},
+        },
+        {
+            "type": "initializeInterestBearingConfig",
+            "info": {"mint": m, "rateAuthority": a, "rate": RATE},
+        },
+        {
+            "type": "initializePermanentDelegate",
+            "info": {"mint": m, "delegate": str(built.delegate)},
+        },
+        {
+            "type": "initializeMetadataPointer",
+            "info": {"mint": m, "authority": a, "metadataAddress": m},
+        },
+        {"type": "initializeGroupPointer", "info": {"mint": m, "authority": a, "groupAddress": m}},
+        {
+            "type": "initializeMint2",
+            "info": {"mint": m, "decimals": DECIMALS, "mintAuthority": a, "freezeAuthority": a},
+        },
+    ]
+    # The token metadata interface's Initialize: Agave parses it; not parsed here (yet).
+    assert mint_tx[9] is None
+    assert plain_tx[1] is not None
+    assert plain_tx[1]["parsed"] == {
+        "type": "initializeNonTransferableMint",
+        "info": {"mint": str(built.plain_mint)},
+    }
+    assert [p["parsed"] for p in account_tx[1:]] == [
+        {"type": "initializeImmutableOwner", "info": {"account": t}},
+        {"type": "initializeAccount3", "info": {"account": t, "mint": m, "owner": o}},
+        {"type": "enableRequiredMemoTransfers", "info": {"account": t, "owner": o}},
+        {"type": "enableCpiGuard", "info": {"account": t, "owner": o}},
     ]
