@@ -6,15 +6,17 @@ for any other program, or data it cannot read, the caller keeps the partially de
 Parsed here, as Agave: the System program, SPL Token and Token-2022 (`program` "spl-token" for
 both: the base instructions, and Token-2022's mint close authority, transfer fee, default
 account state, required memos, non-transferable, interest-bearing, CPI guard, permanent
-delegate and metadata/group/group-member pointer instructions), SPL Memo (v1, v3: the UTF-8
-text), and the associated token account program. Not parsed here though Agave parses them:
-Token-2022's confidential-transfer, transfer-hook, reallocate, scaled-UI-amount, pausable and
-token metadata/group interface instructions, address lookup tables, the BPF loaders, stake and
-vote; they stay partially decoded. ComputeBudget is not parsed by Agave either.
+delegate and metadata/group/group-member pointer instructions, and the token metadata interface's
+instructions), SPL Memo (v1, v3: the UTF-8 text), and the associated token account program. Not
+parsed here though Agave parses them: Token-2022's confidential-transfer, transfer-hook,
+reallocate, scaled-UI-amount and pausable instructions, the token group interface's, address
+lookup tables, the BPF loaders, stake and vote; they stay partially decoded. ComputeBudget is
+not parsed by Agave either.
 """
 
 from __future__ import annotations
 
+import hashlib
 import struct
 from collections.abc import Callable
 from typing import Any
@@ -323,6 +325,10 @@ def _mint_init(r: _Reader, info: dict[str, Any]) -> None:
 
 
 def _token(data: bytes, a: _Accounts) -> Any:
+    metadata = _TOKEN_METADATA.get(data[:8])
+    if metadata is not None:  # no token instruction starts with these bytes (all above 200)
+        kind, info = metadata(_Reader(data, 8), a)
+        return _kind(kind, info)
     r = _Reader(data)
     tag = r.take("B")
     handler = _TOKEN.get(tag)
@@ -699,6 +705,113 @@ _TOKEN: dict[int, Callable[[_Reader, _Accounts], tuple[str, dict[str, Any]]]] = 
     39: _pointer("MetadataPointer", "metadataAddress"),
     40: _pointer("GroupPointer", "groupAddress"),
     41: _pointer("GroupMemberPointer", "memberAddress"),
+}
+
+
+# ---------------------------------------------------------------------- token metadata interface
+# spl-token-metadata-interface's instructions, which Token-2022 serves for metadata kept in the
+# mint: an 8-byte discriminator (the first bytes of sha256 of a namespaced name), then Borsh.
+
+
+def _borsh_string(r: _Reader) -> str:
+    length = r.take("I")
+    raw = r.data[r.at : r.at + length]
+    if len(raw) != length:
+        raise NotParsable
+    r.at += length
+    try:
+        return raw.decode()
+    except UnicodeDecodeError as error:
+        raise NotParsable from error
+
+
+def _borsh_option_u64(r: _Reader) -> int | None:
+    tag = r.take("B")
+    if tag > 1:
+        raise NotParsable
+    return r.take("Q") if tag else None
+
+
+def _metadata_initialize(r: _Reader, a: _Accounts) -> tuple[str, dict[str, Any]]:
+    name, symbol, uri = _borsh_string(r), _borsh_string(r), _borsh_string(r)
+    a.need(4)
+    return "initializeTokenMetadata", {
+        "metadata": a[0],
+        "updateAuthority": a[1],
+        "mint": a[2],
+        "mintAuthority": a[3],
+        "name": name,
+        "symbol": symbol,
+        "uri": uri,
+    }
+
+
+_FIELDS = ("name", "symbol", "uri")
+
+
+def _metadata_update_field(r: _Reader, a: _Accounts) -> tuple[str, dict[str, Any]]:
+    tag = r.take("B")
+    if tag < len(_FIELDS):
+        field = _FIELDS[tag]
+    elif tag == 3:
+        field = _borsh_string(r)  # Field::Key: an additional field, named by its key
+    else:
+        raise NotParsable
+    value = _borsh_string(r)
+    a.need(2)
+    return "updateTokenMetadataField", {
+        "metadata": a[0],
+        "updateAuthority": a[1],
+        "field": field,
+        "value": value,
+    }
+
+
+def _metadata_remove_key(r: _Reader, a: _Accounts) -> tuple[str, dict[str, Any]]:
+    idempotent = r.take("B")
+    if idempotent > 1:
+        raise NotParsable
+    key = _borsh_string(r)
+    a.need(2)
+    return "removeTokenMetadataKey", {
+        "metadata": a[0],
+        "updateAuthority": a[1],
+        "key": key,
+        "idempotent": bool(idempotent),
+    }
+
+
+def _metadata_update_authority(r: _Reader, a: _Accounts) -> tuple[str, dict[str, Any]]:
+    new = _optional_nonzero(r)
+    a.need(2)
+    return "updateTokenMetadataAuthority", {
+        "metadata": a[0],
+        "updateAuthority": a[1],
+        "newAuthority": new,
+    }
+
+
+def _metadata_emit(r: _Reader, a: _Accounts) -> tuple[str, dict[str, Any]]:
+    start, end = _borsh_option_u64(r), _borsh_option_u64(r)
+    a.need(1)
+    info: dict[str, Any] = {"metadata": a[0]}
+    if start is not None:
+        info["start"] = start
+    if end is not None:
+        info["end"] = end
+    return "emitTokenMetadata", info
+
+
+def _discriminator(name: str) -> bytes:
+    return hashlib.sha256(f"spl_token_metadata_interface:{name}".encode()).digest()[:8]
+
+
+_TOKEN_METADATA: dict[bytes, Callable[[_Reader, _Accounts], tuple[str, dict[str, Any]]]] = {
+    _discriminator("initialize_account"): _metadata_initialize,
+    _discriminator("updating_field"): _metadata_update_field,
+    _discriminator("remove_key_ix"): _metadata_remove_key,
+    _discriminator("update_the_authority"): _metadata_update_authority,
+    _discriminator("emitter"): _metadata_emit,
 }
 
 

@@ -31,6 +31,7 @@ DECIMALS = 2
 FEE_BASIS_POINTS, MAX_FEE = 150, 5_000
 RATE = 275  # basis points a year
 NAME, SYMBOL, URI = "Monmouth Test", "MON", "https://example.invalid/mon.json"
+RENAMED = "Monmouth Renamed"
 
 
 def _some(key: Pubkey) -> bytes:
@@ -130,7 +131,7 @@ def built() -> Built:
                 # spl-token-metadata-interface's Initialize, into the mint itself.
                 Instruction(
                     TOKEN_2022,
-                    hashlib.sha256(b"spl_token_metadata_interface:initialize_account").digest()[:8]
+                    _discriminator("initialize_account")
                     + _borsh(NAME)
                     + _borsh(SYMBOL)
                     + _borsh(URI),
@@ -197,7 +198,36 @@ def built() -> Built:
             owner,
         )
     )
+
+    # Then the token metadata interface's other instructions on the mint's metadata: a new
+    # name, an additional field, an idempotent removal of a key it does not have, an emit (it
+    # only returns data), and giving up the update authority (last: nothing can follow it).
+    def metadata_ix(name: str, data: bytes, writable: bool = True) -> Instruction:
+        metas = [AccountMeta(m, is_signer=False, is_writable=writable)]
+        if name != "emitter":
+            metas.append(AccountMeta(a, is_signer=True, is_writable=False))
+        return Instruction(TOKEN_2022, _discriminator(name) + data, metas)
+
+    sent.append(
+        _send(
+            svm,
+            payer,
+            [
+                metadata_ix("updating_field", b"\x00" + _borsh(RENAMED)),
+                metadata_ix("updating_field", b"\x03" + _borsh("color") + _borsh("teal")),
+                metadata_ix("remove_key_ix", b"\x01" + _borsh("missing")),
+                metadata_ix("emitter", b"\x00\x00", writable=False),
+                metadata_ix("update_the_authority", bytes(32)),
+            ],
+            authority,
+        )
+    )
     return Built(svm, payer, authority, delegate, m, p, t, owner, sent)
+
+
+def _discriminator(name: str) -> bytes:
+    """spl-token-metadata-interface's instruction discriminator."""
+    return hashlib.sha256(f"spl_token_metadata_interface:{name}".encode()).digest()[:8]
 
 
 def _by_name(extensions: list[dict[str, Any]]) -> dict[str, Any]:
@@ -246,12 +276,12 @@ def test_mint_extensions(built: Built) -> None:
     assert state["metadataPointer"] == {"authority": a, "metadataAddress": m}
     assert state["groupPointer"] == {"authority": a, "groupAddress": m}
     assert state["tokenMetadata"] == {
-        "updateAuthority": a,
+        "updateAuthority": None,  # given up by the last instruction
         "mint": m,
-        "name": NAME,
+        "name": RENAMED,
         "symbol": SYMBOL,
         "uri": URI,
-        "additionalMetadata": [],
+        "additionalMetadata": [["color", "teal"]],
     }
     assert mint_decimals_of(raw) == DECIMALS  # token accounts of it get their amounts
 
@@ -316,7 +346,7 @@ def test_the_instructions_that_built_them_parse_as_agave(built: Built) -> None:
     """The Token-2022 instructions sent above, as `jsonParsed` transactions show them."""
     a, m, t = str(built.authority.pubkey()), str(built.mint), str(built.account)
     o = str(built.owner.pubkey())
-    mint_tx, plain_tx, account_tx = (_parsed(message) for message in built.sent)
+    mint_tx, plain_tx, account_tx, metadata_tx = (_parsed(message) for message in built.sent)
     assert mint_tx[0] is not None and mint_tx[0]["parsed"]["type"] == "createAccount"
     assert all(p is not None and p["program"] == "spl-token" for p in mint_tx[1:9])
     assert [p["parsed"] for p in mint_tx[1:9]] == [
@@ -353,8 +383,18 @@ def test_the_instructions_that_built_them_parse_as_agave(built: Built) -> None:
             "info": {"mint": m, "decimals": DECIMALS, "mintAuthority": a, "freezeAuthority": a},
         },
     ]
-    # The token metadata interface's Initialize: Agave parses it; not parsed here (yet).
-    assert mint_tx[9] is None
+    assert mint_tx[9] is not None and mint_tx[9]["parsed"] == {
+        "type": "initializeTokenMetadata",
+        "info": {
+            "metadata": m,
+            "updateAuthority": a,
+            "mint": m,
+            "mintAuthority": a,
+            "name": NAME,
+            "symbol": SYMBOL,
+            "uri": URI,
+        },
+    }
     assert plain_tx[1] is not None
     assert plain_tx[1]["parsed"] == {
         "type": "initializeNonTransferableMint",
@@ -365,4 +405,12 @@ def test_the_instructions_that_built_them_parse_as_agave(built: Built) -> None:
         {"type": "initializeAccount3", "info": {"account": t, "mint": m, "owner": o}},
         {"type": "enableRequiredMemoTransfers", "info": {"account": t, "owner": o}},
         {"type": "enableCpiGuard", "info": {"account": t, "owner": o}},
+    ]
+    by = {"metadata": m, "updateAuthority": a}
+    assert [p["parsed"] for p in metadata_tx] == [
+        {"type": "updateTokenMetadataField", "info": {**by, "field": "name", "value": RENAMED}},
+        {"type": "updateTokenMetadataField", "info": {**by, "field": "color", "value": "teal"}},
+        {"type": "removeTokenMetadataKey", "info": {**by, "key": "missing", "idempotent": True}},
+        {"type": "emitTokenMetadata", "info": {"metadata": m}},
+        {"type": "updateTokenMetadataAuthority", "info": {**by, "newAuthority": None}},
     ]
