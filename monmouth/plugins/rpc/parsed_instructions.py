@@ -6,12 +6,11 @@ for any other program, or data it cannot read, the caller keeps the partially de
 Parsed here, as Agave: the System program, SPL Token and Token-2022 (`program` "spl-token" for
 both: the base instructions, and Token-2022's mint close authority, transfer fee, default
 account state, required memos, non-transferable, interest-bearing, CPI guard, permanent
-delegate and metadata/group/group-member pointer instructions, and the token metadata interface's
-instructions), SPL Memo (v1, v3: the UTF-8 text), and the associated token account program. Not
-parsed here though Agave parses them: Token-2022's confidential-transfer, transfer-hook,
-reallocate, scaled-UI-amount and pausable instructions, the token group interface's, address
-lookup tables, the BPF loaders, stake and vote; they stay partially decoded. ComputeBudget is
-not parsed by Agave either.
+delegate, metadata/group/group-member pointer and token metadata interface instructions), SPL
+Memo (v1, v3: the UTF-8 text), the associated token account program and address lookup tables.
+Not parsed here though Agave parses them: Token-2022's confidential-transfer, transfer-hook,
+reallocate, scaled-UI-amount and pausable instructions, the token group interface's, the BPF
+loaders, stake and vote; they stay partially decoded. Agave does not parse ComputeBudget either.
 """
 
 from __future__ import annotations
@@ -30,6 +29,7 @@ __all__ = ["parse_instruction"]
 
 SYSTEM_PROGRAM = bytes(32)
 ASSOCIATED_TOKEN_PROGRAM = bytes(base58.b58decode("ATokenGPvbdGVxr1b2hvZbsiqW5xWH25efTNsLJA8knL"))
+LOOKUP_TABLE_PROGRAM = bytes(base58.b58decode("AddressLookupTab1e1111111111111111111111111"))
 MEMO_PROGRAMS = frozenset(
     bytes(base58.b58decode(key))
     for key in (
@@ -815,6 +815,54 @@ _TOKEN_METADATA: dict[bytes, Callable[[_Reader, _Accounts], tuple[str, dict[str,
 }
 
 
+# ---------------------------------------------------------------------- address lookup tables
+
+
+def _lookup_table(data: bytes, a: _Accounts) -> Any:
+    """The address lookup table program's instructions (bincode: a u32 tag, then fields)."""
+    r = _Reader(data)
+    tag = r.take("I")
+    if tag == 0:
+        slot, bump = r.take("QB")
+        a.need(4)
+        return _kind(
+            "createLookupTable",
+            {
+                "lookupTableAccount": a[0],
+                "lookupTableAuthority": a[1],
+                "payerAccount": a[2],
+                "systemProgram": a[3],
+                "recentSlot": slot,
+                "bumpSeed": bump,
+            },
+        )
+    if tag == 2:
+        count = r.take("Q")
+        if count > len(data):
+            raise NotParsable
+        addresses = [r.key() for _ in range(count)]
+        a.need(2)
+        info: dict[str, Any] = {
+            "lookupTableAccount": a[0],
+            "lookupTableAuthority": a[1],
+            "newAddresses": addresses,
+        }
+        if len(a.keys) >= 4:
+            info["payerAccount"], info["systemProgram"] = a[2], a[3]
+        return _kind("extendLookupTable", info)
+    if tag in (1, 3):
+        a.need(2)
+        kind = "freezeLookupTable" if tag == 1 else "deactivateLookupTable"
+        return _kind(kind, {"lookupTableAccount": a[0], "lookupTableAuthority": a[1]})
+    if tag == 4:
+        a.need(3)
+        return _kind(
+            "closeLookupTable",
+            {"lookupTableAccount": a[0], "lookupTableAuthority": a[1], "recipient": a[2]},
+        )
+    raise NotParsable
+
+
 # ---------------------------------------------------------------------- others
 
 
@@ -864,5 +912,6 @@ _PROGRAMS: dict[bytes, tuple[str, Callable[[bytes, _Accounts], Any]]] = {
     TOKEN_PROGRAM: ("spl-token", _token),
     TOKEN_2022_PROGRAM: ("spl-token", _token),
     ASSOCIATED_TOKEN_PROGRAM: ("spl-associated-token-account", _associated_token),
+    LOOKUP_TABLE_PROGRAM: ("address-lookup-table", _lookup_table),
     **{memo: ("spl-memo", _memo) for memo in MEMO_PROGRAMS},
 }

@@ -5,11 +5,15 @@ the program would refuse, missing accounts) is None (the caller shows it partial
 
 from __future__ import annotations
 
+import struct
 from typing import Any
 
+from solders.address_lookup_table_account import ID as LOOKUP_TABLES
+from solders.address_lookup_table_account import derive_lookup_table_address
 from solders.compute_budget import set_compute_unit_limit
 from solders.instruction import AccountMeta, Instruction
 from solders.keypair import Keypair
+from solders.litesvm import LiteSVM
 from solders.message import Message
 from solders.pubkey import Pubkey
 from solders.system_program import (
@@ -18,6 +22,7 @@ from solders.system_program import (
     create_account_with_seed,
     transfer,
 )
+from solders.transaction import Transaction
 from spl.token import instructions as spl
 from spl.token import models
 from spl.token.constants import TOKEN_2022_PROGRAM_ID, TOKEN_PROGRAM_ID
@@ -209,3 +214,117 @@ def test_transfer_fee_withdrawals_list_their_sources() -> None:
         "type": "harvestWithheldTokensToMint",
         "info": {"mint": str(mint), "sourceAccounts": [str(s) for s in sources]},
     }
+
+
+def test_address_lookup_table_instructions_run_by_the_program() -> None:
+    """Lookup-table instructions built from the program's (bincode) layout, run by LiteSVM's
+    address lookup table program (so the layout is the program's), then parsed."""
+    svm = LiteSVM()
+    payer, other = Keypair(), Keypair()
+    svm.airdrop(payer.pubkey(), 10_000_000_000)
+    p, o = payer.pubkey(), other.pubkey()
+
+    def create(authority: Pubkey) -> tuple[Pubkey, Instruction]:
+        table, bump = derive_lookup_table_address(authority, 0)
+        data = struct.pack("<IQB", 0, 0, bump)
+        return table, Instruction(LOOKUP_TABLES, data, _metas(table, authority, p))
+
+    table, create_ix = create(p)
+    addresses = [Keypair().pubkey(), Keypair().pubkey()]
+    extend = Instruction(
+        LOOKUP_TABLES,
+        struct.pack("<IQ", 2, 2) + b"".join(bytes(x) for x in addresses),
+        _metas(table, p, p),
+    )
+    freeze = Instruction(LOOKUP_TABLES, struct.pack("<I", 1), _metas(table, p))
+    second, create_second = create(o)
+    deactivate = Instruction(LOOKUP_TABLES, struct.pack("<I", 3), _metas(second, o))
+    sent = [
+        _run(svm, payer, [create_ix, create_second], other),
+        _run(svm, payer, [extend]),
+        _run(svm, payer, [freeze, deactivate], other),
+    ]
+    parsed = [_parse_compiled(m, i) for m in sent for i in range(len(m.instructions))]
+    assert all(p_ is not None and p_["program"] == "address-lookup-table" for p_ in parsed)
+    system = "11111111111111111111111111111111"
+    bump = derive_lookup_table_address(p, 0)[1]
+    assert [p_["parsed"] for p_ in parsed] == [
+        {
+            "type": "createLookupTable",
+            "info": {
+                "lookupTableAccount": str(table),
+                "lookupTableAuthority": str(p),
+                "payerAccount": str(p),
+                "systemProgram": system,
+                "recentSlot": 0,
+                "bumpSeed": bump,
+            },
+        },
+        {
+            "type": "createLookupTable",
+            "info": {
+                "lookupTableAccount": str(second),
+                "lookupTableAuthority": str(o),
+                "payerAccount": str(p),
+                "systemProgram": system,
+                "recentSlot": 0,
+                "bumpSeed": derive_lookup_table_address(o, 0)[1],
+            },
+        },
+        {
+            "type": "extendLookupTable",
+            "info": {
+                "lookupTableAccount": str(table),
+                "lookupTableAuthority": str(p),
+                "newAddresses": [str(x) for x in addresses],
+                "payerAccount": str(p),
+                "systemProgram": system,
+            },
+        },
+        {
+            "type": "freezeLookupTable",
+            "info": {"lookupTableAccount": str(table), "lookupTableAuthority": str(p)},
+        },
+        {
+            "type": "deactivateLookupTable",
+            "info": {"lookupTableAccount": str(second), "lookupTableAuthority": str(o)},
+        },
+    ]
+    # The table holds what the extend instruction said (the program read our layout).
+    account = svm.get_account(table)
+    assert account is not None
+    assert bytes(account.data)[56:] == b"".join(bytes(x) for x in addresses)
+    # Close (a deactivated table must cool down first): the same layout, parsed alone.
+    recipient = AccountMeta(p, False, True)
+    close = Instruction(LOOKUP_TABLES, struct.pack("<I", 4), [*_metas(second, o), recipient])
+    assert _parse(close, p)["parsed"] == {
+        "type": "closeLookupTable",
+        "info": {
+            "lookupTableAccount": str(second),
+            "lookupTableAuthority": str(o),
+            "recipient": str(p),
+        },
+    }
+
+
+def _metas(table: Pubkey, authority: Pubkey, payer: Pubkey | None = None) -> list[AccountMeta]:
+    """The table (writable), its authority (signer) and, for create and extend, the payer and
+    the system program."""
+    metas = [AccountMeta(table, False, True), AccountMeta(authority, True, False)]
+    if payer is not None:
+        metas += [AccountMeta(payer, True, True), AccountMeta(Pubkey.default(), False, False)]
+    return metas
+
+
+def _run(svm: LiteSVM, payer: Keypair, ixs: list[Instruction], *signers: Keypair) -> Message:
+    blockhash = svm.latest_blockhash()
+    message = Message.new_with_blockhash(ixs, payer.pubkey(), blockhash)
+    result = svm.send_transaction(Transaction([payer, *signers], message, blockhash))
+    assert not hasattr(result, "err"), result
+    return message
+
+
+def _parse_compiled(message: Message, index: int) -> Any:
+    keys = [bytes(k) for k in message.account_keys]
+    ix = message.instructions[index]
+    return parse_instruction(keys[ix.program_id_index], keys, bytes(ix.accounts), bytes(ix.data))
