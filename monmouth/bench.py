@@ -31,6 +31,7 @@ from solders.transaction import VersionedTransaction
 from monmouth.app import build_node
 from monmouth.core import inbox
 from monmouth.core.config import load_settings
+from monmouth.core.implementations import implementations
 from monmouth.core.l1 import L1Block
 from monmouth.core.node import Node
 from monmouth.core.sources.replay import ReplaySource, write_replay
@@ -167,6 +168,8 @@ def run(
         "blocks": len(blocks),
         "commits": node.stats.commits,
         "ed25519": node.verifier.library,
+        # Per hot path, its C extension or the Python reference (installed without a compiler).
+        "implementations": implementations(),
         # Where the node's CPU went: its own thread, and the others (mostly signature checks).
         "node_cpu_main_s": round(measured.cpu_main_s, 2),
         "node_cpu_other_s": round(measured.cpu_other_s, 2),

@@ -142,6 +142,7 @@ def run_executor(
     import structlog
 
     from monmouth.app import build_node, make_source
+    from monmouth.core.implementations import implementations
 
     log = structlog.get_logger("monmouth")
     with build_node(settings) as node:
@@ -151,6 +152,8 @@ def run_executor(
             data_dir=str(settings.data_dir),
             source=settings.source.kind,
             head=None if node.head is None else node.head.number,
+            # C extensions or their Python references (an install without a compiler).
+            implementations=implementations(),
         )
         if on_start is not None:
             on_start(node)

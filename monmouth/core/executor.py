@@ -247,11 +247,13 @@ class BlockExecutor:
         decoded = inbox.decode(payload, l1tx.value)
         index = len(messages)
         if isinstance(decoded, inbox.Rejected):
+            # The kind byte means something only under a version this node knows.
             kind: Literal["batch", "deposit"] | None = None
-            if len(payload) > 1 and payload[1] == inbox.KIND_BATCH:
-                kind = "batch"
-            elif len(payload) > 1 and payload[1] == inbox.KIND_DEPOSIT:
-                kind = "deposit"
+            if decoded.reason is not Reason.UNKNOWN_VERSION:
+                if payload[1] == inbox.KIND_BATCH:
+                    kind = "batch"
+                elif payload[1] == inbox.KIND_DEPOSIT:
+                    kind = "deposit"
             messages.append(_Message(l1tx, kind, decoded.reason.value, []))
         elif isinstance(decoded, inbox.Deposit):
             messages.append(

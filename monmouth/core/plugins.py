@@ -24,6 +24,7 @@ from monmouth.core import hookspecs
 from monmouth.core.dispatch import Halt, PluginState, Worker, call_hook
 from monmouth.core.errors import ConfigError, UserError
 from monmouth.core.errors import PluginHalted as PluginHalted
+from monmouth.core.extras import PLUGIN_EXTRAS, require_extra
 from monmouth.core.host import plugin_attribute
 from monmouth.core.telemetry import ERRORS
 
@@ -209,8 +210,9 @@ def load_plugins(
 
     :param extra: plugin objects to register as well (tests, embedding applications); a
         `(name, plugin)` pair names it, so that its `[plugins.NAME]` table applies.
-    Raises ConfigError for an unknown plugin name, an invalid plugin table, or an implementation
-    that matches no hook (naming the plugin).
+    Raises ConfigError for an unknown plugin name, an invalid plugin table, an implementation
+    that matches no hook (naming the plugin), or an enabled built-in whose extra is not
+    installed (naming the `pip install`).
     """
     pm = pluggy.PluginManager(hookspecs.PROJECT)
     pm.add_hookspecs(hookspecs)
@@ -218,6 +220,9 @@ def load_plugins(
     try:
         for found in find_plugins(settings, also=frozenset(name for name, _ in named)):
             if found.enabled:
+                if found.origin == "built-in" and found.name in PLUGIN_EXTRAS:
+                    needs, modules = PLUGIN_EXTRAS[found.name]
+                    require_extra(needs, modules, f"the {found.name} plugin")
                 pm.register(instantiate(found.name, found.load(), settings), name=found.name)
         for item in extra or []:
             if isinstance(item, tuple):
@@ -364,8 +369,15 @@ class PluginHost:
                 raise PluginHalted(
                     impl.plugin_name, f"route_transaction raised {type(exc).__name__}: {exc}"
                 ) from exc
-            if result is not None:
-                return result
+            if result is None:
+                continue
+            if not isinstance(result, bytes | bytearray | memoryview):
+                # Routing decides state: a wrong answer type halts rather than guessing.
+                raise PluginHalted(
+                    impl.plugin_name,
+                    f"route_transaction returned {type(result).__name__}, not bytes or None",
+                )
+            return bytes(result)
         return None
 
     def notify(self, hook: str, only: list[str] | None = None, **kwargs: Any) -> None:

@@ -172,6 +172,13 @@ def test_bad_requests_get_an_error_and_the_node_goes_on(tmp_path: Path) -> None:
         sock.close(0)
         with pytest.raises(ValueError, match="exactly one"):
             list(ask(context, next_port(endpoint), Request("replay")))
+        for negative in (
+            Request("replay", from_height=-1),
+            Request("replay", from_seq=-1),
+            Request("replay", from_seq=0, to_seq=-5),
+        ):
+            with pytest.raises(ValueError, match="must be 0 or more"):
+                list(ask(context, next_port(endpoint), negative))
         [(status, _)] = list(ask(context, next_port(endpoint), Request("status")))
         head = node.node.head
         assert head is not None and status.head == head.number

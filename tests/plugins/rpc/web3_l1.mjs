@@ -5,7 +5,8 @@
 //
 //   node web3_l1.mjs URL ANVIL_URL SAFE_DEPTH
 //
-// Prints one JSON object. (sendAndConfirmTransaction waits on signatureSubscribe: PubSub.)
+// Prints one JSON object. (Confirmation by polling, over HTTP only: sendAndConfirmTransaction
+// would wait on PubSub's signatureSubscribe.)
 import {
   Connection,
   Keypair,

@@ -6,7 +6,7 @@
 //   node web3_tokens.mjs URL
 //
 // Prints one JSON object (getParsedTransaction of the two transactions too). Each transaction is confirmed by polling getSignatureStatuses
-// (sendAndConfirmTransaction waits on signatureSubscribe, which needs PubSub).
+// (over HTTP only; sendAndConfirmTransaction would wait on PubSub's signatureSubscribe).
 import {
   ComputeBudgetProgram,
   Connection,
