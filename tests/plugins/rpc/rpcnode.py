@@ -171,20 +171,29 @@ def signed_transfer(
     return Transaction([payer], Message.new_with_blockhash([ix], payer.pubkey(), recent), recent)
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
+def free_ports(count: int) -> list[int]:
+    """`count` distinct loopback ports free now (held together while chosen)."""
+    sockets = [socket.socket() for _ in range(count)]
+    try:
+        for sock in sockets:
+            sock.bind(("127.0.0.1", 0))
+        return [int(sock.getsockname()[1]) for sock in sockets]
+    finally:
+        for sock in sockets:
+            sock.close()
 
 
 def dev_chain(tmp_path_factory: pytest.TempPathFactory, block_time: float = 0.1) -> Iterator[str]:
     """`monmouth dev` as its users run it (a process), its RPC on a free port; yields the URL
-    once /health answers, and stops it with Ctrl-C (SIGINT) after, as a user would."""
-    url = f"http://127.0.0.1:{free_port()}"
+    once /health answers, and stops it with Ctrl-C (SIGINT) after, as a user would. PubSub gets
+    a free port of its own (by default it takes the RPC port + 1, which another process on a
+    shared machine may hold)."""
+    rpc_port, pubsub_port = free_ports(2)
+    url = f"http://127.0.0.1:{rpc_port}"
     env = {
         **os.environ,
         "MONMOUTH_PLUGINS__RPC__ADDRESS": url.removeprefix("http://"),
+        "MONMOUTH_PLUGINS__RPC__PUBSUB_ADDRESS": f"127.0.0.1:{pubsub_port}",
         "MONMOUTH_STORE__SYNC": "false",
     }
     log = tmp_path_factory.mktemp("dev") / "dev.log"
