@@ -4,7 +4,8 @@ instructions built by hand) each create a mint and two token accounts, mint and 
 then read them back through getTokenAccountsByOwner, getTokenAccountBalance, getTokenSupply and
 getProgramAccounts (memcmp + dataSize filters, base64 and jsonParsed), checked against what
 they did; and each sends a transfer of more tokens than it has and gets the preflight failure
-(-32002) with the simulation's logs, as the client surfaces it."""
+(-32002) with the simulation's logs, as the client surfaces it. solana-py also creates a
+Token-2022 mint and token account and reads their extensions back (jsonParsed)."""
 
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ from solana.rpc.commitment import Confirmed
 from solana.rpc.core import RPCException
 from solana.rpc.models import MemcmpOpts, TokenAccountOpts, TxOpts
 from solders.account_decoder import ParsedAccount
-from solders.instruction import Instruction
+from solders.instruction import AccountMeta, Instruction
 from solders.keypair import Keypair
 from solders.message import Message
 from solders.pubkey import Pubkey
@@ -31,7 +32,7 @@ from solders.transaction import VersionedTransaction
 from solders.transaction_status import ParsedInstruction
 from spl.token import instructions as spl
 from spl.token import models
-from spl.token.constants import TOKEN_PROGRAM_ID
+from spl.token.constants import TOKEN_2022_PROGRAM_ID, TOKEN_PROGRAM_ID
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(240)]
 
@@ -224,6 +225,76 @@ def test_solana_py_tokens_and_a_preflight_failure(dev: str) -> None:
     assert any(f"Program {TOKEN_PROGRAM_ID} invoke [1]" == line for line in logs), logs
     assert any("insufficient funds" in line for line in logs), logs
     assert failure.data.err is not None and "InstructionError" in str(failure.data.err)
+
+
+async def _token_2022(url: str) -> dict[str, Any]:
+    """A Token-2022 mint with a close authority, and an associated token account of it (the
+    associated token program gives Token-2022 accounts an immutable owner), read back parsed."""
+    async with AsyncClient(url) as client:
+        payer, mint = Keypair(), Keypair()
+        airdrop = (await client.request_airdrop(payer.pubkey(), SOL)).value
+        await client.confirm_transaction(airdrop, Confirmed, sleep_seconds=0.1)
+        space = 166 + 4 + 32  # the base, the account type, the close authority's TLV entry
+        rent = (await client.get_minimum_balance_for_rent_exemption(space)).value
+        m, p = mint.pubkey(), payer.pubkey()
+        close_authority = Instruction(
+            TOKEN_2022_PROGRAM_ID,
+            bytes([25, 1]) + bytes(p),  # InitializeMintCloseAuthority(Some(payer))
+            [AccountMeta(m, is_signer=False, is_writable=True)],
+        )
+        holder = spl.get_associated_token_address(p, m, TOKEN_2022_PROGRAM_ID)
+        await _send(
+            client,
+            payer,
+            [
+                create_account(
+                    CreateAccountParams(
+                        from_pubkey=p,
+                        to_pubkey=m,
+                        lamports=rent,
+                        space=space,
+                        owner=TOKEN_2022_PROGRAM_ID,
+                    )
+                ),
+                close_authority,
+                spl.initialize_mint2(
+                    models.InitializeMint2Params(
+                        decimals=DECIMALS,
+                        mint=m,
+                        mint_authority=p,
+                        program_id=TOKEN_2022_PROGRAM_ID,
+                        freeze_authority=None,
+                    )
+                ),
+                spl.create_associated_token_account(p, p, m, TOKEN_2022_PROGRAM_ID),
+            ],
+            mint,
+        )
+        parsed_mint = (await client.get_account_info_json_parsed(m, Confirmed)).value
+        owned = await client.get_token_accounts_by_owner_json_parsed(
+            p, TokenAccountOpts(program_id=TOKEN_2022_PROGRAM_ID), Confirmed
+        )
+        assert parsed_mint is not None
+        return {
+            "payer": p,
+            "holder": holder,
+            "mint": _parsed(parsed_mint.data),
+            "owned": [(a.pubkey, a.account.data.parsed) for a in owned.value],
+        }
+
+
+def test_solana_py_token_2022_extensions(dev: str) -> None:
+    out = anyio.run(_token_2022, dev)
+    payer = str(out["payer"])
+    info = out["mint"]["info"]
+    assert out["mint"]["type"] == "mint" and info["mintAuthority"] == payer
+    assert info["extensions"] == [
+        {"extension": "mintCloseAuthority", "state": {"closeAuthority": payer}}
+    ]
+    [(key, account)] = out["owned"]
+    assert key == out["holder"] and account["type"] == "account"
+    assert account["info"]["owner"] == payer
+    assert {"extension": "immutableOwner"} in account["info"]["extensions"]
 
 
 def test_web3js_tokens_and_a_preflight_failure(dev: str) -> None:
