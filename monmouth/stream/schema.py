@@ -221,4 +221,6 @@ def decode_request(frame: bytes) -> Request:
         return _decode_request(frame)
     except RecursionError:
         raise msgspec.DecodeError("the request is nested too deeply") from None
+
+
 decode_reply = msgspec.msgpack.Decoder(Reply).decode

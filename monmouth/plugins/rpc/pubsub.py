@@ -40,10 +40,10 @@ from monmouth.plugins.rpc.accounts import ENCODINGS, encode_account, parse_data_
 from monmouth.plugins.rpc.errors import INVALID_PARAMS, METHOD_NOT_FOUND, RpcError, invalid_params
 from monmouth.plugins.rpc.methods import (
     AIRDROP_MAGIC,
-    _airdrop_slot,
-    _filters,
-    _matches,
-    _mint_decimals,
+    airdrop_slot,
+    filters_match,
+    mint_decimals,
+    parse_filters,
 )
 from monmouth.plugins.rpc.params import b58, base58_of, config_of, positional, pubkey_of
 from monmouth.plugins.rpc.snapshot import Commitment, Snapshot, parse_commitment
@@ -279,7 +279,7 @@ class Notifier:
             key,
             self._encoding(cfg, "binary"),
             parse_data_slice(cfg.get("dataSlice"), "params[1]"),
-            _filters(cfg.get("filters"), "params[1].filters"),
+            parse_filters(cfg.get("filters"), "params[1].filters"),
         )
         return self._add(sub)
 
@@ -513,7 +513,7 @@ class Notifier:
         accounts = self.accounts
         if not accounts and not programs:
             return
-        decimals = _mint_decimals(snap, slot)
+        decimals = mint_decimals(snap, slot)
         for key in changed:
             subs = accounts.get(key)
             raw: bytes | None = None
@@ -536,7 +536,7 @@ class Notifier:
                 if not watchers:
                     continue
                 for sub in list(watchers.values()):
-                    if sub.commitment != level or not _matches(raw[49:], sub.filters):
+                    if sub.commitment != level or not filters_match(raw[49:], sub.filters):
                         continue
                     try:
                         account = encode_account(raw, sub.encoding, sub.data_slice, decimals)
@@ -576,7 +576,7 @@ class Notifier:
             err: Any = None
             if signature.startswith(AIRDROP_MAGIC):
                 # requestAirdrop's id: the deposit it names (getSignatureStatuses' reading).
-                slot = _airdrop_slot(snap, signature)
+                slot = airdrop_slot(snap, signature)
                 if slot is None:
                     continue
             else:
