@@ -3,6 +3,7 @@ JSON-RPC to it. Each test module makes its fixtures from `serving` and `servers`
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import os
@@ -184,17 +185,31 @@ def free_ports(count: int) -> list[int]:
 
 
 def dev_chain(tmp_path_factory: pytest.TempPathFactory, block_time: float = 0.1) -> Iterator[str]:
-    """`monmouth dev` as its users run it (a process), its RPC on a free port; yields the URL
-    once /health answers, and stops it with Ctrl-C (SIGINT) after, as a user would. PubSub gets
+    """`monmouth dev`, its RPC on a free port (see `dev_process`); yields the URL. PubSub gets
     a free port of its own (by default it takes the RPC port + 1, which another process on a
     shared machine may hold)."""
     rpc_port, pubsub_port = free_ports(2)
     url = f"http://127.0.0.1:{rpc_port}"
+    env = {"MONMOUTH_PLUGINS__RPC__PUBSUB_ADDRESS": f"127.0.0.1:{pubsub_port}"}
+    with dev_process(tmp_path_factory, url, env, block_time):
+        yield url
+
+
+@contextlib.contextmanager
+def dev_process(
+    tmp_path_factory: pytest.TempPathFactory,
+    url: str,
+    env: dict[str, str],
+    block_time: float = 0.1,
+) -> Iterator[Path]:
+    """`monmouth dev` as its users run it (a process) serving JSON-RPC at `url`, with `env`
+    added to its environment; yields its log file once /health answers, and stops it with
+    Ctrl-C (SIGINT) after, as a user would."""
     env = {
         **os.environ,
         "MONMOUTH_PLUGINS__RPC__ADDRESS": url.removeprefix("http://"),
-        "MONMOUTH_PLUGINS__RPC__PUBSUB_ADDRESS": f"127.0.0.1:{pubsub_port}",
         "MONMOUTH_STORE__SYNC": "false",
+        **env,
     }
     log = tmp_path_factory.mktemp("dev") / "dev.log"
     with log.open("wb") as out:
@@ -215,7 +230,7 @@ def dev_chain(tmp_path_factory: pytest.TempPathFactory, block_time: float = 0.1)
                 pass
             assert time.monotonic() < deadline, log.read_text()
             time.sleep(0.1)
-        yield url
+        yield log
     finally:
         process.send_signal(signal.SIGINT)
         assert process.wait(timeout=30) == 0, log.read_text()

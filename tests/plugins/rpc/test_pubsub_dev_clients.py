@@ -9,20 +9,17 @@ import base64
 import json
 import os
 import shutil
-import signal
 import socket
 import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import anyio
-import httpx
 import pytest
 import websockets
+from rpcnode import dev_process
 from solana.rpc.async_api import AsyncClient
 from solana.rpc.commitment import Confirmed, Processed
 from solana.rpc.models import TxOpts
@@ -76,39 +73,16 @@ def dev(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Dev]:
     port = _free_pair()
     url, ws = f"http://127.0.0.1:{port}", f"ws://127.0.0.1:{port + 1}"
     env = {
-        **os.environ,
-        "MONMOUTH_PLUGINS__RPC__ADDRESS": f"127.0.0.1:{port}",
         "MONMOUTH_PLUGINS__RPC__PUBSUB_MAX_CONNECTIONS": str(MAX_CONNECTIONS),
         "MONMOUTH_PLUGINS__RPC__PUBSUB_MAX_SUBSCRIPTIONS": str(MAX_SUBSCRIPTIONS),
         "MONMOUTH_PLUGINS__RPC__PUBSUB_MAX_BACKLOG": str(MAX_BACKLOG),
-        "MONMOUTH_STORE__SYNC": "false",
         "MONMOUTH_PLUGINS__MONITORING__ADDRESS": "none",
         "MONMOUTH_STREAM__PUBLISH": "none",
     }
-    log = tmp_path_factory.mktemp("dev") / "dev.log"
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "monmouth", "dev", "--block-time", "0.1"],
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            assert process.poll() is None, log.read_text()
-            try:
-                if httpx.get(f"{url}/health", timeout=1).text == "ok":
-                    break
-            except httpx.TransportError:
-                pass
-            assert time.monotonic() < deadline, log.read_text()
-            time.sleep(0.1)
+    # PubSub on the default port, the RPC port + 1, as web3.js derives it.
+    with dev_process(tmp_path_factory, url, env) as log:
         assert ws in log.read_text()  # the banner shows where PubSub is
         yield Dev(url, ws, log)
-    finally:
-        process.send_signal(signal.SIGINT)
-        assert process.wait(timeout=30) == 0, log.read_text()
 
 
 async def _next(ws: SolanaWsClient, kind: str, seconds: float = 60) -> Any:
