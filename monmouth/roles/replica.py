@@ -125,9 +125,8 @@ class Replica:
                 "a replica follows an executor's stream: give --upstream tcp://HOST:PORT"
             )
         self.settings = settings
-        self._plugins = PluginHost(
-            plugins if plugins is not None else replica_plugins(settings), settings
-        )
+        # Built first: a plugin a replica cannot run is refused before anything is opened.
+        pm = plugins if plugins is not None else replica_plugins(settings)
         self.upstream = cfg.upstream[0]
         self.curve = client_curve(settings)
         kept = settings.store
@@ -144,6 +143,11 @@ class Replica:
             index_owners=kept.index_owners,
             index_tokens=kept.index_tokens,
         )
+        try:
+            self._plugins = PluginHost(pm, settings)
+        except BaseException:
+            self.store.close()
+            raise
         #: Why the replica stopped applying (None while it follows).
         self.halted: str | None = None
         self._closed = False
