@@ -5,7 +5,8 @@
 #
 # Environment: WORK (folder for data and logs; default a new temporary one), BASE_PORT
 # (default 7700: the executor publishes on it, the others on +10, +20, +30; each request
-# socket on the port after), MONMOUTH (the command; default `monmouth`).
+# socket on the port after), REPLICA_RPC (the replica's JSON-RPC address; default
+# 127.0.0.1:8900), MONMOUTH (the command; default `monmouth`).
 set -euo pipefail
 
 SECONDS_TO_RUN=${1:-30}
@@ -39,7 +40,12 @@ trap 'for n in "${!PIDS[@]}"; do stop "$n"; done' EXIT
 trap 'echo; echo "stopping early"' INT
 
 start executor --publish "$(ep "$BASE")"
-start replica --role replica --publish "$(ep $((BASE + 10)))" --upstream "$(ep "$BASE")"
+# The replica serves Solana JSON-RPC from its own state, beside the executor's (8899);
+# with MONMOUTH_PLUGINS__RPC__ADDRESS=none, no instance serves it.
+REPLICA_RPC=${REPLICA_RPC:-127.0.0.1:8900}
+[[ ${MONMOUTH_PLUGINS__RPC__ADDRESS:-} == none ]] && REPLICA_RPC=none
+MONMOUTH_PLUGINS__RPC__ADDRESS=$REPLICA_RPC \
+    start replica --role replica --publish "$(ep $((BASE + 10)))" --upstream "$(ep "$BASE")"
 start analyzer --role analyzer --publish "$(ep $((BASE + 20)))" --upstream "$(ep "$BASE")"
 start monitor --role monitor --publish "$(ep $((BASE + 30)))" \
     --upstream "$(ep "$BASE")" --upstream "$(ep $((BASE + 10)))" --upstream "$(ep $((BASE + 20)))"
