@@ -6,7 +6,7 @@
 # Environment: WORK (folder for data and logs; default a new temporary one), BASE_PORT
 # (default 7700: the executor publishes on it, the others on +10, +20, +30; each request
 # socket on the port after), REPLICA_RPC (the replica's JSON-RPC address; default
-# 127.0.0.1:8900), MONMOUTH (the command; default `monmouth`).
+# 127.0.0.1:8999), MONMOUTH (the command; default `monmouth`).
 set -euo pipefail
 
 SECONDS_TO_RUN=${1:-30}
@@ -42,7 +42,7 @@ trap 'echo; echo "stopping early"' INT
 start executor --publish "$(ep "$BASE")"
 # The replica serves Solana JSON-RPC from its own state, beside the executor's (8899);
 # with MONMOUTH_PLUGINS__RPC__ADDRESS=none, no instance serves it.
-REPLICA_RPC=${REPLICA_RPC:-127.0.0.1:8900}
+REPLICA_RPC=${REPLICA_RPC:-127.0.0.1:8999}
 [[ ${MONMOUTH_PLUGINS__RPC__ADDRESS:-} == none ]] && REPLICA_RPC=none
 MONMOUTH_PLUGINS__RPC__ADDRESS=$REPLICA_RPC \
     start replica --role replica --publish "$(ep $((BASE + 10)))" --upstream "$(ep "$BASE")"
