@@ -6,6 +6,7 @@ stores (details and every index) are equal byte for byte."""
 
 from __future__ import annotations
 
+import itertools
 import subprocess
 import sys
 import threading
@@ -27,12 +28,15 @@ from streamkit import NodeThread, free_endpoint, wait_until
 
 from monmouth.core.config import Settings, load_settings
 from monmouth.core.errors import ConfigError
-from monmouth.core.records import decode_tx, decode_undo
+from monmouth.core.records import decode_tx, decode_undo, detail_key
 from monmouth.core.state import Store
 from monmouth.plugins.rpc.accounts import TOKEN_PROGRAM
 from monmouth.plugins.rpc.plugin import NO_RELAY, Plugin
 from monmouth.roles.replica import Replica
 from monmouth.rust_svm.accounts import AccountRecord
+from monmouth.stream.schema import decode_body
+from monmouth.stream.segments import Expander
+from monmouth.stream.topics import PrefixSet
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
 
@@ -336,6 +340,43 @@ def test_replica_stores_equal_the_executors_byte_for_byte(pair: Pair) -> None:
     for key, raw in theirs["undo"].items():
         mine, their = decode_undo(ours["undo"][key]), decode_undo(raw)
         assert (mine.accounts, mine.txs) == (their.accounts, their.txs), key
+
+
+def test_each_detail_follows_its_transaction_and_only_for_who_asks(pair: Pair) -> None:
+    """The executor's log: a `detail` message after each executed transaction, carrying the
+    record its `details` database holds; a subscriber to transactions gets none."""
+    store = pair.executor.node.store
+    first, next_seq, _ = store.stream_bounds()
+    details = _dump(pair.executor_dir)["details"]
+    seen = 0
+    for seq, segment in store.segments(first, next_seq - 1):
+        if segment.kind != "block":
+            continue
+        everything, _ = Expander(None).expand(seq, segment)
+        stored = store.block(segment.height)
+        block = decode_body("block", everything[-1].body)
+        # A block a reorg undid left its messages in the log, not its details in the store.
+        canonical = stored is not None and "0x" + stored.hash.hex() == block.hash
+        for before, msg in itertools.pairwise(everything):
+            if msg.kind != "detail":
+                continue
+            body = decode_body("detail", msg.body)
+            tx = decode_body(before.kind, before.body)
+            assert before.kind == "transaction" and tx.signature == body.signature
+            assert tx.status in ("ok", "failed")
+            key = detail_key(segment.height, body.l1_tx_index, body.position)
+            if canonical:
+                assert details[key] == body.record
+                seen += 1
+        executed = [
+            m
+            for m in everything
+            if m.kind == "transaction" and decode_body("transaction", m.body).status != "rejected"
+        ]
+        assert len([m for m in everything if m.kind == "detail"]) == len(executed)
+        chosen, counts = Expander(PrefixSet(["transaction/"])).expand(seq, segment)
+        assert {m.kind for m in chosen} <= {"transaction"} and "detail/" not in counts
+    assert seen, "the log holds details"
 
 
 def test_a_replica_refuses_a_plugin_it_cannot_run(tmp_path: Path) -> None:
