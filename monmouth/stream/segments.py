@@ -77,6 +77,12 @@ _decode_slots = msgspec.msgpack.Decoder(_SlotData).decode
 _decode_plugin = msgspec.msgpack.Decoder(_PluginData).decode
 
 
+def decode_block_data(raw: bytes) -> _BlockData:
+    """A block segment's payload: its record, parent slot, account values, transactions and
+    detail records (for tools that measure the log, such as `benches/bench_replica.py`)."""
+    return _decode_block(raw)
+
+
 # ---------------------------------------------------------------------- building
 
 
