@@ -521,7 +521,17 @@ class Store:
                 block = bytes(txn.get(number, db=db["blocks"]) or b"")
                 lthash = bytes(txn.get(number, db=db["lthash"]) or b"")
             seq = txn.get(b"stream_next", db=db["meta"])
-            head = SnapshotHead(block, lthash, 0 if seq is None else int.from_bytes(seq, "big"))
+            safe, finalized = (
+                None if (v := txn.get(k, db=db["meta"])) is None else int.from_bytes(v, "big")
+                for k in (b"safe", b"finalized")
+            )
+            head = SnapshotHead(
+                block,
+                lthash,
+                0 if seq is None else int.from_bytes(seq, "big"),
+                safe,
+                finalized,
+            )
             yield b"", encode(head)
             with txn.cursor(db=db["accounts"]) as cur:
                 for key, value in cur:
@@ -560,6 +570,9 @@ class Store:
                 txn.put(b"head", key + block.hash, db=db["meta"])
                 # Nothing below the snapshot can be undone here.
                 txn.put(b"pruned_below", (block.number + 1).to_bytes(8, "big"), db=db["meta"])
+            for meta_key, number in ((b"safe", head.safe), (b"finalized", head.finalized)):
+                if number is not None:
+                    txn.put(meta_key, number.to_bytes(8, "big"), db=db["meta"])
             for meta_key, value in meta:
                 txn.put(meta_key, value, db=db["meta"])
 

@@ -379,6 +379,32 @@ def test_each_detail_follows_its_transaction_and_only_for_who_asks(pair: Pair) -
     assert seen, "the log holds details"
 
 
+def test_a_late_replica_takes_the_finality_of_the_snapshot(tmp_path: Path) -> None:
+    """An executor that has stopped sends no more finality updates: what a replica started
+    after it knows of the safe and finalized blocks comes from the snapshot."""
+    endpoint = free_endpoint()
+    devnet = {"confirmed_depth": 2, "finalized_depth": 4}
+    executor = NodeThread(_settings(tmp_path / "exec", endpoint, devnet=devnet), max_blocks=12)
+    try:
+        executor.join()
+        expected = executor.node.store.finality()
+        assert None not in expected
+        late = ReplicaThread(
+            _settings(tmp_path / "late", None, role="replica", stream={"upstream": [endpoint]})
+        )
+        try:
+            head = executor.node.store.head()
+            wait_until(lambda: late.replica.store.head() == head, what="the snapshot")
+            assert late.replica.store.finality() == expected
+            url = _url(late.replica.plugins.pm.get_plugin("rpc"))
+            for commitment, slot in zip(("confirmed", "finalized"), expected, strict=True):
+                assert _call(url, "getSlot", [{"commitment": commitment}])["result"] == slot
+        finally:
+            late.close()
+    finally:
+        executor.close()
+
+
 def test_a_replica_refuses_a_plugin_it_cannot_run(tmp_path: Path) -> None:
     settings = load_settings(
         None,
