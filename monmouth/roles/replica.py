@@ -153,7 +153,12 @@ class Replica:
         self._closed = False
         self.applied = 0
         self.reverted = 0
-        self.state = self._head_lthash()
+        try:
+            self.state = self._head_lthash()
+        except BaseException:
+            self._plugins.close()
+            self.store.close()
+            raise
         self._accounts: list[AccountBody] = []
         self._txs: list[TransactionBody] = []
         self._details: list[DetailBody] = []
