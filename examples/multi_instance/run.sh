@@ -50,13 +50,19 @@ start analyzer --role analyzer --publish "$(ep $((BASE + 20)))" --upstream "$(ep
 start monitor --role monitor --publish "$(ep $((BASE + 30)))" \
     --upstream "$(ep "$BASE")" --upstream "$(ep $((BASE + 10)))" --upstream "$(ep $((BASE + 20)))"
 
-sleep "$SECONDS_TO_RUN" || true
-
 head_of() {  # head_of NAME: the instance's committed head number ("None" before its first)
     $MONMOUTH status --data-dir "$WORK/$1" --json 2>/dev/null |
         python3 -c 'import json, sys; print(json.load(sys.stdin)["head_number"])' 2>/dev/null ||
         echo None
 }
+# On a busy machine the instances take seconds to start: the run counts from the executor's
+# first block (a minute at most), so that the others see it for SECONDS_TO_RUN.
+for _ in $(seq 60); do
+    [ "$(head_of executor)" != None ] && break
+    sleep 1
+done
+sleep "$SECONDS_TO_RUN" || true
+
 # On a busy machine the replica may still be starting: it bootstraps from the executor's
 # snapshot, so the executor runs on until the replica has a head (a minute at most).
 for _ in $(seq 60); do
