@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 ARGS ?=
 
-.PHONY: run test lint bench bench-rpc bench-stream bench-monitoring bench-solana-rpc clean
+.PHONY: run test lint dist bench bench-rpc bench-stream bench-monitoring bench-solana-rpc bench-pubsub clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -16,6 +16,11 @@ $(VENV)/.installed: pyproject.toml setup.py $(wildcard monmouth/rust_svm/*.c mon
 
 run: $(VENV)/.installed
 	$(BIN)/monmouth run $(ARGS)
+
+# The sdist and wheel in ./dist (README: "Installing with pip"); setuptools and build come with
+# the test extra, so this builds offline in .venv.
+dist: $(VENV)/.installed
+	$(BIN)/python -m build --no-isolation --outdir dist
 
 # anvil (a local Ethereum node, npm package @foundry-rs/anvil) for the tests, into ./node_modules.
 node_modules/.bin/anvil: package.json package-lock.json
@@ -42,6 +47,9 @@ bench-monitoring: $(VENV)/.installed
 
 bench-solana-rpc: $(VENV)/.installed
 	$(BIN)/python benches/bench_solana_rpc.py $(ARGS)
+
+bench-pubsub: $(VENV)/.installed
+	$(BIN)/python benches/bench_pubsub.py $(ARGS)
 
 clean:
 	rm -rf $(VENV) monmouth-data

@@ -1,23 +1,60 @@
 """The C extensions of the node's hot paths; everything else about the package is in
-pyproject.toml."""
+pyproject.toml.
+
+Every extension is optional: where one cannot be built (no C compiler, no Python headers, a
+compiler that fails), the build warns and goes on, and the package uses that hot path's Python
+reference instead (the tests hold each to its extension; `monmouth --version` says which runs).
+`CC=false pip install .` installs a package without any of them.
+"""
+
+import sys
 
 from setuptools import Extension, setup
+from setuptools.command.build_ext import build_ext
 
 FLAGS = ["-O2", "-Wall", "-Wextra", "-Wno-missing-field-initializers"]
 
+
+class OptionalBuildExt(build_ext):
+    """build_ext that skips, with a warning, an extension it cannot compile or link."""
+
+    def run(self) -> None:
+        try:
+            super().run()
+        except Exception as error:  # no compiler at all (distutils' CCompilerError, OSError)
+            self._skipped("the C extensions", error)
+
+    def build_extension(self, ext: Extension) -> None:
+        try:
+            super().build_extension(ext)
+        except Exception as error:  # CompileError, LinkError, a missing compiler
+            self._skipped(ext.name, error)
+
+    @staticmethod
+    def _skipped(what: str, error: BaseException) -> None:
+        print(
+            f"warning: not building {what} ({type(error).__name__}: {error}); "
+            "the pure-Python implementation will be used",
+            file=sys.stderr,
+        )
+
+
 setup(
+    cmdclass={"build_ext": OptionalBuildExt},
     ext_modules=[
         # Signature checks on native threads without the GIL (see the file's comment).
         Extension(
             "monmouth.rust_svm._verify",
             sources=["monmouth/rust_svm/_verify.c"],
             extra_compile_args=FLAGS,
+            optional=True,
         ),
         # A wire transaction's layout, read once per transaction on the main thread.
         Extension(
             "monmouth.rust_svm._wire",
             sources=["monmouth/rust_svm/_wire.c"],
             extra_compile_args=FLAGS,
+            optional=True,
         ),
         # The rag index's feature hashing, a block of documents at a time in the rag child.
         # No contraction into fused multiply-adds: the vectors' bits are the same on every
@@ -26,12 +63,14 @@ setup(
             "monmouth.plugins.rag._hashing",
             sources=["monmouth/plugins/rag/_hashing.c"],
             extra_compile_args=[*FLAGS, "-ffp-contract=off"],
+            optional=True,
         ),
         # The rag index's documents, one per executed transaction in the rag child.
         Extension(
             "monmouth.plugins.rag._summary",
             sources=["monmouth/plugins/rag/_summary.c"],
             extra_compile_args=FLAGS,
+            optional=True,
         ),
-    ]
+    ],
 )

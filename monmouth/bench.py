@@ -14,10 +14,15 @@ Figures depend on the machine and its load; compare the ratios of one run.
 
 from __future__ import annotations
 
+import contextlib
+import os
 import resource
+import socket
+import subprocess
+import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -31,6 +36,7 @@ from solders.transaction import VersionedTransaction
 from monmouth.app import build_node
 from monmouth.core import inbox
 from monmouth.core.config import load_settings
+from monmouth.core.implementations import implementations
 from monmouth.core.l1 import L1Block
 from monmouth.core.node import Node
 from monmouth.core.sources.replay import ReplaySource, write_replay
@@ -72,8 +78,9 @@ def _batches(block: L1Block) -> list[tuple[bytes, ...]]:
     return [m.transactions for m in _inbox_messages(block) if isinstance(m, inbox.Batch)]
 
 
-def litesvm_loop(blocks: list[L1Block], *, sigverify: bool) -> tuple[int, float]:
-    """LiteSVM alone over the blocks' transactions: (transactions sent, seconds)."""
+def litesvm_loop(blocks: list[L1Block], *, sigverify: bool) -> tuple[int, float, float]:
+    """LiteSVM alone over the blocks' transactions: (transactions sent, seconds, CPU seconds
+    of the loop; it runs on this one thread)."""
     svm = (
         LiteSVM().with_sigverify(sigverify).with_blockhash_check(False).with_transaction_history(0)
     )
@@ -91,10 +98,10 @@ def litesvm_loop(blocks: list[L1Block], *, sigverify: bool) -> tuple[int, float]
                     txs.append(VersionedTransaction.from_bytes(raw))
                 except ValueError:
                     continue  # a malformed transaction (mixed workload): nothing to send
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.thread_time()
     for tx in txs:
         svm.send_transaction(tx)
-    return len(txs), time.perf_counter() - start
+    return len(txs), time.perf_counter() - start, time.thread_time() - cpu
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,29 +111,110 @@ class NodeRun:
     :ivar seconds: wall-clock time from start to the last commit.
     :ivar cpu_main_s: CPU time of the thread that runs the node (routing, execution, commits).
     :ivar cpu_other_s: CPU time of every other thread: the signature checks, hooks, the stream.
+    :ivar cpu_children_s: CPU time of the node's child processes (the stream's publisher, the
+        rpc server), not of subscribers.
     """
 
     node: Node
     seconds: float
     cpu_main_s: float
     cpu_other_s: float
+    cpu_children_s: float = 0.0
 
 
-def node_run(blocks: list[L1Block], workdir: Path, **settings: Any) -> NodeRun:
-    """The node from a replay file of `blocks` to committed state."""
+def node_run(
+    blocks: list[L1Block], workdir: Path, *, subscribers: int | None = None, **settings: Any
+) -> NodeRun:
+    """The node from a replay file of `blocks` to committed state.
+
+    :param subscribers: None: the stream is not published (the log is still kept); a number:
+        published on loopback, with that many subscriber processes taking every message.
+    """
     replay = workdir / "chain.jsonl"
     write_replay(replay, blocks)
     # The node as it runs by default (monitoring, stream log), but binding no port.
     defaults: dict[str, Any] = {
         "stream": {"publish": None},
-        "plugins": {"monitoring": {"address": "none"}},
+        "plugins": {"monitoring": {"address": "none"}, "rpc": {"address": "none"}},
     }
+    if subscribers is not None:
+        publish, request = _free_endpoints()
+        defaults["stream"] = {"publish": publish, "request": request}
     config = load_settings(None, data_dir=workdir / "data", **{**defaults, **settings})
-    with build_node(config) as node:
+    with (
+        build_node(config) as node,
+        _subscribers(config.stream.publish, subscribers or 0) as theirs,
+    ):
         usage, main, start = _cpu(), time.thread_time(), time.perf_counter()
+        children = _children_cpu(exclude=theirs)
         anyio.run(node.run, ReplaySource(replay))
         seconds, main = time.perf_counter() - start, time.thread_time() - main
-        return NodeRun(node, seconds, main, _cpu() - usage - main)
+        children = _children_cpu(exclude=theirs) - children
+        return NodeRun(node, seconds, main, _cpu() - usage - main, children)
+
+
+def _children_cpu(exclude: frozenset[int]) -> float:
+    """CPU seconds so far of this process's live children (the stream's publisher, the rpc
+    server), from /proc; 0 where there is none."""
+    tick = os.sysconf("SC_CLK_TCK")
+    pids: set[int] = set()
+    with contextlib.suppress(OSError):
+        for task in os.listdir("/proc/self/task"):
+            with contextlib.suppress(OSError), open(f"/proc/self/task/{task}/children") as f:
+                pids.update(int(pid) for pid in f.read().split())
+    total = 0.0
+    for pid in pids - exclude:
+        with contextlib.suppress(OSError, IndexError, ValueError), open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / tick  # utime, stime
+    return total
+
+
+#: A subscriber that takes every message and throws it away: what the node pays to publish,
+#: without the cost of printing it.
+_SUBSCRIBER = """
+import sys, zmq
+sock = zmq.Context().socket(zmq.SUB)
+sock.rcvhwm = 0
+sock.subscribe(b"")
+sock.connect(sys.argv[1])
+print("ready", flush=True)
+while True:
+    sock.recv_multipart()
+"""
+
+
+@contextlib.contextmanager
+def _subscribers(endpoint: str | None, count: int) -> Iterator[frozenset[int]]:
+    """`count` subscriber processes while the block runs; yields their pids."""
+    processes = [
+        subprocess.Popen(
+            [sys.executable, "-c", _SUBSCRIBER, str(endpoint)],
+            stdout=subprocess.PIPE,
+        )
+        for _ in range(count)
+    ]
+    try:
+        for process in processes:
+            assert process.stdout is not None
+            process.stdout.readline()
+        if processes:
+            time.sleep(0.5)  # their subscriptions reach the publisher
+        yield frozenset(process.pid for process in processes)
+    finally:
+        for process in processes:
+            process.kill()
+            process.wait()
+
+
+def _free_endpoints() -> tuple[str, str]:
+    """Two loopback endpoints on ports free now."""
+    ports = []
+    for _ in range(2):
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            ports.append(probe.getsockname()[1])
+    return tuple(f"tcp://127.0.0.1:{port}" for port in ports)  # type: ignore[return-value]
 
 
 def _cpu() -> float:
@@ -140,21 +228,29 @@ def run(
     *,
     per_block: int = 1000,
     users: int = 1000,
+    stream: int | None = None,
     progress: Callable[[str], None] = lambda _: None,
 ) -> dict[str, Any]:
-    """Measure (a), (b) and (c); the result has the keys `monmouth bench --json` prints."""
+    """Measure (a), (b) and (c); the result has the keys `monmouth bench --json` prints.
+
+    :param stream: None: the stream log is kept but not published (the default); a number:
+        published, with that many subscriber processes.
+    """
     progress(f"generating {txs:,} {workload} transactions")
     blocks = generate(workload, txs, per_block, users)
     progress("LiteSVM with signature checks")
-    n_sig, t_sig = litesvm_loop(blocks, sigverify=True)
+    n_sig, t_sig, cpu_sig = litesvm_loop(blocks, sigverify=True)
     progress("LiteSVM without signature checks")
-    n_nosig, t_nosig = litesvm_loop(blocks, sigverify=False)
+    n_nosig, t_nosig, _ = litesvm_loop(blocks, sigverify=False)
     progress("the node, from a replay file to committed state")
     with tempfile.TemporaryDirectory() as tmp:
-        measured = node_run(blocks, Path(tmp))
+        measured = node_run(blocks, Path(tmp), subscribers=stream)
     node, t_node = measured.node, measured.seconds
     n_node = node.stats.transactions
     sig_tps, nosig_tps, node_tps = n_sig / t_sig, n_nosig / t_nosig, n_node / t_node
+    node_cpu = measured.cpu_main_s + measured.cpu_other_s + measured.cpu_children_s
+    node_cpu_us = node_cpu / max(n_node, 1) * 1e6
+    litesvm_cpu_us = cpu_sig / max(n_sig, 1) * 1e6
     return {
         "workload": workload,
         "txs": n_node,
@@ -167,8 +263,18 @@ def run(
         "blocks": len(blocks),
         "commits": node.stats.commits,
         "ed25519": node.verifier.library,
+        # Per hot path, its C extension or the Python reference (installed without a compiler).
+        "implementations": implementations(),
         # Where the node's CPU went: its own thread, and the others (mostly signature checks).
         "node_cpu_main_s": round(measured.cpu_main_s, 2),
         "node_cpu_other_s": round(measured.cpu_other_s, 2),
-        "node_cores_used": round((measured.cpu_main_s + measured.cpu_other_s) / t_node, 2),
+        "node_cpu_children_s": round(measured.cpu_children_s, 2),
+        "node_cores_used": round(node_cpu / t_node, 2),
+        # CPU per transaction, all the node's threads and child processes, against LiteSVM's
+        # signature-checked loop.
+        "cpu_per_tx_us": round(node_cpu_us, 1),
+        "litesvm_cpu_per_tx_us": round(litesvm_cpu_us, 1),
+        "cpu_ratio": round(node_cpu_us / litesvm_cpu_us, 3),
+        "per_block": per_block,
+        "stream_subscribers": stream,
     }

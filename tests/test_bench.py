@@ -28,6 +28,12 @@ KEYS = {
     "ratio_vs_sigverify",
     "ratio_vs_nosig",
     "peak_rss_mb",
+    "cpu_per_tx_us",
+    "litesvm_cpu_per_tx_us",
+    "cpu_ratio",
+    "node_cpu_children_s",
+    "per_block",
+    "stream_subscribers",
 }
 
 
@@ -62,6 +68,28 @@ def test_bench_json(workload: str) -> None:
     assert result["ratio_vs_sigverify"] == pytest.approx(
         result["node_tps"] / result["litesvm_sigverify_tps"], rel=0.01
     )
+    assert result["cpu_ratio"] == pytest.approx(
+        result["cpu_per_tx_us"] / result["litesvm_cpu_per_tx_us"], rel=0.01
+    )
+    assert result["per_block"] == 300 and result["stream_subscribers"] is None
+
+
+#: Enough transactions that the publisher's CPU shows in clock ticks.
+BENCH_STREAM = ["--txs", "20000", "--per-block", "50", "--stream", "1", "--json"]
+
+
+def test_bench_with_the_stream_published_and_a_subscriber() -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "monmouth", "bench", *BENCH_STREAM],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr
+    result = json.loads(proc.stdout)
+    assert result["stream_subscribers"] == 1 and result["per_block"] == 50
+    # The publisher is a child process: its CPU is the node's too.
+    assert result["node_cpu_children_s"] > 0
 
 
 class TokenLogs:

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import base58
 import pytest
+from plugin_install import install_plugin
 
 from monmouth.core.config import load_settings
 from monmouth.core.state import Store
@@ -193,15 +194,10 @@ def notify_block(block):
 
 
 def test_a_halting_plugin_exits_3_and_keeps_the_block(tmp_path: Path) -> None:
-    (tmp_path / "failing_plugin.py").write_text(FAILING_PLUGIN)
-    dist = tmp_path / "failing_plugin-0.1.dist-info"
-    dist.mkdir()
-    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: failing-plugin\nVersion: 0.1\n")
-    (dist / "entry_points.txt").write_text("[monmouth.plugins]\nfailing = failing_plugin\n")
+    env = install_plugin(tmp_path, "failing", FAILING_PLUGIN)
     data = tmp_path / "data"
     config = tmp_path / "halt.toml"
     config.write_text('[plugins]\nenable = ["failing"]\n[plugins.failing]\non_error = "halt"\n')
-    env = {"PYTHONPATH": str(tmp_path), "MONMOUTH_PLUGINS__ENABLE": '["failing"]'}
     proc = monmouth(
         "run",
         "--config",

@@ -1,25 +1,22 @@
 """examples/plugin-template as its users get it: installed with pip, found through its entry point,
 enabled by configuration, run by `monmouth run`, its own tests passing, and `mypy --strict` clean
-against monmouth installed from a wheel (which needs `monmouth/py.typed`)."""
+against monmouth installed from a wheel (which needs `monmouth/py.typed`); and all of it in a
+fresh virtual environment holding only monmouth's wheel, the template and their dependencies."""
 
 from __future__ import annotations
 
 import importlib.util
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from installing import CLEAN_ENV, ROOT, command, dists, venv
 
-ROOT = Path(__file__).resolve().parent.parent
 TEMPLATE = ROOT / "examples" / "plugin-template"
-ENV = {
-    key: value
-    for key, value in os.environ.items()
-    if not key.startswith("MONMOUTH_") and key != "PYTHONPATH"
-}
+#: Nothing of this session's configuration, but no port bound (nodes of others may hold them).
+ENV = CLEAN_ENV
 
 pytestmark = pytest.mark.slow
 
@@ -49,7 +46,7 @@ def monmouth_site(tmp_path_factory: pytest.TempPathFactory) -> Path:
     target = tmp_path_factory.mktemp("monmouth-site")
     pip = [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps"]
     proc = subprocess.run(
-        [*pip, "--target", str(target), str(ROOT)],
+        [*pip, "--target", str(target), str(dists(tmp_path_factory).wheel)],
         capture_output=True,
         text=True,
         timeout=240,
@@ -66,7 +63,7 @@ def monmouth(site: Path, *args: str, code: int = 0, **env: str) -> subprocess.Co
         capture_output=True,
         text=True,
         timeout=240,
-        env={**ENV, "PYTHONPATH": str(site), "MONMOUTH_STORE__SYNC": "false", **env},
+        env={**ENV, "PYTHONPATH": str(site), **env},
     )
     assert proc.returncode == code, proc.stderr
     return proc
@@ -139,3 +136,33 @@ def test_mypy_strict_against_installed_monmouth(monmouth_site: Path, tmp_path: P
     files = len(list((TEMPLATE / "monmouth_plugin_template").glob("*.py")))
     files += len(list((TEMPLATE / "tests").glob("*.py")))
     assert f"Success: no issues found in {files} source files" in proc.stdout
+
+
+@pytest.mark.timeout(1800)
+def test_in_a_fresh_venv_against_the_wheel(
+    tmp_path_factory: pytest.TempPathFactory, tmp_path: Path
+) -> None:
+    """monmouth's wheel, the template with its test extra, and mypy: what a plugin author
+    installs, nothing of this environment. Its tests pass and `mypy --strict` is clean."""
+    work = tmp_path_factory.mktemp("template-venv")
+    wheel = dists(tmp_path_factory).wheel
+    bin_ = venv(work / "venv", str(wheel), f"{TEMPLATE}[test]", "mypy>=1.11")
+    python = str(bin_ / "python")
+    # The template's copy is the installed one (its source folder is not on the path).
+    where = command([python, "-c", "import monmouth_plugin_template as t; print(t.__file__)"])
+    assert where.stdout.startswith(str(work / "venv"))
+    # Its own tests, from elsewhere (so that the installed copy is imported).
+    tests = [python, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(TEMPLATE / "tests")]
+    proc = command(tests, cwd=tmp_path, env={"PYTHONDONTWRITEBYTECODE": "1"})
+    assert "3 passed" in proc.stdout
+    # mypy --strict with the template's configuration, monmouth from the wheel (py.typed).
+    mypy = [python, "-m", "mypy", "--strict", "--cache-dir", str(tmp_path / "cache")]
+    checked = command([*mypy, "monmouth_plugin_template", "tests"], cwd=TEMPLATE)
+    files = len(list((TEMPLATE / "monmouth_plugin_template").glob("*.py")))
+    files += len(list((TEMPLATE / "tests").glob("*.py")))
+    assert f"Success: no issues found in {files} source files" in checked.stdout
+    # And the node of that environment finds and runs it.
+    cli = str(bin_ / "monmouth")
+    run = [cli, "run", "--blocks", "3", "--data-dir", str(tmp_path / "data")]
+    ran = command(run, cwd=tmp_path, env={"MONMOUTH_PLUGINS__ENABLE": '["template"]'})
+    assert printed(ran) == [0, 1, 2]

@@ -52,12 +52,37 @@ def _main(
     config: Annotated[Path | None, typer.Option("--config", hidden=True)] = None,
 ) -> None:
     if version:
-        console.print(f"monmouth {__version__}")
+        console.print(version_text(), highlight=False, markup=False)
         raise typer.Exit(0)
     if config is not None:
         # `monmouth --config FILE --help` lists the commands of the plugins FILE enables; before
         # a command, the option is that command's `--config` default (its own one wins).
         ctx.default_map = _defaults(ctx.command, {"config": config})
+
+
+def version_text() -> str:
+    """`monmouth --version`: the package's version, what it runs on (the SVM runtime, the
+    libsodium that checks signatures, Python), and per hot path its C extension or its Python
+    reference (an install without a C compiler, see setup.py)."""
+    import platform
+    from importlib.metadata import version
+
+    from monmouth.core.implementations import implementations
+    from monmouth.rust_svm.sigverify import sign_open
+
+    sodium = sign_open()[1]
+    if sodium == "PyNaCl's libsodium":
+        sodium += f" (PyNaCl {version('pynacl')})"
+    used = ", ".join(f"{path} {which}" for path, which in implementations().items())
+    return "\n".join(
+        [
+            f"monmouth {__version__}",
+            f"solders {version('solders')} (LiteSVM)",
+            sodium,
+            f"Python {platform.python_version()} ({platform.python_implementation()})",
+            f"implementations: {used}",
+        ]
+    )
 
 
 def _defaults(command: Any, values: dict[str, Any]) -> dict[str, Any]:

@@ -22,6 +22,15 @@ def bench(
     per_block: Annotated[
         int, typer.Option("--per-block", min=1, help="Solana transactions per L1 block.")
     ] = 1000,
+    stream: Annotated[
+        int | None,
+        typer.Option(
+            "--stream",
+            min=0,
+            help="Publish the stream on loopback with this many subscriber processes taking "
+            "every message (0: published, nobody subscribed). Default: not published.",
+        ),
+    ] = None,
     as_json: JsonFlag = False,
 ) -> None:
     """Measure the node's ingest rate against LiteSVM's own send_transaction loop (signature
@@ -41,6 +50,7 @@ def bench(
                 workload,
                 txs,
                 per_block=per_block,
+                stream=stream,
                 progress=lambda text: status.update(text),
             )
 

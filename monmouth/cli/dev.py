@@ -51,6 +51,21 @@ def rpc_url(settings: Settings) -> str | None:
     return address if "://" in address else f"http://{address}"
 
 
+def pubsub_url(settings: Settings) -> str | None:
+    """The rpc plugin's PubSub URL (`[plugins.rpc] pubsub_address`, else the JSON-RPC port + 1,
+    as web3.js derives it); None when either is off."""
+    url = rpc_url(settings)
+    if url is None:
+        return None
+    address = str(settings.plugins.table("rpc").get("pubsub_address", "")).strip()
+    if address.lower() in ("none", "off"):
+        return None
+    if not address:
+        host, _, port = url.split("://", 1)[1].rpartition(":")
+        address = f"{host}:{int(port) + 1 if int(port) else 0}"
+    return f"ws://{address}"
+
+
 def dev(
     config: ConfigFile = None,
     data_dir: Annotated[
@@ -114,6 +129,7 @@ def dev(
 def _banner(settings: Settings, node: Node, *, temporary: bool) -> None:
     devnet = settings.devnet
     url = rpc_url(settings)
+    ws = pubsub_url(settings)
     head = node.head
     rows = [
         (
@@ -121,6 +137,7 @@ def _banner(settings: Settings, node: Node, *, temporary: bool) -> None:
             f"{settings.data_dir}" + (" (temporary, deleted at exit)" if temporary else ""),
         ),
         ("RPC", url if url is not None else "off ([plugins.rpc] address, or [plugins] disable)"),
+        ("PubSub", ws if ws is not None else "off ([plugins.rpc] pubsub_address)"),
         (
             "blocks",
             f"every {devnet.interval:g} s, from "

@@ -142,6 +142,7 @@ def run_executor(
     import structlog
 
     from monmouth.app import build_node, make_source
+    from monmouth.core.implementations import implementations
 
     log = structlog.get_logger("monmouth")
     with build_node(settings) as node:
@@ -151,6 +152,8 @@ def run_executor(
             data_dir=str(settings.data_dir),
             source=settings.source.kind,
             head=None if node.head is None else node.head.number,
+            # C extensions or their Python references (an install without a compiler).
+            implementations=implementations(),
         )
         if on_start is not None:
             on_start(node)
@@ -182,9 +185,13 @@ def _run_role(settings: Settings) -> None:
     roles: dict[str, Any] = {"replica": Replica, "analyzer": Analyzer, "monitor": Monitor}
     stop = threading.Event()
 
+    instance: Any = None
+
     def on_signal(signum: int, frame: object) -> None:
         log.info("stopping", role=settings.role, signal=signal.Signals(signum).name)
         stop.set()
+        if instance is not None:
+            instance.plugins.request_stop()
 
     previous = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
     instance = roles[settings.role](settings)
@@ -199,19 +206,24 @@ def _run_role(settings: Settings) -> None:
 
 
 async def _run_node(node: Any, source: Any, max_blocks: int | None) -> None:
+    import asyncio
+
     import anyio
     import structlog
     from rich.live import Live
 
     log = structlog.get_logger("monmouth")
     async with anyio.create_task_group() as tg:
+        loop = asyncio.get_running_loop()
 
-        async def on_signals() -> None:
-            with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
-                async for signum in signals:
-                    log.info("stopping after the current block", signal=signal.Signals(signum).name)
-                    node.request_stop()
-                    tg.cancel_scope.cancel()
+        # A plain handler, not the event loop's: it runs even while the node's thread waits
+        # on a plugin's full queue, where the loop would not get to run until the plugin moved.
+        def on_signal(signum: int, frame: object) -> None:
+            log.info("stopping after the current block", signal=signal.Signals(signum).name)
+            node.request_stop()
+            loop.call_soon_threadsafe(tg.cancel_scope.cancel)
+
+        previous = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
 
         async def show_progress() -> None:
             if sys.stdout.isatty():
@@ -234,7 +246,10 @@ async def _run_node(node: Any, source: Any, max_blocks: int | None) -> None:
                         rejected=node.stats.rejected,
                     )
 
-        tg.start_soon(on_signals)
         tg.start_soon(show_progress)
-        await node.run(source, max_blocks=max_blocks)
+        try:
+            await node.run(source, max_blocks=max_blocks)
+        finally:
+            for signum, handler in previous.items():
+                signal.signal(signum, handler)
         tg.cancel_scope.cancel()

@@ -25,6 +25,7 @@ from pydantic_settings import (
     EnvSettingsSource,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
+    SettingsError,
 )
 
 from monmouth.core.errors import ConfigError
@@ -47,6 +48,17 @@ def parse_address(text: str) -> tuple[str, int]:
     if not 0 <= port <= 65535:
         raise ValueError(f"{text!r}: the port must be 0 to 65535")
     return host, port
+
+
+def check_endpoint(text: str) -> str:
+    """A ZeroMQ endpoint the stream can bind or connect: `tcp://HOST:PORT` (port 0 to 65535),
+    `ipc://PATH` or `inproc://NAME`. Raises ValueError saying what is wrong."""
+    scheme, sep, rest = text.partition("://")
+    if not sep or scheme not in ("tcp", "ipc", "inproc") or not rest:
+        raise ValueError(f"{text!r} is not tcp://HOST:PORT, ipc://PATH or inproc://NAME")
+    if scheme == "tcp":
+        parse_address(rest)
+    return text
 
 
 class _Section(BaseModel):
@@ -201,6 +213,18 @@ class StreamSettings(_Section):
     heartbeat_interval: float = Field(1.0, gt=0, le=60)
     #: Messages queued per subscriber before ZeroMQ drops (the subscriber then replays them).
     send_hwm: int = Field(200_000, ge=1)
+    #: What one client may cost (docs/stream.md, "Limits"). A subscription prefix longer than
+    #: `max_subscription_bytes` disconnects its subscriber; prefixes beyond `max_subscriptions`
+    #: (distinct, over all subscribers) are not tracked for filtering.
+    max_subscription_bytes: int = Field(1024, ge=64)
+    max_subscriptions: int = Field(100_000, ge=1)
+    #: The request socket: a larger request disconnects its client; requests of one client at
+    #: once; replays and snapshots sent at once (each holds an LMDB read transaction); seconds
+    #: a client may leave a reply unread before its requests are dropped.
+    max_request_bytes: int = Field(65536, ge=1024)
+    max_requests_per_client: int = Field(8, ge=1)
+    max_active_replays: int = Field(16, ge=1, le=100)
+    client_timeout: float = Field(30.0, gt=0)
     #: This instance's name in heartbeats and alerts (default: HOST/DATA-DIR-NAME).
     instance: str | None = None
     #: CURVE: this server's secret key file and the folder of client public keys it accepts.
@@ -222,7 +246,14 @@ class StreamSettings(_Section):
     @field_validator("publish", "request")
     @classmethod
     def _none(cls, value: str | None) -> str | None:
-        return None if value is None or value.strip().lower() in ("", "none", "off") else value
+        if value is None or value.strip().lower() in ("", "none", "off"):
+            return None
+        return check_endpoint(value)
+
+    @field_validator("upstream")
+    @classmethod
+    def _endpoints(cls, values: list[str]) -> list[str]:
+        return [check_endpoint(value) for value in values]
 
     @model_validator(mode="after")
     def _curve_pair(self) -> StreamSettings:
@@ -245,6 +276,11 @@ class PluginSettings(BaseModel):
 
     enable: list[str] = Field(default_factory=list)
     disable: list[str] = Field(default_factory=list)
+    #: Seconds the node may wait on a plugin's full queue before `/ready` says it is stalled.
+    stall_timeout: float = Field(30.0, gt=0)
+    #: Once the node is asked to stop (SIGTERM, Ctrl-C), the most seconds it waits for a
+    #: plugin to take and finish its calls before abandoning it (logged); committed blocks stay.
+    stop_timeout: float = Field(10.0, gt=0)
 
     def table(self, name: str) -> dict[str, Any]:
         """The `[plugins.NAME]` table, empty when absent."""
@@ -339,3 +375,10 @@ def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings
         return Settings.model_validate(merged)
     except ValidationError as exc:
         raise ConfigError(f"invalid configuration: {_describe(exc)}") from None
+    except SettingsError as exc:
+        # An environment override that is not JSON where a list or table is expected; pydantic
+        # names the field but not the variable, and chains the decoder's error.
+        raise ConfigError(
+            f"invalid environment override: {exc} (lists and tables are given as JSON, e.g. "
+            "MONMOUTH_PLUGINS__ENABLE='[\"rag\"]')"
+        ) from None

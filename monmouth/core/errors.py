@@ -26,6 +26,11 @@ class SourceError(UserError):
     """A source cannot continue from the persisted head (for example, a different chain)."""
 
 
+class StartError(UserError):
+    """A part of the node could not start in this environment (a child process that died or
+    never answered): nothing was written, and running again once the cause is gone works."""
+
+
 class PluginHalted(Exception):
     """A plugin failed under the `halt` policy, or routing failed: the node must stop (exit
     code 3). Not a UserError: the input was fine, a plugin was not."""

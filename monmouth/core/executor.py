@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import itertools
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Container, Iterator
 from dataclasses import dataclass
 from typing import Literal
 
@@ -223,7 +223,7 @@ class BlockExecutor:
         verdicts = self.verifier.verify(signed)
         return Prepared(block, messages, items, verdicts, started, time.time_ns())
 
-    def execute(self, prepared: Prepared, window: set[bytes], state: LtHash) -> ExecutedBlock:
+    def execute(self, prepared: Prepared, window: Container[bytes], state: LtHash) -> ExecutedBlock:
         """Run a prepared block on the current state; return its writes and the lattice hash
         after it. A prepared block runs once.
 
@@ -247,11 +247,13 @@ class BlockExecutor:
         decoded = inbox.decode(payload, l1tx.value)
         index = len(messages)
         if isinstance(decoded, inbox.Rejected):
+            # The kind byte means something only under a version this node knows.
             kind: Literal["batch", "deposit"] | None = None
-            if len(payload) > 1 and payload[1] == inbox.KIND_BATCH:
-                kind = "batch"
-            elif len(payload) > 1 and payload[1] == inbox.KIND_DEPOSIT:
-                kind = "deposit"
+            if decoded.reason is not Reason.UNKNOWN_VERSION:
+                if payload[1] == inbox.KIND_BATCH:
+                    kind = "batch"
+                elif payload[1] == inbox.KIND_DEPOSIT:
+                    kind = "deposit"
             messages.append(_Message(l1tx, kind, decoded.reason.value, []))
         elif isinstance(decoded, inbox.Deposit):
             messages.append(
@@ -293,7 +295,7 @@ class BlockExecutor:
     def _run(
         self,
         block: L1Block,
-        window: set[bytes],
+        window: Container[bytes],
         state: LtHash,
         messages: list[_Message],
         items: list[_Tx | _Deposit],

@@ -8,14 +8,25 @@ def to_quantity(value: int) -> str:
     return hex(value)
 
 
-def parse_quantity(text: object, field: str) -> int:
-    """Decode a JSON-RPC quantity; raises ValueError naming `field` when it is not one."""
-    if not isinstance(text, str) or not text.startswith("0x") or len(text) < 3:
-        raise ValueError(f"{field} is not a hex quantity: {text!r}")
+def parse_quantity(text: object, field: str, limit: int | None = None) -> int:
+    """Decode a JSON-RPC quantity; raises ValueError naming `field` when it is not one, or
+    when it is `limit` or more."""
+    # 66 characters hold any 256-bit quantity; longer text is refused before int() parses it.
+    if not isinstance(text, str) or not text.startswith("0x") or not 3 <= len(text) <= 66:
+        raise ValueError(f"{field} is not a hex quantity: {_short(text)}")
     try:
-        return int(text, 16)
+        value = int(text, 16)
     except ValueError:
-        raise ValueError(f"{field} is not a hex quantity: {text!r}") from None
+        raise ValueError(f"{field} is not a hex quantity: {_short(text)}") from None
+    if limit is not None and value >= limit:
+        raise ValueError(f"{field} is out of range: {text} (must be below {hex(limit)})")
+    return value
+
+
+def _short(value: object) -> str:
+    """`value` for an error message, cut so that a huge input makes a one-line message."""
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
 
 
 def to_data(value: bytes) -> str:
@@ -26,11 +37,11 @@ def to_data(value: bytes) -> str:
 def parse_data(text: object, field: str, size: int | None = None) -> bytes:
     """Decode JSON-RPC data, checking the size in bytes when `size` is given."""
     if not isinstance(text, str) or not text.startswith("0x") or len(text) % 2:
-        raise ValueError(f"{field} is not 0x-prefixed hex data: {text!r}")
+        raise ValueError(f"{field} is not 0x-prefixed hex data: {_short(text)}")
     try:
         raw = bytes.fromhex(text[2:])
     except ValueError:
-        raise ValueError(f"{field} is not 0x-prefixed hex data: {text!r}") from None
+        raise ValueError(f"{field} is not 0x-prefixed hex data: {_short(text)}") from None
     if size is not None and len(raw) != size:
         raise ValueError(f"{field} must be {size} bytes, got {len(raw)}")
     return raw

@@ -15,6 +15,11 @@ from typing import Any
 
 from monmouth.core.hexutil import parse_data, parse_quantity, to_data, to_quantity
 
+#: A block number becomes the Solana slot, a u64, and an 8-byte LMDB key.
+SLOT_LIMIT = 2**64
+#: A block timestamp becomes the Clock sysvar's `unix_timestamp`, an i64.
+TIMESTAMP_LIMIT = 2**63
+
 
 @dataclass(frozen=True, slots=True)
 class BlockId:
@@ -136,16 +141,16 @@ class L1Block:
                     sender=parse_data(tx.get("from"), f"{where}.from", 20),
                     to=None if to is None else parse_data(to, f"{where}.to", 20),
                     value=parse_quantity(tx.get("value"), f"{where}.value"),
-                    input=parse_data(tx.get("input", "0x"), f"{where}.input"),
+                    input=parse_data(tx.get("input"), f"{where}.input"),
                     status=statuses[tx_hash],
                     logs=logs[tx_hash],
                 )
             )
         return cls(
-            number=parse_quantity(obj.get("number"), "number"),
+            number=parse_quantity(obj.get("number"), "number", SLOT_LIMIT),
             hash=parse_data(obj.get("hash"), "hash", 32),
             parent_hash=parse_data(obj.get("parentHash"), "parentHash", 32),
-            timestamp=parse_quantity(obj.get("timestamp"), "timestamp"),
+            timestamp=parse_quantity(obj.get("timestamp"), "timestamp", TIMESTAMP_LIMIT),
             transactions=tuple(txs),
             traces=None if traces_raw is None else tuple(traces_raw),
         )

@@ -106,6 +106,27 @@ GROUP_TXS = 10_000
 LOOKAHEAD = 8
 
 
+class RecentBlockhashes:
+    """The blockhashes a block's transactions may use: those of the L1 blocks numbered `low`
+    or more in `recent`, and the parent's (always known, even for the first block after an
+    empty state). The set is built on the first question, so a block without transactions
+    never builds it; it is asked while the block executes, before `recent` moves on."""
+
+    __slots__ = ("_hashes", "_low", "_parent", "_recent")
+
+    def __init__(self, recent: deque[tuple[int, bytes]], low: int, parent: bytes) -> None:
+        self._recent, self._low, self._parent = recent, low, parent
+        self._hashes: set[bytes] | None = None
+
+    def __contains__(self, blockhash: object) -> bool:
+        hashes = self._hashes
+        if hashes is None:
+            low = self._low
+            hashes = self._hashes = {h for n, h in self._recent if n >= low}
+            hashes.add(self._parent)
+        return blockhash in hashes
+
+
 class Node:
     """Owns the state, the runtime and the plugins of one executing instance (a `Host`).
 
@@ -233,18 +254,16 @@ class Node:
         record = self.store.block(number) if number >= 0 else None
         return None if record is None else record.hash
 
-    def _window(self, block: L1Block) -> set[bytes]:
-        low = block.number - BLOCKHASH_WINDOW
-        hashes = {h for n, h in self._recent if n >= low}
-        # The parent's hash is always known, even for the first block after an empty state.
-        hashes.add(block.parent_hash)
-        return hashes
+    def _window(self, block: L1Block) -> RecentBlockhashes:
+        return RecentBlockhashes(self._recent, block.number - BLOCKHASH_WINDOW, block.parent_hash)
 
     # ------------------------------------------------------------------ applying
 
     def request_stop(self) -> None:
-        """Stop after the block being executed (safe from a signal handler)."""
+        """Stop after the block being executed (safe from a signal handler); plugins get at
+        most `[plugins] stop_timeout` more seconds, so a stuck one cannot hold the node."""
         self._stop = True
+        self.plugins.request_stop()
 
     def _done(self) -> bool:
         limit = self._limit

@@ -10,6 +10,7 @@ from __future__ import annotations
 import importlib
 import inspect
 import os
+import time
 import traceback
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -21,9 +22,10 @@ import structlog
 from pydantic import ValidationError
 
 from monmouth.core import hookspecs
-from monmouth.core.dispatch import Halt, PluginState, Worker, call_hook
+from monmouth.core.dispatch import Halt, PluginState, Stopping, Worker, call_hook
 from monmouth.core.errors import ConfigError, UserError
 from monmouth.core.errors import PluginHalted as PluginHalted
+from monmouth.core.extras import PLUGIN_EXTRAS, require_extra
 from monmouth.core.host import plugin_attribute
 from monmouth.core.telemetry import ERRORS
 
@@ -209,8 +211,9 @@ def load_plugins(
 
     :param extra: plugin objects to register as well (tests, embedding applications); a
         `(name, plugin)` pair names it, so that its `[plugins.NAME]` table applies.
-    Raises ConfigError for an unknown plugin name, an invalid plugin table, or an implementation
-    that matches no hook (naming the plugin).
+    Raises ConfigError for an unknown plugin name, an invalid plugin table, an implementation
+    that matches no hook (naming the plugin), or an enabled built-in whose extra is not
+    installed (naming the `pip install`).
     """
     pm = pluggy.PluginManager(hookspecs.PROJECT)
     pm.add_hookspecs(hookspecs)
@@ -218,6 +221,9 @@ def load_plugins(
     try:
         for found in find_plugins(settings, also=frozenset(name for name, _ in named)):
             if found.enabled:
+                if found.origin == "built-in" and found.name in PLUGIN_EXTRAS:
+                    needs, modules = PLUGIN_EXTRAS[found.name]
+                    require_extra(needs, modules, f"the {found.name} plugin")
                 pm.register(instantiate(found.name, found.load(), settings), name=found.name)
         for item in extra or []:
             if isinstance(item, tuple):
@@ -246,6 +252,8 @@ class PluginHost:
         self.halt = Halt()
         self.states: dict[str, PluginState] = {}
         self._workers: dict[str, Worker] = {}
+        self.stall_timeout = settings.plugins.stall_timeout
+        self._stopping = Stopping(settings.plugins.stop_timeout)
         for name, plugin in pm.list_name_plugin():
             if plugin is None:
                 continue
@@ -263,7 +271,7 @@ class PluginHost:
             state = PluginState(name, on_error)
             self.states[name] = state
             if any(h in QUEUED_HOOKS for h in implemented_hooks(plugin)):
-                self._workers[name] = Worker(state, size, self._failed)
+                self._workers[name] = Worker(state, size, self._failed, self._stopping)
 
     @classmethod
     def empty(cls, settings: Settings) -> PluginHost:
@@ -280,7 +288,19 @@ class PluginHost:
 
     def _live(self, impl: Any) -> bool:
         state = self.states.get(impl.plugin_name)
-        return state is None or not state.disabled
+        return state is None or not (state.disabled or state.abandoned)
+
+    def stalled(self) -> dict[str, float]:
+        """Plugins the node has waited on for longer than `[plugins] stall_timeout`, with the
+        seconds it has waited (read from any thread: monitoring asks while the node waits)."""
+        now = time.monotonic()
+        waits = {name: state.stalled_for(now) for name, state in self.states.items()}
+        return {name: wait for name, wait in waits.items() if wait > self.stall_timeout}
+
+    def request_stop(self) -> None:
+        """The node is asked to stop: from now on it waits for each plugin at most
+        `[plugins] stop_timeout` seconds (safe from a signal handler)."""
+        self._stopping.set()
 
     def queue_depths(self) -> dict[str, int]:
         return {name: worker.depth for name, worker in self._workers.items()}
@@ -364,8 +384,15 @@ class PluginHost:
                 raise PluginHalted(
                     impl.plugin_name, f"route_transaction raised {type(exc).__name__}: {exc}"
                 ) from exc
-            if result is not None:
-                return result
+            if result is None:
+                continue
+            if not isinstance(result, bytes | bytearray | memoryview):
+                # Routing decides state: a wrong answer type halts rather than guessing.
+                raise PluginHalted(
+                    impl.plugin_name,
+                    f"route_transaction returned {type(result).__name__}, not bytes or None",
+                )
+            return bytes(result)
         return None
 
     def notify(self, hook: str, only: list[str] | None = None, **kwargs: Any) -> None:

@@ -931,6 +931,13 @@ def write_transaction(
                 raise
             # The other writer grew the map; 0 adopts the size now in the file.
             env.set_mapsize(0)
+        except lmdb.Error as exc:
+            # The disk, not the data: a full disk or a failing device. The transaction was
+            # aborted, so what is stored stays as the last commit left it.
+            raise DataDirError(
+                f"cannot write to {env.path()}: {exc} (is the disk full or failing? the data "
+                "stored before this stays intact; free space and run again)"
+            ) from None
 
 
 def open_environment(
@@ -954,9 +961,9 @@ def open_environment(
         raise DataDirError(f"no {what} in {path}: {missing}")
     if path.exists() and not path.is_dir():
         raise DataDirError(f"{path} is a file, not a folder for {what}")
-    if not readonly:
-        path.mkdir(parents=True, exist_ok=True)
     try:
+        if not readonly:
+            path.mkdir(parents=True, exist_ok=True)
         return lmdb.open(
             str(path),
             map_size=map_size,
@@ -966,6 +973,8 @@ def open_environment(
             metasync=sync,
             readahead=False,
         )
+    except OSError as exc:
+        raise DataDirError(f"cannot create {path} for {what}: {exc.strerror}") from None
     except lmdb.Error as exc:
         raise DataDirError(f"{path} is not usable for {what}: {exc}") from None
 
@@ -978,9 +987,15 @@ def _check_data_dir(path: Path, *, create: bool) -> None:
             raise DataDirError(
                 f"no data directory at {path}; run `monmouth run --data-dir {path}` first"
             )
-        path.mkdir(parents=True)
+        try:
+            path.mkdir(parents=True)
+        except OSError as exc:
+            raise DataDirError(f"cannot create data directory {path}: {exc.strerror}") from None
         return
-    entries = set(os.listdir(path))
+    try:
+        entries = set(os.listdir(path))
+    except OSError as exc:
+        raise DataDirError(f"cannot read data directory {path}: {exc.strerror}") from None
     if entries and "data.mdb" not in entries:
         raise DataDirError(
             f"{path} is not empty and holds no monmouth data (no data.mdb); "

@@ -31,6 +31,7 @@ import zmq
 from monmouth.core import hookspecs
 from monmouth.core.config import Settings
 from monmouth.core.errors import ConfigError, DataDirError
+from monmouth.core.eventlog import SlotChange
 from monmouth.core.l1 import BlockId
 from monmouth.core.lthash import LtHash, digest, sum_of
 from monmouth.core.payloads import BlockInfo
@@ -166,6 +167,8 @@ class Replica:
         #: (safe, finalized, seq of the last slot message) not yet stored: a finality update
         #: is several slot messages, stored at once before the next other message.
         self._finality: tuple[int | None, int | None, int] | None = None
+        #: Its slot changes, for the plugins once stored (they read the state on them).
+        self._slot_changes: list[SlotChange] = []
         try:
             self.stream = StreamService(settings, self.store, head=self._head_number)
         except BaseException:
@@ -360,18 +363,21 @@ class Replica:
         else:
             finalized = body.slot
         self._finality = (safe, finalized, seq)
-        self._plugins.slots_changed([(body.slot, body.parent, body.status)])
+        self._slot_changes.append((body.slot, body.parent, body.status))
 
     def _store_finality(self) -> None:
         """Store the finality update received (with the cursor), as the executor stored it:
         before the next block, whose pruning it bounds."""
         pending, self._finality = self._finality, None
+        changes, self._slot_changes = self._slot_changes, []
         if pending is None:
             return
         safe, finalized, seq = pending
         self.store.set_finality(
             safe, finalized, meta=[(_CURSOR, seq.to_bytes(8, "big", signed=True))]
         )
+        # As the executor does: the plugins hear of it once a reader sees it.
+        self._plugins.slots_changed(changes)
 
     def _apply(self, seq: int, body: BlockBody) -> None:
         accounts, txs, details = self._accounts, self._txs, self._details

@@ -1,7 +1,8 @@
 """Ed25519 signature checks of Solana transactions on every core, without the GIL.
 
 libsodium checks signatures on native threads of the C extension `_verify`, which never take
-the GIL: the node's main thread hands over a block's signatures and goes on executing. Its
+the GIL: the node's main thread hands over a block's signatures and goes on executing. (Where
+the package was installed without a C compiler, `verify_py` does the same with Python threads.) Its
 verdict "valid" implies the runtime's (ed25519-dalek `verify_strict`): canonical S, canonical
 and not small-order public key and R, and the cofactorless equation. Only when libsodium says
 "invalid" does the runtime's own check decide, so both always agree, and the common case (valid
@@ -26,7 +27,16 @@ from nacl._sodium import ffi, lib
 from solders.pubkey import Pubkey
 from solders.signature import Signature
 
-from monmouth.rust_svm._verify import Job, Pool
+try:
+    from monmouth.rust_svm._verify import Job, Pool
+
+    #: Which implementation checks signatures: "c" (`_verify.c`), or "python" (`verify_py`)
+    #: where the package was installed without a C compiler.
+    IMPLEMENTATION = "c"
+except ImportError:
+    from monmouth.rust_svm.verify_py import Job, Pool  # type: ignore[assignment]
+
+    IMPLEMENTATION = "python"
 
 #: Transactions per task handed to a worker: small enough to start executing early.
 CHUNK = 64

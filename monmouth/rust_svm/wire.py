@@ -6,7 +6,8 @@ objects for what the node reads of every transaction: signatures, signers, accou
 recent blockhash and which keys the header makes writable.
 
 It runs once per transaction on the node's main thread, so `layout` reads in C (`_wire.c`);
-`layout_py` is the same reading in Python, the reference the tests hold the C one to.
+`layout_py` is the same reading in Python, the reference the tests hold the C one to, and what
+`layout` is where the package was installed without a C compiler.
 """
 
 from __future__ import annotations
@@ -16,7 +17,13 @@ from functools import cache
 
 import msgspec
 
-from monmouth.rust_svm import _wire
+try:
+    from monmouth.rust_svm import _wire
+except ImportError:  # installed without a C compiler: `layout` is `layout_py`
+    _wire = None  # type: ignore[assignment]
+
+#: Which implementation reads layouts: "c" (`_wire.c`) or "python" (`layout_py`).
+IMPLEMENTATION = "python" if _wire is None else "c"
 
 
 def _compact_u16(raw: bytes, at: int) -> tuple[int, int]:
@@ -116,3 +123,7 @@ def layout_py(raw: bytes) -> Layout:
     return Layout(
         signatures, keys[:n_required], raw[message_at:], keys, writable, lookups, blockhash
     )
+
+
+if _wire is None:
+    layout = layout_py

@@ -29,8 +29,9 @@ from monmouth.core.eventlog import SlotChange
 from monmouth.core.payloads import TransactionInfo
 from monmouth.core.records import BlockRecord, Segment
 from monmouth.core.state import DetailWrite, Store
+from monmouth.stream.publisher import SubscriptionLimits
 from monmouth.stream.publisher_process import PublisherProcess
-from monmouth.stream.requests import RequestServer
+from monmouth.stream.requests import RequestLimits, RequestServer
 from monmouth.stream.schema import CORE_KINDS
 from monmouth.stream.security import (
     ClientCurve,
@@ -122,11 +123,23 @@ class StreamService:
                 curve_keys=curve_keys,
                 heartbeat_interval=cfg.heartbeat_interval,
                 send_hwm=cfg.send_hwm,
+                limits=SubscriptionLimits(cfg.max_subscription_bytes, cfg.max_subscriptions),
                 first_height=self._first_height,
             )
             if store is not None:
                 self.server = RequestServer(
-                    self._context, request, store, head=head, curve=curve, methods=self.methods
+                    self._context,
+                    request,
+                    store,
+                    head=head,
+                    curve=curve,
+                    methods=self.methods,
+                    limits=RequestLimits(
+                        max_request_bytes=cfg.max_request_bytes,
+                        max_requests_per_client=cfg.max_requests_per_client,
+                        max_active_replays=cfg.max_active_replays,
+                        client_timeout=cfg.client_timeout,
+                    ),
                 )
         except zmq.ZMQError as exc:
             self.close()

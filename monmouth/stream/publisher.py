@@ -18,6 +18,8 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import msgspec
+import structlog
 import zmq
 
 from monmouth.core.records import Segment
@@ -34,6 +36,7 @@ from monmouth.stream.segments import Expander
 from monmouth.stream.topics import PrefixSet
 
 _RECENT = 16
+log = structlog.get_logger("monmouth.stream")
 
 
 def count_sent(kind: str, messages: int) -> None:
@@ -49,6 +52,23 @@ class Head:
     hash: str | None
     state_hash: str | None
     first_height: int | None = None
+
+
+class SubscriptionLimits(msgspec.Struct, frozen=True, array_like=True):
+    """What subscribers may cost the publisher (`[stream] max_subscription_bytes` and
+    `max_subscriptions`).
+
+    :ivar max_bytes: a subscription message longer than this disconnects its subscriber
+        (ZeroMQ's MAXMSGSIZE on the XPUB socket), before it reaches memory.
+    :ivar max_count: distinct prefixes tracked for filtering; more are logged and ignored here
+        (their subscribers still receive what ZeroMQ's own filter passes).
+    """
+
+    max_bytes: int = 1024
+    max_count: int = 100_000
+
+
+DEFAULT_LIMITS = SubscriptionLimits()
 
 
 class Publisher:
@@ -76,6 +96,7 @@ class Publisher:
         first_height: Callable[[], int | None] = lambda: None,
         on_subscription: Callable[[str, bool], None] = lambda prefix, added: None,
         count: Callable[[str, int], None] = count_sent,
+        limits: SubscriptionLimits = DEFAULT_LIMITS,
     ) -> None:
         self.endpoint = endpoint
         self.instance = instance
@@ -102,6 +123,10 @@ class Publisher:
         # Room for bursts (a big block is many messages); a subscriber slower than this loses
         # messages, finds the gap from the seal counts, and replays them.
         self._socket.sndhwm = send_hwm
+        # A subscription is a message too: 1 byte of (un)subscribe plus the prefix.
+        self._socket.maxmsgsize = limits.max_bytes + 1
+        self.limits = limits
+        self._over_limit = False
         if curve is not None:
             curve.apply(self._socket)
         self._socket.bind(endpoint)
@@ -186,6 +211,14 @@ class Publisher:
                 continue
             prefix = raw[1:].decode(errors="replace")
             if raw[0] == 1:
+                if len(self.subscriptions) >= self.limits.max_count:
+                    if not self._over_limit:
+                        log.warning(
+                            "too many stream subscriptions: more are not tracked",
+                            limit=self.limits.max_count,
+                        )
+                        self._over_limit = True
+                    continue
                 self.subscriptions.add(prefix)
                 self._on_subscription(prefix, True)
             elif raw[0] == 0:

@@ -41,10 +41,15 @@ import msgspec
 import structlog
 import zmq
 
-from monmouth.core.errors import ConfigError
+from monmouth.core.errors import ConfigError, StartError
 from monmouth.core.pipes import frame, receive_frame, send_frame
 from monmouth.core.records import Segment
-from monmouth.stream.publisher import Publisher, count_sent
+from monmouth.stream.publisher import (
+    DEFAULT_LIMITS,
+    Publisher,
+    SubscriptionLimits,
+    count_sent,
+)
 from monmouth.stream.schema import AlertBody
 from monmouth.stream.security import ServerCurve, start_authenticator
 from monmouth.stream.topics import PrefixSet
@@ -83,6 +88,7 @@ class Start(msgspec.Struct, frozen=True, array_like=True, tag="start"):
     #: CURVE key files (`ServerCurve.load`), which the child loads itself.
     curve_secret_key: str | None = None
     curve_allowed_keys: str | None = None
+    limits: SubscriptionLimits = SubscriptionLimits()
 
 
 class Submit(msgspec.Struct, frozen=True, array_like=True, tag="submit"):
@@ -173,6 +179,7 @@ class PublisherProcess:
         send_hwm: int = 200_000,
         first_height: Callable[[], int | None] = lambda: None,
         start_timeout: float = 60.0,
+        limits: SubscriptionLimits = DEFAULT_LIMITS,
     ) -> None:
         self.endpoint = endpoint
         self.instance = instance
@@ -200,6 +207,7 @@ class PublisherProcess:
             self._read_first_height(),
             None if curve_keys is None else str(curve_keys[0]),
             None if curve_keys is None else str(curve_keys[1]),
+            limits,
         )
         # The endpoint in the arguments is only for `ps`: the child reads `Start`.
         self._process = subprocess.Popen(
@@ -218,12 +226,15 @@ class PublisherProcess:
         self._reader.start()
         if not self._answered.wait(start_timeout):
             self._abandon()
-            raise RuntimeError(f"the stream publisher process did not start in {start_timeout} s")
+            raise StartError(
+                f"the stream publisher process did not start in {start_timeout} s "
+                "(is the machine overloaded?); run again, or run with --publish none"
+            )
         ready = self._ready
         if ready is None or ready.error is not None:
             self._abandon()
             if ready is None:
-                raise RuntimeError(
+                raise StartError(
                     f"the stream publisher process ended at start (exit code "
                     f"{self._process.returncode}); its error is in the log above"
                 )
@@ -231,7 +242,7 @@ class PublisherProcess:
                 raise zmq.ZMQError(ready.errno, ready.error)
             if ready.config:
                 raise ConfigError(ready.error)
-            raise RuntimeError(f"the stream publisher process failed at start: {ready.error}")
+            raise StartError(f"the stream publisher process failed at start: {ready.error}")
         self._writer: threading.Thread = threading.Thread(
             target=self._write_commands, name="monmouth-publisher-writer", daemon=True
         )
@@ -497,6 +508,7 @@ def serve() -> None:
             first_height=lambda: first_height,
             on_subscription=reporter.subscription,
             count=reporter.count,
+            limits=start.limits,
         )
     except (zmq.ZMQError, ConfigError) as exc:
         errno = exc.errno if isinstance(exc, zmq.ZMQError) else None

@@ -240,5 +240,16 @@ class Reply(msgspec.Struct, frozen=True, omit_defaults=True):
     error: str | None = None
 
 
-decode_request = msgspec.msgpack.Decoder(Request).decode
+_decode_request = msgspec.msgpack.Decoder(Request).decode
+
+
+def decode_request(frame: bytes) -> Request:
+    """A request frame; raises msgspec.DecodeError or ValidationError for anything else,
+    including `params` nested too deeply to decode (a RecursionError inside msgspec)."""
+    try:
+        return _decode_request(frame)
+    except RecursionError:
+        raise msgspec.DecodeError("the request is nested too deeply") from None
+
+
 decode_reply = msgspec.msgpack.Decoder(Reply).decode

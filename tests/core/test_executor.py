@@ -134,7 +134,7 @@ def test_message_rejections_and_routing(node: Node) -> None:
     alice = keypair(1)
     chain = ChainBuilder()
     chain.block(
-        chain.l1tx(0, b"\x02\x00"),  # unknown_version
+        chain.l1tx(0, b"\x02\x00\x01\x00a"),  # unknown_version (a batch under version 1)
         chain.l1tx(1, b"\x01\x07", value=SOL),  # unknown_kind
         chain.l1tx(2, b"\x01\x00\x09\x00ab"),  # malformed_batch
         chain.l1tx(3, b"\x01\x01" + bytes(31), value=SOL),  # malformed_deposit
@@ -144,7 +144,10 @@ def test_message_rejections_and_routing(node: Node) -> None:
         chain.l1tx(6, inbox.encode_deposit(bytes(alice.pubkey())), value=SOL, to=bytes(20)),
     )
     commit(node, chain)
-    reasons = [decode_message(raw).reason for _, raw in node.store.iter_messages(0)]
+    records = [decode_message(raw) for _, raw in node.store.iter_messages(0)]
+    reasons = [record.reason for record in records]
+    # A kind byte means nothing under an unknown version.
+    assert [record.kind for record in records] == [None, None, "batch", "deposit", "deposit"]
     assert reasons == [
         "unknown_version",
         "unknown_kind",

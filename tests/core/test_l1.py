@@ -45,6 +45,11 @@ def test_ignores_what_it_does_not_need() -> None:
         (lambda o: o["receipts"].pop(), "has no receipt"),
         (lambda o: o.update(transactions=["0x" + "11" * 32]), "full transactions"),
         (lambda o: o["transactions"][0].update(value="zz"), "value"),
+        # Every key the node reads is required alike: no missing key is taken as empty.
+        (lambda o: o["transactions"][0].pop("input"), "input"),
+        (lambda o: o["transactions"][0].pop("value"), "value"),
+        (lambda o: o.update(timestamp=hex(2**63)), "timestamp is out of range"),
+        (lambda o: o.update(number=hex(2**64)), "number is out of range"),
     ],
 )
 def test_errors_name_the_field(mutate: Any, message: str) -> None:

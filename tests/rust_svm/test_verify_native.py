@@ -1,4 +1,6 @@
-"""The native checking threads (`_verify.c`): verdicts, order, bad input, shutdown."""
+"""The native checking threads (`_verify.c`) and their Python version (`verify_py`, for installs
+without a C compiler), each: verdicts, order, bad input, shutdown; the Python one's verdicts
+held to the C one's."""
 
 from __future__ import annotations
 
@@ -11,10 +13,14 @@ from chainbuilder import keypair
 from nacl._sodium import ffi, lib
 from test_sigverify import SPECCHECK
 
-from monmouth.rust_svm._verify import Pool
+from monmouth.rust_svm import _verify, verify_py
 from monmouth.rust_svm.sigverify import NICE, sign_open
 
 PYNACL = int(ffi.cast("uintptr_t", ffi.addressof(lib, "crypto_sign_open")))
+
+PoolType = type[_verify.Pool] | type[verify_py.Pool]
+#: Every test runs against both implementations.
+pytestmark = pytest.mark.parametrize("Pool", [_verify.Pool, verify_py.Pool], ids=["c", "python"])
 
 
 def _signed(n: int) -> tuple[list[bytes], list[bytes], list[bytes]]:
@@ -25,7 +31,7 @@ def _signed(n: int) -> tuple[list[bytes], list[bytes], list[bytes]]:
 
 
 @pytest.mark.parametrize("address", [PYNACL, sign_open()[0]], ids=["pynacl", "chosen"])
-def test_verdicts_and_order(address: int) -> None:
+def test_verdicts_and_order(address: int, Pool: PoolType) -> None:
     sigs, keys, msgs = _signed(100)
     # Every third signature is for another message: exactly those fail, in place.
     msgs = [m + b"!" if i % 3 == 0 else m for i, m in enumerate(msgs)]
@@ -43,12 +49,12 @@ def test_verdicts_and_order(address: int) -> None:
 
 
 @pytest.mark.parametrize("address", [PYNACL, sign_open()[0]], ids=["pynacl", "chosen"])
-def test_speccheck_vectors_same_in_both_libraries(address: int) -> None:
+def test_speccheck_vectors_same_in_both_libraries(address: int, Pool: PoolType) -> None:
     pool = Pool(address, 1)
     try:
         cases = [tuple(bytes.fromhex(h) for h in case) for case in SPECCHECK]
         got = pool.submit([c[2] for c in cases], [c[1] for c in cases], [c[0] for c in cases])
-        reference = Pool(PYNACL, 1)
+        reference = _verify.Pool(PYNACL, 1)  # the C threads with PyNaCl's: the reference
         try:
             want = reference.submit(
                 [c[2] for c in cases], [c[1] for c in cases], [c[0] for c in cases]
@@ -60,7 +66,7 @@ def test_speccheck_vectors_same_in_both_libraries(address: int) -> None:
         pool.close()
 
 
-def test_bad_input() -> None:
+def test_bad_input(Pool: PoolType) -> None:
     sigs, keys, msgs = _signed(2)
     pool = Pool(PYNACL, 1)
     try:
@@ -81,7 +87,7 @@ def test_bad_input() -> None:
         Pool(PYNACL, 1, 20)
 
 
-def test_a_job_dropped_unwaited_is_safe() -> None:
+def test_a_job_dropped_unwaited_is_safe(Pool: PoolType) -> None:
     sigs, keys, msgs = _signed(64)
     pool = Pool(PYNACL, 2)
     try:
@@ -94,7 +100,7 @@ def test_a_job_dropped_unwaited_is_safe() -> None:
 
 
 @pytest.mark.skipif(not os.path.isdir("/proc/self/task"), reason="per-thread niceness is Linux's")
-def test_the_threads_run_below_the_main_thread() -> None:
+def test_the_threads_run_below_the_main_thread(Pool: PoolType) -> None:
     def nice_levels() -> list[int]:
         levels = []
         for tid in os.listdir("/proc/self/task"):

@@ -164,7 +164,10 @@ def test_bad_requests_get_an_error_and_the_node_goes_on(tmp_path: Path) -> None:
         node.join()
         sock = context.socket(zmq.DEALER)
         sock.connect(next_port(endpoint))
-        for garbage in ([b"\xff\x00"], [b"x", b"y"], [msgspec.msgpack.encode({"op": "drop"})]):
+        # The last: params nested 60,000 deep (which used to end the request thread).
+        deep = b"\x82\xa2op\xa4call\xa6params" + b"\x91" * 60_000 + b"\xc0"
+        garbage_frames = ([b"\xff\x00"], [b"x", b"y"], [msgspec.msgpack.encode({"op": "drop"})])
+        for garbage in (*garbage_frames, [deep]):
             sock.send_multipart(garbage)
             assert sock.poll(5000)
             reply = decode_reply(sock.recv_multipart()[0])
@@ -172,6 +175,13 @@ def test_bad_requests_get_an_error_and_the_node_goes_on(tmp_path: Path) -> None:
         sock.close(0)
         with pytest.raises(ValueError, match="exactly one"):
             list(ask(context, next_port(endpoint), Request("replay")))
+        for negative in (
+            Request("replay", from_height=-1),
+            Request("replay", from_seq=-1),
+            Request("replay", from_seq=0, to_seq=-5),
+        ):
+            with pytest.raises(ValueError, match="must be 0 or more"):
+                list(ask(context, next_port(endpoint), negative))
         [(status, _)] = list(ask(context, next_port(endpoint), Request("status")))
         head = node.node.head
         assert head is not None and status.head == head.number

@@ -34,7 +34,9 @@ def write_replay(path: Path, blocks: Iterable[L1Block]) -> int:
 def read_replay(path: Path) -> Iterable[L1Block]:
     """The blocks of a replay file in order; raises ReplayFileError naming a broken line."""
     try:
-        handle = path.open()
+        # Bytes, decoded a line at a time: a line that is not UTF-8 is a broken line like any
+        # other, found when it is reached, after the blocks before it.
+        handle = path.open("rb")
     except OSError as exc:
         raise ReplayFileError(f"cannot read replay file {path}: {exc.strerror}") from None
     previous: L1Block | None = None
@@ -43,9 +45,13 @@ def read_replay(path: Path) -> Iterable[L1Block]:
             if not line.strip():
                 continue
             try:
-                block = L1Block.from_rpc(json.loads(line))
+                block = L1Block.from_rpc(json.loads(line.decode()))
             except (ValueError, UnicodeDecodeError) as exc:
                 raise ReplayFileError(f"{path} line {number}: {exc}") from None
+            except RecursionError:
+                raise ReplayFileError(
+                    f"{path} line {number}: JSON nested too deeply to be a block"
+                ) from None
             if previous is not None and (
                 block.number != previous.number + 1 or block.parent_hash != previous.hash
             ):
@@ -68,6 +74,8 @@ class ReplaySource:
     """Replays a recorded chain from the block after the node's head to the end of the file."""
 
     def __init__(self, path: Path) -> None:
+        if path.is_dir():
+            raise ReplayFileError(f"replay file {path} is a directory: give the file itself")
         if not path.is_file():
             raise ReplayFileError(f"replay file {path} does not exist")
         self.path = path

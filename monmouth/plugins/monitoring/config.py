@@ -7,11 +7,14 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from monmouth.core.config import parse_address
+from monmouth.core.extras import missing_extra
 
 #: Where `/metrics`, `/health`, `/ready` and `/status` are served unless configured otherwise
 #: (9464 is the port OpenTelemetry's Prometheus exporters use by convention).
 DEFAULT_ADDRESS = "127.0.0.1:9464"
 _OFF = ("", "none", "off")
+#: The OTLP/HTTP span exporter, from the extra `otlp` (imported only when traces are exported).
+OTLP_EXPORTER = "opentelemetry.exporter.otlp.proto.http.trace_exporter"
 
 __all__ = ["DEFAULT_ADDRESS", "Config", "parse_address"]
 
@@ -61,4 +64,7 @@ class Config(BaseModel):
             return None
         if not value.startswith(("http://", "https://")):
             raise ValueError("must be an http:// or https:// URL (OTLP over HTTP)")
+        missing = missing_extra("otlp", (OTLP_EXPORTER,), "trace export")
+        if missing is not None:
+            raise ValueError(missing)
         return value.strip()

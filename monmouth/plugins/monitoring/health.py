@@ -9,7 +9,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 #: The checks /ready makes, in the order it reports them.
-CHECKS = ("caught_up", "l1_reachable", "store_writable", "no_plugin_halted")
+CHECKS = ("caught_up", "l1_reachable", "store_writable", "no_plugin_halted", "no_plugin_stalled")
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +62,10 @@ class PluginHealth:
     errors: int
     disabled: bool
     halted: bool
+    #: Seconds the node has been waiting on its full queue (0 when it is not).
+    waiting_seconds: float = 0.0
+    #: Left behind at stop (it did not take or finish its calls in time).
+    abandoned: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -158,6 +162,8 @@ def evaluate(
     store: Check,
     halted: tuple[str, str] | None,
     sla: Sla,
+    stalled: Mapping[str, float] | None = None,
+    stall_timeout: float = 30.0,
 ) -> Readiness:
     """Apply the readiness rules.
 
@@ -169,6 +175,8 @@ def evaluate(
     :param max_lag: the most blocks the head may be behind and still be ready.
     :param store: the store check, made by the caller (it touches the file system).
     :param halted: (plugin, reason) when a plugin halted the node.
+    :param stalled: the plugins whose full queue the node has waited on for longer than
+        `stall_timeout` seconds, with the seconds waited.
     """
     checks: list[Check] = []
     if local_source:
@@ -202,6 +210,18 @@ def evaluate(
         plugin, reason = halted
         checks.append(
             Check("no_plugin_halted", False, f"plugin {plugin!r} halted the node: {reason}")
+        )
+    if not stalled:
+        checks.append(Check("no_plugin_stalled", True, "no plugin holds the node up"))
+    else:
+        waits = ", ".join(f"{name!r} for {wait:.0f} s" for name, wait in sorted(stalled.items()))
+        checks.append(
+            Check(
+                "no_plugin_stalled",
+                False,
+                f"the node is waiting on the full queue of plugin {waits} "
+                f"(over [plugins] stall_timeout = {stall_timeout:g} s)",
+            )
         )
     failed = tuple(c.detail for c in checks if not c.ok)
     return Readiness(not failed, failed, tuple(checks), sla)

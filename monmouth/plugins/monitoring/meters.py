@@ -29,7 +29,7 @@ from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import HistogramDataPoint, MetricsData
 from opentelemetry.sdk.metrics.view import ExplicitBucketHistogramAggregation, View
 from opentelemetry.sdk.resources import Resource
-from prometheus_client import CollectorRegistry
+from prometheus_client import CollectorRegistry, ProcessCollector
 
 if TYPE_CHECKING:
     from monmouth.plugins.monitoring.health import Snapshot
@@ -136,6 +136,9 @@ class Meters:
         self.target = sla_target
         #: Our own registry: the process-wide default one may hold someone else's collectors.
         self.registry = CollectorRegistry()
+        # process_resident_memory_bytes, process_cpu_seconds_total, open fds: what a plugin's
+        # own allocations cost shows there (docs/plugins.md).
+        ProcessCollector(registry=self.registry)
         self._reader = _Reader(self.registry, sla_target)
         views = [
             View(instrument_name=name, aggregation=ExplicitBucketHistogramAggregation(bounds))

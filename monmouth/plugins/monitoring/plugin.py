@@ -302,8 +302,17 @@ class Plugin:
             pass
         halted_by = node.plugins.halt.plugin
         depths = node.plugins.queue_depths()
+        now = time.monotonic()
         plugins = tuple(
-            PluginHealth(name, depths.get(name, 0), state.errors, state.disabled, name == halted_by)
+            PluginHealth(
+                name,
+                depths.get(name, 0),
+                state.errors,
+                state.disabled,
+                name == halted_by,
+                round(state.stalled_for(now), 3),
+                state.abandoned,
+            )
             for name, state in sorted(node.plugins.states.items())
         )
         readiness = evaluate(
@@ -315,6 +324,8 @@ class Plugin:
             store=self._store_check(node),
             halted=None if halted_by is None else (halted_by, node.plugins.halt.reason),
             sla=self.sla.sla(),
+            stalled=node.plugins.stalled(),
+            stall_timeout=node.plugins.stall_timeout,
         )
         return Snapshot(
             instance=node.settings.instance,

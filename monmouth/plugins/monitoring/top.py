@@ -64,6 +64,8 @@ class InstanceView:
     blocks_per_second: float | None = None
     transactions: dict[str, int] = field(default_factory=dict)
     plugin_queues: dict[str, int] = field(default_factory=dict)
+    #: Seconds the instance has been waiting on each plugin whose queue is full.
+    plugins_waited: dict[str, float] = field(default_factory=dict)
     checkpoint: dict[str, Any] | None = None
     sla_share: float | None = None
     ready: bool | None = None
@@ -143,6 +145,11 @@ def build_views(samples: Sequence[Sample], previous: Sequence[Sample] | None) ->
                 blocks_per_second=_rate(sample.blocks, before.blocks if before else None, seconds),
                 transactions=dict((status.get("counts") or {}).get("transactions") or {}),
                 plugin_queues={p["name"]: p["queue_depth"] for p in status.get("plugins", ())},
+                plugins_waited={
+                    p["name"]: p["waiting_seconds"]
+                    for p in status.get("plugins", ())
+                    if p.get("waiting_seconds")
+                },
                 checkpoint=status.get("checkpoint"),
                 sla_share=(readiness.get("sla") or {}).get("share"),
                 ready=readiness.get("ready"),
@@ -206,7 +213,15 @@ def render(views: Sequence[InstanceView]) -> Any:
             "-" if view.tps is None else f"{view.tps:,.0f}",
             f"[green]{counts.get('ok', 0):,}[/] [yellow]{counts.get('failed', 0):,}[/] "
             f"[red]{counts.get('rejected', 0):,}[/]",
-            " ".join(f"{name}:{depth}" for name, depth in sorted(view.plugin_queues.items())),
+            " ".join(
+                f"{name}:{depth}"
+                + (
+                    f" [red]waited {view.plugins_waited[name]:,.0f} s[/]"
+                    if name in view.plugins_waited
+                    else ""
+                )
+                for name, depth in sorted(view.plugin_queues.items())
+            ),
             f"[bold red]{state} DIFFERS[/]" if view.disagrees else state,
             "[green]yes[/]" if view.ready else "[red]no[/] " + "; ".join(view.reasons),
         )

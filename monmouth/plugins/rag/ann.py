@@ -16,6 +16,8 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from monmouth.core.extras import require_extra
+
 __all__ = ["VectorIndex", "best", "exact_top"]
 
 Ids = NDArray[np.uint64]
@@ -65,7 +67,7 @@ class VectorIndex:
         dtype: str = "f16",
         _index: Any = None,
     ) -> None:
-        from usearch.index import Index  # imported on use: the CLI starts without it
+        Index = _usearch_index()
 
         self.dimensions = dimensions
         self.threads = threads
@@ -94,7 +96,7 @@ class VectorIndex:
         """The index saved at `path`: loaded into memory, or memory-mapped read-only with
         `view` (readers). None when there is no such file, it cannot be read, or it holds
         vectors of another length (the caller rebuilds)."""
-        from usearch.index import Index
+        Index = _usearch_index()
 
         if not path.is_file():
             return None
@@ -178,3 +180,12 @@ class VectorIndex:
     def close(self) -> None:
         """Free the index (a view unmaps its file)."""
         self._index.reset()
+
+
+def _usearch_index() -> Any:
+    """usearch's `Index`, imported on use (the CLI starts without it, and the default install
+    has not got it): a missing extra `rag` is a one-line error naming the `pip install`."""
+    require_extra("rag", ("usearch.index",), "the rag index")
+    from usearch.index import Index
+
+    return Index

@@ -31,8 +31,15 @@ import msgspec
 from solders.pubkey import Pubkey
 from solders.signature import Signature
 
-from monmouth.plugins.rag import _summary
 from monmouth.plugins.rag.embed import words
+
+try:
+    from monmouth.plugins.rag import _summary
+except ImportError:  # installed without a C compiler: `summarize_changes_py` makes every one
+    _summary = None  # type: ignore[assignment]
+
+#: Which implementation makes documents: "c" (`_summary.c`) or "python" (`summarize_changes_py`).
+IMPLEMENTATION = "python" if _summary is None else "c"
 
 if TYPE_CHECKING:
     from monmouth.core.payloads import AccountUpdate, TransactionInfo
@@ -506,7 +513,11 @@ def summarize_changes(
     definition, which the C code defers to for what it does not handle (integers beyond 64
     bits, changes that are not a dict, values of unexpected types) and which the tests hold
     it equal to."""
-    made = _summary.summarize(doc_id, tx, slot, block_hash, changes, max_log_lines)
+    made = (
+        None
+        if _summary is None
+        else _summary.summarize(doc_id, tx, slot, block_hash, changes, max_log_lines)
+    )
     if made is None:
         return summarize_changes_py(
             doc_id, tx, slot, block_hash, changes, max_log_lines=max_log_lines
@@ -602,19 +613,20 @@ def _signature_text(signature: bytes) -> str:
     return str(Signature.from_bytes(signature))
 
 
-_summary.configure(
-    _log_facts,
-    _log_cache,
-    _error_text,
-    encode_key,
-    _key_cache,
-    Signature.from_bytes,
-    _kinds_text,
-    _kinds_text_cache,
-    _program_words,
-    _program_words_cache,
-    words,
-    PROGRAM_NAMES,
-    Document,
-    Movement,
-)
+if _summary is not None:
+    _summary.configure(
+        _log_facts,
+        _log_cache,
+        _error_text,
+        encode_key,
+        _key_cache,
+        Signature.from_bytes,
+        _kinds_text,
+        _kinds_text_cache,
+        _program_words,
+        _program_words_cache,
+        words,
+        PROGRAM_NAMES,
+        Document,
+        Movement,
+    )

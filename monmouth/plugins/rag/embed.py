@@ -31,7 +31,13 @@ from typing import Any, Final, Protocol
 import numpy as np
 from numpy.typing import NDArray
 
-from monmouth.plugins.rag import _hashing
+try:
+    from monmouth.plugins.rag import _hashing
+except ImportError:  # installed without a C compiler: numpy's version (the reference) runs
+    _hashing = None  # type: ignore[assignment]
+
+#: Which implementation embeds: "c" (`_hashing.c`) or "python" (`_embed_words_numpy`).
+IMPLEMENTATION = "python" if _hashing is None else "c"
 
 __all__ = [
     "EMBEDDERS",
@@ -212,6 +218,8 @@ class HashingEmbedder:
         costs about 1 µs per new word in C, most of it the dicts' memory (a summary has 4 or 5:
         its signature, new keys, amounts), against 3 in Python (`_learn_py`).
         """
+        if _hashing is None:
+            return self._embed_words_numpy(words)
         if self._size >= _FEATURE_CACHE:
             self._reset()
         new = _hashing.missing(words, self._word_ids)

@@ -14,7 +14,13 @@ port; "none" serves nothing), answering as an Agave RPC node does so that solana
   this plugin, which gives them to the node's relay (`Host.relay`); a node without one answers
   with an error that says how to get one.
 
-The node's hot path pays nothing: the plugin implements no per-block hook.
+- PubSub over WebSocket on `[plugins.rpc] pubsub_address` (default the HTTP port + 1, 8900)
+  from the same child (`pubsub.py`, `pubsub_server.py`): the plugin's per-block hooks
+  (`notify_block`, `revert_blocks`, `update_slot_status`) only queue a block's number and hash
+  for the child, which reads what changed from LMDB itself.
+
+The node's hot path pays next to nothing: those hooks run in the plugin's worker and never
+wait on the child.
 """
 
 from monmouth.plugins.rpc.plugin import Plugin

@@ -2,8 +2,8 @@
 `base58`, `base64`, `base64+zstd` and `jsonParsed`, with `dataSlice`.
 
 `jsonParsed` parses what Agave's `account-decoder` parses of the programs this node knows:
-system nonce accounts, and SPL Token / Token-2022 mints and token accounts (Token-2022's
-extensions are not listed yet). Anything else falls back to base64, as Agave does.
+system nonce accounts, and SPL Token / Token-2022 mints and token accounts, with Token-2022's
+extensions (`token_extensions`). Anything else falls back to base64, as Agave does.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ import base58
 from monmouth.core.spl import ACCOUNT_SIZE as _ACCOUNT_SIZE
 from monmouth.core.spl import TOKEN_2022_PROGRAM, TOKEN_PROGRAM
 from monmouth.plugins.rpc.errors import invalid_params
+from monmouth.plugins.rpc.token_extensions import parse_extensions
 from monmouth.rust_svm.accounts import AccountRecord
 
 __all__ = [
@@ -149,6 +150,10 @@ def parse_account(record: AccountRecord, mint_decimals: MintDecimals | None) -> 
         parsed = {"info": info, "type": "account"}
     else:
         return None
+    if len(data) > _ACCOUNT_SIZE:
+        extensions = parse_extensions(data)
+        if extensions:  # Agave leaves the key out when there are none
+            info["extensions"] = extensions
     return {"program": program, "parsed": parsed, "space": len(data)}
 
 

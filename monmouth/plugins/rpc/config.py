@@ -34,10 +34,49 @@ class Config(BaseModel):
     #: The most lamports one requestAirdrop may ask for.
     airdrop_max_lamports: int = Field(10_000 * 10**9, ge=0)
 
+    # PubSub over WebSocket (pubsub.py), served by the same child process.
+    #: HOST:PORT of the PubSub WebSocket endpoint; unset: the JSON-RPC port + 1 (8900, as
+    #: web3.js derives it; port 0 stays 0, a free port); "none" serves no PubSub.
+    pubsub_address: str | None = ""
+    #: The most WebSocket connections served at once; more are refused (HTTP 503).
+    pubsub_max_connections: int = Field(1000, ge=1, le=100_000)
+    #: The most subscriptions one connection may hold; more are refused with an error.
+    pubsub_max_subscriptions: int = Field(1000, ge=1, le=1_000_000)
+    #: Messages waiting for one slow client before it is disconnected (close code 1008).
+    pubsub_max_backlog: int = Field(1024, ge=1, le=1_000_000)
+    #: Bytes waiting for one slow client (its backlog and socket buffer) before it is
+    #: disconnected (close code 1008): with `pubsub_max_backlog`, a connection's memory bound.
+    pubsub_max_backlog_bytes: int = Field(4 << 20, ge=64 * 1024, le=1 << 30)
+    #: The largest message a client may send (a subscribe request is small).
+    pubsub_max_message_bytes: int = Field(64 * 1024, ge=1024, le=16 << 20)
+    #: Seconds between WebSocket pings on a connection; one not answered within the same time
+    #: closes it (a dead peer is reaped).
+    pubsub_ping_interval: float = Field(20.0, gt=0, le=3600)
+
+    @property
+    def pubsub(self) -> str | None:
+        """The PubSub HOST:PORT, derived from `address` when not set; None when off."""
+        if self.address is None or self.pubsub_address is None:
+            return None
+        if self.pubsub_address:
+            return self.pubsub_address
+        host, port = parse_address(self.address)
+        shown = f"[{host}]" if ":" in host else host
+        return f"{shown}:{port + 1 if port else 0}"
+
     @field_validator("address")
     @classmethod
     def _address(cls, value: str | None) -> str | None:
         if value is None or value.strip().lower() in _OFF:
             return None
         parse_address(value.strip())
+        return value.strip()
+
+    @field_validator("pubsub_address")
+    @classmethod
+    def _pubsub_address(cls, value: str | None) -> str | None:
+        if value is None or value.strip().lower() in _OFF[1:]:
+            return None
+        if value.strip():
+            parse_address(value.strip())
         return value.strip()

@@ -69,6 +69,10 @@ __all__ = [
     "Airdrop",
     "Send",
     "airdrop_id",
+    "airdrop_slot",
+    "filters_match",
+    "mint_decimals",
+    "parse_filters",
     "prepare_airdrop",
     "prepare_send",
     "simulate_transaction",
@@ -257,7 +261,7 @@ def get_fee_for_message(snap: Snapshot, params: Params) -> Any:
 # ---------------------------------------------------------------------- accounts
 
 
-def _mint_decimals(snap: Snapshot, slot: int) -> Callable[[bytes], int | None]:
+def mint_decimals(snap: Snapshot, slot: int) -> Callable[[bytes], int | None]:
     return lambda mint: mint_decimals_of(snap.account(mint, slot))
 
 
@@ -279,7 +283,7 @@ def _ui_account(
         raise RpcError(BLOCK_NOT_AVAILABLE, str(exc)) from None
     if raw is None:
         return None
-    return encode_account(raw, encoding, data_slice, _mint_decimals(snap, slot))
+    return encode_account(raw, encoding, data_slice, mint_decimals(snap, slot))
 
 
 def get_balance(snap: Snapshot, params: Params) -> Any:
@@ -321,7 +325,7 @@ def airdrop_id(recipient: bytes, lamports: int, after: int, nonce: int) -> bytes
     return AIRDROP_MAGIC + struct.pack(">QQQ", after, lamports, nonce) + recipient
 
 
-def _airdrop_slot(snap: Snapshot, raw: bytes) -> int | None:
+def airdrop_slot(snap: Snapshot, raw: bytes) -> int | None:
     """The block that executed the deposit an airdrop id names, or None (not yet, or never
     within the status cache's window)."""
     after, lamports, nonce = struct.unpack_from(">QQQ", raw, len(AIRDROP_MAGIC))
@@ -360,7 +364,7 @@ def get_signature_statuses(snap: Snapshot, params: Params) -> Any:
 
 def _status(snap: Snapshot, raw: bytes, head: int, search_history: bool) -> Any:
     if raw.startswith(AIRDROP_MAGIC):
-        slot = _airdrop_slot(snap, raw)
+        slot = airdrop_slot(snap, raw)
         err = None
     else:
         record = snap.view.tx(raw)
@@ -471,7 +475,7 @@ def candidate_accounts(
     return out
 
 
-def _filters(value: Any, where: str) -> list[tuple[int | None, int, bytes]]:
+def parse_filters(value: Any, where: str) -> list[tuple[int | None, int, bytes]]:
     """Filters as (dataSize, memcmp offset, memcmp bytes) triples."""
     if value is None:
         return []
@@ -507,7 +511,7 @@ def _filters(value: Any, where: str) -> list[tuple[int | None, int, bytes]]:
     return out
 
 
-def _matches(data: bytes, filters: list[tuple[int | None, int, bytes]]) -> bool:
+def filters_match(data: bytes, filters: list[tuple[int | None, int, bytes]]) -> bool:
     for size, offset, expected in filters:
         if size is not None:
             if len(data) != size:
@@ -520,7 +524,7 @@ def _matches(data: bytes, filters: list[tuple[int | None, int, bytes]]) -> bool:
 def _keyed(
     snap: Snapshot, key: bytes, raw: bytes, slot: int, encoding: str, data_slice: Any
 ) -> dict[str, Any]:
-    account = encode_account(raw, encoding, data_slice, _mint_decimals(snap, slot))
+    account = encode_account(raw, encoding, data_slice, mint_decimals(snap, slot))
     return {"pubkey": b58(key), "account": account}
 
 
@@ -529,10 +533,10 @@ def get_program_accounts(snap: Snapshot, params: Params) -> Any:
     owner = pubkey_of(program, "params[0]")
     slot, encoding, data_slice = _account_reads(snap, config, "params[1]")
     cfg = config_of(config, "params[1]")
-    filters = _filters(cfg.get("filters"), "params[1].filters")
+    filters = parse_filters(cfg.get("filters"), "params[1].filters")
     found = []
     for key, raw in candidate_accounts(snap, slot, "by_owner", owner):
-        if raw[17:49] == owner and _matches(raw[49:], filters):
+        if raw[17:49] == owner and filters_match(raw[49:], filters):
             found.append(_keyed(snap, key, raw, slot, encoding, data_slice))
     return snap.context(slot, found) if cfg.get("withContext") else found
 

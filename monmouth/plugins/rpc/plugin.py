@@ -1,8 +1,11 @@
-"""The `rpc` plugin's hooks: start the JSON-RPC server's child process, relay its writes (the
-package docstring says what it serves and how)."""
+"""The `rpc` plugin's hooks: start the JSON-RPC server's child process, relay its writes, and
+pass the node's commits, reverts and finality changes on to it for PubSub (the package
+docstring says what it serves and how)."""
 
 from __future__ import annotations
 
+import contextlib
+import queue
 import subprocess
 import sys
 import threading
@@ -15,9 +18,18 @@ from monmouth.core.pipes import receive_frame, send_frame
 from monmouth.hooks import ConfigError, Host, RelayError, hookimpl
 from monmouth.plugins.rpc.config import Config
 from monmouth.plugins.rpc.errors import INTERNAL_ERROR, INVALID_REQUEST
-from monmouth.plugins.rpc.messages import Ready, RelayAnswer, RelayRequest
+from monmouth.plugins.rpc.messages import (
+    Committed,
+    Ready,
+    RelayAnswer,
+    RelayRequest,
+    Resync,
+    Reverted,
+    SlotStatus,
+)
 
 if TYPE_CHECKING:
+    from monmouth.core.payloads import BlockInfo
     from monmouth.hooks import Settings
 
 __all__ = ["NO_RELAY", "Plugin"]
@@ -33,6 +45,10 @@ NO_RELAY = (
     "funded L1 private key. A replica (`--role replica`) serves reads only: send writes to "
     "its executor's JSON-RPC"
 )
+#: Events waiting for the child; beyond, they are dropped and the child told to resync (it
+#: reads the state itself, so a dropped event loses nothing but a wake-up).
+EVENT_QUEUE = 4096
+_Event = Committed | Reverted | SlotStatus | Resync
 
 
 class Plugin:
@@ -51,8 +67,15 @@ class Plugin:
         self.process: subprocess.Popen[bytes] | None = None
         #: Where the server listens once started (`http://HOST:PORT`), None when not serving.
         self.url: str | None = None
+        #: Where PubSub listens (`ws://HOST:PORT`), None when not serving it.
+        self.pubsub_url: str | None = None
         self._thread: threading.Thread | None = None
         self._write = threading.Lock()
+        #: Events for the child, written by their own thread so that a hook never waits on
+        #: the pipe; `_dropped` when the queue was full.
+        self._events: queue.Queue[_Event | None] = queue.Queue(EVENT_QUEUE)
+        self._dropped = False
+        self._sender: threading.Thread | None = None
 
     @hookimpl
     def startup(self, node: Host) -> None:
@@ -80,20 +103,73 @@ class Plugin:
         if ready.url is None:
             self._stop(process)
             raise ConfigError(f"[plugins.rpc] address {self.config.address}: {ready.error}")
-        self.process, self.url = process, ready.url
+        self.process, self.url, self.pubsub_url = process, ready.url, ready.pubsub_url
         self._thread = threading.Thread(target=self._relay, args=(process,), daemon=True)
         self._thread.start()
-        log.info("solana json-rpc", url=ready.url)
+        if ready.pubsub_url is not None:
+            self._sender = threading.Thread(target=self._send_events, args=(process,), daemon=True)
+            self._sender.start()
+        log.info("solana json-rpc", url=ready.url, pubsub=ready.pubsub_url)
 
     @hookimpl
     def shutdown(self, node: Host) -> None:
         """Stop the child (it finishes when its input closes) and the relay thread."""
-        process, self.process, self.url = self.process, None, None
+        process, self.process, self.url, self.pubsub_url = self.process, None, None, None
+        if self._sender is not None:
+            # A sender that died on a broken pipe leaves a queue that may be full.
+            with contextlib.suppress(queue.Full):
+                self._events.put(None, timeout=5)
+            self._sender.join(timeout=10)
+            self._sender = None
         if process is not None:
             self._stop(process)
         if self._thread is not None:
             self._thread.join(timeout=10)
             self._thread = None
+
+    # ------------------------------------------------------------------ events for PubSub
+    # Run in the plugin's worker: each only queues a small message, never waits.
+
+    @hookimpl
+    def notify_block(self, block: BlockInfo) -> None:
+        """Tell the child block `block.number` is committed."""
+        self._event(Committed(block.number, block.hash))
+
+    @hookimpl
+    def revert_blocks(self, blocks: list[BlockInfo]) -> None:
+        """Tell the child blocks were reverted."""
+        self._event(Reverted([(b.number, b.hash) for b in blocks]))
+
+    @hookimpl
+    def update_slot_status(self, slot: int, parent: int | None, status: str) -> None:
+        """Tell the child a slot was confirmed or finalized (processed came as a commit)."""
+        if status != "processed":
+            self._event(SlotStatus(slot, parent, status))
+
+    def _event(self, event: _Event) -> None:
+        if self._sender is None:
+            return
+        try:
+            self._events.put_nowait(event)
+        except queue.Full:
+            self._dropped = True
+
+    def _send_events(self, process: subprocess.Popen[bytes]) -> None:
+        """Write queued events to the child, one frame each; a Resync after drops."""
+        assert process.stdin is not None
+        encode = msgspec.msgpack.Encoder().encode
+        while True:
+            event = self._events.get()
+            if event is None:
+                return
+            if self._dropped:
+                self._dropped = False
+                event = Resync()
+            try:
+                with self._write:
+                    send_frame(process.stdin, encode(event))
+            except (OSError, ValueError):
+                return
 
     def _stop(self, process: subprocess.Popen[bytes]) -> None:
         with self._write:

@@ -4,8 +4,8 @@ transaction_details`) and its signatures-by-address index (`[store] index_signat
 
 Shapes are Agave 2.2's (`transaction-status` crate: `EncodedConfirmedTransactionWithStatusMeta`,
 `UiTransactionStatusMeta`, `UiConfirmedBlock`). `jsonParsed` lists account keys parsed and shows
-every instruction partially decoded (program id, account keys, base58 data), as Agave does for
-programs it has no parser for.
+the instructions of the programs `parsed_instructions` knows parsed (`{program, programId,
+parsed}`), any other partially decoded (program id, account keys, base58 data), as Agave does.
 """
 
 from __future__ import annotations
@@ -33,6 +33,7 @@ from monmouth.plugins.rpc.params import (
     pubkey_of,
     u64_of,
 )
+from monmouth.plugins.rpc.parsed_instructions import parse_instruction
 from monmouth.plugins.rpc.snapshot import Snapshot, parse_commitment
 
 __all__ = ["get_block", "get_signatures_for_address", "get_transaction"]
@@ -142,7 +143,8 @@ def _lookups(tx: VersionedTransaction) -> list[dict[str, Any]] | None:
 def _instruction(
     program: int, accounts: bytes, data: bytes, height: int | None, keys: list[bytes] | None
 ) -> dict[str, Any]:
-    """A compiled instruction (`keys` None) or, for jsonParsed, partially decoded."""
+    """A compiled instruction (`keys` None) or, for jsonParsed, parsed when its program is one
+    Agave parses, else partially decoded."""
     if keys is None:
         return {
             "programIdIndex": program,
@@ -150,6 +152,10 @@ def _instruction(
             "data": b58(data),
             "stackHeight": height,
         }
+    parsed = parse_instruction(keys[program], keys, accounts, data)
+    if parsed is not None:
+        parsed["stackHeight"] = height
+        return parsed
     return {
         "programId": b58(keys[program]),
         "accounts": [b58(keys[i]) for i in accounts],

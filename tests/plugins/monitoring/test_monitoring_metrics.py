@@ -139,6 +139,8 @@ def test_metrics_move_during_a_run_and_agree_with_the_node(devnet_node: Running)
                 seen.append(s)
             time.sleep(0.1)
         assert len(seen) == 3, "the block counter did not move"
+        # The process's own memory, where a plugin's allocations show.
+        assert seen[-1].total("process_resident_memory_bytes") > 10 * 2**20
         for before, after in itertools.pairwise(seen):
             for name in ("monmouth_transactions_total", "monmouth_block_execute_seconds_count"):
                 assert after.total(name) >= before.total(name)
@@ -213,7 +215,8 @@ def test_metrics_move_during_a_run_and_agree_with_the_node(devnet_node: Running)
     share = final.get("monmouth_sla_on_time_ratio")
     assert share is not None and 0.0 <= share <= 1.0
     assert final.get("monmouth_sla_target_seconds") == 1.0
-    # Every series is a documented metric (docs/operations.md), named monmouth_*.
+    # Every series is a documented metric (docs/operations.md): monmouth_*, and the standard
+    # process_* of the node's process.
     operations = (HERE.parents[2] / "docs" / "operations.md").read_text()
     for name, _ in final.values:
         histogram = re.sub(r"_(bucket|count|sum)$", "", name)

@@ -69,6 +69,7 @@ def test_ready_follows_the_l1_node(anvil: Anvil, tmp_path: Path) -> None:
                 "l1_reachable": True,
                 "store_writable": True,
                 "no_plugin_halted": True,
+                "no_plugin_stalled": True,
             }
             status = client.get(f"{url}/status").json()
             assert status["head"]["number"] == status["l1_head"] == anvil.block_number() == 5

@@ -3,10 +3,16 @@ JSON-RPC to it. Each test module makes its fixtures from `serving` and `servers`
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
+import os
+import shutil
+import signal
+import socket
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,6 +39,9 @@ from monmouth.plugins.rpc.messages import Ready
 from monmouth.plugins.rpc.plugin import Plugin
 
 T = TypeVar("T")
+
+#: The repository (node scripts run from it, to import from its node_modules).
+ROOT = Path(__file__).resolve().parents[3]
 
 #: Blocks the served node runs (enough for failed, rejected and token transactions, deposits).
 BLOCKS = 8
@@ -161,3 +170,87 @@ def signed_transfer(
         TransferParams(from_pubkey=payer.pubkey(), to_pubkey=Keypair().pubkey(), lamports=lamports)
     )
     return Transaction([payer], Message.new_with_blockhash([ix], payer.pubkey(), recent), recent)
+
+
+def free_ports(count: int) -> list[int]:
+    """`count` distinct loopback ports free now (held together while chosen)."""
+    sockets = [socket.socket() for _ in range(count)]
+    try:
+        for sock in sockets:
+            sock.bind(("127.0.0.1", 0))
+        return [int(sock.getsockname()[1]) for sock in sockets]
+    finally:
+        for sock in sockets:
+            sock.close()
+
+
+def dev_chain(tmp_path_factory: pytest.TempPathFactory, block_time: float = 0.1) -> Iterator[str]:
+    """`monmouth dev`, its RPC on a free port (see `dev_process`); yields the URL. PubSub gets
+    a free port of its own (by default it takes the RPC port + 1, which another process on a
+    shared machine may hold)."""
+    rpc_port, pubsub_port = free_ports(2)
+    url = f"http://127.0.0.1:{rpc_port}"
+    env = {"MONMOUTH_PLUGINS__RPC__PUBSUB_ADDRESS": f"127.0.0.1:{pubsub_port}"}
+    with dev_process(tmp_path_factory, url, env, block_time):
+        yield url
+
+
+@contextlib.contextmanager
+def dev_process(
+    tmp_path_factory: pytest.TempPathFactory,
+    url: str,
+    env: dict[str, str],
+    block_time: float = 0.1,
+) -> Iterator[Path]:
+    """`monmouth dev` as its users run it (a process) serving JSON-RPC at `url`, with `env`
+    added to its environment; yields its log file once /health answers, and stops it with
+    Ctrl-C (SIGINT) after, as a user would."""
+    env = {
+        **os.environ,
+        "MONMOUTH_PLUGINS__RPC__ADDRESS": url.removeprefix("http://"),
+        "MONMOUTH_STORE__SYNC": "false",
+        **env,
+    }
+    log = tmp_path_factory.mktemp("dev") / "dev.log"
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "monmouth", "dev", "--block-time", str(block_time)],
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            assert process.poll() is None, log.read_text()
+            try:
+                if httpx.get(f"{url}/health", timeout=1).text == "ok":
+                    break
+            except httpx.TransportError:
+                pass
+            assert time.monotonic() < deadline, log.read_text()
+            time.sleep(0.1)
+        yield log
+    finally:
+        process.send_signal(signal.SIGINT)
+        assert process.wait(timeout=30) == 0, log.read_text()
+
+
+def run_node_script(script: Path, *args: str, timeout: float = 150) -> Any:
+    """Runs a node script (importing @solana/web3.js from the repository's node_modules) and
+    returns the JSON object it printed last; fails with its stderr when it fails."""
+    node = shutil.which("node")
+    assert node is not None, "node is not installed"
+    assert (ROOT / "node_modules" / "@solana" / "web3.js").is_dir(), (
+        "@solana/web3.js is not installed in ./node_modules; run `make test` (npm ci) first"
+    )
+    run = subprocess.run(
+        [node, str(script), *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+    assert run.returncode == 0, run.stderr[-4000:]
+    return json.loads(run.stdout.strip().splitlines()[-1])

@@ -24,7 +24,7 @@ def test_bench_solana_rpc_json() -> None:
             "--connections",
             "2",
             "--clients=1",
-            "--ingest-blocks=3",
+            "--ingest-seconds=0.5",
             "--txs-per-block=20",
             "--load-rate=100",
             "--json",
@@ -43,6 +43,10 @@ def test_bench_solana_rpc_json() -> None:
         "getProgramAccounts",
         "sendTransaction",
     ):
-        assert result[f"{method}_2_rps"] > 0
-        assert result[f"{method}_2_p99_ms"] >= result[f"{method}_2_p50_ms"]
+        for phase in ("", "ingesting_"):
+            assert result[f"{phase}{method}_2_rps"] > 0
+            assert result[f"{phase}{method}_2_p99_ms"] >= result[f"{phase}{method}_2_p50_ms"]
+            assert f"{phase}{method}_2_errors" not in result  # every answer was a result
+        assert result[f"ingesting_{method}_2_ingest_tps"] > 0  # the node executed meanwhile
+    assert result["ingest_tps_unloaded"] > 0
     assert result["ingest_ratio"] > 0

@@ -5,19 +5,14 @@ confirmed and read the balances. Nothing here knows the node's internals."""
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import signal
-import socket
 import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import anyio
-import httpx
 import pytest
+from rpcnode import dev_chain
 from solana.rpc.async_api import AsyncClient
 from solana.rpc.commitment import Confirmed, Finalized
 from solders.keypair import Keypair
@@ -32,45 +27,10 @@ SOL = 1_000_000_000
 FEE = 5_000
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 @pytest.fixture(scope="module")
 def dev(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """`monmouth dev` with fast blocks, its RPC on a free port; stopped with Ctrl-C after."""
-    url = f"http://127.0.0.1:{_free_port()}"
-    env = {
-        **os.environ,
-        "MONMOUTH_PLUGINS__RPC__ADDRESS": url.removeprefix("http://"),
-        "MONMOUTH_STORE__SYNC": "false",
-    }
-    log = tmp_path_factory.mktemp("dev") / "dev.log"
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "monmouth", "dev", "--block-time", "0.1"],
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            assert process.poll() is None, log.read_text()
-            try:
-                if httpx.get(f"{url}/health", timeout=1).text == "ok":
-                    break
-            except httpx.TransportError:
-                pass
-            assert time.monotonic() < deadline, log.read_text()
-            time.sleep(0.1)
-        yield url
-    finally:
-        process.send_signal(signal.SIGINT)
-        assert process.wait(timeout=30) == 0, log.read_text()
+    yield from dev_chain(tmp_path_factory)
 
 
 async def _solana_py(url: str) -> None:

@@ -3,8 +3,8 @@
 //
 //   node web3_dev.mjs URL
 //
-// Prints one JSON object. (sendAndConfirmTransaction waits on signatureSubscribe, which needs
-// PubSub on the next port: not served yet.)
+// Prints one JSON object. It confirms over HTTP alone on purpose; web3_pubsub.mjs confirms
+// with sendAndConfirmTransaction, over PubSub.
 import {
   Connection,
   Keypair,
