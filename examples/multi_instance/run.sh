@@ -5,7 +5,8 @@
 #
 # Environment: WORK (folder for data and logs; default a new temporary one), BASE_PORT
 # (default 7700: the executor publishes on it, the others on +10, +20, +30; each request
-# socket on the port after), MONMOUTH (the command; default `monmouth`).
+# socket on the port after), REPLICA_RPC (the replica's JSON-RPC address; default
+# 127.0.0.1:8999), MONMOUTH (the command; default `monmouth`).
 set -euo pipefail
 
 SECONDS_TO_RUN=${1:-30}
@@ -39,18 +40,29 @@ trap 'for n in "${!PIDS[@]}"; do stop "$n"; done' EXIT
 trap 'echo; echo "stopping early"' INT
 
 start executor --publish "$(ep "$BASE")"
-start replica --role replica --publish "$(ep $((BASE + 10)))" --upstream "$(ep "$BASE")"
+# The replica serves Solana JSON-RPC from its own state, beside the executor's (8899);
+# with MONMOUTH_PLUGINS__RPC__ADDRESS=none, no instance serves it.
+REPLICA_RPC=${REPLICA_RPC:-127.0.0.1:8999}
+[[ ${MONMOUTH_PLUGINS__RPC__ADDRESS:-} == none ]] && REPLICA_RPC=none
+MONMOUTH_PLUGINS__RPC__ADDRESS=$REPLICA_RPC \
+    start replica --role replica --publish "$(ep $((BASE + 10)))" --upstream "$(ep "$BASE")"
 start analyzer --role analyzer --publish "$(ep $((BASE + 20)))" --upstream "$(ep "$BASE")"
 start monitor --role monitor --publish "$(ep $((BASE + 30)))" \
     --upstream "$(ep "$BASE")" --upstream "$(ep $((BASE + 10)))" --upstream "$(ep $((BASE + 20)))"
-
-sleep "$SECONDS_TO_RUN" || true
 
 head_of() {  # head_of NAME: the instance's committed head number ("None" before its first)
     $MONMOUTH status --data-dir "$WORK/$1" --json 2>/dev/null |
         python3 -c 'import json, sys; print(json.load(sys.stdin)["head_number"])' 2>/dev/null ||
         echo None
 }
+# On a busy machine the instances take seconds to start: the run counts from the executor's
+# first block (a minute at most), so that the others see it for SECONDS_TO_RUN.
+for _ in $(seq 60); do
+    [ "$(head_of executor)" != None ] && break
+    sleep 1
+done
+sleep "$SECONDS_TO_RUN" || true
+
 # On a busy machine the replica may still be starting: it bootstraps from the executor's
 # snapshot, so the executor runs on until the replica has a head (a minute at most).
 for _ in $(seq 60); do

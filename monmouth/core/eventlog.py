@@ -19,7 +19,7 @@ from monmouth.core.errors import ConfigError
 if TYPE_CHECKING:
     from monmouth.core.payloads import TransactionInfo
     from monmouth.core.records import BlockRecord, Segment
-    from monmouth.core.state import Store
+    from monmouth.core.state import DetailWrite, Store
 
 #: The status of a slot (an L1 block number), as Geyser names them.
 SlotStatus = Literal["processed", "confirmed", "finalized"]
@@ -63,8 +63,10 @@ class EventLog(Protocol):
         parent: int | None,
         accounts: Sequence[tuple[bytes, bytes | None, bytes | None]],
         transactions: Sequence[TransactionInfo],
+        details: Sequence[DetailWrite] = (),
     ) -> list[Segment]:
-        """The segments of one committed block (accounts as (pubkey, old, new) writes)."""
+        """The segments of one committed block (accounts as (pubkey, old, new) writes, and
+        the transaction details it stored, which a replica stores too)."""
         ...
 
     def revert_segments(self, block: BlockRecord, parent_checksum: bytes | None) -> list[Segment]:
@@ -118,6 +120,7 @@ class NullEventLog:
         parent: int | None,
         accounts: Sequence[tuple[bytes, bytes | None, bytes | None]],
         transactions: Sequence[TransactionInfo],
+        details: Sequence[DetailWrite] = (),
     ) -> list[Segment]:
         return []
 

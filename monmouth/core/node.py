@@ -309,7 +309,7 @@ class Node:
         segments: list[Segment] = []
         if self.events.logging:
             segments = self.events.block_segments(
-                write.block, parent, write.accounts, executed.transactions
+                write.block, parent, write.accounts, executed.transactions, write.details
             )
         self.state = write.lthash
         self._recent.append((block.number, block.hash))

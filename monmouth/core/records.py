@@ -137,11 +137,16 @@ class Segment(msgspec.Struct, frozen=True, array_like=True):
 
 class SnapshotHead(msgspec.Struct, frozen=True, array_like=True):
     """What a state snapshot starts with: the head block record and full lattice hash
-    (encoded; None for an empty state) and the stream sequence number it stands at."""
+    (encoded; None for an empty state), the stream sequence number it stands at, and the
+    safe and finalized block numbers recorded (None when unknown; a replica's commitment).
+    The last two are defaulted: a snapshot of an older instance decodes, and an older
+    replica ignores them."""
 
     block: bytes | None
     lthash: bytes | None
     next_seq: int
+    safe: int | None = None
+    finalized: int | None = None
 
 
 def message_key(block_number: int, l1_tx_index: int) -> bytes:

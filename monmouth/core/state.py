@@ -125,6 +125,30 @@ class DetailWrite:
     detail: TxDetail
     addresses: Sequence[bytes]
 
+    @classmethod
+    def from_record(cls, key: bytes, raw: bytes) -> DetailWrite:
+        """The write of a detail record another instance stored under `key` (a replica
+        applying its executor's): the signature and addresses are read from the record, as
+        a revert reads them, so both index the same entries."""
+        from monmouth.core.records import decode_detail
+
+        detail = decode_detail(raw)
+        signature, addresses = detail_names(detail)
+        return cls(key, signature, detail, addresses)
+
+
+def detail_names(detail: TxDetail) -> tuple[bytes, list[bytes]]:
+    """(first signature, every address) of a stored detail: the static keys of its wire
+    transaction, then the addresses it loaded (writable, readonly) - what the executor
+    indexed it under."""
+    from monmouth.rust_svm.wire import layout
+
+    wire = layout(detail.wire)
+    addresses = list(wire.keys)
+    if detail.loaded is not None:
+        addresses += detail.loaded[0] + detail.loaded[1]
+    return wire.signatures[0], addresses
+
 
 @dataclass(frozen=True, slots=True)
 class Reverted:
@@ -497,7 +521,17 @@ class Store:
                 block = bytes(txn.get(number, db=db["blocks"]) or b"")
                 lthash = bytes(txn.get(number, db=db["lthash"]) or b"")
             seq = txn.get(b"stream_next", db=db["meta"])
-            head = SnapshotHead(block, lthash, 0 if seq is None else int.from_bytes(seq, "big"))
+            safe, finalized = (
+                None if (v := txn.get(k, db=db["meta"])) is None else int.from_bytes(v, "big")
+                for k in (b"safe", b"finalized")
+            )
+            head = SnapshotHead(
+                block,
+                lthash,
+                0 if seq is None else int.from_bytes(seq, "big"),
+                safe,
+                finalized,
+            )
             yield b"", encode(head)
             with txn.cursor(db=db["accounts"]) as cur:
                 for key, value in cur:
@@ -536,6 +570,9 @@ class Store:
                 txn.put(b"head", key + block.hash, db=db["meta"])
                 # Nothing below the snapshot can be undone here.
                 txn.put(b"pruned_below", (block.number + 1).to_bytes(8, "big"), db=db["meta"])
+            for meta_key, number in ((b"safe", head.safe), (b"finalized", head.finalized)):
+                if number is not None:
+                    txn.put(meta_key, number.to_bytes(8, "big"), db=db["meta"])
             for meta_key, value in meta:
                 txn.put(meta_key, value, db=db["meta"])
 
@@ -701,7 +738,6 @@ class Store:
     def _revert_details(self, txn: Any, number: int) -> None:
         """Delete the details of block `number` and their signatures-by-address entries."""
         from monmouth.core.records import decode_detail
-        from monmouth.rust_svm.wire import layout
 
         details_db, index_db = self._db["details"], self._db["by_address"]
         prefix = block_key(number)
@@ -713,10 +749,7 @@ class Store:
                         break
                     found.append((bytes(key), bytes(value)))
         for key, value in found:
-            detail = decode_detail(value)
-            addresses = list(layout(detail.wire).keys)
-            if detail.loaded is not None:
-                addresses += detail.loaded[0] + detail.loaded[1]
+            _, addresses = detail_names(decode_detail(value))
             for address in addresses:
                 txn.delete(address_key(address, key), db=index_db)
             txn.delete(key, db=details_db)
@@ -742,20 +775,28 @@ class Store:
         txn.put(b"pruned_below", limit.to_bytes(8, "big"), db=db["meta"])
 
     def set_finality(
-        self, safe: int | None, finalized: int | None, *, segments: Sequence[Segment] = ()
+        self,
+        safe: int | None,
+        finalized: int | None,
+        *,
+        segments: Sequence[Segment] = (),
+        meta: Sequence[tuple[bytes, bytes]] = (),
     ) -> int:
         """Record the L1 node's safe and finalized block numbers (pruning follows finality).
 
+        :param meta: extra meta entries written with it (a replica's stream cursor).
         :returns: the sequence number of the first segment's first message.
         """
-        meta = self._db["meta"]
+        meta_db = self._db["meta"]
 
         def body(txn: Any) -> int:
             for key, value in ((b"safe", safe), (b"finalized", finalized)):
                 if value is None:
-                    txn.delete(key, db=meta)
+                    txn.delete(key, db=meta_db)
                 else:
-                    txn.put(key, value.to_bytes(8, "big"), db=meta)
+                    txn.put(key, value.to_bytes(8, "big"), db=meta_db)
+            for meta_key, raw in meta:
+                txn.put(meta_key, raw, db=meta_db)
             return self._append(txn, segments)
 
         return self._write(body)

@@ -28,7 +28,7 @@ from monmouth.core.errors import ConfigError
 from monmouth.core.eventlog import SlotChange
 from monmouth.core.payloads import TransactionInfo
 from monmouth.core.records import BlockRecord, Segment
-from monmouth.core.state import Store
+from monmouth.core.state import DetailWrite, Store
 from monmouth.stream.publisher import SubscriptionLimits
 from monmouth.stream.publisher_process import PublisherProcess
 from monmouth.stream.requests import RequestLimits, RequestServer
@@ -204,8 +204,9 @@ class StreamService:
         parent: int | None,
         accounts: Sequence[tuple[bytes, bytes | None, bytes | None]],
         transactions: Sequence[TransactionInfo],
+        details: Sequence[DetailWrite] = (),
     ) -> list[Segment]:
-        return [block_segment(block, parent, accounts, transactions)]
+        return [block_segment(block, parent, accounts, transactions, details)]
 
     def revert_segments(self, block: BlockRecord, parent_checksum: bytes | None) -> list[Segment]:
         return [revert_segment(block, parent_checksum)]

@@ -16,7 +16,17 @@ import msgspec
 STREAM_VERSION = 1
 
 #: The kinds the node itself publishes; plugins add their own (`register_stream_topics`).
-CORE_KINDS = ("block", "slot", "transaction", "account", "revert", "heartbeat", "alert", "seal")
+CORE_KINDS = (
+    "block",
+    "slot",
+    "transaction",
+    "detail",
+    "account",
+    "revert",
+    "heartbeat",
+    "alert",
+    "seal",
+)
 #: Kinds outside the durable log: their `seq` is the last logged message published before them.
 EPHEMERAL_KINDS = frozenset({"heartbeat", "alert"})
 #: What a subscriber always listens to, whatever it filters: these messages seal segments and
@@ -93,6 +103,24 @@ class TransactionBody(msgspec.Struct, frozen=True):
     position: int
 
 
+class DetailBody(msgspec.Struct, frozen=True):
+    """What the executor stored of one executed transaction for getTransaction and getBlock
+    (`[store] transaction_details`), sent right after its `transaction` message.
+
+    A kind of its own rather than a field of `TransactionBody`: its `record` holds the whole
+    wire transaction and balances, which only a replica needs, and a subscriber to
+    transactions should not pay for them.
+
+    :ivar record: the store's encoded `monmouth.core.records.TxDetail`, exactly as the
+        executor wrote it under `detail_key(height, l1_tx_index, position)`.
+    """
+
+    signature: str
+    l1_tx_index: int
+    position: int
+    record: bytes
+
+
 class AccountBody(msgspec.Struct, frozen=True):
     """An account's value after the block (lamports 0 and the system owner when closed)."""
 
@@ -149,6 +177,7 @@ BODY_TYPES: dict[str, type[msgspec.Struct]] = {
     "block": BlockBody,
     "slot": SlotBody,
     "transaction": TransactionBody,
+    "detail": DetailBody,
     "account": AccountBody,
     "revert": RevertBody,
     "heartbeat": HeartbeatBody,

@@ -4,8 +4,9 @@ A segment is stored once, in the same LMDB transaction as the change it reports,
 into messages both when it is published live and when it is replayed, by the same code: a
 replay gives exactly the messages (and sequence numbers) that were published.
 
-Message order in a block segment: the accounts the block changed, its transactions in order,
-the `processed` slot status, then the block (which seals the segment).
+Message order in a block segment: the accounts the block changed, its transactions in order
+(each executed one followed by its `detail` when the executor keeps details), the `processed`
+slot status, then the block (which seals the segment).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 from solders.pubkey import Pubkey
@@ -21,12 +22,14 @@ from solders.signature import Signature
 
 from monmouth.core.eventlog import SlotChange
 from monmouth.core.payloads import TransactionInfo
-from monmouth.core.records import BlockRecord, Segment
+from monmouth.core.records import BlockRecord, Segment, detail_key
+from monmouth.core.records import encode as encode_record
 from monmouth.rust_svm.accounts import AccountRecord
 from monmouth.stream.schema import (
     STREAM_VERSION,
     AccountBody,
     BlockBody,
+    DetailBody,
     Header,
     RevertBody,
     Seal,
@@ -36,6 +39,9 @@ from monmouth.stream.schema import (
 )
 from monmouth.stream.topics import PrefixSet
 
+if TYPE_CHECKING:
+    from monmouth.core.state import DetailWrite
+
 _SYSTEM_PROGRAM = "11111111111111111111111111111111"
 
 
@@ -44,6 +50,10 @@ class _BlockData(msgspec.Struct, frozen=True, array_like=True):
     parent: int | None
     accounts: list[tuple[bytes, bytes | None]]
     txs: list[TransactionInfo]
+    #: (detail key, encoded `TxDetail`) of the executed transactions, in the order of `txs`;
+    #: empty when the executor keeps no details. Last and defaulted, so a segment stored
+    #: before details were sent still decodes.
+    details: list[tuple[bytes, bytes]] = []
 
 
 class _RevertData(msgspec.Struct, frozen=True, array_like=True):
@@ -67,6 +77,12 @@ _decode_slots = msgspec.msgpack.Decoder(_SlotData).decode
 _decode_plugin = msgspec.msgpack.Decoder(_PluginData).decode
 
 
+def decode_block_data(raw: bytes) -> _BlockData:
+    """A block segment's payload: its record, parent slot, account values, transactions and
+    detail records (for tools that measure the log, such as `benches/bench_replica.py`)."""
+    return _decode_block(raw)
+
+
 # ---------------------------------------------------------------------- building
 
 
@@ -75,14 +91,24 @@ def block_segment(
     parent: int | None,
     accounts: Sequence[tuple[bytes, bytes | None, bytes | None]],
     txs: Sequence[TransactionInfo],
+    details: Sequence[DetailWrite] = (),
 ) -> Segment:
     """The segment of one committed block.
 
     :param accounts: (pubkey, old value, new value) as the block wrote them.
     :param parent: the parent slot for the `processed` status (None for the state's first).
+    :param details: the details the block stored (`BlockWrite.details`), sent as `detail`
+        messages so that a replica stores the same bytes.
     """
-    data = _BlockData(block, parent, [(k, new) for k, _, new in accounts], list(txs))
-    return Segment("block", block.number, len(accounts) + len(txs) + 2, encode(data))
+    # Only details whose transaction is sent can be placed after it (all of them, when the
+    # node logs: it then reports every transaction).
+    sent = {
+        detail_key(block.number, t.l1_tx_index, t.position) for t in txs if t.status != "rejected"
+    }
+    pairs = [(d.key, encode_record(d.detail)) for d in details if d.key in sent]
+    data = _BlockData(block, parent, [(k, new) for k, _, new in accounts], list(txs), pairs)
+    count = len(accounts) + len(txs) + len(pairs) + 2
+    return Segment("block", block.number, count, encode(data))
 
 
 def revert_segment(block: BlockRecord, parent_checksum: bytes | None) -> Segment:
@@ -250,15 +276,32 @@ class Expander:
                 topics = [f"account/{body.pubkey}/", f"owner/{body.owner}/{body.pubkey}/"]
                 yield "account", topics, lambda body=body: body
             want_txs = self._families_wanted("transaction", "mention")
+            want_details = self._families_wanted("detail")
+            details = dict(data.details)
+            number = data.block.number
             for tx in data.txs:
+                detail = (
+                    details.pop(detail_key(number, tx.l1_tx_index, tx.position), None)
+                    if details and tx.status != "rejected"
+                    else None
+                )
                 if not want_txs:
                     yield "transaction", None, None
+                else:
+                    tbody = transaction_body(tx)
+                    sig = tbody.signature or "-"
+                    topics = [f"transaction/{tbody.status}/{sig}/"]
+                    topics += [
+                        f"mention/{tbody.status}/{a}/" for a in dict.fromkeys(tbody.accounts)
+                    ]
+                    yield "transaction", topics, lambda tbody=tbody: tbody
+                if detail is None:
                     continue
-                tbody = transaction_body(tx)
-                sig = tbody.signature or "-"
-                topics = [f"transaction/{tbody.status}/{sig}/"]
-                topics += [f"mention/{tbody.status}/{a}/" for a in dict.fromkeys(tbody.accounts)]
-                yield "transaction", topics, lambda tbody=tbody: tbody
+                if not want_details or tx.signature is None:
+                    yield "detail", None, None
+                    continue
+                dbody = DetailBody(_sig58(tx.signature), tx.l1_tx_index, tx.position, detail)
+                yield "detail", [f"detail/{dbody.signature}/"], lambda dbody=dbody: dbody
             slot = SlotBody(data.block.number, data.parent, "processed")
             yield "slot", ["slot/processed/"], lambda: slot
             yield "block", ["block/"], lambda: block_body(data.block)

@@ -42,7 +42,8 @@ NO_RELAY = (
     "Invalid request: this node cannot post to the inbox (it has no relay). For a local chain "
     "that takes transactions and airdrops, run `monmouth dev`; a node following an L1 node "
     "needs a relay key: set [relay] key_file (or MONMOUTH_RELAY__KEY_FILE) to a file holding a "
-    "funded L1 private key"
+    "funded L1 private key. A replica (`--role replica`) serves reads only: send writes to "
+    "its executor's JSON-RPC"
 )
 #: Events waiting for the child; beyond, they are dropped and the child told to resync (it
 #: reads the state itself, so a dropped event loses nothing but a wake-up).
