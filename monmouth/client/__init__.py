@@ -13,6 +13,7 @@ its unlocked accounts (`eth_sendTransaction`, as development nodes such as anvil
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
@@ -71,7 +72,14 @@ def plan_batches(transactions: Sequence[bytes], budget: int = CALLDATA_BUDGET) -
 
 
 def _account(private_key: str) -> Any:
+    limit = sys.getrecursionlimit()
     from eth_account import Account
+
+    # eth_account imports py_ecc, which raises the interpreter's recursion limit to 100,000 for
+    # its own use (not ours). Put it back: at that limit a deeply nested input (a stream
+    # request, a JSON-RPC body) overflows a thread's C stack and kills the process instead of
+    # raising RecursionError.
+    sys.setrecursionlimit(limit)
 
     text = private_key.strip()
     try:

@@ -241,15 +241,73 @@ class Reply(msgspec.Struct, frozen=True, omit_defaults=True):
 
 
 _decode_request = msgspec.msgpack.Decoder(Request).decode
+#: Arrays and maps a request may nest (its `params` are a plugin method's arguments).
+MAX_REQUEST_DEPTH = 32
 
 
 def decode_request(frame: bytes) -> Request:
     """A request frame; raises msgspec.DecodeError or ValidationError for anything else,
-    including `params` nested too deeply to decode (a RecursionError inside msgspec)."""
+    including one nested deeper than MAX_REQUEST_DEPTH."""
+    if msgpack_depth(frame) > MAX_REQUEST_DEPTH:
+        raise msgspec.DecodeError(f"the request nests more than {MAX_REQUEST_DEPTH} levels")
     try:
         return _decode_request(frame)
     except RecursionError:
         raise msgspec.DecodeError("the request is nested too deeply") from None
+
+
+#: MessagePack's fixed-size heads (first byte -> bytes after it) and sized ones (first byte ->
+#: bytes of the length that follows, bytes after the payload).
+_FIXED = {
+    **{b: 0 for b in (0xC0, 0xC2, 0xC3)},
+    0xCA: 4, 0xCB: 8, 0xCC: 1, 0xCD: 2, 0xCE: 4, 0xCF: 8,
+    0xD0: 1, 0xD1: 2, 0xD2: 4, 0xD3: 8,
+    0xD4: 2, 0xD5: 3, 0xD6: 5, 0xD7: 9, 0xD8: 17,
+}  # fmt: skip
+_SIZED = {0xC4: (1, 0), 0xC5: (2, 0), 0xC6: (4, 0), 0xC7: (1, 1), 0xC8: (2, 1), 0xC9: (4, 1),
+          0xD9: (1, 0), 0xDA: (2, 0), 0xDB: (4, 0)}  # fmt: skip
+
+
+def msgpack_depth(data: bytes, stop: int = MAX_REQUEST_DEPTH) -> int:
+    """How deep the arrays and maps of the first MessagePack value in `data` nest (a scalar is
+    0), counted without recursion, so that no input can exhaust the stack, and no further than
+    `stop + 1`. A truncated or invalid value counts as deep as it got: the decoder says the rest."""
+    pending = [1]  # values still to read: the top level, then one entry per open container
+    deepest, pos, size = 0, 0, len(data)
+    while pending and pos < size:
+        if pending[-1] == 0:
+            pending.pop()
+            continue
+        pending[-1] -= 1
+        head = data[pos]
+        pos += 1
+        if head <= 0x7F or head >= 0xE0:  # fixint
+            continue
+        if 0xA0 <= head <= 0xBF:  # fixstr
+            pos += head & 0x1F
+            continue
+        if head in _FIXED:
+            pos += _FIXED[head]
+            continue
+        if head in _SIZED:
+            width, extra = _SIZED[head]
+            pos += width + extra + int.from_bytes(data[pos : pos + width], "big")
+            continue
+        if head <= 0x8F:  # fixmap
+            count = 2 * (head & 0x0F)
+        elif head <= 0x9F:  # fixarray
+            count = head & 0x0F
+        elif head in (0xDC, 0xDD, 0xDE, 0xDF):  # array16/32, map16/32
+            width = 2 if head in (0xDC, 0xDE) else 4
+            count = int.from_bytes(data[pos : pos + width], "big") * (2 if head >= 0xDE else 1)
+            pos += width
+        else:
+            return deepest  # 0xC1 is never used: invalid, for the decoder to say
+        pending.append(count)
+        deepest = max(deepest, len(pending) - 1)
+        if deepest > stop:
+            break
+    return deepest
 
 
 decode_reply = msgspec.msgpack.Decoder(Reply).decode

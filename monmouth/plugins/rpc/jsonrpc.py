@@ -97,7 +97,7 @@ class Dispatcher:
         """The response body for a request body (b"" when it holds only notifications)."""
         try:
             request = _decode(body)
-        except msgspec.DecodeError:
+        except (msgspec.DecodeError, RecursionError):  # RecursionError: nested too deep
             return _encode(_error(RpcError(PARSE_ERROR, "Parse error"), None))
         if isinstance(request, list):
             if not request:

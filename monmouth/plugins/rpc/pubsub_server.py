@@ -199,7 +199,7 @@ class _Endpoint:
             return
         try:
             request = _decode(text)
-        except msgspec.DecodeError:
+        except (msgspec.DecodeError, RecursionError):  # RecursionError: nested too deep
             conn.push(_error(RpcError(PARSE_ERROR, "Parse error"), None), answer=True)
             return
         if isinstance(request, list):

@@ -231,6 +231,8 @@ async def _raw_protocol(dev: Dev) -> None:
         assert reply["error"]["code"] == -32602
         await ws.send("{not json")
         assert json.loads(await ws.recv())["error"]["code"] == -32700
+        await ws.send("[" * 20_000 + "]" * 20_000)  # nested too deep to decode
+        assert json.loads(await ws.recv())["error"]["code"] == -32700
         await ws.send(json.dumps({"jsonrpc": "2.0", "id": 3, "method": "nosuchSubscribe"}))
         assert json.loads(await ws.recv())["error"]["code"] == -32601
         bad = {"jsonrpc": "2.0", "id": 4, "method": "logsSubscribe"}

@@ -33,12 +33,14 @@ def post(url: str, content: bytes | str, **headers: str) -> httpx.Response:
 
 
 def test_parse_error_and_invalid_requests(served: Served) -> None:
-    answer = post(served.url, b"{not json").json()
-    assert answer == {
+    parse_error = {
         "jsonrpc": "2.0",
         "error": {"code": -32700, "message": "Parse error"},
         "id": None,
     }
+    assert post(served.url, b"{not json").json() == parse_error
+    # Nested too deep to decode (20,000 levels in 40 KB) is a parse error too.
+    assert post(served.url, b"[" * 20_000 + b"]" * 20_000).json() == parse_error
     invalid = {"code": -32600, "message": "Invalid request"}
     assert post(served.url, b'{"id": 3, "method": "getSlot"}').json() == {
         "jsonrpc": "2.0",
