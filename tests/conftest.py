@@ -22,6 +22,14 @@ os.environ["MONMOUTH_PLUGINS__RPC__ADDRESS"] = "none"
 # Test helpers (chainbuilder) live beside the tests.
 sys.path.insert(0, str(Path(__file__).parent))
 
+# Tests import eth_account (anvil's helpers), whose py_ecc raises the recursion limit to
+# 100,000; the node puts it back where it imports eth_account (monmouth.client), so the tests
+# run under the interpreter's own limit too, as the node does.
+_LIMIT = sys.getrecursionlimit()
+import eth_account  # noqa: E402, F401
+
+sys.setrecursionlimit(_LIMIT)
+
 
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
