@@ -1,0 +1,77 @@
+"""Fuzzing stream request decoding (`stream.schema.decode_request`): any bytes on the request
+socket are a `Request` or a msgspec error / ValueError, the exceptions the request thread turns
+into a `bad request` reply (`stream/requests.py`), never another exception that would reach
+its catch-all."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+import pytest
+from hypothesis import example, given
+from hypothesis import strategies as st
+
+from monmouth.stream.schema import Request, decode_request, encode
+
+EXPECTED = (msgspec.DecodeError, msgspec.ValidationError, ValueError)
+
+values = st.recursive(
+    st.one_of(
+        st.none(),
+        st.booleans(),
+        st.integers(-(2**63), 2**64 - 1),
+        st.floats(),
+        st.text(max_size=12),
+        st.binary(max_size=12),
+    ),
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4)
+    ),
+    max_leaves=10,
+)
+fields: dict[str, Any] = {
+    "op": st.sampled_from(["replay", "snapshot", "status", "call", "nope", ""]) | values,
+    "id": st.integers(-(2**63), 2**64 - 1) | values,
+    "from_seq": st.none() | st.integers(-(2**63), 2**64 - 1) | values,
+    "from_height": st.none() | st.integers(-(2**63), 2**64 - 1),
+    "to_seq": st.none() | st.integers(),
+    "topics": st.lists(st.text(max_size=8), max_size=3) | values,
+    "method": st.none() | st.text(max_size=8),
+    "params": values,
+    "extra": values,
+}
+
+
+@st.composite
+def request_maps(draw: st.DrawFn) -> bytes:
+    """A MessagePack map shaped like a request, some fields wrong, missing or unknown."""
+    keys = draw(st.sets(st.sampled_from(sorted(fields)), max_size=len(fields)))
+    return encode({key: draw(fields[key]) for key in keys})
+
+
+@given(st.one_of(request_maps(), st.binary(max_size=300), values.map(encode)))
+@example(b"")
+@example(encode({"op": "status"}))
+@example(b"\x91" * 50_000)  # arrays nested 50,000 deep
+@example(b"\xdd\xff\xff\xff\xff")  # an array that claims 2^32 - 1 items
+def test_decode_request_gives_a_request_or_a_decode_error(raw: bytes) -> None:
+    try:
+        request = decode_request(raw)
+    except EXPECTED:
+        return
+    assert isinstance(request, Request)
+    assert decode_request(encode(request)) == request
+
+
+#: Found by this fuzzer: `params` (Any) nested 1,000 deep, a request of about 1 KB (well under
+#: `max_request_bytes`), makes msgspec raise RecursionError, which `RequestServer._take` does not
+#: catch: it ends the request thread. The fix belongs in monmouth/stream (not this branch's);
+#: strict, so this fails as soon as it is fixed and the mark must go.
+DEEP_PARAMS = b"\x82\xa2op\xa4call\xa6params" + b"\x91" * 1000 + b"\xc0"
+
+
+@pytest.mark.xfail(strict=True, raises=RecursionError, reason="stream: RecursionError escapes")
+def test_deeply_nested_params_are_a_decode_error() -> None:
+    with pytest.raises(EXPECTED):
+        decode_request(DEEP_PARAMS)
