@@ -359,7 +359,9 @@ def _describe(error: ValidationError) -> str:
     first = error.errors()[0]
     where = ".".join(str(p) for p in first["loc"]) or "config"
     more = f" (and {error.error_count() - 1} more)" if error.error_count() > 1 else ""
-    return f"{where}: {first['msg']}{more}"
+    text = f"{where}: {first['msg']}{more}"
+    # A key is whatever the TOML file quotes (`"a\nb" = 1`): escaped, the error stays one line.
+    return text if text.isprintable() else text.encode("unicode_escape").decode("ascii")
 
 
 def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings:

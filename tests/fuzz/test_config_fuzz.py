@@ -112,6 +112,9 @@ env_values = st.one_of(
 # Found with this test: `[plugins] foo = 5` loaded, then starting the plugins raised ValueError.
 @example("[plugins]\nfoo = 5\n", {}, {})
 @example("", {"MONMOUTH_PLUGINS__ENABLE": "[not json"}, {})
+# Found by this test (long profile): a key with a newline made a two-line error.
+@example('[devnet]\n"a\\nb" = 1\n', {}, {})
+@example("", {}, {"devnet": {"\n": False}})
 @example("", {"MONMOUTH_STREAM__PUBLISH": "tcp://127.0.0.1:99999"}, {})
 def test_load_settings_gives_settings_or_config_error(
     text: str, env: dict[str, str], overrides: dict[str, Any]
