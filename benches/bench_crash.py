@@ -4,9 +4,9 @@ was never interrupted (docs/operations.md, "Crash safety").
 1. `monmouth record` writes the devnet's first `--blocks` canonical blocks to a replay file.
 2. `monmouth run --source replay` executes it uninterrupted: the reference, and its wall time T.
 3. The same run on a fresh data directory is started again and again, each time SIGKILLed at a
-   seeded random moment (`--seed`, `Moments`: a fifth in start-up, the rest while blocks
-   execute and commit, spread so that N kills cover the chain), until `--kills` kills; then it
-   runs to the end. After each kill the directory must open, and its head block
+   seeded random moment (`--seed`, `Moments`: a fifth in start-up, the rest while blocks are
+   read, executed and committed, spread so that N kills cover the chain), until `--kills`
+   kills; then it runs to the end. After each kill the directory must open, and its head block
    (hash and state hash) must be the reference's block of that height: a crash leaves whole
    blocks only.
 4. The state hash, head, account and transaction counts (`monmouth status --json`) and the
@@ -36,6 +36,7 @@ from typing import Any
 from report import emit
 
 from monmouth.core.errors import DataDirError
+from monmouth.core.node import GROUP_BLOCKS
 from monmouth.core.state import Store
 
 #: No ports (a developer's node may run beside), and only the plugins the node needs.
@@ -110,8 +111,10 @@ def crash_run(
     reference's block of that height."""
     heads: list[int] = []
     broken: list[str] = []
-    killed = restarts = in_startup = 0
+    killed = restarts = 0
+    kinds = dict.fromkeys(("startup", "running", "after_commit"), 0)
     log = data.parent / "crashed.log"
+    head = -1
     while True:
         restarts += 1
         with log.open("w") as err:
@@ -119,20 +122,23 @@ def crash_run(
                 _run_args(data, chain), env=ENV, stdout=subprocess.DEVNULL, stderr=err
             )
         if killed < kills:
-            startup, delay = moments.next()
-            if not startup:
-                # Timed from the node's own start: a loaded machine stretches start-up, and
-                # a kill meant for execution must not land before it.
+            kind, delay = moments.next(head, kills - killed)
+            if kind != "startup":
+                # Timed from the node's own start: a loaded machine stretches start-up.
                 while proc.poll() is None and not _started(log):
                     time.sleep(0.005)
+            if kind == "after_commit":
+                while proc.poll() is None and _head(data) <= head:
+                    time.sleep(0.01)
             try:
                 proc.wait(timeout=delay)
             except subprocess.TimeoutExpired:
                 proc.send_signal(signal.SIGKILL)
                 proc.wait()
                 killed += 1
-                in_startup += startup
-                heads.append(check_head(data, reference, broken))
+                kinds[kind] += 1
+                head = check_head(data, reference, broken)
+                heads.append(head)
                 continue
         proc.wait(timeout=1800)
         if proc.returncode != 0:
@@ -140,31 +146,52 @@ def crash_run(
         break
     return {
         "kills": killed,
-        "kills_in_startup": in_startup,
+        **{f"kills_{kind}": count for kind, count in kinds.items()},
         "restarts": restarts,
         "heads_at_kills": heads,
         "broken": broken,
     }
 
 
-class Moments:
-    """The seeded kill moments: a fifth in start-up (from process start, uniform over the
-    reference's start-up S), the rest from the node's "starting" line, uniform over
-    [0, 2 E / N + G]: E the reference's execution time, G the time of one commit group (64
-    blocks at most while catching up), so that N kills spread over the whole chain although a
-    kill loses the group being executed."""
+def _head(data: Path) -> int:
+    """The head's number, -1 when there is none yet (or the store is being created)."""
+    try:
+        with Store(data, readonly=True) as store:
+            head = store.head()
+    except DataDirError:
+        return -1
+    return -1 if head is None else head.number
 
-    def __init__(self, seed: int, startup: float, execution: float, blocks: int, kills: int):
+
+class Moments:
+    """The seeded kill moments, of three kinds:
+
+    - `startup`, a fifth: from process start, uniform over the reference's start-up S;
+    - `after_commit`: once the node has committed a group beyond the last head (a group is
+      up to 64 blocks while catching up), uniform over the time G of one group, so the kill
+      lands while the next group executes or commits;
+    - `running`: from the node's "starting" line, uniform over G (reading the replay file up
+      to the head, preparing, executing the first group).
+
+    `after_commit` kills are drawn with the chance that spreads N kills over the whole chain:
+    the groups left over the kills left.
+    """
+
+    def __init__(self, seed: int, startup: float, execution: float, blocks: int):
         self.rng = random.Random(seed)
         self.startup = startup
-        group = execution * min(1.0, 64 / max(blocks, 1))
-        self.span = 2 * execution / max(kills, 1) + group
+        self.blocks = blocks
+        self.group = execution * min(1.0, GROUP_BLOCKS / max(blocks, 1))
 
-    def next(self) -> tuple[bool, float]:
-        """(in start-up, seconds to wait)."""
-        if self.rng.random() < 0.2:
-            return True, self.rng.uniform(0, self.startup)
-        return False, self.rng.uniform(0, self.span)
+    def next(self, head: int, kills_left: int) -> tuple[str, float]:
+        """(kind, seconds to wait) of the next kill."""
+        draw = self.rng.random()
+        groups_left = (self.blocks - 1 - head) / GROUP_BLOCKS
+        if draw < 0.2:
+            return "startup", self.rng.uniform(0, self.startup)
+        if draw < 0.2 + 0.8 * min(1.0, groups_left / max(kills_left, 1)):
+            return "after_commit", self.rng.uniform(0, self.group)
+        return "running", self.rng.uniform(0, self.group)
 
 
 def check_head(data: Path, reference: Path, broken: list[str]) -> int:
@@ -217,7 +244,7 @@ def main() -> None:
         reference = work / "reference"
         startup, execution = reference_run(reference, chain)
         expected = outcome(reference)
-        moments = Moments(args.seed, startup, execution, args.blocks, args.kills)
+        moments = Moments(args.seed, startup, execution, args.blocks)
         started = time.perf_counter()
         crashed = crash_run(work / "crashed", chain, reference, args.kills, moments)
         crash_s = time.perf_counter() - started
@@ -227,10 +254,11 @@ def main() -> None:
     result |= {
         "reference_startup_s": round(startup, 2),
         "reference_execution_s": round(execution, 2),
-        "kill_span_s": round(moments.span, 3),
+        "group_s": round(moments.group, 3),
         "crash_runs_s": round(crash_s, 1),
         **crashed,
         "kills_before_first_block": sum(1 for h in heads if h < 0),
+        "distinct_heads_at_kills": len(set(heads)),
         "head_at_kills_median": statistics.median(heads) if heads else None,
         "head_at_kills_max": max(heads, default=None),
         "reference": expected,
