@@ -259,6 +259,7 @@ def main() -> None:
         **crashed,
         "kills_before_first_block": sum(1 for h in heads if h < 0),
         "distinct_heads_at_kills": len(set(heads)),
+        "head_at_kills_min": min(heads, default=None),
         "head_at_kills_median": statistics.median(heads) if heads else None,
         "head_at_kills_max": max(heads, default=None),
         "reference": expected,

@@ -1,7 +1,7 @@
 """Make tests/data/datadir-v2.tar.xz: a small data directory of schema 2, today's format, that
 tests/test_datadir_format.py opens forever after (docs/operations.md, "Upgrades").
 
-How it was made (run from the repository root, about a minute):
+How it was made (run from the repository root; a few seconds):
 
     .venv/bin/python tests/data/make_datadir.py
 
