@@ -35,7 +35,7 @@ fields: dict[str, Any] = {
     "id": st.integers(-(2**63), 2**64 - 1) | values,
     "from_seq": st.none() | st.integers(-(2**63), 2**64 - 1) | values,
     "from_height": st.none() | st.integers(-(2**63), 2**64 - 1),
-    "to_seq": st.none() | st.integers(),
+    "to_seq": st.none() | st.integers(-(2**63), 2**64 - 1),
     "topics": st.lists(st.text(max_size=8), max_size=3) | values,
     "method": st.none() | st.text(max_size=8),
     "params": values,
