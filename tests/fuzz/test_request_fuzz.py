@@ -8,7 +8,6 @@ from __future__ import annotations
 from typing import Any
 
 import msgspec
-import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
 
@@ -55,6 +54,9 @@ def request_maps(draw: st.DrawFn) -> bytes:
 @example(encode({"op": "status"}))
 @example(b"\x91" * 50_000)  # arrays nested 50,000 deep
 @example(b"\xdd\xff\xff\xff\xff")  # an array that claims 2^32 - 1 items
+# `params` nested 1,000 deep, about 1 KB: msgspec raised RecursionError, which ended the
+# request thread (found by this fuzzer and by the lead at once; fixed in stream/schema.py).
+@example(b"\x82\xa2op\xa4call\xa6params" + b"\x91" * 1000 + b"\xc0")
 def test_decode_request_gives_a_request_or_a_decode_error(raw: bytes) -> None:
     try:
         request = decode_request(raw)
@@ -62,16 +64,3 @@ def test_decode_request_gives_a_request_or_a_decode_error(raw: bytes) -> None:
         return
     assert isinstance(request, Request)
     assert decode_request(encode(request)) == request
-
-
-#: Found by this fuzzer: `params` (Any) nested 1,000 deep, a request of about 1 KB (well under
-#: `max_request_bytes`), makes msgspec raise RecursionError, which `RequestServer._take` does not
-#: catch: it ends the request thread. The fix belongs in monmouth/stream (not this branch's);
-#: strict, so this fails as soon as it is fixed and the mark must go.
-DEEP_PARAMS = b"\x82\xa2op\xa4call\xa6params" + b"\x91" * 1000 + b"\xc0"
-
-
-@pytest.mark.xfail(strict=True, raises=RecursionError, reason="stream: RecursionError escapes")
-def test_deeply_nested_params_are_a_decode_error() -> None:
-    with pytest.raises(EXPECTED):
-        decode_request(DEEP_PARAMS)
