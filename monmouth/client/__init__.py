@@ -13,6 +13,7 @@ its unlocked accounts (`eth_sendTransaction`, as development nodes such as anvil
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
@@ -71,7 +72,13 @@ def plan_batches(transactions: Sequence[bytes], budget: int = CALLDATA_BUDGET) -
 
 
 def _account(private_key: str) -> Any:
+    limit = sys.getrecursionlimit()
     from eth_account import Account
+
+    # Importing eth_account imports py_ecc, which raises the recursion limit to 100,000 for
+    # the whole process. Deeply nested input (a stream request, a replay line) would then
+    # overflow the C stack (SIGSEGV) before raising the RecursionError the decoders handle.
+    sys.setrecursionlimit(limit)
 
     text = private_key.strip()
     try:

@@ -5,6 +5,8 @@ its catch-all."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from typing import Any
 
 import msgspec
@@ -64,3 +66,35 @@ def test_decode_request_gives_a_request_or_a_decode_error(raw: bytes) -> None:
         return
     assert isinstance(request, Request)
     assert decode_request(encode(request)) == request
+
+
+#: A request whose `params` nest 60,000 deep (about 60 KB, under `max_request_bytes`),
+#: decoded in a thread as the request server does, after what a node with `[relay] key_file`
+#: does at start.
+_AFTER_A_RELAY_KEY = """
+import sys, threading
+import msgspec
+from monmouth.client import _account
+from monmouth.stream.schema import decode_request
+_account("0x" + "11" * 32)  # what a node with `[relay] key_file` does at start
+def decode():
+    try:
+        decode_request(b"\\x82\\xa2op\\xa4call\\xa6params" + b"\\x91" * 60_000 + b"\\xc0")
+    except msgspec.DecodeError:
+        print("decode error", sys.getrecursionlimit())
+thread = threading.Thread(target=decode)  # as the request server's thread
+thread.start()
+thread.join()
+"""
+
+
+def test_a_deep_request_is_an_error_after_the_relay_key_is_loaded() -> None:
+    # Found while running the whole suite: eth_account (py_ecc) raised the process's recursion
+    # limit to 100,000, and the request above then overflowed the C stack: SIGSEGV.
+    done = subprocess.run(
+        [sys.executable, "-c", _AFTER_A_RELAY_KEY], capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, (done.returncode, done.stderr[-500:])
+    outcome, limit = done.stdout.rsplit(maxsplit=1)
+    assert outcome == "decode error"
+    assert int(limit) < 100_000  # the interpreter's own limit, restored
