@@ -51,5 +51,11 @@ bench-solana-rpc: $(VENV)/.installed
 bench-pubsub: $(VENV)/.installed
 	$(BIN)/python benches/bench_pubsub.py $(ARGS)
 
+# SIGKILL a replaying node at 50 seeded random moments and compare with an uninterrupted run
+# (docs/operations.md, "Crash safety"); ARGS='--kills 200 --json' for more.
+.PHONY: bench-crash
+bench-crash: $(VENV)/.installed
+	$(BIN)/python benches/bench_crash.py $(ARGS)
+
 clean:
 	rm -rf $(VENV) monmouth-data

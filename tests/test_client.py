@@ -24,7 +24,6 @@ from anvil import (
     free_port,
 )
 from chainbuilder import keypair, sol_transfer
-from eth_account import Account
 from solders.hash import Hash
 from solders.instruction import Instruction
 from solders.message import Message
@@ -36,6 +35,7 @@ from monmouth.client import (
     InboxClient,
     PostingError,
     TransactionRejected,
+    _account,
     plan_batches,
 )
 from monmouth.core import inbox
@@ -102,8 +102,10 @@ def batched(node: Anvil, hashes: list[bytes] | list[str]) -> list[bytes]:
 
 
 def test_dev_key_is_the_first_dev_account() -> None:
-    assert Account.from_key(DEV_PRIVATE_KEY).address == DEV_ADDRESS
-    assert Account.from_key(DEV_PRIVATE_KEY_2).address == DEV_ADDRESS_2
+    # Through the client's loader: importing eth_account directly would leave the whole test
+    # session at py_ecc's recursion limit of 100,000 (see `monmouth.client._account`).
+    assert _account(DEV_PRIVATE_KEY).address == DEV_ADDRESS
+    assert _account(DEV_PRIVATE_KEY_2).address == DEV_ADDRESS_2
 
 
 # ---------------------------------------------------------------- InboxClient

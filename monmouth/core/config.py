@@ -282,6 +282,15 @@ class PluginSettings(BaseModel):
     #: plugin to take and finish its calls before abandoning it (logged); committed blocks stay.
     stop_timeout: float = Field(10.0, gt=0)
 
+    @model_validator(mode="after")
+    def _tables(self) -> PluginSettings:
+        # Checked here, so that `[plugins] rpc = 5` is a configuration error at load, not a
+        # ValueError when the node starts its plugins.
+        for name, value in (self.model_extra or {}).items():
+            if not isinstance(value, dict):
+                raise ValueError(f"{name} must be a table ([plugins.{name}])")
+        return self
+
     def table(self, name: str) -> dict[str, Any]:
         """The `[plugins.NAME]` table, empty when absent."""
         extra = self.model_extra or {}
@@ -350,7 +359,9 @@ def _describe(error: ValidationError) -> str:
     first = error.errors()[0]
     where = ".".join(str(p) for p in first["loc"]) or "config"
     more = f" (and {error.error_count() - 1} more)" if error.error_count() > 1 else ""
-    return f"{where}: {first['msg']}{more}"
+    text = f"{where}: {first['msg']}{more}"
+    # A key is whatever the TOML file quotes (`"a\nb" = 1`): escaped, the error stays one line.
+    return text if text.isprintable() else text.encode("unicode_escape").decode("ascii")
 
 
 def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings:

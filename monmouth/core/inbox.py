@@ -86,7 +86,11 @@ def decode(calldata: bytes, value_wei: int) -> Message:
 
 
 def encode_batch(transactions: list[bytes] | tuple[bytes, ...]) -> bytes:
-    """Calldata for a batch of Solana wire transactions; raises ValueError if one is too big."""
+    """Calldata for a batch of Solana wire transactions; raises ValueError if there are none
+    or one is empty or too big (calldata `decode` would reject as `malformed_batch`)."""
+    if not transactions:
+        # Posting it would pay L1 gas for a message every instance rejects.
+        raise ValueError("a batch carries at least one transaction")
     parts = [bytes((VERSION, KIND_BATCH))]
     for i, tx in enumerate(transactions):
         if not 0 < len(tx) <= MAX_TX_SIZE:

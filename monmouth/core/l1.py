@@ -111,9 +111,11 @@ class L1Block:
             statuses[tx_hash] = (
                 None if status is None else parse_quantity(status, f"receipts[{i}].status")
             )
+            logs_raw = receipt.get("logs") or []
+            if not isinstance(logs_raw, list):
+                raise ValueError(f"receipts[{i}].logs is not a list")
             logs[tx_hash] = tuple(
-                _parse_log(log, f"receipts[{i}].logs[{j}]")
-                for j, log in enumerate(receipt.get("logs") or [])
+                _parse_log(log, f"receipts[{i}].logs[{j}]") for j, log in enumerate(logs_raw)
             )
         traces_raw = obj.get("traces")
         if traces_raw is not None and not isinstance(traces_raw, list):

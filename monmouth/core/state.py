@@ -90,6 +90,19 @@ def token_index_keys(raw: bytes | None) -> tuple[bytes, bytes, bytes | None] | N
 _T = TypeVar("_T")
 
 
+def _schema_error(path: Path, schema: bytes | None) -> DataDirError:
+    """The refusal of a data directory of another schema: one line saying what to do."""
+    found = schema.decode(errors="replace") if schema else "unknown"
+    newer = found.isdigit() and int(found) > SCHEMA_VERSION
+    what = (
+        "upgrade monmouth to the one that wrote it" if newer else "run the monmouth that wrote it"
+    )
+    return DataDirError(
+        f"{path} has schema version {found}; this monmouth reads {SCHEMA_VERSION}: {what}, "
+        "or move the folder aside and run again to rebuild the state from L1"
+    )
+
+
 @dataclass(frozen=True, slots=True)
 class BlockWrite:
     """Everything one executed block writes, prepared before the write transaction opens.
@@ -218,6 +231,17 @@ class Store:
         if readonly and not names:
             self._env.close()
             raise DataDirError(f"no data in {path} yet; run `monmouth run --data-dir {path}`")
+        if not readonly and b"meta" in names:
+            # Another schema is refused before a writer creates a database: never modified.
+            try:
+                with self._env.begin() as txn:
+                    meta = self._env.open_db(b"meta", txn=txn, create=False)
+                    magic, schema = txn.get(b"magic", db=meta), txn.get(b"schema", db=meta)
+            except lmdb.Error:
+                magic = schema = None
+            if magic == _MAGIC and schema != str(SCHEMA_VERSION).encode():
+                self._env.close()
+                raise _schema_error(path, schema)
         try:
             if readonly:
                 self._db = {
@@ -267,10 +291,7 @@ class Store:
         if magic != _MAGIC:
             raise DataDirError(f"{self.path} is not a monmouth data directory")
         if schema != str(SCHEMA_VERSION).encode():
-            found = schema.decode() if schema else "unknown"
-            raise DataDirError(
-                f"{self.path} has schema version {found}; this monmouth reads {SCHEMA_VERSION}"
-            )
+            raise _schema_error(self.path, schema)
 
     def _put_flags(self, txn: Any) -> None:
         # Readers (the rpc child) learn from meta which indexes are kept.

@@ -26,10 +26,15 @@ except ImportError:  # installed without a C compiler: `layout` is `layout_py`
 IMPLEMENTATION = "python" if _wire is None else "c"
 
 
+_SHORT = "transaction bytes end inside its layout"
+
+
 def _compact_u16(raw: bytes, at: int) -> tuple[int, int]:
     """(value, offset after it) of Solana's compact-u16 at `at`."""
     value = 0
     for i in range(3):
+        if at + i >= len(raw):
+            raise ValueError(_SHORT)
         byte = raw[at + i]
         value |= (byte & 0x7F) << (7 * i)
         if not byte & 0x80:
@@ -41,6 +46,15 @@ def _compact_u16(raw: bytes, at: int) -> tuple[int, int]:
 def _fields(count: int, size: int) -> struct.Struct:
     """Cuts `count` consecutive `size`-byte fields."""
     return struct.Struct(f"{size}s" * count)
+
+
+def _cut(raw: bytes, count: int, size: int, at: int) -> tuple[bytes, ...]:
+    """`count` `size`-byte fields from `at`; checked first, so that a count the bytes cannot
+    hold (up to 2^21 from a compact-u16) never builds, nor caches, a huge `struct.Struct`."""
+    if len(raw) - at < count * size:
+        raise ValueError(_SHORT)
+    fields: tuple[bytes, ...] = _fields(count, size).unpack_from(raw, at)
+    return fields
 
 
 class Layout(msgspec.Struct, frozen=True, gc=False):
@@ -69,12 +83,21 @@ def layout(raw: bytes) -> Layout:
 
 def layout_py(raw: bytes) -> Layout:
     """`layout`, in Python: the reference. One-byte compact-u16s (every count below 128) are read
-    inline, and runs of 32- or 64-byte fields are cut by a cached `struct.Struct`."""
+    inline, and runs of 32- or 64-byte fields are cut by a cached `struct.Struct`. Every read is
+    bounds-checked as in C: bytes that end early raise ValueError, never IndexError."""
+    try:
+        return _layout_py(raw)
+    except IndexError:
+        raise ValueError(_SHORT) from None
+
+
+def _layout_py(raw: bytes) -> Layout:
+    size = len(raw)
     n_sigs = raw[0]
     at = 1
     if n_sigs & 0x80:
         n_sigs, at = _compact_u16(raw, 0)
-    signatures: tuple[bytes, ...] = _fields(n_sigs, 64).unpack_from(raw, at)
+    signatures = _cut(raw, n_sigs, 64, at)
     message_at = at = at + 64 * n_sigs
     versioned = raw[at] & 0x80
     if versioned:
@@ -83,8 +106,10 @@ def layout_py(raw: bytes) -> Layout:
     at += 4
     if n_keys & 0x80:
         n_keys, at = _compact_u16(raw, at - 1)
-    keys: tuple[bytes, ...] = _fields(n_keys, 32).unpack_from(raw, at)
+    keys = _cut(raw, n_keys, 32, at)
     at += 32 * n_keys
+    if size - at < 32:
+        raise ValueError(_SHORT)
     blockhash = raw[at : at + 32]
     at += 32
     n_ix = raw[at]
@@ -99,13 +124,19 @@ def layout_py(raw: bytes) -> Layout:
         if n_accounts & 0x80:
             n_accounts, at = _compact_u16(raw, at - 1)
         at += n_accounts
-        n_data = raw[at]
+        n_data = raw[at]  # also checks that the accounts ended inside the bytes
         at += 1
         if n_data & 0x80:
             n_data, at = _compact_u16(raw, at - 1)
         at += n_data
+        if at > size:
+            raise ValueError(_SHORT)
     lookups = bool(versioned) and raw[at] != 0  # a compact-u16 is zero iff its first byte is
-    signed_end, unsigned_end = n_required - ro_signed, n_keys - ro_unsigned
+    # Header counts beyond the keys (never in a transaction the runtime accepted) are clamped
+    # as `_wire.c` clamps them, so that the two readings agree on every input.
+    n_required = min(n_required, n_keys)
+    signed_end = max(n_required - ro_signed, 0)
+    unsigned_end = max(n_keys - ro_unsigned, 0)
     writable = [*keys[:signed_end], *keys[n_required:unsigned_end]]
     for p in programs:
         if p < signed_end or n_required <= p < unsigned_end:
