@@ -6,11 +6,13 @@ socket that never reads (disconnected, while a fast client keeps receiving) and 
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import os
 import shutil
 import socket
 import subprocess
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,6 +43,8 @@ SYSTEM = Pubkey.from_string("11111111111111111111111111111111")
 MAX_CONNECTIONS = 8
 MAX_SUBSCRIPTIONS = 300
 MAX_BACKLOG = 64
+#: Seconds between the server's pings (and how long it waits for the pong).
+PING_INTERVAL = 2.0
 
 
 def _free_pair() -> int:
@@ -76,6 +80,7 @@ def dev(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Dev]:
         "MONMOUTH_PLUGINS__RPC__PUBSUB_MAX_CONNECTIONS": str(MAX_CONNECTIONS),
         "MONMOUTH_PLUGINS__RPC__PUBSUB_MAX_SUBSCRIPTIONS": str(MAX_SUBSCRIPTIONS),
         "MONMOUTH_PLUGINS__RPC__PUBSUB_MAX_BACKLOG": str(MAX_BACKLOG),
+        "MONMOUTH_PLUGINS__RPC__PUBSUB_PING_INTERVAL": str(PING_INTERVAL),
         "MONMOUTH_PLUGINS__MONITORING__ADDRESS": "none",
         "MONMOUTH_STREAM__PUBLISH": "none",
     }
@@ -371,6 +376,25 @@ async def _slow_and_fast(dev: Dev) -> None:
 
 def test_a_slow_client_is_disconnected_while_a_fast_one_receives(dev: Dev) -> None:
     anyio.run(_slow_and_fast, dev)
+
+
+def test_a_dead_peer_is_reaped(dev: Dev) -> None:
+    """A client that completed the handshake and then never answers a ping (it reads, but
+    as a dead peer would, never sends) is closed after a ping interval and a ping timeout."""
+    port = int(dev.ws.rsplit(":", 1)[1])
+    dead = _handshake(port)
+    started = time.monotonic()
+    try:
+        dead.settimeout(10 * PING_INTERVAL)
+        received = b""
+        with contextlib.suppress(ConnectionResetError):
+            while chunk := dead.recv(1 << 16):
+                received += chunk
+        waited = time.monotonic() - started
+    finally:
+        dead.close()
+    assert b"\x89" in received  # it was pinged (an unmasked ping frame)...
+    assert 2 * PING_INTERVAL * 0.9 <= waited < 8 * PING_INTERVAL  # ...and then let go
 
 
 # ---------------------------------------------------------------------- web3.js
