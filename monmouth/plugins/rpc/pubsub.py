@@ -93,6 +93,14 @@ class Subscription:
     max_version: int | None = None
     #: The digest of the last account value sent (or the value at subscribe time).
     last: bytes | None = None
+    #: programSubscribe: the digest of the last value sent per account, most recent last (at
+    #: most PROGRAM_SENT_KEPT), so that a reorg that changes an account back and forth to the
+    #: same value notifies it once.
+    sent: dict[bytes, bytes] = field(default_factory=dict)
+
+
+#: Accounts a program subscription remembers the last sent value of (16-byte digests).
+PROGRAM_SENT_KEPT = 100_000
 
 
 def _digest(raw: bytes | None) -> bytes:
@@ -535,9 +543,16 @@ class Notifier:
                 watchers = programs.get(owner)
                 if not watchers:
                     continue
+                digest = _digest(raw)
                 for sub in list(watchers.values()):
                     if sub.commitment != level or not filters_match(raw[49:], sub.filters):
                         continue
+                    if sub.sent.pop(key, None) == digest:
+                        sub.sent[key] = digest  # unchanged since it was sent: now the newest
+                        continue
+                    sub.sent[key] = digest
+                    if len(sub.sent) > PROGRAM_SENT_KEPT:
+                        del sub.sent[next(iter(sub.sent))]
                     try:
                         account = encode_account(raw, sub.encoding, sub.data_slice, decimals)
                     except RpcError:
