@@ -33,7 +33,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from report import emit
+from report import emit, machine
 
 from monmouth.core.errors import DataDirError
 from monmouth.core.node import GROUP_BLOCKS
@@ -222,18 +222,8 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=1, help="seeds the kill moments")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
-    cpu = next(
-        (
-            line.split(":", 1)[1].strip()
-            for line in Path("/proc/cpuinfo").read_text().splitlines()
-            if line.startswith("model name")
-        ),
-        "unknown",
-    )
     result: dict[str, Any] = {
-        "cpu": cpu,
-        "cores": os.cpu_count(),
-        "load_before": os.getloadavg()[0],
+        **machine(),
         "blocks": args.blocks,
         "seed": args.seed,
     }

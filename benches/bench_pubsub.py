@@ -40,7 +40,7 @@ from pathlib import Path
 from typing import Any
 
 import anyio
-from report import emit
+from report import emit, machine
 from solders.keypair import Keypair
 
 from monmouth.app import build_node, make_source
@@ -245,19 +245,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3, help="idle/subscribed pairs")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
-    cpu = next(
-        (
-            line.split(":", 1)[1].strip()
-            for line in Path("/proc/cpuinfo").read_text().splitlines()
-            if line.startswith("model name")
-        ),
-        "unknown",
-    )
-    result: dict[str, Any] = {
-        "cpu": cpu,
-        "cores": os.cpu_count(),
-        "load_before": os.getloadavg()[0],
-    }
+    result: dict[str, Any] = machine()
     idle_runs: list[dict[str, Any]] = []
     loaded_runs: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory(prefix="bench-pubsub-") as tmp:

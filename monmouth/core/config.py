@@ -50,6 +50,19 @@ def parse_address(text: str) -> tuple[str, int]:
     return host, port
 
 
+#: What turns an optional address or endpoint off.
+OFF = ("", "none", "off")
+
+
+def optional_address(value: str | None) -> str | None:
+    """A `HOST:PORT` setting that may be turned off (`none`, `off` or empty: None); raises
+    ValueError saying what is wrong (`parse_address`)."""
+    if value is None or value.strip().lower() in OFF:
+        return None
+    parse_address(value.strip())
+    return value.strip()
+
+
 def check_endpoint(text: str) -> str:
     """A ZeroMQ endpoint the stream can bind or connect: `tcp://HOST:PORT` (port 0 to 65535),
     `ipc://PATH` or `inproc://NAME`. Raises ValueError saying what is wrong."""
@@ -246,7 +259,7 @@ class StreamSettings(_Section):
     @field_validator("publish", "request")
     @classmethod
     def _none(cls, value: str | None) -> str | None:
-        if value is None or value.strip().lower() in ("", "none", "off"):
+        if value is None or value.strip().lower() in OFF:
             return None
         return check_endpoint(value)
 

@@ -6,13 +6,12 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from monmouth.core.config import parse_address
+from monmouth.core.config import OFF, optional_address, parse_address
 from monmouth.core.extras import missing_extra
 
 #: Where `/metrics`, `/health`, `/ready` and `/status` are served unless configured otherwise
 #: (9464 is the port OpenTelemetry's Prometheus exporters use by convention).
 DEFAULT_ADDRESS = "127.0.0.1:9464"
-_OFF = ("", "none", "off")
 #: The OTLP/HTTP span exporter, from the extra `otlp` (imported only when traces are exported).
 OTLP_EXPORTER = "opentelemetry.exporter.otlp.proto.http.trace_exporter"
 
@@ -52,15 +51,12 @@ class Config(BaseModel):
     @field_validator("address")
     @classmethod
     def _address(cls, value: str | None) -> str | None:
-        if value is None or value.strip().lower() in _OFF:
-            return None
-        parse_address(value.strip())
-        return value.strip()
+        return optional_address(value)
 
     @field_validator("otlp_endpoint")
     @classmethod
     def _endpoint(cls, value: str | None) -> str | None:
-        if value is None or value.strip().lower() in _OFF:
+        if value is None or value.strip().lower() in OFF:
             return None
         if not value.startswith(("http://", "https://")):
             raise ValueError("must be an http:// or https:// URL (OTLP over HTTP)")

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from monmouth.core.config import parse_address
+from monmouth.core.config import OFF, optional_address, parse_address
 
 #: Solana's conventional JSON-RPC port, so that clients' defaults (`http://127.0.0.1:8899`, the
 #: Solana CLI's `-u localhost`) reach the node.
 DEFAULT_ADDRESS = "127.0.0.1:8899"
-_OFF = ("", "none", "off")
 
 
 class Config(BaseModel):
@@ -67,15 +66,12 @@ class Config(BaseModel):
     @field_validator("address")
     @classmethod
     def _address(cls, value: str | None) -> str | None:
-        if value is None or value.strip().lower() in _OFF:
-            return None
-        parse_address(value.strip())
-        return value.strip()
+        return optional_address(value)
 
     @field_validator("pubsub_address")
     @classmethod
     def _pubsub_address(cls, value: str | None) -> str | None:
-        if value is None or value.strip().lower() in _OFF[1:]:
+        if value is None or value.strip().lower() in OFF[1:]:
             return None
         if value.strip():
             parse_address(value.strip())
