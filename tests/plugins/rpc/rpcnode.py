@@ -13,7 +13,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -29,7 +29,7 @@ from solders.system_program import TransferParams, transfer
 from solders.transaction import Transaction
 
 from monmouth.app import build_node, make_source
-from monmouth.core.config import load_settings
+from monmouth.core.config import Settings, load_settings
 from monmouth.core.node import Node
 from monmouth.core.pipes import receive_frame
 from monmouth.core.records import TxRecord, decode_tx
@@ -254,3 +254,21 @@ def run_node_script(script: Path, *args: str, timeout: float = 150) -> Any:
     )
     assert run.returncode == 0, run.stderr[-4000:]
     return json.loads(run.stdout.strip().splitlines()[-1])
+
+
+@contextlib.asynccontextmanager
+async def following(settings: Settings) -> AsyncIterator[Node]:
+    """A node built from `settings` following its source in a task while the body runs, from
+    once it has a head (a write needs one to check against); stopped after."""
+    with build_node(settings) as node:
+        source = make_source(settings, traces=node.plugins.wants_traces(), node=node)
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(node.run, source)
+            with anyio.fail_after(30):
+                # Polled: the node has no event to wait on for its first commit.
+                while True:
+                    if node.store.head() is not None:
+                        break
+                    await anyio.sleep(0.05)
+            yield node
+            tg.cancel_scope.cancel()

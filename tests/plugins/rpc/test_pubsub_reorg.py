@@ -11,7 +11,7 @@ from typing import Any
 import anyio
 import pytest
 from anvil import DEV_PRIVATE_KEY, Anvil, anvil_fixture  # noqa: F401  (the `anvil` fixture)
-from rpcnode import plugin_url
+from rpcnode import following, plugin_url
 from solana.rpc.async_api import AsyncClient
 from solana.rpc.commitment import Confirmed, Processed
 from solana.rpc.models import TxOpts
@@ -22,7 +22,6 @@ from solders.rpc.responses import AccountNotification
 from solders.system_program import TransferParams, transfer
 from solders.transaction import VersionedTransaction
 
-from monmouth.app import build_node, make_source
 from monmouth.core import inbox
 from monmouth.core.config import Settings, load_settings
 from monmouth.plugins.rpc.plugin import Plugin
@@ -69,23 +68,14 @@ def test_account_subscriber_sees_a_reorg_on_anvil(anvil: Anvil, tmp_path: Path) 
     settings = settings_for(tmp_path, anvil)
 
     async def main() -> None:
-        with build_node(settings) as node:
-            source = make_source(settings, traces=node.plugins.wants_traces(), node=node)
+        async with following(settings) as node:
             plugin = node.pm.get_plugin("rpc")
             assert isinstance(plugin, Plugin) and plugin.pubsub_url is not None
             async with (
-                anyio.create_task_group() as tg,
                 AsyncClient(plugin_url(node)) as client,
                 SolanaWsClient(plugin.pubsub_url) as ws,
             ):
-                tg.start_soon(node.run, source)
-                with anyio.fail_after(30):  # a write needs a head to check against
-                    while True:
-                        if node.store.head() is not None:
-                            break
-                        await anyio.sleep(0.05)
                 await subscriber(anvil, client, ws)
-                tg.cancel_scope.cancel()
 
     anyio.run(main)
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import anyio
 import pytest
 from anvil import DEV_PRIVATE_KEY, Anvil, anvil_fixture  # noqa: F401  (the `anvil` fixture)
-from rpcnode import plugin_url
+from rpcnode import following, plugin_url
 from solana.rpc.async_api import AsyncClient
 from solana.rpc.commitment import Confirmed, Processed
 from solana.rpc.models import TxOpts
@@ -20,7 +20,6 @@ from solders.signature import Signature
 from solders.system_program import TransferParams, transfer
 from solders.transaction import VersionedTransaction
 
-from monmouth.app import build_node, make_source
 from monmouth.client.relay import L1Relay
 from monmouth.core import inbox
 from monmouth.core.config import Settings, load_settings
@@ -61,20 +60,10 @@ def test_solana_py_through_the_l1_relay_and_a_reorg(anvil: Anvil, tmp_path: Path
     settings = settings_for(tmp_path, anvil)
 
     async def main() -> None:
-        with build_node(settings) as node:
-            source = make_source(settings, traces=node.plugins.wants_traces(), node=node)
+        async with following(settings) as node, AsyncClient(plugin_url(node)) as client:
             relay = node.relay
             assert isinstance(relay, L1Relay)
-            url = plugin_url(node)
-            async with anyio.create_task_group() as tg, AsyncClient(url) as client:
-                tg.start_soon(node.run, source)
-                with anyio.fail_after(30):  # a write needs a head to check against
-                    while True:
-                        if node.store.head() is not None:
-                            break
-                        await anyio.sleep(0.05)
-                await clients(anvil, client, relay)
-                tg.cancel_scope.cancel()
+            await clients(anvil, client, relay)
 
     anyio.run(main)
 
