@@ -118,3 +118,18 @@ def test_the_spl_workload_is_token_transfers(tmp_path: Path) -> None:
         )
         assert node.stats.failed == 0 and node.stats.rejected == 0
     assert logs.total > 300 and logs.token > 0.8 * logs.total
+
+
+def test_the_ed25519_bench_runs() -> None:
+    bench_script = Path(__file__).resolve().parents[1] / "benches" / "bench_ed25519.py"
+    proc = subprocess.run(
+        [sys.executable, str(bench_script), "--count", "200", "--json"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr
+    result = json.loads(proc.stdout)
+    for key in ("pynacl_libsodium_native_2t", "solders_dalek_python_1t", "pynacl_python_2t"):
+        assert result[key] > 0
+    assert result["node_uses"].startswith(("libsodium", "PyNaCl"))
