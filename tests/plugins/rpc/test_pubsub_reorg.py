@@ -21,30 +21,15 @@ from solders.message import Message
 from solders.rpc.responses import AccountNotification
 from solders.system_program import TransferParams, transfer
 from solders.transaction import VersionedTransaction
+from test_rpc_l1_clients import settings_for
 
 from monmouth.core import inbox
-from monmouth.core.config import Settings, load_settings
 from monmouth.plugins.rpc.plugin import Plugin
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(180)]
 
 SOL = 1_000_000_000
 INBOX = "0x" + inbox.DEFAULT_INBOX_ADDRESS.hex()
-
-
-def settings_for(tmp_path: Path, anvil: Anvil) -> Settings:
-    key = tmp_path / "relay.key"
-    key.write_text(DEV_PRIVATE_KEY)
-    key.chmod(0o600)
-    return load_settings(
-        None,
-        data_dir=tmp_path / "data",
-        store={"sync": False},
-        stream={"publish": "none"},
-        source={"kind": "rpc", "rpc_url": anvil.url, "poll_interval": 0.05},
-        relay={"key_file": key, "batch_window": 0.05},
-        plugins={"rpc": {"address": "127.0.0.1:0", "airdrop": True}},
-    )
 
 
 async def _account(ws: SolanaWsClient) -> AccountNotification:
