@@ -9,6 +9,8 @@ never changes the state: an evicted account is read back from the store, value f
 
 from __future__ import annotations
 
+import hashlib
+import random
 from collections import OrderedDict
 from collections.abc import Callable
 from typing import Protocol
@@ -94,5 +96,444 @@ class Lru:
         return len(self._sizes)
 
 
+def _first_unpinned(
+    entries: OrderedDict[bytes, int], pinned: Callable[[bytes], bool]
+) -> bytes | None:
+    """The least recently placed key of `entries` that is not pinned (None: none is)."""
+    for key in entries:
+        if not pinned(key):
+            return key
+    return None
+
+
+class Clock:
+    """CLOCK (second chance): a ring of keys with one reference bit each; the hand clears set
+    bits and evicts the first key whose bit is clear. A hit costs a bit set, not a move,
+    which is why CLOCK is the cheapest approximation of LRU."""
+
+    def __init__(self) -> None:
+        # The ring, from the hand onwards: a key passed over goes to the end, as the hand
+        # moving past it would.
+        self._sizes: OrderedDict[bytes, int] = OrderedDict()
+        self._referenced: set[bytes] = set()
+        self._bytes = 0
+
+    def access(self, key: bytes, size: int) -> None:
+        sizes = self._sizes
+        old = sizes.get(key)
+        if old is None:
+            sizes[key] = size
+            self._bytes += size
+        else:
+            self._referenced.add(key)
+            if old != size:
+                sizes[key] = size
+                self._bytes += size - old
+
+    def forget(self, key: bytes) -> None:
+        self._bytes -= self._sizes.pop(key, 0)
+        self._referenced.discard(key)
+
+    def victims(self, excess: int, pinned: Callable[[bytes], bool]) -> list[bytes]:
+        out: list[bytes] = []
+        freed = 0
+        sizes, referenced = self._sizes, self._referenced
+        # Each key is passed over at most twice (once to clear its bit, once to take it), so
+        # one lap of pinned keys ends the loop when nothing else is left.
+        budget = 2 * len(sizes)
+        while freed < excess and budget > 0 and sizes:
+            budget -= 1
+            key = next(iter(sizes))
+            if key in referenced or pinned(key):
+                referenced.discard(key)
+                sizes.move_to_end(key)
+                continue
+            freed += sizes.pop(key)
+            out.append(key)
+        self._bytes -= freed
+        return out
+
+    def resident_bytes(self) -> int:
+        return self._bytes
+
+    def __len__(self) -> int:
+        return len(self._sizes)
+
+
+class SampledLru:
+    """Sampled LRU, as Redis evicts: pick `samples` resident keys at random and evict the
+    least recently used of them. No list to reorder on a hit (a hit stores a tick), so it is
+    cheap to access, and close to LRU at 5 or more samples. The generator is seeded, so the
+    victims are deterministic."""
+
+    def __init__(self, samples: int = 8, seed: int = 0) -> None:
+        self._samples = samples
+        self._random = random.Random(seed)
+        self._keys: list[bytes] = []  # for sampling in O(1)
+        #: key -> [last use, size, position in _keys]
+        self._entries: dict[bytes, list[int]] = {}
+        self._tick = 0
+        self._bytes = 0
+
+    def access(self, key: bytes, size: int) -> None:
+        self._tick += 1
+        entry = self._entries.get(key)
+        if entry is None:
+            self._entries[key] = [self._tick, size, len(self._keys)]
+            self._keys.append(key)
+            self._bytes += size
+        else:
+            entry[0] = self._tick
+            self._bytes += size - entry[1]
+            entry[1] = size
+
+    def forget(self, key: bytes) -> None:
+        entry = self._entries.pop(key, None)
+        if entry is None:
+            return
+        self._bytes -= entry[1]
+        keys, position = self._keys, entry[2]
+        last = keys.pop()
+        if last != key:
+            keys[position] = last
+            self._entries[last][2] = position
+
+    def victims(self, excess: int, pinned: Callable[[bytes], bool]) -> list[bytes]:
+        out: list[bytes] = []
+        freed = 0
+        keys, entries, draw = self._keys, self._entries, self._random.randrange
+        failures = 0
+        while freed < excess and keys:
+            best: bytes | None = None
+            best_tick = 0
+            for _ in range(min(self._samples, len(keys))):
+                key = keys[draw(len(keys))]
+                tick = entries[key][0]
+                if (best is None or tick < best_tick) and not pinned(key):
+                    best, best_tick = key, tick
+            if best is None:
+                # Only pinned keys drawn: after a few misses, look at every key once, so a
+                # cache of pinned keys ends the loop.
+                failures += 1
+                if failures < 8:
+                    continue
+                rest = [k for k in keys if not pinned(k)]
+                if not rest:
+                    break
+                best = min(rest, key=lambda k: entries[k][0])
+            failures = 0
+            freed += entries[best][1]
+            out.append(best)
+            self.forget(best)
+        return out
+
+    def resident_bytes(self) -> int:
+        return self._bytes
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+
+class Arc:
+    """ARC (Megiddo and Modha, FAST 2003), in bytes: T1 holds keys seen once recently, T2 keys
+    seen at least twice; the ghosts B1 and B2 remember what each let go, and a hit on a ghost
+    moves the target size `p` of T1 towards the list that would have kept it. It resists a
+    scan (one pass over many cold accounts) better than LRU.
+
+    The cache gives no capacity up front; the capacity is what remains after each eviction
+    (resident bytes less the excess), and the ghosts are bounded by it."""
+
+    def __init__(self) -> None:
+        self._t1: OrderedDict[bytes, int] = OrderedDict()
+        self._t2: OrderedDict[bytes, int] = OrderedDict()
+        self._b1: OrderedDict[bytes, int] = OrderedDict()
+        self._b2: OrderedDict[bytes, int] = OrderedDict()
+        self._t1_bytes = self._t2_bytes = self._b1_bytes = self._b2_bytes = 0
+        self._p = 0
+        self._capacity = 0
+
+    def access(self, key: bytes, size: int) -> None:
+        t1, t2 = self._t1, self._t2
+        old = t1.pop(key, None)
+        if old is not None:
+            self._t1_bytes -= old
+            t2[key] = size
+            self._t2_bytes += size
+            return
+        old = t2.get(key)
+        if old is not None:
+            t2.move_to_end(key)
+            if old != size:
+                t2[key] = size
+                self._t2_bytes += size - old
+            return
+        ghost = self._b1.pop(key, None)
+        if ghost is not None:
+            self._b1_bytes -= ghost
+            step = max(self._b2_bytes // max(self._b1_bytes, 1), 1) * size
+            self._p = min(self._capacity, self._p + step)
+            t2[key] = size
+            self._t2_bytes += size
+            return
+        ghost = self._b2.pop(key, None)
+        if ghost is not None:
+            self._b2_bytes -= ghost
+            step = max(self._b1_bytes // max(self._b2_bytes, 1), 1) * size
+            self._p = max(0, self._p - step)
+            t2[key] = size
+            self._t2_bytes += size
+            return
+        t1[key] = size
+        self._t1_bytes += size
+
+    def forget(self, key: bytes) -> None:
+        size = self._t1.pop(key, None)
+        if size is not None:
+            self._t1_bytes -= size
+        size = self._t2.pop(key, None)
+        if size is not None:
+            self._t2_bytes -= size
+
+    def victims(self, excess: int, pinned: Callable[[bytes], bool]) -> list[bytes]:
+        if excess <= 0:
+            return []
+        self._capacity = max(self.resident_bytes() - excess, 0)
+        out: list[bytes] = []
+        freed = 0
+        while freed < excess:
+            from_t1 = self._t1_bytes > self._p or not self._t2
+            key = _first_unpinned(self._t1 if from_t1 else self._t2, pinned)
+            if key is None:  # that list holds only pinned keys: try the other
+                from_t1 = not from_t1
+                key = _first_unpinned(self._t1 if from_t1 else self._t2, pinned)
+                if key is None:
+                    break
+            if from_t1:
+                size = self._t1.pop(key)
+                self._t1_bytes -= size
+                self._b1[key] = size
+                self._b1_bytes += size
+            else:
+                size = self._t2.pop(key)
+                self._t2_bytes -= size
+                self._b2[key] = size
+                self._b2_bytes += size
+            freed += size
+            out.append(key)
+        self._trim_ghosts()
+        return out
+
+    def _trim_ghosts(self) -> None:
+        # L1 = T1 + B1 stays within the capacity, and all four lists within twice it.
+        capacity = self._capacity
+        while self._b1 and self._t1_bytes + self._b1_bytes > capacity:
+            self._b1_bytes -= self._b1.popitem(last=False)[1]
+        while self._b2 and self.resident_bytes() + self._b1_bytes + self._b2_bytes > 2 * capacity:
+            self._b2_bytes -= self._b2.popitem(last=False)[1]
+
+    def resident_bytes(self) -> int:
+        return self._t1_bytes + self._t2_bytes
+
+    def __len__(self) -> int:
+        return len(self._t1) + len(self._t2)
+
+
+#: Every byte value halved: ages a row of counters in one C call.
+_HALVE = bytes(c >> 1 for c in range(256))
+
+
+class _FrequencySketch:
+    """A count-min sketch of 4 rows of saturating counters (up to 15, as Caffeine's 4-bit
+    ones; a byte each here, which Python reads faster than packed nibbles), with a doorkeeper
+    (the keys seen once since the last reset) in front, so a key seen once costs no counter.
+    Every `10 x width` additions all counters halve and the doorkeeper empties: frequencies
+    age, so yesterday's hot accounts do not stay admitted for ever."""
+
+    _SEEDS = (0x9E3779B97F4A7C15, 0xC2B2AE3D27D4EB4F, 0x165667B19E3779F9, 0x27D4EB2F165667C5)
+
+    def __init__(self, width: int = 1 << 12) -> None:
+        self._resize(width)
+
+    def _resize(self, width: int) -> None:
+        self.width = width
+        self._mask = width - 1
+        self._rows = [bytearray(width) for _ in self._SEEDS]
+        self._door: set[int] = set()
+        self._additions = 0
+
+    def ensure(self, entries: int) -> None:
+        """Widen (and reset) the sketch when the cache holds more keys than it has counters:
+        a narrow sketch would make every key look frequent."""
+        if entries > self.width:
+            self._resize(1 << (entries - 1).bit_length())
+
+    @staticmethod
+    def _hash(key: bytes) -> int:
+        # A hash that does not change between runs (Python's own hash of bytes does), so the
+        # victims are the same on every run.
+        return int.from_bytes(hashlib.blake2b(key, digest_size=8).digest(), "little")
+
+    def _indexes(self, h: int) -> list[int]:
+        mask = self._mask
+        return [((h * seed) >> 40) & mask for seed in self._SEEDS]
+
+    def add(self, key: bytes) -> None:
+        h = self._hash(key)
+        if h not in self._door:
+            self._door.add(h)
+        else:
+            for row, i in zip(self._rows, self._indexes(h), strict=True):
+                if row[i] < 15:
+                    row[i] += 1
+        self._additions += 1
+        if self._additions >= 10 * self.width:
+            self._age()
+
+    def _age(self) -> None:
+        self._rows = [bytearray(row.translate(_HALVE)) for row in self._rows]
+        self._door.clear()
+        self._additions = 0
+
+    def frequency(self, key: bytes) -> int:
+        h = self._hash(key)
+        count = min(row[i] for row, i in zip(self._rows, self._indexes(h), strict=True))
+        return count + (1 if h in self._door else 0)
+
+
+class WTinyLfu:
+    """W-TinyLFU (Einziger, Friedman and Manes, 2017; Caffeine's policy): new keys enter a
+    small LRU window (1 % of the bytes); what leaves the window competes with the main
+    region's LRU victim for a place in it, and the one the frequency sketch has seen more
+    often stays. The main region is a segmented LRU: a probation segment, and a protected
+    one (80 % of the main region) for keys hit again while on probation.
+
+    Frequency-based admission keeps a Zipf-popular account against a burst of accounts used
+    once, which LRU lets through. The cache gives no capacity up front; the regions are sized
+    from what remains after each eviction (resident bytes less the excess)."""
+
+    WINDOW = 0.01
+    PROTECTED = 0.8
+
+    def __init__(self) -> None:
+        self._window: OrderedDict[bytes, int] = OrderedDict()
+        self._probation: OrderedDict[bytes, int] = OrderedDict()
+        self._protected: OrderedDict[bytes, int] = OrderedDict()
+        self._window_bytes = self._probation_bytes = self._protected_bytes = 0
+        self._protected_target = 0
+        self._sketch = _FrequencySketch()
+
+    def access(self, key: bytes, size: int) -> None:
+        self._sketch.add(key)
+        old = self._window.get(key)
+        if old is not None:
+            self._window.move_to_end(key)
+            self._window[key] = size
+            self._window_bytes += size - old
+            return
+        old = self._protected.get(key)
+        if old is not None:
+            self._protected.move_to_end(key)
+            self._protected[key] = size
+            self._protected_bytes += size - old
+            return
+        old = self._probation.pop(key, None)
+        if old is not None:
+            # A second use on probation: promoted, and the protected segment's overflow goes
+            # back to probation (most recently used end), as in a segmented LRU.
+            self._probation_bytes -= old
+            self._protected[key] = size
+            self._protected_bytes += size
+            while self._protected_bytes > self._protected_target and len(self._protected) > 1:
+                demoted, dsize = self._protected.popitem(last=False)
+                self._protected_bytes -= dsize
+                self._probation[demoted] = dsize
+                self._probation_bytes += dsize
+            return
+        self._window[key] = size
+        self._window_bytes += size
+        self._sketch.ensure(len(self))
+
+    def forget(self, key: bytes) -> None:
+        for region in (self._window, self._probation, self._protected):
+            size = region.pop(key, None)
+            if size is not None:
+                self._take(region, size)
+                return
+
+    def _take(self, region: OrderedDict[bytes, int], size: int) -> None:
+        if region is self._window:
+            self._window_bytes -= size
+        elif region is self._probation:
+            self._probation_bytes -= size
+        else:
+            self._protected_bytes -= size
+
+    def victims(self, excess: int, pinned: Callable[[bytes], bool]) -> list[bytes]:
+        if excess <= 0:
+            return []
+        capacity = max(self.resident_bytes() - excess, 0)
+        window_target = int(capacity * self.WINDOW)
+        self._protected_target = int((capacity - window_target) * self.PROTECTED)
+        out: list[bytes] = []
+        freed = 0
+        frequency = self._sketch.frequency
+        # First the window's overflow, one candidate at a time, against the main region's victim.
+        while freed < excess and self._window_bytes > window_target:
+            candidate = _first_unpinned(self._window, pinned)
+            if candidate is None:
+                break
+            size = self._window.pop(candidate)
+            self._window_bytes -= size
+            if self._probation_bytes + self._protected_bytes + size <= capacity - window_target:
+                # The main region has room (it is still filling): admitted without a duel.
+                self._probation[candidate] = size
+                self._probation_bytes += size
+                continue
+            victim = _first_unpinned(self._probation, pinned)
+            if victim is None:
+                victim = _first_unpinned(self._protected, pinned)
+            if victim is not None and frequency(candidate) > frequency(victim):
+                # The candidate is admitted to probation; the victim leaves.
+                self._probation[candidate] = size
+                self._probation_bytes += size
+                region = self._probation if victim in self._probation else self._protected
+                vsize = region.pop(victim)
+                self._take(region, vsize)
+                freed += vsize
+                out.append(victim)
+            else:
+                freed += size
+                out.append(candidate)
+        # Then, if the window alone could not free enough, the main region's LRU order, then
+        # whatever is left in the window.
+        for region in (self._probation, self._protected, self._window):
+            while freed < excess:
+                key = _first_unpinned(region, pinned)
+                if key is None:
+                    break
+                size = region.pop(key)
+                self._take(region, size)
+                freed += size
+                out.append(key)
+        return out
+
+    def resident_bytes(self) -> int:
+        return self._window_bytes + self._probation_bytes + self._protected_bytes
+
+    def __len__(self) -> int:
+        return len(self._window) + len(self._probation) + len(self._protected)
+
+
 #: The policies `[plugins.cache] policy` names.
-POLICIES: dict[str, Callable[[], CachePolicy]] = {"unbounded": Unbounded, "lru": Lru}
+POLICIES: dict[str, Callable[[], CachePolicy]] = {
+    "unbounded": Unbounded,
+    "lru": Lru,
+    "clock": Clock,
+    "sampled-lru": SampledLru,
+    "arc": Arc,
+    "w-tinylfu": WTinyLfu,
+}
+
+#: The policy `[plugins.cache] policy` uses when unset: the best hit rate on the benchmark's
+#: workloads (benches/bench_cache.py; the table is in docs/cache.md, "Measured").
+DEFAULT_POLICY = "lru"
