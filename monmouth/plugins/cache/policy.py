@@ -9,8 +9,8 @@ never changes the state: an evicted account is read back from the store, value f
 
 from __future__ import annotations
 
-import hashlib
 import random
+import zlib
 from collections import OrderedDict
 from collections.abc import Callable
 from typing import Protocol
@@ -349,15 +349,13 @@ class _FrequencySketch:
     Every `10 x width` additions all counters halve and the doorkeeper empties: frequencies
     age, so yesterday's hot accounts do not stay admitted for ever."""
 
-    _SEEDS = (0x9E3779B97F4A7C15, 0xC2B2AE3D27D4EB4F, 0x165667B19E3779F9, 0x27D4EB2F165667C5)
-
     def __init__(self, width: int = 1 << 12) -> None:
         self._resize(width)
 
     def _resize(self, width: int) -> None:
         self.width = width
         self._mask = width - 1
-        self._rows = [bytearray(width) for _ in self._SEEDS]
+        self._rows = [bytearray(width) for _ in range(4)]
         self._door: set[int] = set()
         self._additions = 0
 
@@ -369,22 +367,31 @@ class _FrequencySketch:
 
     @staticmethod
     def _hash(key: bytes) -> int:
-        # A hash that does not change between runs (Python's own hash of bytes does), so the
-        # victims are the same on every run.
-        return int.from_bytes(hashlib.blake2b(key, digest_size=8).digest(), "little")
-
-    def _indexes(self, h: int) -> list[int]:
-        mask = self._mask
-        return [((h * seed) >> 40) & mask for seed in self._SEEDS]
+        # Two CRC-32s (a C call each, a tenth of a blake2b) make 64 bits; unlike Python's own
+        # hash of bytes they do not change between runs, so the victims are the same on every
+        # run.
+        return zlib.crc32(key) << 32 | zlib.crc32(key, 0x5BD1E995)
 
     def add(self, key: bytes) -> None:
         h = self._hash(key)
-        if h not in self._door:
-            self._door.add(h)
+        door = self._door
+        if h not in door:
+            door.add(h)
         else:
-            for row, i in zip(self._rows, self._indexes(h), strict=True):
-                if row[i] < 15:
-                    row[i] += 1
+            mask = self._mask
+            r0, r1, r2, r3 = self._rows
+            i = (h * 0x9E3779B97F4A7C15 >> 40) & mask
+            if r0[i] < 15:
+                r0[i] += 1
+            i = (h * 0xC2B2AE3D27D4EB4F >> 40) & mask
+            if r1[i] < 15:
+                r1[i] += 1
+            i = (h * 0x165667B19E3779F9 >> 40) & mask
+            if r2[i] < 15:
+                r2[i] += 1
+            i = (h * 0x27D4EB2F165667C5 >> 40) & mask
+            if r3[i] < 15:
+                r3[i] += 1
         self._additions += 1
         if self._additions >= 10 * self.width:
             self._age()
@@ -396,7 +403,14 @@ class _FrequencySketch:
 
     def frequency(self, key: bytes) -> int:
         h = self._hash(key)
-        count = min(row[i] for row, i in zip(self._rows, self._indexes(h), strict=True))
+        mask = self._mask
+        r0, r1, r2, r3 = self._rows
+        count = min(
+            r0[(h * 0x9E3779B97F4A7C15 >> 40) & mask],
+            r1[(h * 0xC2B2AE3D27D4EB4F >> 40) & mask],
+            r2[(h * 0x165667B19E3779F9 >> 40) & mask],
+            r3[(h * 0x27D4EB2F165667C5 >> 40) & mask],
+        )
         return count + (1 if h in self._door else 0)
 
 
