@@ -57,5 +57,12 @@ bench-pubsub: $(VENV)/.installed
 bench-crash: $(VENV)/.installed
 	$(BIN)/python benches/bench_crash.py $(ARGS)
 
+# The cache's eviction policies on a state of 10M accounts (built once into
+# ~/.cache/monmouth/bench-cache, minutes), offline and in the node (docs/cache.md, "Measured");
+# ARGS='--accounts 100000' for a quick run.
+.PHONY: bench-cache
+bench-cache: $(VENV)/.installed
+	$(BIN)/python benches/bench_cache.py $(ARGS)
+
 clean:
 	rm -rf $(VENV) monmouth-data
