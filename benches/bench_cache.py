@@ -747,6 +747,50 @@ def run(args: argparse.Namespace, progress: Callable[[str], None]) -> dict[str, 
     return result
 
 
+def markdown(result: dict[str, Any]) -> str:
+    """The result's tables in Markdown (for docs/cache.md): offline hit rates per workload and
+    hot size, then the node runs."""
+    lines: list[str] = []
+    offline_rates = result.get("offline") or {}
+    if offline_rates:
+        names = [n for n in POLICIES if n != "unbounded"] + ["belady"]
+        lines.append("| workload | hot | " + " | ".join(names) + " | all resident |")
+        lines.append("|---|---|" + "---|" * (len(names) + 1))
+        for workload, entry in offline_rates.items():
+            for label in ("1%", "5%"):
+                cells = [f"{entry[label][n]['hit_rate']:.3f}" for n in names]
+                lines.append(
+                    f"| {workload} | {label} | "
+                    + " | ".join(cells)
+                    + f" | {entry['all_resident_hit_rate']:.3f} |"
+                )
+        lines.append("")
+        lines.append("| policy | " + " | ".join(names[:-1]) + " |")
+        lines.append("|---|" + "---|" * (len(names) - 1))
+        for label in ("1%", "5%"):
+            ns = [
+                sum(e[label][n]["ns_per_access"] for e in offline_rates.values())
+                // len(offline_rates)
+                for n in names[:-1]
+            ]
+            lines.append(f"| ns per access, {label} | " + " | ".join(map(str, ns)) + " |")
+        lines.append("")
+    for workload, runs in (result.get("node") or {}).items():
+        lines.append(f"Node, {workload}:")
+        lines.append("")
+        lines.append(
+            "| run | tx/s | ratio | peak RSS MB | restart to first block s | ok / failed |"
+        )
+        lines.append("|---|---|---|---|---|---|")
+        for label, run in runs.items():
+            lines.append(
+                f"| {label} | {run['tps']} | {run['throughput_ratio']} | {run['peak_rss_mb']} "
+                f"| {run['restart_to_first_block_s']} | {run['ok']} / {run['failed']} |"
+            )
+        lines.append("")
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--accounts", type=int, default=10_000_000)
@@ -766,10 +810,15 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--no-node", dest="node", action="store_false")
     parser.add_argument("--build-only", action="store_true")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
+    parser.add_argument("--markdown", help="also write the tables to this file")
+    parser.add_argument("--from-json", help="only turn this earlier --json result into --markdown")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
         print(json.dumps(child_run(json.loads(args.child))))
+        return
+    if args.from_json:
+        print(markdown(json.loads(Path(args.from_json).read_text())))
         return
     started = time.perf_counter()
 
@@ -781,7 +830,10 @@ def main(argv: list[str] | None = None) -> None:
         build = ensure_state(path, Layout(args.accounts), progress)
         emit({"state": str(path), "build_s": build}, args.json)
         return
-    emit(run(args, progress), args.json)
+    result = run(args, progress)
+    if args.markdown:
+        Path(args.markdown).write_text(markdown(result))
+    emit(result, args.json)
 
 
 if __name__ == "__main__":
