@@ -39,9 +39,11 @@ import json
 import os
 import resource
 import shutil
+import statistics
 import struct
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -653,16 +655,51 @@ def _cache_settings(hot_bytes: int | None, policy: str, installed: bool) -> dict
     return {"plugins": plugins}
 
 
+def _memory_mb() -> tuple[int, int]:
+    """This process's resident memory now, in MB, from /proc: anonymous (its own: Python,
+    LiteSVM, LMDB's dirty pages) and file-backed (LMDB's map and libraries)."""
+    status = dict(line.split(":", 1) for line in Path("/proc/self/status").read_text().splitlines())
+    return int(status["RssAnon"].split()[0]) >> 10, int(status["RssFile"].split()[0]) >> 10
+
+
+class _PeakMemory:
+    """The peaks of `_memory_mb`, sampled every 10 ms on a thread of its own (a spike shorter
+    than that can be missed). `ru_maxrss` alone counts the file-backed pages of the LMDB map:
+    clean page-cache pages the kernel maps in bulk (fault-around) on a state it has cached and
+    drops when memory is short, so it overstates what the node holds."""
+
+    def __init__(self) -> None:
+        self.anon = self.file = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+
+    def _sample(self) -> None:
+        while True:
+            anon, file = _memory_mb()
+            self.anon, self.file = max(self.anon, anon), max(self.file, file)
+            if self._stop.wait(0.01):
+                return
+
+    def __enter__(self) -> _PeakMemory:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
 def child_run(spec: dict[str, Any]) -> dict[str, Any]:
     """One node run in this (child) process: a restart that commits the first block, then
     the rest of the blocks; prints what it measured."""
     workdir = Path(spec["workdir"])
     blocks = list(read_replay(Path(spec["replay"])))
     settings = spec["settings"]
-    start = time.perf_counter()
-    first = node_run(blocks[:1], workdir, **settings)
-    restart = time.perf_counter() - start
-    rest = node_run(blocks[1:], workdir, **settings)
+    with _PeakMemory() as peak:
+        start = time.perf_counter()
+        first = node_run(blocks[:1], workdir, **settings)
+        restart = time.perf_counter() - start
+        rest = node_run(blocks[1:], workdir, **settings)
     stats = rest.node.stats
     return {
         "restart_to_first_block_s": round(restart, 3),
@@ -674,8 +711,36 @@ def child_run(spec: dict[str, Any]) -> dict[str, Any]:
         "seconds": round(rest.seconds, 3),
         "tps": round(stats.transactions / rest.seconds) if rest.seconds else 0,
         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
+        "peak_anon_mb": peak.anon,
+        "peak_file_mb": peak.file,
         "cache_plugin": "cache" in rest.node.plugins.states,
     }
+
+
+def _one_run(
+    path: Path,
+    layout: Layout,
+    workload: Workload,
+    txs: int,
+    per_block: int,
+    settings: dict[str, Any],
+    seed: int,
+) -> dict[str, Any]:
+    """Blocks that follow the state's head, run by the node in a child process."""
+    with Store(path / "data", readonly=True) as store:
+        head = store.head()
+    assert head is not None, "the state has a head block"
+    replay = path / "next.jsonl"
+    write_replay(replay, l1_blocks(layout, draw(layout, workload, txs, seed), per_block, head))
+    spec = {"workdir": str(path), "replay": str(replay), "settings": settings}
+    done = subprocess.run(
+        [sys.executable, __file__, "--child", json.dumps(spec)],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    measured: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    return measured
 
 
 def node_runs(
@@ -688,34 +753,46 @@ def node_runs(
     policy: str,
     state_bytes: int,
     seed: int,
+    repeat: int,
     progress: Callable[[str], None],
 ) -> dict[str, Any]:
-    runs: dict[str, Any] = {}
+    """A warm-up run (the OS caches the workload's hot pages; discarded), then `repeat`
+    rounds of every setting in turn, so that no setting always runs first; the median of
+    each setting's rounds."""
     installed = cache_installed()
     labels: list[tuple[str, int | None]] = [("unbounded", None)]
     labels += [(f"hot {f:.0%}", int(state_bytes * f)) for f in fractions]
-    for run, (label, hot_bytes) in enumerate(labels):
-        with Store(path / "data", readonly=True) as store:
-            head = store.head()
-        assert head is not None, "the state has a head block"
-        draws = draw(layout, workload, txs, seed=seed * 100 + run)
-        replay = path / "next.jsonl"
-        write_replay(replay, l1_blocks(layout, draws, per_block, head))
-        progress(f"node: {workload.name}, {label}")
-        spec = {
-            "workdir": str(path),
-            "replay": str(replay),
-            "settings": _cache_settings(hot_bytes, policy, installed),
+    progress(f"node: {workload.name}, warm-up")
+    _one_run(path, layout, workload, txs, per_block, _cache_settings(None, policy, installed), seed)
+    rounds: dict[str, list[dict[str, Any]]] = {label: [] for label, _ in labels}
+    for round_ in range(repeat):
+        for n, (label, hot_bytes) in enumerate(labels):
+            progress(f"node: {workload.name}, {label}, round {round_ + 1}/{repeat}")
+            settings = _cache_settings(hot_bytes, policy, installed)
+            run_seed = seed * 1000 + round_ * 10 + n + 1
+            rounds[label].append(
+                _one_run(path, layout, workload, txs, per_block, settings, run_seed)
+            )
+    runs: dict[str, Any] = {}
+    for label, hot_bytes in labels:
+        done = rounds[label]
+        runs[label] = {
+            "hot_bytes": hot_bytes,
+            "rounds": len(done),
+            "tps": statistics.median(r["tps"] for r in done),
+            "tps_each": [r["tps"] for r in done],
+            "restart_to_first_block_s": statistics.median(
+                r["restart_to_first_block_s"] for r in done
+            ),
+            "restart_each_s": [r["restart_to_first_block_s"] for r in done],
+            "peak_rss_mb": max(r["peak_rss_mb"] for r in done),
+            "peak_anon_mb": max(r["peak_anon_mb"] for r in done),
+            "peak_file_mb": max(r["peak_file_mb"] for r in done),
+            "ok": sum(r["ok"] for r in done),
+            "failed": sum(r["failed"] for r in done),
+            "rejected": sum(r["rejected"] for r in done),
+            "cache_plugin": all(r["cache_plugin"] for r in done),
         }
-        done = subprocess.run(
-            [sys.executable, __file__, "--child", json.dumps(spec)],
-            check=True,
-            capture_output=True,
-            text=True,
-        )
-        measured = json.loads(done.stdout.strip().splitlines()[-1])
-        measured["hot_bytes"] = hot_bytes
-        runs[label] = measured
     base = runs["unbounded"]["tps"]
     for measured in runs.values():
         measured["throughput_ratio"] = round(measured["tps"] / base, 3) if base else None
@@ -769,6 +846,7 @@ def run(args: argparse.Namespace, progress: Callable[[str], None]) -> dict[str, 
                 args.policy,
                 state_bytes,
                 seed=n + 1,
+                repeat=args.repeat,
                 progress=progress,
             )
             for n, w in enumerate(args.node_workloads)
@@ -810,12 +888,15 @@ def markdown(result: dict[str, Any]) -> str:
         lines.append(f"Node, {workload}:")
         lines.append("")
         lines.append(
-            "| run | tx/s | ratio | peak RSS MB | restart to first block s | ok / failed |"
+            "| run | tx/s (median; each round) | ratio | peak RSS MB (anon / file-backed) "
+            "| restart to first block s (median) | ok / failed |"
         )
         lines.append("|---|---|---|---|---|---|")
         for label, run in runs.items():
+            each = ", ".join(map(str, run["tps_each"]))
             lines.append(
-                f"| {label} | {run['tps']} | {run['throughput_ratio']} | {run['peak_rss_mb']} "
+                f"| {label} | {run['tps']} ({each}) | {run['throughput_ratio']} "
+                f"| {run['peak_rss_mb']} ({run['peak_anon_mb']} / {run['peak_file_mb']}) "
                 f"| {run['restart_to_first_block_s']} | {run['ok']} / {run['failed']} |"
             )
         lines.append("")
@@ -836,6 +917,7 @@ def main(argv: list[str] | None = None) -> None:
         help="offline workloads",
     )
     parser.add_argument("--node-workloads", nargs="*", default=["transfers-zipf1.0", "spl-zipf1.0"])
+    parser.add_argument("--repeat", type=int, default=3, help="rounds of node runs (median)")
     parser.add_argument("--policy", default=DEFAULT_POLICY, choices=sorted(POLICIES))
     parser.add_argument("--no-offline", dest="offline", action="store_false")
     parser.add_argument("--no-node", dest="node", action="store_false")
