@@ -551,6 +551,6 @@ POLICIES: dict[str, Callable[[], CachePolicy]] = {
 #: The policy `[plugins.cache] policy` uses when unset. ARC had the best mean hit rate over
 #: the benchmark's 8 workloads at 1 % and 5 % hot (10M accounts, 1M transactions each: ARC
 #: 0.688, W-TinyLFU 0.687, CLOCK 0.683, LRU 0.681, sampled LRU 0.681), up to 5 points over
-#: LRU on SPL transfers at 1 %, at about 1.5x LRU's cost per access where W-TinyLFU costs 4x
+#: LRU on SPL transfers at 1 %, at about 1.5x LRU's cost per access where W-TinyLFU costs 6x
 #: (benches/bench_cache.py; docs/cache.md, "Measured").
 DEFAULT_POLICY = "arc"
