@@ -550,7 +550,7 @@ POLICIES: dict[str, Callable[[], CachePolicy]] = {
 
 #: The policy `[plugins.cache] policy` uses when unset. ARC had the best mean hit rate over
 #: the benchmark's 8 workloads at 1 % and 5 % hot (10M accounts, 1M transactions each: ARC
-#: 0.688, W-TinyLFU 0.687, CLOCK 0.683, LRU 0.681, sampled LRU 0.681), up to 5 points over
-#: LRU on SPL transfers at 1 %, at about 1.5x LRU's cost per access where W-TinyLFU costs 6x
-#: (benches/bench_cache.py; docs/cache.md, "Measured").
+#: 0.676, W-TinyLFU 0.674, CLOCK 0.669, LRU 0.667, sampled LRU 0.667), best or tied on every
+#: workload, up to 5 points over LRU at 1 % (6.4 on 3M SPL transactions), at about 1.5x LRU's
+#: cost per access where W-TinyLFU costs 6x (benches/bench_cache.py; docs/cache.md, "Measured").
 DEFAULT_POLICY = "arc"
