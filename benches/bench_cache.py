@@ -707,9 +707,11 @@ def _cache_counts(node: Any) -> dict[str, Any]:
         return {}
     snap = snapshot()
     counts = snap.counts
-    lookups = counts.hits + counts.misses
+    # As docs/cache.md defines it: a negative entry found is a hit too (no LMDB read).
+    found = counts.hits + counts.negative_hits
+    lookups = found + counts.misses
     return {
-        "hit_rate": round(counts.hits / lookups, 4) if lookups else None,
+        "hit_rate": round(found / lookups, 4) if lookups else None,
         "hits": counts.hits,
         "misses": counts.misses,
         "negative_hits": counts.negative_hits,
@@ -825,7 +827,7 @@ def node_runs(
             "cache_plugin": all(r["cache_plugin"] for r in done),
         }
         if all("hit_rate" in r for r in done):
-            hits = sum(r["hits"] for r in done)
+            hits = sum(r["hits"] + r["negative_hits"] for r in done)
             lookups = hits + sum(r["misses"] for r in done)
             runs[label]["hit_rate"] = round(hits / lookups, 4) if lookups else None
             runs[label]["evictions"] = sum(r["evictions"] for r in done)
