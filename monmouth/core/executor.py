@@ -21,6 +21,7 @@ from solders.pubkey import Pubkey
 from solders.transaction import VersionedTransaction
 
 from monmouth.core import inbox
+from monmouth.core.accountcache import AccountCache
 from monmouth.core.l1 import L1Block, L1Transaction
 from monmouth.core.lthash import LtHash, digest, sum_of
 from monmouth.core.payloads import AccountUpdate, TransactionInfo
@@ -154,9 +155,12 @@ class BlockExecutor:
         runtime: SvmRuntime,
         verifier: SignatureVerifier,
         router: Router,
+        cache: AccountCache | None = None,
     ) -> None:
         self.store = store
         self.runtime = runtime
+        #: Which accounts stay resident in the runtime (default: all, unbounded).
+        self.cache = cache if cache is not None else AccountCache(runtime)
         self.verifier = verifier
         self.router = router
         # The hash of each recently written account value: an account changed in one block is
@@ -233,7 +237,14 @@ class BlockExecutor:
         block = prepared.block
         self._prefetch(prepared.items)
         self.runtime.set_clock(block.number, block.timestamp)
-        return self._run(block, window, state, prepared.messages, prepared.items, prepared.verdicts)
+        executed = self._run(
+            block, window, state, prepared.messages, prepared.items, prepared.verdicts
+        )
+        # Between blocks: every value the runtime had is in the pending writes or the store.
+        cache = self.cache
+        cache.evict()
+        cache.record()
+        return executed
 
     # ------------------------------------------------------------------ stages
 
@@ -270,8 +281,10 @@ class BlockExecutor:
                     items.append(_Tx(l1tx, index, position, *parsed, raw=raw))
 
     def _prefetch(self, items: list[_Tx | _Deposit]) -> None:
-        """Load every account the block names from the store before it runs."""
-        runtime = self.runtime
+        """Make every account the block can touch resident before it runs: deposit recipients,
+        static keys, lookup tables and the addresses they hold, and the ProgramData of each
+        upgradeable program among them (`AccountCache.ensure`). Sysvars and builtins are the
+        runtime's own."""
         keys: list[bytes] = []
         v0: list[VersionedTransaction] = []
         for item in items:
@@ -282,15 +295,16 @@ class BlockExecutor:
                 if item.writable is None:  # it loads addresses from lookup tables
                     keys.extend(lookup_tables(item.tx))
                     v0.append(item.tx)
-        missing = runtime.unloaded(keys)
-        if missing:
-            runtime.load(missing, self.store.accounts(missing))
+        cache = self.cache
+        cache.ensure(keys, self._stored_accounts)
         if v0:
-            # Lookup tables are loaded now; addresses extended within this slot are not usable
-            # until the next one, so what the tables hold now is all the block can load.
-            extra = runtime.unloaded(a for tx in v0 for a in loaded_addresses(tx, runtime))
-            if extra:
-                runtime.load(extra, self.store.accounts(extra))
+            # The tables are resident now. Addresses a table gains in this slot are not usable
+            # until the next one (and a table created in it is not usable at all), so what the
+            # tables hold before the block is all the block can load.
+            runtime = self.runtime
+            cache.ensure(
+                (a for tx in v0 for a in loaded_addresses(tx, runtime)), self._stored_accounts
+            )
 
     def _run(
         self,
@@ -527,8 +541,11 @@ class BlockExecutor:
             )
             for m in messages
         ]
+        pending = self._pending_accounts
+        written = self.cache.written
         for key, _, new in account_writes:
-            self._pending_accounts[key] = new
+            pending[key] = new
+            written(key, new)
         self._pending_txs.update(records)
         write = BlockWrite(
             record, lthash, account_writes, list(records.values()), message_records, details
@@ -589,11 +606,12 @@ class BlockExecutor:
         return out
 
     def _decimals(self, mint: bytes) -> int | None:
-        runtime = self.runtime
-        missing = runtime.unloaded([mint])
-        if missing:
-            runtime.load(missing, self.store.accounts(missing))
-        account = runtime.get_object(mint)
+        # The mint need not be named by the transaction: read it (through the pending writes)
+        # between transactions, as any other load. Asked for once per token balance, it counts
+        # only when it is read.
+        if mint not in self.runtime.resident:
+            self.cache.ensure((mint,), self._stored_accounts, prefetch=False)
+        account = self.runtime.get_object(mint)
         if account is None or bytes(account.owner) not in TOKEN_PROGRAMS:
             return None
         data = account.data

@@ -24,6 +24,7 @@ import structlog
 from opentelemetry import trace
 from opentelemetry.trace import Span
 
+from monmouth.core.accountcache import AccountCache
 from monmouth.core.config import Settings
 from monmouth.core.errors import SourceError
 from monmouth.core.eventlog import EventLog, EventLogFactory, NullEventLog, SlotChange
@@ -162,7 +163,16 @@ class Node:
         self.runtime = SvmRuntime()
         self.verifier = SignatureVerifier()
         self.plugins = PluginHost(self.pm, settings)
-        self.executor = BlockExecutor(self.store, self.runtime, self.verifier, self.plugins.route)
+        try:
+            cache = AccountCache.build(self.runtime, self.plugins.account_cache())
+        except BaseException:
+            self.plugins.close()
+            self.verifier.close()
+            self.store.close()
+            raise
+        self.executor = BlockExecutor(
+            self.store, self.runtime, self.verifier, self.plugins.route, cache
+        )
         self.executor.want_updates = self.plugins.wants_account_updates()
         self.executor.keep_details = settings.store.transaction_details
         self.stats = RunStats()
@@ -392,9 +402,10 @@ class Node:
             for rev in undone:
                 events.submit(rev.first_seq, rev.segments)
         reverted: list[BlockInfo] = []
+        restore = self.executor.cache.restore
         for rev in undone:
             for pubkey, value in rev.accounts:
-                self.runtime.set(pubkey, value)
+                restore(pubkey, value)
             reverted.append(BlockInfo.from_record(rev.block))
         parent = undone[-1].block.number - 1
         head_rec = self.store.head()
