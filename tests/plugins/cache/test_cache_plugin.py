@@ -16,7 +16,8 @@ import pytest
 from anvil import free_port
 from prometheus_client.parser import text_string_to_metric_families
 
-from monmouth.core.config import ConfigError, load_settings
+from monmouth.core.config import load_settings
+from monmouth.core.errors import ConfigError
 from monmouth.core.node import Node
 from monmouth.core.plugins import load_plugins
 from monmouth.hooks import AccountCacheSpec, hookimpl
