@@ -8,6 +8,7 @@ from typing import Any
 import lmdb
 
 from monmouth.core.node import Node
+from monmouth.core.state import OPTIONAL_DATABASES, Store
 from monmouth.devnet.instructions import TOKEN_ACCOUNT_SIZE
 from monmouth.rust_svm.runtime import resident_size
 
@@ -28,25 +29,33 @@ def cache_table(hot_bytes: int | None, policy: str = "lru") -> dict[str, Any]:
 _PER_DIRECTORY = {(b"meta", b"stream_id")}
 
 
-def lmdb_contents(data_dir: Path) -> dict[bytes, dict[bytes, bytes]]:
+def lmdb_contents(where: Path | Store) -> dict[bytes, dict[bytes, bytes]]:
     """Every named database of a data directory, key by key: what "identical LMDB state" means
-    (the stream's random identity aside)."""
-    env = lmdb.open(str(data_dir), readonly=True, lock=False, max_dbs=64)
+    (the stream's random identity aside). An open store is read through its own environment
+    and handles (LMDB allows one environment per process and directory)."""
+    if isinstance(where, Store):
+        return _contents(where._env, {name.encode(): db for name, db in where._db.items()})
+    env = lmdb.open(str(where), readonly=True, lock=False, max_dbs=64)
     try:
         with env.begin() as txn:
             names = [bytes(k) for k, _ in txn.cursor()]
-        out: dict[bytes, dict[bytes, bytes]] = {}
-        for name in names:
-            db = env.open_db(name, create=False)
-            with env.begin(db=db) as txn:
-                out[name] = {
-                    bytes(k): bytes(v)
-                    for k, v in txn.cursor()
-                    if (name, bytes(k)) not in _PER_DIRECTORY
-                }
-        return out
+        return _contents(env, {name: env.open_db(name, create=False) for name in names})
     finally:
         env.close()
+
+
+def _contents(env: Any, databases: dict[bytes, Any]) -> dict[bytes, dict[bytes, bytes]]:
+    out: dict[bytes, dict[bytes, bytes]] = {}
+    with env.begin() as txn:
+        for name, db in sorted(databases.items()):
+            rows = {bytes(k): bytes(v) for k, v in txn.cursor(db=db)}
+            if rows or name not in OPTIONAL_DATABASES_B:
+                out[name] = {k: v for k, v in rows.items() if (name, k) not in _PER_DIRECTORY}
+    return out
+
+
+#: Databases a store creates only when it opens for writing: empty ones compare as absent.
+OPTIONAL_DATABASES_B = {name for name in OPTIONAL_DATABASES}
 
 
 def resident_within_budget(node: Node, hot_bytes: int | None) -> bool:

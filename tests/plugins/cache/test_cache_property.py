@@ -50,8 +50,7 @@ def run(data_dir: Path, seed: int, reorgs: float, plugins: dict[str, Any]) -> tu
         if hot == 0:
             # Nothing stays between blocks: every block read its accounts from the store.
             assert counts.evictions > 0 and counts.misses > counts.hits
-        result = (node.state.checksum(), node.stats.reverted)
-    return (*result, lmdb_contents(data_dir))
+        return node.state.checksum(), node.stats.reverted, lmdb_contents(node.store)
 
 
 @functools.cache
