@@ -336,7 +336,7 @@ class Node:
             return []
         events = self.events
         commit_start = time.time_ns()
-        with events.ordered():
+        with events.ordered(), self.executor.store_lock:
             firsts = self.store.commit_blocks(
                 [g.executed.write for g in group], [g.segments for g in group]
             )
@@ -397,10 +397,11 @@ class Node:
         count = head - max(number, first - 1)
         make = events.revert_segments if events.logging else None
         # One write transaction for the whole reorg: one fsync, and all or nothing.
-        with events.ordered():
+        with events.ordered(), self.executor.store_lock:
             undone = self.store.revert_blocks(count, segments=make)
             for rev in undone:
                 events.submit(rev.first_seq, rev.segments)
+        self.executor.reverted()
         reverted: list[BlockInfo] = []
         restore = self.executor.cache.restore
         for rev in undone:
@@ -476,7 +477,7 @@ class Node:
         segments = (
             events.slot_segments(changes[-1][0], changes) if changes and events.logging else []
         )
-        with events.ordered():
+        with events.ordered(), self.executor.store_lock:
             first_seq = self.store.set_finality(safe, finalized, segments=segments)
             events.submit(first_seq, segments)
         self.plugins.slots_changed(changes)
@@ -557,6 +558,7 @@ class Node:
             finally:
                 self.events.close()
                 self.verifier.close()
+                self.executor.close()
                 self.store.close()
 
     def __enter__(self) -> Node:

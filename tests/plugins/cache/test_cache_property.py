@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import functools
 import tempfile
+from contextlib import aclosing
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,8 @@ from hypothesis import strategies as st
 
 from monmouth.app import build_node, make_source
 from monmouth.core.config import load_settings
+from monmouth.core.node import LOOKAHEAD
+from monmouth.core.notifications import ChainCommitted, Notification
 from monmouth.plugins.cache.policy import POLICIES
 
 BLOCKS = 40
@@ -94,3 +97,66 @@ def test_every_issue_size_against_unbounded(tmp_path: Path) -> None:
     for hot in HOT_SIZES:
         got = run(tmp_path / f"hot-{hot}", 5, 0.4, cache_table(hot))
         assert got == expected, f"hot_bytes={hot} differs from the node without the cache"
+
+
+def devnet_notifications(data_dir: Path, seed: int, blocks: int) -> list[Notification]:
+    """The devnet's notifications for `blocks` committed blocks (with its seeded reorgs), with
+    each run of ChainCommitted merged into one: a node then prepares blocks ahead and commits
+    them in groups, as while catching up."""
+    s = load_settings(
+        None,
+        data_dir=data_dir,
+        store={"sync": False},
+        stream={"publish": None},
+        devnet={"seed": seed, "txs_per_block": 16, "users": 24, "reorg_probability": 0.1},
+        plugins={"disable": ["cache"]},
+    )
+    seen: list[Notification] = []
+
+    async def collect() -> None:
+        with build_node(s) as node:
+            source = make_source(s, node=node)
+            async with aclosing(source.notifications(node.head, node._stored_hash)) as it:
+                async for notification in it:
+                    seen.append(notification)
+                    node.apply(notification)
+                    if node.stats.blocks >= blocks:
+                        break
+
+    anyio.run(collect)
+    merged: list[Notification] = []
+    for notification in seen:
+        last = merged[-1] if merged else None
+        if isinstance(notification, ChainCommitted) and isinstance(last, ChainCommitted):
+            merged[-1] = ChainCommitted(last.new + notification.new)
+        else:
+            merged.append(notification)
+    return merged
+
+
+def test_reads_ahead_never_see_a_value_a_pending_block_changed(tmp_path: Path) -> None:
+    """Blocks prepared ahead read their accounts in the background while the blocks before them
+    execute and wait in a group commit: a value one of those blocks writes must come from the
+    pending writes, never from the background read. Same state hash and LMDB at every size as
+    with the cache off."""
+    notifications = devnet_notifications(tmp_path / "recorded", 3, 80)
+    assert any(isinstance(n, ChainCommitted) and len(n.new) > LOOKAHEAD for n in notifications)
+    results = {}
+    for name, plugins in [("off", {"disable": ["cache"]})] + [
+        (str(hot), cache_table(hot)) for hot in HOT_SIZES
+    ]:
+        s = load_settings(
+            None,
+            data_dir=tmp_path / name,
+            store={"sync": False},
+            stream={"publish": None},
+            plugins=plugins,
+        )
+        with build_node(s) as node:
+            for notification in notifications:
+                node.apply(notification)
+            assert node.stats.reverted > 0
+            assert node.executor.background_values > 0
+            results[name] = (node.state.checksum(), lmdb_contents(node.store))
+    for name, got in results.items():
+        assert got == results["off"], f"{name} differs from the node without the cache"
