@@ -131,15 +131,31 @@ class AccountCache:
         counts.misses += len(missing)
         if prefetch:
             counts.prefetch_loads += len(missing)
-        for key, raw in zip(missing, values, strict=True):
-            self._admitted(key, raw, resident[key])
+        self._track(zip(missing, values, strict=True))
 
-    def _admitted(self, key: bytes, raw: bytes | None, size: int) -> None:
-        """Bookkeeping for a key that became resident or changed value."""
-        if raw is None:
-            self._absent.add(key)
-        else:
-            self._absent.discard(key)
+    def _track(self, changes: Iterable[tuple[bytes, bytes | None]]) -> None:
+        """Bookkeeping for keys that became resident or changed value (the runtime has their
+        sizes): negative entries, pins, and an access each for the policy. Once per account a
+        block loads or writes, so programs take the slow path and nothing else does."""
+        resident = self.runtime.resident
+        absent = self._absent
+        programs = self._programs
+        access = None if self.policy is None else self.policy.access
+        for key, raw in changes:
+            if raw is None:
+                absent.add(key)
+            else:
+                absent.discard(key)
+                if raw[16]:
+                    self._pin(key, raw)
+            if key in programs and (raw is None or not raw[16]):
+                self._pin(key, raw)
+            if access is not None:
+                access(key, resident[key])
+
+    def _pin(self, key: bytes, raw: bytes | None) -> None:
+        """A program became resident (pin it and its ProgramData), or a resident key stopped
+        being one (a revert, a closed account: unpin)."""
         if raw is not None and is_program(raw):
             programdata = programdata_address(raw)
             self._programs[key] = programdata
@@ -151,21 +167,23 @@ class AccountCache:
             self._pinned.discard(key)
             if programdata is not None and programdata not in self._programs.values():
                 self._pinned.discard(programdata)
-        if self.policy is not None:
-            self.policy.access(key, size)
 
     # ------------------------------------------------------------------ changes
 
-    def written(self, key: bytes, raw: bytes | None) -> None:
-        """A block wrote `raw` (None: the account is gone) to a resident key."""
-        self._admitted(key, raw, self.runtime.resize(key, raw))
+    def written(self, writes: list[tuple[bytes, bytes | None, bytes | None]]) -> None:
+        """A block wrote these (key, old value, new value; None: the account is gone); every
+        key is resident, and the runtime holds the new values already."""
+        resize = self.runtime.resize
+        for key, _, raw in writes:
+            resize(key, raw)
+        self._track((key, raw) for key, _, raw in writes)
 
     def restore(self, key: bytes, raw: bytes | None) -> None:
         """A revert wrote `raw` back to the store: a resident key takes it; any other is read
         from the store when next named, so the runtime never keeps a stale value."""
         if key in self.runtime.resident:
             self.runtime.restore(key, raw)
-            self._admitted(key, raw, self.runtime.resident[key])
+            self._track(((key, raw),))
 
     # ------------------------------------------------------------------ eviction
 

@@ -642,12 +642,11 @@ class BlockExecutor:
             for m in messages
         ]
         pending = self._pending_accounts
-        written = self.cache.written
         number, last_write = self._executed, self._last_write
         for key, _, new in account_writes:
             pending[key] = new
-            written(key, new)
             last_write[key] = number
+        self.cache.written(account_writes)
         self._write_log.append((number, [key for key, _, _ in account_writes]))
         self._pending_txs.update(records)
         write = BlockWrite(

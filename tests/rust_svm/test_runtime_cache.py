@@ -102,8 +102,7 @@ def test_a_written_account_changes_its_size_and_a_closed_one_becomes_negative() 
     cache = AccountCache(runtime, Lru(), None)
     cache.ensure([key(1), key(2)], store.read)
     big = account(8_000, bytes(1000))
-    cache.written(key(2), big)
-    cache.written(key(1), None)
+    cache.written([(key(2), None, big), (key(1), store.accounts[key(1)], None)])
     assert runtime.resident == {key(1): ABSENT_SIZE, key(2): resident_size(big)}
     assert cache.snapshot().negative_entries == 1
 
