@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 import base58
 from hypothesis import given
 from hypothesis import strategies as st
@@ -22,3 +24,11 @@ def test_32_byte_values_take_the_fast_path_with_the_same_text(raw: bytes) -> Non
 def test_leading_zero_bytes_are_ones() -> None:
     assert b58.encode(bytes(32)) == "1" * 32
     assert b58.encode(b"\x00\x00\x01" + bytes(29)).startswith("11")
+
+
+def test_the_node_takes_the_fast_path() -> None:
+    """Where solders is loaded (every node), 32-byte values are encoded by its `Hash`."""
+    import solders.hash
+
+    assert "solders.hash" in sys.modules
+    assert b58.encode(bytes(range(32))) == str(solders.hash.Hash(bytes(range(32))))
