@@ -169,7 +169,8 @@ def test_metrics_and_top_show_the_cache(tmp_path: Path) -> None:
                 try:
                     response = client.get(f"{url}/metrics")
                 except httpx.TransportError:
-                    return {}
+                    return {}  # not serving yet
+                assert response.status_code == 200, response.text
                 return _scrape(response.text)
 
             # While it runs: top samples twice, so the hit rate is over an interval of blocks.
