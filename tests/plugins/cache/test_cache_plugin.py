@@ -200,3 +200,30 @@ def test_metrics_and_top_show_the_cache(tmp_path: Path) -> None:
     # Everything read and not resident now was evicted (nothing is deleted otherwise).
     resident = m["monmouth_cache_resident_accounts"] + m["monmouth_cache_negative_entries"]
     assert m["monmouth_cache_evictions_total"] == m["monmouth_cache_misses_total"] - resident
+
+
+def test_top_shows_the_hit_rate_between_two_samples_and_the_hot_tier() -> None:
+    from rich.console import Console
+
+    from monmouth.plugins.monitoring.top import CacheSample, Sample, build_views, render
+
+    status = {"instance": "a", "head": {"number": 5}, "readiness": {"ready": True}}
+    before = Sample(
+        "http://a", 0.0, status, 0.0, 0.0, None, CacheSample(10, 5, 5, 3, 3 << 20, None)
+    )
+    now = Sample(
+        "http://a", 2.0, status, 0.0, 0.0, None, CacheSample(40, 5, 15, 4, 3 << 20, 8 << 20)
+    )
+    (first,) = build_views([before], None)
+    assert first.cache_hit_rate is None and first.cache_resident_accounts == 3
+    (view,) = build_views([now], [before])
+    # 30 found resident and 10 read in the interval; negative hits count as found.
+    assert view.cache_hit_rate == 30 / 40
+    assert (view.cache_resident_accounts, view.cache_budget_bytes) == (4, 8 << 20)
+    console = Console(record=True, width=200)
+    console.print(render([view]))
+    text = console.export_text()
+    assert "hit 75.0%" in text and "4 acc 3 MiB/8 MiB" in text
+    # An instance without the cache (an analyzer) shows a dash.
+    (bare,) = build_views([Sample("http://b", 0.0, status, 0.0, 0.0, None)], None)
+    assert bare.cache_resident_accounts is None
