@@ -164,11 +164,6 @@ class SvmRuntime:
 
     # ------------------------------------------------------------------ accounts
 
-    def unloaded(self, pubkeys: Iterable[bytes]) -> list[bytes]:
-        """The keys among `pubkeys` not resident, without duplicates."""
-        loaded = self.resident
-        return list(dict.fromkeys(k for k in pubkeys if k not in loaded))
-
     def load(self, pubkeys: list[bytes], values: list[bytes | None]) -> None:
         """Make state accounts read from the store resident; an absent one leaves the runtime's
         own. Programs go in last: LiteSVM compiles a program when it is set, and an upgradeable
