@@ -63,7 +63,7 @@ def programdata_address(raw: bytes) -> bytes | None:
     if (
         raw[_EXECUTABLE]
         and raw[_OWNER] == UPGRADEABLE_LOADER
-        and raw[_DATA : _DATA + 4] == (_PROGRAM_TAG)
+        and raw[_DATA : _DATA + 4] == _PROGRAM_TAG
     ):
         address = raw[_DATA + 4 : _DATA + 36]
         return address if len(address) == 32 else None
