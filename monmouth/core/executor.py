@@ -257,7 +257,11 @@ class BlockExecutor:
     def _background(self, items: list[_Tx | _Deposit]) -> _Read | None:
         """Start reading the stored values of the keys a block names (static keys, deposit
         recipients, lookup tables) on the reader thread."""
-        keys = list(dict.fromkeys(_named(items)))
+        # Only keys not resident now: the others are read again only if evicted before the
+        # block runs (then inline), and reading every named key would cost the reader thread
+        # an LMDB read per key per block (thousands of hot accounts).
+        resident = self.runtime.resident
+        keys = [k for k in dict.fromkeys(_named(items)) if k not in resident]
         if not keys:
             return None
         if self._reader is None:
