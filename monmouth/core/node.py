@@ -24,6 +24,7 @@ import structlog
 from opentelemetry import trace
 from opentelemetry.trace import Span
 
+from monmouth.core.accountcache import AccountCache
 from monmouth.core.config import Settings
 from monmouth.core.errors import SourceError
 from monmouth.core.eventlog import EventLog, EventLogFactory, NullEventLog, SlotChange
@@ -44,7 +45,13 @@ from monmouth.core.records import BlockRecord, Segment
 from monmouth.core.relay import InboxRelay
 from monmouth.core.sources.base import Source
 from monmouth.core.state import Store
-from monmouth.core.telemetry import COMMIT_SECONDS, COMMITTED_SECONDS, EXECUTE_SECONDS, tracer
+from monmouth.core.telemetry import (
+    COMMIT_SECONDS,
+    COMMITTED_SECONDS,
+    EXECUTE_SECONDS,
+    SPANS,
+    tracer,
+)
 from monmouth.rust_svm.accounts import AccountRecord
 from monmouth.rust_svm.runtime import SvmRuntime
 from monmouth.rust_svm.sigverify import SignatureVerifier
@@ -162,7 +169,16 @@ class Node:
         self.runtime = SvmRuntime()
         self.verifier = SignatureVerifier()
         self.plugins = PluginHost(self.pm, settings)
-        self.executor = BlockExecutor(self.store, self.runtime, self.verifier, self.plugins.route)
+        try:
+            cache = AccountCache.build(self.runtime, self.plugins.account_cache())
+        except BaseException:
+            self.plugins.close()
+            self.verifier.close()
+            self.store.close()
+            raise
+        self.executor = BlockExecutor(
+            self.store, self.runtime, self.verifier, self.plugins.route, cache
+        )
         self.executor.want_updates = self.plugins.wants_account_updates()
         self.executor.keep_details = settings.store.transaction_details
         self.stats = RunStats()
@@ -288,21 +304,28 @@ class Node:
             )
         if prepared is None or prepared.block is not block:
             prepared = self.executor.prepare(block)
-        span = tracer.start_span(
-            "block",
-            start_time=prepared.started_ns,
-            attributes={"l1.block.number": block.number, "l1.block.hash": "0x" + block.hash.hex()},
-        )
-        context = trace.set_span_in_context(span)
-        tracer.start_span("route", context=context, start_time=prepared.started_ns).end(
-            end_time=prepared.routed_ns
-        )
         started = time.perf_counter()
-        with trace.use_span(span), tracer.start_as_current_span("execute"):
+        if SPANS.on:
+            span = tracer.start_span(
+                "block",
+                start_time=prepared.started_ns,
+                attributes={
+                    "l1.block.number": block.number,
+                    "l1.block.hash": "0x" + block.hash.hex(),
+                },
+            )
+            context = trace.set_span_in_context(span)
+            tracer.start_span("route", context=context, start_time=prepared.started_ns).end(
+                end_time=prepared.routed_ns
+            )
+            with trace.use_span(span), tracer.start_as_current_span("execute"):
+                executed = self.executor.execute(prepared, self._window(block), self.state)
+            # Signatures were checked in the workers from routing on; execution took the last
+            # verdict before it ended.
+            tracer.start_span("verify", context=context, start_time=prepared.routed_ns).end()
+        else:
+            span = trace.INVALID_SPAN
             executed = self.executor.execute(prepared, self._window(block), self.state)
-        # Signatures were checked in the workers from routing on; execution took the last
-        # verdict before it ended.
-        tracer.start_span("verify", context=context, start_time=prepared.routed_ns).end()
         EXECUTE_SECONDS.record(time.perf_counter() - started)
         write = executed.write
         parent = block.number - 1 if self._recent else None
@@ -326,7 +349,7 @@ class Node:
             return []
         events = self.events
         commit_start = time.time_ns()
-        with events.ordered():
+        with events.ordered(), self.executor.store_lock:
             firsts = self.store.commit_blocks(
                 [g.executed.write for g in group], [g.segments for g in group]
             )
@@ -336,13 +359,13 @@ class Node:
         COMMIT_SECONDS.record((commit_end - commit_start) / 1e9, {"blocks": len(group)})
         for g in group:
             COMMITTED_SECONDS.record((commit_end - g.started_ns) / 1e9)
-            context = trace.set_span_in_context(g.span)
-            tracer.start_span(
-                "commit",
-                context=context,
-                start_time=commit_start,
-                attributes={"blocks": len(group)},
-            ).end(end_time=commit_end)
+            if g.span is not trace.INVALID_SPAN:
+                tracer.start_span(
+                    "commit",
+                    context=trace.set_span_in_context(g.span),
+                    start_time=commit_start,
+                    attributes={"blocks": len(group)},
+                ).end(end_time=commit_end)
         self.executor.settle()
         self.stats.commits += 1
         records = [g.executed.write.block for g in group]
@@ -368,11 +391,12 @@ class Node:
                 l1=g.l1,
                 processed=((rec.number, g.parent),),
             )
-            # Hooks run in their workers: "notify" is the handing over, not the hooks' work.
-            tracer.start_span(
-                "notify", context=trace.set_span_in_context(g.span), start_time=notify_start
-            ).end()
-            g.span.end()
+            if g.span is not trace.INVALID_SPAN:
+                # Hooks run in their workers: "notify" is the handing over, not their work.
+                tracer.start_span(
+                    "notify", context=trace.set_span_in_context(g.span), start_time=notify_start
+                ).end()
+                g.span.end()
         # A plugin under the `halt` policy failed: stop now that these blocks are durable.
         plugins.check()
         return records
@@ -387,14 +411,16 @@ class Node:
         count = head - max(number, first - 1)
         make = events.revert_segments if events.logging else None
         # One write transaction for the whole reorg: one fsync, and all or nothing.
-        with events.ordered():
+        with events.ordered(), self.executor.store_lock:
             undone = self.store.revert_blocks(count, segments=make)
             for rev in undone:
                 events.submit(rev.first_seq, rev.segments)
+        self.executor.reverted()
         reverted: list[BlockInfo] = []
+        restore = self.executor.cache.restore
         for rev in undone:
             for pubkey, value in rev.accounts:
-                self.runtime.set(pubkey, value)
+                restore(pubkey, value)
             reverted.append(BlockInfo.from_record(rev.block))
         parent = undone[-1].block.number - 1
         head_rec = self.store.head()
@@ -465,7 +491,7 @@ class Node:
         segments = (
             events.slot_segments(changes[-1][0], changes) if changes and events.logging else []
         )
-        with events.ordered():
+        with events.ordered(), self.executor.store_lock:
             first_seq = self.store.set_finality(safe, finalized, segments=segments)
             events.submit(first_seq, segments)
         self.plugins.slots_changed(changes)
@@ -546,6 +572,7 @@ class Node:
             finally:
                 self.events.close()
                 self.verifier.close()
+                self.executor.close()
                 self.store.close()
 
     def __enter__(self) -> Node:
