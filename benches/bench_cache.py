@@ -59,6 +59,7 @@ from solders.pubkey import Pubkey
 
 from monmouth.bench import node_run
 from monmouth.core import inbox
+from monmouth.core.cachespec import EvictionPolicy
 from monmouth.core.config import load_settings
 from monmouth.core.l1 import L1Block, L1Transaction
 from monmouth.core.lthash import LtHash, digest, sum_of
@@ -75,7 +76,7 @@ from monmouth.devnet.instructions import (
     token_transfer,
     transfer_tx,
 )
-from monmouth.plugins.cache.policy import DEFAULT_POLICY, POLICIES, CachePolicy
+from monmouth.plugins.cache.policy import DEFAULT_POLICY, POLICIES
 from monmouth.rust_svm import runtime as _runtime
 from monmouth.rust_svm.accounts import account_hash_input, encode_account_fields
 
@@ -524,7 +525,7 @@ class HitRate:
 
 
 def simulate(
-    policy: CachePolicy, blocks: list[list[int]], size: Callable[[int], int], budget: int
+    policy: EvictionPolicy, blocks: list[list[int]], size: Callable[[int], int], budget: int
 ) -> HitRate:
     """Replay `blocks` through `policy` with `budget` bytes, evicting between blocks; counts
     over the second half."""

@@ -12,9 +12,9 @@ from typing import Protocol
 
 
 class EvictionPolicy(Protocol):
-    """What the cache asks of an eviction policy: the protocol of
-    `monmouth.plugins.cache.policy.CachePolicy`, which the built-in policies implement
-    (docs/cache.md, "Writing a policy"). Called on the execution thread only."""
+    """What the cache asks of an eviction policy (docs/cache.md, "Writing a policy"); the
+    built-in ones are in `monmouth.plugins.cache.policy`. Called on the execution thread only,
+    and asked for victims only between blocks, so a policy needs no locks."""
 
     def access(self, key: bytes, size: int) -> None:
         """`key` was used, or loaded, with `size` bytes resident; a new key is admitted."""
@@ -23,8 +23,9 @@ class EvictionPolicy(Protocol):
         """`key` left the hot tier for another reason."""
 
     def victims(self, excess: int, pinned: Callable[[bytes], bool]) -> list[bytes]:
-        """Keys to evict adding up to at least `excess` bytes (or every unpinned key), never a
-        pinned one; the policy forgets the keys it returns."""
+        """Keys to evict, whose sizes add up to at least `excess` bytes (all the unpinned keys
+        when they add up to less), never a key for which `pinned` is true. The policy forgets
+        the keys it returns."""
 
     def resident_bytes(self) -> int:
         """The sizes of every key the policy holds, added up."""

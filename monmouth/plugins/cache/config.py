@@ -6,7 +6,7 @@ from typing import Annotated
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
 
-from monmouth.plugins.cache.policy import POLICIES
+from monmouth.plugins.cache.policy import DEFAULT_POLICY, POLICIES
 
 #: The hot tier's default budget: 2 GiB, a twelfth of a 24 GB machine. At 565 bytes counted
 #: per resident token account (`rust_svm.runtime.resident_size`; 553 measured in RSS) that is
@@ -33,8 +33,9 @@ class Config(BaseModel):
     #: The warm tier (encoded accounts in process memory) is not built: only 0 is accepted
     #: (docs/cache.md, "Tiers").
     warm_bytes: int = Field(0, ge=0, le=0)
-    #: The eviction policy, by name (`POLICIES`).
-    policy: str = "lru"
+    #: The eviction policy, by name (`POLICIES`); the default is the measured choice
+    #: (docs/cache.md, "Measured").
+    policy: str = DEFAULT_POLICY
 
     @field_validator("policy")
     @classmethod

@@ -13,27 +13,8 @@ import random
 import zlib
 from collections import OrderedDict
 from collections.abc import Callable
-from typing import Protocol
 
-
-class CachePolicy(Protocol):
-    """What the cache asks of an eviction policy (docs/cache.md, "Writing a policy")."""
-
-    def access(self, key: bytes, size: int) -> None:
-        """`key` was used, or loaded, with `size` bytes resident; a new key is admitted."""
-
-    def forget(self, key: bytes) -> None:
-        """`key` left the hot tier for another reason (it was deleted or reverted away)."""
-
-    def victims(self, excess: int, pinned: Callable[[bytes], bool]) -> list[bytes]:
-        """Keys to evict, whose sizes add up to at least `excess` bytes (all the unpinned
-        keys when they add up to less), never a key for which `pinned` is true. The policy
-        forgets the keys it returns."""
-
-    def resident_bytes(self) -> int:
-        """The sizes of every key the policy holds, added up."""
-
-    def __len__(self) -> int: ...
+from monmouth.core.cachespec import EvictionPolicy
 
 
 class Unbounded:
@@ -539,7 +520,7 @@ class WTinyLfu:
 
 
 #: The policies `[plugins.cache] policy` names.
-POLICIES: dict[str, Callable[[], CachePolicy]] = {
+POLICIES: dict[str, Callable[[], EvictionPolicy]] = {
     "unbounded": Unbounded,
     "lru": Lru,
     "clock": Clock,

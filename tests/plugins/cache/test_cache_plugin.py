@@ -22,7 +22,7 @@ from monmouth.core.node import Node
 from monmouth.core.plugins import load_plugins
 from monmouth.hooks import AccountCacheSpec, hookimpl
 from monmouth.plugins.cache.config import DEFAULT_HOT_BYTES
-from monmouth.plugins.cache.policy import Lru
+from monmouth.plugins.cache.policy import Arc, Lru
 
 MONITORING_NODE = Path(__file__).resolve().parent.parent / "monitoring" / "monitoring_node.py"
 
@@ -37,10 +37,10 @@ def node(tmp_path: Path, extra: list[object] | None = None, **plugins: object) -
 # -- the table ------------------------------------------------------------------------------------
 
 
-def test_the_default_is_lru_within_two_gib(tmp_path: Path) -> None:
+def test_the_default_is_arc_within_two_gib(tmp_path: Path) -> None:
     with node(tmp_path) as n:
         cache = n.executor.cache
-        assert isinstance(cache.policy, Lru)
+        assert isinstance(cache.policy, Arc)
         assert cache.hot_bytes == DEFAULT_HOT_BYTES == 2 << 30
 
 
@@ -100,7 +100,7 @@ def test_none_lets_the_builtin_decide(tmp_path: Path) -> None:
             return None
 
     with node(tmp_path, extra=[Abstains()]) as n:
-        assert isinstance(n.executor.cache.policy, Lru)
+        assert isinstance(n.executor.cache.policy, Arc)
 
 
 def test_an_account_cache_that_raises_stops_the_start(tmp_path: Path) -> None:

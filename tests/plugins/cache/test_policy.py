@@ -10,7 +10,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from monmouth.plugins.cache.policy import DEFAULT_POLICY, POLICIES, CachePolicy, Clock, Lru
+from monmouth.core.cachespec import EvictionPolicy
+from monmouth.plugins.cache.policy import DEFAULT_POLICY, POLICIES, Clock, Lru
 
 BOUNDED = sorted(name for name in POLICIES if name != "unbounded")
 
@@ -37,7 +38,7 @@ OPS = st.lists(
 )
 
 
-def _run(policy: CachePolicy, ops: list[Op]) -> list[list[bytes]]:
+def _run(policy: EvictionPolicy, ops: list[Op]) -> list[list[bytes]]:
     """Apply `ops` to `policy` and to a plain model of what is resident, checking the
     contract after each step; returns the victims of each `victims` call."""
     resident: dict[bytes, int] = {}
@@ -182,7 +183,7 @@ class ClockModel:
 @settings(max_examples=300, deadline=None)
 @given(ops=OPS)
 def test_against_model(
-    policy: Callable[[], CachePolicy], model: Callable[[], LruModel | ClockModel], ops: list[Op]
+    policy: Callable[[], EvictionPolicy], model: Callable[[], LruModel | ClockModel], ops: list[Op]
 ) -> None:
     """The same victims, in the same order, as the reference model."""
     real, ref = policy(), model()
@@ -210,7 +211,7 @@ def test_tinylfu_keeps_the_frequent_key_against_a_scan() -> None:
     """A key used often survives a scan of keys used once; under LRU it does not."""
     hot = b"h" * 32
 
-    def scan(policy: CachePolicy) -> bool:
+    def scan(policy: EvictionPolicy) -> bool:
         for _ in range(20):
             policy.access(hot, 100)
         for i in range(200):
@@ -222,7 +223,7 @@ def test_tinylfu_keeps_the_frequent_key_against_a_scan() -> None:
     assert not scan(POLICIES["lru"]())
 
 
-def _resident(policy: CachePolicy, key: bytes) -> set[bytes]:
+def _resident(policy: EvictionPolicy, key: bytes) -> set[bytes]:
     """{key} when `policy` still holds it: forgetting changes `len` only for a resident key."""
     before = len(policy)
     policy.forget(key)
