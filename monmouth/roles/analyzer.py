@@ -27,11 +27,21 @@ What differs from plugins run inside the executor:
 
 The analyzer publishes heartbeats (and nothing else) when `[stream] publish` is set, with the
 last block it handed to the plugins as its head, so that a monitor watches it too.
+
+Its request socket (`[stream] request`, by default the publish port + 1; CURVE and limits as
+the executor's) answers `status` and op `call` for the methods its plugins register
+(`register_rpc_methods`, e.g. `rag.query`), so that `monmouth rag query --endpoint` reaches
+it; it keeps no log, so `replay` and `snapshot` are refused. Every reply carries its head and,
+as `upstream_head`, the executor's head as last heard (from the executor's heartbeats and
+blocks), which is how far behind the executor a plugin's index is measured.
 """
 
 from __future__ import annotations
 
+import functools
 import threading
+from collections.abc import Callable
+from typing import Any
 
 import base58
 import pluggy
@@ -54,6 +64,8 @@ log = structlog.get_logger("monmouth.analyzer")
 RECENT_BLOCKS = 512
 #: The longest `run` waits for a message before looking at `stop` again.
 _POLL = 0.2
+#: The executor's heartbeats, which the analyzer listens to for the executor's head.
+UPSTREAM_HEARTBEATS = "heartbeat/"
 
 
 def _hex(text: str) -> bytes:
@@ -178,7 +190,7 @@ class Analyzer:
         self.pm = plugins if plugins is not None else load_plugins(settings)
         self.plugins = PluginHost(self.pm, settings)
         try:
-            self.stream = StreamService(settings, None)
+            self.stream = self._stream_service(settings)
         except BaseException:
             self.plugins.close()
             raise
@@ -235,7 +247,13 @@ class Analyzer:
         """
         if self._closed:
             raise RuntimeError("the analyzer is closed")
-        subscriber = Subscriber(self.upstream, kinds=self.kinds, curve=self.curve, stop=stop)
+        subscriber = Subscriber(
+            self.upstream,
+            kinds=self.kinds,
+            topics=[UPSTREAM_HEARTBEATS],
+            curve=self.curve,
+            stop=stop,
+        )
         self._subscriber = subscriber
         progress = Every()
         try:
@@ -255,6 +273,7 @@ class Analyzer:
                     self.joined.set()
                     log.info("analyzer joined the stream", upstream=self.upstream)
                 if msg is not None:
+                    self._note_upstream(msg)
                     self.handle(msg)
                 # A plugin under `halt` failed (on this block or an earlier one): stop.
                 self.plugins.check()
@@ -340,6 +359,51 @@ class Analyzer:
     def _set_head(self, info: BlockInfo | None) -> None:
         self._last = info
         self.stream.set_head(None if info is None else _record(info))
+
+    # ------------------------------------------------------------------ the request socket
+
+    def _stream_service(self, settings: Settings) -> StreamService:
+        """Heartbeats, and the store-less request socket with the plugins' methods (module
+        docstring). Called once, before `startup`."""
+        self._upstream_head: int | None = None
+        stream = StreamService(
+            settings,
+            None,
+            head=self._head_number,
+            stateless_requests=True,
+            upstream_head=lambda: self._upstream_head,
+        )
+        try:
+            self.plugins.register_methods(functools.partial(self._add_method, stream))
+        except BaseException:
+            stream.close()
+            raise
+        return stream
+
+    def _add_method(
+        self, stream: StreamService, name: str, function: Callable[[Analyzer, Any], Any]
+    ) -> None:
+        """`register_rpc_methods`: served on the request socket (op `call`), bound to the
+        analyzer as the executor binds them to itself."""
+        stream.add_method(name, functools.partial(function, self))
+
+    def _head_number(self) -> int | None:
+        last = self._last
+        return None if last is None else last.number
+
+    @property
+    def upstream_head(self) -> int | None:
+        """The executor's head as last heard (its heartbeats and blocks); None before the
+        first."""
+        return self._upstream_head
+
+    def _note_upstream(self, msg: Message) -> None:
+        """Keep the executor's head: its heartbeat says it; a block above it moves it up."""
+        if msg.kind == "heartbeat":
+            self._upstream_head = msg.body.head
+        elif msg.kind == "block" and not msg.replayed:
+            known = self._upstream_head
+            self._upstream_head = max(msg.body.number, -1 if known is None else known)
 
     # ------------------------------------------------------------------ closing
 
