@@ -220,7 +220,12 @@ def _lag_line(where: dict[str, Any]) -> str:
 
 
 def _open(config: Path | None, data_dir: Path | None) -> Any:
+    from monmouth.core.logs import configure_logging
     from monmouth.plugins.rag.index import RagIndex
+
+    # Warnings only, and on stderr: stdout carries the answer (one JSON line with --json),
+    # and opening an index the node is writing logs how it searches what is not saved yet.
+    configure_logging("warning")
 
     settings = settings_for(config, data_dir)
     try:
