@@ -11,7 +11,8 @@ indexed when it opened). With `--endpoint tcp://HOST:PORT` it asks a running ins
 an executor or an analyzer, through its request socket (methods `rag.query`, `rag.context`,
 `rag.stats`; CURVE keys with `--curve-key` and `--server-key`), and the answer says the index's
 head and how far behind the executor it is (`head`, `node_head`: the executor's head as the
-instance last heard it, `behind`). The command is offered whether or not the plugin is enabled.
+instance last heard it, `behind`; the `context` pack keeps its own `head`, slot and hash). The
+command is offered whether or not the plugin is enabled.
 """
 
 from __future__ import annotations
@@ -197,7 +198,9 @@ class _Remote:
             params["exact"] = True
         if action == "context":
             pack = dict(self.ask("rag.context", params).result)
-            pack.update(self.lag())
+            # The pack names the index's head itself (`head`: slot and hash); add the lag.
+            where = self.lag()
+            pack.update(node_head=where["node_head"], behind=where["behind"])
             sys.stdout.write(json.dumps(pack) + "\n")
             return
         results = self.ask("rag.query", params).result["results"]
