@@ -28,20 +28,14 @@ What differs from plugins run inside the executor:
 The analyzer publishes heartbeats (and nothing else) when `[stream] publish` is set, with the
 last block it handed to the plugins as its head, so that a monitor watches it too.
 
-Its request socket (`[stream] request`, by default the publish port + 1; CURVE and limits as
-the executor's) answers `status` and op `call` for the methods its plugins register
-(`register_rpc_methods`, e.g. `rag.query`), so that `monmouth rag query --endpoint` reaches
-it; it keeps no log, so `replay` and `snapshot` are refused. Every reply carries its head and,
-as `upstream_head`, the executor's head as last heard (from the executor's heartbeats and
-blocks), which is how far behind the executor a plugin's index is measured.
+Its request socket (`analyzer_requests.py`) answers `status` and its plugins' methods (e.g.
+`rag.query`), with its head and the executor's, so that `monmouth rag query --endpoint` reaches
+it; it keeps no log, so `replay` and `snapshot` are refused.
 """
 
 from __future__ import annotations
 
-import functools
 import threading
-from collections.abc import Callable
-from typing import Any
 
 import base58
 import pluggy
@@ -53,6 +47,7 @@ from monmouth.core.l1 import BlockId
 from monmouth.core.payloads import AccountUpdate, BlockInfo, TransactionInfo
 from monmouth.core.plugins import PluginHost, load_plugins
 from monmouth.core.records import BlockRecord
+from monmouth.roles.analyzer_requests import RequestSide
 from monmouth.roles.progress import Every
 from monmouth.stream.eventlog import StreamService, client_curve
 from monmouth.stream.schema import AccountBody, BlockBody, RevertBody, SlotBody, TransactionBody
@@ -64,8 +59,6 @@ log = structlog.get_logger("monmouth.analyzer")
 RECENT_BLOCKS = 512
 #: The longest `run` waits for a message before looking at `stop` again.
 _POLL = 0.2
-#: The executor's heartbeats, which the analyzer listens to for the executor's head.
-UPSTREAM_HEARTBEATS = "heartbeat/"
 
 
 def _hex(text: str) -> bytes:
@@ -190,7 +183,9 @@ class Analyzer:
         self.pm = plugins if plugins is not None else load_plugins(settings)
         self.plugins = PluginHost(self.pm, settings)
         try:
-            self.stream = self._stream_service(settings)
+            # The request socket with the plugins' methods, and heartbeats (the request side).
+            self.requests = RequestSide(self, settings)
+            self.stream: StreamService = self.requests.stream
         except BaseException:
             self.plugins.close()
             raise
@@ -238,6 +233,11 @@ class Analyzer:
     def last_block(self) -> BlockInfo | None:
         return self._last
 
+    @property
+    def upstream_head(self) -> int | None:
+        """The executor's head as the analyzer knows it (its heartbeats; `RequestSide`)."""
+        return self.requests.upstream_head()
+
     # ------------------------------------------------------------------ the loop
 
     def run(self, stop: threading.Event) -> None:
@@ -247,13 +247,7 @@ class Analyzer:
         """
         if self._closed:
             raise RuntimeError("the analyzer is closed")
-        subscriber = Subscriber(
-            self.upstream,
-            kinds=self.kinds,
-            topics=[UPSTREAM_HEARTBEATS],
-            curve=self.curve,
-            stop=stop,
-        )
+        subscriber = Subscriber(self.upstream, kinds=self.kinds, curve=self.curve, stop=stop)
         self._subscriber = subscriber
         progress = Every()
         try:
@@ -273,7 +267,6 @@ class Analyzer:
                     self.joined.set()
                     log.info("analyzer joined the stream", upstream=self.upstream)
                 if msg is not None:
-                    self._note_upstream(msg)
                     self.handle(msg)
                 # A plugin under `halt` failed (on this block or an earlier one): stop.
                 self.plugins.check()
@@ -360,51 +353,6 @@ class Analyzer:
         self._last = info
         self.stream.set_head(None if info is None else _record(info))
 
-    # ------------------------------------------------------------------ the request socket
-
-    def _stream_service(self, settings: Settings) -> StreamService:
-        """Heartbeats, and the store-less request socket with the plugins' methods (module
-        docstring). Called once, before `startup`."""
-        self._upstream_head: int | None = None
-        stream = StreamService(
-            settings,
-            None,
-            head=self._head_number,
-            stateless_requests=True,
-            upstream_head=lambda: self._upstream_head,
-        )
-        try:
-            self.plugins.register_methods(functools.partial(self._add_method, stream))
-        except BaseException:
-            stream.close()
-            raise
-        return stream
-
-    def _add_method(
-        self, stream: StreamService, name: str, function: Callable[[Analyzer, Any], Any]
-    ) -> None:
-        """`register_rpc_methods`: served on the request socket (op `call`), bound to the
-        analyzer as the executor binds them to itself."""
-        stream.add_method(name, functools.partial(function, self))
-
-    def _head_number(self) -> int | None:
-        last = self._last
-        return None if last is None else last.number
-
-    @property
-    def upstream_head(self) -> int | None:
-        """The executor's head as last heard (its heartbeats and blocks); None before the
-        first."""
-        return self._upstream_head
-
-    def _note_upstream(self, msg: Message) -> None:
-        """Keep the executor's head: its heartbeat says it; a block above it moves it up."""
-        if msg.kind == "heartbeat":
-            self._upstream_head = msg.body.head
-        elif msg.kind == "block" and not msg.replayed:
-            known = self._upstream_head
-            self._upstream_head = max(msg.body.number, -1 if known is None else known)
-
     # ------------------------------------------------------------------ closing
 
     def close(self) -> None:
@@ -418,3 +366,4 @@ class Analyzer:
         finally:
             self.plugins.close()
             self.stream.close()
+            self.requests.close()
