@@ -20,8 +20,10 @@ and a clock, unit-testable without sockets) and raises:
 
 Every instance's lag is in `status()` (`behind`, and `reference`: the head it is measured
 against, the highest live executor's for replicas and analyzers) and in the progress lines.
-- `state_hash_mismatch` (critical): two live instances report different state hashes at one
-  height, once per (height, pair). When both reported the same L1 block hash at that height
+- `state_hash_mismatch` (critical): two live instances that hold state (not analyzers: an
+  analyzer's state hashes are its executor's, relayed, so a difference only means it has not
+  applied a reorg yet, which its lag shows) report different state hashes at one height, once
+  per (height, pair). When both reported the same L1 block hash at that height
   (they executed the same block) it is raised at once; otherwise they may be on two sides of a
   reorg that one of them has not applied yet, and it is raised only when the disagreement
   outlasts `mismatch_grace` seconds (default: three heartbeat intervals).
@@ -292,7 +294,8 @@ class HeartbeatTracker:
             raised: list[Alert] = []
             live = self._silence(now, raised)
             self._lag(live, now, raised)
-            self._mismatches(live, now, raised)
+            # An analyzer relays its executor's state hashes: nothing of its own to compare.
+            self._mismatches([i for i in live if i.role != "analyzer"], now, raised)
             self._alerts.extend(raised)
             return raised
 

@@ -150,6 +150,19 @@ def test_analyzer_lag_against_the_executor() -> None:
     assert quiet.instances["an"].reference == 20
 
 
+def test_an_analyzer_behind_a_reorg_is_no_mismatch() -> None:
+    """An analyzer relays its executor's state hashes: while it catches up it still reports
+    a fork the executor left, and that is lag, not a disagreement."""
+    tracker = HeartbeatTracker(max_silence=100.0, mismatch_grace=1.0)
+    tracker.observe_heartbeat(beat("ex", 12, [(10, "new10"), (11, "new11"), (12, "x")]), 0.0)
+    tracker.observe_heartbeat(beat("an", 11, [(10, "old10"), (11, "old11")], role="analyzer"), 0)
+    tracker.observe_heartbeat(beat("rep", 11, [(10, "old10"), (11, "old11")], role="replica"), 0)
+    assert tracker.evaluate(0.1) == []
+    raised = tracker.evaluate(5.0)  # long past the grace
+    assert {a.code for a in raised} == {"state_hash_mismatch"}
+    assert {tuple(a.details["instances"]) for a in raised} == {("ex", "rep")}
+
+
 def test_silent_instances_do_not_set_the_pace() -> None:
     tracker = HeartbeatTracker(max_lag_blocks=2, max_silence=1.0)
     tracker.observe_heartbeat(beat("a", 50), 0.0)
