@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from streamkit import free_endpoint
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
 
 SCRIPT = Path(__file__).resolve().parent.parent / "examples" / "multi_instance" / "run.sh"
 
@@ -27,7 +27,7 @@ def test_the_four_roles_run_together_and_the_replica_agrees(tmp_path: Path) -> N
     }
     env.pop("MONMOUTH_STREAM__PUBLISH", None)  # the script chooses its endpoints
     proc = subprocess.run(
-        ["bash", str(SCRIPT), "6"], env=env, capture_output=True, text=True, timeout=240
+        ["bash", str(SCRIPT), "6"], env=env, capture_output=True, text=True, timeout=480
     )
     work = tmp_path / "work"
     analyzer_log = (work / "analyzer.log").read_text()

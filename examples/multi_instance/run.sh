@@ -97,7 +97,8 @@ rag_behind() {
         python3 -c 'import json, sys; s = json.load(sys.stdin); print(s["behind"] if s["queued_blocks"] == 0 else "queued")' 2>/dev/null ||
         echo unknown
 }
-for _ in $(seq 60); do
+until_rag=$((SECONDS + 60))
+while (( SECONDS < until_rag )); do
     [ "$(rag_behind)" = 0 ] && break
     sleep 1
 done

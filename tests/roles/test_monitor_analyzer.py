@@ -94,7 +94,8 @@ def test_the_monitor_shows_an_analyzer_falling_behind_and_catching_up(tmp_path: 
         assert lagging.details["behind"] > 5 and lagging.details["role"] == "analyzer"
         seen = monitor.status()["instances"]
         assert seen["analyzer"]["behind"] > 5 and seen["analyzer"]["lagging"]
-        assert seen["analyzer"]["reference"] == seen["executor"]["head"]
+        # Measured against the executor (as of the last evaluation; a heartbeat may be newer).
+        assert 5 < seen["analyzer"]["reference"] <= seen["executor"]["head"]
         assert seen["executor"]["behind"] == 0
         assert not raised("instance_lagging")  # an analyzer has its own rule
 
