@@ -35,7 +35,9 @@ as two processes on this machine (the executor in this process, following a devn
 `--transactions` transactions, default 100,000; the analyzer a `monmouth run --role analyzer`
 child with rag, following the executor's stream). It reports the executor's ingest rate alone
 (rag off, nobody subscribed), with the analyzer attached, and with rag inside the executor
-instead (until it has indexed every block, as `--node` counts it), and the analyzer's own CPU
+instead (until it has indexed every block, as `--node` counts it), each also as the executor's
+CPU per transaction (its process and children: steadier than tx/s on a shared machine), and
+the analyzer's own CPU
 (its process and its children, from /proc) per document indexed: `analyzer_docs_per_cpu_s` is
 the rate an analyzer reaches on a machine of its own with one core free for it (more only as far
 as its work runs in parallel: HNSW insertion threads, the document child). Alone, it skips the
@@ -668,8 +670,15 @@ def analyzer_rates(txs: int, per_block: int, gas_limit: int, threads: int) -> di
             settings = _executor_settings(tmp / f"executor-{label}", publish, enable, threads)
             return build_node(settings), publish
 
+        # The executor's CPU: this process and its children (the publisher, rag's document
+        # child), less the analyzer's; less disturbed by other work on the machine than tx/s.
+        def executor_cpu(analyzer_pid: int | None = None) -> float:
+            cpu = _process_cpu(os.getpid())
+            return cpu if analyzer_pid is None else cpu - _process_cpu(analyzer_pid)
+
         # 1. Alone: rag off, publishing with nobody subscribed.
         node, _ = executor("alone", [])
+        cpu_start = executor_cpu()
         with node:
             start = time.perf_counter()
             anyio.run(node.run, ReplaySource(replay))
@@ -677,6 +686,7 @@ def analyzer_rates(txs: int, per_block: int, gas_limit: int, threads: int) -> di
         n = node.stats.transactions
         out["executor_txs"] = n
         out["executor_alone_tps"] = round(n / alone)
+        out["executor_alone_cpu_us_per_tx"] = round((executor_cpu() - cpu_start) / n * 1e6, 1)
 
         # 2. An analyzer with rag attached, in a process of its own.
         node, publish = executor("attached", [])
@@ -708,6 +718,7 @@ def analyzer_rates(txs: int, per_block: int, gas_limit: int, threads: int) -> di
 
                 _wait_for(joined, 120, "the analyzer to join the executor's stream")
                 cpu_before = _process_cpu(analyzer.pid)
+                cpu_start = executor_cpu(analyzer.pid)
                 start = time.perf_counter()
                 anyio.run(node.run, ReplaySource(replay))
                 attached = time.perf_counter() - start
@@ -724,12 +735,15 @@ def analyzer_rates(txs: int, per_block: int, gas_limit: int, threads: int) -> di
                 _wait_for(indexed, 3600, "the analyzer to index the executor's last block")
                 analyzer_wall = time.perf_counter() - start
                 cpu = _process_cpu(analyzer.pid) - cpu_before
+                # The publisher child has sent everything the analyzer indexed by now.
+                attached_cpu = executor_cpu(analyzer.pid) - cpu_start
                 stats = ask_instance(requests, "rag.stats", None).result
             finally:
                 analyzer.terminate()
                 analyzer.wait(120)
         docs = stats["documents"]
         out["executor_with_analyzer_tps"] = round(n / attached)
+        out["executor_with_analyzer_cpu_us_per_tx"] = round(attached_cpu / n * 1e6, 1)
         out["analyzer_docs"] = docs
         out["analyzer_wall_s"] = round(analyzer_wall, 1)
         out["analyzer_docs_per_s_here"] = round(docs / analyzer_wall)
@@ -738,6 +752,7 @@ def analyzer_rates(txs: int, per_block: int, gas_limit: int, threads: int) -> di
 
         # 3. rag inside the executor, until it has indexed every block (closing drains it).
         node, _ = executor("inside", ["rag"])
+        cpu_start = executor_cpu()
         start = time.perf_counter()
         with node:
             anyio.run(node.run, ReplaySource(replay))
@@ -745,10 +760,17 @@ def analyzer_rates(txs: int, per_block: int, gas_limit: int, threads: int) -> di
         inside = time.perf_counter() - start
         out["executor_rag_inside_tps"] = round(n / inside)
         out["executor_rag_inside_execute_tps"] = round(n / executed)
+        out["executor_rag_inside_cpu_us_per_tx"] = round((executor_cpu() - cpu_start) / n * 1e6, 1)
 
     alone_tps = out["executor_alone_tps"]
     out["with_analyzer_vs_alone"] = round(out["executor_with_analyzer_tps"] / alone_tps, 2)
     out["rag_inside_vs_alone"] = round(out["executor_rag_inside_tps"] / alone_tps, 2)
+    # The same in CPU per transaction (above 1: dearer than alone).
+    alone_cpu = out["executor_alone_cpu_us_per_tx"]
+    out["with_analyzer_cpu_vs_alone"] = round(
+        out["executor_with_analyzer_cpu_us_per_tx"] / alone_cpu, 2
+    )
+    out["rag_inside_cpu_vs_alone"] = round(out["executor_rag_inside_cpu_us_per_tx"] / alone_cpu, 2)
     # The analyzer with a core of its own, against what the executor ingests alone here and
     # against the most Ethereum carries at the chain's head.
     out["analyzer_own_core_vs_executor_alone"] = round(
