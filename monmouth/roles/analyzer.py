@@ -41,13 +41,13 @@ import base58
 import pluggy
 import structlog
 
+import monmouth.roles.analyzer_requests as request_side
 from monmouth.core.config import Settings
 from monmouth.core.errors import ConfigError
 from monmouth.core.l1 import BlockId
 from monmouth.core.payloads import AccountUpdate, BlockInfo, TransactionInfo
 from monmouth.core.plugins import PluginHost, load_plugins
 from monmouth.core.records import BlockRecord
-from monmouth.roles.analyzer_requests import RequestSide
 from monmouth.roles.progress import Every
 from monmouth.stream.eventlog import StreamService, client_curve
 from monmouth.stream.schema import AccountBody, BlockBody, RevertBody, SlotBody, TransactionBody
@@ -184,7 +184,7 @@ class Analyzer:
         self.plugins = PluginHost(self.pm, settings)
         try:
             # The request socket with the plugins' methods, and heartbeats (the request side).
-            self.requests = RequestSide(self, settings)
+            self.requests = request_side.RequestSide(self, settings)
             self.stream: StreamService = self.requests.stream
         except BaseException:
             self.plugins.close()
