@@ -178,6 +178,19 @@ def test_mev_in_an_analyzer_answers_through_its_request_socket(
         assert isinstance(answer["svm_findings"], list)
         assert answer["head"] >= number and answer["node_head"] >= answer["head"]
         assert answer["behind"] == answer["node_head"] - answer["head"]
+        # The same command asks the executor's mev: the same block, and an executor is its own
+        # reference (no upstream).
+        ex_requests = next_port(ex_endpoint)
+
+        def executor_answer() -> dict[str, Any] | None:
+            out = monmouth("mev", "--block", str(number), "--endpoint", ex_requests, "--json")
+            return json.loads(out.stdout) if out.returncode == 0 else None
+
+        wait_until(lambda: executor_answer() is not None, 60, what="the executor's mev record")
+        on_executor = executor_answer()
+        assert on_executor is not None
+        assert on_executor["block_hash"] == answer["block_hash"]
+        assert on_executor["behind"] == on_executor["node_head"] - on_executor["head"] >= 0
         people = monmouth("mev", "--block", str(number), "--endpoint", requests)
         assert people.returncode == 0, people.stderr
         assert "block(s) behind the executor" in people.stdout
