@@ -30,6 +30,19 @@ node when both share this machine. `--insertion-alone` also times HNSW insertion
 else running, on every core (the build's vectors again into a fresh graph): the ceiling of the
 indexing rate, reported against the node as `hnsw_alone_vs_node`.
 
+`--analyzer` measures rag where issue 20 puts it, off the executor: the executor and an analyzer
+as two processes on this machine (the executor in this process, following a devnet replay of
+`--transactions` transactions, default 100,000; the analyzer a `monmouth run --role analyzer`
+child with rag, following the executor's stream). It reports the executor's ingest rate alone
+(rag off, nobody subscribed), with the analyzer attached, and with rag inside the executor
+instead (until it has indexed every block, as `--node` counts it), each also as the executor's
+CPU per transaction (its process and children: steadier than tx/s on a shared machine), and
+the analyzer's own CPU
+(its process and its children, from /proc) per document indexed: `analyzer_docs_per_cpu_s` is
+the rate an analyzer reaches on a machine of its own with one core free for it (more only as far
+as its work runs in parallel: HNSW insertion threads, the document child). Alone, it skips the
+index build (`--docs` stages, queries and recall); with other options it runs after them.
+
 Build time grows with the index: if 1,000,000 documents do not fit your time, build fewer and
 read the extrapolation this prints (labelled as such).
 """
@@ -38,9 +51,12 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import json
+import os
 import resource
 import shutil
 import struct
+import subprocess
 import sys
 import tempfile
 import time
@@ -50,7 +66,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from report import emit
+from report import emit, machine
 
 from monmouth.core.l1 import L1Block
 from monmouth.core.logs import configure_logging
@@ -577,6 +593,195 @@ def node_rates(txs: int, per_block: int, gas_limit: int, threads: int) -> dict[s
     return out
 
 
+#: The analyzer's plugins and the executor's: rag where measured, no HTTP servers (they would
+#: bind fixed ports), the same in every run.
+NO_SERVERS = ["rpc", "monitoring"]
+
+
+def _process_cpu(pid: int) -> float:
+    """CPU seconds (user + system) of a process and its children, living and reaped, from
+    /proc (0 for a process that is gone)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    children: dict[int, list[int]] = {}
+    stats: dict[int, list[str]] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            raw = (entry / "stat").read_text()
+        except OSError:
+            continue
+        parts = raw[raw.rindex(")") + 2 :].split()  # after "pid (comm) "
+        stats[int(entry.name)] = parts
+        children.setdefault(int(parts[1]), []).append(int(entry.name))
+    pending = [pid]
+    while pending:
+        current = pending.pop()
+        fields = stats.get(current)
+        if fields is None:
+            continue
+        # utime, stime, cutime, cstime: fields 14-17 of stat, 11-14 after the comm.
+        total += sum(int(v) for v in fields[11:15]) / tick
+        pending += children.get(current, [])
+    return total
+
+
+def _executor_settings(data_dir: Path, publish: str, enable: list[str], threads: int) -> Any:
+    from monmouth.core.config import load_settings
+
+    return load_settings(
+        None,
+        data_dir=data_dir,
+        stream={"publish": publish},
+        plugins={"enable": enable, "disable": NO_SERVERS, "rag": {"threads": threads}},
+    )
+
+
+def _wait_for(predicate: Any, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"timed out waiting for {what}")
+        time.sleep(0.2)
+
+
+def analyzer_rates(txs: int, per_block: int, gas_limit: int, threads: int) -> dict[str, Any]:
+    """The executor alone, with an analyzer running rag attached, and with rag inside; the
+    analyzer's CPU per document (module docstring)."""
+    import anyio
+    from bench_stream import free_port_pair
+
+    from monmouth.app import build_node
+    from monmouth.bench import generate
+    from monmouth.commands import ask_instance
+    from monmouth.core.errors import UserError
+    from monmouth.core.sources.replay import ReplaySource, write_replay
+
+    blocks = generate("mixed", txs, per_block, 1000)
+    out: dict[str, Any] = {"analyzer_txs_asked": txs, **l1_capacity(blocks, gas_limit)}
+    with tempfile.TemporaryDirectory() as tmp_name:
+        tmp = Path(tmp_name)
+        replay = tmp / "chain.jsonl"
+        write_replay(replay, blocks)
+
+        def executor(label: str, enable: list[str]) -> tuple[Any, str]:
+            publish = f"tcp://127.0.0.1:{free_port_pair()}"
+            settings = _executor_settings(tmp / f"executor-{label}", publish, enable, threads)
+            return build_node(settings), publish
+
+        # The executor's CPU: this process and its children (the publisher, rag's document
+        # child), less the analyzer's; less disturbed by other work on the machine than tx/s.
+        def executor_cpu(analyzer_pid: int | None = None) -> float:
+            cpu = _process_cpu(os.getpid())
+            return cpu if analyzer_pid is None else cpu - _process_cpu(analyzer_pid)
+
+        # 1. Alone: rag off, publishing with nobody subscribed.
+        node, _ = executor("alone", [])
+        cpu_start = executor_cpu()
+        with node:
+            start = time.perf_counter()
+            anyio.run(node.run, ReplaySource(replay))
+            alone = time.perf_counter() - start
+        n = node.stats.transactions
+        out["executor_txs"] = n
+        out["executor_alone_tps"] = round(n / alone)
+        out["executor_alone_cpu_us_per_tx"] = round((executor_cpu() - cpu_start) / n * 1e6, 1)
+
+        # 2. An analyzer with rag attached, in a process of its own.
+        node, publish = executor("attached", [])
+        own = f"tcp://127.0.0.1:{free_port_pair()}"
+        requests = f"tcp://127.0.0.1:{int(own.rsplit(':', 1)[1]) + 1}"
+        env = {
+            **os.environ,
+            "MONMOUTH_PLUGINS__ENABLE": '["rag"]',
+            "MONMOUTH_PLUGINS__DISABLE": json.dumps(NO_SERVERS),
+            "MONMOUTH_PLUGINS__RAG__THREADS": str(threads),
+        }
+        log_path = tmp / "analyzer.log"
+        with node, log_path.open("wb") as log_file:
+            analyzer = subprocess.Popen(
+                [
+                    sys.executable, "-m", "monmouth", "run", "--role", "analyzer",
+                    "--upstream", publish, "--publish", own, "--data-dir", str(tmp / "analyzer"),
+                ],
+                stdout=log_file,
+                stderr=subprocess.STDOUT,
+                env=env,
+            )  # fmt: skip
+            try:
+
+                def joined() -> bool:
+                    if analyzer.poll() is not None:
+                        raise RuntimeError("the analyzer stopped: " + log_path.read_text()[-2000:])
+                    return '"analyzer joined the stream"' in log_path.read_text()
+
+                _wait_for(joined, 120, "the analyzer to join the executor's stream")
+                cpu_before = _process_cpu(analyzer.pid)
+                cpu_start = executor_cpu(analyzer.pid)
+                start = time.perf_counter()
+                anyio.run(node.run, ReplaySource(replay))
+                attached = time.perf_counter() - start
+                head = node.head
+                assert head is not None
+
+                def indexed() -> bool:
+                    try:
+                        stats = ask_instance(requests, "rag.stats", None).result
+                    except UserError:
+                        return False
+                    return bool(stats["head"] == head.number and stats["queued_blocks"] == 0)
+
+                _wait_for(indexed, 3600, "the analyzer to index the executor's last block")
+                analyzer_wall = time.perf_counter() - start
+                cpu = _process_cpu(analyzer.pid) - cpu_before
+                # The publisher child has sent everything the analyzer indexed by now.
+                attached_cpu = executor_cpu(analyzer.pid) - cpu_start
+                stats = ask_instance(requests, "rag.stats", None).result
+            finally:
+                analyzer.terminate()
+                analyzer.wait(120)
+        docs = stats["documents"]
+        out["executor_with_analyzer_tps"] = round(n / attached)
+        out["executor_with_analyzer_cpu_us_per_tx"] = round(attached_cpu / n * 1e6, 1)
+        out["analyzer_docs"] = docs
+        out["analyzer_wall_s"] = round(analyzer_wall, 1)
+        out["analyzer_docs_per_s_here"] = round(docs / analyzer_wall)
+        out["analyzer_cpu_s"] = round(cpu, 1)
+        out["analyzer_docs_per_cpu_s"] = round(docs / cpu)
+
+        # 3. rag inside the executor, until it has indexed every block (closing drains it).
+        node, _ = executor("inside", ["rag"])
+        cpu_start = executor_cpu()
+        start = time.perf_counter()
+        with node:
+            anyio.run(node.run, ReplaySource(replay))
+            executed = time.perf_counter() - start
+        inside = time.perf_counter() - start
+        out["executor_rag_inside_tps"] = round(n / inside)
+        out["executor_rag_inside_execute_tps"] = round(n / executed)
+        out["executor_rag_inside_cpu_us_per_tx"] = round((executor_cpu() - cpu_start) / n * 1e6, 1)
+
+    alone_tps = out["executor_alone_tps"]
+    out["with_analyzer_vs_alone"] = round(out["executor_with_analyzer_tps"] / alone_tps, 2)
+    out["rag_inside_vs_alone"] = round(out["executor_rag_inside_tps"] / alone_tps, 2)
+    # The same in CPU per transaction (above 1: dearer than alone).
+    alone_cpu = out["executor_alone_cpu_us_per_tx"]
+    out["with_analyzer_cpu_vs_alone"] = round(
+        out["executor_with_analyzer_cpu_us_per_tx"] / alone_cpu, 2
+    )
+    out["rag_inside_cpu_vs_alone"] = round(out["executor_rag_inside_cpu_us_per_tx"] / alone_cpu, 2)
+    # The analyzer with a core of its own, against what the executor ingests alone here and
+    # against the most Ethereum carries at the chain's head.
+    out["analyzer_own_core_vs_executor_alone"] = round(
+        out["analyzer_docs_per_cpu_s"] / alone_tps, 2
+    )
+    out["analyzer_own_core_vs_l1_capacity"] = round(
+        out["analyzer_docs_per_cpu_s"] / out["l1_capacity_tps"], 2
+    )
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--docs", type=int, default=200_000, help="documents to index")
@@ -607,6 +812,14 @@ def main() -> None:
     )
     parser.add_argument("--node-txs", type=int, default=100_000)
     parser.add_argument(
+        "--analyzer",
+        action="store_true",
+        help="the executor with rag in an analyzer process vs rag inside (module docstring)",
+    )
+    parser.add_argument(
+        "--transactions", type=int, default=100_000, help="transactions for --analyzer"
+    )
+    parser.add_argument(
         "--l1-gas-limit",
         type=int,
         default=L1_GAS_LIMIT,
@@ -625,9 +838,18 @@ def main() -> None:
         quantization=args.quantization,
         save_every=10**12,
     )
+    if args.analyzer and not (args.node or args.insertion_alone):
+        # Only the two-process measurement: the index build's figures are not asked for.
+        report: dict[str, Any] = {"threads": args.threads, **machine()}
+        report.update(
+            analyzer_rates(args.transactions, args.per_block, args.l1_gas_limit, args.threads)
+        )
+        report["load_after"] = round(os.getloadavg()[0], 2)
+        emit(report, args.json)
+        return
     tmp = Path(tempfile.mkdtemp(prefix="bench-rag-")) if args.dir is None else args.dir
     try:
-        report: dict[str, Any] = {
+        report = {
             "dimensions": args.dimensions,
             "connectivity": args.connectivity,
             "expansion_add": args.expansion_add,
@@ -687,6 +909,11 @@ def main() -> None:
                 )
             report["node_rag_on_vs_off"] = round(
                 report["node_rag_on_tps"] / report["node_rag_off_tps"], 2
+            )
+        if args.analyzer:
+            report.update(machine())
+            report.update(
+                analyzer_rates(args.transactions, args.per_block, args.l1_gas_limit, args.threads)
             )
         emit(report, args.json)
     finally:

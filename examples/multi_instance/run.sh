@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# An executor, a replica, an analyzer and a monitor on this machine (see README.md).
+# An executor, a replica, an analyzer running rag and mev, and a monitor on this machine
+# (see README.md).
 #
 #   examples/multi_instance/run.sh [SECONDS]     default 30; Ctrl-C stops early
 #
@@ -44,9 +45,15 @@ start executor --publish "$(ep "$BASE")"
 # with MONMOUTH_PLUGINS__RPC__ADDRESS=none, no instance serves it.
 REPLICA_RPC=${REPLICA_RPC:-127.0.0.1:8999}
 [[ ${MONMOUTH_PLUGINS__RPC__ADDRESS:-} == none ]] && REPLICA_RPC=none
-MONMOUTH_PLUGINS__RPC__ADDRESS=$REPLICA_RPC \
+# Only the executor serves the monitoring endpoints (127.0.0.1:9464): one port, one instance.
+MONMOUTH_PLUGINS__RPC__ADDRESS=$REPLICA_RPC MONMOUTH_PLUGINS__MONITORING__ADDRESS=none \
     start replica --role replica --publish "$(ep $((BASE + 10)))" --upstream "$(ep "$BASE")"
-start analyzer --role analyzer --publish "$(ep $((BASE + 20)))" --upstream "$(ep "$BASE")"
+# The analyzer runs the rag and mev plugins off the executor (docs/stream.md, "Where plugins
+# run"); its request socket (BASE+21) answers `monmouth rag|mev ... --endpoint`.
+MONMOUTH_PLUGINS__ENABLE='["rag", "mev"]' MONMOUTH_PLUGINS__RPC__ADDRESS=none \
+    MONMOUTH_PLUGINS__MONITORING__ADDRESS=none \
+    start analyzer --role analyzer --publish "$(ep $((BASE + 20)))" --upstream "$(ep "$BASE")"
+ANALYZER=$(ep $((BASE + 21)))
 start monitor --role monitor --publish "$(ep $((BASE + 30)))" \
     --upstream "$(ep "$BASE")" --upstream "$(ep $((BASE + 10)))" --upstream "$(ep $((BASE + 20)))"
 
@@ -62,6 +69,13 @@ for _ in $(seq 60); do
     sleep 1
 done
 sleep "$SECONDS_TO_RUN" || true
+for name in "${!PIDS[@]}"; do  # an instance that could not start stops the example
+    if ! kill -0 "${PIDS[$name]}" 2>/dev/null; then
+        echo "$name exited early; the end of $WORK/$name.log:"
+        tail -n 3 "$WORK/$name.log"
+        exit 1
+    fi
+done
 
 # On a busy machine the replica may still be starting: it bootstraps from the executor's
 # snapshot, so the executor runs on until the replica has a head (a minute at most).
@@ -77,18 +91,42 @@ for _ in $(seq 30); do
     [ "$(head_of replica)" = "$last" ] && break
     sleep 1
 done
+# The analyzer's rag index takes in the executor's last block (a minute at most).
+rag_behind() {
+    $MONMOUTH rag stats --endpoint "$ANALYZER" --json 2>/dev/null |
+        python3 -c 'import json, sys; s = json.load(sys.stdin); print(s["behind"] if s["queued_blocks"] == 0 else "queued")' 2>/dev/null ||
+        echo unknown
+}
+until_rag=$((SECONDS + 60))
+while (( SECONDS < until_rag )); do
+    [ "$(rag_behind)" = 0 ] && break
+    sleep 1
+done
+echo
+echo "== asked of the analyzer (--endpoint $ANALYZER):"
+$MONMOUTH rag stats --endpoint "$ANALYZER" --json > "$WORK/rag-stats.json" || true
+echo "   rag stats: $(cat "$WORK/rag-stats.json")"
+echo "   rag query \"failed transfer\" --k 3:"
+$MONMOUTH rag query "failed transfer" --k 3 --endpoint "$ANALYZER" | sed 's/^/   /' || true
+echo "   mev --block $last: $($MONMOUTH mev --block "$last" --endpoint "$ANALYZER" --json || true)"
 for name in replica analyzer monitor; do stop "$name"; done
 
 echo
 echo "== executor: $($MONMOUTH status --data-dir "$WORK/executor" --json)"
 echo "== replica:  $($MONMOUTH status --data-dir "$WORK/replica" --json)"
 echo "== analyzer: $(grep '"progress"' "$WORK/analyzer.log" | tail -n 1)"
+echo "== monitor, last view of the analyzer: $(grep '"instance": "analyzer"' "$WORK/monitor.log" | grep '"event": "instance"' | tail -n 1)"
 echo "== monitor alerts:"
 grep '"alert"' "$WORK/monitor.log" | sed 's/^/   /' || echo "   none"
 
 python3 - "$WORK" <<'PY'
 import json, subprocess, sys, os
 work = sys.argv[1]
+try:
+    rag = json.load(open(f"{work}/rag-stats.json"))
+except ValueError:
+    print("the analyzer's rag did not answer (see analyzer.log)")
+    sys.exit(1)
 cmd = os.environ.get("MONMOUTH", "monmouth").split()
 def status(name):
     out = subprocess.run([*cmd, "status", "--data-dir", f"{work}/{name}", "--json"],
@@ -100,5 +138,12 @@ if (executor["head_number"], executor["state_hash"]) == (replica["head_number"],
 else:
     print(f"replica DIFFERS: executor #{executor['head_number']} {executor['state_hash']}, "
           f"replica #{replica['head_number']} {replica['state_hash']}")
+    sys.exit(1)
+if rag["head"] == executor["head_number"] and rag["behind"] == 0:
+    print(f"the analyzer's rag index is at the executor's head #{rag['head']}: "
+          f"{rag['documents']} documents, 0 blocks behind")
+else:
+    print(f"the analyzer's rag index is at #{rag['head']}, {rag['behind']} blocks behind the "
+          f"executor's #{executor['head_number']}")
     sys.exit(1)
 PY

@@ -255,6 +255,10 @@ class StreamSettings(_Section):
     #: many seconds.
     max_lag_blocks: int = Field(8, ge=1)
     max_silence: float = Field(5.0, gt=0)
+    #: Monitor: alert when an analyzer is this many blocks behind the executor. Larger than
+    #: `max_lag_blocks`: an analyzer's plugins may index slower than the executor executes
+    #: while catching up, fall behind and catch up again (issue 20).
+    max_analyzer_lag_blocks: int = Field(64, ge=1)
 
     @field_validator("publish", "request")
     @classmethod

@@ -444,6 +444,11 @@ class PluginHost:
     ) -> None:
         """Collect the plugins' stream topics and request methods (inline, before `started`)."""
         self.pm.hook.register_stream_topics(register=topics)
+        self.register_methods(methods)
+
+    def register_methods(self, methods: Callable[[str, Callable[..., Any]], None]) -> None:
+        """Collect the plugins' request methods only (inline, before `started`): what an
+        instance without a stream log of its own (an analyzer) serves."""
         self.pm.hook.register_rpc_methods(register=methods)
 
     def started(

@@ -27,6 +27,10 @@ What differs from plugins run inside the executor:
 
 The analyzer publishes heartbeats (and nothing else) when `[stream] publish` is set, with the
 last block it handed to the plugins as its head, so that a monitor watches it too.
+
+Its request socket (`analyzer_requests.py`) answers `status` and its plugins' methods (e.g.
+`rag.query`), with its head and the executor's, so that `monmouth rag query --endpoint` reaches
+it; it keeps no log, so `replay` and `snapshot` are refused.
 """
 
 from __future__ import annotations
@@ -37,6 +41,7 @@ import base58
 import pluggy
 import structlog
 
+import monmouth.roles.analyzer_requests as request_side
 from monmouth.core.config import Settings
 from monmouth.core.errors import ConfigError
 from monmouth.core.l1 import BlockId
@@ -178,7 +183,9 @@ class Analyzer:
         self.pm = plugins if plugins is not None else load_plugins(settings)
         self.plugins = PluginHost(self.pm, settings)
         try:
-            self.stream = StreamService(settings, None)
+            # The request socket with the plugins' methods, and heartbeats (the request side).
+            self.requests = request_side.RequestSide(self, settings)
+            self.stream: StreamService = self.requests.stream
         except BaseException:
             self.plugins.close()
             raise
@@ -225,6 +232,11 @@ class Analyzer:
     @property
     def last_block(self) -> BlockInfo | None:
         return self._last
+
+    @property
+    def upstream_head(self) -> int | None:
+        """The executor's head as the analyzer knows it (its heartbeats; `RequestSide`)."""
+        return self.requests.upstream_head()
 
     # ------------------------------------------------------------------ the loop
 
@@ -354,3 +366,4 @@ class Analyzer:
         finally:
             self.plugins.close()
             self.stream.close()
+            self.requests.close()

@@ -11,8 +11,19 @@ and a clock, unit-testable without sockets) and raises:
   `instance_recovered` (warning) when it speaks again.
 - `instance_lagging` (warning): an instance's head is more than `max_lag_blocks` below the
   highest head of the live instances, once per episode; `instance_caught_up` when it is back.
-- `state_hash_mismatch` (critical): two live instances report different state hashes at one
-  height, once per (height, pair). When both reported the same L1 block hash at that height
+- `analyzer_lagging` (warning): an analyzer's head (the last block it handed to its plugins)
+  is more than `max_analyzer_lag_blocks` below the highest head of the live executors, once per
+  episode; `analyzer_caught_up` when it is back. Analyzers have a rule and a threshold of their
+  own: their plugins (rag indexing) may run slower than execution while catching up, which is
+  expected and must not read as a failing instance. A replica is held to `max_lag_blocks`
+  against the executors' head too.
+
+Every instance's lag is in `status()` (`behind`, and `reference`: the head it is measured
+against, the highest live executor's for replicas and analyzers) and in the progress lines.
+- `state_hash_mismatch` (critical): two live instances that hold state (not analyzers: an
+  analyzer's state hashes are its executor's, relayed, so a difference only means it has not
+  applied a reorg yet, which its lag shows) report different state hashes at one height, once
+  per (height, pair). When both reported the same L1 block hash at that height
   (they executed the same block) it is raised at once; otherwise they may be on two sides of a
   reorg that one of them has not applied yet, and it is raised only when the disagreement
   outlasts `mismatch_grace` seconds (default: three heartbeat intervals).
@@ -79,6 +90,10 @@ class InstanceStatus:
     :ivar last_seen: the monitor's clock when the instance last sent anything.
     :ivar sent_at: the instance's own wall clock in its last heartbeat.
     :ivar recent: the (height, state hash) history kept, lowest first.
+    :ivar behind: blocks below `reference` at the last evaluation (None: no head, or nothing to
+        compare with; never negative).
+    :ivar reference: the head it is measured against: the highest head of the live executors
+        for a replica or analyzer, else of all live instances.
     """
 
     name: str
@@ -95,6 +110,8 @@ class InstanceStatus:
     silent: bool
     lagging: bool
     recent: tuple[tuple[int, str], ...]
+    behind: int | None = None
+    reference: int | None = None
 
 
 @dataclass(slots=True)
@@ -112,6 +129,8 @@ class _Instance:
     heartbeats: int = 0
     silent: bool = False
     lagging: bool = False
+    behind: int | None = None
+    reference: int | None = None
     #: height -> state hash, as last reported.
     history: dict[int, str] = field(default_factory=dict)
     #: height -> (L1 block hash, state hash), for the heights the instance reported as its
@@ -141,6 +160,8 @@ class _Instance:
             silent=self.silent,
             lagging=self.lagging,
             recent=tuple(sorted(self.history.items())),
+            behind=self.behind,
+            reference=self.reference,
         )
 
 
@@ -156,6 +177,7 @@ class HeartbeatTracker:
     Thread-safe: `observe_*`, `evaluate` and the read properties take one lock.
 
     :param max_lag_blocks: an instance more than this many blocks below the highest head lags.
+    :param max_analyzer_lag_blocks: the same for an analyzer, against the executors' head.
     :param max_silence: seconds without a message after which a seen instance is silent.
     :param mismatch_grace: seconds a state-hash disagreement at one height must last before it
         is raised, unless both instances reported the same L1 block hash there.
@@ -167,8 +189,10 @@ class HeartbeatTracker:
         max_lag_blocks: int = 8,
         max_silence: float = 5.0,
         mismatch_grace: float = 3.0,
+        max_analyzer_lag_blocks: int = 64,
     ) -> None:
         self.max_lag_blocks = max_lag_blocks
+        self.max_analyzer_lag_blocks = max_analyzer_lag_blocks
         self.max_silence = max_silence
         self.mismatch_grace = mismatch_grace
         self._instances: dict[str, _Instance] = {}
@@ -270,7 +294,8 @@ class HeartbeatTracker:
             raised: list[Alert] = []
             live = self._silence(now, raised)
             self._lag(live, now, raised)
-            self._mismatches(live, now, raised)
+            # An analyzer relays its executor's state hashes: nothing of its own to compare.
+            self._mismatches([i for i in live if i.role != "analyzer"], now, raised)
             self._alerts.extend(raised)
             return raised
 
@@ -307,41 +332,57 @@ class HeartbeatTracker:
         return live
 
     def _lag(self, live: list[_Instance], now: float, raised: list[Alert]) -> None:
+        for inst in self._instances.values():
+            if inst.silent or inst.head is None:
+                inst.behind = inst.reference = None
         heads = [(inst.head, inst.name) for inst in live if inst.head is not None]
         if not heads:
             return
-        top, leader = max(heads, key=lambda item: (item[0], item[1]))
+        top = max(heads, key=lambda item: (item[0], item[1]))
+        executors = [
+            (inst.head, inst.name)
+            for inst in live
+            if inst.role == "executor" and inst.head is not None
+        ]
+        # Followers are measured against the executors they follow, when one is live.
+        followed = max(executors, key=lambda item: (item[0], item[1])) if executors else top
         for inst in live:
             if inst.head is None:
                 continue
-            behind = top - inst.head
+            analyzer = inst.role == "analyzer"
+            highest, leader = followed if inst.role in ("replica", "analyzer") else top
+            behind = max(highest - inst.head, 0)
+            inst.behind, inst.reference = behind, highest
+            limit = self.max_analyzer_lag_blocks if analyzer else self.max_lag_blocks
             details = {
                 "instance": inst.name,
+                "role": inst.role,
                 "head": inst.head,
-                "highest": top,
+                "highest": highest,
                 "leader": leader,
                 "behind": behind,
             }
-            if behind > self.max_lag_blocks and not inst.lagging:
+            what = f"analyzer {inst.name}" if analyzer else f"instance {inst.name}"
+            if behind > limit and not inst.lagging:
                 inst.lagging = True
                 raised.append(
                     Alert(
-                        "instance_lagging",
+                        "analyzer_lagging" if analyzer else "instance_lagging",
                         "warning",
-                        f"instance {inst.name} is {behind} blocks behind "
-                        f"(head #{inst.head}, {leader} is at #{top})",
+                        f"{what} is {behind} blocks behind (head #{inst.head}, {leader} is at "
+                        f"#{highest})" + (": its plugins see the chain late" if analyzer else ""),
                         details,
                         inst.name,
                         now,
                     )
                 )
-            elif behind <= self.max_lag_blocks and inst.lagging:
+            elif behind <= limit and inst.lagging:
                 inst.lagging = False
                 raised.append(
                     Alert(
-                        "instance_caught_up",
+                        "analyzer_caught_up" if analyzer else "instance_caught_up",
                         "warning",
-                        f"instance {inst.name} caught up (head #{inst.head}, highest #{top})",
+                        f"{what} caught up (head #{inst.head}, highest #{highest})",
                         details,
                         inst.name,
                         now,
@@ -414,6 +455,7 @@ class Monitor:
             max_lag_blocks=cfg.max_lag_blocks,
             max_silence=cfg.max_silence,
             mismatch_grace=grace,
+            max_analyzer_lag_blocks=cfg.max_analyzer_lag_blocks,
         )
         self._closed = False
         curve = client_curve(settings)
@@ -479,6 +521,8 @@ class Monitor:
                     "heartbeats": st.heartbeats,
                     "silent": st.silent,
                     "lagging": st.lagging,
+                    "behind": st.behind,
+                    "reference": st.reference,
                 }
                 for name, st in self.instances.items()
             },
@@ -505,16 +549,14 @@ class Monitor:
         progress = Every()
         while not stop.is_set():
             if progress.due():
-                top = max(
-                    (st.head for st in self.instances.values() if st.head is not None), default=None
-                )
                 for name, st in sorted(self.instances.items()):
                     log.info(
                         "instance",
                         instance=name,
                         role=st.role,
                         head=st.head,
-                        behind=None if top is None or st.head is None else top - st.head,
+                        behind=st.behind,
+                        reference=st.reference,
                         state_hash=st.state_hash,
                         silent=st.silent,
                     )

@@ -72,7 +72,12 @@ def client_curve(settings: Settings) -> ClientCurve | None:
 
 
 class StreamService:
-    """The stream side of one instance (an `EventLog`). Without `publish` it only keeps the log."""
+    """The stream side of one instance (an `EventLog`). Without `publish` it only keeps the log.
+
+    The request socket is served when the instance has a store, and, without one, when
+    `stateless_requests` is set (an analyzer: `status` and its plugins' methods, no replay;
+    `upstream_head` gives the head of the executor it follows).
+    """
 
     def __init__(
         self,
@@ -80,6 +85,8 @@ class StreamService:
         store: Store | None,
         *,
         head: Callable[[], int | None] = lambda: None,
+        stateless_requests: bool = False,
+        upstream_head: Callable[[], int | None] | None = None,
     ) -> None:
         cfg = settings.stream
         self.settings = settings
@@ -126,12 +133,13 @@ class StreamService:
                 limits=SubscriptionLimits(cfg.max_subscription_bytes, cfg.max_subscriptions),
                 first_height=self._first_height,
             )
-            if store is not None:
+            if store is not None or stateless_requests:
                 self.server = RequestServer(
                     self._context,
                     request,
                     store,
                     head=head,
+                    upstream_head=upstream_head,
                     curve=curve,
                     methods=self.methods,
                     limits=RequestLimits(
@@ -153,7 +161,7 @@ class StreamService:
         log.info(
             "stream publishing",
             endpoint=cfg.publish,
-            request=request,
+            request=None if self.server is None else request,
             curve=curve is not None,
             publisher_pid=self.publisher.pid,
         )

@@ -1,10 +1,15 @@
-"""The request socket (ROUTER): replay from the LMDB log, and status.
+"""The request socket (ROUTER): replay from the LMDB log, status, and plugins' methods.
 
 A replay answers with the very messages that were published (same sequence numbers, same
 bodies), in chunks: each reply frame is followed by its messages' (topic, header, body) frames,
 and the last has `done`. A malformed request gets an error reply; nothing a client sends can
 stop the node, and no client can make the others wait or the node grow without bound: what one
 may cost is `RequestLimits` (docs/stream.md, "Limits").
+
+An instance without a store (an analyzer) serves the same socket store-less: `status` (its
+head, and the head of the executor it follows) and `call` (its plugins' methods), with the same
+limits; `replay` and `snapshot` are refused with an error naming where to ask instead, since it
+keeps no log.
 """
 
 from __future__ import annotations
@@ -82,15 +87,22 @@ class RequestServer:
     Requests are answered a reply at a time, round robin over clients and never blocking on
     one: a client that stops reading has its requests dropped after `client_timeout`, and
     meanwhile every other client is answered.
+
+    :param store: the instance's state and log; None for a store-less instance (an analyzer),
+        which answers `status` and `call` only (module docstring).
+    :param head: the instance's head number, for every reply.
+    :param upstream_head: the head of the executor this instance follows, as last heard
+        (`Reply.upstream_head`); None for an executor.
     """
 
     def __init__(
         self,
         context: zmq.Context[zmq.Socket[bytes]],
         endpoint: str,
-        store: Store,
+        store: Store | None,
         *,
         head: Callable[[], int | None],
+        upstream_head: Callable[[], int | None] | None = None,
         curve: ServerCurve | None = None,
         methods: Mapping[str, Callable[[Any], Any]] | None = None,
         limits: RequestLimits | None = None,
@@ -103,6 +115,7 @@ class RequestServer:
         self.dropped = 0
         self._store = store
         self._head = head
+        self._upstream_head = upstream_head
         #: op `call`: the methods plugins registered (`register_rpc_methods`), by name.
         self.methods = methods if methods is not None else {}
         self._jobs: dict[bytes, deque[_Job]] = {}
@@ -222,6 +235,8 @@ class RequestServer:
     def _job(self, request: Request) -> _Job:
         """The answer to one request; raises ValueError for a request that cannot be served."""
         store = self._store
+        if store is None:
+            return self._stateless(request)
         first_seq, next_seq, first_height = store.stream_bounds()
         base = Reply(
             request.id,
@@ -236,16 +251,7 @@ class RequestServer:
         if request.op == "snapshot":
             return _Job(self._snapshot(base), heavy=True)
         if request.op == "call":
-            method = self.methods.get(request.method or "")
-            if method is None:
-                known = ", ".join(sorted(self.methods)) or "none"
-                raise ValueError(f"no method {request.method!r} (registered: {known})")
-            try:
-                result = encode(method(request.params))
-            except (TypeError, ValueError) as exc:
-                error = msgspec.structs.replace(base, error=str(exc))
-                return _Job(iter([[encode(error)]]), heavy=False)
-            return _Job(iter([[encode(base), result]]), heavy=False)
+            return self._call(request, base)
         if (request.from_seq is None) == (request.from_height is None):
             raise ValueError("replay takes exactly one of from_seq and from_height")
         for name in ("from_seq", "from_height", "to_seq"):
@@ -262,7 +268,39 @@ class RequestServer:
         start = max(start, first_seq)
         return _Job(self._replay(request, base, start, last), heavy=True)
 
+    def _call(self, request: Request, base: Reply) -> _Job:
+        """Op `call`: a plugin's method, answered from this thread (it reads what the plugin
+        keeps; a method that raises TypeError or ValueError gets an error reply)."""
+        method = self.methods.get(request.method or "")
+        if method is None:
+            known = ", ".join(sorted(self.methods)) or "none"
+            raise ValueError(f"no method {request.method!r} (registered: {known})")
+        try:
+            result = encode(method(request.params))
+        except (TypeError, ValueError) as exc:
+            error = msgspec.structs.replace(base, error=str(exc))
+            return _Job(iter([[encode(error)]]), heavy=False)
+        return _Job(iter([[encode(base), result]]), heavy=False)
+
+    def _stateless(self, request: Request) -> _Job:
+        """The answer of an instance without a store: `status` and `call` only."""
+        upstream = self._upstream_head
+        base = Reply(
+            request.id,
+            head=self._head(),
+            upstream_head=None if upstream is None else upstream(),
+        )
+        if request.op == "status":
+            return _Job(iter([[encode(base)]]), heavy=False)
+        if request.op == "call":
+            return self._call(request, base)
+        raise ValueError(
+            f"{request.op} needs a stream log, and this instance keeps none (an analyzer): "
+            "ask the executor it follows"
+        )
+
     def _snapshot(self, base: Reply) -> Iterator[Frames]:
+        assert self._store is not None
         frames: Frames = []
         size = 0
         for key, value in self._store.snapshot():
@@ -278,6 +316,7 @@ class RequestServer:
         expander = Expander(wanted)
         frames: Frames = []
         count = size = 0
+        assert self._store is not None
         for seq, segment in self._store.segments(start, last):
             messages, _ = expander.expand(seq, segment)
             for msg in messages:

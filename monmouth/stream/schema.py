@@ -227,6 +227,12 @@ class Reply(msgspec.Struct, frozen=True, omit_defaults=True):
     :ivar done: the last reply of a request.
     :ivar first_seq / first_height: the oldest message and height still stored.
     :ivar last_seq: the newest message the replay covers (or the log's newest, for `status`).
+    :ivar head: the instance's head: the last block it committed (an analyzer: the last it
+        handed to its plugins).
+    :ivar upstream_head: for an instance that follows another (an analyzer), the head of the
+        executor it follows as last heard (heartbeat or block); None for an executor, whose
+        own head is the executor's. How far a plugin's index is behind the executor is
+        measured against it.
     :ivar error: why the request failed; the other fields are then meaningless.
     """
 
@@ -237,6 +243,7 @@ class Reply(msgspec.Struct, frozen=True, omit_defaults=True):
     last_seq: int = -1
     stream_id: str = ""
     head: int | None = None
+    upstream_head: int | None = None
     error: str | None = None
 
 

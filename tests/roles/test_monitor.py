@@ -94,6 +94,7 @@ def test_lag_once_per_episode() -> None:
     assert codes(lagging) == [("instance_lagging", "b")]
     assert lagging[0].details == {
         "instance": "b",
+        "role": "executor",
         "head": 92,
         "highest": 101,
         "leader": "a",
@@ -106,6 +107,60 @@ def test_lag_once_per_episode() -> None:
     assert codes(tracker.evaluate(0.7)) == [("instance_caught_up", "b")]
     tracker.observe_heartbeat(beat("a", 130), 0.8)
     assert codes(tracker.evaluate(0.9)) == [("instance_lagging", "b")]  # a new episode
+
+
+def test_analyzer_lag_against_the_executor() -> None:
+    tracker = HeartbeatTracker(max_lag_blocks=2, max_analyzer_lag_blocks=10, max_silence=10.0)
+    tracker.observe_heartbeat(beat("ex", 100), 0.0)
+    tracker.observe_heartbeat(beat("an", 95, role="analyzer"), 0.0)  # 5 behind: within 10
+    tracker.observe_heartbeat(beat("rep", 99, role="replica"), 0.0)
+    assert tracker.evaluate(0.1) == []
+    status = tracker.instances
+    assert (status["an"].behind, status["an"].reference) == (5, 100)
+    assert (status["rep"].behind, status["ex"].behind) == (1, 0)
+    tracker.observe_heartbeat(beat("ex", 106), 0.2)
+    tracker.observe_heartbeat(beat("rep", 106, role="replica"), 0.2)
+    lagging = tracker.evaluate(0.3)
+    assert codes(lagging) == [("analyzer_lagging", "an")]
+    assert lagging[0].details == {
+        "instance": "an",
+        "role": "analyzer",
+        "head": 95,
+        "highest": 106,
+        "leader": "ex",
+        "behind": 11,
+    }
+    assert "analyzer an is 11 blocks behind" in lagging[0].message
+    assert tracker.instances["an"].lagging
+    # An analyzer ahead of the executor's last heartbeat (it heard a block first) is 0 behind,
+    # and measured against the executor, not against itself.
+    tracker.observe_heartbeat(beat("an", 107, role="analyzer"), 0.4)
+    assert codes(tracker.evaluate(0.5)) == [("analyzer_caught_up", "an")]
+    status = tracker.instances
+    assert (status["an"].behind, status["an"].reference) == (0, 106)
+    # A replica lags by the instances' rule, against the executor too.
+    tracker.observe_heartbeat(beat("ex", 110), 0.6)
+    tracker.observe_heartbeat(beat("an", 110, role="analyzer"), 0.6)
+    assert codes(tracker.evaluate(0.7)) == [("instance_lagging", "rep")]
+    # Without a live executor, followers are measured against the highest head there is.
+    quiet = HeartbeatTracker(max_analyzer_lag_blocks=3, max_silence=10.0)
+    quiet.observe_heartbeat(beat("an", 10, role="analyzer"), 0.0)
+    quiet.observe_heartbeat(beat("rep", 20, role="replica"), 0.0)
+    assert codes(quiet.evaluate(0.1)) == [("analyzer_lagging", "an")]
+    assert quiet.instances["an"].reference == 20
+
+
+def test_an_analyzer_behind_a_reorg_is_no_mismatch() -> None:
+    """An analyzer relays its executor's state hashes: while it catches up it still reports
+    a fork the executor left, and that is lag, not a disagreement."""
+    tracker = HeartbeatTracker(max_silence=100.0, mismatch_grace=1.0)
+    tracker.observe_heartbeat(beat("ex", 12, [(10, "new10"), (11, "new11"), (12, "x")]), 0.0)
+    tracker.observe_heartbeat(beat("an", 11, [(10, "old10"), (11, "old11")], role="analyzer"), 0)
+    tracker.observe_heartbeat(beat("rep", 11, [(10, "old10"), (11, "old11")], role="replica"), 0)
+    assert tracker.evaluate(0.1) == []
+    raised = tracker.evaluate(5.0)  # long past the grace
+    assert {a.code for a in raised} == {"state_hash_mismatch"}
+    assert {tuple(a.details["instances"]) for a in raised} == {("ex", "rep")}
 
 
 def test_silent_instances_do_not_set_the_pace() -> None:

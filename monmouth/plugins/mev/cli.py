@@ -2,6 +2,10 @@
 
 - `monmouth mev --block N [--json]`: what the `mev` plugin found in block N of the node's chain
   (read-only; works while the node runs). Exit 1 when it has no record of that block.
+- `monmouth mev --block N --endpoint tcp://HOST:PORT [--json]`: the same, asked of a running
+  instance (executor or analyzer) through its request socket (method `mev.block`; CURVE keys
+  with `--curve-key` and `--server-key`). The answer also says the newest block the plugin
+  wrote and how far that is behind the executor (`head`, `node_head`, `behind`).
 - `monmouth mev inspect FILE.json [--json]`: the Ethereum detector on one block file in the
   format of mev-inspect-py's fixtures (`block_number`, `miner`, `traces`, `receipts`); `--json`
   prints `{"block_number", "swaps", "sandwiches", "arbitrages"}` (`to_json_dict`).
@@ -19,7 +23,18 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from monmouth.commands import ConfigFile, DataDir, JsonFlag, console, fail, settings_for
+from monmouth.commands import (
+    ConfigFile,
+    CurveKey,
+    DataDir,
+    Endpoint,
+    JsonFlag,
+    ServerKey,
+    ask_instance,
+    console,
+    fail,
+    settings_for,
+)
 from monmouth.core.errors import DataDirError, UserError
 
 if TYPE_CHECKING:
@@ -47,16 +62,29 @@ def mev(
     ] = None,
     config: ConfigFile = None,
     data_dir: DataDir = None,
+    endpoint: Endpoint = None,
+    curve_key: CurveKey = None,
+    server_key: ServerKey = None,
     as_json: JsonFlag = False,
 ) -> None:
-    """MEV: `mev --block N` shows what the mev plugin found in block N; `mev inspect FILE.json`
-    runs the Ethereum detector (swaps, sandwiches, arbitrages) on one block file."""
+    """MEV: `mev --block N` shows what the mev plugin found in block N (`--endpoint`: asks a
+    running executor or analyzer); `mev inspect FILE.json` runs the Ethereum detector (swaps,
+    sandwiches, arbitrages) on one block file."""
     try:
+        if endpoint is None and (curve_key is not None or server_key is not None):
+            raise UserError("--curve-key and --server-key go with --endpoint")
         if action is None:
             if file is not None:
                 raise UserError(f"unexpected argument {file}; did you mean `mev inspect {file}`?")
             if block is None:
                 raise UserError("give --block N, or `inspect FILE.json`")
+            if endpoint is not None:
+                if config is not None or data_dir is not None:
+                    raise UserError(
+                        "--endpoint asks a running instance: leave out --config and --data-dir"
+                    )
+                _show_remote(block, endpoint, curve_key, server_key, as_json)
+                return
             data = _stored(block, config, data_dir)
             if data is None:
                 raise fail(f"no MEV record for block {block}", 1)
@@ -66,6 +94,8 @@ def mev(
                 raise UserError("`mev inspect` needs a block file: `mev inspect FILE.json`")
             if block is not None:
                 raise UserError("--block does not go with `inspect`")
+            if endpoint is not None:
+                raise UserError("--endpoint does not go with `inspect` (it reads a file)")
             _show_inspection(_inspect(file), as_json)
         else:
             raise UserError(f"unknown action {action!r}; use `inspect FILE.json` or --block N")
@@ -78,13 +108,13 @@ def mev(
 
 def _stored(number: int, config: Path | None, data_dir: Path | None) -> dict[str, Any] | None:
     from monmouth.core.state import Store
+    from monmouth.plugins.mev.queries import pick
     from monmouth.plugins.mev.store import MevStore, to_json
 
     settings = settings_for(config, data_dir)
     with MevStore(settings.data_dir / "mev", readonly=True) as store:
         records = store.at(number)
-    if not records:
-        return None
+    chain_hash = None
     if len(records) > 1:
         # A revert the plugin missed left another record at this height: the node's block wins.
         try:
@@ -92,12 +122,32 @@ def _stored(number: int, config: Path | None, data_dir: Path | None) -> dict[str
                 block = state.block(number)
         except DataDirError:
             block = None
-        if block is not None:
-            wanted = "0x" + block.hash.hex()
-            records = [r for r in records if r.block_hash == wanted]
-            if not records:
-                return None
-    return to_json(records[0])
+        chain_hash = None if block is None else block.hash
+    record = pick(records, chain_hash)
+    return None if record is None else to_json(record)
+
+
+def _show_remote(
+    number: int, endpoint: str, curve_key: Path | None, server_key: Path | None, as_json: bool
+) -> None:
+    """`--block N --endpoint`: the record as a running instance's plugin answers it."""
+    answer = ask_instance(
+        endpoint, "mev.block", {"block": number}, curve_key=curve_key, server_key=server_key
+    )
+    where = answer.lag(answer.result["head"])
+    data = answer.result["block"]
+    if data is None:
+        head = "none yet" if where["head"] is None else f"up to block #{where['head']}"
+        raise fail(f"no MEV record for block {number} at {endpoint} (its findings: {head})", 1)
+    if as_json:
+        sys.stdout.write(json.dumps({**data, **where}) + "\n")
+        return
+    _show_stored(data, False)
+    console.print(
+        f"findings up to block #{where['head']}, {where['behind']} block(s) behind the "
+        f"executor (#{where['node_head']})",
+        highlight=False,
+    )
 
 
 def _show_stored(data: dict[str, Any], as_json: bool) -> None:

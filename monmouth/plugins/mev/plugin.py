@@ -128,6 +128,27 @@ class Plugin:
             "replay, cu_outlier (swap with publish_swaps), and revert",
         )
 
+    @hookimpl
+    def register_rpc_methods(self, register: Callable[..., Any]) -> None:
+        register("mev.block", self.rpc_block)
+
+    def rpc_block(self, node: Host, params: Any) -> dict[str, Any]:
+        """`mev.block` (`{"block": N}`): the block's record and the plugin's head
+        (`queries.block_answer`); `monmouth mev --block N --endpoint` asks it."""
+        from monmouth.plugins.mev.queries import block_answer, block_number
+
+        number = block_number(params)
+        chain = node.store
+        record = None if chain is None else chain.block(number)
+        head = node.head
+        if record is not None:
+            chain_hash: bytes | None = record.hash
+        elif head is not None and head.number == number:
+            chain_hash = head.hash  # an analyzer knows its head's hash
+        else:
+            chain_hash = None
+        return block_answer(self.store, number, chain_hash)
+
     # ------------------------------------------------------------------ lifecycle
 
     @hookimpl

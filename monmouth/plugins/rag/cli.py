@@ -7,7 +7,12 @@
 - `monmouth rag stats [--json]`: counts and sizes.
 
 It reads `<data_dir>/rag/` read-only, so it works while the node runs (it sees what was
-indexed when it opened). The command is offered whether or not the plugin is enabled.
+indexed when it opened). With `--endpoint tcp://HOST:PORT` it asks a running instance instead,
+an executor or an analyzer, through its request socket (methods `rag.query`, `rag.context`,
+`rag.stats`; CURVE keys with `--curve-key` and `--server-key`), and the answer says the index's
+head and how far behind the executor it is (`head`, `node_head`: the executor's head as the
+instance last heard it, `behind`; the `context` pack keeps its own `head`, slot and hash). The
+command is offered whether or not the plugin is enabled.
 """
 
 from __future__ import annotations
@@ -20,7 +25,19 @@ from typing import Annotated, Any
 
 import typer
 
-from monmouth.commands import ConfigFile, DataDir, JsonFlag, console, fail, settings_for
+from monmouth.commands import (
+    Answer,
+    ConfigFile,
+    CurveKey,
+    DataDir,
+    Endpoint,
+    JsonFlag,
+    ServerKey,
+    ask_instance,
+    console,
+    fail,
+    settings_for,
+)
 from monmouth.core.errors import DataDirError, UserError
 from monmouth.plugins.rag.plugin import lag
 
@@ -70,14 +87,42 @@ def rag(
     ] = False,
     config: ConfigFile = None,
     data_dir: DataDir = None,
+    endpoint: Endpoint = None,
+    curve_key: CurveKey = None,
+    server_key: ServerKey = None,
     as_json: JsonFlag = False,
 ) -> None:
     """Similarity search over executed transactions (the rag plugin's index): `rag query TEXT`,
     `rag query --like SIGNATURE`, `rag query --account PUBKEY`; `rag context ...` for a
-    prompt-ready JSON pack; `rag stats`."""
+    prompt-ready JSON pack; `rag stats`. `--endpoint` asks a running executor or analyzer."""
     try:
         if action not in _ACTIONS:
             raise UserError(f"unknown action {action!r}; use {', '.join(_ACTIONS)}")
+        if endpoint is not None:
+            if config is not None or data_dir is not None:
+                raise UserError(
+                    "--endpoint asks a running instance: leave out --config and --data-dir"
+                )
+            remote = _Remote(endpoint, curve_key, server_key)
+            asked = {
+                "text": text,
+                "like": like,
+                "account": account,
+                "program": program,
+                "status": status,
+                "from_height": from_height,
+                "to_height": to_height,
+            }
+            remote.run(
+                action,
+                {key: value for key, value in asked.items() if value is not None},
+                k,
+                exact,
+                as_json,
+            )
+            return
+        if curve_key is not None or server_key is not None:
+            raise UserError("--curve-key and --server-key go with --endpoint")
         index = _open(config, data_dir)
         try:
             if action == "stats":
@@ -118,8 +163,72 @@ def rag(
         raise fail(str(exc), 2) from None
 
 
+class _Remote:
+    """`monmouth rag ... --endpoint`: the same actions, asked of a running instance."""
+
+    def __init__(self, endpoint: str, curve_key: Path | None, server_key: Path | None) -> None:
+        self.endpoint = endpoint
+        self.curve_key = curve_key
+        self.server_key = server_key
+
+    def ask(self, method: str, params: Any) -> Answer:
+        return ask_instance(
+            self.endpoint, method, params, curve_key=self.curve_key, server_key=self.server_key
+        )
+
+    def lag(self) -> dict[str, Any]:
+        """The index's head and how far it is behind the executor (after the query, so that
+        the head is at least the one the query saw)."""
+        answer = self.ask("rag.stats", None)
+        return answer.lag(answer.result["head"])
+
+    def run(
+        self, action: str, query: dict[str, Any], k: int | None, exact: bool, as_json: bool
+    ) -> None:
+        if action == "stats":
+            if query:
+                raise UserError("`rag stats` takes no query")
+            answer = self.ask("rag.stats", None)
+            stats = dict(answer.result)
+            stats.update(answer.lag(stats["head"]))
+            _emit_stats(stats, as_json)
+            return
+        params = {**query, "k": k or (5 if action == "context" else 10)}
+        if exact:
+            params["exact"] = True
+        if action == "context":
+            pack = dict(self.ask("rag.context", params).result)
+            # The pack names the index's head itself (`head`: slot and hash); add the lag.
+            where = self.lag()
+            pack.update(node_head=where["node_head"], behind=where["behind"])
+            sys.stdout.write(json.dumps(pack) + "\n")
+            return
+        results = self.ask("rag.query", params).result["results"]
+        where = self.lag()
+        if as_json:
+            asked = {"text": params.pop("text", None), **params}
+            sys.stdout.write(json.dumps({"query": asked, "results": results, **where}) + "\n")
+            return
+        _show(results)
+        console.print(_lag_line(where), highlight=False)
+
+
+def _lag_line(where: dict[str, Any]) -> str:
+    head = "nothing" if where["head"] is None else f"block #{where['head']}"
+    if where["node_head"] is None:
+        return f"index at {head}; the executor's head is not known yet"
+    return (
+        f"index at {head}, {where['behind']} block(s) behind the executor (#{where['node_head']})"
+    )
+
+
 def _open(config: Path | None, data_dir: Path | None) -> Any:
+    from monmouth.core.logs import configure_logging
     from monmouth.plugins.rag.index import RagIndex
+
+    # Warnings only, and on stderr: stdout carries the answer (one JSON line with --json),
+    # and opening an index the node is writing logs how it searches what is not saved yet.
+    configure_logging("warning")
 
     settings = settings_for(config, data_dir)
     try:
