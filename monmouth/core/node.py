@@ -305,7 +305,7 @@ class Node:
         if prepared is None or prepared.block is not block:
             prepared = self.executor.prepare(block)
         started = time.perf_counter()
-        if SPANS.on:
+        if SPANS.active():
             span = tracer.start_span(
                 "block",
                 start_time=prepared.started_ns,
