@@ -163,7 +163,8 @@ class Node:
         self.verifier = SignatureVerifier()
         self.plugins = PluginHost(self.pm, settings)
         self.executor = BlockExecutor(self.store, self.runtime, self.verifier, self.plugins.route)
-        self.executor.want_updates = self.plugins.wants_account_updates()
+        self._plugin_updates = self.plugins.wants_account_updates()
+        self.executor.want_updates = self._plugin_updates
         self.executor.keep_details = settings.store.transaction_details
         self.stats = RunStats()
         try:
@@ -297,6 +298,9 @@ class Node:
         tracer.start_span("route", context=context, start_time=prepared.started_ns).end(
             end_time=prepared.routed_ns
         )
+        # The stream's `writes` are the plugins' per-write updates: built for either.
+        writes = self.events.logging and self.events.wants_writes()
+        self.executor.want_updates = self._plugin_updates or writes
         started = time.perf_counter()
         with trace.use_span(span), tracer.start_as_current_span("execute"):
             executed = self.executor.execute(prepared, self._window(block), self.state)
@@ -309,7 +313,12 @@ class Node:
         segments: list[Segment] = []
         if self.events.logging:
             segments = self.events.block_segments(
-                write.block, parent, write.accounts, executed.transactions, write.details
+                write.block,
+                parent,
+                write.accounts,
+                executed.transactions,
+                write.details,
+                (executed.updates, executed.written_before) if writes else None,
             )
         self.state = write.lthash
         self._recent.append((block.number, block.hash))
@@ -363,7 +372,7 @@ class Node:
             executed = g.executed
             plugins.block_committed(
                 info,
-                updates=executed.updates,
+                updates=executed.updates if self._plugin_updates else (),
                 transactions=executed.transactions,
                 l1=g.l1,
                 processed=((rec.number, g.parent),),

@@ -31,22 +31,35 @@ last block it handed to the plugins as its head, so that a monitor watches it to
 
 from __future__ import annotations
 
+import os
 import threading
+import time
+from pathlib import Path
 
 import base58
+import msgspec
 import pluggy
 import structlog
+import zmq
 
 from monmouth.core.config import Settings
-from monmouth.core.errors import ConfigError
+from monmouth.core.errors import ConfigError, SourceError
 from monmouth.core.l1 import BlockId
 from monmouth.core.payloads import AccountUpdate, BlockInfo, TransactionInfo
 from monmouth.core.plugins import PluginHost, load_plugins
 from monmouth.core.records import BlockRecord
 from monmouth.roles.progress import Every
 from monmouth.stream.eventlog import StreamService, client_curve
-from monmouth.stream.schema import AccountBody, BlockBody, RevertBody, SlotBody, TransactionBody
-from monmouth.stream.subscriber import Message, Subscriber
+from monmouth.stream.schema import (
+    BlockBody,
+    Request,
+    RevertBody,
+    SlotBody,
+    TransactionBody,
+    WritesBody,
+)
+from monmouth.stream.security import next_port
+from monmouth.stream.subscriber import Message, ReplayUnavailable, Subscriber, ask
 
 log = structlog.get_logger("monmouth.analyzer")
 
@@ -54,6 +67,46 @@ log = structlog.get_logger("monmouth.analyzer")
 RECENT_BLOCKS = 512
 #: The longest `run` waits for a message before looking at `stop` again.
 _POLL = 0.2
+#: Seconds between checkpoints of the position (see `Position`).
+CHECKPOINT_SECONDS = 30.0
+#: The position file, in the analyzer's data directory.
+POSITION_FILE = "analyzer-position"
+
+
+class Position(msgspec.Struct, frozen=True):
+    """Where the analyzer is in its upstream's log, kept in `<data_dir>/analyzer-position`.
+
+    :ivar stream_id: the upstream log's id (a new one is another history).
+    :ivar seq: the last message of the last segment whose hooks the plugins have run.
+    :ivar height: the block that segment was about (-1: none yet).
+    """
+
+    stream_id: str
+    seq: int
+    height: int
+
+
+def load_position(path: Path) -> Position | None:
+    """The stored position, or None when there is none yet."""
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        return None
+    try:
+        return msgspec.msgpack.decode(raw, type=Position)
+    except msgspec.DecodeError as exc:
+        raise ConfigError(f"{path} is not an analyzer position ({exc}); remove it") from None
+
+
+def save_position(path: Path, position: Position) -> None:
+    """Write the position durably: a new file, synced, renamed over the old one."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    with open(tmp, "wb") as f:
+        f.write(msgspec.msgpack.encode(position))
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
 
 
 def _hex(text: str) -> bytes:
@@ -80,19 +133,21 @@ def block_info(body: BlockBody) -> BlockInfo:
     )
 
 
-def account_update(body: AccountBody, write_version: int) -> AccountUpdate:
-    """The `AccountUpdate` an `account` message describes (no signature: the stream carries
-    the block's net change, not the write)."""
-    return AccountUpdate(
-        pubkey=_b58(body.pubkey),
-        lamports=body.lamports,
-        owner=_b58(body.owner),
-        executable=body.executable,
-        rent_epoch=body.rent_epoch,
-        data=bytes(body.data),
-        signature=None,
-        write_version=write_version,
-    )
+def account_updates(body: WritesBody) -> list[AccountUpdate]:
+    """The `AccountUpdate`s a `writes` message describes: the executor's, write for write."""
+    return [
+        AccountUpdate(
+            pubkey=_b58(w.pubkey),
+            lamports=w.lamports,
+            owner=_b58(w.owner),
+            executable=w.executable,
+            rent_epoch=w.rent_epoch,
+            data=bytes(w.data),
+            signature=None if w.signature is None else _b58(w.signature),
+            write_version=w.write_version,
+        )
+        for w in body.writes
+    ]
 
 
 def transaction_info(body: TransactionBody) -> TransactionInfo:
@@ -170,7 +225,7 @@ class Analyzer:
         self.joined = threading.Event()
         self._last: BlockInfo | None = None
         self._recent: dict[int, BlockInfo] = {}
-        self._updates: list[tuple[int, AccountBody]] = []
+        self._writes: list[tuple[int, WritesBody]] = []
         self._txs: list[tuple[int, TransactionBody]] = []
         self._processed: list[SlotBody] = []
         self._subscriber: Subscriber | None = None
@@ -186,7 +241,12 @@ class Analyzer:
         self.want_transactions = self.plugins.wants_transactions()
         self.kinds = ["block", "slot", "revert"]
         if self.want_accounts:
-            self.kinds.append("account")
+            self.kinds.append("writes")
+        self.position_path = settings.data_dir / POSITION_FILE
+        #: Where the plugins are (the last segment handed to them), and what is on disk.
+        self.position: Position | None = None
+        self._saved: Position | None = None
+        self._drained: Position | None = None
         if self.want_transactions:
             self.kinds.append("transaction")
         try:
@@ -235,11 +295,28 @@ class Analyzer:
         """
         if self._closed:
             raise RuntimeError("the analyzer is closed")
-        subscriber = Subscriber(self.upstream, kinds=self.kinds, curve=self.curve, stop=stop)
+        saved = load_position(self.position_path)
+        if saved is not None:
+            self._check_upstream(saved)
+            self.position = self._saved = self._drained = saved
+        # From the log's start on a first run (the plugins see the whole history it holds),
+        # else right after the last segment the plugins had.
+        start = 0 if saved is None else saved.seq + 1
+        if saved is not None:
+            log.info(
+                "analyzer resuming", upstream=self.upstream, from_seq=start, height=saved.height
+            )
+        subscriber = Subscriber(
+            self.upstream, kinds=self.kinds, curve=self.curve, stop=stop, from_seq=start
+        )
         self._subscriber = subscriber
         progress = Every()
+        checkpoint = time.monotonic() + CHECKPOINT_SECONDS
         try:
             while not stop.is_set():
+                if time.monotonic() >= checkpoint:
+                    self._checkpoint()
+                    checkpoint = time.monotonic() + CHECKPOINT_SECONDS
                 msg = subscriber.receive(_POLL)
                 if progress.due():
                     log.info(
@@ -256,17 +333,75 @@ class Analyzer:
                     log.info("analyzer joined the stream", upstream=self.upstream)
                 if msg is not None:
                     self.handle(msg)
+                    if msg.kind in ("block", "revert") or (
+                        msg.kind == "slot" and msg.body.status != "processed"
+                    ):
+                        # The last message of its segment: resume after it.
+                        self.position = Position(subscriber.stream_id or "", msg.seq, msg.height)
                 # A plugin under `halt` failed (on this block or an earlier one): stop.
                 self.plugins.check()
         finally:
             self._subscriber = None
             subscriber.close()
 
+    def _check_upstream(self, saved: Position) -> None:
+        """Refuse to resume on another history than the one the position is in."""
+        context: zmq.Context[zmq.Socket[bytes]] = zmq.Context()
+        try:
+            while True:
+                try:
+                    reply = next(
+                        iter(ask(context, next_port(self.upstream), Request("status"), self.curve))
+                    )[0]
+                    break
+                except ReplayUnavailable as exc:  # not up yet: the subscriber would wait too
+                    log.warning("upstream status unavailable, retrying", error=str(exc))
+                    time.sleep(1.0)
+        finally:
+            context.term()
+        if reply.stream_id and saved.stream_id and reply.stream_id != saved.stream_id:
+            raise SourceError(
+                f"the upstream {self.upstream} holds another history (stream "
+                f"{reply.stream_id}) than the one this analyzer followed ({saved.stream_id}, up "
+                f"to height {saved.height}): the plugins' data is of the old one. Start the "
+                f"analyzer with a new data directory to follow the new history"
+            )
+
+    def _checkpoint(self) -> None:
+        """Store the position the plugins had at the previous checkpoint (their hooks ran and
+        their own writes are done since), then drain for the next one."""
+        drained = self._drained
+        if drained is not None and drained != self._saved:
+            save_position(self.position_path, drained)
+            self._saved = drained
+        self.plugins.drain()
+        self._drained = self.position
+
+    def _behind(self, body: object) -> None:
+        """The upstream no longer holds what the plugins need next: stop, saying so."""
+        self.gaps += 1
+        last = self.position
+        first_missing = "its first block" if last is None or last.height < 0 else last.height + 1
+        details = body if isinstance(body, dict) else {"body": body}
+        message = (
+            f"the upstream {self.upstream} no longer holds what this analyzer needs next "
+            f"(height {first_missing}; messages {details.get('from_seq')} to "
+            f"{details.get('to_seq')}: {details.get('reason')}). Raise [stream] keep_blocks on "
+            f"the executor so that its log reaches back further, and start this analyzer with a "
+            f"new data directory (its plugins rebuild from what the log holds)"
+        )
+        self.stream.alert(
+            "analyzer_behind",
+            message,
+            details={"first_missing_height": first_missing, **details},
+        )
+        raise SourceError(message)
+
     def handle(self, msg: Message) -> None:
         """Act on one message of the stream (the run loop's step, public for tests)."""
         kind, body = msg.kind, msg.body
-        if kind == "account":
-            self._updates.append((msg.height, body))
+        if kind == "writes":
+            self._writes.append((msg.height, body))
         elif kind == "transaction":
             self._txs.append((msg.height, body))
         elif kind == "slot":
@@ -279,47 +414,51 @@ class Analyzer:
         elif kind == "revert":
             self._revert(body)
         elif kind == "gap":
-            self.gaps += 1
-            log.error(
-                "stream gap: messages lost for good, the plugins miss them",
-                upstream=self.upstream,
-                **(body if isinstance(body, dict) else {"body": body}),
-            )
+            log.error("stream gap: messages lost for good", upstream=self.upstream, gap=body)
+            self._behind(body)
 
-    def _take(self, number: int) -> tuple[list[AccountBody], list[TransactionBody]]:
-        updates = [b for h, b in self._updates if h == number]
+    def _take(self, number: int) -> tuple[WritesBody | None, list[TransactionBody]]:
+        writes = [b for h, b in self._writes if h == number]
         txs = [b for h, b in self._txs if h == number]
-        stray = len(self._updates) + len(self._txs) - len(updates) - len(txs)
+        stray = len(self._writes) + len(self._txs) - len(writes) - len(txs)
         if stray:
             log.warning("messages of another block dropped", block=number, messages=stray)
-        self._updates, self._txs = [], []
-        return updates, txs
+        self._writes, self._txs = [], []
+        return (writes[-1] if writes else None), txs
 
     def _block(self, body: BlockBody) -> None:
         info = block_info(body)
-        account_bodies, tx_bodies = self._take(info.number)
+        writes, tx_bodies = self._take(info.number)
         processed, self._processed = self._processed, []
+        updates: list[AccountUpdate] = []
+        if self.want_accounts:
+            if writes is None:
+                message = (
+                    f"block {info.number} came without its writes: the upstream "
+                    f"{self.upstream} did not build them (its [stream] writes is not "
+                    f'"always"), so update_accounts cannot be called as the executor calls '
+                    f'it. Set [stream] writes = "always" on the executor'
+                )
+                self.stream.alert("writes_missing", message, details={"height": info.number})
+                raise SourceError(message)
+            updates = account_updates(writes)
         self.plugins.block_committed(
             info,
-            updates=(
-                [account_update(b, i) for i, b in enumerate(account_bodies)]
-                if self.want_accounts
-                else []
-            ),
+            updates=updates,
             transactions=(
                 [transaction_info(b) for b in tx_bodies] if self.want_transactions else []
             ),
             processed=[(slot.slot, slot.parent) for slot in processed],
         )
         self.blocks += 1
-        self.accounts += len(account_bodies)
+        self.accounts += len(updates)
         self.transactions += len(tx_bodies)
         self._recent[info.number] = info
         self._recent.pop(info.number - RECENT_BLOCKS, None)
         self._set_head(info)
 
     def _revert(self, body: RevertBody) -> None:
-        self._updates, self._txs, self._processed = [], [], []
+        self._writes, self._txs, self._processed = [], [], []
         hash_, parent_hash = _hex(body.hash), _hex(body.parent_hash)
         known = self._recent.pop(body.number, None)
         if known is not None and known.hash == hash_:
@@ -351,6 +490,10 @@ class Analyzer:
         self._closed = True
         try:
             self.plugins.stopping(self)
+            # Every hook ran and `shutdown` let the plugins finish their writes.
+            if self.position is not None and self.position != self._saved:
+                save_position(self.position_path, self.position)
+                self._saved = self.position
         finally:
             self.plugins.close()
             self.stream.close()
