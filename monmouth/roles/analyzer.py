@@ -36,6 +36,7 @@ import threading
 import time
 from pathlib import Path
 
+import anyio
 import base58
 import msgspec
 import pluggy
@@ -44,10 +45,12 @@ import zmq
 
 from monmouth.core.config import Settings
 from monmouth.core.errors import ConfigError, SourceError
-from monmouth.core.l1 import BlockId
+from monmouth.core.ethrpc import EthRpc, RpcError
+from monmouth.core.l1 import BlockId, L1Block
 from monmouth.core.payloads import AccountUpdate, BlockInfo, TransactionInfo
 from monmouth.core.plugins import PluginHost, load_plugins
 from monmouth.core.records import BlockRecord
+from monmouth.core.sources.rpc import fetch_raw_blocks
 from monmouth.roles.progress import Every
 from monmouth.stream.eventlog import StreamService, client_curve
 from monmouth.stream.schema import (
@@ -71,6 +74,9 @@ _POLL = 0.2
 CHECKPOINT_SECONDS = 30.0
 #: The position file, in the analyzer's data directory.
 POSITION_FILE = "analyzer-position"
+#: Tries at one block from `[source] rpc_url` (the L1 node may not have it yet, or be on
+#: another fork for a moment), a second apart.
+L1_ATTEMPTS = 10
 
 
 class Position(msgspec.Struct, frozen=True):
@@ -242,6 +248,16 @@ class Analyzer:
         self.kinds = ["block", "slot", "revert"]
         if self.want_accounts:
             self.kinds.append("writes")
+        #: Plugins that take the L1 block (`notify_l1_block`, e.g. mev's call traces) get it
+        #: from `[source] rpc_url`: the stream does not carry L1 blocks.
+        self.want_l1 = self.plugins.wants("notify_l1_block")
+        self.want_traces = self.plugins.wants_traces()
+        self.l1_url = settings.source.rpc_url if self.want_l1 else None
+        if self.want_l1 and self.l1_url is None:
+            log.warning(
+                "a plugin takes L1 blocks (notify_l1_block), which an analyzer fetches from "
+                "[source] rpc_url: none is set, so it gets none",
+            )
         self.position_path = settings.data_dir / POSITION_FILE
         #: Where the plugins are (the last segment handed to them), and what is on disk.
         self.position: Position | None = None
@@ -445,6 +461,7 @@ class Analyzer:
         self.plugins.block_committed(
             info,
             updates=updates,
+            l1=None if self.l1_url is None else self._l1_block(self.l1_url, info),
             transactions=(
                 [transaction_info(b) for b in tx_bodies] if self.want_transactions else []
             ),
@@ -456,6 +473,41 @@ class Analyzer:
         self._recent[info.number] = info
         self._recent.pop(info.number - RECENT_BLOCKS, None)
         self._set_head(info)
+
+    def _l1_block(self, url: str, info: BlockInfo) -> L1Block | None:
+        """The L1 block `info` is about, as the rpc source would give it (with its call traces
+        when a plugin wants them), from the L1 node at `url`; None, with a warning, when that
+        node does not have this block (its number and hash) after L1_ATTEMPTS tries."""
+
+        async def fetch() -> list[dict[str, object]]:
+            rpc = EthRpc(url, attempts=3)
+            try:
+                return await fetch_raw_blocks(
+                    rpc, info.number, info.number, traces=self.want_traces
+                )
+            finally:
+                await rpc.aclose()
+
+        reason = ""
+        for attempt in range(L1_ATTEMPTS):
+            if attempt:
+                time.sleep(1.0)
+            try:
+                raw = anyio.run(fetch)
+                block = L1Block.from_rpc(raw[0]) if raw else None
+            except (RpcError, SourceError, ValueError, OSError) as exc:
+                reason = str(exc)
+                continue
+            if block is not None and block.hash == info.hash:
+                return block
+            reason = "the L1 node does not have it" if block is None else "another block there"
+        log.warning(
+            "L1 block not had from [source] rpc_url: the plugins get none for it",
+            block=info.number,
+            url=url,
+            reason=reason,
+        )
+        return None
 
     def _revert(self, body: RevertBody) -> None:
         self._writes, self._txs, self._processed = [], [], []

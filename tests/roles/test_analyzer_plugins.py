@@ -19,14 +19,20 @@ from pathlib import Path
 from typing import Any
 
 import lmdb
+import msgspec
 import pytest
+from anvil import Anvil, anvil_fixture  # noqa: F401  (the fixture)
+from chainbuilder import keypair
 from streamkit import NodeThread, free_endpoint, wait_until
+from test_rpc_source import SOL, deposit, inbox_call, pay, post, tip
 
+from monmouth.core import inbox
 from monmouth.core.config import Settings, load_settings
 from monmouth.core.errors import SourceError
 from monmouth.core.payloads import AccountUpdate, BlockInfo
 from monmouth.core.plugins import load_plugins
 from monmouth.hooks import hookimpl
+from monmouth.plugins.mev import MevStore
 from monmouth.plugins.rag.index import RagIndex
 from monmouth.roles.analyzer import POSITION_FILE, Analyzer, load_position
 
@@ -196,6 +202,88 @@ def test_rag_after_an_analyzer_crash_indexes_nothing_twice(tmp_path: Path) -> No
     ours, theirs = rag_databases(tmp_path / "analyzer"), rag_databases(tmp_path / "executor")
     for name in RAG_DATABASES:
         assert ours[name] == theirs[name], name.decode()
+
+
+def mev_records(path: Path) -> list[bytes]:
+    """Every block record the mev plugin stored, encoded, in height order."""
+    with MevStore(path / "mev", readonly=True) as store:
+        return [msgspec.msgpack.encode(r) for n in store.numbers() for r in store.at(n)]
+
+
+def test_mev_in_an_analyzer_records_what_it_records_in_the_executor(
+    anvil: Anvil, tmp_path: Path
+) -> None:
+    """The analyzer fetches each block's call traces from its own `[source] rpc_url` (the same
+    anvil here): its records equal the executor's, across its restart and an L1 reorg."""
+    alice, bob = keypair(1), keypair(2)
+    deposit(anvil, alice.pubkey(), 50)
+    for i in range(4):
+        post(anvil, pay(alice, bob.pubkey(), SOL + i, tip(anvil).hash))
+    endpoint = free_endpoint()
+    source = {"kind": "rpc", "rpc_url": anvil.url, "poll_interval": 0.05}
+    mev = {"enable": ["mev"]}
+    ex_settings = load_settings(
+        None,
+        data_dir=tmp_path / "executor",
+        store={"sync": False},
+        source=source,
+        stream={"publish": endpoint, "heartbeat_interval": 0.2},
+        plugins=mev,
+    )
+    an_settings = analyzer_settings(tmp_path / "analyzer", endpoint, plugins=mev, source=source)
+
+    def following(blocks: int) -> NodeThread:
+        # Until anvil's tip (a node on an rpc source waits for new heads, never for a stop).
+        executor = NodeThread(ex_settings, max_blocks=blocks)
+        executor.join(120)
+        assert executor.node.head == tip(anvil)
+        return executor
+
+    first_tip = tip(anvil).number
+    executor = following(first_tip + 1)
+    analyzer: AnalyzerThread | None = None
+    try:
+        assert executor.node.plugins.wants_traces()
+        analyzer = AnalyzerThread(an_settings)
+        assert analyzer.analyzer.want_traces
+        wait_until(lambda: analyzer is not None and analyzer.analyzer.blocks >= 3, timeout=120)
+        analyzer.close()  # restarted below, after the reorg
+        assert analyzer.error is None
+        executor.close()
+        # An L1 reorg of the last two blocks (one payment in the new branch), and one more.
+        anvil.rpc(
+            "anvil_reorg",
+            2,
+            [
+                [
+                    inbox_call(
+                        inbox.encode_batch([pay(alice, bob.pubkey(), 7 * SOL, tip(anvil).hash)])
+                    ),
+                    1,
+                ]
+            ],
+        )
+        post(anvil, pay(alice, bob.pubkey(), 3 * SOL, tip(anvil).hash))
+        executor = following(tip(anvil).number - first_tip + 2)  # blocks first_tip - 1 on
+        assert executor.node.stats.reverted > 0
+        analyzer = AnalyzerThread(an_settings)
+        head = executor.node.head
+        wait_until(
+            lambda: analyzer is not None and analyzer.analyzer.head == head,
+            timeout=120,
+            what="the analyzer at the executor's head",
+        )
+        assert analyzer.analyzer.reverted > 0
+        executor.node.plugins.drain()
+    finally:
+        if analyzer is not None:
+            analyzer.close()
+        executor.close()
+    ours, theirs = mev_records(tmp_path / "analyzer"), mev_records(tmp_path / "executor")
+    assert len(theirs) >= 6
+    assert ours == theirs
+    with MevStore(tmp_path / "analyzer" / "mev", readonly=True) as store:
+        assert all(r.traced for n in store.numbers() for r in store.at(n))
 
 
 class Accounts:
