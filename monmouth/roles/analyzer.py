@@ -1,29 +1,51 @@
 """The analyzer: runs plugins on an executor's stream, holding no SVM state.
 
-It follows one executor (`[stream] upstream`, the first entry) live, subscribed only to the
-kinds its plugins' hooks need (`block`, `slot` and `revert` always; `account` when a plugin
-implements `update_accounts`, `transaction` for `notify_transactions`), rebuilds the hook
-payloads from the message bodies and calls the hooks the way the executor calls them:
+It follows one executor (`[stream] upstream`, the first entry), subscribed only to the kinds
+its plugins' hooks need (`block`, `slot` and `revert` always; `writes` when a plugin implements
+`update_accounts`, `transaction` for `notify_transactions`), rebuilds the hook payloads from the
+message bodies and calls the hooks the way the executor calls them:
 
 - for each block, when its `block` message arrives (the last of the block's messages):
-  `update_accounts(block, updates, is_startup=False)` (when the block changed any account),
-  `notify_transactions(block, transactions)` (when it had any), `notify_block(block)`, then
-  `update_slot_status(slot, parent, "processed")`;
+  `notify_l1_block(block)` (when a plugin takes it: see below), `update_accounts(block, updates,
+  is_startup=False)` with every write of the block as the executor made them (one update per
+  write, in execution order, with the writing transaction's signature and the executor's
+  `write_version`, from the block's `writes` message), `notify_transactions(block,
+  transactions)` (when it had any), `notify_block(block)`, then `update_slot_status(slot,
+  parent, "processed")`;
 - other `slot` messages (finality: `confirmed`, `finalized`): `update_slot_status`;
 - each `revert` message: `revert_blocks(blocks=[block])`, with the block's counts and state
   hash when the analyzer saw it committed (zeros and an empty state hash otherwise).
 
-What differs from plugins run inside the executor:
+Where it starts: from the start of the upstream's log on a first run (so the plugins see the
+whole history the log holds: an analyzer started late catches up by replay), else right after
+the last segment whose hooks the plugins had run, kept in `<data_dir>/analyzer-position`
+(`Position`: the log's id, sequence number and height). The position is written when the
+analyzer closes (after the plugins drained and shut down), and while it runs every
+CHECKPOINT_SECONDS, one checkpoint behind (the position drained at the previous checkpoint, so
+that the plugins' own writes are done); after a crash the analyzer replays from there, and a
+plugin meets blocks it has handled again (rag skips those its index holds). An executor restart
+changes nothing: its log and numbering go on.
 
-- `update_accounts` gets the block's net changes (one update per account changed by the
-  block, its value after the block, in the executor's order), not one update per write:
-  `signature` is None and `write_version` is the update's index in the block. An account that
-  a block changed and then changed back is not reported.
+The analyzer stops with a SourceError (and an alert) rather than hand the plugins a wrong
+history:
+
+- the upstream no longer holds what it needs next (`analyzer_behind`: the log was pruned past
+  it, `[stream] keep_blocks`), naming the first missing height;
+- a block comes without its `writes` while a plugin takes `update_accounts`
+  (`writes_missing`: the executor's `[stream] writes` is not "always");
+- the upstream's log has another id than the position's (a new data directory upstream).
+
+`notify_l1_block` (mev's call traces): the stream does not carry L1 blocks, so for plugins that
+take them the analyzer fetches each block from its own `[source] rpc_url` (with `trace_block`
+when a plugin sets `wants_traces`), checks that its hash is the block's, and passes None (with a
+warning) when that node does not have it after L1_ATTEMPTS tries.
+
+What still differs from plugins run inside the executor:
+
 - `revert_blocks` is called once per reverted block (highest first), not once per reorg.
 - There is no startup snapshot (`wants_startup_snapshot` is ignored, with a warning), and
-  `register_stream_topics` is not called: an analyzer keeps no stream log of its own.
-- Messages the stream could not recover (kind `gap`) are logged as errors; the plugins miss
-  those blocks.
+  `register_stream_topics` is not called: an analyzer keeps no stream log of its own (mev's
+  findings are stored, not published).
 
 The analyzer publishes heartbeats (and nothing else) when `[stream] publish` is set, with the
 last block it handed to the plugins as its head, so that a monitor watches it too.
