@@ -54,7 +54,7 @@ def writes_in_log(store: Store) -> dict[int, WritesBody]:
 def node_with(tmp_path: Path, plugin: object | None = None, **stream: Any) -> Node:
     settings = stream_settings(tmp_path / "d", None, devnet=DEVNET, stream=stream)
     assert settings.stream.writes == stream.get("writes", "always")
-    extra = [] if plugin is None else [("updates", plugin)]
+    extra: list[object | tuple[str, object]] = [] if plugin is None else [("updates", plugin)]
     return build_node(settings, plugins=load_plugins(settings, extra=extra))
 
 
