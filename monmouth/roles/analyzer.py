@@ -564,8 +564,13 @@ class Analyzer:
         self._closed = True
         try:
             self.plugins.stopping(self)
-            # Every hook ran and `shutdown` let the plugins finish their writes.
-            if self.position is not None and self.position != self._saved:
+            # Every hook ran and `shutdown` let the plugins finish their writes, unless a
+            # plugin was abandoned at the stop timeout with calls still queued: then the last
+            # checkpoint stays, and those blocks come again at the next start.
+            abandoned = [n for n, state in self.plugins.states.items() if state.abandoned]
+            if abandoned:
+                log.warning("position not advanced: plugins abandoned", plugins=abandoned)
+            elif self.position is not None and self.position != self._saved:
                 save_position(self.position_path, self.position)
                 self._saved = self.position
         finally:

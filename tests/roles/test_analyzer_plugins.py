@@ -14,6 +14,10 @@ with an error naming what is missing and what to do, instead of indexing wrongly
 from __future__ import annotations
 
 import json
+import os
+import signal
+import subprocess
+import sys
 import threading
 from pathlib import Path
 from typing import Any
@@ -200,6 +204,65 @@ def test_rag_after_an_analyzer_crash_indexes_nothing_twice(tmp_path: Path) -> No
     finally:
         executor.close()
     ours, theirs = rag_databases(tmp_path / "analyzer"), rag_databases(tmp_path / "executor")
+    for name in RAG_DATABASES:
+        assert ours[name] == theirs[name], name.decode()
+
+
+def test_monmouth_run_role_analyzer_with_rag(tmp_path: Path) -> None:
+    """The command an operator runs: `monmouth run --role analyzer --upstream ...` with rag
+    enabled, in a process of its own, stopped by SIGTERM and started again."""
+    endpoint = free_endpoint()
+    rag = {"enable": ["rag"]}
+    ex_settings = executor_settings(tmp_path / "executor", endpoint, plugins=rag)
+    data = tmp_path / "analyzer"
+    command = [
+        sys.executable,
+        "-m",
+        "monmouth",
+        "run",
+        "--role",
+        "analyzer",
+        "--upstream",
+        endpoint,
+        "--publish",
+        "none",
+        "--data-dir",
+        str(data),
+    ]
+    env = {
+        **os.environ,  # conftest's: no monitoring or rpc listeners
+        "MONMOUTH_PLUGINS__ENABLE": '["rag"]',
+        "MONMOUTH_STORE__SYNC": "false",
+    }
+
+    def indexed() -> tuple[int, bytes] | None:
+        if not (data / "rag").exists():
+            return None
+        with RagIndex(data / "rag", readonly=True) as index:
+            return index.store.meta().head
+
+    def stop(proc: subprocess.Popen[bytes]) -> None:
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(60) == 0
+
+    def follow(blocks: int) -> None:
+        executor = NodeThread(ex_settings, max_blocks=blocks)
+        try:
+            executor.join(120)
+            executor.node.plugins.drain()
+            head = executor.node.stats.head
+            assert head is not None
+            proc = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL)
+            try:
+                wait_until(lambda: indexed() == (head.number, head.hash), timeout=120)
+            finally:
+                stop(proc)
+        finally:
+            executor.close()
+
+    follow(8)
+    follow(16)  # the executor and the analyzer restarted: 8 more blocks
+    ours, theirs = rag_databases(data), rag_databases(tmp_path / "executor")
     for name in RAG_DATABASES:
         assert ours[name] == theirs[name], name.decode()
 
