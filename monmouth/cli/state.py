@@ -10,6 +10,7 @@ import base58
 import typer
 
 from monmouth.commands import ConfigFile, DataDir, JsonFlag, emit, fail, guard, open_store
+from monmouth.core import b58
 from monmouth.core.errors import UserError
 from monmouth.core.hexutil import to_data
 
@@ -26,7 +27,7 @@ def status(config: ConfigFile = None, data_dir: DataDir = None, as_json: JsonFla
 
                 state_hash = LtHash.identity().checksum_b58()
             else:
-                state_hash = base58.b58encode(head.checksum).decode()
+                state_hash = b58.encode(head.checksum)
             return {
                 "head_number": None if head is None else head.number,
                 "head_hash": None if head is None else to_data(head.hash),
@@ -70,7 +71,7 @@ def account(
     result = {
         "pubkey": pubkey,
         "lamports": rec.lamports,
-        "owner": base58.b58encode(rec.owner).decode(),
+        "owner": b58.encode(rec.owner),
         "executable": rec.executable,
         "rent_epoch": rec.rent_epoch,
         "data": base64.b64encode(rec.data).decode(),

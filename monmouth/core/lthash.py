@@ -7,10 +7,11 @@ wrapping addition and subtraction, so updating the state hash costs O(1) per cha
 
 from __future__ import annotations
 
-import base58
 import blake3
 import numpy as np
 import numpy.typing as npt
+
+from monmouth.core import b58
 
 LANES = 1024
 SIZE = 2 * LANES
@@ -65,7 +66,7 @@ class LtHash:
 
     def checksum_b58(self) -> str:
         """The checksum in base58, as Agave displays it."""
-        return base58.b58encode(self.checksum()).decode()
+        return b58.encode(self.checksum())
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, LtHash) and bool(np.array_equal(self.lanes, other.lanes))

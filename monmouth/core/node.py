@@ -44,7 +44,13 @@ from monmouth.core.records import BlockRecord, Segment
 from monmouth.core.relay import InboxRelay
 from monmouth.core.sources.base import Source
 from monmouth.core.state import Store
-from monmouth.core.telemetry import COMMIT_SECONDS, COMMITTED_SECONDS, EXECUTE_SECONDS, tracer
+from monmouth.core.telemetry import (
+    COMMIT_SECONDS,
+    COMMITTED_SECONDS,
+    EXECUTE_SECONDS,
+    SPANS,
+    tracer,
+)
 from monmouth.rust_svm.accounts import AccountRecord
 from monmouth.rust_svm.runtime import SvmRuntime
 from monmouth.rust_svm.sigverify import SignatureVerifier
@@ -289,24 +295,31 @@ class Node:
             )
         if prepared is None or prepared.block is not block:
             prepared = self.executor.prepare(block)
-        span = tracer.start_span(
-            "block",
-            start_time=prepared.started_ns,
-            attributes={"l1.block.number": block.number, "l1.block.hash": "0x" + block.hash.hex()},
-        )
-        context = trace.set_span_in_context(span)
-        tracer.start_span("route", context=context, start_time=prepared.started_ns).end(
-            end_time=prepared.routed_ns
-        )
         # The stream's `writes` are the plugins' per-write updates: built for either.
         writes = self.events.logging and self.events.wants_writes()
         self.executor.want_updates = self._plugin_updates or writes
         started = time.perf_counter()
-        with trace.use_span(span), tracer.start_as_current_span("execute"):
+        if SPANS.on:
+            span = tracer.start_span(
+                "block",
+                start_time=prepared.started_ns,
+                attributes={
+                    "l1.block.number": block.number,
+                    "l1.block.hash": "0x" + block.hash.hex(),
+                },
+            )
+            context = trace.set_span_in_context(span)
+            tracer.start_span("route", context=context, start_time=prepared.started_ns).end(
+                end_time=prepared.routed_ns
+            )
+            with trace.use_span(span), tracer.start_as_current_span("execute"):
+                executed = self.executor.execute(prepared, self._window(block), self.state)
+            # Signatures were checked in the workers from routing on; execution took the last
+            # verdict before it ended.
+            tracer.start_span("verify", context=context, start_time=prepared.routed_ns).end()
+        else:
+            span = trace.INVALID_SPAN
             executed = self.executor.execute(prepared, self._window(block), self.state)
-        # Signatures were checked in the workers from routing on; execution took the last
-        # verdict before it ended.
-        tracer.start_span("verify", context=context, start_time=prepared.routed_ns).end()
         EXECUTE_SECONDS.record(time.perf_counter() - started)
         write = executed.write
         parent = block.number - 1 if self._recent else None
@@ -345,13 +358,13 @@ class Node:
         COMMIT_SECONDS.record((commit_end - commit_start) / 1e9, {"blocks": len(group)})
         for g in group:
             COMMITTED_SECONDS.record((commit_end - g.started_ns) / 1e9)
-            context = trace.set_span_in_context(g.span)
-            tracer.start_span(
-                "commit",
-                context=context,
-                start_time=commit_start,
-                attributes={"blocks": len(group)},
-            ).end(end_time=commit_end)
+            if g.span is not trace.INVALID_SPAN:
+                tracer.start_span(
+                    "commit",
+                    context=trace.set_span_in_context(g.span),
+                    start_time=commit_start,
+                    attributes={"blocks": len(group)},
+                ).end(end_time=commit_end)
         self.executor.settle()
         self.stats.commits += 1
         records = [g.executed.write.block for g in group]
@@ -377,11 +390,12 @@ class Node:
                 l1=g.l1,
                 processed=((rec.number, g.parent),),
             )
-            # Hooks run in their workers: "notify" is the handing over, not the hooks' work.
-            tracer.start_span(
-                "notify", context=trace.set_span_in_context(g.span), start_time=notify_start
-            ).end()
-            g.span.end()
+            if g.span is not trace.INVALID_SPAN:
+                # Hooks run in their workers: "notify" is the handing over, not their work.
+                tracer.start_span(
+                    "notify", context=trace.set_span_in_context(g.span), start_time=notify_start
+                ).end()
+                g.span.end()
         # A plugin under the `halt` policy failed: stop now that these blocks are durable.
         plugins.check()
         return records

@@ -12,9 +12,9 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-import base58
 import msgspec
 
+from monmouth.core import b58
 from monmouth.core.records import BlockRecord
 
 #: Bumped when a payload type changes incompatibly; plugins may check it.
@@ -45,7 +45,7 @@ class BlockInfo(msgspec.Struct, frozen=True, gc=False):
             hash=record.hash,
             parent_hash=record.parent_hash,
             timestamp=record.timestamp,
-            state_hash=base58.b58encode(record.checksum).decode(),
+            state_hash=b58.encode(record.checksum),
             messages=record.messages,
             deposits=record.deposits,
             ok=record.ok,

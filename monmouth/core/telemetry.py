@@ -14,6 +14,25 @@ from opentelemetry import metrics, trace
 meter = metrics.get_meter("monmouth.node")
 tracer = trace.get_tracer("monmouth.node")
 
+
+class SpanSwitch:
+    """Whether the core opens its spans per block (`block` and its children `route`,
+    `execute`, `verify`, `commit`, `notify`).
+
+    On unless the monitoring plugin's TracerProvider is the process's and records nothing (no
+    OTLP exporter attached): its spans would all be dropped, and starting even a span that is
+    dropped costs about 5 µs, 30 µs of the 120 µs an L1 block without inbox messages costs. Any
+    other provider (an embedding application's) gets the spans as before.
+    """
+
+    __slots__ = ("on",)
+
+    def __init__(self) -> None:
+        self.on = True
+
+
+SPANS = SpanSwitch()
+
 EXECUTE_SECONDS = meter.create_histogram(
     "monmouth_block_execute_seconds",
     unit="s",

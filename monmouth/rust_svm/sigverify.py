@@ -8,10 +8,13 @@ and not small-order public key and R, and the cofactorless equation. Only when l
 "invalid" does the runtime's own check decide, so both always agree, and the common case (valid
 signatures) never takes the GIL-holding path.
 
-The libsodium is the system's when it is release 1.0.16 or later (Debian's build is about 10 %
-faster than the copy inside PyNaCl's wheel), else PyNaCl's: every release since 1.0.16 is at least
-as strict as `verify_strict` (it also rejects non-canonical keys), which is all the argument above
-needs, so the verdicts are the runtime's on every machine whichever copy runs.
+The libsodium is the faster on this CPU, measured at start-up (`choose`, logged), of the
+system's (when it is release 1.0.16 or later; Debian's build was about 10 % faster than PyNaCl's
+on the machines measured so far) and the copy inside PyNaCl's wheel: every release since 1.0.16
+is at least as strict as `verify_strict` (it also rejects non-canonical keys), which is all the
+argument above needs, so the verdicts are the runtime's on every machine whichever copy runs.
+ed25519-dalek (solders' `Signature.verify`) is not a candidate: it holds the GIL, so it does not
+run beside execution (benches/bench_ed25519.py, docs/performance.md).
 """
 
 from __future__ import annotations
@@ -20,9 +23,11 @@ import ctypes
 import functools
 import itertools
 import os
+import time
 from collections.abc import Iterator, Sequence
 
 import msgspec
+import structlog
 from nacl._sodium import ffi, lib
 from solders.pubkey import Pubkey
 from solders.signature import Signature
@@ -37,6 +42,8 @@ except ImportError:
     from monmouth.rust_svm.verify_py import Job, Pool  # type: ignore[assignment]
 
     IMPLEMENTATION = "python"
+
+log = structlog.get_logger("monmouth.sigverify")
 
 #: Transactions per task handed to a worker: small enough to start executing early.
 CHUNK = 64
@@ -60,10 +67,36 @@ _STRICT_SINCE = (1, 0, 16)
 NICE = 10
 
 
-@functools.cache
-def sign_open() -> tuple[int, str]:
-    """The address of the `crypto_sign_open` to use (sm = signature ‖ message), and which
-    libsodium it is."""
+#: Signatures each candidate libsodium checks at start-up, in each of `_ROUNDS` rounds.
+_SAMPLES = 48
+_ROUNDS = 3
+_SIGN_OPEN = ctypes.CFUNCTYPE(
+    ctypes.c_int,
+    ctypes.c_char_p,
+    ctypes.POINTER(ctypes.c_ulonglong),
+    ctypes.c_char_p,
+    ctypes.c_ulonglong,
+    ctypes.c_char_p,
+)
+
+
+class Ed25519Choice(msgspec.Struct, frozen=True):
+    """Which `crypto_sign_open` the node uses, and why.
+
+    :ivar address: the function's address, handed to the checking threads.
+    :ivar library: which libsodium it is.
+    :ivar costs: microseconds of CPU per check of each candidate, measured at start-up (empty
+        when there was one candidate).
+    """
+
+    address: int
+    library: str
+    costs: dict[str, float]
+
+
+def _candidates() -> list[tuple[int, str]]:
+    """Every strict-enough `crypto_sign_open` within reach: the system's, then PyNaCl's."""
+    found: list[tuple[int, str]] = []
     for name in _SYSTEM_SODIUM:
         try:
             system = ctypes.CDLL(name)
@@ -77,8 +110,56 @@ def sign_open() -> tuple[int, str]:
         except (OSError, AttributeError, ValueError):
             continue
         if address:
-            return address, f"libsodium {version} ({name})"
-    return int(ffi.cast("uintptr_t", ffi.addressof(lib, "crypto_sign_open"))), "PyNaCl's libsodium"
+            found.append((address, f"libsodium {version} ({name})"))
+            break
+    pynacl = int(ffi.cast("uintptr_t", ffi.addressof(lib, "crypto_sign_open")))
+    found.append((pynacl, "PyNaCl's libsodium"))
+    return found
+
+
+def _cost(address: int, signed: list[bytes], public: bytes) -> float:
+    """Microseconds of this thread's CPU per check (best of `_ROUNDS`), on valid signatures
+    over Solana-sized messages: CPU time, so that other work on the machine does not count."""
+    check = _SIGN_OPEN(address)
+    out = ctypes.create_string_buffer(max(map(len, signed)))
+    size = ctypes.c_ulonglong()
+    best = float("inf")
+    for _ in range(_ROUNDS):
+        start = time.thread_time()
+        for sm in signed:
+            if check(out, ctypes.byref(size), sm, len(sm), public) != 0:
+                raise RuntimeError(f"libsodium at {address:#x} refused a valid signature")
+        best = min(best, time.thread_time() - start)
+    return best / len(signed) * 1e6
+
+
+@functools.cache
+def choose() -> Ed25519Choice:
+    """The fastest strict libsodium on this CPU, measured once per process (about 15 ms).
+
+    Every candidate gives the runtime's verdicts (see the module's docstring), so the choice
+    moves speed only, never a result; which copy is faster depends on the CPU and on how each
+    was built (Debian's by about 10 % on the machines measured so far).
+    """
+    found = _candidates()
+    if len(found) == 1:
+        address, library = found[0]
+        return Ed25519Choice(address, library, {})
+    from nacl.bindings import crypto_sign, crypto_sign_seed_keypair
+
+    public, secret = crypto_sign_seed_keypair(bytes(range(32)))
+    # Signature ‖ message, over messages of a transfer's size.
+    signed = [crypto_sign(bytes([i]) * 215, secret) for i in range(_SAMPLES)]
+    costs = {library: _cost(address, signed, public) for address, library in found}
+    address, library = min(found, key=lambda c: costs[c[1]])
+    return Ed25519Choice(address, library, {k: round(v, 1) for k, v in costs.items()})
+
+
+def sign_open() -> tuple[int, str]:
+    """The address of the `crypto_sign_open` to use (sm = signature ‖ message), and which
+    libsodium it is."""
+    choice = choose()
+    return choice.address, choice.library
 
 
 def _runtime_ok(signature: bytes, message: bytes, signer: bytes) -> bool:
@@ -143,7 +224,9 @@ class SignatureVerifier:
 
     def __init__(self, workers: int | None = None) -> None:
         self.workers = workers or os.cpu_count() or 1
-        address, self.library = sign_open()
+        choice = choose()
+        address, self.library = choice.address, choice.library
+        log.info("ed25519 chosen", library=choice.library, us_per_check=choice.costs or None)
         self._pool: Pool | None = Pool(address, self.workers, NICE)
 
     def verify(self, items: Sequence[SignedMessage]) -> Iterator[bool]:

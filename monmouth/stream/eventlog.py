@@ -18,11 +18,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-import base58
 import structlog
 import zmq
 from zmq.auth.thread import ThreadAuthenticator
 
+from monmouth.core import b58
 from monmouth.core.config import Settings
 from monmouth.core.errors import ConfigError
 from monmouth.core.eventlog import SlotChange, Writes
@@ -247,7 +247,7 @@ class StreamService:
             self.publisher.set_head(None, None, None)
         else:
             self.publisher.set_head(
-                block.number, "0x" + block.hash.hex(), base58.b58encode(block.checksum).decode()
+                block.number, "0x" + block.hash.hex(), b58.encode(block.checksum)
             )
 
     def alert(

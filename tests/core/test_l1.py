@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 from chainbuilder import ChainBuilder
+from hypothesis import given
+from hypothesis import strategies as st
 
+from monmouth.core import l1
 from monmouth.core.errors import ReplayFileError
+from monmouth.core.hexutil import parse_data, parse_quantity
 from monmouth.core.l1 import L1Block
 from monmouth.core.sources.replay import read_replay, write_replay
 
@@ -71,3 +76,36 @@ def test_replay_file_must_link(tmp_path: Path) -> None:
         list(read_replay(path))
     with pytest.raises(ReplayFileError, match="cannot read"):
         list(read_replay(tmp_path / "missing.jsonl"))
+
+
+# `from_rpc` checks each field with a fast copy of parse_data / parse_quantity that names the
+# field only when it fails: the same values and the same errors as the reference functions.
+
+_hexish = st.one_of(
+    st.text(alphabet="0123456789abcdefABCDEFxX _g-", max_size=70).map(lambda t: "0x" + t),
+    st.text(max_size=12),
+    st.integers(),
+    st.none(),
+    st.binary(max_size=4),
+)
+
+
+def _outcome(call: Callable[[], object]) -> object:
+    try:
+        return call()
+    except ValueError as exc:
+        return ("error", str(exc))
+
+
+@given(_hexish, st.sampled_from([None, 20, 32]))
+def test_field_data_checks_equal_parse_data(text: object, size: int | None) -> None:
+    assert _outcome(lambda: l1._data(text, "transactions[3].", "input", size)) == _outcome(
+        lambda: parse_data(text, "transactions[3].input", size)
+    )
+
+
+@given(_hexish)
+def test_field_quantity_checks_equal_parse_quantity(text: object) -> None:
+    assert _outcome(lambda: l1._quantity(text, "receipts[0].", "status")) == _outcome(
+        lambda: parse_quantity(text, "receipts[0].status")
+    )

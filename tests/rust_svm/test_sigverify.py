@@ -4,14 +4,19 @@ from __future__ import annotations
 
 import pytest
 from chainbuilder import keypair
+from nacl._sodium import ffi, lib
 from solders.pubkey import Pubkey
 from solders.signature import Signature
 
+from monmouth.rust_svm import sigverify
 from monmouth.rust_svm.sigverify import (
     CHUNK,
     SignatureVerifier,
     SignedMessage,
+    sign_open,
 )
+
+PYNACL = int(ffi.cast("uintptr_t", ffi.addressof(lib, "crypto_sign_open")))
 
 #: The group order L of ed25519, little-endian scalars.
 L = 2**252 + 27742317777372353535851937790883648493
@@ -155,3 +160,35 @@ def test_speccheck_vectors_match_the_runtime(case: int) -> None:
         assert list(verifier.verify([item] * (CHUNK + 1))) == [runtime_verdict(item)] * (CHUNK + 1)
     finally:
         verifier.close()
+
+
+def test_the_start_up_choice_is_the_cheapest_measured_candidate() -> None:
+    choice = sigverify.choose()
+    candidates = sigverify._candidates()
+    assert (choice.address, choice.library) in candidates
+    if len(candidates) > 1:
+        assert set(choice.costs) == {library for _, library in candidates}
+        assert choice.costs[choice.library] == min(choice.costs.values())
+        assert all(value > 0 for value in choice.costs.values())
+
+
+def test_the_choice_follows_the_measurement(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Whichever copy measures cheaper is used (here PyNaCl's, made to look cheaper), and it
+    checks signatures like the other."""
+    candidates = [(sign_open()[0], "the system's"), (PYNACL, "PyNaCl's")]
+    monkeypatch.setattr(sigverify, "_candidates", lambda: candidates)
+    real_cost = sigverify._cost
+    monkeypatch.setattr(
+        sigverify,
+        "_cost",
+        lambda address, signed, public: (
+            real_cost(address, signed, public) * (0.01 if address == PYNACL else 1)
+        ),
+    )
+    sigverify.choose.cache_clear()
+    try:
+        choice = sigverify.choose()
+        assert (choice.address, choice.library) == (PYNACL, "PyNaCl's")
+        assert choice.costs["PyNaCl's"] < choice.costs["the system's"]
+    finally:
+        sigverify.choose.cache_clear()

@@ -70,6 +70,7 @@ from typing import TYPE_CHECKING, Final, Literal
 import base58
 import msgspec
 
+from monmouth.core import b58
 from monmouth.core.payloads import BlockInfo, TransactionInfo
 
 if TYPE_CHECKING:
@@ -263,7 +264,7 @@ def program_compute_units(logs: Sequence[str], compute_units: int) -> dict[str, 
 
 
 def _b58(raw: bytes) -> str:
-    return base58.b58encode(raw).decode()
+    return b58.encode(raw)
 
 
 def _short(text: str) -> str:

@@ -10,10 +10,10 @@ from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING
 
-import base58
 import structlog
 
 from monmouth import __version__
+from monmouth.core import b58
 from monmouth.hooks import Host, hookimpl
 from monmouth.plugins.monitoring.config import Config
 from monmouth.plugins.monitoring.health import (
@@ -237,9 +237,7 @@ class Plugin:
         record = node.store.block(height)
         if record is None:
             return None  # pruned, or before the state's first block
-        return Checkpoint(
-            height, "0x" + record.hash.hex(), base58.b58encode(record.checksum).decode()
-        )
+        return Checkpoint(height, "0x" + record.hash.hex(), b58.encode(record.checksum))
 
     def _sample_sla(self) -> None:
         meters = self.meters

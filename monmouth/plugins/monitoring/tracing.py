@@ -29,6 +29,8 @@ from opentelemetry.trace import Link, SpanKind
 from opentelemetry.trace.span import TraceState
 from opentelemetry.util.types import Attributes
 
+from monmouth.core.telemetry import SPANS
+
 log = structlog.get_logger("monmouth.monitoring")
 
 #: The core's span per block and its attribute holding the block number (core/node.py).
@@ -126,6 +128,8 @@ class Tracing:
         #: False when another SDK provider was installed first: spans then go there.
         self.global_provider = trace.get_tracer_provider() is self.provider
         self._owner: object | None = None
+        # Ours records nothing until an exporter is attached: the core need not open spans.
+        SPANS.on = not self.global_provider
 
     def attach(self, owner: object, endpoint: str) -> None:
         """Export every span to the OTLP/HTTP collector at `endpoint` (its base URL, or the
@@ -150,7 +154,7 @@ class Tracing:
         processor = BatchSpanProcessor(exporter, meter_provider=NoOpMeterProvider())
         with self._lock:
             previous, self._forward.target, self._owner = self._forward.target, processor, owner
-            self._switch.on = True
+            self._switch.on = SPANS.on = True
         if previous is not None:
             _close(previous)
         log.info("exporting traces", otlp_endpoint=url)
@@ -161,7 +165,7 @@ class Tracing:
         with self._lock:
             if self._owner is not owner:
                 return
-            self._switch.on = False
+            self._switch.on = SPANS.on = False
             target, self._forward.target, self._owner = self._forward.target, None, None
         if target is not None:
             _close(target)

@@ -13,8 +13,7 @@ import struct
 from collections.abc import Callable
 from typing import Any
 
-import base58
-
+from monmouth.core import b58
 from monmouth.core.spl import ACCOUNT_SIZE as _ACCOUNT_SIZE
 from monmouth.core.spl import TOKEN_2022_PROGRAM, TOKEN_PROGRAM
 from monmouth.plugins.rpc.errors import invalid_params
@@ -85,7 +84,7 @@ def encode_account(
     return {
         "lamports": record.lamports,
         "data": value,
-        "owner": base58.b58encode(record.owner).decode(),
+        "owner": b58.encode(record.owner),
         "executable": record.executable,
         "rentEpoch": record.rent_epoch,
         "space": len(record.data),
@@ -101,7 +100,7 @@ def encode_data(data: bytes, encoding: str) -> Any:
                 f"Encoded binary (base 58) data should be less than {MAX_BASE58_BYTES} bytes, "
                 "please use Base64 encoding."
             )
-        text = base58.b58encode(data).decode()
+        text = b58.encode(data)
         return text if encoding == "binary" else [text, "base58"]
     if encoding == "base64+zstd":
         import zstandard
@@ -111,7 +110,7 @@ def encode_data(data: bytes, encoding: str) -> Any:
 
 
 def _b58(key: bytes) -> str:
-    return base58.b58encode(key).decode()
+    return b58.encode(key)
 
 
 def _option_key(data: bytes, offset: int) -> str | None:

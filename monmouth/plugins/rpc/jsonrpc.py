@@ -13,9 +13,9 @@ from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
-import base58
 import msgspec
 
+from monmouth.core import b58
 from monmouth.core.state import Store
 from monmouth.plugins.rpc.cluster import CLUSTER_METHODS
 from monmouth.plugins.rpc.counts import TransactionCounter
@@ -200,7 +200,7 @@ class Dispatcher:
         key = (airdrop.recipient, airdrop.lamports, airdrop.after)
         nonce = self.airdrops.get(key, 0)
         self.airdrops[key] = nonce + 1
-        return str(base58.b58encode(airdrop_id(*key, nonce)).decode())
+        return b58.encode(airdrop_id(*key, nonce))
 
 
 class _Invalid(Exception):

@@ -7,6 +7,7 @@ from typing import Any
 
 import base58
 
+from monmouth.core.b58 import encode as b58
 from monmouth.plugins.rpc.errors import INVALID_PARAMS, RpcError, invalid_params
 
 __all__ = ["Params", "b58", "config_of", "positional", "pubkey_of", "u64_of"]
@@ -59,7 +60,3 @@ def u64_of(value: Any, where: str) -> int:
     if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value < 1 << 64:
         raise invalid_params(f"{where} must be an unsigned 64-bit integer")
     return value
-
-
-def b58(raw: bytes) -> str:
-    return base58.b58encode(raw).decode()

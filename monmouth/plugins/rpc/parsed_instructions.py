@@ -22,6 +22,7 @@ from typing import Any
 
 import base58
 
+from monmouth.core import b58
 from monmouth.core.spl import TOKEN_2022_PROGRAM, TOKEN_PROGRAM
 from monmouth.plugins.rpc.accounts import token_amount
 
@@ -44,7 +45,7 @@ class NotParsable(Exception):
 
 
 def _b58(key: bytes) -> str:
-    return base58.b58encode(key).decode()
+    return b58.encode(key)
 
 
 class _Reader:

@@ -15,9 +15,9 @@ import base64
 import re
 from typing import Any
 
-import base58
 from solders.transaction import VersionedTransaction
 
+from monmouth.core import b58
 from monmouth.plugins.rpc.accounts import encode_account
 from monmouth.plugins.rpc.errors import (
     BLOCK_NOT_AVAILABLE,
@@ -140,7 +140,7 @@ def simulation_result(
         "returnData": None
         if returned is None
         else {
-            "programId": base58.b58encode(returned[0]).decode(),
+            "programId": b58.encode(returned[0]),
             "data": [base64.b64encode(returned[1]).decode(), "base64"],
         },
         "innerInstructions": _inner(simulation) if inner else None,
@@ -156,7 +156,7 @@ def _inner(simulation: Simulation) -> list[Any]:
                 {
                     "programIdIndex": program,
                     "accounts": list(accounts),
-                    "data": base58.b58encode(data).decode(),
+                    "data": b58.encode(data),
                     "stackHeight": height,
                 }
                 for program, accounts, data, height in group

@@ -16,7 +16,7 @@ import struct
 from collections.abc import Callable
 from typing import Any
 
-import base58
+from monmouth.core import b58
 
 __all__ = ["EXTENSIONS_AT", "parse_extensions"]
 
@@ -26,7 +26,7 @@ _STATES = ("uninitialized", "initialized", "frozen")
 
 
 def _key(value: bytes) -> str:
-    return base58.b58encode(value).decode()
+    return b58.encode(value)
 
 
 def _optional_key(value: bytes) -> str | None:
