@@ -10,7 +10,10 @@ file at full speed, fsync on, publishing its stream, each run in a fresh data di
 - `always_1`: the same with one subscriber process taking what an analyzer with `rag` takes
   (`writes`, `transaction`, and the control kinds), decoding every message, until the last block.
 
-Reported: the node's committed tx/s per run and its ratio to `never` and to `always`; the log's
+Reported: the node's committed tx/s per run and its ratio to `never` and to `always` (best run
+of each), the node process's CPU time per transaction (all its threads: execution, signature
+checks, commits; the publisher child and the subscriber are other processes) and the ratios of
+the lowest of each, which a shared machine's load disturbs less than wall-clock rates; the log's
 bytes per transaction (the stored block segments' sizes over the transactions, for `never` and
 `always`); and the writes per transaction. The subscriber checks it got every block's `writes`.
 Runs alternate (`--rounds`) so that drift of a shared machine's load falls on every variant.
@@ -87,9 +90,9 @@ def run(replay: Path, workdir: Path, mode: str, subscriber: bool, last: int) -> 
             theirs.close()
             if not conn.poll(READY_TIMEOUT + 30) or conn.recv() != "ready":
                 raise RuntimeError("the subscriber did not get ready")
-        start = time.perf_counter()
+        start, cpu_start = time.perf_counter(), time.process_time()
         stats = anyio.run(node.run, ReplaySource(replay))
-        elapsed = time.perf_counter() - start
+        elapsed, cpu = time.perf_counter() - start, time.process_time() - cpu_start
         first, nxt, _ = node.store.stream_bounds()
         segment_bytes = sum(
             len(seg.data) for _, seg in node.store.segments(first, nxt - 1) if seg.kind == "block"
@@ -104,6 +107,7 @@ def run(replay: Path, workdir: Path, mode: str, subscriber: bool, last: int) -> 
                 raise RuntimeError(f"blocks without writes at the subscriber: {got}")
     return {
         "tps": stats.transactions / elapsed,
+        "cpu_us_per_tx": cpu / stats.transactions * 1e6,
         "txs": stats.transactions,
         "segment_bytes": segment_bytes,
         "subscriber": got,
@@ -140,6 +144,13 @@ def main() -> None:
     best = {name: max(r["tps"] for r in rs) for name, rs in runs.items()}
     for name, rs in runs.items():
         result[f"tps_{name}"] = [round(r["tps"]) for r in rs]
+    for name, rs in runs.items():
+        result[f"cpu_us_per_tx_{name}"] = [round(r["cpu_us_per_tx"], 1) for r in rs]
+    # The node's own process CPU per transaction (every thread of it; the publisher child and
+    # the subscriber are other processes): less sensitive to a shared machine's load than tx/s.
+    low = {name: min(r["cpu_us_per_tx"] for r in rs) for name, rs in runs.items()}
+    result["cpu_ratio_never_to_always"] = round(low["never"] / low["always"], 3)
+    result["cpu_ratio_always_to_subscriber"] = round(low["always"] / low["always_1"], 3)
     result["ratio_always_to_never"] = round(best["always"] / best["never"], 3)
     result["ratio_subscriber_to_always"] = round(best["always_1"] / best["always"], 3)
     result["ratio_subscriber_to_never"] = round(best["always_1"] / best["never"], 3)
