@@ -57,10 +57,12 @@ class _BlockData(msgspec.Struct, frozen=True, array_like=True):
     #: empty when the executor keeps no details. Last and defaulted, so a segment stored
     #: before details were sent still decodes.
     details: list[tuple[bytes, bytes]] = []
-    #: Every write (pubkey, account fields as `AccountRecord` encodes them, signature), in
-    #: execution order (the write version is the index); None when the block's writes were
-    #: not built (`[stream] writes`), [] when it wrote nothing.
-    writes: list[tuple[bytes, bytes, bytes | None]] | None = None
+    #: Every write (pubkey, account fields as `AccountRecord` encodes them, index in `txs` of
+    #: the transaction that wrote it or -1 for a deposit: a signature is 64 bytes, and a
+    #: transaction writes two accounts or more), in execution order (the write version is the
+    #: index); None when the block's writes were not built (`[stream] writes`), [] when it
+    #: wrote nothing.
+    writes: list[tuple[bytes, bytes, int]] | None = None
     #: (pubkey, value before the block or None) of each account in `writes`.
     written_before: list[tuple[bytes, bytes | None]] = []
 
@@ -118,16 +120,17 @@ def block_segment(
         detail_key(block.number, t.l1_tx_index, t.position) for t in txs if t.status != "rejected"
     }
     pairs = [(d.key, encode_record(d.detail)) for d in details if d.key in sent]
-    logged: list[tuple[bytes, bytes, bytes | None]] | None = None
+    logged: list[tuple[bytes, bytes, int]] | None = None
     before: list[tuple[bytes, bytes | None]] = []
     if writes is not None:
         updates, prior = writes
+        index = {t.signature: i for i, t in enumerate(txs) if t.signature is not None}
         # Every field as written, lamports 0 included: the analyzer rebuilds the same update.
         logged = [
             (
                 u.pubkey,
                 encode_account_fields(u.lamports, u.owner, u.executable, u.rent_epoch, u.data),
-                u.signature,
+                -1 if u.signature is None else index[u.signature],
             )
             for u in updates
         ]
@@ -256,7 +259,8 @@ def writes_body(data: _BlockData) -> WritesBody:
     current: dict[bytes, bytes | None] = dict(data.written_before)
     names: dict[bytes, str] = {}
     out: list[WriteBody] = []
-    for version, (pubkey, raw, signature) in enumerate(data.writes or ()):
+    signatures = [None if t.signature is None else _sig58(t.signature) for t in data.txs]
+    for version, (pubkey, raw, tx) in enumerate(data.writes or ()):
         name = names.get(pubkey)
         if name is None:
             name = names[pubkey] = _b58(pubkey)
@@ -271,7 +275,7 @@ def writes_body(data: _BlockData) -> WritesBody:
                 rec.executable,
                 rec.rent_epoch,
                 rec.data,
-                None if signature is None else _sig58(signature),
+                None if tx < 0 else signatures[tx],
                 version,
                 before,
             )

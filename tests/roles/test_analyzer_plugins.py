@@ -143,7 +143,7 @@ def test_rag_in_an_analyzer_builds_the_executors_index(tmp_path: Path) -> None:
         first.close()  # stopped midway: it resumes from the position it stored
         assert first.error is None
         position = load_position(tmp_path / "analyzer" / POSITION_FILE)
-        assert position is not None and position.height >= 9
+        assert position is not None and position.seq > 0  # (a revert's height may be lower)
         executor.join(120)
         reverted += executor.node.stats.reverted
         executor.close()  # the executor restarts too, with the same log
