@@ -349,6 +349,41 @@ def test_mev_in_an_analyzer_records_what_it_records_in_the_executor(
         assert all(r.traced for n in store.numbers() for r in store.at(n))
 
 
+def test_the_position_is_checkpointed_while_running(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """While it runs, the analyzer stores the position the plugins had drained one checkpoint
+    earlier, so that a crash replays at most two checkpoints' worth of blocks."""
+    import monmouth.roles.analyzer as analyzer_module
+
+    monkeypatch.setattr(analyzer_module, "CHECKPOINT_SECONDS", 0.3)
+    endpoint = free_endpoint()
+    ex_settings = executor_settings(tmp_path / "executor", endpoint, devnet={"seed": 3})
+    an_settings = analyzer_settings(tmp_path / "analyzer", endpoint)
+    path = tmp_path / "analyzer" / POSITION_FILE
+    executor = NodeThread(ex_settings, max_blocks=6)
+    try:
+        executor.join(120)
+        head = executor.node.stats.head
+        assert head is not None
+        running = AnalyzerThread(an_settings)
+        try:
+            wait_until(lambda: running.analyzer.last_block == head, timeout=60)
+            # Never ahead of what the plugins ran; at the head within two checkpoints.
+            wait_until(
+                lambda: (p := load_position(path)) is not None and p.height == head.number,
+                timeout=30,
+            )
+            saved = load_position(path)
+            assert saved is not None and running.analyzer.position is not None
+            assert saved.seq <= running.analyzer.position.seq
+        finally:
+            running.close()
+        assert running.error is None
+    finally:
+        executor.close()
+
+
 class Accounts:
     """A plugin that takes `update_accounts` (so the analyzer needs the writes)."""
 
