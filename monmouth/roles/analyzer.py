@@ -335,7 +335,8 @@ class Analyzer:
             raise RuntimeError("the analyzer is closed")
         saved = load_position(self.position_path)
         if saved is not None:
-            self._check_upstream(saved)
+            if not self._check_upstream(saved, stop):
+                return  # stopped while the upstream did not answer
             self.position = self._saved = self._drained = saved
         # From the log's start on a first run (the plugins see the whole history it holds),
         # else right after the last segment the plugins had.
@@ -382,19 +383,23 @@ class Analyzer:
             self._subscriber = None
             subscriber.close()
 
-    def _check_upstream(self, saved: Position) -> None:
-        """Refuse to resume on another history than the one the position is in."""
+    def _check_upstream(self, saved: Position, stop: threading.Event) -> bool:
+        """Refuse to resume on another history than the one the position is in; False when
+        `stop` was set before the upstream answered."""
         context: zmq.Context[zmq.Socket[bytes]] = zmq.Context()
         try:
             while True:
+                if stop.is_set():
+                    return False
+                replies = ask(context, next_port(self.upstream), Request("status"), self.curve)
                 try:
-                    reply = next(
-                        iter(ask(context, next_port(self.upstream), Request("status"), self.curve))
-                    )[0]
+                    reply = next(replies)[0]
                     break
                 except ReplayUnavailable as exc:  # not up yet: the subscriber would wait too
                     log.warning("upstream status unavailable, retrying", error=str(exc))
-                    time.sleep(1.0)
+                    stop.wait(1.0)
+                finally:
+                    replies.close()  # its socket, before the context ends
         finally:
             context.term()
         if reply.stream_id and saved.stream_id and reply.stream_id != saved.stream_id:
@@ -404,6 +409,7 @@ class Analyzer:
                 f"to height {saved.height}): the plugins' data is of the old one. Start the "
                 f"analyzer with a new data directory to follow the new history"
             )
+        return True
 
     def _checkpoint(self) -> None:
         """Store the position the plugins had at the previous checkpoint (their hooks ran and
