@@ -427,6 +427,14 @@ class Analyzer:
         last = self.position
         first_missing = "its first block" if last is None or last.height < 0 else last.height + 1
         details = body if isinstance(body, dict) else {"body": body}
+        if details.get("reason") == "stream changed":
+            message = (
+                f"the upstream {self.upstream} now holds another history (a new log): the "
+                f"plugins' data is of the old one. Start this analyzer with a new data "
+                f"directory to follow the new history"
+            )
+            self.stream.alert("analyzer_stream_changed", message, details=details)
+            raise SourceError(message)
         message = (
             f"the upstream {self.upstream} no longer holds what this analyzer needs next "
             f"(height {first_missing}; messages {details.get('from_seq')} to "
