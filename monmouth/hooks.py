@@ -16,6 +16,7 @@ What is here, and nothing a plugin needs is elsewhere:
   satisfy it), and `Plugin`, the optional class attributes the node reads;
 - the payload types the hooks receive: `BlockInfo`, `AccountUpdate`, `TransactionInfo`,
   `L1Block`, `L1Transaction`, `L1Log`, `BlockId`, `PAYLOAD_VERSION`;
+- `AccountCacheSpec` and `EvictionPolicy`, what `account_cache` returns;
 - `Topic`, what `register_stream_topics`' callback returns; `InboxRelay` and `RelayError`, what
   `host.relay` offers a plugin that takes transactions from outside;
 - `Settings`, the node's configuration, and `ConfigError`, the error to raise for a setting
@@ -28,11 +29,13 @@ Names here are stable: a plugin written against them keeps working across minor 
 from __future__ import annotations
 
 from monmouth.core import inbox
+from monmouth.core.cachespec import AccountCacheSpec, EvictionPolicy
 from monmouth.core.config import Settings
 from monmouth.core.errors import ConfigError
 from monmouth.core.eventlog import SlotStatus, Topic
 from monmouth.core.hookspecs import (
     PROJECT,
+    account_cache,
     end_of_startup,
     hookimpl,
     hookspec,
@@ -57,10 +60,12 @@ from monmouth.core.relay import InboxRelay, RelayError
 __all__ = [
     "PAYLOAD_VERSION",
     "PROJECT",
+    "AccountCacheSpec",
     "AccountUpdate",
     "BlockId",
     "BlockInfo",
     "ConfigError",
+    "EvictionPolicy",
     "Host",
     "InboxRelay",
     "L1Block",
@@ -72,6 +77,7 @@ __all__ = [
     "SlotStatus",
     "Topic",
     "TransactionInfo",
+    "account_cache",
     "end_of_startup",
     "hookimpl",
     "hookspec",

@@ -10,8 +10,11 @@ node commits what `execute` returns in one write transaction.
 from __future__ import annotations
 
 import itertools
+import threading
 import time
+from collections import deque
 from collections.abc import Callable, Container, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -21,6 +24,7 @@ from solders.pubkey import Pubkey
 from solders.transaction import VersionedTransaction
 
 from monmouth.core import inbox
+from monmouth.core.accountcache import AccountCache
 from monmouth.core.l1 import L1Block, L1Transaction
 from monmouth.core.lthash import LtHash, digest, sum_of
 from monmouth.core.payloads import AccountUpdate, TransactionInfo
@@ -57,6 +61,9 @@ BLOCKHASH_WINDOW = 150
 #: Account hashes kept for reuse (2 KiB each, so at most 16 MiB).
 DIGEST_CACHE = 8192
 _SYSTEM_PROGRAM = bytes(32)
+#: A background read older than this many committed blocks is not used (and the write stamps
+#: that would tell which of its values are still current are dropped).
+PREFETCH_HORIZON = 256
 #: Runtime errors that mean the fee payer cannot pay: Solana drops these transactions.
 _FEE_PAYER_ERRORS = frozenset(
     {"AccountNotFound", "InsufficientFundsForFee", "InvalidAccountForFee"}
@@ -111,6 +118,21 @@ class ExecutedBlock:
     written_before: dict[bytes, Account | None] = field(default_factory=dict)
 
 
+@dataclass(frozen=True, slots=True)
+class _Read:
+    """The stored values of a block's keys, read in the background while earlier blocks run.
+
+    :ivar epoch: the executor's revert count when it was asked for (a revert voids it).
+    :ivar since: the last block committed when it was asked for: the read sees at least the
+        store as of then, so a value is current unless a later block wrote its key.
+    """
+
+    epoch: int
+    since: int
+    keys: list[bytes]
+    values: Future[list[bytes | None]]
+
+
 @dataclass(slots=True)
 class Prepared:
     """A block routed and decoded, its signature checks under way (see `BlockExecutor.prepare`)."""
@@ -122,6 +144,8 @@ class Prepared:
     #: Wall-clock nanoseconds when routing started and ended (for the block's trace).
     started_ns: int = 0
     routed_ns: int = 0
+    #: The stored values of the block's keys, being read off the main thread.
+    read: _Read | None = None
 
 
 def _decode_tx(
@@ -157,9 +181,12 @@ class BlockExecutor:
         runtime: SvmRuntime,
         verifier: SignatureVerifier,
         router: Router,
+        cache: AccountCache | None = None,
     ) -> None:
         self.store = store
         self.runtime = runtime
+        #: Which accounts stay resident in the runtime (default: all, unbounded).
+        self.cache = cache if cache is not None else AccountCache(runtime)
         self.verifier = verifier
         self.router = router
         # The hash of each recently written account value: an account changed in one block is
@@ -175,6 +202,19 @@ class BlockExecutor:
         # group read these, not the store, as the values before them.
         self._pending_accounts: dict[bytes, bytes | None] = {}
         self._pending_txs: dict[bytes, TxRecord] = {}
+        # Background reads (`prepare`): blocks are numbered as they execute; each key written
+        # keeps the number of the last block that wrote it, for as long as a read may need it.
+        self._executed = 0
+        self._committed = 0
+        self._epoch = 0
+        self._last_write: dict[bytes, int] = {}
+        self._write_log: deque[tuple[int, list[bytes]]] = deque()
+        self._reader: ThreadPoolExecutor | None = None
+        #: Held by a background read for its read transaction: the node holds it while it
+        #: writes, since growing a full map must not happen under a reader of this process.
+        self.store_lock = threading.Lock()
+        #: Values taken from background reads (the rest of the misses were read inline).
+        self.background_values = 0
 
     def _digest(self, pubkey: bytes, raw: bytes) -> bytes:
         cached = self._digests.get(pubkey)
@@ -192,6 +232,75 @@ class BlockExecutor:
         """The executed blocks are committed: read the store again from now on."""
         self._pending_accounts.clear()
         self._pending_txs.clear()
+        self._committed = self._executed
+        # Stamps older than any read still usable are never asked for again.
+        oldest = self._committed - PREFETCH_HORIZON
+        log, last_write = self._write_log, self._last_write
+        while log and log[0][0] <= oldest:
+            number, keys = log.popleft()
+            for key in keys:
+                if last_write.get(key) == number:
+                    del last_write[key]
+
+    def reverted(self) -> None:
+        """Blocks were undone in the store: reads under way saw values that are gone."""
+        self._epoch += 1
+
+    def close(self) -> None:
+        """Stop the background reader (reads under way finish first)."""
+        if self._reader is not None:
+            self._reader.shutdown(wait=True)
+            self._reader = None
+
+    def _read_stored(self, keys: list[bytes]) -> list[bytes | None]:
+        # On the reader thread.
+        with self.store_lock:
+            return self.store.accounts(keys)
+
+    def _background(self, items: list[_Tx | _Deposit]) -> _Read | None:
+        """Start reading the stored values of the keys a block names (static keys, deposit
+        recipients, lookup tables) on the reader thread."""
+        # Only keys not resident now: the others are read again only if evicted before the
+        # block runs (then inline), and reading every named key would cost the reader thread
+        # an LMDB read per key per block (thousands of hot accounts).
+        resident = self.runtime.resident
+        keys = [k for k in dict.fromkeys(_named(items)) if k not in resident]
+        if not keys:
+            return None
+        if self._reader is None:
+            self._reader = ThreadPoolExecutor(1, thread_name_prefix="monmouth-prefetch")
+        future = self._reader.submit(self._read_stored, keys)
+        return _Read(self._epoch, self._committed, keys, future)
+
+    def _reader_for(self, read: _Read | None) -> Callable[[list[bytes]], list[bytes | None]]:
+        """How the cache reads a block's missing keys: the background read's values where they
+        are still current (no block written since it was asked for wrote the key), the pending
+        writes and the store for the rest."""
+        inline = self._stored_accounts
+        if read is None:
+            return inline
+        values = read.values.result()
+        if read.epoch != self._epoch or read.since < self._committed - PREFETCH_HORIZON:
+            return inline
+        known = dict(zip(read.keys, values, strict=True))
+        last_write, since = self._last_write, read.since
+
+        def from_read(keys: list[bytes]) -> list[bytes | None]:
+            out: list[bytes | None] = []
+            rest: list[int] = []
+            for i, key in enumerate(keys):
+                if key in known and last_write.get(key, -1) <= since:
+                    out.append(known[key])
+                else:
+                    out.append(None)
+                    rest.append(i)
+            self.background_values += len(keys) - len(rest)
+            if rest:
+                for i, value in zip(rest, inline([keys[i] for i in rest]), strict=True):
+                    out[i] = value
+            return out
+
+        return from_read
 
     def _stored_accounts(self, keys: list[bytes]) -> list[bytes | None]:
         pending = self._pending_accounts
@@ -212,7 +321,8 @@ class BlockExecutor:
         """Route and decode `block`, and start checking its signatures in the workers.
 
         Depends on the block alone, not on the state, so the node prepares the next block while
-        the current one executes.
+        the current one executes. It also starts reading the stored values of the keys the
+        block names, off the main thread; `execute` uses those still current.
         """
         started = time.time_ns()
         messages: list[_Message] = []
@@ -224,7 +334,8 @@ class BlockExecutor:
         signed = [i.signed for i in items if isinstance(i, _Tx) and i.signed is not None]
         SIGNATURES.add(sum(len(s.signatures) for s in signed))
         verdicts = self.verifier.verify(signed)
-        return Prepared(block, messages, items, verdicts, started, time.time_ns())
+        read = self._background(items)
+        return Prepared(block, messages, items, verdicts, started, time.time_ns(), read)
 
     def execute(self, prepared: Prepared, window: Container[bytes], state: LtHash) -> ExecutedBlock:
         """Run a prepared block on the current state; return its writes and the lattice hash
@@ -234,9 +345,17 @@ class BlockExecutor:
         :param state: the lattice hash before the block (not modified).
         """
         block = prepared.block
-        self._prefetch(prepared.items)
+        self._executed += 1
+        self._prefetch(prepared.items, self._reader_for(prepared.read))
         self.runtime.set_clock(block.number, block.timestamp)
-        return self._run(block, window, state, prepared.messages, prepared.items, prepared.verdicts)
+        executed = self._run(
+            block, window, state, prepared.messages, prepared.items, prepared.verdicts
+        )
+        # Between blocks: every value the runtime had is in the pending writes or the store.
+        cache = self.cache
+        cache.evict()
+        cache.record()
+        return executed
 
     # ------------------------------------------------------------------ stages
 
@@ -272,28 +391,27 @@ class BlockExecutor:
                 else:
                     items.append(_Tx(l1tx, index, position, *parsed, raw=raw))
 
-    def _prefetch(self, items: list[_Tx | _Deposit]) -> None:
-        """Load every account the block names from the store before it runs."""
-        runtime = self.runtime
-        keys: list[bytes] = []
-        v0: list[VersionedTransaction] = []
-        for item in items:
-            if isinstance(item, _Deposit):
-                keys.append(item.recipient)
-            elif item.tx is not None:
-                keys.extend(item.keys)
-                if item.writable is None:  # it loads addresses from lookup tables
-                    keys.extend(lookup_tables(item.tx))
-                    v0.append(item.tx)
-        missing = runtime.unloaded(keys)
-        if missing:
-            runtime.load(missing, self.store.accounts(missing))
+    def _prefetch(
+        self, items: list[_Tx | _Deposit], read: Callable[[list[bytes]], list[bytes | None]]
+    ) -> None:
+        """Make every account the block can touch resident before it runs: deposit recipients,
+        static keys, lookup tables and the addresses they hold, and the ProgramData of each
+        upgradeable program among them (`AccountCache.ensure`). Sysvars and builtins are the
+        runtime's own.
+
+        :param read: reads the values of keys not resident (`_reader_for`).
+        """
+        cache = self.cache
+        cache.ensure(_named(items), read)
+        v0 = [i.tx for i in items if isinstance(i, _Tx) and i.tx is not None and i.writable is None]
         if v0:
-            # Lookup tables are loaded now; addresses extended within this slot are not usable
-            # until the next one, so what the tables hold now is all the block can load.
-            extra = runtime.unloaded(a for tx in v0 for a in loaded_addresses(tx, runtime))
-            if extra:
-                runtime.load(extra, self.store.accounts(extra))
+            # The tables are resident now. Addresses a table gains in this slot are not usable
+            # until the next one (and a table created in it is not usable at all), so what the
+            # tables hold before the block is all the block can load.
+            runtime = self.runtime
+            cache.ensure(
+                (a for tx in v0 for a in loaded_addresses(tx, runtime)), self._stored_accounts
+            )
 
     def _run(
         self,
@@ -530,8 +648,13 @@ class BlockExecutor:
             )
             for m in messages
         ]
+        pending = self._pending_accounts
+        number, last_write = self._executed, self._last_write
         for key, _, new in account_writes:
-            self._pending_accounts[key] = new
+            pending[key] = new
+            last_write[key] = number
+        self.cache.written(account_writes)
+        self._write_log.append((number, [key for key, _, _ in account_writes]))
         self._pending_txs.update(records)
         write = BlockWrite(
             record, lthash, account_writes, list(records.values()), message_records, details
@@ -594,15 +717,28 @@ class BlockExecutor:
         return out
 
     def _decimals(self, mint: bytes) -> int | None:
-        runtime = self.runtime
-        missing = runtime.unloaded([mint])
-        if missing:
-            runtime.load(missing, self.store.accounts(missing))
-        account = runtime.get_object(mint)
+        # The mint need not be named by the transaction: read it (through the pending writes)
+        # between transactions, as any other load. Asked for once per token balance, it counts
+        # only when it is read.
+        if mint not in self.runtime.resident:
+            self.cache.ensure((mint,), self._stored_accounts, prefetch=False)
+        account = self.runtime.get_object(mint)
         if account is None or bytes(account.owner) not in TOKEN_PROGRAMS:
             return None
         data = account.data
         return data[44] if len(data) >= 82 else None
+
+
+def _named(items: list[_Tx | _Deposit]) -> Iterator[bytes]:
+    """The keys a block names without reading any state: deposit recipients, each transaction's
+    static keys, and the lookup tables it names (the addresses in them come from the tables)."""
+    for item in items:
+        if isinstance(item, _Deposit):
+            yield item.recipient
+        elif item.tx is not None:
+            yield from item.keys
+            if item.writable is None:  # it loads addresses from lookup tables
+                yield from lookup_tables(item.tx)
 
 
 def _credit(account: Account | None, lamports: int) -> Account | None:

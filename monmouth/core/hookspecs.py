@@ -11,7 +11,8 @@ Hooks are grouped by lifecycle. A plugin implements any subset, as plain functio
 
 Notification hooks (accounts, transactions, blocks, slots, reverts) run off the execution path,
 in the plugin's own worker, in order, fed through a bounded queue: a slow plugin makes the node
-wait, never skips. `startup`, `end_of_startup`, `shutdown` and `route_transaction` run inline.
+wait, never skips. `startup`, `end_of_startup`, `shutdown`, `route_transaction` and
+`account_cache` run inline.
 See docs/plugins.md for a runnable example of each.
 """
 
@@ -23,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 import pluggy
 
 if TYPE_CHECKING:
+    from monmouth.core.cachespec import AccountCacheSpec
     from monmouth.core.eventlog import Topic
     from monmouth.core.host import Host
     from monmouth.core.l1 import L1Block, L1Transaction
@@ -91,6 +93,31 @@ def route_transaction(tx: L1Transaction, block: L1Block) -> bytes | None:
 
     The built-in `routing` plugin implements it for the configured inbox address. Must be a plain
     function (it runs inline, on the execution path).
+    """
+
+
+# -------------------------------------------------------------------------
+# The account cache
+# -------------------------------------------------------------------------
+
+
+@hookspec(firstresult=True)
+def account_cache() -> AccountCacheSpec | None:
+    """Choose which state accounts stay resident in the SVM runtime: the eviction policy and
+    the hot tier's budget.
+
+    Called once, inline, when the node starts (after the plugins are built, before `startup`).
+    Stops at the first non-None result; with none, every account stays resident (unbounded).
+    What is resident never changes the state: the node reads an evicted account back from its
+    store, and evicts only between blocks.
+
+    :returns: an `AccountCacheSpec(policy, hot_bytes)`, whose policy implements
+        `EvictionPolicy` (`access`, `forget`, `victims`, `resident_bytes`, `__len__`), or None
+        to let another plugin decide.
+
+    The built-in `cache` plugin implements it (`[plugins.cache]`, docs/cache.md); a plugin
+    that replaces its policy disables it or implements the hook with `tryfirst=True`. Must be
+    a plain function.
     """
 
 

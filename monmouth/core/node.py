@@ -24,6 +24,7 @@ import structlog
 from opentelemetry import trace
 from opentelemetry.trace import Span
 
+from monmouth.core.accountcache import AccountCache
 from monmouth.core.config import Settings
 from monmouth.core.errors import SourceError
 from monmouth.core.eventlog import EventLog, EventLogFactory, NullEventLog, SlotChange
@@ -168,7 +169,16 @@ class Node:
         self.runtime = SvmRuntime()
         self.verifier = SignatureVerifier()
         self.plugins = PluginHost(self.pm, settings)
-        self.executor = BlockExecutor(self.store, self.runtime, self.verifier, self.plugins.route)
+        try:
+            cache = AccountCache.build(self.runtime, self.plugins.account_cache())
+        except BaseException:
+            self.plugins.close()
+            self.verifier.close()
+            self.store.close()
+            raise
+        self.executor = BlockExecutor(
+            self.store, self.runtime, self.verifier, self.plugins.route, cache
+        )
         self._plugin_updates = self.plugins.wants_account_updates()
         self.executor.want_updates = self._plugin_updates
         self.executor.keep_details = settings.store.transaction_details
@@ -348,7 +358,7 @@ class Node:
             return []
         events = self.events
         commit_start = time.time_ns()
-        with events.ordered():
+        with events.ordered(), self.executor.store_lock:
             firsts = self.store.commit_blocks(
                 [g.executed.write for g in group], [g.segments for g in group]
             )
@@ -410,14 +420,16 @@ class Node:
         count = head - max(number, first - 1)
         make = events.revert_segments if events.logging else None
         # One write transaction for the whole reorg: one fsync, and all or nothing.
-        with events.ordered():
+        with events.ordered(), self.executor.store_lock:
             undone = self.store.revert_blocks(count, segments=make)
             for rev in undone:
                 events.submit(rev.first_seq, rev.segments)
+        self.executor.reverted()
         reverted: list[BlockInfo] = []
+        restore = self.executor.cache.restore
         for rev in undone:
             for pubkey, value in rev.accounts:
-                self.runtime.set(pubkey, value)
+                restore(pubkey, value)
             reverted.append(BlockInfo.from_record(rev.block))
         parent = undone[-1].block.number - 1
         head_rec = self.store.head()
@@ -488,7 +500,7 @@ class Node:
         segments = (
             events.slot_segments(changes[-1][0], changes) if changes and events.logging else []
         )
-        with events.ordered():
+        with events.ordered(), self.executor.store_lock:
             first_seq = self.store.set_finality(safe, finalized, segments=segments)
             events.submit(first_seq, segments)
         self.plugins.slots_changed(changes)
@@ -569,6 +581,7 @@ class Node:
             finally:
                 self.events.close()
                 self.verifier.close()
+                self.executor.close()
                 self.store.close()
 
     def __enter__(self) -> Node:

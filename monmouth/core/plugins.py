@@ -30,6 +30,7 @@ from monmouth.core.host import plugin_attribute
 from monmouth.core.telemetry import ERRORS
 
 if TYPE_CHECKING:
+    from monmouth.core.cachespec import AccountCacheSpec
     from monmouth.core.config import Settings
     from monmouth.core.eventlog import SlotChange, Topic
     from monmouth.core.host import Host
@@ -39,7 +40,7 @@ if TYPE_CHECKING:
 log = structlog.get_logger("monmouth.plugins")
 
 #: Built-in plugins, run unless disabled in `[plugins] disable`.
-BUILTIN_PLUGINS: tuple[str, ...] = ("routing", "monitoring", "rpc")
+BUILTIN_PLUGINS: tuple[str, ...] = ("routing", "cache", "monitoring", "rpc")
 #: Built-in plugins that run only when named in `[plugins] enable`.
 OPTIONAL_BUILTINS: tuple[str, ...] = ("mev", "rag")
 ENTRY_POINT_GROUP = "monmouth.plugins"
@@ -234,13 +235,14 @@ def load_plugins(
     except pluggy.PluginValidationError as exc:
         name = pm.get_name(exc.plugin) or repr(exc.plugin)
         raise ConfigError(f"plugin {name!r} does not fit the hooks: {exc}") from None
-    for impl in pm.hook.route_transaction.get_hookimpls():
-        # Routing runs inline on the execution path and decides state: a plain function only.
-        if impl.hookwrapper or impl.wrapper or inspect.iscoroutinefunction(impl.function):
-            raise ConfigError(
-                f"plugin {impl.plugin_name!r}: route_transaction must be a plain function "
-                "(not async, not a wrapper)"
-            )
+    for hook in ("route_transaction", "account_cache"):
+        for impl in getattr(pm.hook, hook).get_hookimpls():
+            # Both run inline, on the execution path: a plain function only.
+            if impl.hookwrapper or impl.wrapper or inspect.iscoroutinefunction(impl.function):
+                raise ConfigError(
+                    f"plugin {impl.plugin_name!r}: {hook} must be a plain function "
+                    "(not async, not a wrapper)"
+                )
     return pm
 
 
@@ -393,6 +395,21 @@ class PluginHost:
                     f"route_transaction returned {type(result).__name__}, not bytes or None",
                 )
             return bytes(result)
+        return None
+
+    def account_cache(self) -> AccountCacheSpec | None:
+        """The first `account_cache` answer (the policy and budget of the runtime's resident
+        accounts), None when no plugin gives one. An error stops the start-up: the node would
+        otherwise run with a cache nobody chose."""
+        for impl in self._impls("account_cache"):
+            try:
+                spec: AccountCacheSpec | None = impl.function()
+            except Exception as exc:
+                raise ConfigError(
+                    f"plugin {impl.plugin_name!r}: account_cache raised {type(exc).__name__}: {exc}"
+                ) from exc
+            if spec is not None:
+                return spec
         return None
 
     def notify(self, hook: str, only: list[str] | None = None, **kwargs: Any) -> None:

@@ -9,7 +9,11 @@ is counted by the monitoring plugin itself; the core records only what hooks can
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Protocol
+
 from opentelemetry import metrics, trace
+from opentelemetry.metrics import CallbackOptions, Observation
 
 meter = metrics.get_meter("monmouth.node")
 tracer = trace.get_tracer("monmouth.node")
@@ -75,4 +79,109 @@ stream_meter = metrics.get_meter("monmouth.stream")
 
 STREAM_MESSAGES = stream_meter.create_counter(
     "monmouth_stream_messages", description="Stream messages sent (one per topic copy)"
+)
+
+# ---------------------------------------------------------------------------- account cache
+# Counted by `core/accountcache.py` in plain integers and added here once per block.
+
+CACHE_HITS = meter.create_counter(
+    "monmouth_cache_hits",
+    unit="{account}",
+    description="Accounts a block named that were resident in the runtime",
+)
+CACHE_NEGATIVE_HITS = meter.create_counter(
+    "monmouth_cache_negative_hits",
+    unit="{account}",
+    description="Accounts a block named that were known absent (no LMDB read)",
+)
+CACHE_MISSES = meter.create_counter(
+    "monmouth_cache_misses",
+    unit="{account}",
+    description="Accounts read from LMDB because they were not resident",
+)
+CACHE_PREFETCH_LOADS = meter.create_counter(
+    "monmouth_cache_prefetch_loads",
+    unit="{account}",
+    description="Accounts read from LMDB before the block that named them ran",
+)
+CACHE_EVICTIONS = meter.create_counter(
+    "monmouth_cache_evictions",
+    unit="{account}",
+    description="Accounts let go from the runtime between blocks",
+)
+
+
+def record_cache(hits: int, negative_hits: int, misses: int, prefetch: int, evicted: int) -> None:
+    """Add one block's cache counts (zeros are skipped: nothing to record)."""
+    for counter, value in (
+        (CACHE_HITS, hits),
+        (CACHE_NEGATIVE_HITS, negative_hits),
+        (CACHE_MISSES, misses),
+        (CACHE_PREFETCH_LOADS, prefetch),
+        (CACHE_EVICTIONS, evicted),
+    ):
+        if value:
+            counter.add(value)
+
+
+class CacheGauges(Protocol):
+    """What the resident-set gauges read (`core.accountcache.CacheSnapshot`)."""
+
+    @property
+    def resident_accounts(self) -> int: ...
+    @property
+    def resident_bytes(self) -> int | None: ...
+    @property
+    def negative_entries(self) -> int: ...
+    @property
+    def pinned(self) -> int: ...
+    @property
+    def hot_bytes(self) -> int | None: ...
+
+
+#: The last cache built in this process (one node per process is what an operator runs).
+_cache_source: Callable[[], CacheGauges | None] | None = None
+
+
+def observe_cache(source: Callable[[], CacheGauges | None]) -> None:
+    """Make the `monmouth_cache_resident_*` gauges read `source` (the last caller wins)."""
+    global _cache_source
+    _cache_source = source
+
+
+def _gauge(
+    read: Callable[[CacheGauges], float | None],
+) -> Callable[[CallbackOptions], list[Observation]]:
+    def callback(options: CallbackOptions) -> list[Observation]:
+        source = _cache_source
+        snap = None if source is None else source()
+        value = None if snap is None else read(snap)
+        return [] if value is None else [Observation(value, {"tier": "hot"})]
+
+    return callback
+
+
+meter.create_observable_gauge(
+    "monmouth_cache_resident_accounts",
+    callbacks=[_gauge(lambda s: s.resident_accounts)],
+    unit="{account}",
+    description="State accounts resident, by tier (hot: inside the runtime)",
+)
+meter.create_observable_gauge(
+    "monmouth_cache_resident_bytes",
+    callbacks=[_gauge(lambda s: s.resident_bytes)],
+    unit="By",
+    description="What the resident accounts cost, by tier (as the cache counts them)",
+)
+meter.create_observable_gauge(
+    "monmouth_cache_negative_entries",
+    callbacks=[_gauge(lambda s: s.negative_entries)],
+    unit="{key}",
+    description="Keys known absent from the state, remembered in the hot tier",
+)
+meter.create_observable_gauge(
+    "monmouth_cache_budget_bytes",
+    callbacks=[_gauge(lambda s: s.hot_bytes)],
+    unit="By",
+    description="The budget of each tier ([plugins.cache] hot_bytes); absent when unbounded",
 )

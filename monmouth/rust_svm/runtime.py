@@ -1,8 +1,11 @@
 """LiteSVM as the node's execution engine: clock, accounts loaded on demand, one tx at a time.
 
-The runtime holds a working set of accounts in memory. Accounts of the node's state are loaded
-from LMDB on first touch (`load`), before the block that names them runs; everything else the
-runtime knows (builtin programs, sysvars, SPL Token) is the runtime's own and never state.
+The runtime holds a working set of accounts in memory: the resident keys. Accounts of the node's
+state are loaded from LMDB (`load`) before the block that names them runs, and may be let go
+between blocks (`evict`); everything else the runtime knows (builtin programs, sysvars, SPL
+Token) is the runtime's own and never state. A resident key is either an account of the state or
+a key known absent from it (a negative entry: nothing in LiteSVM, no LMDB read on its next use).
+Which keys stay resident is the account cache's decision (`core/accountcache.py`).
 
 Blockhash, replay and signature checks are the node's (docs/protocol.md section 3), so the runtime
 runs with its own blockhash check, transaction history and signature verification off.
@@ -28,6 +31,43 @@ from monmouth.rust_svm.errors import error_json, error_name
 _SYSTEM_PROGRAM = bytes(32)
 #: Address lookup table accounts: a 56-byte header, then 32-byte addresses.
 _ALT_HEADER = 56
+#: BPF Loader Upgradeable: a program account's data is the tag 2 (u32 LE), then the address of
+#: its ProgramData account, which holds the ELF and which LiteSVM needs to load the program.
+UPGRADEABLE_LOADER = bytes(Pubkey.from_string("BPFLoaderUpgradeab1e11111111111111111111111"))
+_PROGRAM_TAG = (2).to_bytes(4, "little")
+#: The stored account layout (`accounts.py`): executable at 16, owner at 17..49, data from 49.
+_EXECUTABLE, _OWNER, _DATA = 16, slice(17, 49), 49
+#: Bytes of memory one resident account costs besides its data: LiteSVM's map entry and
+#: account (about 210), the runtime's entry for the key, the LRU policy's, and the key object.
+#: Measured in RSS: 553 bytes per resident 165-byte token account (tests/rust_svm/
+#: test_runtime_cache.py holds the count within a third of the measure).
+ACCOUNT_OVERHEAD = 400
+#: Bytes one negative entry (a key known absent from the state) costs: the entries alone
+#: (measured: 273 in RSS).
+ABSENT_SIZE = 270
+_EMPTY = Account(0, b"", Pubkey(_SYSTEM_PROGRAM))
+
+
+def resident_size(raw: bytes | None) -> int:
+    """What holding an account (its stored encoding; None: absent) costs, in bytes."""
+    return ABSENT_SIZE if raw is None else ACCOUNT_OVERHEAD + len(raw) - _DATA
+
+
+def is_program(raw: bytes) -> bool:
+    """Whether a stored account is executable (a program: loading it compiles it)."""
+    return raw[_EXECUTABLE] != 0
+
+
+def programdata_address(raw: bytes) -> bytes | None:
+    """The ProgramData address of an upgradeable program account (stored encoding), else None."""
+    if (
+        raw[_EXECUTABLE]
+        and raw[_OWNER] == UPGRADEABLE_LOADER
+        and raw[_DATA : _DATA + 4] == _PROGRAM_TAG
+    ):
+        address = raw[_DATA + 4 : _DATA + 36]
+        return address if len(address) == 32 else None
+    return None
 
 
 def _new_svm() -> LiteSVM:
@@ -92,11 +132,12 @@ def decode_account(raw: bytes) -> Account:
 
 
 class SvmRuntime:
-    """One LiteSVM instance and the set of state accounts already loaded into it."""
+    """One LiteSVM instance and the state accounts resident in it."""
 
     def __init__(self) -> None:
         self._svm = _new_svm()
-        self._loaded: set[bytes] = set()
+        #: The resident keys, each with what it costs (`resident_size`).
+        self.resident: dict[bytes, int] = {}
         self._pristine: LiteSVM | None = None
         self._pubkeys: dict[bytes, Pubkey] = {}
         # solders' Python `LiteSVM` only forwards these to its Rust class; the node calls them
@@ -123,18 +164,45 @@ class SvmRuntime:
 
     # ------------------------------------------------------------------ accounts
 
-    def unloaded(self, pubkeys: Iterable[bytes]) -> list[bytes]:
-        """The keys among `pubkeys` not yet loaded from the store, without duplicates."""
-        loaded = self._loaded
-        return list(dict.fromkeys(k for k in pubkeys if k not in loaded))
-
     def load(self, pubkeys: list[bytes], values: list[bytes | None]) -> None:
-        """Load state accounts read from the store; an absent one leaves the runtime's own."""
+        """Make state accounts read from the store resident; an absent one leaves the runtime's
+        own. Programs go in last: LiteSVM compiles a program when it is set, and an upgradeable
+        one needs its ProgramData account in place by then."""
         svm = self._svm
+        resident = self.resident
+        programs = []
         for key, raw in zip(pubkeys, values, strict=True):
             if raw is not None:
+                if raw[_EXECUTABLE]:
+                    programs.append((key, raw))
+                    continue
                 svm.set_account(Pubkey(key), decode_account(raw))
-            self._loaded.add(key)
+            resident[key] = resident_size(raw)
+        for key, raw in programs:
+            svm.set_account(Pubkey(key), decode_account(raw))
+            resident[key] = resident_size(raw)
+
+    def resize(self, pubkey: bytes, raw: bytes | None) -> int:
+        """A resident account now has the value `raw` (a block wrote it): its new cost."""
+        size = self.resident[pubkey] = resident_size(raw)
+        return size
+
+    def evict(self, pubkeys: Iterable[bytes]) -> None:
+        """Let resident keys go: LiteSVM forgets the accounts (an account set with 0 lamports
+        is removed from its map, and its memory is reused), or holds its own again where it
+        has one. The store (or the executor's pending writes) holds their values."""
+        resident = self.resident
+        for key in pubkeys:
+            # A key absent from the state has nothing of the state's in LiteSVM.
+            if resident.pop(key) != ABSENT_SIZE:
+                self.set(key, None)
+
+    def restore(self, pubkey: bytes, raw: bytes | None) -> None:
+        """A revert wrote `raw` back to the store: a resident key takes it, any other key is
+        read from the store when next used."""
+        if pubkey in self.resident:
+            self.set(pubkey, raw)
+            self.resident[pubkey] = resident_size(raw)
 
     def get_object(self, pubkey: bytes) -> Account | None:
         """The account as the runtime sees it now (None when it does not exist). Comparing
@@ -157,7 +225,7 @@ class SvmRuntime:
         if it has one (a program or sysvar), or removes it."""
         if raw is None:
             original = self._original(pubkey)
-            account = original if original is not None else Account(0, b"", Pubkey(_SYSTEM_PROGRAM))
+            account = original if original is not None else _EMPTY
         else:
             account = decode_account(raw)
         self._svm.set_account(Pubkey(pubkey), account)

@@ -216,7 +216,7 @@ def test_restart_resumes_with_lazy_loading(settings: Settings) -> None:
         commit(node, chain)
     with build_node(settings) as node:
         assert node.head == chain.blocks[0].id
-        assert node.runtime.unloaded([bytes(alice.pubkey())])  # not loaded until touched
+        assert bytes(alice.pubkey()) not in node.runtime.resident  # not loaded until touched
         chain.block(chain.batch(0, sol_transfer(alice, bob.pubkey(), SOL, chain.tip_hash)))
         commit(node, chain)
         assert lamports(node, bob.pubkey()) == SOL

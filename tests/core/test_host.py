@@ -56,7 +56,7 @@ def test_an_executor_is_a_host_with_its_state(settings: Settings) -> None:
     with build_node(settings, plugins=load_plugins(settings, extra=[("seen", seen)])) as node:
         assert node.last_block is not None and node.last_block.hash == head.hash
     first, second = seen.seen
-    plugins = ["monitoring", "routing", "rpc", "seen"]
+    plugins = ["cache", "monitoring", "routing", "rpc", "seen"]
     # On the devnet the executor's relay is the devnet's, there from startup on.
     assert first[:-1] == (True, None, None, None, None, plugins, settings.instance)
     assert isinstance(first[-1], DevnetRelay)
@@ -84,7 +84,7 @@ def test_an_analyzer_is_a_host_without_state(tmp_path: Path) -> None:
                 None,
                 None,
                 None,
-                ["monitoring", "routing", "rpc", "seen"],
+                ["cache", "monitoring", "routing", "rpc", "seen"],
                 "analyzer",
                 None,
             )

@@ -32,6 +32,8 @@ class Sample:
     :ivar transactions: `monmouth_transactions_total` summed over statuses.
     :ivar blocks: `monmouth_blocks_committed_total`.
     :ivar error: why the instance is shown as down.
+    :ivar cache: the account cache's `monmouth_cache_*` samples (`CacheSample`), None when the
+        instance exports none (an analyzer, a replica).
     """
 
     endpoint: str
@@ -40,6 +42,19 @@ class Sample:
     transactions: float | None
     blocks: float | None
     error: str | None
+    cache: CacheSample | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class CacheSample:
+    """The account cache's counters and gauges at one moment (docs/cache.md, "Metrics")."""
+
+    hits: float
+    negative_hits: float
+    misses: float
+    resident_accounts: float | None
+    resident_bytes: float | None
+    budget_bytes: float | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,6 +86,12 @@ class InstanceView:
     ready: bool | None = None
     reasons: tuple[str, ...] = ()
     disagrees: bool = False
+    #: The account cache: the share of named accounts found resident between the last two
+    #: samples (None after one, or when no block ran), and the hot tier now.
+    cache_hit_rate: float | None = None
+    cache_resident_accounts: int | None = None
+    cache_resident_bytes: int | None = None
+    cache_budget_bytes: int | None = None
 
 
 def normalize(endpoint: str) -> str:
@@ -79,16 +100,46 @@ def normalize(endpoint: str) -> str:
     return url.rstrip("/")
 
 
-def _metric_total(text: str, name: str) -> float | None:
-    """The sum of every sample named `name` in a Prometheus text exposition."""
+def _metric_totals(text: str) -> dict[str, float]:
+    """Each sample name of a Prometheus text exposition, with its samples' values added up."""
     from prometheus_client.parser import text_string_to_metric_families
 
-    total: float | None = None
+    totals: dict[str, float] = {}
     for family in text_string_to_metric_families(text):
         for sample in family.samples:
-            if sample.name == name:
-                total = (total or 0.0) + sample.value
-    return total
+            totals[sample.name] = totals.get(sample.name, 0.0) + sample.value
+    return totals
+
+
+def _metric_total(text: str, name: str) -> float | None:
+    """The sum of every sample named `name` in a Prometheus text exposition."""
+    return _metric_totals(text).get(name)
+
+
+def _cache_sample(totals: dict[str, float]) -> CacheSample | None:
+    if "monmouth_cache_resident_accounts" not in totals:
+        return None
+    return CacheSample(
+        totals.get("monmouth_cache_hits_total", 0.0),
+        totals.get("monmouth_cache_negative_hits_total", 0.0),
+        totals.get("monmouth_cache_misses_total", 0.0),
+        totals.get("monmouth_cache_resident_accounts"),
+        totals.get("monmouth_cache_resident_bytes"),
+        totals.get("monmouth_cache_budget_bytes"),
+    )
+
+
+def _hit_rate(now: CacheSample | None, before: CacheSample | None) -> float | None:
+    """Resident (or known absent) over named, between two samples."""
+    if now is None or before is None:
+        return None
+    found = now.hits + now.negative_hits - before.hits - before.negative_hits
+    named = found + now.misses - before.misses
+    return found / named if named > 0 else None
+
+
+def _int(value: float | None) -> int | None:
+    return None if value is None else int(value)
 
 
 def take_sample(client: Any, endpoint: str) -> Sample:
@@ -99,14 +150,15 @@ def take_sample(client: Any, endpoint: str) -> Sample:
         status.raise_for_status()
         metrics = client.get(f"{endpoint}/metrics")
         metrics.raise_for_status()
-        text = metrics.text
+        totals = _metric_totals(metrics.text)
         return Sample(
             endpoint,
             at,
             status.json(),
-            _metric_total(text, "monmouth_transactions_total"),
-            _metric_total(text, "monmouth_blocks_committed_total"),
+            totals.get("monmouth_transactions_total"),
+            totals.get("monmouth_blocks_committed_total"),
             None,
+            _cache_sample(totals),
         )
     except Exception as exc:
         return Sample(endpoint, at, None, None, None, f"{type(exc).__name__}: {exc}")
@@ -130,6 +182,7 @@ def build_views(samples: Sequence[Sample], previous: Sequence[Sample] | None) ->
         seconds = sample.at - before.at if before is not None else 0.0
         head = status.get("head") or {}
         readiness = status.get("readiness") or {}
+        cache = sample.cache
         views.append(
             InstanceView(
                 endpoint=sample.endpoint,
@@ -154,6 +207,10 @@ def build_views(samples: Sequence[Sample], previous: Sequence[Sample] | None) ->
                 sla_share=(readiness.get("sla") or {}).get("share"),
                 ready=readiness.get("ready"),
                 reasons=tuple(readiness.get("reasons", ())),
+                cache_hit_rate=_hit_rate(sample.cache, before.cache if before else None),
+                cache_resident_accounts=_int(cache.resident_accounts if cache else None),
+                cache_resident_bytes=_int(cache.resident_bytes if cache else None),
+                cache_budget_bytes=_int(cache.budget_bytes if cache else None),
             )
         )
     return _mark_disagreements(views)
@@ -194,11 +251,14 @@ def render(views: Sequence[InstanceView]) -> Any:
     table = Table(title="monmouth top", title_justify="left")
     for name in ("instance", "head", "L1 head", "lag", "tx/s", "transactions", "queues"):
         table.add_column(name, justify="right" if name in ("head", "L1 head", "tx/s") else "left")
+    table.add_column("cache")
     table.add_column("state hash")
     table.add_column("ready")
     for view in views:
         if not view.up:
-            table.add_row(view.endpoint, "[red]down[/]", "", "", "", "", "", "", view.error or "")
+            table.add_row(
+                view.endpoint, "[red]down[/]", "", "", "", "", "", "", "", view.error or ""
+            )
             continue
         lag = "-" if view.lag_blocks is None else f"{view.lag_blocks} blk"
         if view.lag_seconds is not None:
@@ -222,10 +282,28 @@ def render(views: Sequence[InstanceView]) -> Any:
                 )
                 for name, depth in sorted(view.plugin_queues.items())
             ),
+            _cache_cell(view),
             f"[bold red]{state} DIFFERS[/]" if view.disagrees else state,
             "[green]yes[/]" if view.ready else "[red]no[/] " + "; ".join(view.reasons),
         )
     return table
+
+
+def _mib(n: int) -> str:
+    return f"{n / (1 << 20):,.0f} MiB"
+
+
+def _cache_cell(view: InstanceView) -> str:
+    """Hit rate, then the hot tier's accounts and bytes over its budget."""
+    if view.cache_resident_accounts is None:
+        return "-"
+    rate = "-" if view.cache_hit_rate is None else f"{view.cache_hit_rate:.1%}"
+    held = f"{view.cache_resident_accounts:,} acc"
+    if view.cache_resident_bytes is not None:
+        held += f" {_mib(view.cache_resident_bytes)}"
+        if view.cache_budget_bytes is not None:
+            held += f"/{_mib(view.cache_budget_bytes)}"
+    return f"hit {rate}\n[dim]{held}[/]"
 
 
 def top(
@@ -248,9 +326,9 @@ def top(
     ] = 2.0,
 ) -> None:
     """Watch running instances: head, L1 head and lag, SVM tx/s, transactions by status, plugin
-    queues, state hash (flagged when two instances differ at one height) and readiness, read
-    from their monitoring endpoints (the address in their plugins.monitoring table). Ctrl-C
-    quits."""
+    queues, the account cache (hit rate, hot tier), state hash (flagged when two instances
+    differ at one height) and readiness, read from their monitoring endpoints (the address in
+    their plugins.monitoring table). Ctrl-C quits."""
     import httpx
     from rich.console import Console
     from rich.live import Live
