@@ -28,7 +28,7 @@ def subscribe(
         list[str] | None,
         typer.Option(
             "--kind",
-            help="A kind: block, slot, transaction, detail, account, revert, "
+            help="A kind: block, slot, transaction, detail, writes, account, revert, "
             "heartbeat, alert, or a plugin's (repeatable).",
         ),
     ] = None,

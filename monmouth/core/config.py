@@ -223,6 +223,11 @@ class StreamSettings(_Section):
     request: str | None = None
     #: Blocks whose messages are kept in LMDB for replay (0: none, replay then gives nothing).
     keep_blocks: int = Field(256, ge=0)
+    #: Each transaction's account writes (`writes` messages, what `update_accounts` receives
+    #: in the executor): "always" logs them with every block, so that an analyzer catches up by
+    #: replay; "subscribed" builds them only while a subscriber is subscribed under `writes/`
+    #: (blocks committed meanwhile have none); "never" (docs/stream.md, "writes").
+    writes: Literal["always", "subscribed", "never"] = "always"
     heartbeat_interval: float = Field(1.0, gt=0, le=60)
     #: Messages queued per subscriber before ZeroMQ drops (the subscriber then replays them).
     send_hwm: int = Field(200_000, ge=1)

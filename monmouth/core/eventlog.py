@@ -17,7 +17,11 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol
 from monmouth.core.errors import ConfigError
 
 if TYPE_CHECKING:
-    from monmouth.core.payloads import TransactionInfo
+    from collections.abc import Mapping
+
+    from solders.account import Account
+
+    from monmouth.core.payloads import AccountUpdate, TransactionInfo
     from monmouth.core.records import BlockRecord, Segment
     from monmouth.core.state import DetailWrite, Store
 
@@ -25,6 +29,9 @@ if TYPE_CHECKING:
 SlotStatus = Literal["processed", "confirmed", "finalized"]
 #: (slot, parent slot or None, status): one slot status change.
 SlotChange = tuple[int, int | None, SlotStatus]
+#: One block's writes for the stream: every `AccountUpdate` the executor made, in order, and
+#: each written account's value before the block (None: it did not exist).
+Writes = tuple["Sequence[AccountUpdate]", "Mapping[bytes, Account | None]"]
 
 
 class Topic(Protocol):
@@ -64,9 +71,16 @@ class EventLog(Protocol):
         accounts: Sequence[tuple[bytes, bytes | None, bytes | None]],
         transactions: Sequence[TransactionInfo],
         details: Sequence[DetailWrite] = (),
+        writes: Writes | None = None,
     ) -> list[Segment]:
         """The segments of one committed block (accounts as (pubkey, old, new) writes, and
-        the transaction details it stored, which a replica stores too)."""
+        the transaction details it stored, which a replica stores too; `writes`, when
+        `wants_writes()` said so before the block ran, as `update_accounts` receives them)."""
+        ...
+
+    def wants_writes(self) -> bool:
+        """Whether the next block's per-transaction writes go into its segment (the executor
+        then builds them: `BlockExecutor.want_updates`)."""
         ...
 
     def revert_segments(self, block: BlockRecord, parent_checksum: bytes | None) -> list[Segment]:
@@ -121,8 +135,12 @@ class NullEventLog:
         accounts: Sequence[tuple[bytes, bytes | None, bytes | None]],
         transactions: Sequence[TransactionInfo],
         details: Sequence[DetailWrite] = (),
+        writes: Writes | None = None,
     ) -> list[Segment]:
         return []
+
+    def wants_writes(self) -> bool:
+        return False
 
     def revert_segments(self, block: BlockRecord, parent_checksum: bytes | None) -> list[Segment]:
         return []

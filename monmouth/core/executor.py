@@ -15,7 +15,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Container, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
 
 import msgspec
@@ -113,6 +113,9 @@ class ExecutedBlock:
     write: BlockWrite
     updates: list[AccountUpdate]
     transactions: list[TransactionInfo]
+    #: With `updates`: each written account's value before the block's first write of it, so
+    #: that the stream's `writes` carry every write's value before it (None: did not exist).
+    written_before: dict[bytes, Account | None] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -656,7 +659,9 @@ class BlockExecutor:
         write = BlockWrite(
             record, lthash, account_writes, list(records.values()), message_records, details
         )
-        return ExecutedBlock(write, updates or [], infos or [])
+        return ExecutedBlock(
+            write, updates or [], infos or [], {k: before[k] for k in current} if updates else {}
+        )
 
     def _detail(
         self,

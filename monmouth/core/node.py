@@ -179,7 +179,8 @@ class Node:
         self.executor = BlockExecutor(
             self.store, self.runtime, self.verifier, self.plugins.route, cache
         )
-        self.executor.want_updates = self.plugins.wants_account_updates()
+        self._plugin_updates = self.plugins.wants_account_updates()
+        self.executor.want_updates = self._plugin_updates
         self.executor.keep_details = settings.store.transaction_details
         self.stats = RunStats()
         try:
@@ -304,6 +305,9 @@ class Node:
             )
         if prepared is None or prepared.block is not block:
             prepared = self.executor.prepare(block)
+        # The stream's `writes` are the plugins' per-write updates: built for either.
+        writes = self.events.logging and self.events.wants_writes()
+        self.executor.want_updates = self._plugin_updates or writes
         started = time.perf_counter()
         if SPANS.active():
             span = tracer.start_span(
@@ -332,7 +336,12 @@ class Node:
         segments: list[Segment] = []
         if self.events.logging:
             segments = self.events.block_segments(
-                write.block, parent, write.accounts, executed.transactions, write.details
+                write.block,
+                parent,
+                write.accounts,
+                executed.transactions,
+                write.details,
+                (executed.updates, executed.written_before) if writes else None,
             )
         self.state = write.lthash
         self._recent.append((block.number, block.hash))
@@ -386,7 +395,7 @@ class Node:
             executed = g.executed
             plugins.block_committed(
                 info,
-                updates=executed.updates,
+                updates=executed.updates if self._plugin_updates else (),
                 transactions=executed.transactions,
                 l1=g.l1,
                 processed=((rec.number, g.parent),),

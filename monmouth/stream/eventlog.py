@@ -25,7 +25,7 @@ from zmq.auth.thread import ThreadAuthenticator
 from monmouth.core import b58
 from monmouth.core.config import Settings
 from monmouth.core.errors import ConfigError
-from monmouth.core.eventlog import SlotChange
+from monmouth.core.eventlog import SlotChange, Writes
 from monmouth.core.payloads import TransactionInfo
 from monmouth.core.records import BlockRecord, Segment
 from monmouth.core.state import DetailWrite, Store
@@ -213,8 +213,19 @@ class StreamService:
         accounts: Sequence[tuple[bytes, bytes | None, bytes | None]],
         transactions: Sequence[TransactionInfo],
         details: Sequence[DetailWrite] = (),
+        writes: Writes | None = None,
     ) -> list[Segment]:
-        return [block_segment(block, parent, accounts, transactions, details)]
+        return [block_segment(block, parent, accounts, transactions, details, writes)]
+
+    def wants_writes(self) -> bool:
+        """`[stream] writes`: "always" when logging (analyzers catch up by replay, so the log
+        holds them), "subscribed" while a live subscriber is under `writes/`."""
+        mode = self.settings.stream.writes
+        if mode == "always":
+            return self.logging
+        if mode == "subscribed" and self.publisher is not None:
+            return bool(self.publisher.subscriptions.relevant("writes"))
+        return False
 
     def revert_segments(self, block: BlockRecord, parent_checksum: bytes | None) -> list[Segment]:
         return [revert_segment(block, parent_checksum)]

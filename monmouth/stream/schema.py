@@ -21,6 +21,7 @@ CORE_KINDS = (
     "slot",
     "transaction",
     "detail",
+    "writes",
     "account",
     "revert",
     "heartbeat",
@@ -132,6 +133,39 @@ class AccountBody(msgspec.Struct, frozen=True):
     data: bytes
 
 
+class WriteBody(msgspec.Struct, frozen=True):
+    """One write of one account by one transaction (or deposit), as an in-process plugin's
+    `update_accounts` receives it (`AccountUpdate`), with the value it replaced.
+
+    :ivar signature: the transaction that wrote it (base58); None for a deposit.
+    :ivar write_version: its index among the block's writes (the executor's numbering).
+    :ivar before: the account's value before this write (the block's previous write of it,
+        or its value before the block); None when it did not exist.
+    """
+
+    pubkey: str
+    lamports: int
+    owner: str
+    executable: bool
+    rent_epoch: int
+    data: bytes
+    signature: str | None
+    write_version: int
+    before: AccountBody | None
+
+
+class WritesBody(msgspec.Struct, frozen=True):
+    """Every account write of one block, in execution order (`[stream] writes`).
+
+    One message per block rather than per transaction: an analyzer rebuilds one
+    `update_accounts` call per block from it, and a block's writes then cost one header and
+    one topic instead of one per transaction.
+    """
+
+    number: int
+    writes: list[WriteBody]
+
+
 class RevertBody(msgspec.Struct, frozen=True):
     """A block undone by a reorg; the head is now its parent with `state_hash`."""
 
@@ -178,6 +212,7 @@ BODY_TYPES: dict[str, type[msgspec.Struct]] = {
     "slot": SlotBody,
     "transaction": TransactionBody,
     "detail": DetailBody,
+    "writes": WritesBody,
     "account": AccountBody,
     "revert": RevertBody,
     "heartbeat": HeartbeatBody,

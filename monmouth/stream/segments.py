@@ -4,7 +4,8 @@ A segment is stored once, in the same LMDB transaction as the change it reports,
 into messages both when it is published live and when it is replayed, by the same code: a
 replay gives exactly the messages (and sequence numbers) that were published.
 
-Message order in a block segment: the accounts the block changed, its transactions in order
+Message order in a block segment: the accounts the block changed, its `writes` (when built),
+its transactions in order
 (each executed one followed by its `detail` when the executor keeps details), the `processed`
 slot status, then the block (which seals the segment).
 """
@@ -20,11 +21,11 @@ import msgspec
 from solders.pubkey import Pubkey
 from solders.signature import Signature
 
-from monmouth.core.eventlog import SlotChange
+from monmouth.core.eventlog import SlotChange, Writes
 from monmouth.core.payloads import TransactionInfo
 from monmouth.core.records import BlockRecord, Segment, detail_key
 from monmouth.core.records import encode as encode_record
-from monmouth.rust_svm.accounts import AccountRecord
+from monmouth.rust_svm.accounts import AccountRecord, encode_account_fields
 from monmouth.stream.schema import (
     STREAM_VERSION,
     AccountBody,
@@ -35,6 +36,8 @@ from monmouth.stream.schema import (
     Seal,
     SlotBody,
     TransactionBody,
+    WriteBody,
+    WritesBody,
     encode,
 )
 from monmouth.stream.topics import PrefixSet
@@ -54,6 +57,14 @@ class _BlockData(msgspec.Struct, frozen=True, array_like=True):
     #: empty when the executor keeps no details. Last and defaulted, so a segment stored
     #: before details were sent still decodes.
     details: list[tuple[bytes, bytes]] = []
+    #: Every write (pubkey, account fields as `AccountRecord` encodes them, index in `txs` of
+    #: the transaction that wrote it or -1 for a deposit: a signature is 64 bytes, and a
+    #: transaction writes two accounts or more), in execution order (the write version is the
+    #: index); None when the block's writes were not built (`[stream] writes`), [] when it
+    #: wrote nothing.
+    writes: list[tuple[bytes, bytes, int]] | None = None
+    #: (pubkey, value before the block or None) of each account in `writes`.
+    written_before: list[tuple[bytes, bytes | None]] = []
 
 
 class _RevertData(msgspec.Struct, frozen=True, array_like=True):
@@ -92,6 +103,7 @@ def block_segment(
     accounts: Sequence[tuple[bytes, bytes | None, bytes | None]],
     txs: Sequence[TransactionInfo],
     details: Sequence[DetailWrite] = (),
+    writes: Writes | None = None,
 ) -> Segment:
     """The segment of one committed block.
 
@@ -99,6 +111,8 @@ def block_segment(
     :param parent: the parent slot for the `processed` status (None for the state's first).
     :param details: the details the block stored (`BlockWrite.details`), sent as `detail`
         messages so that a replica stores the same bytes.
+    :param writes: the block's per-write updates and the written accounts' values before it,
+        sent as one `writes` message (None: not built for this block).
     """
     # Only details whose transaction is sent can be placed after it (all of them, when the
     # node logs: it then reports every transaction).
@@ -106,8 +120,39 @@ def block_segment(
         detail_key(block.number, t.l1_tx_index, t.position) for t in txs if t.status != "rejected"
     }
     pairs = [(d.key, encode_record(d.detail)) for d in details if d.key in sent]
-    data = _BlockData(block, parent, [(k, new) for k, _, new in accounts], list(txs), pairs)
-    count = len(accounts) + len(txs) + len(pairs) + 2
+    logged: list[tuple[bytes, bytes, int]] | None = None
+    before: list[tuple[bytes, bytes | None]] = []
+    if writes is not None:
+        updates, prior = writes
+        index = {t.signature: i for i, t in enumerate(txs) if t.signature is not None}
+        # Every field as written, lamports 0 included: the analyzer rebuilds the same update.
+        logged = [
+            (
+                u.pubkey,
+                encode_account_fields(u.lamports, u.owner, u.executable, u.rent_epoch, u.data),
+                -1 if u.signature is None else index[u.signature],
+            )
+            for u in updates
+        ]
+        before = [
+            (
+                key,
+                None
+                if value is None
+                else encode_account_fields(
+                    value.lamports,
+                    bytes(value.owner),
+                    value.executable,
+                    value.rent_epoch,
+                    value.data,
+                ),
+            )
+            for key, value in prior.items()
+        ]
+    data = _BlockData(
+        block, parent, [(k, new) for k, _, new in accounts], list(txs), pairs, logged, before
+    )
+    count = len(accounts) + len(txs) + len(pairs) + (logged is not None) + 2
     return Segment("block", block.number, count, encode(data))
 
 
@@ -199,6 +244,45 @@ def transaction_body(tx: TransactionInfo) -> TransactionBody:
     )
 
 
+def _value_body(pubkey: str, raw: bytes | None) -> AccountBody | None:
+    if raw is None:
+        return None
+    rec = AccountRecord.decode(raw)
+    return AccountBody(
+        pubkey, rec.lamports, _owner58(rec.owner), rec.executable, rec.rent_epoch, rec.data
+    )
+
+
+def writes_body(data: _BlockData) -> WritesBody:
+    """The `writes` message of a block segment that logged them: each write with the value it
+    replaced (the previous write of the account in the block, or its value before the block)."""
+    current: dict[bytes, bytes | None] = dict(data.written_before)
+    names: dict[bytes, str] = {}
+    out: list[WriteBody] = []
+    signatures = [None if t.signature is None else _sig58(t.signature) for t in data.txs]
+    for version, (pubkey, raw, tx) in enumerate(data.writes or ()):
+        name = names.get(pubkey)
+        if name is None:
+            name = names[pubkey] = _b58(pubkey)
+        before = _value_body(name, current.get(pubkey))
+        current[pubkey] = raw
+        rec = AccountRecord.decode(raw)
+        out.append(
+            WriteBody(
+                name,
+                rec.lamports,
+                _owner58(rec.owner),
+                rec.executable,
+                rec.rent_epoch,
+                rec.data,
+                None if tx < 0 else signatures[tx],
+                version,
+                before,
+            )
+        )
+    return WritesBody(data.block.number, out)
+
+
 class Expander:
     """Turns segments into messages for one set of wanted prefixes (None: everything).
 
@@ -275,6 +359,11 @@ class Expander:
                 body = account_body(pubkey, raw)
                 topics = [f"account/{body.pubkey}/", f"owner/{body.owner}/{body.pubkey}/"]
                 yield "account", topics, lambda body=body: body
+            if data.writes is not None:
+                if self._families_wanted("writes"):
+                    yield "writes", ["writes/"], functools.partial(writes_body, data)
+                else:
+                    yield "writes", None, None
             want_txs = self._families_wanted("transaction", "mention")
             want_details = self._families_wanted("detail")
             details = dict(data.details)

@@ -25,7 +25,7 @@ import os
 import threading
 import time
 from collections import deque
-from collections.abc import AsyncIterator, Iterable, Iterator
+from collections.abc import AsyncIterator, Generator, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -432,7 +432,7 @@ def ask(
     request: Request,
     curve: ClientCurve | None = None,
     timeout: float = 5.0,
-) -> Iterator[tuple[Reply, list[bytes]]]:
+) -> Generator[tuple[Reply, list[bytes]], None, None]:
     """Send one request to a request socket and yield its reply frames with their data frames,
     until the one marked done. A fresh socket each time, so a late answer to an abandoned
     request never mixes in.

@@ -11,12 +11,17 @@ only hands each block's payloads over. Per committed block:
    HNSW index;
 3. `revert_blocks` removes the documents of the reverted blocks (and their balance changes).
 
-`startup` opens the index, repairs it against LMDB when a crash left them apart, and reconciles
-it with the node's chain: indexed blocks above the node's head, or that the node no longer has,
-are removed. When the node committed blocks while the plugin was off (or the index is new on a
-state that is not empty), those blocks are not indexed (a warning says which), and the plugin asks
-for the startup snapshot to learn the accounts' balances, so the amounts of later transactions
-are right.
+It runs in an executor or in an analyzer (`monmouth run --role analyzer`, fed by the executor's
+stream, whose `writes` messages give it each transaction's account writes as the executor would).
+
+`startup` opens the index, repairs it against LMDB when a crash left them apart, and, in an
+executor, reconciles it with the node's chain: indexed blocks above the node's head, or that the
+node no longer has, are removed. When the node committed blocks while the plugin was off (or the
+index is new on a state that is not empty), those blocks are not indexed (a warning says which),
+and the plugin asks for the startup snapshot to learn the accounts' balances, so the amounts of
+later transactions are right. In an analyzer the upstream's log stands for the chain: the
+analyzer replays it from the position it stored, the reverts in it undo what the chain dropped,
+and a replayed block at a height the index already holds is skipped, so none is indexed twice.
 
 Queries: `monmouth rag` (`cli.py`), the request socket's methods `rag.query`, `rag.context` and
 `rag.stats` (`register_rpc_methods`), and `RagIndex` from Python. See docs/rag.md.
@@ -28,7 +33,6 @@ from typing import TYPE_CHECKING, Any
 
 import structlog
 
-from monmouth.core.errors import ConfigError
 from monmouth.hooks import hookimpl
 from monmouth.plugins.rag.config import Config
 
@@ -103,6 +107,8 @@ class Plugin:
         #: Asked for only when the index does not follow the node's state (see `startup`).
         self.wants_startup_snapshot = False
         self.index: RagIndex | None = None
+        #: In an analyzer: the index's head at start; blocks up to it may come again.
+        self._replayed_up_to = -1
         self._updates: dict[tuple[int, bytes], list[AccountUpdate]] = {}
         self._transactions: dict[tuple[int, bytes], list[TransactionInfo]] = {}
 
@@ -146,13 +152,6 @@ class Plugin:
         from monmouth.plugins.rag.embed import make_embedder
         from monmouth.plugins.rag.index import IndexSettings, RagIndex
 
-        if node.store is None:
-            raise ConfigError(
-                "the rag plugin runs in an executor (`monmouth run`), not in an analyzer: an "
-                "analyzer's account updates are each block's net changes, not each "
-                "transaction's writes (so documents would have no amounts), and it keeps no "
-                "chain to check the index against at start; enable rag on the executor"
-            )
         cfg = self.config
         index = RagIndex(
             self.path,
@@ -169,7 +168,16 @@ class Plugin:
             retention=self.settings.store.retention_blocks,
         )
         self.index = index
-        self._reconcile(node, node.store, index)
+        if node.store is None:
+            # An analyzer: the upstream's log is the chain. The analyzer replays it from the
+            # last position it stored, which may be behind the index after a crash: the blocks
+            # the index already holds (height and hash) are skipped, and the reverts replayed
+            # undo what the chain no longer has.
+            head = index.store.meta().head
+            self._replayed_up_to = -1 if head is None else head[0]
+            log.info("rag: in an analyzer", head=self._replayed_up_to)
+        else:
+            self._reconcile(node, node.store, index)
 
     def _reconcile(self, node: Host, chain: Store, index: RagIndex) -> None:
         """Make the index follow the node's chain (`chain`: its store; module docstring)."""
@@ -241,8 +249,15 @@ class Plugin:
         key = (block.number, block.hash)
         updates = self._updates.pop(key, [])
         transactions = self._transactions.pop(key, [])
-        if self.index is not None:
-            self.index.index_block(block.number, block.hash, transactions, updates)
+        index = self.index
+        if index is None:
+            return
+        if block.number <= self._replayed_up_to and index.store.block(block.number) is not None:
+            # Replayed after a crash of the analyzer: the index holds this block, or the one a
+            # later reorg put at its height (a new block there comes after the revert of the
+            # held one, which `revert_blocks` applies).
+            return
+        index.index_block(block.number, block.hash, transactions, updates)
 
     @hookimpl
     def revert_blocks(self, blocks: list[BlockInfo]) -> None:

@@ -317,23 +317,6 @@ def test_blocks_the_node_does_not_have_are_dropped_at_start(monmouth_run: Monmou
     assert {d.signature for d in docs} == same_blocks
 
 
-def test_an_analyzer_refuses_it(tmp_path: Path) -> None:
-    """An analyzer's account updates have no per-transaction writes and it has no chain to
-    reconcile the index with: the plugin says so at start instead of indexing wrongly."""
-    from monmouth.core.config import load_settings
-    from monmouth.roles.analyzer import Analyzer
-
-    settings = load_settings(
-        None,
-        data_dir=tmp_path / "analyzer",
-        role="analyzer",
-        stream={"upstream": ["tcp://127.0.0.1:9"], "publish": None},
-        plugins={"enable": ["rag"]},
-    )
-    with pytest.raises(ConfigError, match="not in an analyzer"):
-        Analyzer(settings)
-
-
 def test_lag_counts_the_blocks_above_the_index() -> None:
     from monmouth.plugins.rag.plugin import lag
 
