@@ -4,9 +4,9 @@ The node ingests the devnet workload (`monmouth.bench.generate`, transfers or SP
 file at full speed, fsync on, publishing its stream, each run in a fresh data directory:
 
 - `never`: `[stream] writes = "never"`, no subscriber (the segments as before the kind existed);
-- `always`: `writes = "always"` (the default: every block's writes logged for replay), no
-  subscriber: the executor builds each write's update (`BlockExecutor.want_updates`) and the
-  segment stores it;
+- `always`: `writes = "always"` (what the default, "published", does with a published stream:
+  every block's writes logged for replay), no subscriber: the executor builds each write's
+  update (`BlockExecutor.want_updates`) and the segment stores it;
 - `always_1`: the same with one subscriber process taking what an analyzer with `rag` takes
   (`writes`, `transaction`, and the control kinds), decoding every message, until the last block.
 

@@ -224,10 +224,12 @@ class StreamSettings(_Section):
     #: Blocks whose messages are kept in LMDB for replay (0: none, replay then gives nothing).
     keep_blocks: int = Field(256, ge=0)
     #: Each transaction's account writes (`writes` messages, what `update_accounts` receives
-    #: in the executor): "always" logs them with every block, so that an analyzer catches up by
-    #: replay; "subscribed" builds them only while a subscriber is subscribed under `writes/`
-    #: (blocks committed meanwhile have none); "never" (docs/stream.md, "writes").
-    writes: Literal["always", "subscribed", "never"] = "always"
+    #: in the executor): "published" logs them with every block while the stream is published,
+    #: so that an analyzer catches up by replay; "always" also without `publish` (for
+    #: analyzers that replay a log published later); "subscribed" builds them only while a
+    #: subscriber is subscribed under `writes/` (blocks committed meanwhile have none);
+    #: "never" (docs/stream.md, "writes").
+    writes: Literal["published", "always", "subscribed", "never"] = "published"
     heartbeat_interval: float = Field(1.0, gt=0, le=60)
     #: Messages queued per subscriber before ZeroMQ drops (the subscriber then replays them).
     send_hwm: int = Field(200_000, ge=1)

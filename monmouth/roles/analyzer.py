@@ -32,7 +32,7 @@ history:
 - the upstream no longer holds what it needs next (`analyzer_behind`: the log was pruned past
   it, `[stream] keep_blocks`), naming the first missing height;
 - a block comes without its `writes` while a plugin takes `update_accounts`
-  (`writes_missing`: the executor's `[stream] writes` is not "always");
+  (`writes_missing`: the executor did not build them: see `[stream] writes`);
 - the upstream's log has another id than the position's (a new data directory upstream).
 
 `notify_l1_block` (mev's call traces): the stream does not carry L1 blocks, so for plugins that
@@ -499,9 +499,10 @@ class Analyzer:
             if writes is None:
                 message = (
                     f"block {info.number} came without its writes: the upstream "
-                    f"{self.upstream} did not build them (its [stream] writes is not "
-                    f'"always"), so update_accounts cannot be called as the executor calls '
-                    f'it. Set [stream] writes = "always" on the executor'
+                    f"{self.upstream} did not build them (its [stream] writes is "
+                    f'"subscribed" or "never", or it ran without publishing), so '
+                    f"update_accounts cannot be called as the executor calls it. Set "
+                    f'[stream] writes = "always" on the executor'
                 )
                 self.stream.alert("writes_missing", message, details={"height": info.number})
                 raise SourceError(message)

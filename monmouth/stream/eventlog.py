@@ -218,11 +218,14 @@ class StreamService:
         return [block_segment(block, parent, accounts, transactions, details, writes)]
 
     def wants_writes(self) -> bool:
-        """`[stream] writes`: "always" when logging (analyzers catch up by replay, so the log
-        holds them), "subscribed" while a live subscriber is under `writes/`."""
+        """`[stream] writes`: "published" when logging a published stream and "always" when
+        logging at all (analyzers catch up by replay, so the log holds them), "subscribed"
+        while a live subscriber is under `writes/`."""
         mode = self.settings.stream.writes
         if mode == "always":
             return self.logging
+        if mode == "published":
+            return self.logging and self.publisher is not None
         if mode == "subscribed" and self.publisher is not None:
             return bool(self.publisher.subscriptions.relevant("writes"))
         return False

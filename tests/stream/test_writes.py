@@ -53,7 +53,7 @@ def writes_in_log(store: Store) -> dict[int, WritesBody]:
 
 def node_with(tmp_path: Path, plugin: object | None = None, **stream: Any) -> Node:
     settings = stream_settings(tmp_path / "d", None, devnet=DEVNET, stream=stream)
-    assert settings.stream.writes == stream.get("writes", "always")
+    assert settings.stream.writes == stream.get("writes", "published")
     extra: list[object | tuple[str, object]] = [] if plugin is None else [("updates", plugin)]
     return build_node(settings, plugins=load_plugins(settings, extra=extra))
 
@@ -70,7 +70,7 @@ def _value(body: AccountBody | None) -> tuple[Any, ...] | None:
 
 def test_writes_are_the_executors_updates_with_the_values_they_replaced(tmp_path: Path) -> None:
     plugin = Updates()
-    node = node_with(tmp_path, plugin)
+    node = node_with(tmp_path, plugin, writes="always")
     try:
         run(node, 12)
         node.plugins.drain()
@@ -115,10 +115,26 @@ def test_writes_are_the_executors_updates_with_the_values_they_replaced(tmp_path
 
 
 def test_the_log_holds_writes_only_as_configured(tmp_path: Path) -> None:
-    node = node_with(tmp_path, writes="never")
+    node = node_with(tmp_path / "never", writes="never")
     try:
         run(node, 4)
         assert writes_in_log(node.store) == {}
+    finally:
+        node.close()
+    # The default, "published": none without a published stream (nobody can subscribe) ...
+    node = node_with(tmp_path / "unpublished")
+    try:
+        run(node, 4)
+        assert writes_in_log(node.store) == {}
+    finally:
+        node.close()
+    # ... and every block's with one, subscribed or not.
+    settings = stream_settings(tmp_path / "published", free_endpoint(), devnet=DEVNET)
+    assert settings.stream.writes == "published"
+    node = build_node(settings)
+    try:
+        run(node, 4)
+        assert sorted(writes_in_log(node.store)) == list(range(4))
     finally:
         node.close()
 
