@@ -15,18 +15,27 @@ import pluggy
 from monmouth.app import build_node, make_source
 from monmouth.core.config import Settings, load_settings
 
+#: Ports this test process has handed out (each endpoint's and its request socket's): a port
+#: is free until its node binds it, so two endpoints asked for in a row could otherwise
+#: overlap (the second's publish port the first's request port).
+_GIVEN: set[int] = set()
+
 
 def free_endpoint() -> str:
-    """A loopback endpoint whose port and the next one (the request socket) are free now."""
+    """A loopback endpoint whose port and the next one (the request socket) are free now, and
+    neither handed out before by this process."""
     for _ in range(100):
         with socket.socket() as probe:
             probe.bind(("127.0.0.1", 0))
             port = probe.getsockname()[1]
+        if port in _GIVEN or port + 1 in _GIVEN:
+            continue
         try:
             with socket.socket() as nxt:
                 nxt.bind(("127.0.0.1", port + 1))
         except OSError:
             continue
+        _GIVEN.update((port, port + 1))
         return f"tcp://127.0.0.1:{port}"
     raise RuntimeError("no two consecutive free ports on loopback")
 
