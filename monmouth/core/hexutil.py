@@ -8,18 +8,19 @@ def to_quantity(value: int) -> str:
     return hex(value)
 
 
-def parse_quantity(text: object, field: str, limit: int | None = None) -> int:
-    """Decode a JSON-RPC quantity; raises ValueError naming `field` when it is not one, or
-    when it is `limit` or more."""
+def parse_quantity(text: object, field: str, limit: int | None = None, where: str = "") -> int:
+    """Decode a JSON-RPC quantity; raises ValueError naming the field (`where + field`: the
+    name is built only when the check fails, since parsing an L1 block checks some ten fields
+    per transaction) when it is not one, or when it is `limit` or more."""
     # 66 characters hold any 256-bit quantity; longer text is refused before int() parses it.
     if not isinstance(text, str) or not text.startswith("0x") or not 3 <= len(text) <= 66:
-        raise ValueError(f"{field} is not a hex quantity: {_short(text)}")
+        raise ValueError(f"{where}{field} is not a hex quantity: {_short(text)}")
     try:
         value = int(text, 16)
     except ValueError:
-        raise ValueError(f"{field} is not a hex quantity: {_short(text)}") from None
+        raise ValueError(f"{where}{field} is not a hex quantity: {_short(text)}") from None
     if limit is not None and value >= limit:
-        raise ValueError(f"{field} is out of range: {text} (must be below {hex(limit)})")
+        raise ValueError(f"{where}{field} is out of range: {text} (must be below {hex(limit)})")
     return value
 
 
@@ -34,14 +35,15 @@ def to_data(value: bytes) -> str:
     return "0x" + value.hex()
 
 
-def parse_data(text: object, field: str, size: int | None = None) -> bytes:
-    """Decode JSON-RPC data, checking the size in bytes when `size` is given."""
+def parse_data(text: object, field: str, size: int | None = None, where: str = "") -> bytes:
+    """Decode JSON-RPC data, checking the size in bytes when `size` is given; errors name the
+    field as `where + field` (built only when the check fails)."""
     if not isinstance(text, str) or not text.startswith("0x") or len(text) % 2:
-        raise ValueError(f"{field} is not 0x-prefixed hex data: {_short(text)}")
+        raise ValueError(f"{where}{field} is not 0x-prefixed hex data: {_short(text)}")
     try:
         raw = bytes.fromhex(text[2:])
     except ValueError:
-        raise ValueError(f"{field} is not 0x-prefixed hex data: {_short(text)}") from None
+        raise ValueError(f"{where}{field} is not 0x-prefixed hex data: {_short(text)}") from None
     if size is not None and len(raw) != size:
-        raise ValueError(f"{field} must be {size} bytes, got {len(raw)}")
+        raise ValueError(f"{where}{field} must be {size} bytes, got {len(raw)}")
     return raw

@@ -105,9 +105,11 @@ class L1Block:
             if not isinstance(receipt, dict):
                 raise ValueError(f"receipts[{i}] is not an object")
             where = f"receipts[{i}]."
-            tx_hash = _data(receipt.get("transactionHash"), where, "transactionHash", 32)
+            tx_hash = parse_data(receipt.get("transactionHash"), "transactionHash", 32, where=where)
             status = receipt.get("status")
-            statuses[tx_hash] = None if status is None else _quantity(status, where, "status")
+            statuses[tx_hash] = (
+                None if status is None else parse_quantity(status, "status", where=where)
+            )
             logs_raw = receipt.get("logs") or []
             if not isinstance(logs_raw, list):
                 raise ValueError(f"receipts[{i}].logs is not a list")
@@ -129,19 +131,21 @@ class L1Block:
                     f"transactions[{i}] is not an object (fetch blocks with full transactions)"
                 )
             where = f"transactions[{i}]."
-            tx_hash = _data(tx.get("hash"), where, "hash", 32)
+            tx_hash = parse_data(tx.get("hash"), "hash", 32, where=where)
             if tx_hash not in statuses:
-                raise ValueError(f"{where} has no receipt")
+                raise ValueError(f"transactions[{i}] has no receipt")
             to = tx.get("to")
             index = tx.get("transactionIndex")
             txs.append(
                 L1Transaction(
                     hash=tx_hash,
-                    index=i if index is None else _quantity(index, where, "transactionIndex"),
-                    sender=_data(tx.get("from"), where, "from", 20),
-                    to=None if to is None else _data(to, where, "to", 20),
-                    value=_quantity(tx.get("value"), where, "value"),
-                    input=_data(tx.get("input"), where, "input"),
+                    index=i
+                    if index is None
+                    else parse_quantity(index, "transactionIndex", where=where),
+                    sender=parse_data(tx.get("from"), "from", 20, where=where),
+                    to=None if to is None else parse_data(to, "to", 20, where=where),
+                    value=parse_quantity(tx.get("value"), "value", where=where),
+                    input=parse_data(tx.get("input"), "input", where=where),
                     status=statuses[tx_hash],
                     logs=logs[tx_hash],
                 )
@@ -208,35 +212,7 @@ def _parse_log(obj: Any, where: str) -> L1Log:
     if not isinstance(topics, list):
         raise ValueError(f"{where}.topics is not a list")
     return L1Log(
-        address=_data(obj.get("address"), where, ".address", 20),
-        topics=tuple(_data(t, where, ".topics", 32) for t in topics),
-        data=_data(obj.get("data", "0x"), where, ".data"),
+        address=parse_data(obj.get("address"), ".address", 20, where=where),
+        topics=tuple(parse_data(t, ".topics", 32, where=where) for t in topics),
+        data=parse_data(obj.get("data", "0x"), ".data", where=where),
     )
-
-
-# The field checks of `parse_data` and `parse_quantity`, without building the field's name
-# unless the check fails: naming each field up front (an f-string per field) was a third of
-# the cost of parsing a block, which the node pays for every L1 block it follows.
-
-
-def _data(text: object, where: str, name: str, size: int | None = None) -> bytes:
-    """`parse_data(text, where + name, size)`."""
-    if isinstance(text, str) and text.startswith("0x") and not len(text) % 2:
-        try:
-            raw = bytes.fromhex(text[2:])
-        except ValueError:
-            pass
-        else:
-            if size is None or len(raw) == size:
-                return raw
-    return parse_data(text, where + name, size)  # fails as above, and says where
-
-
-def _quantity(text: object, where: str, name: str) -> int:
-    """`parse_quantity(text, where + name)`."""
-    if isinstance(text, str) and text.startswith("0x") and 3 <= len(text) <= 66:
-        try:
-            return int(text, 16)
-        except ValueError:
-            pass
-    return parse_quantity(text, where + name)  # fails as above, and says where

@@ -32,6 +32,8 @@ from nacl._sodium import ffi, lib
 from solders.pubkey import Pubkey
 from solders.signature import Signature
 
+from monmouth.rust_svm.verify_py import SIGN_OPEN
+
 try:
     from monmouth.rust_svm._verify import Job, Pool
 
@@ -70,14 +72,6 @@ NICE = 10
 #: Signatures each candidate libsodium checks at start-up, in each of `_ROUNDS` rounds.
 _SAMPLES = 48
 _ROUNDS = 3
-_SIGN_OPEN = ctypes.CFUNCTYPE(
-    ctypes.c_int,
-    ctypes.c_char_p,
-    ctypes.POINTER(ctypes.c_ulonglong),
-    ctypes.c_char_p,
-    ctypes.c_ulonglong,
-    ctypes.c_char_p,
-)
 
 
 class Ed25519Choice(msgspec.Struct, frozen=True):
@@ -120,7 +114,7 @@ def _candidates() -> list[tuple[int, str]]:
 def _cost(address: int, signed: list[bytes], public: bytes) -> float:
     """Microseconds of this thread's CPU per check (best of `_ROUNDS`), on valid signatures
     over Solana-sized messages: CPU time, so that other work on the machine does not count."""
-    check = _SIGN_OPEN(address)
+    check = SIGN_OPEN(address)
     out = ctypes.create_string_buffer(max(map(len, signed)))
     size = ctypes.c_ulonglong()
     best = float("inf")

@@ -24,7 +24,8 @@ __all__ = ["Job", "Pool"]
 #: Signatures per unit of work taken by a thread (as `UNIT` in `_verify.c`).
 UNIT = 16
 
-_SIGN_OPEN = ctypes.CFUNCTYPE(
+#: `crypto_sign_open(m, &mlen, sm, smlen, pk)` as ctypes calls it (also `sigverify.choose`).
+SIGN_OPEN = ctypes.CFUNCTYPE(
     ctypes.c_int,
     ctypes.c_char_p,
     ctypes.POINTER(ctypes.c_ulonglong),
@@ -82,7 +83,7 @@ class Pool:
     def __init__(self, address: int, threads: int, nice: int = 0) -> None:
         if address == 0 or not 1 <= threads <= 256 or not 0 <= nice <= 19:
             raise ValueError("need a function address, 1 to 256 threads and a niceness of 0 to 19")
-        self._fn: Callable[..., Any] = _SIGN_OPEN(address)
+        self._fn: Callable[..., Any] = SIGN_OPEN(address)
         self._nice = nice
         self._queue: queue.SimpleQueue[tuple[Job, int, int] | None] = queue.SimpleQueue()
         self._lock = threading.Lock()

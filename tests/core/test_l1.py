@@ -12,7 +12,6 @@ from chainbuilder import ChainBuilder
 from hypothesis import given
 from hypothesis import strategies as st
 
-from monmouth.core import l1
 from monmouth.core.errors import ReplayFileError
 from monmouth.core.hexutil import parse_data, parse_quantity
 from monmouth.core.l1 import L1Block
@@ -78,8 +77,8 @@ def test_replay_file_must_link(tmp_path: Path) -> None:
         list(read_replay(tmp_path / "missing.jsonl"))
 
 
-# `from_rpc` checks each field with a fast copy of parse_data / parse_quantity that names the
-# field only when it fails: the same values and the same errors as the reference functions.
+# `from_rpc` passes the field's place (`where`) apart from its name, so that the name is built
+# only when a check fails: the same values and the same errors as the whole name given.
 
 _hexish = st.one_of(
     st.text(alphabet="0123456789abcdefABCDEFxX _g-", max_size=70).map(lambda t: "0x" + t),
@@ -99,13 +98,13 @@ def _outcome(call: Callable[[], object]) -> object:
 
 @given(_hexish, st.sampled_from([None, 20, 32]))
 def test_field_data_checks_equal_parse_data(text: object, size: int | None) -> None:
-    assert _outcome(lambda: l1._data(text, "transactions[3].", "input", size)) == _outcome(
+    assert _outcome(lambda: parse_data(text, "input", size, where="transactions[3].")) == _outcome(
         lambda: parse_data(text, "transactions[3].input", size)
     )
 
 
 @given(_hexish)
 def test_field_quantity_checks_equal_parse_quantity(text: object) -> None:
-    assert _outcome(lambda: l1._quantity(text, "receipts[0].", "status")) == _outcome(
+    assert _outcome(lambda: parse_quantity(text, "status", where="receipts[0].")) == _outcome(
         lambda: parse_quantity(text, "receipts[0].status")
     )
