@@ -500,13 +500,9 @@ class BlockExecutor:
                 writable = item.writable
                 if writable is None:
                     writable = writable_keys(tx, list(item.keys), runtime)
-                # The fee payer is the first key, always a writable signer. Its value now tells
-                # whether a failure was charged; untouched in the block, it is the block's.
+                # The fee payer is the first key, always a writable signer (so `before` gets
+                # it below). Its lamports now tell whether a failure was charged.
                 payer = item.keys[0]
-                if payer in before:
-                    payer_before = get(payer)
-                else:
-                    payer_before = before[payer] = get(payer)
                 for key in writable:
                     if key not in before:
                         before[key] = get(key)
@@ -514,6 +510,7 @@ class BlockExecutor:
                     loaded = None if item.writable is not None else loaded_split(tx, runtime)
                     keys = item.keys if loaded is None else (*item.keys, *loaded[0], *loaded[1])
                     pre = runtime.balances(keys)
+                    payer_lamports = pre[0]
                     # Token balances read the accounts; only writable ones can change, and
                     # only a transaction that names a token program changes them.
                     pre_token_accounts = (
@@ -521,12 +518,15 @@ class BlockExecutor:
                         if TOKEN_PROGRAMS.isdisjoint(keys)
                         else [(keys.index(k), get(k)) for k in writable]
                     )
+                else:
+                    payer_lamports = runtime.lamports(payer)
                 result = runtime.execute(tx, details=keep_details)
                 if result.error is None:
                     status = "ok"
-                elif get(payer) != payer_before:
+                elif runtime.lamports(payer) != payer_lamports:
                     # Executed: the fee was charged (it is never 0, so a transaction the
-                    # runtime committed always changed its fee payer), the rest rolled back.
+                    # runtime committed always took lamports from its fee payer), the rest
+                    # rolled back.
                     status = "failed"
                 else:
                     name = result.error_name or "unknown"
@@ -609,21 +609,26 @@ class BlockExecutor:
                     )
                 )
 
-        after = {key: get(key) for key in before}
-        changed_keys = [k for k, v in after.items() if v != before[k]]
+        # One pass over what the block may have written: only what changed is encoded.
+        changed_keys: list[bytes] = []
+        changed: list[bytes | None] = []
+        for key, value in before.items():
+            now = get(key)
+            if now != value:
+                changed_keys.append(key)
+                changed.append(encode_account(now))
         stored = self._stored_accounts(changed_keys)
         account_writes: list[tuple[bytes, bytes | None, bytes | None]] = []
         outs: list[bytes] = []
         ins: list[bytes] = []
-        for key, old, new in zip(
-            changed_keys, stored, (encode_account(after[k]) for k in changed_keys), strict=True
-        ):
+        digest_of = self._digest
+        for key, old, new in zip(changed_keys, stored, changed, strict=True):
             if old == new:
                 continue
             if old is not None:
-                outs.append(self._digest(key, old))
+                outs.append(digest_of(key, old))
             if new is not None:
-                ins.append(self._digest(key, new))
+                ins.append(digest_of(key, new))
             account_writes.append((key, old, new))
         lthash = state.copy()
         lthash.mix_out(sum_of(outs))

@@ -36,7 +36,7 @@ from monmouth.core.records import (
     decode_undo,
     encode,
 )
-from monmouth.core.spl import is_token_account
+from monmouth.core.spl import TOKEN_PROGRAMS, is_token_account
 from monmouth.core.view import StateView
 
 if TYPE_CHECKING:
@@ -710,9 +710,17 @@ class Store:
         key = block_key(number)
         undo_accounts: list[tuple[bytes, bytes | None]] = []
         reindex = self.index_owners or self.index_tokens
+        tokens = self.index_tokens
         for pubkey, old, new in write.accounts:
             undo_accounts.append((pubkey, old))
-            if reindex:
+            # Most writes keep an account's owner, which no token program is: nothing moves in
+            # the indexes (what `_reindex` would find, without its calls).
+            if reindex and (
+                old is None
+                or new is None
+                or old[17:49] != new[17:49]
+                or (tokens and old[17:49] in TOKEN_PROGRAMS)
+            ):
                 self._reindex(txn, pubkey, old, new)
             if new is None:
                 txn.delete(pubkey, db=db["accounts"])

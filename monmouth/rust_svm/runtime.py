@@ -216,6 +216,10 @@ class SvmRuntime:
         pubkeys_cache = self._pubkeys
         return [balance(pubkeys_cache.get(k) or self._pubkey(k)) or 0 for k in pubkeys]
 
+    def lamports(self, pubkey: bytes) -> int:
+        """The lamports of one account (0 where none), without copying its data."""
+        return self._get_balance(self._pubkeys.get(pubkey) or self._pubkey(pubkey)) or 0
+
     def put_object(self, pubkey: bytes, account: Account) -> None:
         """Overwrite an account (deposits)."""
         self._svm.set_account(self._pubkey(pubkey), account)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from chainbuilder import ChainBuilder, keypair, sol_transfer
@@ -14,7 +15,7 @@ from solders.transaction import VersionedTransaction
 
 from monmouth.app import build_node
 from monmouth.core import inbox
-from monmouth.core.config import Settings
+from monmouth.core.config import Settings, load_settings
 from monmouth.core.node import Node
 from monmouth.core.notifications import ChainCommitted, ChainReverted
 from monmouth.core.records import decode_message
@@ -39,11 +40,25 @@ def node(settings: Settings) -> Iterator[Node]:
         yield n
 
 
+@pytest.fixture(params=[True, False], ids=["details", "no-details"])
+def any_node(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Node]:
+    """A node keeping transaction details (the default) and one that does not: the executor
+    tells a charged failure from a rejection by other means in each."""
+    settings = load_settings(
+        None,
+        data_dir=tmp_path / "data",
+        store={"sync": False, "transaction_details": request.param},
+    )
+    with build_node(settings) as n:
+        yield n
+
+
 def commit(node: Node, chain: ChainBuilder) -> None:
     node.apply(ChainCommitted((chain.blocks[-1],)))
 
 
-def test_deposit_transfer_failure_and_fees(node: Node) -> None:
+def test_deposit_transfer_failure_and_fees(any_node: Node) -> None:
+    node = any_node
     alice, bob = keypair(1), keypair(2)
     chain = ChainBuilder()
     chain.block(chain.deposit(0, alice.pubkey(), 2 * SOL))
@@ -66,7 +81,8 @@ def test_deposit_transfer_failure_and_fees(node: Node) -> None:
     assert node.state == recompute_lthash(node.store)
 
 
-def test_every_transaction_rejection_reason(node: Node) -> None:
+def test_every_transaction_rejection_reason(any_node: Node) -> None:
+    node = any_node
     alice, bob, nobody = keypair(1), keypair(2), keypair(3)
     chain = ChainBuilder()
     chain.block(chain.deposit(0, alice.pubkey(), 5 * SOL))
