@@ -217,6 +217,17 @@ def _free_endpoints() -> tuple[str, str]:
     return tuple(f"tcp://127.0.0.1:{port}" for port in ports)  # type: ignore[return-value]
 
 
+def ratio_limit(
+    litesvm_us: float, node_us: float, main_us: float, cores: int | None = None
+) -> float:
+    """The highest `ratio_vs_sigverify` that these CPU costs per transaction allow: the node
+    can use every core (`cores` x the time LiteSVM takes per transaction, against the node's
+    CPU per transaction), but its main thread executes in order, one transaction after
+    another, so it can be no faster than that thread alone."""
+    n = cores if cores is not None else (os.cpu_count() or 1)
+    return min(n * litesvm_us / node_us, litesvm_us / main_us) if node_us and main_us else 0.0
+
+
 def _cpu() -> float:
     usage = resource.getrusage(resource.RUSAGE_SELF)
     return usage.ru_utime + usage.ru_stime
@@ -241,7 +252,7 @@ def run(
     progress("LiteSVM with signature checks")
     n_sig, t_sig, cpu_sig = litesvm_loop(blocks, sigverify=True)
     progress("LiteSVM without signature checks")
-    n_nosig, t_nosig, _ = litesvm_loop(blocks, sigverify=False)
+    n_nosig, t_nosig, cpu_nosig = litesvm_loop(blocks, sigverify=False)
     progress("the node, from a replay file to committed state")
     with tempfile.TemporaryDirectory() as tmp:
         measured = node_run(blocks, Path(tmp), subscribers=stream)
@@ -251,6 +262,7 @@ def run(
     node_cpu = measured.cpu_main_s + measured.cpu_other_s + measured.cpu_children_s
     node_cpu_us = node_cpu / max(n_node, 1) * 1e6
     litesvm_cpu_us = cpu_sig / max(n_sig, 1) * 1e6
+    main_us = measured.cpu_main_s / max(n_node, 1) * 1e6
     return {
         "workload": workload,
         "txs": n_node,
@@ -275,6 +287,12 @@ def run(
         "cpu_per_tx_us": round(node_cpu_us, 1),
         "litesvm_cpu_per_tx_us": round(litesvm_cpu_us, 1),
         "cpu_ratio": round(node_cpu_us / litesvm_cpu_us, 3),
+        # The CPU arithmetic (docs/performance.md, "The limit"): the main thread's share, what
+        # LiteSVM's execution alone costs of it, and the best `ratio_vs_sigverify` these costs
+        # allow on this machine's cores.
+        "main_cpu_per_tx_us": round(main_us, 1),
+        "litesvm_exec_cpu_per_tx_us": round(cpu_nosig / max(n_nosig, 1) * 1e6, 1),
+        "ratio_limit": round(ratio_limit(litesvm_cpu_us, node_cpu_us, main_us), 3),
         "per_block": per_block,
         "stream_subscribers": stream,
     }

@@ -34,6 +34,9 @@ KEYS = {
     "node_cpu_children_s",
     "per_block",
     "stream_subscribers",
+    "main_cpu_per_tx_us",
+    "litesvm_exec_cpu_per_tx_us",
+    "ratio_limit",
 }
 
 
@@ -72,6 +75,18 @@ def test_bench_json(workload: str) -> None:
         result["cpu_per_tx_us"] / result["litesvm_cpu_per_tx_us"], rel=0.01
     )
     assert result["per_block"] == 300 and result["stream_subscribers"] is None
+    assert 0 < result["main_cpu_per_tx_us"] < result["cpu_per_tx_us"]
+    assert 0 < result["ratio_limit"] <= bench.ratio_limit(
+        result["litesvm_cpu_per_tx_us"], result["cpu_per_tx_us"], result["main_cpu_per_tx_us"]
+    ) * 1.01
+
+
+def test_ratio_limit_is_the_tighter_of_the_cores_and_the_main_thread() -> None:
+    # Checks on the other core, the main thread the bottleneck: 50 / 45 µs.
+    assert bench.ratio_limit(50.0, 82.0, 45.0, cores=2) == pytest.approx(50 / 45)
+    # The main thread light, both cores full: 2 x 50 / 90 µs.
+    assert bench.ratio_limit(50.0, 90.0, 20.0, cores=2) == pytest.approx(100 / 90)
+    assert bench.ratio_limit(50.0, 90.0, 20.0, cores=1) == pytest.approx(50 / 90)
 
 
 #: Enough transactions that the publisher's CPU shows in clock ticks.
