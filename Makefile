@@ -10,7 +10,7 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
-$(VENV)/.installed: pyproject.toml setup.py $(wildcard monmouth/rust_svm/*.c monmouth/plugins/rag/*.c) | $(BIN)/python
+$(VENV)/.installed: pyproject.toml setup.py $(wildcard monmouth/core/*.c monmouth/rust_svm/*.c monmouth/plugins/rag/*.c) | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e '.[test]'
 	touch $@
 

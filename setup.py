@@ -56,6 +56,13 @@ setup(
             extra_compile_args=FLAGS,
             optional=True,
         ),
+        # Each written account's lattice hash, and the block's mixing, on the main thread.
+        Extension(
+            "monmouth.core._lthash",
+            sources=["monmouth/core/_lthash.c"],
+            extra_compile_args=FLAGS,
+            optional=True,
+        ),
         # The rag index's feature hashing, a block of documents at a time in the rag child.
         # No contraction into fused multiply-adds: the vectors' bits are the same on every
         # machine (aarch64 compilers would fuse by default).

@@ -56,12 +56,14 @@ def reference(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
 
 
 def test_implementations_are_what_the_modules_use() -> None:
+    from monmouth.core import lthash
     from monmouth.plugins.rag import documents, embed
     from monmouth.rust_svm import sigverify, wire
 
     used = {
         "wire": wire.IMPLEMENTATION,
         "verify": sigverify.IMPLEMENTATION,
+        "lthash": lthash.IMPLEMENTATION,
         "hashing": embed.IMPLEMENTATION,
         "summary": documents.IMPLEMENTATION,
     }
@@ -83,7 +85,7 @@ def test_version_names_the_runtime_libsodium_python_and_implementations() -> Non
     assert lines[1] == f"solders {version('solders')} (LiteSVM)"
     assert "libsodium" in lines[2]
     assert lines[3].startswith(f"Python {platform.python_version()} ")
-    assert lines[4] == "implementations: wire c, verify c, hashing c, summary c"
+    assert lines[4] == "implementations: wire c, verify c, lthash c, hashing c, summary c"
 
 
 def test_version_is_the_distributions() -> None:
@@ -194,7 +196,7 @@ def test_the_wheel_in_a_fresh_venv(
         command([str(bin_ / "python"), "-c", absent])
     version = command([cli, "--version"]).stdout.splitlines()
     assert version[0] == f"monmouth {monmouth.__version__}"
-    assert version[-1] == "implementations: wire c, verify c, hashing c, summary c"
+    assert version[-1] == "implementations: wire c, verify c, lthash c, hashing c, summary c"
     # Run from elsewhere, so that nothing of the source tree is imported.
     proc = command([cli, "run", "--blocks", "20", "--data-dir", str(work / "data")], cwd=work)
     assert _starting(proc)["implementations"] == dict.fromkeys(HOT_PATHS, "c")
@@ -231,7 +233,9 @@ def test_installed_without_a_compiler_the_python_references_run(
     bin_ = venv(work / "venv", f"{made.wheel_without_c}[rag]")
     cli = str(bin_ / "monmouth")
     version = command([cli, "--version"]).stdout.splitlines()
-    python = "implementations: wire python, verify python, hashing python, summary python"
+    python = (
+        "implementations: wire python, verify python, lthash python, hashing python, summary python"
+    )
     assert version[-1] == python
     run = [cli, "run", "--blocks", "20", "--data-dir", str(work / "data")]
     proc = command(run, cwd=work, env={"MONMOUTH_PLUGINS__ENABLE": '["rag"]'})

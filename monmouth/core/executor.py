@@ -26,7 +26,7 @@ from solders.transaction import VersionedTransaction
 from monmouth.core import inbox
 from monmouth.core.accountcache import AccountCache
 from monmouth.core.l1 import L1Block, L1Transaction
-from monmouth.core.lthash import LtHash, digest, sum_of
+from monmouth.core.lthash import LtHash, account_digest
 from monmouth.core.payloads import AccountUpdate, TransactionInfo
 from monmouth.core.reasons import Reason
 from monmouth.core.records import (
@@ -42,7 +42,6 @@ from monmouth.core.records import (
 from monmouth.core.spl import TOKEN_PROGRAMS, is_token_account
 from monmouth.core.state import BlockWrite, DetailWrite, Store
 from monmouth.core.telemetry import SIGNATURES
-from monmouth.rust_svm.accounts import account_hash_input
 from monmouth.rust_svm.errors import snake
 from monmouth.rust_svm.runtime import (
     Execution,
@@ -220,7 +219,7 @@ class BlockExecutor:
         cached = self._digests.get(pubkey)
         if cached is not None and cached[0] == raw:
             return cached[1]
-        value = digest(account_hash_input(pubkey, raw))
+        value = account_digest(pubkey, raw)
         cache = self._digests
         if len(cache) >= DIGEST_CACHE:
             for key in list(itertools.islice(cache, DIGEST_CACHE // 2)):
@@ -631,8 +630,8 @@ class BlockExecutor:
                 ins.append(digest_of(key, new))
             account_writes.append((key, old, new))
         lthash = state.copy()
-        lthash.mix_out(sum_of(outs))
-        lthash.mix_in(sum_of(ins))
+        if account_writes:
+            lthash.mix(ins, outs)
 
         record = BlockRecord(
             number=block.number,

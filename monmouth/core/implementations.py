@@ -22,6 +22,8 @@ EXTENSIONS: Final = {
     "wire": "monmouth.rust_svm._wire",
     # Ed25519 checks on threads without the GIL (`rust_svm.verify_py`).
     "verify": "monmouth.rust_svm._verify",
+    # Accounts' lattice hashes and their mixing (`core.lthash.digest_py`, `LtHash.mix_py`).
+    "lthash": "monmouth.core._lthash",
     # The rag plugin's feature hashing (`HashingEmbedder._embed_words_numpy`).
     "hashing": "monmouth.plugins.rag._hashing",
     # The rag plugin's documents (`documents.summarize_changes_py`).

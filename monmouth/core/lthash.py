@@ -7,11 +7,22 @@ wrapping addition and subtraction, so updating the state hash costs O(1) per cha
 
 from __future__ import annotations
 
+import sys
+
 import blake3
 import numpy as np
 import numpy.typing as npt
 
 from monmouth.core import b58
+from monmouth.rust_svm.accounts import account_hash_input
+
+try:
+    from monmouth.core import _lthash
+except ImportError:  # installed without a C compiler: the `blake3` package and numpy
+    _lthash = None  # type: ignore[assignment]
+
+#: Which implementation hashes accounts and mixes lanes: "c" (`_lthash.c`) or "python".
+IMPLEMENTATION = "python" if _lthash is None else "c"
 
 LANES = 1024
 SIZE = 2 * LANES
@@ -60,6 +71,20 @@ class LtHash:
         """Lane-wise wrapping subtract."""
         np.subtract(self.lanes, other.lanes, out=self.lanes)
 
+    def mix(self, ins: list[bytes], outs: list[bytes]) -> None:
+        """Mix in every 2048-byte hash of `ins` and out every one of `outs` (one block's
+        changed accounts): in C, lane by lane, where numpy's fixed cost per call would be most
+        of a small block's; `mix_py` is the reference."""
+        if _MIX is None:
+            self.mix_py(ins, outs)
+        else:
+            _MIX(self.lanes, ins, outs)
+
+    def mix_py(self, ins: list[bytes], outs: list[bytes]) -> None:
+        """`mix` with numpy: the reference, and the way without the C extension."""
+        self.mix_out(sum_of(outs))
+        self.mix_in(sum_of(ins))
+
     def checksum(self) -> bytes:
         """BLAKE3 (32 bytes) of the 2048-byte encoding."""
         return blake3.blake3(self.to_bytes()).digest()
@@ -78,9 +103,30 @@ class LtHash:
         return f"LtHash({self.checksum_b58()})"
 
 
-def digest(data: bytes) -> bytes:
-    """The 2048-byte BLAKE3 extendable output over `data`: an LtHash's encoding."""
+def digest_py(data: bytes) -> bytes:
+    """The 2048-byte BLAKE3 extendable output over `data`: an LtHash's encoding (the `blake3`
+    package: the reference `_lthash.digest` is held to)."""
     return blake3.blake3(data).digest(length=SIZE)
+
+
+def account_digest_py(pubkey: bytes, raw: bytes) -> bytes:
+    """`digest` of an encoded account's hash input (the reference of `account_digest`)."""
+    return digest_py(account_hash_input(pubkey, raw))
+
+
+if _lthash is None:
+    digest = digest_py
+    account_digest = account_digest_py
+else:
+    #: The 2048-byte BLAKE3 extendable output over `data` (`digest_py`, in C).
+    digest = _lthash.digest
+    #: The lattice hash of an account in the store's encoding, from its pubkey and bytes
+    #: (`account_digest_py`, in C, without building the hash input).
+    account_digest = _lthash.account_digest
+
+# The lanes are little-endian u16; the C loop reads them as bytes in that order, which numpy's
+# array is on a little-endian machine (a big-endian one keeps numpy).
+_MIX = _lthash.mix if _lthash is not None and sys.byteorder == "little" else None
 
 
 def sum_of(digests: list[bytes]) -> LtHash:

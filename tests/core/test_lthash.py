@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import base58
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from monmouth.core.lthash import SIZE, LtHash, account_lthash
 
@@ -146,3 +148,89 @@ def test_fast_paths_agree_with_the_definition() -> None:
     digests = [digest(account_hash_input(pubkey, rec.encode())) for rec in records]
     assert sum_of(digests) == total
     assert sum_of([]) == LtHash.identity()
+
+
+# ------------------------------------------------------------------ the C extension (`_lthash.c`)
+
+_lthash = pytest.importorskip("monmouth.core._lthash")
+
+#: Lengths around every boundary of BLAKE3's input: blocks of 64 bytes, chunks of 1,024, and the
+#: tree's merges at 2, 3, 4 and 8 chunks.
+BOUNDARIES = sorted(
+    {n + d for n in (0, 64, 128, 1024, 2048, 3072, 4096, 8192) for d in (-1, 0, 1) if n + d >= 0}
+    | {n * 64 + d for n in range(1, 17) for d in (-1, 0, 1)}
+    | {16 * 1024 + 1, 31 * 1024, 33 * 1024 + 7, 100_000}
+)
+
+
+@pytest.mark.parametrize("length", BOUNDARIES)
+def test_c_digest_is_blake3s_extendable_output(length: int) -> None:
+    from monmouth.core.lthash import digest_py
+
+    data = bytes((i * 251 + length) % 256 for i in range(length))
+    assert _lthash.digest(data) == digest_py(data)
+    assert _lthash.digest(bytearray(data)) == digest_py(data)  # any buffer
+
+
+@settings(max_examples=300, deadline=None)
+@given(data=st.binary(max_size=5000))
+def test_c_digest_of_any_bytes(data: bytes) -> None:
+    from monmouth.core.lthash import digest_py
+
+    assert _lthash.digest(data) == digest_py(data)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    pubkey=st.binary(min_size=32, max_size=32),
+    lamports=st.integers(1, 2**64 - 1),
+    rent_epoch=st.integers(0, 2**64 - 1),
+    executable=st.booleans(),
+    owner=st.binary(min_size=32, max_size=32),
+    data=st.binary(max_size=3000),
+)
+def test_c_account_digest_is_the_accounts_lthash(
+    pubkey: bytes, lamports: int, rent_epoch: int, executable: bool, owner: bytes, data: bytes
+) -> None:
+    from monmouth.core.lthash import account_digest_py
+    from monmouth.rust_svm.accounts import AccountRecord
+
+    raw = AccountRecord(lamports, owner, executable, rent_epoch, data).encode()
+    got = _lthash.account_digest(pubkey, raw)
+    assert got == account_digest_py(pubkey, raw)
+    assert LtHash.from_bytes(got) == account_lthash(pubkey, lamports, data, executable, owner)
+
+
+def test_c_account_digest_refuses_a_short_record() -> None:
+    with pytest.raises(ValueError, match="49 bytes"):
+        _lthash.account_digest(bytes(32), bytes(48))
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    start=st.binary(min_size=SIZE, max_size=SIZE),
+    ins=st.lists(st.binary(min_size=SIZE, max_size=SIZE), max_size=5),
+    outs=st.lists(st.binary(min_size=SIZE, max_size=SIZE), max_size=5),
+)
+def test_c_mix_is_the_numpy_mix(start: bytes, ins: list[bytes], outs: list[bytes]) -> None:
+    fast, reference = LtHash.from_bytes(start), LtHash.from_bytes(start)
+    fast.mix(ins, outs)
+    reference.mix_py(ins, outs)
+    assert fast == reference
+
+
+def test_c_mix_refuses_what_is_not_a_lattice_hash() -> None:
+    lanes = LtHash.identity()
+    with pytest.raises(ValueError, match="2048 bytes"):
+        _lthash.mix(lanes.lanes, [bytes(10)], [])
+    assert lanes == LtHash.identity()
+    with pytest.raises(ValueError, match="2048 bytes"):
+        _lthash.mix(bytearray(10), [], [])
+
+
+def test_the_node_uses_the_c_extension() -> None:
+    from monmouth.core import lthash
+    from monmouth.core.implementations import implementations
+
+    assert lthash.IMPLEMENTATION == "c" and implementations()["lthash"] == "c"
+    assert lthash.account_digest is _lthash.account_digest

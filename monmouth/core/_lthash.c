@@ -1,0 +1,446 @@
+/*
+ * The lattice hash's per-account work in C (monmouth.core._lthash).
+ *
+ * Every account a block writes costs the node one 2048-byte BLAKE3 extendable output (the
+ * account's LtHash), on its main thread, the pipeline's critical path. The Python binding of
+ * BLAKE3 produces those 32 output blocks one after another (about 1.3 us of the 1.6 a digest
+ * costs on this machine kind); they are independent compressions of the same root node that
+ * differ only in their counter, so here they run side by side in SIMD lanes (GCC vector
+ * extensions: AVX-512, AVX2 or SSE2 as the CPU has, chosen when the module loads; portable C
+ * elsewhere). Integer arithmetic only: the bytes are the same on every machine.
+ *
+ * The hashing follows the BLAKE3 specification (section 2: compression, chunks, the tree, the
+ * extendable output). `monmouth.core.lthash.digest_py` (the `blake3` package) is the reference
+ * the tests hold this one to, over every input length around the chunk and block boundaries.
+ *
+ * - digest(data) -> bytes: the 2048-byte output over `data`;
+ * - account_digest(pubkey, raw) -> bytes: the same over an encoded account's hash input
+ *   (`monmouth.rust_svm.accounts.account_hash_input`), without building it;
+ * - mix(lanes, ins, outs): lanes (2048 writable bytes, 1024 little-endian u16) plus every
+ *   2048-byte hash of `ins` and minus every one of `outs`, wrapping.
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <stdint.h>
+#include <string.h>
+
+#define BLOCK_LEN 64
+#define CHUNK_LEN 1024
+#define OUT_LEN 2048
+#define OUT_BLOCKS (OUT_LEN / BLOCK_LEN)
+
+enum { CHUNK_START = 1, CHUNK_END = 2, PARENT = 4, ROOT = 8 };
+
+static const uint32_t IV[8] = {0x6A09E667, 0xBB67AE85, 0x3C6EF372, 0xA54FF53A,
+                               0x510E527F, 0x9B05688C, 0x1F83D9AB, 0x5BE0CD19};
+
+/* The message word each of the 16 positions reads in each of the 7 rounds (the permutation
+ * applied round after round). */
+static const uint8_t SCHEDULE[7][16] = {
+    {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15},
+    {2, 6, 3, 10, 7, 0, 4, 13, 1, 11, 12, 5, 9, 14, 15, 8},
+    {3, 4, 10, 12, 13, 2, 7, 14, 6, 5, 9, 0, 11, 15, 8, 1},
+    {10, 7, 12, 9, 14, 3, 13, 15, 4, 0, 11, 2, 5, 8, 1, 6},
+    {12, 13, 9, 11, 15, 10, 14, 8, 7, 2, 5, 3, 0, 1, 6, 4},
+    {9, 14, 11, 5, 8, 12, 15, 1, 13, 3, 0, 10, 2, 6, 4, 7},
+    {11, 15, 5, 0, 1, 9, 8, 6, 14, 10, 2, 12, 3, 4, 7, 13},
+};
+
+static inline uint32_t load32(const uint8_t *p) {
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+static inline void store32(uint8_t *p, uint32_t w) {
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    memcpy(p, &w, 4);
+#else
+    p[0] = (uint8_t)w;
+    p[1] = (uint8_t)(w >> 8);
+    p[2] = (uint8_t)(w >> 16);
+    p[3] = (uint8_t)(w >> 24);
+#endif
+}
+
+static inline uint32_t rotr(uint32_t x, int n) { return x >> n | x << (32 - n); }
+
+#define G(v, a, b, c, d, x, y)                                                                  \
+    do {                                                                                        \
+        v[a] = v[a] + v[b] + (x);                                                               \
+        v[d] = rotr(v[d] ^ v[a], 16);                                                           \
+        v[c] = v[c] + v[d];                                                                     \
+        v[b] = rotr(v[b] ^ v[c], 12);                                                           \
+        v[a] = v[a] + v[b] + (y);                                                               \
+        v[d] = rotr(v[d] ^ v[a], 8);                                                            \
+        v[c] = v[c] + v[d];                                                                     \
+        v[b] = rotr(v[b] ^ v[c], 7);                                                            \
+    } while (0)
+
+/* The compression function; out gets all 16 words (the first 8 are the chaining value). */
+static void compress(const uint32_t cv[8], const uint32_t m[16], uint64_t counter,
+                     uint32_t block_len, uint32_t flags, uint32_t out[16]) {
+    uint32_t v[16] = {cv[0], cv[1], cv[2], cv[3], cv[4], cv[5], cv[6], cv[7],
+                      IV[0], IV[1], IV[2], IV[3], (uint32_t)counter, (uint32_t)(counter >> 32),
+                      block_len, flags};
+    /* Unrolled, the schedule's indexes are constants. */
+#pragma GCC unroll 7
+    for (int r = 0; r < 7; r++) {
+        const uint8_t *s = SCHEDULE[r];
+        G(v, 0, 4, 8, 12, m[s[0]], m[s[1]]);
+        G(v, 1, 5, 9, 13, m[s[2]], m[s[3]]);
+        G(v, 2, 6, 10, 14, m[s[4]], m[s[5]]);
+        G(v, 3, 7, 11, 15, m[s[6]], m[s[7]]);
+        G(v, 0, 5, 10, 15, m[s[8]], m[s[9]]);
+        G(v, 1, 6, 11, 12, m[s[10]], m[s[11]]);
+        G(v, 2, 7, 8, 13, m[s[12]], m[s[13]]);
+        G(v, 3, 4, 9, 14, m[s[14]], m[s[15]]);
+    }
+    for (int i = 0; i < 8; i++) {
+        out[i] = v[i] ^ v[i + 8];
+        out[i + 8] = v[i + 8] ^ cv[i];
+    }
+}
+
+static void words(const uint8_t block[BLOCK_LEN], uint32_t m[16]) {
+    for (int i = 0; i < 16; i++)
+        m[i] = load32(block + 4 * i);
+}
+
+/* ------------------------------------------------------------------ the root's 32 outputs */
+
+#if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__)) && defined(__linux__) &&  \
+    !defined(__clang__)
+/* GCC picks the clone for the CPU once, when the module loads (an ifunc). */
+#define CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
+#else
+#define CLONES
+#endif
+
+#if defined(__GNUC__) || defined(__clang__)
+#define LANES 16
+typedef uint32_t vec __attribute__((vector_size(4 * LANES)));
+
+/* A macro, not a function: a vector-typed function would not take each clone's target. */
+#define vrotr(x, n) ((x) >> (n) | (x) << (32 - (n)))
+
+#define VG(v, a, b, c, d, x, y)                                                                 \
+    do {                                                                                        \
+        v[a] = v[a] + v[b] + (x);                                                               \
+        v[d] = vrotr(v[d] ^ v[a], 16);                                                          \
+        v[c] = v[c] + v[d];                                                                     \
+        v[b] = vrotr(v[b] ^ v[c], 12);                                                          \
+        v[a] = v[a] + v[b] + (y);                                                               \
+        v[d] = vrotr(v[d] ^ v[a], 8);                                                           \
+        v[c] = v[c] + v[d];                                                                     \
+        v[b] = vrotr(v[b] ^ v[c], 7);                                                           \
+    } while (0)
+
+/* Output blocks first .. first + LANES - 1 of the root node (cv, m, block_len, flags). */
+CLONES static void root_blocks(const uint32_t cv[8], const uint32_t m[16], uint32_t block_len,
+                               uint32_t flags, uint32_t first, uint8_t *out) {
+    vec v[16];
+    for (int i = 0; i < 8; i++) {
+        vec w = {0};
+        v[i] = w + cv[i];
+    }
+    for (int i = 0; i < 4; i++) {
+        vec w = {0};
+        v[8 + i] = w + IV[i];
+    }
+    for (int j = 0; j < LANES; j++) {
+        v[12][j] = first + (uint32_t)j; /* counters below 2^32: the high word stays 0 */
+        v[13][j] = 0;
+        v[14][j] = block_len;
+        v[15][j] = flags;
+    }
+    /* Unrolled, the schedule's indexes are constants. */
+#pragma GCC unroll 7
+    for (int r = 0; r < 7; r++) {
+        const uint8_t *s = SCHEDULE[r];
+        VG(v, 0, 4, 8, 12, m[s[0]], m[s[1]]);
+        VG(v, 1, 5, 9, 13, m[s[2]], m[s[3]]);
+        VG(v, 2, 6, 10, 14, m[s[4]], m[s[5]]);
+        VG(v, 3, 7, 11, 15, m[s[6]], m[s[7]]);
+        VG(v, 0, 5, 10, 15, m[s[8]], m[s[9]]);
+        VG(v, 1, 6, 11, 12, m[s[10]], m[s[11]]);
+        VG(v, 2, 7, 8, 13, m[s[12]], m[s[13]]);
+        VG(v, 3, 4, 9, 14, m[s[14]], m[s[15]]);
+    }
+    /* Word i of every lane's block, then each lane's 16 words in order (a transpose). */
+    uint32_t t[16][LANES] __attribute__((aligned(64)));
+    for (int i = 0; i < 8; i++) {
+        vec lo = v[i] ^ v[i + 8], hi = v[i + 8] ^ cv[i];
+        memcpy(t[i], &lo, sizeof lo);
+        memcpy(t[i + 8], &hi, sizeof hi);
+    }
+    for (int j = 0; j < LANES; j++)
+        for (int i = 0; i < 16; i++)
+            store32(out + BLOCK_LEN * j + 4 * i, t[i][j]);
+}
+#else
+#define LANES 1
+static void root_blocks(const uint32_t cv[8], const uint32_t m[16], uint32_t block_len,
+                        uint32_t flags, uint32_t first, uint8_t *out) {
+    uint32_t w[16];
+    compress(cv, m, first, block_len, flags, w);
+    for (int i = 0; i < 16; i++)
+        store32(out + 4 * i, w[i]);
+}
+#endif
+
+/* ------------------------------------------------------------------ the hasher */
+
+/* What the root compression takes: the specification's `Output`. */
+typedef struct {
+    uint32_t cv[8];
+    uint32_t m[16];
+    uint64_t counter;
+    uint32_t block_len, flags;
+} Output;
+
+typedef struct {
+    uint32_t cv[8];
+    uint64_t chunk; /* this chunk's index */
+    uint8_t block[BLOCK_LEN];
+    uint32_t block_len, blocks;
+    uint32_t stack[54][8]; /* chaining values of finished subtrees, 2^54 chunks at most */
+    int depth;
+} Hasher;
+
+static void hasher_init(Hasher *h) {
+    memcpy(h->cv, IV, sizeof IV);
+    h->chunk = 0;
+    h->block_len = h->blocks = 0;
+    h->depth = 0;
+}
+
+static uint32_t start_flag(const Hasher *h) { return h->blocks == 0 ? CHUNK_START : 0; }
+
+static void chunk_output(const Hasher *h, Output *o) {
+    memcpy(o->cv, h->cv, sizeof o->cv);
+    uint8_t block[BLOCK_LEN] = {0};
+    memcpy(block, h->block, h->block_len);
+    words(block, o->m);
+    o->counter = h->chunk;
+    o->block_len = h->block_len;
+    o->flags = start_flag(h) | CHUNK_END;
+}
+
+static void output_cv(const Output *o, uint32_t cv[8]) {
+    uint32_t w[16];
+    compress(o->cv, o->m, o->counter, o->block_len, o->flags, w);
+    memcpy(cv, w, 8 * sizeof(uint32_t));
+}
+
+static void parent_output(const uint32_t left[8], const uint32_t right[8], Output *o) {
+    memcpy(o->cv, IV, sizeof IV);
+    memcpy(o->m, left, 8 * sizeof(uint32_t));
+    memcpy(o->m + 8, right, 8 * sizeof(uint32_t));
+    o->counter = 0;
+    o->block_len = BLOCK_LEN;
+    o->flags = PARENT;
+}
+
+/* A chunk is full and more input follows: its chaining value joins the tree. */
+static void finish_chunk(Hasher *h) {
+    Output o;
+    uint32_t cv[8];
+    chunk_output(h, &o);
+    output_cv(&o, cv);
+    uint64_t total = h->chunk + 1;
+    /* Merge while the number of chunks so far is even: the stack is the binary form of it. */
+    while ((total & 1) == 0) {
+        Output p;
+        parent_output(h->stack[--h->depth], cv, &p);
+        output_cv(&p, cv);
+        total >>= 1;
+    }
+    memcpy(h->stack[h->depth++], cv, sizeof cv);
+    memcpy(h->cv, IV, sizeof IV);
+    h->chunk++;
+    h->block_len = h->blocks = 0;
+}
+
+static void update(Hasher *h, const uint8_t *in, size_t len) {
+    while (len) {
+        if (h->block_len == BLOCK_LEN) {
+            if (h->blocks == CHUNK_LEN / BLOCK_LEN - 1) {
+                finish_chunk(h); /* the full buffer is the chunk's last block */
+                continue;
+            }
+            /* Compress a full block only when more input follows: the last is the output's. */
+            uint32_t m[16], w[16];
+            words(h->block, m);
+            compress(h->cv, m, h->chunk, BLOCK_LEN, start_flag(h), w);
+            memcpy(h->cv, w, sizeof h->cv);
+            h->blocks++;
+            h->block_len = 0;
+        }
+        size_t take = BLOCK_LEN - h->block_len;
+        if (take > len)
+            take = len;
+        memcpy(h->block + h->block_len, in, take);
+        h->block_len += (uint32_t)take;
+        in += take;
+        len -= take;
+    }
+}
+
+/* The 2048-byte extendable output of everything hashed. */
+static void finalize(const Hasher *h, uint8_t out[OUT_LEN]) {
+    Output o;
+    chunk_output(h, &o);
+    for (int i = h->depth - 1; i >= 0; i--) {
+        uint32_t cv[8];
+        output_cv(&o, cv);
+        parent_output(h->stack[i], cv, &o);
+    }
+    /* The root's output blocks are numbered from 0, whatever node it is. */
+    for (uint32_t first = 0; first < OUT_BLOCKS; first += LANES)
+        root_blocks(o.cv, o.m, o.block_len, o.flags | ROOT, first, out + BLOCK_LEN * first);
+}
+
+/* ------------------------------------------------------------------ Python */
+
+static PyObject *digest(PyObject *self, PyObject *arg) {
+    (void)self;
+    Py_buffer data;
+    if (PyObject_GetBuffer(arg, &data, PyBUF_SIMPLE) < 0)
+        return NULL;
+    PyObject *out = PyBytes_FromStringAndSize(NULL, OUT_LEN);
+    if (out) {
+        Hasher h;
+        hasher_init(&h);
+        update(&h, data.buf, (size_t)data.len);
+        finalize(&h, (uint8_t *)PyBytes_AS_STRING(out));
+    }
+    PyBuffer_Release(&data);
+    return out;
+}
+
+/* The store's account layout: lamports (u64) 0:8, rent epoch 8:16, executable 16, owner 17:49,
+ * data 49:. The hash covers lamports, data, executable, owner, then the pubkey. */
+#define ACCOUNT_HEADER 49
+
+static PyObject *account_digest(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
+    (void)self;
+    if (nargs != 2) {
+        PyErr_SetString(PyExc_TypeError, "account_digest(pubkey, raw)");
+        return NULL;
+    }
+    Py_buffer key, raw;
+    if (PyObject_GetBuffer(args[0], &key, PyBUF_SIMPLE) < 0)
+        return NULL;
+    if (PyObject_GetBuffer(args[1], &raw, PyBUF_SIMPLE) < 0) {
+        PyBuffer_Release(&key);
+        return NULL;
+    }
+    PyObject *out = NULL;
+    if (raw.len < ACCOUNT_HEADER) {
+        PyErr_SetString(PyExc_ValueError, "an encoded account is at least 49 bytes");
+    } else if ((out = PyBytes_FromStringAndSize(NULL, OUT_LEN))) {
+        const uint8_t *r = raw.buf;
+        Hasher h;
+        hasher_init(&h);
+        update(&h, r, 8);
+        update(&h, r + ACCOUNT_HEADER, (size_t)(raw.len - ACCOUNT_HEADER));
+        update(&h, r + 16, 1);
+        update(&h, r + 17, 32);
+        update(&h, key.buf, (size_t)key.len);
+        finalize(&h, (uint8_t *)PyBytes_AS_STRING(out));
+    }
+    PyBuffer_Release(&key);
+    PyBuffer_Release(&raw);
+    return out;
+}
+
+#if (defined(__GNUC__) || defined(__clang__)) && defined(__BYTE_ORDER__) &&                    \
+    __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+typedef uint16_t lanes_vec __attribute__((vector_size(64)));
+
+/* lanes += or -= one hash, 32 lanes at a time (the bytes are the lanes, little-endian). */
+CLONES static void mix_one(uint8_t *lanes, const uint8_t *d, int add) {
+    for (int i = 0; i < OUT_LEN; i += (int)sizeof(lanes_vec)) {
+        lanes_vec a, x;
+        memcpy(&a, lanes + i, sizeof a);
+        memcpy(&x, d + i, sizeof x);
+        a = add ? a + x : a - x;
+        memcpy(lanes + i, &a, sizeof a);
+    }
+}
+#else
+static void mix_one(uint8_t *lanes, const uint8_t *d, int add) {
+    for (int i = 0; i < OUT_LEN; i += 2) {
+        unsigned lane = lanes[i] | (unsigned)lanes[i + 1] << 8;
+        unsigned x = d[i] | (unsigned)d[i + 1] << 8;
+        lane = add ? lane + x : lane - x;
+        lanes[i] = (uint8_t)lane;
+        lanes[i + 1] = (uint8_t)(lane >> 8);
+    }
+}
+#endif
+
+/* lanes += sign * hash, lane by lane, wrapping (u16, little-endian in memory). */
+static int mix_all(uint8_t *lanes, PyObject *hashes, int add) {
+    PyObject *seq = PySequence_Fast(hashes, "ins and outs are lists of 2048-byte hashes");
+    if (!seq)
+        return -1;
+    Py_ssize_t n = PySequence_Fast_GET_SIZE(seq);
+    PyObject **items = PySequence_Fast_ITEMS(seq);
+    for (Py_ssize_t k = 0; k < n; k++) {
+        Py_buffer b;
+        if (PyObject_GetBuffer(items[k], &b, PyBUF_SIMPLE) < 0) {
+            Py_DECREF(seq);
+            return -1;
+        }
+        if (b.len != OUT_LEN) {
+            PyBuffer_Release(&b);
+            Py_DECREF(seq);
+            PyErr_SetString(PyExc_ValueError, "a lattice hash is 2048 bytes");
+            return -1;
+        }
+        mix_one(lanes, b.buf, add);
+        PyBuffer_Release(&b);
+    }
+    Py_DECREF(seq);
+    return 0;
+}
+
+static PyObject *mix(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
+    (void)self;
+    if (nargs != 3) {
+        PyErr_SetString(PyExc_TypeError, "mix(lanes, ins, outs)");
+        return NULL;
+    }
+    Py_buffer lanes;
+    if (PyObject_GetBuffer(args[0], &lanes, PyBUF_WRITABLE | PyBUF_C_CONTIGUOUS) < 0)
+        return NULL;
+    int failed = 0;
+    if (lanes.len != OUT_LEN) {
+        PyErr_SetString(PyExc_ValueError, "a lattice hash is 2048 bytes");
+        failed = 1;
+    } else {
+        failed = mix_all(lanes.buf, args[2], 0) < 0 || mix_all(lanes.buf, args[1], 1) < 0;
+    }
+    PyBuffer_Release(&lanes);
+    if (failed)
+        return NULL;
+    Py_RETURN_NONE;
+}
+
+static PyMethodDef methods[] = {
+    {"digest", digest, METH_O,
+     "digest(data)\n--\n\nThe 2048-byte BLAKE3 extendable output over data."},
+    {"account_digest", (PyCFunction)(void (*)(void))account_digest, METH_FASTCALL,
+     "account_digest(pubkey, raw)\n--\n\nThe 2048-byte BLAKE3 output over an encoded account's "
+     "lattice-hash input (lamports, data, executable, owner, pubkey)."},
+    {"mix", (PyCFunction)(void (*)(void))mix, METH_FASTCALL,
+     "mix(lanes, ins, outs)\n--\n\nAdd every hash of ins to lanes and subtract every one of "
+     "outs (u16 lanes, wrapping), in place."},
+    {NULL, NULL, 0, NULL},
+};
+
+static struct PyModuleDef module = {
+    PyModuleDef_HEAD_INIT, "_lthash", "The lattice hash's per-account work, in C.", -1, methods,
+};
+
+PyMODINIT_FUNC PyInit__lthash(void) { return PyModule_Create(&module); }

@@ -1,0 +1,18 @@
+"""Types of the C extension `_lthash.c`: the lattice hash's per-account work."""
+
+from collections.abc import Sequence
+
+import numpy as np
+import numpy.typing as npt
+from typing_extensions import Buffer
+
+def digest(data: Buffer, /) -> bytes:
+    """The 2048-byte BLAKE3 extendable output over `data`."""
+
+def account_digest(pubkey: Buffer, raw: Buffer, /) -> bytes:
+    """The 2048-byte BLAKE3 output over an encoded account's lattice-hash input."""
+
+def mix(
+    lanes: Buffer | npt.NDArray[np.uint16], ins: Sequence[bytes], outs: Sequence[bytes], /
+) -> None:
+    """Add every hash of `ins` to `lanes` and subtract every one of `outs`, in place."""
