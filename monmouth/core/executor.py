@@ -331,7 +331,8 @@ class BlockExecutor:
             if payload is not None:
                 self._route(l1tx, payload, messages, items)
         signed = [i.signed for i in items if isinstance(i, _Tx) and i.signed is not None]
-        SIGNATURES.add(sum(len(s.signatures) for s in signed))
+        if signed:  # a block without transactions records nothing (2.5 µs an instrument call)
+            SIGNATURES.add(sum(len(s.signatures) for s in signed))
         verdicts = self.verifier.verify(signed)
         read = self._background(items)
         return Prepared(block, messages, items, verdicts, started, time.time_ns(), read)
