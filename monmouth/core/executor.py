@@ -140,6 +140,8 @@ class Prepared:
     messages: list[_Message]
     items: list[_Tx | _Deposit]
     verdicts: Iterator[bool]
+    #: The keys the block names (`_named`), made resident before it runs.
+    named: list[bytes]
     #: Wall-clock nanoseconds when routing started and ended (for the block's trace).
     started_ns: int = 0
     routed_ns: int = 0
@@ -256,14 +258,14 @@ class BlockExecutor:
         with self.store_lock:
             return self.store.accounts(keys)
 
-    def _background(self, items: list[_Tx | _Deposit]) -> _Read | None:
-        """Start reading the stored values of the keys a block names (static keys, deposit
-        recipients, lookup tables) on the reader thread."""
+    def _background(self, named: list[bytes]) -> _Read | None:
+        """Start reading the stored values of the keys a block names (`_named`: static keys,
+        deposit recipients, lookup tables) on the reader thread."""
         # Only keys not resident now: the others are read again only if evicted before the
         # block runs (then inline), and reading every named key would cost the reader thread
         # an LMDB read per key per block (thousands of hot accounts).
         resident = self.runtime.resident
-        keys = [k for k in dict.fromkeys(_named(items)) if k not in resident]
+        keys = [k for k in named if k not in resident]
         if not keys:
             return None
         if self._reader is None:
@@ -334,8 +336,9 @@ class BlockExecutor:
         if signed:  # a block without transactions records nothing (2.5 µs an instrument call)
             SIGNATURES.add(sum(len(s.signatures) for s in signed))
         verdicts = self.verifier.verify(signed)
-        read = self._background(items)
-        return Prepared(block, messages, items, verdicts, started, time.time_ns(), read)
+        named = _named(items)
+        read = self._background(named)
+        return Prepared(block, messages, items, verdicts, named, started, time.time_ns(), read)
 
     def execute(self, prepared: Prepared, window: Container[bytes], state: LtHash) -> ExecutedBlock:
         """Run a prepared block on the current state; return its writes and the lattice hash
@@ -346,7 +349,7 @@ class BlockExecutor:
         """
         block = prepared.block
         self._executed += 1
-        self._prefetch(prepared.items, self._reader_for(prepared.read))
+        self._prefetch(prepared.items, prepared.named, self._reader_for(prepared.read))
         self.runtime.set_clock(block.number, block.timestamp)
         executed = self._run(
             block, window, state, prepared.messages, prepared.items, prepared.verdicts
@@ -392,17 +395,21 @@ class BlockExecutor:
                     items.append(_Tx(l1tx, index, position, *parsed, raw=raw))
 
     def _prefetch(
-        self, items: list[_Tx | _Deposit], read: Callable[[list[bytes]], list[bytes | None]]
+        self,
+        items: list[_Tx | _Deposit],
+        named: list[bytes],
+        read: Callable[[list[bytes]], list[bytes | None]],
     ) -> None:
         """Make every account the block can touch resident before it runs: deposit recipients,
         static keys, lookup tables and the addresses they hold, and the ProgramData of each
         upgradeable program among them (`AccountCache.ensure`). Sysvars and builtins are the
         runtime's own.
 
+        :param named: the keys the block names (`_named`, at `prepare`).
         :param read: reads the values of keys not resident (`_reader_for`).
         """
         cache = self.cache
-        cache.ensure(_named(items), read)
+        cache.ensure(named, read)
         v0 = [i.tx for i in items if isinstance(i, _Tx) and i.tx is not None and i.writable is None]
         if v0:
             # The tables are resident now. Addresses a table gains in this slot are not usable
@@ -734,16 +741,20 @@ class BlockExecutor:
         return data[44] if len(data) >= 82 else None
 
 
-def _named(items: list[_Tx | _Deposit]) -> Iterator[bytes]:
-    """The keys a block names without reading any state: deposit recipients, each transaction's
-    static keys, and the lookup tables it names (the addresses in them come from the tables)."""
+def _named(items: list[_Tx | _Deposit]) -> list[bytes]:
+    """The keys a block names without reading any state, each once, in the order first named:
+    deposit recipients, each transaction's static keys, and the lookup tables it names (the
+    addresses in them come from the tables)."""
+    named: list[bytes] = []
+    extend = named.extend
     for item in items:
         if isinstance(item, _Deposit):
-            yield item.recipient
+            named.append(item.recipient)
         elif item.tx is not None:
-            yield from item.keys
+            extend(item.keys)
             if item.writable is None:  # it loads addresses from lookup tables
-                yield from lookup_tables(item.tx)
+                extend(lookup_tables(item.tx))
+    return list(dict.fromkeys(named))
 
 
 def _credit(account: Account | None, lamports: int) -> Account | None:
