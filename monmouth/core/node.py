@@ -109,8 +109,16 @@ GROUP_BLOCKS = 64
 #: ... or this many transactions: enough to make the fsync cheap, few enough that the last
 #: group's commit, which nothing overlaps at the end of a catch-up, stays short.
 GROUP_TXS = 10_000
-#: Blocks prepared (routed, decoded, signatures queued) ahead of the one executing.
+#: Blocks prepared (routed, decoded, signatures queued) ahead of the one executing: at least
+#: this many ...
 LOOKAHEAD = 8
+#: ... and more while fewer transactions than this are queued, so that the checking threads
+#: have work through a group commit's fsync whatever the size of the blocks (eight blocks of 50
+#: transactions were checked long before the commit ended, and the main thread then waited for
+#: the checks) ...
+LOOKAHEAD_TXS = 8_000
+#: ... but never more blocks than this (prepared blocks hold their decoded transactions).
+LOOKAHEAD_MAX = 256
 
 
 class RecentBlockhashes:
@@ -514,21 +522,27 @@ class Node:
             self.revert_to(notification.old[0].number - 1)
         if isinstance(notification, ChainCommitted | ChainReorged):
             blocks = [b for b in notification.new if not self._known(b)]
-            # Blocks are routed, decoded and their signatures queued up to LOOKAHEAD ahead of
+            # Blocks are routed, decoded and their signatures queued LOOKAHEAD or more ahead of
             # the one executing, so that the checking threads have work while the main thread
             # executes and commits (a group commit's fsync takes a while).
             upcoming = iter(blocks)
             prepared: deque[Prepared] = deque()
+            queued = 0  # transactions in `prepared`
             try:
                 for block in blocks:
                     if self._done():
                         return
-                    while len(prepared) < LOOKAHEAD:
+                    while len(prepared) < LOOKAHEAD or (
+                        queued < LOOKAHEAD_TXS and len(prepared) < LOOKAHEAD_MAX
+                    ):
                         nxt = next(upcoming, None)
                         if nxt is None:
                             break
                         prepared.append(self.executor.prepare(nxt))
-                    self._execute(block, prepared.popleft())
+                        queued += len(prepared[-1].items)
+                    current = prepared.popleft()
+                    queued -= len(current.items)
+                    self._execute(block, current)
                     if len(self._group) >= GROUP_BLOCKS or self._group_txs >= GROUP_TXS:
                         self._flush()
             finally:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from chainbuilder import ChainBuilder, keypair, sol_transfer
@@ -16,6 +17,8 @@ from solders.transaction import VersionedTransaction
 from monmouth.app import build_node
 from monmouth.core import inbox
 from monmouth.core.config import Settings, load_settings
+from monmouth.core.executor import ExecutedBlock, Prepared
+from monmouth.core.l1 import L1Block
 from monmouth.core.node import Node
 from monmouth.core.notifications import ChainCommitted, ChainReverted
 from monmouth.core.records import decode_message
@@ -237,3 +240,47 @@ def test_restart_resumes_with_lazy_loading(settings: Settings) -> None:
         commit(node, chain)
         assert lamports(node, bob.pubkey()) == SOL
         assert node.state == recompute_lthash(node.store)
+
+
+@pytest.mark.parametrize(
+    ("txs", "most", "ahead"),
+    [(5, 12, 8), (15, 12, 12), (15, 100, 15)],
+    ids=["at-least-LOOKAHEAD", "at-most-LOOKAHEAD_MAX", "LOOKAHEAD_TXS"],
+)
+def test_small_blocks_are_prepared_further_ahead(
+    node: Node, monkeypatch: pytest.MonkeyPatch, txs: int, most: int, ahead: int
+) -> None:
+    """Blocks are prepared at least LOOKAHEAD (8) ahead, and further while fewer than
+    LOOKAHEAD_TXS transactions are queued, up to LOOKAHEAD_MAX; the state is the same."""
+    from monmouth.core import node as node_module
+
+    monkeypatch.setattr(node_module, "LOOKAHEAD_TXS", txs)
+    monkeypatch.setattr(node_module, "LOOKAHEAD_MAX", most)
+    alice, bob = keypair(1), keypair(2)
+    chain = ChainBuilder()
+    chain.block(chain.deposit(0, alice.pubkey(), 5 * SOL))
+    commit(node, chain)
+    for n in range(20):  # one transfer per block
+        chain.block(
+            chain.batch(0, sol_transfer(alice, bob.pubkey(), SOL // 10 + n, chain.tip_hash))
+        )
+    events: list[tuple[str, int]] = []
+    executor = node.executor
+    prepare, execute = executor.prepare, executor.execute
+
+    def preparing(block: L1Block) -> Prepared:
+        events.append(("prepare", block.number))
+        return prepare(block)
+
+    def executing(prepared: Prepared, *args: Any) -> ExecutedBlock:
+        events.append(("execute", prepared.block.number))
+        return execute(prepared, *args)
+
+    monkeypatch.setattr(executor, "prepare", preparing)
+    monkeypatch.setattr(executor, "execute", executing)
+    node.apply(ChainCommitted(tuple(chain.blocks[1:])))
+    first = events.index(("execute", 1))
+    assert events[:first] == [("prepare", n) for n in range(1, ahead + 1)]
+    # Then one more block prepared per block executed, each executed once, in order.
+    assert [e for e in events if e[0] == "execute"] == [("execute", n) for n in range(1, 21)]
+    assert lamports(node, bob.pubkey()) == sum(SOL // 10 + n for n in range(20))
