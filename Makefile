@@ -36,6 +36,11 @@ test: $(VENV)/.installed node_modules/.bin/anvil
 bench: $(VENV)/.installed
 	$(BIN)/python benches/bench_ingest.py $(ARGS)
 
+# Per-block costs: an L1 block without inbox messages, and one with one transfer (docs/performance.md).
+.PHONY: bench-blocks
+bench-blocks: $(VENV)/.installed
+	$(BIN)/python benches/bench_blocks.py $(ARGS)
+
 bench-rpc: $(VENV)/.installed node_modules/.bin/anvil
 	$(BIN)/python benches/bench_rpc.py $(ARGS)
 
