@@ -79,8 +79,10 @@ def test_version_names_the_runtime_libsodium_python_and_implementations() -> Non
     import platform
     from importlib.metadata import version
 
-    proc = command([sys.executable, "-m", "monmouth", "--version"])
+    # A narrow terminal folds nothing: tools read these lines whole.
+    proc = command([sys.executable, "-m", "monmouth", "--version"], env={"COLUMNS": "30"})
     lines = proc.stdout.splitlines()
+    assert len(lines) == 5
     assert lines[0] == f"monmouth {monmouth.__version__}"
     assert lines[1] == f"solders {version('solders')} (LiteSVM)"
     assert "libsodium" in lines[2]

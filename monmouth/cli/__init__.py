@@ -52,7 +52,8 @@ def _main(
     config: Annotated[Path | None, typer.Option("--config", hidden=True)] = None,
 ) -> None:
     if version:
-        console.print(version_text(), highlight=False, markup=False)
+        # One line per fact, never folded at the terminal's width: tools read these lines.
+        console.print(version_text(), highlight=False, markup=False, soft_wrap=True)
         raise typer.Exit(0)
     if config is not None:
         # `monmouth --config FILE --help` lists the commands of the plugins FILE enables; before
