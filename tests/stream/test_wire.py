@@ -25,11 +25,12 @@ from pathlib import Path
 import msgspec
 import pytest
 import zmq
+from solders.signature import Signature
 
 from monmouth.core.records import Segment
 from monmouth.stream.publisher_process import PublisherProcess
-from monmouth.stream.schema import decode_header
-from monmouth.stream.segments import Expander
+from monmouth.stream.schema import decode_header, encode
+from monmouth.stream.segments import Expander, decode_block_data, writes_body, writes_message
 from monmouth.stream.topics import PrefixSet
 
 FIXTURE = Path(__file__).parent / "data" / "wire.msgpack.zz"
@@ -106,6 +107,22 @@ def test_expansion_gives_the_recorded_frames(fixture: Fixture) -> None:
     for case in fixture.cases:
         got = expanded(fixture.segments, case.prefixes)
         assert got == case.frames, (case.prefixes, _differ(got, case.frames, None))
+
+
+def test_writes_message_is_the_encoded_writes_body(fixture: Fixture) -> None:
+    """The publisher's `writes` encoder gives the bytes of the reference, `writes_body` (one
+    struct per write, decoded with `AccountRecord`)."""
+    checked = 0
+    for _, segment in fixture.segments:
+        if segment.kind != "block":
+            continue
+        data = decode_block_data(segment.data)
+        if not data.writes:
+            continue
+        names = [None if t.signature is None else str(Signature(t.signature)) for t in data.txs]
+        assert writes_message(data, names) == msgspec.Raw(encode(writes_body(data)))
+        checked += 1
+    assert checked > 10
 
 
 def _receive(sock: zmq.Socket[bytes], last_seq: int) -> Iterator[tuple[bytes, ...]]:
