@@ -210,9 +210,6 @@ def _b58(raw: bytes) -> str:
     return name
 
 
-_owner58 = _b58
-
-
 def _sig58(raw: bytes) -> str:
     return str(Signature.from_bytes(raw))
 
@@ -264,42 +261,34 @@ def transaction_body(tx: TransactionInfo, signature: str | None = None) -> Trans
     )
 
 
-def writes_body(data: _BlockData, signatures: Sequence[str | None] | None = None) -> WritesBody:
+def _value_body(pubkey: str, raw: bytes | None) -> AccountBody | None:
+    if raw is None:
+        return None
+    rec = AccountRecord.decode(raw)
+    return AccountBody(
+        pubkey, rec.lamports, _b58(rec.owner), rec.executable, rec.rent_epoch, rec.data
+    )
+
+
+def writes_body(data: _BlockData) -> WritesBody:
     """The `writes` message of a block segment that logged them: each write with the value it
     replaced (the previous write of the account in the block, or its value before the block).
 
-    :param signatures: the base58 signatures of `data.txs`, when already named.
+    The reference for `writes_message`, which the publisher sends (a test holds them equal).
     """
-    if signatures is None:
-        signatures = [None if t.signature is None else _sig58(t.signature) for t in data.txs]
-    # The value each written account holds so far, as the `before` of its next write: first
-    # its value before the block (decoded when a write needs it), then each write's own.
-    prior: dict[bytes, bytes | None] = dict(data.written_before)
-    current: dict[bytes, AccountBody | None] = {}
+    current: dict[bytes, bytes | None] = dict(data.written_before)
     out: list[WriteBody] = []
+    signatures = [None if t.signature is None else _sig58(t.signature) for t in data.txs]
     for version, (pubkey, raw, tx) in enumerate(data.writes or ()):
         name = _b58(pubkey)
-        if pubkey in current:
-            before = current[pubkey]
-        else:
-            value = prior.get(pubkey)
-            if value is None:
-                before = None
-            else:
-                old = AccountRecord.decode(value)
-                before = AccountBody(
-                    name, old.lamports, _b58(old.owner), old.executable, old.rent_epoch, old.data
-                )
+        before = _value_body(name, current.get(pubkey))
+        current[pubkey] = raw
         rec = AccountRecord.decode(raw)
-        owner = _b58(rec.owner)
-        current[pubkey] = AccountBody(
-            name, rec.lamports, owner, rec.executable, rec.rent_epoch, rec.data
-        )
         out.append(
             WriteBody(
                 name,
                 rec.lamports,
-                owner,
+                _b58(rec.owner),
                 rec.executable,
                 rec.rent_epoch,
                 rec.data,
@@ -329,9 +318,9 @@ def _write_fields(name: str, raw: bytes) -> bytes:
 
 
 def writes_message(data: _BlockData, signatures: Sequence[str | None]) -> msgspec.Raw:
-    """`encode(writes_body(data, signatures))`, made faster: each write's value is encoded
-    once, and reused as the `before` of the account's next write; a signature is encoded
-    once per transaction.
+    """`encode(writes_body(data))`, made faster (`signatures`: the base58 signatures of
+    `data.txs`): each write's value is encoded once, and reused as the `before` of the
+    account's next write; a signature is encoded once per transaction.
 
     A `WriteBody` is a map of nine entries whose first six are an `AccountBody`'s, in the same
     order, so its encoding is a fixmap byte, those six entries, then the other three.
