@@ -177,7 +177,7 @@ def plugin_segment(kind: str, height: int, key: str, body: Any) -> Segment:
 # node's execution needs (docs/stream.md), so it avoids what it can: topics nobody receives are
 # not formatted (`Expander._plan`), base58 names are kept (`_b58`), a signature is named once
 # for its transaction, detail and writes, and messages are plain tuples until sent.
-# `tests/stream/test_wire.py` holds the bytes it gives to a recording.
+# `tests/stream/test_stream_bytes.py` holds the bytes it gives to a recording.
 
 
 @dataclass(frozen=True, slots=True)
@@ -302,8 +302,8 @@ def writes_body(data: _BlockData) -> WritesBody:
 
 #: The layout of `AccountRecord` (lamports, rent epoch, executable, owner, then the data),
 #: read here without building the record: the `writes` message decodes every write.
-#: `tests/stream/test_wire.py` holds `writes_message` equal to `writes_body`, which decodes
-#: with `AccountRecord`.
+#: `tests/stream/test_stream_bytes.py` holds `writes_message` equal to `writes_body`, which
+#: decodes with `AccountRecord`.
 _ACCOUNT = struct.Struct("<QQ?32s")
 _NIL = encode(None)
 #: `WriteBody`'s fields after the six it shares with `AccountBody`, as MessagePack map keys.

@@ -6,11 +6,12 @@ The fixture `data/wire.msgpack.zz` holds real segments, recorded from a devnet n
 workload with failures and malformed input, reorgs, finality, `writes` always built, details
 kept) plus plugin segments, and for each prefix set the SHA-256 of every frame the publisher
 sent then, in order. Only a deliberate change of the wire format (a new `STREAM_VERSION`, or a
-new kind) may re-record it: `python tests/stream/test_wire.py record` (it overwrites the
+new kind) may re-record it: `python tests/stream/test_stream_bytes.py record` (it overwrites the
 digests with what the code gives now).
 
 Two paths are held to it: `Expander.expand` (replay, tests) and the live one, a raw ZeroMQ
-SUB socket behind the real publisher process on loopback.
+SUB socket behind the real publisher process on loopback. And the publisher's fast `writes`
+encoder is held equal to its plain reference.
 """
 
 from __future__ import annotations
@@ -273,5 +274,5 @@ def record() -> None:  # pragma: no cover - run by hand, see the module docstrin
 if __name__ == "__main__":  # pragma: no cover
     sys.path.insert(0, str(Path(__file__).parent.parent))
     if sys.argv[1:] != ["record"]:
-        raise SystemExit("usage: python tests/stream/test_wire.py record")
+        raise SystemExit("usage: python tests/stream/test_stream_bytes.py record")
     record()
