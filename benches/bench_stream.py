@@ -21,6 +21,13 @@ per entry of `--subscribers` (default 1 and 10), each run in a fresh data direct
   leaves of the cores), the backlog grows during the run and the latency is mostly queueing:
   it then grows with `--txs`.
 
+CPU, per SVM transaction: `node_cpu_us_per_tx_N` is the node's process (every thread) over the
+ingest; `publisher_cpu_us_per_tx_N` the publisher's child process from before the ingest until it
+has sent everything (for N subscribers, until they all received the last message; with none,
+until it has handled the last segment). The child runs at the lowest priority, so during
+catch-up most of its work comes after the node's last commit: its CPU is what the stream costs
+whoever shares the machine, its timing is not.
+
 Every subscriber checks that it received every sequence number exactly once, in order, and never a
 `gap` message (recovery by replay is allowed and reported); the benchmark fails otherwise. It
 also times the heartbeats: `heartbeat_max_gap_s_N` is the longest wait between two (the interval
@@ -43,6 +50,8 @@ from __future__ import annotations
 import argparse
 import bisect
 import multiprocessing
+import os
+import resource
 import socket
 import tempfile
 import time
@@ -233,6 +242,22 @@ class Run:
     wire_messages: int
     received: list[Received]
     latencies_ms: list[float]
+    #: CPU seconds of the node's process over the ingest, and of the publisher's child process
+    #: until it had sent everything.
+    node_cpu_s: float
+    publisher_cpu_s: float
+
+
+def process_cpu(pid: int) -> float:
+    """CPU seconds (user and system) of a live process, from /proc."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def own_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
 
 
 def commit_times(finished: list[tuple[int, float]], numbers: list[int]) -> dict[int, float]:
@@ -276,9 +301,13 @@ def run(replay: Path, workdir: Path, subscribers: int, numbers: list[int]) -> Ru
             for i, conn in enumerate(conns):
                 if not conn.poll(READY_TIMEOUT + 30) or conn.recv() != "ready":
                     raise RuntimeError(f"subscriber {i} did not get ready")
-            start = now()
+            events = node.events
+            assert isinstance(events, StreamService) and events.publisher is not None
+            publisher = events.publisher
+            publisher_cpu = process_cpu(publisher.pid)
+            start, cpu = now(), own_cpu()
             stats = anyio.run(node.run, ReplaySource(replay))
-            elapsed = now() - start
+            elapsed, node_cpu = now() - start, own_cpu() - cpu
             assert stats.failed == 0 and stats.rejected == 0, stats
             messages = node.store.stream_bounds()[1]
             for conn in conns:
@@ -288,10 +317,11 @@ def run(replay: Path, workdir: Path, subscribers: int, numbers: list[int]) -> Ru
                 if not conn.poll(STALL_TIMEOUT + 30):
                     raise RuntimeError(f"subscriber {i} did not report")
                 received.append(conn.recv())
-            events = node.events
-            assert isinstance(events, StreamService)
-            publisher = events.publisher
-            wire = 0 if publisher is None else publisher.messages_sent
+            deadline = now() + STALL_TIMEOUT
+            while publisher.last_seq < messages - 1 and now() < deadline:
+                time.sleep(0.01)  # with no subscriber, nothing else says it is done
+            publisher_cpu = process_cpu(publisher.pid) - publisher_cpu
+            wire = publisher.messages_sent
         finally:
             for child in procs:
                 child.join(timeout=10)
@@ -315,6 +345,8 @@ def run(replay: Path, workdir: Path, subscribers: int, numbers: list[int]) -> Ru
         wire,
         received,
         latencies,
+        node_cpu,
+        publisher_cpu,
     )
 
 
@@ -379,6 +411,8 @@ def main() -> None:
         "commits": base.commits,
         "messages": base.messages,
         "node_tps_no_subscribers": round(base_tps),
+        "node_cpu_us_per_tx_0": round(base.node_cpu_s / base.txs * 1e6, 1),
+        "publisher_cpu_us_per_tx_0": round(base.publisher_cpu_s / base.txs * 1e6, 1),
     }
     for r in runs[1:]:
         n = r.subscribers
@@ -389,6 +423,8 @@ def main() -> None:
             result[f"messages_per_s_{n}_each"] = round(each)
         result[f"node_tps_{n}"] = round(r.txs / r.node_seconds)
         result[f"node_tps_ratio_{n}"] = round((r.txs / r.node_seconds) / base_tps, 3)
+        result[f"node_cpu_us_per_tx_{n}"] = round(r.node_cpu_s / r.txs * 1e6, 1)
+        result[f"publisher_cpu_us_per_tx_{n}"] = round(r.publisher_cpu_s / r.txs * 1e6, 1)
         result[f"latency_p50_ms_{n}"] = round(float(np.percentile(lat, 50)), 1)
         result[f"latency_p99_ms_{n}"] = round(float(np.percentile(lat, 99)), 1)
         result[f"latency_max_ms_{n}"] = round(float(lat.max()), 1)

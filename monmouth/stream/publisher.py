@@ -21,6 +21,7 @@ from dataclasses import dataclass
 import msgspec
 import structlog
 import zmq
+import zmq.backend
 
 from monmouth.core.records import Segment
 from monmouth.core.telemetry import STREAM_MESSAGES
@@ -36,6 +37,12 @@ from monmouth.stream.segments import Expander
 from monmouth.stream.topics import PrefixSet
 
 _RECENT = 16
+#: The socket's own send, beneath pyzmq's Python wrapper (which looks for routing ids and
+#: groups, which an XPUB socket never has), with the flag as a plain int: a message of three
+#: frames costs a third of `send_multipart`'s time this way (0.9 against 3.3 µs, measured),
+#: and the publisher sends one per message a subscriber takes.
+_send = zmq.backend.Socket.send
+_MORE = int(zmq.SNDMORE)
 log = structlog.get_logger("monmouth.stream")
 
 
@@ -238,16 +245,25 @@ class Publisher:
                 continue
             seq, segment = item
             if self.subscriptions:
-                messages, _ = Expander(self.subscriptions).expand(seq, segment)
-                send = self._socket.send_multipart
-                for msg in messages:
-                    for topic in msg.topics:
-                        send((topic, msg.header, msg.body))
-                    self.messages_sent += len(msg.topics)
-                    self._count(msg.kind, len(msg.topics))
+                self._send_segment(seq, segment)
             self.last_seq = seq + segment.count - 1
             # A long backlog must not silence the heartbeat: a monitor would call us dead.
             self._beat_if_due()
+
+    def _send_segment(self, seq: int, segment: Segment) -> None:
+        """Send the messages of `segment` somebody wants, each as (topic, header, body)."""
+        messages, _ = Expander(self.subscriptions).messages(seq, segment)
+        sock, send, more = self._socket, _send, _MORE
+        sent: dict[str, int] = {}
+        for _, kind, topics, header, body in messages:
+            for topic in topics:
+                send(sock, topic, more)
+                send(sock, header, more)
+                send(sock, body)
+            sent[kind] = sent.get(kind, 0) + len(topics)
+        for kind, count in sent.items():
+            self.messages_sent += count
+            self._count(kind, count)
 
     def _beat_if_due(self) -> None:
         if time.monotonic() >= self._next_beat:

@@ -12,8 +12,8 @@ slot status, then the block (which seals the segment).
 
 from __future__ import annotations
 
-import functools
-from collections.abc import Iterator, Sequence
+import struct
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -172,6 +172,12 @@ def plugin_segment(kind: str, height: int, key: str, body: Any) -> Segment:
 
 
 # ---------------------------------------------------------------------- expanding
+#
+# This runs in the publisher's child process for every message a subscriber takes, on cores the
+# node's execution needs (docs/stream.md), so it avoids what it can: topics nobody receives are
+# not formatted (`Expander._plan`), base58 names are kept (`_b58`), a signature is named once
+# for its transaction, detail and writes, and messages are plain tuples until sent.
+# `tests/stream/test_stream_bytes.py` holds the bytes it gives to a recording.
 
 
 @dataclass(frozen=True, slots=True)
@@ -186,14 +192,22 @@ class Outgoing:
     body: bytes
 
 
+#: (seq, kind, topics to send it under, header, body): one message as the publisher sends it.
+Message = tuple[int, str, list[bytes], bytes, bytes]
+
+#: Base58 names of keys seen lately: accounts recur from block to block (users, programs,
+#: sysvars), and naming one costs more than looking it up. Bounded: cleared when full.
+_NAMES: dict[bytes, str] = {}
+_NAMES_MAX = 1 << 15
+
+
 def _b58(raw: bytes) -> str:
-    return str(Pubkey.from_bytes(raw))
-
-
-@functools.lru_cache(maxsize=4096)
-def _owner58(raw: bytes) -> str:
-    # Few programs own most accounts: their names are worth keeping.
-    return _b58(raw)
+    name = _NAMES.get(raw)
+    if name is None:
+        if len(_NAMES) >= _NAMES_MAX:
+            _NAMES.clear()
+        name = _NAMES[raw] = str(Pubkey.from_bytes(raw))
+    return name
 
 
 def _sig58(raw: bytes) -> str:
@@ -224,13 +238,16 @@ def account_body(pubkey: bytes, raw: bytes | None) -> AccountBody:
         return AccountBody(_b58(pubkey), 0, _SYSTEM_PROGRAM, False, 0, b"")
     rec = AccountRecord.decode(raw)
     return AccountBody(
-        _b58(pubkey), rec.lamports, _owner58(rec.owner), rec.executable, rec.rent_epoch, rec.data
+        _b58(pubkey), rec.lamports, _b58(rec.owner), rec.executable, rec.rent_epoch, rec.data
     )
 
 
-def transaction_body(tx: TransactionInfo) -> TransactionBody:
+def transaction_body(tx: TransactionInfo, signature: str | None = None) -> TransactionBody:
+    """`tx` as the stream sends it (`signature`: its base58 signature, when already named)."""
+    if signature is None and tx.signature is not None:
+        signature = _sig58(tx.signature)
     return TransactionBody(
-        signature=None if tx.signature is None else _sig58(tx.signature),
+        signature=signature,
         status=tx.status,
         reason=tx.reason,
         error=tx.error,
@@ -249,21 +266,21 @@ def _value_body(pubkey: str, raw: bytes | None) -> AccountBody | None:
         return None
     rec = AccountRecord.decode(raw)
     return AccountBody(
-        pubkey, rec.lamports, _owner58(rec.owner), rec.executable, rec.rent_epoch, rec.data
+        pubkey, rec.lamports, _b58(rec.owner), rec.executable, rec.rent_epoch, rec.data
     )
 
 
 def writes_body(data: _BlockData) -> WritesBody:
     """The `writes` message of a block segment that logged them: each write with the value it
-    replaced (the previous write of the account in the block, or its value before the block)."""
+    replaced (the previous write of the account in the block, or its value before the block).
+
+    The reference for `writes_message`, which the publisher sends (a test holds them equal).
+    """
     current: dict[bytes, bytes | None] = dict(data.written_before)
-    names: dict[bytes, str] = {}
     out: list[WriteBody] = []
     signatures = [None if t.signature is None else _sig58(t.signature) for t in data.txs]
     for version, (pubkey, raw, tx) in enumerate(data.writes or ()):
-        name = names.get(pubkey)
-        if name is None:
-            name = names[pubkey] = _b58(pubkey)
+        name = _b58(pubkey)
         before = _value_body(name, current.get(pubkey))
         current[pubkey] = raw
         rec = AccountRecord.decode(raw)
@@ -271,7 +288,7 @@ def writes_body(data: _BlockData) -> WritesBody:
             WriteBody(
                 name,
                 rec.lamports,
-                _owner58(rec.owner),
+                _b58(rec.owner),
                 rec.executable,
                 rec.rent_epoch,
                 rec.data,
@@ -283,6 +300,71 @@ def writes_body(data: _BlockData) -> WritesBody:
     return WritesBody(data.block.number, out)
 
 
+#: The layout of `AccountRecord` (lamports, rent epoch, executable, owner, then the data),
+#: read here without building the record: the `writes` message decodes every write.
+#: `tests/stream/test_stream_bytes.py` holds `writes_message` equal to `writes_body`, which
+#: decodes with `AccountRecord`.
+_ACCOUNT = struct.Struct("<QQ?32s")
+_NIL = encode(None)
+#: `WriteBody`'s fields after the six it shares with `AccountBody`, as MessagePack map keys.
+_SIGNATURE, _WRITE_VERSION, _BEFORE = (encode(k) for k in ("signature", "write_version", "before"))
+
+
+def _write_fields(name: str, raw: bytes) -> bytes:
+    """The six `AccountBody` fields of an encoded account, as MessagePack map entries."""
+    lamports, rent_epoch, executable, owner = _ACCOUNT.unpack_from(raw)
+    # An `AccountBody` is a map of six entries, in one fixmap byte; its entries follow.
+    return encode(AccountBody(name, lamports, _b58(owner), executable, rent_epoch, raw[49:]))[1:]
+
+
+def writes_message(data: _BlockData, signatures: Sequence[str | None]) -> msgspec.Raw:
+    """`encode(writes_body(data))`, made faster (`signatures`: the base58 signatures of
+    `data.txs`): each write's value is encoded once, and reused as the `before` of the
+    account's next write; a signature is encoded once per transaction.
+
+    A `WriteBody` is a map of nine entries whose first six are an `AccountBody`'s, in the same
+    order, so its encoding is a fixmap byte, those six entries, then the other three.
+    """
+    prior: dict[bytes, bytes | None] = dict(data.written_before)
+    current: dict[bytes, bytes] = {}  # the last value written, as AccountBody entries
+    signed: dict[int, bytes] = {-1: _NIL}
+    out: list[msgspec.Raw] = []
+    for version, (pubkey, raw, tx) in enumerate(data.writes or ()):
+        name = _b58(pubkey)
+        before = current.get(pubkey)
+        if before is None:
+            value = prior.get(pubkey)
+            before = None if value is None else _write_fields(name, value)
+        fields = current[pubkey] = _write_fields(name, raw)
+        signature = signed.get(tx)
+        if signature is None:
+            signature = signed[tx] = encode(signatures[tx])
+        out.append(
+            msgspec.Raw(
+                b"".join(
+                    (
+                        b"\x89",
+                        fields,
+                        _SIGNATURE,
+                        signature,
+                        _WRITE_VERSION,
+                        encode(version),
+                        _BEFORE,
+                        _NIL if before is None else b"\x86" + before,
+                    )
+                )
+            )
+        )
+    return msgspec.Raw(encode(WritesBody(data.block.number, out)))  # type: ignore[arg-type]
+
+
+#: Which of a message's candidate topics to send, when that depends on their families only
+#: (`Expander._plan`): (indexes into the families, the prefixes matched, sorted).
+_Plan = tuple[tuple[int, ...], tuple[str, ...]]
+#: (seq, kind, topics to send it under, body) of a wanted message, before its header.
+_Chosen = list[tuple[int, str, list[bytes], bytes]]
+
+
 class Expander:
     """Turns segments into messages for one set of wanted prefixes (None: everything).
 
@@ -292,6 +374,7 @@ class Expander:
 
     def __init__(self, wanted: PrefixSet | None) -> None:
         self.wanted = wanted
+        self._plans: dict[tuple[str, ...], _Plan | None] = {}
 
     def _select(self, topics: list[str]) -> tuple[list[bytes], list[str]]:
         """(topics to send, prefixes matched) for one message's candidate topics."""
@@ -312,102 +395,227 @@ class Expander:
                 matched.update(hits)
         return send, sorted(matched)
 
-    def _families_wanted(self, *families: str) -> bool:
+    def _plan(self, families: tuple[str, ...]) -> _Plan | None:
+        """`_select` for a message whose topics fall in `families` (one entry per family, in
+        topic order), worked out once per segment, when every prefix relevant to them takes
+        whole families (`""`, `transaction/`): then a topic's fate depends on its family
+        alone, and only the first topic of a family can be sent, so the others need not be
+        formatted. None when some relevant prefix names keys (`account/PK/`): then each topic
+        is formatted and matched (`_select`)."""
+        try:
+            return self._plans[families]
+        except KeyError:
+            pass
         wanted = self.wanted
-        return wanted is None or any(wanted.relevant(f) for f in families)
+        plan: _Plan | None
+        if wanted is None:
+            plan = ((0,), ())
+        else:
+            send: list[int] = []
+            matched: set[str] = set()
+            for i, family in enumerate(families):
+                relevant = wanted.relevant(family)
+                head = family + "/"
+                if not all(head.startswith(p) for p in relevant):
+                    plan = None
+                    break
+                if relevant and not matched.issuperset(relevant):
+                    send.append(i)
+                    matched.update(relevant)
+            else:
+                plan = (tuple(send), tuple(sorted(matched)))
+        self._plans[families] = plan
+        return plan
 
     def expand(self, seq: int, segment: Segment) -> tuple[list[Outgoing], dict[str, int]]:
         """The wanted messages of `segment` (whose first message is `seq`), and the counts."""
-        chosen: list[tuple[int, str, list[bytes], bytes]] = []
-        counts: dict[str, int] = {}
-        last = seq + segment.count - 1
-        position = seq
-        for kind, topics, body in self._items(segment):
-            if topics is not None:  # None: a family nobody wants, skipped unformatted
-                send, matched = self._select(topics)
-                for prefix in matched:
-                    counts[prefix] = counts.get(prefix, 0) + 1
-                if send:
-                    chosen.append((position, kind, send, encode(body())))
-            position += 1
-        if position != last + 1:
-            raise ValueError(f"segment at {seq} expanded to {position - seq} of {segment.count}")
-        # Headers last: the seal needs the counts of the whole segment.
+        messages, counts = self.messages(seq, segment)
         height = segment.height
-        seal = Seal(seq, counts)
         return [
-            Outgoing(
-                n,
-                kind,
-                height,
-                send,
-                encode(Header(STREAM_VERSION, n, kind, height, seal if n == last else None)),
-                body,
-            )
-            for n, kind, send, body in chosen
+            Outgoing(n, kind, height, topics, header, body)
+            for n, kind, topics, header, body in messages
         ], counts
 
-    def _items(self, segment: Segment) -> Iterator[tuple[str, Any, Any]]:
-        """(kind, topics or a function making them or None when unwanted, body function)."""
-        if segment.kind == "block":
-            data = _decode_block(segment.data)
-            want_accounts = self._families_wanted("account", "owner")
-            for pubkey, raw in data.accounts:
-                if not want_accounts:
-                    yield "account", None, None
-                    continue
-                body = account_body(pubkey, raw)
-                topics = [f"account/{body.pubkey}/", f"owner/{body.owner}/{body.pubkey}/"]
-                yield "account", topics, lambda body=body: body
-            if data.writes is not None:
-                if self._families_wanted("writes"):
-                    yield "writes", ["writes/"], functools.partial(writes_body, data)
-                else:
-                    yield "writes", None, None
-            want_txs = self._families_wanted("transaction", "mention")
-            want_details = self._families_wanted("detail")
-            details = dict(data.details)
-            number = data.block.number
-            for tx in data.txs:
-                detail = (
-                    details.pop(detail_key(number, tx.l1_tx_index, tx.position), None)
-                    if details and tx.status != "rejected"
-                    else None
-                )
-                if not want_txs:
-                    yield "transaction", None, None
-                else:
-                    tbody = transaction_body(tx)
-                    sig = tbody.signature or "-"
-                    topics = [f"transaction/{tbody.status}/{sig}/"]
-                    topics += [
-                        f"mention/{tbody.status}/{a}/" for a in dict.fromkeys(tbody.accounts)
-                    ]
-                    yield "transaction", topics, lambda tbody=tbody: tbody
-                if detail is None:
-                    continue
-                if not want_details or tx.signature is None:
-                    yield "detail", None, None
-                    continue
-                dbody = DetailBody(_sig58(tx.signature), tx.l1_tx_index, tx.position, detail)
-                yield "detail", [f"detail/{dbody.signature}/"], lambda dbody=dbody: dbody
-            slot = SlotBody(data.block.number, data.parent, "processed")
-            yield "slot", ["slot/processed/"], lambda: slot
-            yield "block", ["block/"], lambda: block_body(data.block)
-        elif segment.kind == "revert":
+    def messages(self, seq: int, segment: Segment) -> tuple[list[Message], dict[str, int]]:
+        """As `expand`, as plain tuples: the publisher's hot path."""
+        chosen: _Chosen = []
+        counts: dict[str, int] = {}
+        last = seq + segment.count - 1
+        end = self._chosen(seq, segment, chosen, counts)
+        if end != last + 1:
+            raise ValueError(f"segment at {seq} expanded to {end - seq} of {segment.count}")
+        # Headers last: the seal needs the counts of the whole segment.
+        height = segment.height
+        out: list[Message] = [
+            (n, kind, topics, encode(Header(STREAM_VERSION, n, kind, height)), body)
+            for n, kind, topics, body in chosen
+        ]
+        if out and out[-1][0] == last:
+            _, kind, topics, _, body = out[-1]
+            seal = Seal(seq, counts)
+            out[-1] = (
+                last,
+                kind,
+                topics,
+                encode(Header(STREAM_VERSION, last, kind, height, seal)),
+                body,
+            )
+        return out, counts
+
+    def _chosen(self, seq: int, segment: Segment, chosen: _Chosen, counts: dict[str, int]) -> int:
+        """Append each wanted message of `segment` to `chosen` and count the prefixes it
+        matched; returns the sequence number after the segment's last message."""
+        kind = segment.kind
+        one = self._one
+        if kind == "block":
+            return self._block(seq, _decode_block(segment.data), chosen, counts)
+        if kind == "revert":
             rdata = _decode_revert(segment.data)
             rec = rdata.block
             checksum = None if rdata.parent_checksum is None else _b58(rdata.parent_checksum)
-            rbody = RevertBody(rec.number, _hex(rec.hash), _hex(rec.parent_hash), checksum)
-            yield "revert", ["revert/"], lambda: rbody
-        elif segment.kind == "slot":
+            revert = (rec.number, _hex(rec.hash), _hex(rec.parent_hash), checksum)
+            one(seq, "revert", "revert", "revert/", chosen, counts, RevertBody, *revert)
+            return seq + 1
+        if kind == "slot":
             for slot_no, parent, status in _decode_slots(segment.data).slots:
-                sbody = SlotBody(slot_no, parent, status)
-                yield "slot", [f"slot/{status}/"], lambda sbody=sbody: sbody
-        elif segment.kind == "plugin":
+                topic = f"slot/{status}/"
+                one(seq, "slot", "slot", topic, chosen, counts, SlotBody, slot_no, parent, status)
+                seq += 1
+            return seq
+        if kind == "plugin":
             pdata = _decode_plugin(segment.data)
             topic = f"{pdata.kind}/{pdata.key}/" if pdata.key else f"{pdata.kind}/"
-            yield pdata.kind, [topic], lambda: msgspec.Raw(pdata.body)
-            yield "seal", ["seal/"], lambda: {}
-        else:  # pragma: no cover - the schema version guards the kinds
-            raise ValueError(f"unknown segment kind {segment.kind!r}")
+            one(seq, pdata.kind, pdata.kind, topic, chosen, counts, msgspec.Raw, pdata.body)
+            one(seq + 1, "seal", "seal", "seal/", chosen, counts, dict)
+            return seq + 2
+        raise ValueError(f"unknown segment kind {kind!r}")  # pragma: no cover - versioned
+
+    def _one(
+        self,
+        seq: int,
+        kind: str,
+        family: str,
+        topic: str,
+        chosen: _Chosen,
+        counts: dict[str, int],
+        body: Callable[..., Any],
+        *args: Any,
+    ) -> None:
+        """A message with one candidate topic, of `family`; `body(*args)` is its body, made
+        only when it is sent."""
+        plan = self._plan((family,))
+        if plan is None:
+            send, matched = self._select([topic])
+        else:
+            send = [topic.encode()] if plan[0] else []
+            matched = list(plan[1])
+        for prefix in matched:
+            counts[prefix] = counts.get(prefix, 0) + 1
+        if send:
+            chosen.append((seq, kind, send, encode(body(*args))))
+
+    def _block(self, seq: int, data: _BlockData, chosen: _Chosen, counts: dict[str, int]) -> int:
+        """The messages of a block segment, in the order of the module docstring."""
+        position = seq
+        plan = self._plan(("account", "owner"))
+        if plan is not None and not plan[0]:
+            position += len(data.accounts)  # nobody wants them: nothing to format or count
+        else:
+            for pubkey, raw in data.accounts:
+                body = account_body(pubkey, raw)
+                if plan is None:
+                    topics = [f"account/{body.pubkey}/", f"owner/{body.owner}/{body.pubkey}/"]
+                    send, matched = self._select(topics)
+                else:
+                    send = [
+                        (
+                            f"account/{body.pubkey}/"
+                            if i == 0
+                            else f"owner/{body.owner}/{body.pubkey}/"
+                        ).encode()
+                        for i in plan[0]
+                    ]
+                    matched = list(plan[1])
+                for prefix in matched:
+                    counts[prefix] = counts.get(prefix, 0) + 1
+                if send:
+                    chosen.append((position, "account", send, encode(body)))
+                position += 1
+        txs = data.txs
+        with_mentions = self._plan(("transaction", "mention"))
+        alone = self._plan(("transaction",))
+        want_txs = with_mentions is None or bool(with_mentions[0])
+        want_details = self.wanted is None or bool(self.wanted.relevant("detail"))
+        want_writes = data.writes is not None and (
+            self.wanted is None or bool(self.wanted.relevant("writes"))
+        )
+        # Each signature is named once, for its transaction, its detail and its writes.
+        signatures: list[str | None] = (
+            [None if t.signature is None else _sig58(t.signature) for t in txs]
+            if want_txs or want_details or want_writes
+            else []
+        )
+        if data.writes is not None:
+            self._one(
+                position,
+                "writes",
+                "writes",
+                "writes/",
+                chosen,
+                counts,
+                writes_message,
+                data,
+                signatures,
+            )
+            position += 1
+        details = dict(data.details)
+        number = data.block.number
+        for i, tx in enumerate(txs):
+            detail = (
+                details.pop(detail_key(number, tx.l1_tx_index, tx.position), None)
+                if details and tx.status != "rejected"
+                else None
+            )
+            if want_txs:
+                tbody = transaction_body(tx, signatures[i])
+                plan = with_mentions if tbody.accounts else alone
+                status, sig = tbody.status, tbody.signature or "-"
+                if plan is None:
+                    topics = [f"transaction/{status}/{sig}/"]
+                    topics += [f"mention/{status}/{a}/" for a in dict.fromkeys(tbody.accounts)]
+                    send, matched = self._select(topics)
+                else:
+                    send = [
+                        (
+                            f"transaction/{status}/{sig}/"
+                            if j == 0
+                            else f"mention/{status}/{tbody.accounts[0]}/"
+                        ).encode()
+                        for j in plan[0]
+                    ]
+                    matched = list(plan[1])
+                for prefix in matched:
+                    counts[prefix] = counts.get(prefix, 0) + 1
+                if send:
+                    chosen.append((position, "transaction", send, encode(tbody)))
+            position += 1
+            if detail is None:
+                continue
+            name = signatures[i] if want_details else None
+            if name is not None:
+                where = (name, tx.l1_tx_index, tx.position, detail)
+                self._one(
+                    position,
+                    "detail",
+                    "detail",
+                    f"detail/{name}/",
+                    chosen,
+                    counts,
+                    DetailBody,
+                    *where,
+                )
+            position += 1
+        slot = (number, data.parent, "processed")
+        self._one(position, "slot", "slot", "slot/processed/", chosen, counts, SlotBody, *slot)
+        self._one(position + 1, "block", "block", "block/", chosen, counts, block_body, data.block)
+        return position + 2
