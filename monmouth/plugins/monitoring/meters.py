@@ -193,6 +193,9 @@ class Meters:
         """Take the observed plugin's snapshot for this collection."""
         with self._observed_lock:
             observed = self._observed[-1] if self._observed else None
+        # Cleared first: when `snapshot` raises (the SDK logs it and goes on), the collection's
+        # other instruments report nothing rather than the previous collection's values.
+        self._current = None
         self._current = None if observed is None else observed.snapshot()
         return self._current
 
