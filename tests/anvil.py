@@ -31,7 +31,6 @@ import itertools
 import platform
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -44,6 +43,7 @@ from typing import Any
 
 import httpx
 import pytest
+from ports import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 NODE_MODULES = ROOT / "node_modules"
@@ -83,13 +83,6 @@ def anvil_binary() -> Path:
     if wrapper.exists() and shutil.which("node"):
         return wrapper
     raise AnvilError(NOT_INSTALLED)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def _die_with_parent() -> None:  # pragma: no cover - runs in the child between fork and exec

@@ -12,7 +12,7 @@ import contextlib
 import socket
 from collections.abc import Iterator
 
-#: Ports this test process has handed out, or holds (`nobody_listens`).
+#: Ports this test process has handed out, or holds (`refused_port`).
 _GIVEN: set[int] = set()
 
 
@@ -46,15 +46,22 @@ def free_ports(count: int) -> list[int]:
     return [_draw(1) for _ in range(count)]
 
 
+def free_pair() -> int:
+    """A loopback port p such that p and p + 1 are free now, neither handed out before by this
+    process (a node's request socket is its publish port + 1; web3.js takes PubSub's port as
+    the HTTP one + 1)."""
+    return _draw(2)
+
+
 def free_endpoint() -> str:
     """A loopback endpoint whose port and the next one (a node's request socket) are free now,
     and neither handed out before by this process."""
-    return f"tcp://127.0.0.1:{_draw(2)}"
+    return f"tcp://127.0.0.1:{free_pair()}"
 
 
 @contextlib.contextmanager
-def nobody_listens() -> Iterator[str]:
-    """A loopback endpoint where nothing listens while the block runs, for certain.
+def refused_port() -> Iterator[int]:
+    """A loopback port where nothing listens while the block runs, for certain.
 
     The port stays bound (never listening) by this process: no other socket can bind it (not
     even with SO_REUSEADDR, which needs both sides to ask for it), and the kernel never picks
@@ -74,4 +81,4 @@ def nobody_listens() -> Iterator[str]:
         raise RuntimeError("no loopback port that was not handed out before")
     _GIVEN.add(port)
     with held:
-        yield f"tcp://127.0.0.1:{port}"
+        yield port
