@@ -368,7 +368,7 @@ class Plugin:
 
         assert self.meters is not None
         encoder, content_type = choose_encoder(headers.get("accept", ""))
-        return Response(200, content_type, encoder(self.meters.registry))
+        return Response(200, content_type, self.meters.exposition(encoder))
 
     def _health(self, headers: Mapping[str, str]) -> Response:
         node = self.node

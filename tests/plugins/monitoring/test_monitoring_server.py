@@ -1,4 +1,5 @@
-"""The monitoring plugin's start: its endpoints answer only once everything they read is set up.
+"""The monitoring plugin's HTTP side, in-process, where threads meet: a scrape during the
+plugin's start, a start that fails after binding, and two scrapes at once.
 
 The server binds first (a taken address must fail the start before anything else is built);
 a scrape that arrives before the plugin has started waits in the listen backlog. It used to be
@@ -16,6 +17,8 @@ from pathlib import Path
 
 import httpx
 import pytest
+from opentelemetry.exporter.prometheus import _CustomCollector
+from opentelemetry.sdk.metrics.export import MetricsData
 from ports import free_port
 
 from monmouth.core.config import load_settings
@@ -23,8 +26,8 @@ from monmouth.core.node import Node
 from monmouth.core.plugins import load_plugins
 from monmouth.plugins.monitoring.meters import Meters
 
-#: Seconds the test lets an early answer (the bug) arrive while the plugin is held in its
-#: start; with the fix there is none to wait for, so this only bounds the detection.
+#: Seconds a test holds one thread at the point where another must not overtake it (the
+#: bugs); with the fixes the other never comes, so this only bounds the detection.
 EARLY = 2.0
 
 
@@ -72,3 +75,45 @@ def test_a_start_that_fails_after_binding_lets_the_port_go(
         assert node.plugins.states["monitoring"].disabled
         with socket.socket() as sock:
             sock.bind(("127.0.0.1", port))  # free again (raises EADDRINUSE when not)
+
+
+def test_two_scrapes_at_once_each_get_every_metric(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The exporter queues each collection's data and drains the queue while encoding: a scrape
+    that collected while another was encoding lost its data to it (an answer without the
+    monmouth_ metrics, or a 500 when both drained the last entry). The first scrape is held
+    right after its collection, while the second is sent."""
+    port = free_port()
+    url = f"http://127.0.0.1:{port}/metrics"
+    monkeypatch.setenv("MONMOUTH_PLUGINS__MONITORING__ADDRESS", f"127.0.0.1:{port}")
+    first_in, second_in = threading.Event(), threading.Event()
+    add = _CustomCollector.add_metrics_data
+
+    def adding(self: _CustomCollector, data: MetricsData) -> None:
+        add(self, data)
+        if not first_in.is_set():
+            first_in.set()
+            second_in.wait(EARLY)  # without the fix the second collects meanwhile
+        else:
+            second_in.set()
+
+    settings = load_settings(None, data_dir=tmp_path / "data", store={"sync": False})
+    with Node(settings, plugins=load_plugins(settings)):
+        monkeypatch.setattr(_CustomCollector, "add_metrics_data", adding)
+        answers: dict[str, httpx.Response] = {}
+
+        def scrape(name: str) -> None:
+            answers[name] = httpx.get(url, timeout=120)
+
+        first = threading.Thread(target=scrape, args=("first",))
+        first.start()
+        assert first_in.wait(120)
+        second = threading.Thread(target=scrape, args=("second",))
+        second.start()
+        for thread in (first, second):
+            thread.join(120)
+            assert not thread.is_alive()
+    for name in ("first", "second"):
+        assert answers[name].status_code == 200, (name, answers[name].text)
+        assert "monmouth_blocks_committed_total" in answers[name].text, name
