@@ -1,9 +1,8 @@
 """anvil, a real local Ethereum node, for tests.
 
 `make test` installs it from the root package.json (npm package `@foundry-rs/anvil`, pinned in
-package-lock.json) into ./node_modules; it runs offline. Tests use the `anvil` fixture:
-
-    from anvil import anvil_fixture  # noqa: F401  (registers the fixture named `anvil`)
+package-lock.json) into ./node_modules; it runs offline. Tests use the `anvil` fixture, which
+tests/conftest.py registers for the whole suite:
 
     def test_something(anvil: Anvil) -> None:
         anvil.rpc("anvil_mine", "0x5")

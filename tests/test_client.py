@@ -20,7 +20,6 @@ from anvil import (
     DEV_PRIVATE_KEY,
     DEV_PRIVATE_KEY_2,
     Anvil,
-    anvil_fixture,  # noqa: F401  (the `anvil` fixture)
 )
 from chainbuilder import keypair, sol_transfer
 from ports import refused_port

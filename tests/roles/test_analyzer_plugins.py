@@ -24,7 +24,7 @@ from typing import Any
 import lmdb
 import msgspec
 import pytest
-from anvil import Anvil, anvil_fixture  # noqa: F401  (the fixture)
+from anvil import Anvil
 from chainbuilder import keypair
 from streamkit import AnalyzerThread, NodeThread, free_endpoint, wait_until
 from test_rpc_source import SOL, deposit, inbox_call, pay, post, tip

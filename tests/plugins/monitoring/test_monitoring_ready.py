@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from anvil import Anvil, anvil_fixture  # noqa: F401  (the `anvil` fixture)
+from anvil import Anvil
 from ports import free_port
 
 
