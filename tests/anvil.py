@@ -1,9 +1,8 @@
 """anvil, a real local Ethereum node, for tests.
 
 `make test` installs it from the root package.json (npm package `@foundry-rs/anvil`, pinned in
-package-lock.json) into ./node_modules; it runs offline. Tests use the `anvil` fixture:
-
-    from anvil import anvil_fixture  # noqa: F401  (registers the fixture named `anvil`)
+package-lock.json) into ./node_modules; it runs offline. Tests use the `anvil` fixture, which
+tests/conftest.py registers for the whole suite:
 
     def test_something(anvil: Anvil) -> None:
         anvil.rpc("anvil_mine", "0x5")
@@ -31,7 +30,6 @@ import itertools
 import platform
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -44,6 +42,7 @@ from typing import Any
 
 import httpx
 import pytest
+from ports import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 NODE_MODULES = ROOT / "node_modules"
@@ -83,13 +82,6 @@ def anvil_binary() -> Path:
     if wrapper.exists() and shutil.which("node"):
         return wrapper
     raise AnvilError(NOT_INSTALLED)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def _die_with_parent() -> None:  # pragma: no cover - runs in the child between fork and exec

@@ -30,6 +30,9 @@ import eth_account  # noqa: E402, F401
 
 sys.setrecursionlimit(_LIMIT)
 
+# The `anvil` fixture (a fresh anvil per test), for every test that names it.
+from anvil import anvil_fixture  # noqa: E402, F401
+
 
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:

@@ -1,8 +1,8 @@
-"""Helpers for tests of the event stream: free loopback endpoints, and a node in a thread."""
+"""Helpers for tests of the event stream: a node or an analyzer in a thread, and the free
+loopback endpoints of `ports` (imported from here by the stream tests)."""
 
 from __future__ import annotations
 
-import socket
 import threading
 import time
 from collections.abc import Callable
@@ -11,33 +11,13 @@ from typing import Any
 
 import anyio
 import pluggy
+from ports import free_endpoint
 
 from monmouth.app import build_node, make_source
 from monmouth.core.config import Settings, load_settings
+from monmouth.roles.analyzer import Analyzer
 
-#: Ports this test process has handed out (each endpoint's and its request socket's): a port
-#: is free until its node binds it, so two endpoints asked for in a row could otherwise
-#: overlap (the second's publish port the first's request port).
-_GIVEN: set[int] = set()
-
-
-def free_endpoint() -> str:
-    """A loopback endpoint whose port and the next one (the request socket) are free now, and
-    neither handed out before by this process."""
-    for _ in range(100):
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            port = probe.getsockname()[1]
-        if port in _GIVEN or port + 1 in _GIVEN:
-            continue
-        try:
-            with socket.socket() as nxt:
-                nxt.bind(("127.0.0.1", port + 1))
-        except OSError:
-            continue
-        _GIVEN.update((port, port + 1))
-        return f"tcp://127.0.0.1:{port}"
-    raise RuntimeError("no two consecutive free ports on loopback")
+__all__ = ["AnalyzerThread", "NodeThread", "free_endpoint", "stream_settings", "wait_until"]
 
 
 def stream_settings(data_dir: Path, endpoint: str | None, **more: Any) -> Settings:
@@ -91,6 +71,34 @@ class NodeThread:
         if self._thread.is_alive():
             self.stop()
         self.node.close()
+
+
+class AnalyzerThread:
+    """An analyzer's `run` in a thread until `stop`, with what it raised (`error`)."""
+
+    def __init__(self, analyzer: Analyzer) -> None:
+        self.analyzer = analyzer
+        self.stopping = threading.Event()
+        self.error: BaseException | None = None
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        try:
+            self.analyzer.run(self.stopping)
+        except BaseException as exc:  # surfaced by the test, through `error`
+            self.error = exc
+
+    def stop(self, timeout: float = 60.0) -> None:
+        """Ask `run` to return (it polls the event), and wait for it."""
+        self.stopping.set()
+        self.thread.join(timeout)
+        assert not self.thread.is_alive(), "the analyzer's run did not return once stopped"
+
+    def close(self) -> None:
+        """`stop`, then close the analyzer."""
+        self.stop()
+        self.analyzer.close()
 
 
 def wait_until(predicate: Callable[[], bool], timeout: float = 30.0, what: str = "") -> None:

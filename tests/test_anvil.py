@@ -13,7 +13,6 @@ from anvil import (
     DEV_ADDRESS,
     Anvil,
     AnvilError,
-    anvil_fixture,  # noqa: F401  (the `anvil` fixture)
     start_anvil,
 )
 

@@ -20,10 +20,9 @@ from anvil import (
     DEV_PRIVATE_KEY,
     DEV_PRIVATE_KEY_2,
     Anvil,
-    anvil_fixture,  # noqa: F401  (the `anvil` fixture)
-    free_port,
 )
 from chainbuilder import keypair, sol_transfer
+from ports import refused_port
 from solders.hash import Hash
 from solders.instruction import Instruction
 from solders.message import Message
@@ -206,9 +205,8 @@ def test_user_errors(anvil: Anvil) -> None:
         run_client(anvil.url, lambda c: c.deposit(bytes(32), 5), private_key=poor)
     with pytest.raises(TransactionRejected, match=r"no receipt after 0\.3 s"):
         run_client(anvil.url, lambda c: c.wait(b"\x11" * 32, timeout=0.3))
-    closed = f"http://127.0.0.1:{free_port()}"
-    with pytest.raises(RpcUnavailable) as info:
-        run_client(closed, lambda c: c.deposit(bytes(32), 5))
+    with refused_port() as port, pytest.raises(RpcUnavailable) as info:
+        run_client(f"http://127.0.0.1:{port}", lambda c: c.deposit(bytes(32), 5))
     assert isinstance(info.value, UserError) and "is it running" in str(info.value)
 
 
@@ -330,14 +328,16 @@ def test_cli_send_raw_base64_and_stdin(anvil: Anvil, tmp_path: Path) -> None:
 
 def test_cli_user_errors(anvil: Anvil, tmp_path: Path) -> None:
     to = str(keypair(3).pubkey())
-    closed = f"http://127.0.0.1:{free_port()}"
-    line = one_line_error(monmouth("deposit", "--rpc-url", closed, "--to", to, "--lamports", "1"))
-    assert closed in line and "is it running" in line
-
     ok = tmp_path / "ok.bin"
     ok.write_bytes(transfers(anvil, 1)[0])
-    line = one_line_error(monmouth("send", "--rpc-url", closed, str(ok)))
-    assert closed in line
+    with refused_port() as port:
+        closed = f"http://127.0.0.1:{port}"
+        line = one_line_error(
+            monmouth("deposit", "--rpc-url", closed, "--to", to, "--lamports", "1")
+        )
+        assert closed in line and "is it running" in line
+        line = one_line_error(monmouth("send", "--rpc-url", closed, str(ok)))
+        assert closed in line
 
     big = tmp_path / "big.b64"
     big.write_text(base64.b64encode(padded(anvil, 1, size=1_400)[0]).decode())

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from anvil import DEV_PRIVATE_KEY, Anvil, anvil_fixture  # noqa: F401  (the `anvil` fixture)
+from anvil import DEV_PRIVATE_KEY, Anvil
 from chainbuilder import keypair, sol_transfer
 
 from monmouth.app import build_node, l1_relay_for

@@ -16,7 +16,7 @@ from typing import Any
 
 import anyio
 import pytest
-from anvil import Anvil, anvil_fixture  # noqa: F401  (the `anvil` fixture)
+from anvil import Anvil
 from chainbuilder import ChainBuilder, keypair, sol_transfer
 from conftest import snapshot
 from eth_abi.abi import encode as abi_encode

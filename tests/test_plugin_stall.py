@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -15,6 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 from plugin_install import install_plugin
+from ports import free_port
 from test_cli import ENV, monmouth, status
 
 #: Blocks forever in its first call; the node's queue for it (2 calls) fills at once.
@@ -26,13 +26,6 @@ from monmouth.hooks import hookimpl
 def notify_block(block):
     threading.Event().wait()
 """
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])

@@ -15,7 +15,7 @@ from collections.abc import AsyncGenerator
 from pathlib import Path
 
 import anyio
-from anvil import Anvil, anvil_fixture  # noqa: F401  (the `anvil` fixture)
+from anvil import Anvil
 from chainbuilder import keypair
 from conftest import snapshot
 from solders.hash import Hash

@@ -26,6 +26,7 @@ import structlog
 import zmq
 
 from monmouth.core.config import Settings
+from monmouth.roles.upstream import UpstreamSocket
 from monmouth.stream.eventlog import StreamService
 from monmouth.stream.schema import HeartbeatBody, decode_body, decode_header
 from monmouth.stream.security import ClientCurve
@@ -53,20 +54,7 @@ class UpstreamHead:
         self.heartbeats = 0
         self._head: int | None = None
         self._stop = threading.Event()
-        self._context: zmq.Context[zmq.Socket[bytes]] = zmq.Context()
-        self._sub = self._context.socket(zmq.SUB)
-        self._sub.linger = 0
-        self._sub.reconnect_ivl = 100
-        self._sub.reconnect_ivl_max = 2_000
-        try:
-            if curve is not None:
-                curve.apply(self._sub)
-            self._sub.subscribe(HEARTBEATS)
-            self._sub.connect(endpoint)
-        except BaseException:
-            self._sub.close(linger=0)
-            self._context.term()
-            raise
+        self._upstream = UpstreamSocket([endpoint], [HEARTBEATS], curve)
         self._thread = threading.Thread(
             target=self._loop, name="monmouth-upstream-head", daemon=True
         )
@@ -79,7 +67,7 @@ class UpstreamHead:
         return self._head
 
     def _loop(self) -> None:
-        sock = self._sub
+        sock = self._upstream.socket
         while not self._stop.is_set():
             if not sock.poll(_POLL_MS):
                 continue
@@ -105,8 +93,7 @@ class UpstreamHead:
             return
         self._stop.set()
         self._thread.join(5)
-        self._sub.close(linger=0)
-        self._context.term()
+        self._upstream.close()
 
 
 class RequestSide:

@@ -51,6 +51,7 @@ import zmq
 from monmouth.core.config import Settings
 from monmouth.core.errors import ConfigError
 from monmouth.roles.progress import Every
+from monmouth.roles.upstream import UpstreamSocket
 from monmouth.stream.eventlog import StreamService, client_curve
 from monmouth.stream.schema import AlertBody, HeartbeatBody, decode_body, decode_header
 
@@ -459,25 +460,11 @@ class Monitor:
         )
         self._closed = False
         curve = client_curve(settings)
-        self._context: zmq.Context[zmq.Socket[bytes]] = zmq.Context()
-        self._sub = self._context.socket(zmq.SUB)
-        self._sub.linger = 0
-        self._sub.reconnect_ivl = 100
-        self._sub.reconnect_ivl_max = 2_000
+        self._upstream = UpstreamSocket(self.upstream, TOPICS, curve)
         try:
-            if curve is not None:
-                curve.apply(self._sub)
-            for topic in TOPICS:
-                self._sub.subscribe(topic)
-            for endpoint in self.upstream:
-                try:
-                    self._sub.connect(endpoint)
-                except zmq.ZMQError as exc:
-                    raise ConfigError(f"cannot follow the upstream {endpoint!r}: {exc}") from None
             self.stream = StreamService(settings, None)
         except BaseException:
-            self._sub.close(linger=0)
-            self._context.term()
+            self._upstream.close()
             raise
         self.instance = self.stream.instance
         log.info("monitor watching", upstream=self.upstream, curve=curve is not None)
@@ -561,7 +548,7 @@ class Monitor:
                         silent=st.silent,
                     )
             wait = min(_POLL, max(0.0, next_evaluation - time.monotonic()))
-            if self._sub.poll(int(wait * 1000)):
+            if self._upstream.socket.poll(int(wait * 1000)):
                 self._read()
             now = time.monotonic()
             if now >= next_evaluation:
@@ -571,7 +558,7 @@ class Monitor:
     def _read(self) -> None:
         for _ in range(10_000):  # then evaluate, and come back
             try:
-                frames = self._sub.recv_multipart(zmq.NOBLOCK)
+                frames = self._upstream.socket.recv_multipart(zmq.NOBLOCK)
             except zmq.Again:
                 return
             self._on_frames(frames, time.monotonic())
@@ -607,6 +594,5 @@ class Monitor:
         if self._closed:
             return
         self._closed = True
-        self._sub.close(linger=0)
-        self._context.term()
+        self._upstream.close()
         self.stream.close()

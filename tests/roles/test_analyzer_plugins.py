@@ -18,16 +18,15 @@ import os
 import signal
 import subprocess
 import sys
-import threading
 from pathlib import Path
 from typing import Any
 
 import lmdb
 import msgspec
 import pytest
-from anvil import Anvil, anvil_fixture  # noqa: F401  (the fixture)
+from anvil import Anvil
 from chainbuilder import keypair
-from streamkit import NodeThread, free_endpoint, wait_until
+from streamkit import AnalyzerThread, NodeThread, free_endpoint, wait_until
 from test_rpc_source import SOL, deposit, inbox_call, pay, post, tip
 
 from monmouth.core import inbox
@@ -77,29 +76,6 @@ def analyzer_settings(data_dir: Path, upstream: str, **more: Any) -> Settings:
     )
 
 
-class AnalyzerThread:
-    """An analyzer's `run` in a thread, with what it raised."""
-
-    def __init__(self, settings: Settings, **kwargs: Any) -> None:
-        self.analyzer = Analyzer(settings, **kwargs)
-        self.stop = threading.Event()
-        self.error: BaseException | None = None
-        self.thread = threading.Thread(target=self._run, daemon=True)
-        self.thread.start()
-
-    def _run(self) -> None:
-        try:
-            self.analyzer.run(self.stop)
-        except BaseException as exc:
-            self.error = exc
-
-    def close(self) -> None:
-        self.stop.set()
-        self.thread.join(60)
-        assert not self.thread.is_alive()
-        self.analyzer.close()
-
-
 def rag_databases(path: Path) -> dict[bytes, list[tuple[bytes, bytes]]]:
     """Every key and value of the rag index's LMDB databases."""
     env = lmdb.open(str(path / "rag"), readonly=True, lock=False, max_dbs=len(RAG_DATABASES))
@@ -138,7 +114,7 @@ def test_rag_in_an_analyzer_builds_the_executors_index(tmp_path: Path) -> None:
     try:
         wait_until(lambda: executor.node.stats.blocks >= 6, what="the executor's first blocks")
         # Started late: it replays the executor's log from the start.
-        first = AnalyzerThread(an_settings)
+        first = AnalyzerThread(Analyzer(an_settings))
         wait_until(lambda: first is not None and first.analyzer.blocks >= 10, timeout=120)
         first.close()  # stopped midway: it resumes from the position it stored
         assert first.error is None
@@ -148,7 +124,7 @@ def test_rag_in_an_analyzer_builds_the_executors_index(tmp_path: Path) -> None:
         reverted += executor.node.stats.reverted
         executor.close()  # the executor restarts too, with the same log
         executor = NodeThread(ex_settings, max_blocks=26)
-        second = AnalyzerThread(an_settings)
+        second = AnalyzerThread(Analyzer(an_settings))
         executor.join(180)
         reverted += executor.node.stats.reverted
         executor.node.plugins.drain()
@@ -188,7 +164,7 @@ def test_rag_after_an_analyzer_crash_indexes_nothing_twice(tmp_path: Path) -> No
     try:
         executor.join(120)
         head = executor.node.stats.head
-        first = AnalyzerThread(an_settings)
+        first = AnalyzerThread(Analyzer(an_settings))
         wait_until(lambda: first.analyzer.last_block == head, timeout=120)
         first.close()
         path = tmp_path / "analyzer" / POSITION_FILE
@@ -196,7 +172,7 @@ def test_rag_after_an_analyzer_crash_indexes_nothing_twice(tmp_path: Path) -> No
         assert stored is not None and head is not None and stored.height == head.number
         # What a crash before the first checkpoint leaves: no position.
         path.unlink()
-        second = AnalyzerThread(an_settings)
+        second = AnalyzerThread(Analyzer(an_settings))
         wait_until(lambda: second.analyzer.last_block == head, timeout=120)
         second.close()
         assert second.error is None
@@ -307,7 +283,7 @@ def test_mev_in_an_analyzer_records_what_it_records_in_the_executor(
     analyzer: AnalyzerThread | None = None
     try:
         assert executor.node.plugins.wants_traces()
-        analyzer = AnalyzerThread(an_settings)
+        analyzer = AnalyzerThread(Analyzer(an_settings))
         assert analyzer.analyzer.want_traces
         wait_until(lambda: analyzer is not None and analyzer.analyzer.blocks >= 3, timeout=120)
         analyzer.close()  # restarted below, after the reorg
@@ -329,7 +305,7 @@ def test_mev_in_an_analyzer_records_what_it_records_in_the_executor(
         post(anvil, pay(alice, bob.pubkey(), 3 * SOL, tip(anvil).hash))
         executor = following(tip(anvil).number - first_tip + 2)  # blocks first_tip - 1 on
         assert executor.node.stats.reverted > 0
-        analyzer = AnalyzerThread(an_settings)
+        analyzer = AnalyzerThread(Analyzer(an_settings))
         head = executor.node.head
         wait_until(
             lambda: analyzer is not None and analyzer.analyzer.head == head,
@@ -366,7 +342,7 @@ def test_the_position_is_checkpointed_while_running(
         executor.join(120)
         head = executor.node.stats.head
         assert head is not None
-        running = AnalyzerThread(an_settings)
+        running = AnalyzerThread(Analyzer(an_settings))
         try:
             wait_until(lambda: running.analyzer.last_block == head, timeout=60)
             # Never ahead of what the plugins ran; at the head within two checkpoints.
@@ -409,7 +385,7 @@ def test_an_analyzer_behind_the_log_says_what_is_missing(tmp_path: Path) -> None
         executor.join(120)
         plugin = Accounts()
         running = AnalyzerThread(
-            an_settings, plugins=load_plugins(an_settings, extra=[("accounts", plugin)])
+            Analyzer(an_settings, plugins=load_plugins(an_settings, extra=[("accounts", plugin)]))
         )
         # The log holds the last 4 blocks only: a first run cannot see the chain's start.
         running.thread.join(60)
@@ -438,7 +414,7 @@ def test_a_restarted_analyzer_behind_the_log_names_the_first_missing_height(
     try:
         plugin = Accounts()
         running = AnalyzerThread(
-            an_settings, plugins=load_plugins(an_settings, extra=[("accounts", plugin)])
+            Analyzer(an_settings, plugins=load_plugins(an_settings, extra=[("accounts", plugin)]))
         )
         executor.join(120)
         head = executor.node.stats.head
@@ -453,7 +429,9 @@ def test_a_restarted_analyzer_behind_the_log_names_the_first_missing_height(
     executor = NodeThread(ex_settings, max_blocks=8)
     try:
         executor.join(120)
-        again = AnalyzerThread(an_settings, plugins=load_plugins(an_settings, extra=[Accounts()]))
+        again = AnalyzerThread(
+            Analyzer(an_settings, plugins=load_plugins(an_settings, extra=[Accounts()]))
+        )
         again.thread.join(60)
         assert not again.thread.is_alive()
         assert isinstance(again.error, SourceError)
@@ -473,7 +451,7 @@ def test_an_upstream_without_writes_is_refused(tmp_path: Path) -> None:
     try:
         plugin = Accounts()
         running = AnalyzerThread(
-            an_settings, plugins=load_plugins(an_settings, extra=[("accounts", plugin)])
+            Analyzer(an_settings, plugins=load_plugins(an_settings, extra=[("accounts", plugin)]))
         )
         executor.join(120)
         running.thread.join(60)
@@ -493,7 +471,7 @@ def test_an_analyzer_refuses_another_history(tmp_path: Path) -> None:
         executor_settings(tmp_path / "one", endpoint, devnet={"seed": 3}), max_blocks=3
     )
     try:
-        running = AnalyzerThread(an_settings)
+        running = AnalyzerThread(Analyzer(an_settings))
         executor.join(120)
         head = executor.node.stats.head
         wait_until(lambda: running.analyzer.last_block == head, timeout=60)
@@ -506,7 +484,7 @@ def test_an_analyzer_refuses_another_history(tmp_path: Path) -> None:
     )
     try:
         executor.join(120)
-        again = AnalyzerThread(an_settings)
+        again = AnalyzerThread(Analyzer(an_settings))
         again.thread.join(60)
         assert isinstance(again.error, SourceError)
         assert "another history" in str(again.error)

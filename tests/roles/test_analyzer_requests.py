@@ -23,6 +23,7 @@ from typing import IO, Any
 
 import pytest
 import zmq
+from ports import refused_port
 from streamkit import NodeThread, free_endpoint, wait_until
 
 from monmouth.commands import ask_instance
@@ -230,12 +231,18 @@ def test_mev_in_an_analyzer_answers_through_its_request_socket(
 
 
 def test_asking_nobody_fails_in_one_line(tmp_path: Path) -> None:
-    nobody = next_port(free_endpoint())
-    out = monmouth("mev", "--block", "1", "--endpoint", nobody, "--json")
-    assert out.returncode == 2 and out.stdout == ""
-    assert out.stderr.count("\n") == 1 and f"no answer from {nobody} within" in out.stderr
-    out = monmouth("rag", "stats", "--endpoint", nobody, "--curve-key", "k")
-    assert out.returncode == 2 and "--curve-key and --server-key go together" in out.stderr
+    # A port held bound by this process. A port that was merely free once (CI's rare failure,
+    # "answered something else than a request reply") can be bound by another test's node, or
+    # reached by the client itself: its DEALER retries the connection, and a retry whose
+    # ephemeral local port is that port connects to itself (TCP simultaneous open), DEALER to
+    # DEALER, and reads its own request back.
+    with refused_port() as port:
+        nobody = f"tcp://127.0.0.1:{port}"
+        out = monmouth("mev", "--block", "1", "--endpoint", nobody, "--json")
+        assert out.returncode == 2 and out.stdout == ""
+        assert out.stderr.count("\n") == 1 and f"no answer from {nobody} within" in out.stderr
+        out = monmouth("rag", "stats", "--endpoint", nobody, "--curve-key", "k")
+        assert out.returncode == 2 and "--curve-key and --server-key go together" in out.stderr
 
 
 # ---------------------------------------------------------------------- rag in an analyzer

@@ -17,7 +17,7 @@ few records per block, into one reader, and nothing else.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -140,6 +140,11 @@ class Meters:
         # own allocations cost shows there (docs/plugins.md).
         ProcessCollector(registry=self.registry)
         self._reader = _Reader(self.registry, sla_target)
+        # One exposition at a time: the exporter's collector queues each collection's data and
+        # drains the queue while encoding, so two scrapes at once (the HTTP server answers each
+        # in a thread of its own) could take each other's data: one answer without the
+        # OpenTelemetry metrics, or an IndexError (a 500) when both drain the last entry.
+        self._exposition_lock = threading.Lock()
         views = [
             View(instrument_name=name, aggregation=ExplicitBucketHistogramAggregation(bounds))
             for name in SECONDS_HISTOGRAMS
@@ -193,8 +198,17 @@ class Meters:
         """Take the observed plugin's snapshot for this collection."""
         with self._observed_lock:
             observed = self._observed[-1] if self._observed else None
+        # Cleared first: when `snapshot` raises (the SDK logs it and goes on), the collection's
+        # other instruments report nothing rather than the previous collection's values.
+        self._current = None
         self._current = None if observed is None else observed.snapshot()
         return self._current
+
+    def exposition(self, encode: Callable[[CollectorRegistry], bytes]) -> bytes:
+        """Collect now and encode everything `registry` holds (a /metrics answer), one
+        exposition at a time."""
+        with self._exposition_lock:
+            return encode(self.registry)
 
     # ------------------------------------------------------------------ the SLA
 

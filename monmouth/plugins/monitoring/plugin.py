@@ -131,6 +131,8 @@ class Plugin:
         self.node = node
         self._started = time.monotonic()
         # First: when binding fails, nothing else was set up (a failed startup gets no shutdown).
+        # The server answers only from `start` below, once `meters` and the rest are set: an
+        # early scrape (a test polling for the port) used to find `meters` still None (a 500).
         if config.address is not None:
             self.server = HttpServer(
                 config.address,
@@ -141,32 +143,39 @@ class Plugin:
                     "/status": self._status,
                 },
             )
-        meters = self.meters = Meters.install(config.sla_target_seconds)
-        if meters.target != config.sla_target_seconds:
-            log.warning(
-                "this process measures the SLA against the first node's target",
-                sla_target_seconds=meters.target,
-                configured=config.sla_target_seconds,
-            )
-        self.sla = SlaWindow(meters.target, config.sla_window_seconds)
-        self.checkpoint = self._stored_checkpoint(node)
-        if config.otlp_endpoint is not None:
-            from monmouth.plugins.monitoring.tracing import Tracing, log_trace_context
+        try:
+            meters = self.meters = Meters.install(config.sla_target_seconds)
+            if meters.target != config.sla_target_seconds:
+                log.warning(
+                    "this process measures the SLA against the first node's target",
+                    sla_target_seconds=meters.target,
+                    configured=config.sla_target_seconds,
+                )
+            self.sla = SlaWindow(meters.target, config.sla_window_seconds)
+            self.checkpoint = self._stored_checkpoint(node)
+            if config.otlp_endpoint is not None:
+                from monmouth.plugins.monitoring.tracing import Tracing, log_trace_context
 
-            self.tracing = Tracing.install()
-            self.tracing.attach(self, config.otlp_endpoint)
-            log_trace_context()
-        meters.attach(self)
-        url = _l1_node(node.settings)
-        probe: Callable[[], L1Probe] | None = None
-        if url is not None:
-            interval = config.probe_interval
+                self.tracing = Tracing.install()
+                self.tracing.attach(self, config.otlp_endpoint)
+                log_trace_context()
+            meters.attach(self)
+            url = _l1_node(node.settings)
+            probe: Callable[[], L1Probe] | None = None
+            if url is not None:
+                interval = config.probe_interval
 
-            def probe() -> L1Probe:
-                return probe_l1(url, interval)
+                def probe() -> L1Probe:
+                    return probe_l1(url, interval)
 
-        self.prober = Prober(config.probe_interval, self._sample_sla, probe)
+            self.prober = Prober(config.probe_interval, self._sample_sla, probe)
+        except BaseException:
+            if self.server is not None:  # bound, never started: only its socket to let go
+                self.server.close()
+                self.server = None
+            raise
         if self.server is not None:
+            self.server.start()
             log.info("monitoring", url=self.server.url, paths="/metrics /health /ready /status")
 
     @hookimpl
@@ -359,7 +368,7 @@ class Plugin:
 
         assert self.meters is not None
         encoder, content_type = choose_encoder(headers.get("accept", ""))
-        return Response(200, content_type, encoder(self.meters.registry))
+        return Response(200, content_type, self.meters.exposition(encoder))
 
     def _health(self, headers: Mapping[str, str]) -> Response:
         node = self.node

@@ -76,7 +76,10 @@ class _Handler(BaseHTTPRequestHandler):
 
 
 class HttpServer:
-    """Serves `routes` on `address` from a background thread. Binds in the constructor."""
+    """Serves `routes` on `address` from a background thread. Binds (and listens) in the
+    constructor, so that a taken address fails early; answers only once `start` was called:
+    until then a request waits in the listen backlog, so no endpoint runs before what it reads
+    is set up."""
 
     def __init__(self, address: str, routes: Mapping[str, Endpoint]) -> None:
         host, port = parse_address(address)
@@ -102,14 +105,19 @@ class HttpServer:
             name="monitoring-http",
             daemon=True,
         )
-        self._thread.start()
+
+    def start(self) -> None:
+        """Start answering (requests already waiting are answered first). Idempotent."""
+        if self._thread.ident is None:
+            self._thread.start()
 
     @property
     def url(self) -> str:
         return f"http://{self.address}"
 
     def close(self) -> None:
-        """Stop serving and wait for requests in flight. Idempotent."""
+        """Stop serving and wait for requests in flight (a server never started just lets go
+        of its socket). Idempotent."""
         if self._thread.is_alive():
             self._server.shutdown()
             self._thread.join()

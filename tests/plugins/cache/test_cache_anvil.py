@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import anyio
-from anvil import Anvil, anvil_fixture  # noqa: F401  (the `anvil` fixture)
+from anvil import Anvil
 from cachenode import HOT_SIZES, ONE_ACCOUNT, cache_table, lmdb_contents
 from chainbuilder import keypair
 from solders.keypair import Keypair

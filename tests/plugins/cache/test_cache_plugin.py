@@ -13,7 +13,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from anvil import free_port
+from ports import free_port
 from prometheus_client.parser import text_string_to_metric_families
 
 from monmouth.core.config import load_settings

@@ -17,7 +17,7 @@ from typing import Any
 import anyio
 import httpx
 import pytest
-from anvil import DEV_ADDRESS, DEV_ADDRESS_2, Anvil, anvil_fixture  # noqa: F401  (the fixture)
+from anvil import DEV_ADDRESS, DEV_ADDRESS_2, Anvil
 from structlog.testing import capture_logs
 
 from monmouth.app import build_node

@@ -20,7 +20,7 @@ from pathlib import Path
 import base58
 import httpx
 import pytest
-from anvil import free_port
+from ports import free_port, refused_port
 from prometheus_client.parser import text_string_to_metric_families
 
 from monmouth.core.state import Store
@@ -255,10 +255,11 @@ def test_a_taken_address_is_a_config_error_naming_the_key(tmp_path: Path) -> Non
 @pytest.mark.parametrize("disable", ["[]", '["monitoring"]'])
 def test_top_exists_whether_the_plugin_runs_or_not(disable: str) -> None:
     env = {**os.environ, "MONMOUTH_PLUGINS__DISABLE": disable}
-    args = ["top", "--endpoint", f"127.0.0.1:{free_port()}", "--json", "--interval", "0.1"]
-    proc = subprocess.run(
-        [sys.executable, "-m", "monmouth", *args], capture_output=True, text=True, env=env
-    )
+    with refused_port() as port:
+        args = ["top", "--endpoint", f"127.0.0.1:{port}", "--json", "--interval", "0.1"]
+        proc = subprocess.run(
+            [sys.executable, "-m", "monmouth", *args], capture_output=True, text=True, env=env
+        )
     assert proc.returncode == 0, proc.stderr
     (row,) = json.loads(proc.stdout)["instances"]
     assert row["up"] is False and "ConnectError" in row["error"]

@@ -14,7 +14,8 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from anvil import Anvil, anvil_fixture, free_port  # noqa: F401  (the `anvil` fixture)
+from anvil import Anvil
+from ports import free_port
 
 
 def poll(client: httpx.Client, url: str, until: Callable[[int, Any], bool], what: str) -> Any:

@@ -9,7 +9,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -22,6 +21,7 @@ import anyio
 import httpx
 import msgspec
 import pytest
+from ports import free_ports
 from solders.hash import Hash
 from solders.keypair import Keypair
 from solders.message import Message
@@ -170,18 +170,6 @@ def signed_transfer(
         TransferParams(from_pubkey=payer.pubkey(), to_pubkey=Keypair().pubkey(), lamports=lamports)
     )
     return Transaction([payer], Message.new_with_blockhash([ix], payer.pubkey(), recent), recent)
-
-
-def free_ports(count: int) -> list[int]:
-    """`count` distinct loopback ports free now (held together while chosen)."""
-    sockets = [socket.socket() for _ in range(count)]
-    try:
-        for sock in sockets:
-            sock.bind(("127.0.0.1", 0))
-        return [int(sock.getsockname()[1]) for sock in sockets]
-    finally:
-        for sock in sockets:
-            sock.close()
 
 
 def dev_chain(tmp_path_factory: pytest.TempPathFactory, block_time: float = 0.1) -> Iterator[str]:

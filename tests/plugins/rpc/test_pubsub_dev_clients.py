@@ -21,6 +21,7 @@ from typing import Any
 import anyio
 import pytest
 import websockets
+from ports import free_pair
 from rpcnode import dev_process
 from solana.rpc.async_api import AsyncClient
 from solana.rpc.commitment import Confirmed, Processed
@@ -47,23 +48,6 @@ MAX_BACKLOG = 64
 PING_INTERVAL = 2.0
 
 
-def _free_pair() -> int:
-    """A port p with p + 1 free too (web3.js derives PubSub's port as the HTTP one + 1)."""
-    for _ in range(100):
-        with socket.socket() as sock:
-            sock.bind(("127.0.0.1", 0))
-            port: int = sock.getsockname()[1]
-        if port >= 65535:
-            continue
-        with socket.socket() as other:
-            try:
-                other.bind(("127.0.0.1", port + 1))
-            except OSError:
-                continue
-        return port
-    raise AssertionError("no two free consecutive ports")
-
-
 @dataclass
 class Dev:
     url: str
@@ -74,7 +58,7 @@ class Dev:
 @pytest.fixture(scope="module")
 def dev(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Dev]:
     """`monmouth dev` with fast blocks and small PubSub limits; stopped with Ctrl-C after."""
-    port = _free_pair()
+    port = free_pair()
     url, ws = f"http://127.0.0.1:{port}", f"ws://127.0.0.1:{port + 1}"
     env = {
         "MONMOUTH_PLUGINS__RPC__PUBSUB_MAX_CONNECTIONS": str(MAX_CONNECTIONS),

@@ -10,7 +10,7 @@ from typing import Any
 
 import anyio
 import pytest
-from anvil import DEV_PRIVATE_KEY, Anvil, anvil_fixture  # noqa: F401  (the `anvil` fixture)
+from anvil import Anvil
 from rpcnode import following, plugin_url
 from solana.rpc.async_api import AsyncClient
 from solana.rpc.commitment import Confirmed, Processed

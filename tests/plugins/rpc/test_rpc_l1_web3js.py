@@ -12,7 +12,7 @@ from typing import Any
 
 import anyio
 import pytest
-from anvil import Anvil, anvil_fixture  # noqa: F401  (the `anvil` fixture)
+from anvil import Anvil
 from rpcnode import plugin_url, run_node_script
 from test_rpc_l1_clients import ANVIL_SAFE_DEPTH, settings_for
 
