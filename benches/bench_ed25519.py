@@ -394,8 +394,12 @@ def strictness_cases() -> list[tuple[str, bytes, bytes, bytes]]:
     (tests/rust_svm/test_sigverify.py: the hand-made ones with one signature, and the
     ed25519-speccheck vectors), so that the bench and the tests hold the same cases."""
     root = Path(__file__).resolve().parents[1]
+    saved = list(sys.path)
     sys.path[:0] = [str(root / "tests"), str(root / "tests" / "rust_svm")]
-    tests = importlib.import_module("test_sigverify")
+    try:
+        tests = importlib.import_module("test_sigverify")
+    finally:
+        sys.path[:] = saved
     out = [
         (name, item.signatures[0], item.signers[0], item.message)
         for name, item in tests.cases()
