@@ -14,7 +14,8 @@ threads and processes, the hand-over included):
   (`<name>_skipped` says which package a missing one needs; none is a dependency of the node):
   PyNaCl's binding, OpenSSL through `cryptography`, ed25519-zebra, pycryptodome, `ed25519`
   (SUPERCOP ref10 in C), orlp's ed25519, libeddsa, libsodium through pysodium and libnacl,
-  and `pure25519` (pure Python: one thread, a few signatures).
+  lib25519 (where the system has the library), and `pure25519` (pure Python: one thread, a
+  few signatures).
 
 Strictness (`<name>_strict`): each one's verdicts on the node's own edge cases
 (tests/rust_svm/test_sigverify.py: non-canonical S, small-order keys and R, the
@@ -355,6 +356,11 @@ def libraries() -> tuple[list[Library], dict[str, str]]:
         verify = importlib.import_module("libnacl").crypto_sign_verify_detached
         return Library("libnacl_python", _refusing(lambda s, k, m: verify(s, m, k), ValueError))
 
+    def lib25519() -> Library:
+        # A wrapper of the system's lib25519 (none in Debian 12): its import fails without it.
+        ed = importlib.import_module("lib25519").ed25519
+        return Library("lib25519_python", _refusing(lambda s, k, m: ed.open(s + m, k), Exception))
+
     def pure() -> Library:
         checkvalid = importlib.import_module("pure25519.eddsa").checkvalid
         # It raises whatever its decoding meets (not on the curve, wrong length, ...).
@@ -373,6 +379,7 @@ def libraries() -> tuple[list[Library], dict[str, str]]:
     optional("libeddsa_python", "eddsa", libeddsa)
     optional("pysodium_python", "pysodium", pysodium)
     optional("libnacl_python", "libnacl", libnacl)
+    optional("lib25519_python", "lib25519 and the system's lib25519", lib25519)
     optional("pure25519_python", "pure25519", pure)
     return found, skipped
 
