@@ -31,6 +31,7 @@ reject-then-recheck rule (`rust_svm/sigverify.py`) needs of it.
 from __future__ import annotations
 
 import argparse
+import array
 import ctypes
 import functools
 import importlib
@@ -66,8 +67,10 @@ BATCHES = (64, 1024)
 DEPTH = 2
 Check = Callable[[bytes, bytes, bytes], bool]
 Data = tuple[list[bytes], list[bytes], list[bytes]]
-#: A packed triple's header: the message's length; then signature (64), key (32), message.
-_HEADER = struct.Struct("<H")
+#: A batch for a worker process: b"B", the count n, then n signatures (64 bytes each), n keys
+#: (32), n message lengths (`_LENGTHS` items) and the messages, each part one C-level join.
+_COUNT = struct.Struct("<I")
+_LENGTHS = "I"
 _CPU = struct.Struct("<d")
 
 
@@ -155,15 +158,28 @@ def python_round(check: Check, threads: int, data: Data, name: str) -> Round:
     return measured
 
 
+def _pack(sigs: list[bytes], keys: list[bytes], msgs: list[bytes]) -> bytes:
+    """A batch for a worker process (`_COUNT`): joins, and no Python work per triple beyond
+    taking each message's length."""
+    lengths = array.array(_LENGTHS, map(len, msgs)).tobytes()
+    parts = (b"".join(sigs), b"".join(keys), lengths, b"".join(msgs))
+    return b"".join((b"B", _COUNT.pack(len(sigs)), *parts))
+
+
 def _dalek_packed(data: bytes) -> bytes:
-    """solders' verdicts (1 or 0) on a batch of packed triples (after the message's kind)."""
+    """solders' verdicts (1 or 0) on a batch made by `_pack`."""
+    (count,) = _COUNT.unpack_from(data, 1)
+    keys_at = 1 + _COUNT.size + 64 * count
+    lengths_at = keys_at + 32 * count
+    lengths = array.array(_LENGTHS)
+    lengths.frombytes(data[lengths_at : lengths_at + lengths.itemsize * count])
+    at = lengths_at + lengths.itemsize * count
     out = bytearray()
-    at, end = 1, len(data)
-    while at < end:
-        (size,) = _HEADER.unpack_from(data, at)
-        sig, key = data[at + 2 : at + 66], data[at + 66 : at + 98]
-        out.append(Signature(sig).verify(Pubkey(key), data[at + 98 : at + 98 + size]))
-        at += 98 + size
+    for i, size in enumerate(lengths):
+        sig = data[1 + _COUNT.size + 64 * i : 1 + _COUNT.size + 64 * (i + 1)]
+        key = data[keys_at + 32 * i : keys_at + 32 * (i + 1)]
+        out.append(Signature(sig).verify(Pubkey(key), data[at : at + size]))
+        at += size
     return bytes(out)
 
 
@@ -220,10 +236,7 @@ class DalekProcesses:
         def send(conn: Connection) -> None:
             first = pending.popleft()
             last = min(first + batch, count)
-            packed = b"".join(
-                _HEADER.pack(len(msgs[i])) + sigs[i] + keys[i] + msgs[i] for i in range(first, last)
-            )
-            conn.send_bytes(b"B" + packed)
+            conn.send_bytes(_pack(sigs[first:last], keys[first:last], msgs[first:last]))
             in_flight[conn].append(first)
 
         clock = Clock()
