@@ -65,6 +65,10 @@ ROUNDS = 3
 #: worker has its next batch at hand while the parent collects the last one's verdicts).
 BATCHES = (64, 1024)
 DEPTH = 2
+#: Batches above this many bytes go one at a time: a second one does not fit in the socket's
+#: buffer (about 200 kB), so sending it would block this process until the worker has
+#: finished the first, while the other worker, done, waits for its next batch.
+BUFFERED = 100_000
 Check = Callable[[bytes, bytes, bytes], bool]
 Data = tuple[list[bytes], list[bytes], list[bytes]]
 #: A batch for a worker process: b"B", the count n, then n signatures (64 bytes each), n keys
@@ -241,7 +245,8 @@ class DalekProcesses:
 
         clock = Clock()
         clock.start()
-        for _ in range(DEPTH):
+        size = sum(map(len, msgs[:batch])) + 96 * min(batch, count)
+        for _ in range(DEPTH if size <= BUFFERED else 1):
             for conn in self._conns:
                 if pending:
                     send(conn)
