@@ -4,7 +4,10 @@ every thread and process involved, and for strictness against the runtime's chec
 
 Rows (checks per second, best of `--rounds`, the rows interleaved so that a busy moment on a
 shared machine does not fall on one row only; `*_cpu_us`: CPU microseconds per check, all
-threads and processes, the hand-over included):
+threads and processes, the hand-over included; `*_main_cpu_us`, of the native and process
+rows: the calling thread's share, which in the node is the main thread's; `*_cores`, of the
+two-thread and two-process rows: CPU over wall time, above 1 only where the checks ran outside
+one GIL, and below 2 also when other work on the machine took a core):
 
 - the system's libsodium and PyNaCl's on the node's native threads (`rust_svm/_verify.c`);
 - ed25519-dalek through solders' `Signature.verify` (what LiteSVM and Agave use) from Python
@@ -243,9 +246,9 @@ class DalekProcesses:
             conn.send_bytes(_pack(sigs[first:last], keys[first:last], msgs[first:last]))
             in_flight[conn].append(first)
 
+        size = sum(map(len, msgs[:batch])) + 96 * min(batch, count)
         clock = Clock()
         clock.start()
-        size = sum(map(len, msgs[:batch])) + 96 * min(batch, count)
         for _ in range(DEPTH if size <= BUFFERED else 1):
             for conn in self._conns:
                 if pending:
@@ -260,7 +263,10 @@ class DalekProcesses:
         measured = Round(
             measured.wall, measured.cpu + self._cpu() - workers_cpu, measured.main, count
         )
-        _all_accepted(b"".join(verdicts[k] for k in sorted(verdicts)), "dalek in processes")
+        checked = b"".join(verdicts[k] for k in sorted(verdicts))
+        if len(checked) != count:
+            raise RuntimeError(f"the workers checked {len(checked)} signatures of {count}")
+        _all_accepted(checked, "dalek in processes")
         return measured
 
     def close(self) -> None:
