@@ -138,12 +138,12 @@ def node_run(
         "plugins": {"monitoring": {"address": "none"}, "rpc": {"address": "none"}},
     }
     if subscribers is not None:
-        publish, request = _free_endpoints()
+        publish, request = free_endpoints()
         defaults["stream"] = {"publish": publish, "request": request}
     config = load_settings(None, data_dir=workdir / "data", **{**defaults, **settings})
     with (
         build_node(config) as node,
-        _subscribers(config.stream.publish, subscribers or 0) as theirs,
+        subscriber_processes(config.stream.publish, subscribers or 0) as theirs,
     ):
         usage, main, start = _cpu(), time.thread_time(), time.perf_counter()
         children = _children_cpu(exclude=theirs)
@@ -185,7 +185,7 @@ while True:
 
 
 @contextlib.contextmanager
-def _subscribers(endpoint: str | None, count: int) -> Iterator[frozenset[int]]:
+def subscriber_processes(endpoint: str | None, count: int) -> Iterator[frozenset[int]]:
     """`count` subscriber processes while the block runs; yields their pids."""
     processes = [
         subprocess.Popen(
@@ -207,7 +207,7 @@ def _subscribers(endpoint: str | None, count: int) -> Iterator[frozenset[int]]:
             process.wait()
 
 
-def _free_endpoints() -> tuple[str, str]:
+def free_endpoints() -> tuple[str, str]:
     """Two loopback endpoints on ports free now."""
     ports = []
     for _ in range(2):
