@@ -7,6 +7,13 @@ import os
 from pathlib import Path
 from typing import Any
 
+from monmouth.core.logs import configure_logging
+
+# The benchmarks print their results on stdout (one JSON object with --json); the node's logs
+# (structlog prints to stdout until configured) go to stderr, warnings and worse only, as in
+# `monmouth bench`.
+configure_logging("warning")
+
 
 def machine() -> dict[str, Any]:
     """What every figure needs beside it: the CPU (as /proc/cpuinfo names it), the cores, and
