@@ -379,7 +379,8 @@ static void mix_one(uint8_t *lanes, const uint8_t *d, int add) {
 }
 #endif
 
-/* lanes += sign * hash, lane by lane, wrapping (u16, little-endian in memory). */
+/* lanes += sign * hash, lane by lane, wrapping (u16, little-endian in memory); with lanes
+ * NULL, only checks that every hash is 2048 bytes (so that a bad one changes nothing). */
 static int mix_all(uint8_t *lanes, PyObject *hashes, int add) {
     PyObject *seq = PySequence_Fast(hashes, "ins and outs are lists of 2048-byte hashes");
     if (!seq)
@@ -398,7 +399,8 @@ static int mix_all(uint8_t *lanes, PyObject *hashes, int add) {
             PyErr_SetString(PyExc_ValueError, "a lattice hash is 2048 bytes");
             return -1;
         }
-        mix_one(lanes, b.buf, add);
+        if (lanes)
+            mix_one(lanes, b.buf, add);
         PyBuffer_Release(&b);
     }
     Py_DECREF(seq);
@@ -419,7 +421,10 @@ static PyObject *mix(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
         PyErr_SetString(PyExc_ValueError, "a lattice hash is 2048 bytes");
         failed = 1;
     } else {
-        failed = mix_all(lanes.buf, args[2], 0) < 0 || mix_all(lanes.buf, args[1], 1) < 0;
+        /* Every hash is checked before any is mixed. No Python code runs in between (the
+         * GIL is held), so the lists cannot change. */
+        failed = mix_all(NULL, args[2], 0) < 0 || mix_all(NULL, args[1], 1) < 0 ||
+                 mix_all(lanes.buf, args[2], 0) < 0 || mix_all(lanes.buf, args[1], 1) < 0;
     }
     PyBuffer_Release(&lanes);
     if (failed)

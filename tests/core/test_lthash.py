@@ -223,6 +223,11 @@ def test_c_mix_refuses_what_is_not_a_lattice_hash() -> None:
     lanes = LtHash.identity()
     with pytest.raises(ValueError, match="2048 bytes"):
         _lthash.mix(lanes.lanes, [bytes(10)], [])
+    # A bad hash anywhere changes nothing, even after good ones.
+    with pytest.raises(ValueError, match="2048 bytes"):
+        _lthash.mix(lanes.lanes, [b"\x01" * SIZE, bytes(10)], [b"\x02" * SIZE])
+    with pytest.raises(TypeError):
+        _lthash.mix(lanes.lanes, [b"\x01" * SIZE], [None])
     assert lanes == LtHash.identity()
     with pytest.raises(ValueError, match="2048 bytes"):
         _lthash.mix(bytearray(10), [], [])
