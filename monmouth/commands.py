@@ -220,13 +220,19 @@ def ask_instance(
         except zmq.ZMQError as exc:
             raise UserError(f"cannot connect to {endpoint}: {exc}") from None
         request = {"op": "call", "id": 1, "method": method, "params": params}
-        sock.send(msgspec.msgpack.encode(request))
+        sent = msgspec.msgpack.encode(request)
+        sock.send(sent)
+        nobody = UserError(
+            f"no answer from {endpoint} within {timeout:g} s: is an instance's request "
+            "socket there (its --publish port + 1), and are the CURVE keys right?"
+        )
         if not sock.poll(int(timeout * 1000)):
-            raise UserError(
-                f"no answer from {endpoint} within {timeout:g} s: is an instance's request "
-                "socket there (its --publish port + 1), and are the CURVE keys right?"
-            )
+            raise nobody
         frames = sock.recv_multipart()
+        if frames == [sent]:
+            # TCP connected the socket to itself (its own port was the one asked for, which
+            # nothing listens on): what came back is the request.
+            raise nobody
     finally:
         sock.close(linger=0)
         context.term()

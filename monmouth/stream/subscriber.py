@@ -448,11 +448,16 @@ def ask(
         curve.apply(sock)
     sock.connect(endpoint)
     try:
-        sock.send(encode(request))
+        sent = encode(request)
+        sock.send(sent)
         while True:
             if not sock.poll(int(timeout * 1000)):
                 raise ReplayUnavailable(f"no answer from {endpoint} within {timeout} s")
             frames = sock.recv_multipart()
+            if frames == [sent]:
+                # TCP connected the socket to itself (its own port was the one asked for,
+                # which nothing listens on): what came back is the request.
+                raise ReplayUnavailable(f"nothing answers at {endpoint}")
             reply = decode_reply(frames[0])
             if reply.error is not None:
                 raise ValueError(f"{endpoint} refused the request: {reply.error}")

@@ -23,7 +23,7 @@ from typing import IO, Any
 
 import pytest
 import zmq
-from ports import refused_port
+from ports import free_port, refused_port
 from streamkit import NodeThread, free_endpoint, wait_until
 
 from monmouth.commands import ask_instance
@@ -243,6 +243,25 @@ def test_asking_nobody_fails_in_one_line(tmp_path: Path) -> None:
         assert out.stderr.count("\n") == 1 and f"no answer from {nobody} within" in out.stderr
         out = monmouth("rag", "stats", "--endpoint", nobody, "--curve-key", "k")
         assert out.returncode == 2 and "--curve-key and --server-key go together" in out.stderr
+
+
+def test_a_socket_connected_to_itself_is_nobody_answering() -> None:
+    """ZeroMQ's `tcp://SOURCE;DESTINATION` binds the client's own end to the port it asks for:
+    the socket connects to itself and reads its request back, which is what a retry drawing
+    that port as its ephemeral one does by chance. Both clients say that nobody answered."""
+    from monmouth.stream.schema import Request
+    from monmouth.stream.subscriber import ReplayUnavailable, ask
+
+    port = free_port()
+    itself = f"tcp://127.0.0.1:{port};127.0.0.1:{port}"
+    with pytest.raises(UserError, match="no answer from"):
+        ask_instance(itself, "mev_block", [1], timeout=10)
+    context: zmq.Context[zmq.Socket[bytes]] = zmq.Context()
+    try:
+        with pytest.raises(ReplayUnavailable, match="nothing answers at"):
+            next(ask(context, itself, Request(op="status"), timeout=10))
+    finally:
+        context.term()
 
 
 # ---------------------------------------------------------------------- rag in an analyzer
