@@ -68,7 +68,7 @@ def test_heartbeats_go_on_during_a_backlog() -> None:
         # segments that takes depends on the machine, so grow it until it does.
         segments = 40
         backlog, gaps = _backlog(publisher, sub, segments)
-        while backlog < 1.0 and segments < 640:
+        while backlog < 1.0 and segments < 40_960:
             segments *= 2
             backlog, gaps = _backlog(publisher, sub, segments)
         assert backlog >= 1.0, f"{segments} segments took only {backlog:.2f} s"
