@@ -39,6 +39,7 @@ from monmouth.core.records import (
     detail_key,
     message_key,
 )
+from monmouth.core.records import encode as encode_record
 from monmouth.core.spl import TOKEN_PROGRAMS, is_token_account
 from monmouth.core.state import BlockWrite, DetailWrite, Store
 from monmouth.core.telemetry import SIGNATURES
@@ -708,7 +709,11 @@ class BlockExecutor:
             result.return_data,
         )
         return DetailWrite(
-            detail_key(number, item.l1.index, item.position), signature, detail, keys
+            detail_key(number, item.l1.index, item.position),
+            signature,
+            detail,
+            keys,
+            encode_record(detail),  # once, for the store and the stream log
         )
 
     def _token_balances(self, accounts: list[tuple[int, Account | None]]) -> list[TokenBalance]:

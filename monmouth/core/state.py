@@ -131,12 +131,19 @@ class DetailWrite:
     loaded ones included), for the signatures-by-address index.
 
     :ivar key: its `detail_key`.
+    :ivar raw: `detail` encoded, when the maker had it (the store and the stream log both
+        write these bytes: encoded once, not once for each).
     """
 
     key: bytes
     signature: bytes
     detail: TxDetail
     addresses: Sequence[bytes]
+    raw: bytes | None = None
+
+    def encoded(self) -> bytes:
+        """`detail` as the store and the stream log keep it."""
+        return self.raw if self.raw is not None else encode(self.detail)
 
     @classmethod
     def from_record(cls, key: bytes, raw: bytes) -> DetailWrite:
@@ -147,7 +154,7 @@ class DetailWrite:
 
         detail = decode_detail(raw)
         signature, addresses = detail_names(detail)
-        return cls(key, signature, detail, addresses)
+        return cls(key, signature, detail, addresses, raw)
 
 
 def detail_names(detail: TxDetail) -> tuple[bytes, list[bytes]]:
@@ -752,7 +759,7 @@ class Store:
         # `putmulti` loops in C; the index's entries go in key order, which LMDB's B-tree
         # takes faster than the random order of addresses.
         with txn.cursor(db=self._db["details"]) as cur:
-            cur.putmulti([(item.key, encode(item.detail)) for item in details])
+            cur.putmulti([(item.key, item.encoded()) for item in details])
         if self.index_signatures:
             entries = [
                 (address + suffix, item.signature)

@@ -24,7 +24,6 @@ from solders.signature import Signature
 from monmouth.core.eventlog import SlotChange, Writes
 from monmouth.core.payloads import TransactionInfo
 from monmouth.core.records import BlockRecord, Segment, detail_key
-from monmouth.core.records import encode as encode_record
 from monmouth.rust_svm.accounts import AccountRecord, encode_account_fields
 from monmouth.stream.schema import (
     STREAM_VERSION,
@@ -119,7 +118,7 @@ def block_segment(
     sent = {
         detail_key(block.number, t.l1_tx_index, t.position) for t in txs if t.status != "rejected"
     }
-    pairs = [(d.key, encode_record(d.detail)) for d in details if d.key in sent]
+    pairs = [(d.key, d.encoded()) for d in details if d.key in sent]
     logged: list[tuple[bytes, bytes, int]] | None = None
     before: list[tuple[bytes, bytes | None]] = []
     if writes is not None:
