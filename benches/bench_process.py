@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import socket
 import statistics
 import subprocess
 import sys
@@ -32,13 +31,6 @@ from monmouth.core.l1 import L1Block
 from monmouth.core.sources.replay import write_replay
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
 def _when(line: dict[str, Any]) -> float:
     return datetime.fromisoformat(line["timestamp"].replace("Z", "+00:00")).timestamp()
 
@@ -51,8 +43,8 @@ def run_process(replay: Path, workdir: Path, subscribers: int) -> tuple[float, i
         **os.environ,
         "MONMOUTH_STREAM__PUBLISH": publish,
         "MONMOUTH_STREAM__REQUEST": request,
-        "MONMOUTH_PLUGINS__MONITORING__ADDRESS": f"127.0.0.1:{_free_port()}",
-        "MONMOUTH_PLUGINS__RPC__ADDRESS": f"127.0.0.1:{_free_port()}",
+        "MONMOUTH_PLUGINS__MONITORING__ADDRESS": f"127.0.0.1:{bench.free_port()}",
+        "MONMOUTH_PLUGINS__RPC__ADDRESS": f"127.0.0.1:{bench.free_port()}",
     }
     command = [sys.executable, "-m", "monmouth", "run", "--source", "replay"]
     command += ["--replay-file", str(replay), "--data-dir", str(workdir / "data")]

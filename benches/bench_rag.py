@@ -69,7 +69,6 @@ import numpy as np
 from report import emit, machine
 
 from monmouth.core.l1 import L1Block
-from monmouth.core.logs import configure_logging
 from monmouth.core.payloads import AccountUpdate, TransactionInfo
 from monmouth.plugins.rag.ann import best
 from monmouth.plugins.rag.embed import HashingEmbedder
@@ -828,7 +827,6 @@ def main() -> None:
     parser.add_argument("--dir", type=Path, default=None, help="keep the index here")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     args = parser.parse_args()
-    configure_logging("warning")  # the node's logs on stderr, and only what matters
 
     settings = IndexSettings(
         connectivity=args.connectivity,

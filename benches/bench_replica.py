@@ -36,7 +36,6 @@ from report import emit
 from monmouth.app import build_node
 from monmouth.bench import WORKLOADS, generate
 from monmouth.core.config import load_settings
-from monmouth.core.logs import configure_logging
 from monmouth.core.sources.replay import ReplaySource, write_replay
 from monmouth.core.state import DetailWrite, Store
 from monmouth.roles.replica import Replica
@@ -153,7 +152,6 @@ def main() -> None:
     parser.add_argument("--users", type=int, default=1000)
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     args = parser.parse_args()
-    configure_logging("warning")
     blocks = generate(args.workload, args.txs, args.per_block, args.users)
     result: dict[str, Any] = {"workload": args.workload, "txs": args.txs}
     with tempfile.TemporaryDirectory() as tmp:

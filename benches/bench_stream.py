@@ -67,7 +67,6 @@ from report import emit
 from monmouth.app import build_node
 from monmouth.bench import generate
 from monmouth.core.config import load_settings
-from monmouth.core.logs import configure_logging
 from monmouth.core.notifications import FinishedHeight
 from monmouth.core.sources.replay import ReplaySource, write_replay
 from monmouth.stream.eventlog import StreamService
@@ -114,7 +113,6 @@ def subscribe(endpoint: str, last_block: int, conn: Connection) -> None:
     Sends "ready" once a heartbeat arrived (the publisher then has its subscriptions and it has
     joined at the log's head), then receives until the parent's final sequence number is in.
     """
-    configure_logging("warning")
     errors: list[str] = []
     arrivals: dict[int, float] = {}
     first = end = 0.0
@@ -388,7 +386,6 @@ def main() -> None:
     counts = [int(n) for n in args.subscribers.split(",") if n.strip()]
     if not counts or min(counts) < 1:
         parser.error("--subscribers takes positive counts, such as 1,10")
-    configure_logging("warning")
 
     blocks = generate("transfers", args.txs, args.per_block, args.users)
     numbers = [b.number for b in blocks]

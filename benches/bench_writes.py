@@ -39,7 +39,6 @@ from report import emit, machine
 from monmouth.app import build_node
 from monmouth.bench import generate
 from monmouth.core.config import load_settings
-from monmouth.core.logs import configure_logging
 from monmouth.core.sources.replay import ReplaySource, write_replay
 from monmouth.stream.subscriber import Subscriber
 
@@ -48,7 +47,6 @@ READY_TIMEOUT = 30.0
 
 def subscribe(endpoint: str, last_block: int, conn: Connection) -> None:
     """An analyzer's subscription: receive until the last block, count blocks with writes."""
-    configure_logging("warning")
     with Subscriber(endpoint, kinds=["writes", "transaction", "block"]) as sub:
         deadline = time.monotonic() + READY_TIMEOUT
         while time.monotonic() < deadline:
@@ -123,7 +121,6 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
-    configure_logging("warning")
     result: dict[str, Any] = {"workload": args.workload, **machine()}
     blocks = generate(args.workload, args.txs, args.per_block, args.users)
     variants = {

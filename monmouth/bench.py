@@ -207,14 +207,17 @@ def subscriber_processes(endpoint: str | None, count: int) -> Iterator[frozenset
             process.wait()
 
 
+def free_port() -> int:
+    """A loopback port free now."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
 def free_endpoints() -> tuple[str, str]:
     """Two loopback endpoints on ports free now."""
-    ports = []
-    for _ in range(2):
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            ports.append(probe.getsockname()[1])
-    return tuple(f"tcp://127.0.0.1:{port}" for port in ports)  # type: ignore[return-value]
+    return f"tcp://127.0.0.1:{free_port()}", f"tcp://127.0.0.1:{free_port()}"
 
 
 def ratio_limit(

@@ -61,19 +61,36 @@ static inline void store32(uint8_t *p, uint32_t w) {
 #endif
 }
 
-static inline uint32_t rotr(uint32_t x, int n) { return x >> n | x << (32 - n); }
+/* Macros, not functions, so that the same text serves the scalar compression and the SIMD
+ * one (a vector-typed function would not take each clone's target). */
+#define ROTR(x, n) ((x) >> (n) | (x) << (32 - (n)))
 
 #define G(v, a, b, c, d, x, y)                                                                  \
     do {                                                                                        \
         v[a] = v[a] + v[b] + (x);                                                               \
-        v[d] = rotr(v[d] ^ v[a], 16);                                                           \
+        v[d] = ROTR(v[d] ^ v[a], 16);                                                           \
         v[c] = v[c] + v[d];                                                                     \
-        v[b] = rotr(v[b] ^ v[c], 12);                                                           \
+        v[b] = ROTR(v[b] ^ v[c], 12);                                                           \
         v[a] = v[a] + v[b] + (y);                                                               \
-        v[d] = rotr(v[d] ^ v[a], 8);                                                            \
+        v[d] = ROTR(v[d] ^ v[a], 8);                                                            \
         v[c] = v[c] + v[d];                                                                     \
-        v[b] = rotr(v[b] ^ v[c], 7);                                                            \
+        v[b] = ROTR(v[b] ^ v[c], 7);                                                            \
     } while (0)
+
+/* The 7 rounds over the state v, message words m (unrolled: the schedule's indexes become
+ * constants). */
+#define ROUNDS(v, m)                                                                            \
+    _Pragma("GCC unroll 7") for (int r = 0; r < 7; r++) {                                       \
+        const uint8_t *s = SCHEDULE[r];                                                         \
+        G(v, 0, 4, 8, 12, m[s[0]], m[s[1]]);                                                    \
+        G(v, 1, 5, 9, 13, m[s[2]], m[s[3]]);                                                    \
+        G(v, 2, 6, 10, 14, m[s[4]], m[s[5]]);                                                   \
+        G(v, 3, 7, 11, 15, m[s[6]], m[s[7]]);                                                   \
+        G(v, 0, 5, 10, 15, m[s[8]], m[s[9]]);                                                   \
+        G(v, 1, 6, 11, 12, m[s[10]], m[s[11]]);                                                 \
+        G(v, 2, 7, 8, 13, m[s[12]], m[s[13]]);                                                  \
+        G(v, 3, 4, 9, 14, m[s[14]], m[s[15]]);                                                  \
+    }
 
 /* The compression function; out gets all 16 words (the first 8 are the chaining value). */
 static void compress(const uint32_t cv[8], const uint32_t m[16], uint64_t counter,
@@ -81,19 +98,7 @@ static void compress(const uint32_t cv[8], const uint32_t m[16], uint64_t counte
     uint32_t v[16] = {cv[0], cv[1], cv[2], cv[3], cv[4], cv[5], cv[6], cv[7],
                       IV[0], IV[1], IV[2], IV[3], (uint32_t)counter, (uint32_t)(counter >> 32),
                       block_len, flags};
-    /* Unrolled, the schedule's indexes are constants. */
-#pragma GCC unroll 7
-    for (int r = 0; r < 7; r++) {
-        const uint8_t *s = SCHEDULE[r];
-        G(v, 0, 4, 8, 12, m[s[0]], m[s[1]]);
-        G(v, 1, 5, 9, 13, m[s[2]], m[s[3]]);
-        G(v, 2, 6, 10, 14, m[s[4]], m[s[5]]);
-        G(v, 3, 7, 11, 15, m[s[6]], m[s[7]]);
-        G(v, 0, 5, 10, 15, m[s[8]], m[s[9]]);
-        G(v, 1, 6, 11, 12, m[s[10]], m[s[11]]);
-        G(v, 2, 7, 8, 13, m[s[12]], m[s[13]]);
-        G(v, 3, 4, 9, 14, m[s[14]], m[s[15]]);
-    }
+    ROUNDS(v, m)
     for (int i = 0; i < 8; i++) {
         out[i] = v[i] ^ v[i + 8];
         out[i + 8] = v[i + 8] ^ cv[i];
@@ -119,21 +124,6 @@ static void words(const uint8_t block[BLOCK_LEN], uint32_t m[16]) {
 #define LANES 16
 typedef uint32_t vec __attribute__((vector_size(4 * LANES)));
 
-/* A macro, not a function: a vector-typed function would not take each clone's target. */
-#define vrotr(x, n) ((x) >> (n) | (x) << (32 - (n)))
-
-#define VG(v, a, b, c, d, x, y)                                                                 \
-    do {                                                                                        \
-        v[a] = v[a] + v[b] + (x);                                                               \
-        v[d] = vrotr(v[d] ^ v[a], 16);                                                          \
-        v[c] = v[c] + v[d];                                                                     \
-        v[b] = vrotr(v[b] ^ v[c], 12);                                                          \
-        v[a] = v[a] + v[b] + (y);                                                               \
-        v[d] = vrotr(v[d] ^ v[a], 8);                                                           \
-        v[c] = v[c] + v[d];                                                                     \
-        v[b] = vrotr(v[b] ^ v[c], 7);                                                           \
-    } while (0)
-
 /* Output blocks first .. first + LANES - 1 of the root node (cv, m, block_len, flags). */
 CLONES static void root_blocks(const uint32_t cv[8], const uint32_t m[16], uint32_t block_len,
                                uint32_t flags, uint32_t first, uint8_t *out) {
@@ -152,19 +142,7 @@ CLONES static void root_blocks(const uint32_t cv[8], const uint32_t m[16], uint3
         v[14][j] = block_len;
         v[15][j] = flags;
     }
-    /* Unrolled, the schedule's indexes are constants. */
-#pragma GCC unroll 7
-    for (int r = 0; r < 7; r++) {
-        const uint8_t *s = SCHEDULE[r];
-        VG(v, 0, 4, 8, 12, m[s[0]], m[s[1]]);
-        VG(v, 1, 5, 9, 13, m[s[2]], m[s[3]]);
-        VG(v, 2, 6, 10, 14, m[s[4]], m[s[5]]);
-        VG(v, 3, 7, 11, 15, m[s[6]], m[s[7]]);
-        VG(v, 0, 5, 10, 15, m[s[8]], m[s[9]]);
-        VG(v, 1, 6, 11, 12, m[s[10]], m[s[11]]);
-        VG(v, 2, 7, 8, 13, m[s[12]], m[s[13]]);
-        VG(v, 3, 4, 9, 14, m[s[14]], m[s[15]]);
-    }
+    ROUNDS(v, m)
     /* Word i of every lane's block, then each lane's 16 words in order (a transpose). */
     uint32_t t[16][LANES] __attribute__((aligned(64)));
     for (int i = 0; i < 8; i++) {

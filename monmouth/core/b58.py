@@ -23,3 +23,30 @@ def encode(raw: bytes) -> str:
         if solders_hash is not None:
             return str(solders_hash.Hash(raw))
     return base58.b58encode(raw).decode()
+
+
+class KeyNames:
+    """Base58 names of 32-byte keys (public keys) seen lately, in a dict bounded at `size`
+    entries (cleared when full): keys recur from block to block (users, programs, sysvars),
+    and naming one costs more than looking it up. Call it with the key's bytes."""
+
+    __slots__ = ("_pubkey", "names", "size")
+
+    def __init__(self, size: int) -> None:
+        # Imported here: only modules that hold the runtime's keys make one, and they have
+        # solders loaded already (the module itself stays free of it, see above).
+        from solders.pubkey import Pubkey
+
+        self._pubkey = Pubkey.from_bytes
+        #: key bytes -> base58: what a caller (or a C extension) may look up directly.
+        self.names: dict[bytes, str] = {}
+        self.size = size
+
+    def __call__(self, raw: bytes) -> str:
+        names = self.names
+        name = names.get(raw)
+        if name is None:
+            if len(names) >= self.size:
+                names.clear()
+            name = names[raw] = str(self._pubkey(raw))
+        return name

@@ -331,6 +331,14 @@ class Store:
 
     def _reindex(self, txn: Any, pubkey: bytes, old: bytes | None, new: bytes | None) -> None:
         """Move `pubkey` in the account indexes from where `old` put it to where `new` does."""
+        if (
+            old is not None
+            and new is not None
+            and old[17:49] == new[17:49]
+            and not (self.index_tokens and old[17:49] in TOKEN_PROGRAMS)
+        ):
+            # Most writes keep an account's owner, which no token program is: nothing moves.
+            return
         if self.index_owners:
             self._reindex_one(txn, pubkey, old, new, b"index_owners")
         if self.index_tokens:
@@ -717,17 +725,9 @@ class Store:
         key = block_key(number)
         undo_accounts: list[tuple[bytes, bytes | None]] = []
         reindex = self.index_owners or self.index_tokens
-        tokens = self.index_tokens
         for pubkey, old, new in write.accounts:
             undo_accounts.append((pubkey, old))
-            # Most writes keep an account's owner, which no token program is: nothing moves in
-            # the indexes (what `_reindex` would find, without its calls).
-            if reindex and (
-                old is None
-                or new is None
-                or old[17:49] != new[17:49]
-                or (tokens and old[17:49] in TOKEN_PROGRAMS)
-            ):
+            if reindex:
                 self._reindex(txn, pubkey, old, new)
             if new is None:
                 txn.delete(pubkey, db=db["accounts"])

@@ -133,9 +133,10 @@ class AccountBody(msgspec.Struct, frozen=True):
     data: bytes
 
 
-class WriteBody(msgspec.Struct, frozen=True):
+class WriteBody(AccountBody, frozen=True):
     """One write of one account by one transaction (or deposit), as an in-process plugin's
-    `update_accounts` receives it (`AccountUpdate`), with the value it replaced.
+    `update_accounts` receives it (`AccountUpdate`), with the value it replaced: the account's
+    value after it (`AccountBody`'s fields, first and in their order), then these.
 
     :ivar signature: the transaction that wrote it (base58); None for a deposit.
     :ivar write_version: its index among the block's writes (the executor's numbering).
@@ -143,12 +144,6 @@ class WriteBody(msgspec.Struct, frozen=True):
         or its value before the block); None when it did not exist.
     """
 
-    pubkey: str
-    lamports: int
-    owner: str
-    executable: bool
-    rent_epoch: int
-    data: bytes
     signature: str | None
     write_version: int
     before: AccountBody | None

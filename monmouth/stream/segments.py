@@ -13,14 +13,14 @@ slot status, then the block (which seals the segment).
 from __future__ import annotations
 
 import struct
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import msgspec
-from solders.pubkey import Pubkey
 from solders.signature import Signature
 
+from monmouth.core.b58 import KeyNames
 from monmouth.core.eventlog import SlotChange, Writes
 from monmouth.core.payloads import TransactionInfo
 from monmouth.core.records import BlockRecord, Segment, detail_key
@@ -194,19 +194,8 @@ class Outgoing:
 #: (seq, kind, topics to send it under, header, body): one message as the publisher sends it.
 Message = tuple[int, str, list[bytes], bytes, bytes]
 
-#: Base58 names of keys seen lately: accounts recur from block to block (users, programs,
-#: sysvars), and naming one costs more than looking it up. Bounded: cleared when full.
-_NAMES: dict[bytes, str] = {}
-_NAMES_MAX = 1 << 15
-
-
-def _b58(raw: bytes) -> str:
-    name = _NAMES.get(raw)
-    if name is None:
-        if len(_NAMES) >= _NAMES_MAX:
-            _NAMES.clear()
-        name = _NAMES[raw] = str(Pubkey.from_bytes(raw))
-    return name
+#: Base58 names of the keys seen lately (at most 32,768, about 8 MB).
+_b58 = KeyNames(1 << 15)
 
 
 def _sig58(raw: bytes) -> str:
@@ -394,6 +383,29 @@ class Expander:
                 matched.update(hits)
         return send, sorted(matched)
 
+    def _topics(
+        self,
+        plan: _Plan | None,
+        firsts: tuple[str, ...],
+        rest: Iterable[str],
+        counts: dict[str, int],
+    ) -> list[bytes]:
+        """The topics to send one message under, counting the prefixes it matches.
+
+        :param plan: `_plan` of its families (None: match every topic, `_select`).
+        :param firsts: each family's first topic, in order.
+        :param rest: its other topics, in order after them (formatted only without a plan: with
+            one, only a family's first topic can be sent).
+        """
+        if plan is None:
+            send, matched = self._select([*firsts, *rest])
+        else:
+            send = [firsts[i].encode() for i in plan[0]]
+            matched = list(plan[1])
+        for prefix in matched:
+            counts[prefix] = counts.get(prefix, 0) + 1
+        return send
+
     def _plan(self, families: tuple[str, ...]) -> _Plan | None:
         """`_select` for a message whose topics fall in `families` (one entry per family, in
         topic order), worked out once per segment, when every prefix relevant to them takes
@@ -522,21 +534,8 @@ class Expander:
         else:
             for pubkey, raw in data.accounts:
                 body = account_body(pubkey, raw)
-                if plan is None:
-                    topics = [f"account/{body.pubkey}/", f"owner/{body.owner}/{body.pubkey}/"]
-                    send, matched = self._select(topics)
-                else:
-                    send = [
-                        (
-                            f"account/{body.pubkey}/"
-                            if i == 0
-                            else f"owner/{body.owner}/{body.pubkey}/"
-                        ).encode()
-                        for i in plan[0]
-                    ]
-                    matched = list(plan[1])
-                for prefix in matched:
-                    counts[prefix] = counts.get(prefix, 0) + 1
+                firsts = (f"account/{body.pubkey}/", f"owner/{body.owner}/{body.pubkey}/")
+                send = self._topics(plan, firsts, (), counts)
                 if send:
                     chosen.append((position, "account", send, encode(body)))
                 position += 1
@@ -577,24 +576,16 @@ class Expander:
             )
             if want_txs:
                 tbody = transaction_body(tx, signatures[i])
-                plan = with_mentions if tbody.accounts else alone
+                accounts = tbody.accounts
                 status, sig = tbody.status, tbody.signature or "-"
-                if plan is None:
-                    topics = [f"transaction/{status}/{sig}/"]
-                    topics += [f"mention/{status}/{a}/" for a in dict.fromkeys(tbody.accounts)]
-                    send, matched = self._select(topics)
+                tx_topic = f"transaction/{status}/{sig}/"
+                if accounts:
+                    mentioned = iter(dict.fromkeys(accounts))
+                    first = f"mention/{status}/{next(mentioned)}/"
+                    rest = (f"mention/{status}/{a}/" for a in mentioned)
+                    send = self._topics(with_mentions, (tx_topic, first), rest, counts)
                 else:
-                    send = [
-                        (
-                            f"transaction/{status}/{sig}/"
-                            if j == 0
-                            else f"mention/{status}/{tbody.accounts[0]}/"
-                        ).encode()
-                        for j in plan[0]
-                    ]
-                    matched = list(plan[1])
-                for prefix in matched:
-                    counts[prefix] = counts.get(prefix, 0) + 1
+                    send = self._topics(alone, (tx_topic,), (), counts)
                 if send:
                     chosen.append((position, "transaction", send, encode(tbody)))
             position += 1

@@ -32,3 +32,14 @@ def test_the_node_takes_the_fast_path() -> None:
 
     assert "solders.hash" in sys.modules
     assert b58.encode(bytes(range(32))) == str(solders.hash.Hash(bytes(range(32))))
+
+
+def test_key_names_are_base58_and_bounded() -> None:
+    from monmouth.core.b58 import KeyNames
+
+    names = KeyNames(3)
+    keys = [bytes([i]) * 32 for i in range(5)]
+    assert [names(k) for k in keys] == [b58.encode(k) for k in keys]
+    # Cleared when full: never more than `size` entries held.
+    assert 0 < len(names.names) <= 3
+    assert names(keys[4]) == base58.b58encode(keys[4]).decode()

@@ -98,27 +98,24 @@ def rag(
     try:
         if action not in _ACTIONS:
             raise UserError(f"unknown action {action!r}; use {', '.join(_ACTIONS)}")
+        # The query's filters, those given.
+        given = {
+            "like": like,
+            "account": account,
+            "program": program,
+            "status": status,
+            "from_height": from_height,
+            "to_height": to_height,
+        }
+        query: dict[str, Any] = {key: value for key, value in given.items() if value is not None}
         if endpoint is not None:
             if config is not None or data_dir is not None:
                 raise UserError(
                     "--endpoint asks a running instance: leave out --config and --data-dir"
                 )
             remote = _Remote(endpoint, curve_key, server_key)
-            asked = {
-                "text": text,
-                "like": like,
-                "account": account,
-                "program": program,
-                "status": status,
-                "from_height": from_height,
-                "to_height": to_height,
-            }
             remote.run(
-                action,
-                {key: value for key, value in asked.items() if value is not None},
-                k,
-                exact,
-                as_json,
+                action, {"text": text, **query} if text is not None else query, k, exact, as_json
             )
             return
         if curve_key is not None or server_key is not None:
@@ -132,15 +129,6 @@ def rag(
                 stats.update(lag(stats["head"], _node_head(index.path.parent)))
                 _emit_stats(stats, as_json)
                 return
-            query: dict[str, Any] = {
-                "like": like,
-                "account": account,
-                "program": program,
-                "status": status,
-                "from_height": from_height,
-                "to_height": to_height,
-            }
-            query = {key: value for key, value in query.items() if value is not None}
             if exact:
                 query["exact"] = True
             try:

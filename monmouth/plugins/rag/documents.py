@@ -31,6 +31,7 @@ import msgspec
 from solders.pubkey import Pubkey
 from solders.signature import Signature
 
+from monmouth.core.b58 import KeyNames
 from monmouth.plugins.rag.embed import words
 
 try:
@@ -114,8 +115,9 @@ _BOILERPLATE = re.compile(
     r"^Program \w+ (invoke \[\d+\]|success|consumed \d+ of \d+ compute units)$"
 )
 _CAMEL = re.compile(r"(?<!^)(?=[A-Z])")
-_key_cache: dict[bytes, str] = {}
-_KEY_CACHE_SIZE = 200_000
+#: Base58 names of the keys seen lately (`encode_key`).
+_keys = KeyNames(200_000)
+_key_cache = _keys.names
 #: What a transaction's logs say (`_LogFacts`), by the logs and `max_log_lines`: most
 #: transactions of a kind log the very same lines, and reading them costs regex matches.
 _log_cache: dict[tuple[tuple[str, ...], int], _LogFacts] = {}
@@ -236,12 +238,7 @@ def encode_keys(keys: Sequence[bytes]) -> tuple[str, ...]:
 
 def encode_key(key: bytes) -> str:
     """A public key in base58 (cached: keys repeat, and encoding costs more than a lookup)."""
-    text = _key_cache.get(key)
-    if text is None:
-        if len(_key_cache) >= _KEY_CACHE_SIZE:
-            _key_cache.clear()
-        text = _key_cache[key] = str(Pubkey.from_bytes(key))
-    return text
+    return _keys(key)
 
 
 def program_name(key: str) -> str:
