@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import signal
@@ -11,6 +12,7 @@ import time
 from pathlib import Path
 
 import base58
+import clirun
 import pytest
 from plugin_install import install_plugin
 
@@ -21,17 +23,8 @@ from monmouth.devnet import DevnetChain
 ENV = {**os.environ, "MONMOUTH_STORE__SYNC": "false", "MONMOUTH_PLUGINS__ENABLE": "[]"}
 
 
-def monmouth(*args: str, check: bool = True, **env: str) -> subprocess.CompletedProcess[str]:
-    proc = subprocess.run(
-        [sys.executable, "-m", "monmouth", *args],
-        capture_output=True,
-        text=True,
-        timeout=240,
-        env={**ENV, **env},
-    )
-    if check:
-        assert proc.returncode == 0, proc.stderr
-    return proc
+#: Each run must succeed unless the test says `code=None` (and checks `returncode` itself).
+monmouth = functools.partial(clirun.monmouth, env=ENV, timeout=240, code=0)
 
 
 def status(data: Path) -> dict[str, object]:
@@ -89,30 +82,30 @@ def test_run_status_account_tx(tmp_path: Path) -> None:
         "--data-dir",
         str(data),
         "--json",
-        check=False,
+        code=None,
     )
     assert missing.returncode == 1 and "does not exist" in missing.stderr
-    unknown = monmouth("tx", "1" * 64, "--data-dir", str(data), check=False)
+    unknown = monmouth("tx", "1" * 64, "--data-dir", str(data), code=None)
     assert unknown.returncode in (1, 2)
-    bad = monmouth("account", "not-a-key", "--data-dir", str(data), check=False)
+    bad = monmouth("account", "not-a-key", "--data-dir", str(data), code=None)
     assert bad.returncode == 2 and "base58" in bad.stderr
 
 
 def test_user_errors_exit_2_with_one_line(tmp_path: Path) -> None:
     config = tmp_path / "bad.toml"
     config.write_text("[devnet]\nseed = 'x'\n")
-    proc = monmouth("run", "--config", str(config), "--data-dir", str(tmp_path / "d"), check=False)
+    proc = monmouth("run", "--config", str(config), "--data-dir", str(tmp_path / "d"), code=None)
     assert proc.returncode == 2 and "devnet.seed" in proc.stderr
     assert len(proc.stderr.strip().splitlines()) == 1
 
     foreign = tmp_path / "foreign"
     foreign.mkdir()
     (foreign / "mine.txt").write_text("keep me")
-    proc = monmouth("run", "--data-dir", str(foreign), "--blocks", "1", check=False)
+    proc = monmouth("run", "--data-dir", str(foreign), "--blocks", "1", code=None)
     assert proc.returncode == 2 and "no monmouth data" in proc.stderr
     assert (foreign / "mine.txt").read_text() == "keep me"
 
-    proc = monmouth("status", "--data-dir", str(tmp_path / "nowhere"), check=False)
+    proc = monmouth("status", "--data-dir", str(tmp_path / "nowhere"), code=None)
     assert proc.returncode == 2 and "monmouth run" in proc.stderr
 
 
@@ -130,26 +123,20 @@ def test_replay_round_trip_and_broken_file(tmp_path: Path) -> None:
     broken = tmp_path / "broken.jsonl"
     broken.write_text("\n".join([*lines[:10], lines[10][:40], *lines[11:]]) + "\n")
     data2 = tmp_path / "partial"
-    proc = monmouth("run", "--replay-file", str(broken), "--data-dir", str(data2), check=False)
+    proc = monmouth("run", "--replay-file", str(broken), "--data-dir", str(data2), code=None)
     assert proc.returncode == 2 and "line 11" in proc.stderr
     assert status(data2)["head_number"] == 9  # the blocks before the broken line are kept
 
     other = tmp_path / "other.jsonl"
     monmouth("record", "--blocks", "5", "--out", str(other), MONMOUTH_DEVNET__SEED="99")
-    proc = monmouth("run", "--replay-file", str(other), "--data-dir", str(data), check=False)
+    proc = monmouth("run", "--replay-file", str(other), "--data-dir", str(data), code=None)
     assert proc.returncode == 2 and "same chain" in proc.stderr
 
 
 @pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
 def test_sigterm_stops_cleanly_and_restart_continues(tmp_path: Path) -> None:
     data = tmp_path / "data"
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "monmouth", "run", "--data-dir", str(data)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env={**ENV, "MONMOUTH_DEVNET__INTERVAL": "0.05"},
-    )
+    proc = clirun.spawn("run", "--data-dir", str(data), env=ENV, MONMOUTH_DEVNET__INTERVAL="0.05")
     deadline = time.monotonic() + 120
     head = None
     while time.monotonic() < deadline:
@@ -206,8 +193,8 @@ def test_a_halting_plugin_exits_3_and_keeps_the_block(tmp_path: Path) -> None:
         str(data),
         "--blocks",
         "10",
-        check=False,
-        **env,
+        code=None,
+        env={**ENV, **env},
     )
     assert proc.returncode == 3, proc.stderr
     assert "failing" in proc.stderr.splitlines()[-1]
@@ -223,8 +210,8 @@ def test_a_halting_plugin_exits_3_and_keeps_the_block(tmp_path: Path) -> None:
         str(tmp_path / "d2"),
         "--blocks",
         "10",
-        check=False,
-        **env,
+        code=None,
+        env={**ENV, **env},
     )
     assert proc.returncode == 0, proc.stderr
 

@@ -10,14 +10,17 @@ import sys
 import time
 from pathlib import Path
 
+import clirun
 import pytest
+from ports import free_port
 
 from monmouth.cli.dev import rpc_url
 from monmouth.core.config import load_settings
 from monmouth.core.state import Store
 
-#: The rpc plugin on a port of its own (the suite's default, "none", serves nothing).
-RPC = "127.0.0.1:18899"
+#: The rpc plugin on a port of its own (the suite's default, "none", serves nothing); drawn,
+#: not fixed, as other test sessions on the machine may run this module at the same time.
+RPC = f"127.0.0.1:{free_port()}"
 ENV = {
     **os.environ,
     "MONMOUTH_STORE__SYNC": "false",
@@ -26,16 +29,12 @@ ENV = {
 }
 
 
+#: `monmouth dev` at a fast pace; it must succeed.
+DEV = ("dev", "--block-time", "0.05")
+
+
 def dev(*args: str) -> subprocess.CompletedProcess[str]:
-    proc = subprocess.run(
-        [sys.executable, "-m", "monmouth", "dev", "--block-time", "0.05", *args],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env=ENV,
-    )
-    assert proc.returncode == 0, proc.stderr
-    return proc
+    return clirun.monmouth(*DEV, *args, env=ENV, timeout=120, code=0)
 
 
 def temporary_dir(stderr: str) -> Path:
@@ -75,13 +74,7 @@ def test_blocks_keep_coming_with_nothing_sent_and_a_restart_continues(tmp_path: 
 
 @pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
 def test_ctrl_c_stops_it_and_removes_the_temporary_directory() -> None:
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "monmouth", "dev", "--block-time", "0.05"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=ENV,
-    )
+    proc = clirun.spawn(*DEV, env=ENV)
     assert proc.stderr is not None
     lines: list[str] = []
     for line in proc.stderr:

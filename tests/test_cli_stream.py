@@ -3,14 +3,15 @@ and `run --role replica` answering `status` like its executor."""
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
+import clirun
 import pytest
 from streamkit import free_endpoint
 
@@ -26,24 +27,8 @@ ENV = {
 ENV.pop("MONMOUTH_STREAM__PUBLISH", None)
 
 
-def spawn(*args: str) -> subprocess.Popen[str]:
-    return subprocess.Popen(
-        [sys.executable, "-m", "monmouth", *args],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=ENV,
-    )
-
-
-def monmouth(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "monmouth", *args],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env=ENV,
-    )
+spawn = functools.partial(clirun.spawn, env=ENV)
+monmouth = functools.partial(clirun.monmouth, env=ENV, timeout=120)
 
 
 def stop(proc: subprocess.Popen[str]) -> str:

@@ -4,15 +4,16 @@
 from __future__ import annotations
 
 import base64
+import functools
 import json
 import os
 import subprocess
-import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
 import anyio
+import clirun
 import pytest
 from anvil import (
     DEV_ADDRESS,
@@ -213,15 +214,7 @@ def test_user_errors(anvil: Anvil) -> None:
 # ---------------------------------------------------------------- CLI
 
 
-def monmouth(*args: str, stdin: str | None = None, **env: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "monmouth", *args],
-        capture_output=True,
-        text=True,
-        input=stdin,
-        timeout=120,
-        env={**ENV, **env},
-    )
+monmouth = functools.partial(clirun.monmouth, env=ENV, timeout=120)
 
 
 def one_line_error(proc: subprocess.CompletedProcess[str]) -> str:

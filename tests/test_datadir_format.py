@@ -7,17 +7,17 @@ as it was; the older layout without the databases added after schema 2 shipped o
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import itertools
 import json
 import shutil
-import subprocess
-import sys
 import tarfile
 from pathlib import Path
 from typing import Any
 
 import base58
+import clirun
 import lmdb
 import pytest
 from conftest import recompute_lthash
@@ -33,14 +33,7 @@ CONFIG = DATA / FACTS["config"]
 pytestmark = pytest.mark.timeout(300)
 
 
-def monmouth(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "monmouth", *args],
-        capture_output=True,
-        text=True,
-        timeout=240,
-        check=False,
-    )
+monmouth = functools.partial(clirun.monmouth, timeout=240)
 
 
 def status(data: Path) -> dict[str, Any]:

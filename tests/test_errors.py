@@ -66,7 +66,7 @@ def test_a_broken_replay_line_keeps_the_blocks_before_it(
     replay = tmp_path / "broken.jsonl"
     replay.write_bytes(b"\n".join([*chain[:3], make(chain), *chain[4:]]) + b"\n")
     data = tmp_path / "data"
-    proc = monmouth("run", "--replay-file", str(replay), "--data-dir", str(data), check=False)
+    proc = monmouth("run", "--replay-file", str(replay), "--data-dir", str(data), code=None)
     assert proc.returncode == 2, proc.stderr
     line = error_line(proc)
     assert "line 4" in line and says in line
@@ -86,7 +86,7 @@ def test_a_broken_replay_line_keeps_the_blocks_before_it(
 def test_bad_settings_exit_2(
     argv: list[str], env: dict[str, str], says: str, tmp_path: Path
 ) -> None:
-    proc = monmouth(*argv, "--data-dir", str(tmp_path / "d"), check=False, **env)
+    proc = monmouth(*argv, "--data-dir", str(tmp_path / "d"), code=None, env={**ENV, **env})
     assert proc.returncode == 2, proc.stderr
     assert says in error_line(proc)
     assert not (tmp_path / "d").exists()
@@ -95,13 +95,13 @@ def test_bad_settings_exit_2(
 def test_bad_places_exit_2(tmp_path: Path) -> None:
     blocker = tmp_path / "file"
     blocker.write_text("not a folder")
-    proc = monmouth("run", "--blocks", "1", "--data-dir", str(blocker / "data"), check=False)
+    proc = monmouth("run", "--blocks", "1", "--data-dir", str(blocker / "data"), code=None)
     assert proc.returncode == 2 and "cannot create data directory" in error_line(proc)
 
     folder = tmp_path / "folder"
     folder.mkdir()
     proc = monmouth(
-        "run", "--replay-file", str(folder), "--data-dir", str(tmp_path / "d"), check=False
+        "run", "--replay-file", str(folder), "--data-dir", str(tmp_path / "d"), code=None
     )
     assert proc.returncode == 2 and "is a directory" in error_line(proc)
 
@@ -117,14 +117,11 @@ def _file_size_limit(size: int) -> Callable[[], None]:
 @pytest.mark.skipif(sys.platform != "linux", reason="RLIMIT_FSIZE as a full disk")
 def test_a_full_disk_exits_2_and_loses_nothing(tmp_path: Path) -> None:
     data = tmp_path / "data"
-    argv = [sys.executable, "-m", "monmouth", "run", "--data-dir", str(data), "--blocks", "40"]
-    proc = subprocess.run(
-        argv,
-        capture_output=True,
-        text=True,
-        timeout=240,
-        env={**ENV, "MONMOUTH_STORE__SYNC": "true"},
+    proc = monmouth(
+        *("run", "--data-dir", str(data), "--blocks", "40"),
+        code=None,
         preexec_fn=_file_size_limit(3_000_000),
+        MONMOUTH_STORE__SYNC="true",
     )
     assert proc.returncode == 2, proc.stderr
     assert "disk full" in error_line(proc)
@@ -156,7 +153,7 @@ def test_a_bad_plugin_is_named_in_one_line(case: str, tmp_path: Path) -> None:
     source, code, says = BAD_PLUGINS[case]
     env = install_plugin(tmp_path, "bad", source)
     data = tmp_path / "data"
-    proc = monmouth("run", "--data-dir", str(data), "--blocks", "5", check=False, **env)
+    proc = monmouth("run", "--data-dir", str(data), "--blocks", "5", code=None, env={**ENV, **env})
     assert proc.returncode == code, proc.stderr
     line = error_line(proc)
     assert "bad" in line and says in line
@@ -185,7 +182,7 @@ def test_a_publisher_killed_at_start_is_one_line(tmp_path: Path) -> None:
         str(data),
         "--publish",
         publish,
-        check=False,
+        code=None,
         PYTHONPATH=str(tmp_path),
     )
     assert proc.returncode == 2, proc.stderr

@@ -3,14 +3,15 @@ pattern): a plugin calls the function it is handed once per thing it adds."""
 
 from __future__ import annotations
 
+import functools
 import inspect
 import os
 import subprocess
-import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import clirun
 import pytest
 
 from monmouth import hooks
@@ -120,17 +121,7 @@ def monmouth(tmp_path: Path) -> Monmouth:
     )
     env = {k: v for k, v in os.environ.items() if not k.startswith("MONMOUTH_")}
     env["PYTHONPATH"] = str(tmp_path)
-
-    def run(*args: str, **more: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [sys.executable, "-m", "monmouth", *args],
-            capture_output=True,
-            text=True,
-            timeout=120,
-            env={**env, **more},
-        )
-
-    return run
+    return functools.partial(clirun.monmouth, env=env)
 
 
 def test_plugins_add_cli_commands(monmouth: Monmouth) -> None:

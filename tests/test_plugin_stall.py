@@ -7,10 +7,10 @@ from __future__ import annotations
 import json
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
+import clirun
 import httpx
 import pytest
 from plugin_install import install_plugin
@@ -35,8 +35,10 @@ def test_a_stuck_plugin_is_seen_and_the_node_still_stops(
     env = install_plugin(tmp_path, "stuck", STUCK_PLUGIN)
     address = f"127.0.0.1:{free_port()}"
     data = tmp_path / "data"
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "monmouth", "run", "--data-dir", str(data)],
+    proc = clirun.spawn(
+        "run",
+        "--data-dir",
+        str(data),
         env={
             **ENV,
             **env,
@@ -47,8 +49,6 @@ def test_a_stuck_plugin_is_seen_and_the_node_still_stops(
             "MONMOUTH_DEVNET__INTERVAL": "0.05",
         },
         stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
     )
     try:
         reasons: list[str] = []

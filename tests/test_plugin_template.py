@@ -11,6 +11,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import clirun
 import pytest
 from installing import CLEAN_ENV, ROOT, command, dists, venv
 
@@ -58,15 +59,9 @@ def monmouth_site(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def monmouth(site: Path, *args: str, code: int = 0, **env: str) -> subprocess.CompletedProcess[str]:
     """`python -m monmouth ARGS` with the template importable (and nothing else configured)."""
-    proc = subprocess.run(
-        [sys.executable, "-m", "monmouth", *args],
-        capture_output=True,
-        text=True,
-        timeout=240,
-        env={**ENV, "PYTHONPATH": str(site), **env},
+    return clirun.monmouth(
+        *args, env={**ENV, "PYTHONPATH": str(site), **env}, timeout=240, code=code
     )
-    assert proc.returncode == code, proc.stderr
-    return proc
 
 
 def printed(proc: subprocess.CompletedProcess[str]) -> list[int]:

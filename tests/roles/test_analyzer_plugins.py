@@ -17,10 +17,10 @@ import json
 import os
 import signal
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
+import clirun
 import lmdb
 import msgspec
 import pytest
@@ -191,20 +191,7 @@ def test_monmouth_run_role_analyzer_with_rag(tmp_path: Path) -> None:
     rag = {"enable": ["rag"]}
     ex_settings = executor_settings(tmp_path / "executor", endpoint, plugins=rag)
     data = tmp_path / "analyzer"
-    command = [
-        sys.executable,
-        "-m",
-        "monmouth",
-        "run",
-        "--role",
-        "analyzer",
-        "--upstream",
-        endpoint,
-        "--publish",
-        "none",
-        "--data-dir",
-        str(data),
-    ]
+    command = ("run", "--role", "analyzer", "--upstream", endpoint, "--publish", "none")
     env = {
         **os.environ,  # conftest's: no monitoring or rpc listeners
         "MONMOUTH_PLUGINS__ENABLE": '["rag"]',
@@ -217,7 +204,7 @@ def test_monmouth_run_role_analyzer_with_rag(tmp_path: Path) -> None:
         with RagIndex(data / "rag", readonly=True) as index:
             return index.store.meta().head
 
-    def stop(proc: subprocess.Popen[bytes]) -> None:
+    def stop(proc: subprocess.Popen[str]) -> None:
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(60) == 0
 
@@ -228,7 +215,9 @@ def test_monmouth_run_role_analyzer_with_rag(tmp_path: Path) -> None:
             executor.node.plugins.drain()
             head = executor.node.stats.head
             assert head is not None
-            proc = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL)
+            proc = clirun.spawn(
+                *command, "--data-dir", str(data), env=env, stdout=subprocess.DEVNULL, stderr=None
+            )
             try:
                 wait_until(lambda: indexed() == (head.number, head.hash), timeout=120)
             finally:

@@ -9,18 +9,19 @@ process with a plugin of the test's, still following a real executor over real s
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import re
 import signal
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
 
+import clirun
 import pytest
 import zmq
 from ports import free_port, refused_port
@@ -59,11 +60,8 @@ class Process:
     def __init__(self, log: Path, *args: str, **env: str) -> None:
         self.log = log
         self._out: IO[bytes] = log.open("wb")
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "monmouth", "run", *args],
-            stdout=self._out,
-            stderr=subprocess.STDOUT,
-            env={**ENV, **env},
+        self.proc = clirun.spawn(
+            "run", *args, env={**ENV, **env}, stdout=self._out, stderr=subprocess.STDOUT
         )
 
     def text(self) -> str:
@@ -89,14 +87,7 @@ class Process:
         return self.proc.returncode
 
 
-def monmouth(*args: str, timeout: float = 120.0) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "monmouth", *args],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        env=ENV,
-    )
+monmouth = functools.partial(clirun.monmouth, env=ENV)
 
 
 def status(endpoint: str) -> Reply:

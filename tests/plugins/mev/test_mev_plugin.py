@@ -10,13 +10,11 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import subprocess
-import sys
-from functools import cache
+from functools import cache, partial
 from pathlib import Path
 from typing import Any
 
+import clirun
 import msgspec
 import pytest
 
@@ -113,15 +111,7 @@ def expected_sandwiches() -> list[dict[str, Any]]:
     return data
 
 
-def monmouth(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "monmouth", *args],
-        capture_output=True,
-        text=True,
-        env={**os.environ, **env},
-        timeout=60,
-        cwd=ROOT,
-    )
+monmouth = partial(clirun.monmouth, timeout=60, cwd=ROOT)
 
 
 # ---------------------------------------------------------------------------- the plugin

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import base58
+import clirun
 import httpx
 import pytest
 from ports import free_port, refused_port
@@ -114,11 +115,7 @@ def wait_for(client: httpx.Client, url: str, timeout: float = 60) -> None:
 
 
 def monmouth(*args: str) -> str:
-    proc = subprocess.run(
-        [sys.executable, "-m", "monmouth", *args], capture_output=True, text=True, timeout=120
-    )
-    assert proc.returncode == 0, proc.stderr
-    return proc.stdout
+    return clirun.monmouth(*args, code=0).stdout
 
 
 def test_metrics_move_during_a_run_and_agree_with_the_node(devnet_node: Running) -> None:
@@ -241,13 +238,7 @@ def test_a_taken_address_is_a_config_error_naming_the_key(tmp_path: Path) -> Non
         taken.bind(("127.0.0.1", port))
         taken.listen()
         args = ["run", "--data-dir", str(tmp_path / "d"), "--blocks", "2"]
-        proc = subprocess.run(
-            [sys.executable, "-m", "monmouth", *args],
-            capture_output=True,
-            text=True,
-            timeout=120,
-            env=env,
-        )
+        proc = clirun.monmouth(*args, env=env)
     assert proc.returncode == 2, proc.stderr
     assert f"[plugins.monitoring] address: 127.0.0.1:{port} is already in use" in proc.stderr
 
@@ -257,9 +248,7 @@ def test_top_exists_whether_the_plugin_runs_or_not(disable: str) -> None:
     env = {**os.environ, "MONMOUTH_PLUGINS__DISABLE": disable}
     with refused_port() as port:
         args = ["top", "--endpoint", f"127.0.0.1:{port}", "--json", "--interval", "0.1"]
-        proc = subprocess.run(
-            [sys.executable, "-m", "monmouth", *args], capture_output=True, text=True, env=env
-        )
+        proc = clirun.monmouth(*args, env=env, timeout=None)
     assert proc.returncode == 0, proc.stderr
     (row,) = json.loads(proc.stdout)["instances"]
     assert row["up"] is False and "ConnectError" in row["error"]

@@ -8,14 +8,15 @@ directory itself, and both answers must be equal.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import clirun
 import pytest
 from streamkit import NodeThread, free_endpoint, stream_settings, wait_until
 
@@ -29,14 +30,7 @@ pytestmark = pytest.mark.slow
 ENV = {**os.environ, "MONMOUTH_STORE__SYNC": "false", "MONMOUTH_PLUGINS__ENABLE": "[]"}
 
 
-def monmouth(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "monmouth", *args],
-        capture_output=True,
-        text=True,
-        timeout=240,
-        env=ENV,
-    )
+monmouth = functools.partial(clirun.monmouth, env=ENV, timeout=240)
 
 
 def as_json(out: subprocess.CompletedProcess[str]) -> Any:

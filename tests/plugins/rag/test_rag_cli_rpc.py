@@ -3,12 +3,12 @@ socket's `rag.query`, `rag.context` and `rag.stats` on a running node."""
 
 from __future__ import annotations
 
+import functools
 import json
 import os
-import subprocess
-import sys
 from pathlib import Path
 
+import clirun
 import msgspec
 import pytest
 import zmq
@@ -25,14 +25,7 @@ from monmouth.testing import MonmouthRun, MonmouthRunner
 ENV = {**os.environ, "MONMOUTH_STORE__SYNC": "false", "MONMOUTH_PLUGINS__ENABLE": "[]"}
 
 
-def monmouth(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "monmouth", *args],
-        capture_output=True,
-        text=True,
-        timeout=240,
-        env={**ENV, **env},
-    )
+monmouth = functools.partial(clirun.monmouth, env=ENV, timeout=240)
 
 
 @pytest.fixture

@@ -1,0 +1,102 @@
+"""The CLI as users run it, `python -m monmouth ARGS` in a child process: the one way tests run it.
+
+A test module that runs the CLI with its own defaults (an environment, a timeout, a working
+folder, the exit code it expects) binds them once with `functools.partial(monmouth, ...)`
+instead of writing another wrapper around `subprocess.run`.
+
+A run times out after two minutes unless told otherwise: a hung child fails its test instead
+of stalling the suite. Without
+`env` the child inherits this process's environment, which the conftest made safe (no stream,
+metrics or rpc port bound).
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import IO
+
+__all__ = ["MONMOUTH", "monmouth", "spawn"]
+
+#: The command line of the CLI of this test environment (the interpreter running the tests,
+#: so the monmouth under test, whatever `monmouth` on PATH is).
+MONMOUTH = (sys.executable, "-m", "monmouth")
+
+_File = int | IO[bytes] | IO[str] | None
+
+
+def _environment(
+    env: Mapping[str, str] | None, variables: Mapping[str, str]
+) -> dict[str, str] | None:
+    """None (inherit ours) when nothing was given, else `env` (or ours) with `variables` over it."""
+    if env is None and not variables:
+        return None
+    return {**(os.environ if env is None else env), **variables}
+
+
+def monmouth(
+    *args: str,
+    env: Mapping[str, str] | None = None,
+    cwd: Path | None = None,
+    timeout: float | None = 120.0,
+    stdin: str | None = None,
+    code: int | None = None,
+    preexec_fn: Callable[[], object] | None = None,
+    **variables: str,
+) -> subprocess.CompletedProcess[str]:
+    """Run `monmouth ARGS` to its end; stdout and stderr captured as text.
+
+    :param env: the child's environment (default: this process's).
+    :param cwd: the child's working folder (default: ours).
+    :param timeout: seconds before the child is killed and `subprocess.TimeoutExpired` raised;
+        None waits as long as the test may run (pytest-timeout's limit).
+    :param stdin: text written to the child's standard input (default: none, EOF at once).
+    :param code: the exit code expected: anything else fails the test, with the child's stderr
+        in the message. None checks nothing (the caller looks at `returncode`).
+    :param preexec_fn: run in the child before the CLI starts (e.g. a resource limit).
+    :param variables: environment variables set over `env`, e.g. `MONMOUTH_STORE__SYNC="false"`.
+    """
+    proc = subprocess.run(
+        [*MONMOUTH, *args],
+        capture_output=True,
+        text=True,
+        input=stdin,
+        timeout=timeout,
+        env=_environment(env, variables),
+        cwd=cwd,
+        preexec_fn=preexec_fn,
+    )
+    if code is not None:
+        assert proc.returncode == code, (
+            f"monmouth {' '.join(args)} exited {proc.returncode}, not {code}:\n"
+            f"{proc.stderr[-4000:]}"
+        )
+    return proc
+
+
+def spawn(
+    *args: str,
+    env: Mapping[str, str] | None = None,
+    stdout: _File = subprocess.PIPE,
+    stderr: _File = subprocess.PIPE,
+    **variables: str,
+) -> subprocess.Popen[str]:
+    """Start `monmouth ARGS` (a node that runs until stopped) and return at once; text mode.
+
+    :param env: the child's environment (default: this process's).
+    :param stdout: where its stdout goes (default: a pipe); a file, `subprocess.DEVNULL`, ...
+    :param stderr: where its stderr goes (default: a pipe); `subprocess.STDOUT` joins stdout.
+    :param variables: environment variables set over `env`.
+
+    The caller stops it (a signal, `terminate`) and waits for it.
+    """
+    return subprocess.Popen(
+        [*MONMOUTH, *args],
+        stdout=stdout,
+        stderr=stderr,
+        text=True,
+        env=_environment(env, variables),
+    )
