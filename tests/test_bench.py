@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
 
 import anyio
+import clirun
 import pytest
 
 from monmouth import bench
@@ -43,26 +43,11 @@ KEYS = {
 @pytest.mark.slow
 @pytest.mark.parametrize("workload", bench.WORKLOADS)
 def test_bench_json(workload: str) -> None:
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "monmouth",
-            "bench",
-            "--workload",
-            workload,
-            "--txs",
-            "600",
-            "--per-block",
-            "300",
-            "--json",
-        ],
-        capture_output=True,
-        text=True,
+    proc = clirun.monmouth(
+        *("bench", "--workload", workload, "--txs", "600", "--per-block", "300", "--json"),
         timeout=300,
-        env={**os.environ},
+        code=0,
     )
-    assert proc.returncode == 0, proc.stderr
     result = json.loads(proc.stdout)
     assert set(result) >= KEYS
     assert result["workload"] == workload and result["txs"] >= 600
@@ -98,13 +83,7 @@ BENCH_STREAM = ["--txs", "20000", "--per-block", "50", "--stream", "1", "--json"
 
 
 def test_bench_with_the_stream_published_and_a_subscriber() -> None:
-    proc = subprocess.run(
-        [sys.executable, "-m", "monmouth", "bench", *BENCH_STREAM],
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert proc.returncode == 0, proc.stderr
+    proc = clirun.monmouth("bench", *BENCH_STREAM, timeout=300, code=0)
     result = json.loads(proc.stdout)
     assert result["stream_subscribers"] == 1 and result["per_block"] == 50
     # The publisher is a child process: its CPU is the node's too.

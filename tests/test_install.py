@@ -7,12 +7,12 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 import tarfile
 import zipfile
 from pathlib import Path
 
 import pytest
+from clirun import MONMOUTH
 from installing import EXTENSIONS, command, dists, venv, wheel_files
 
 import monmouth
@@ -47,8 +47,7 @@ def _starting(proc: subprocess.CompletedProcess[str]) -> dict[str, object]:
 def reference(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
     """20 devnet blocks run by this environment (the C extensions, as `make` builds them)."""
     data = tmp_path_factory.mktemp("reference")
-    python = [sys.executable, "-m", "monmouth"]
-    proc = command([*python, "run", "--blocks", "20", "--data-dir", str(data)])
+    proc = command([*MONMOUTH, "run", "--blocks", "20", "--data-dir", str(data)])
     return _stopped(proc)
 
 
@@ -80,7 +79,7 @@ def test_version_names_the_runtime_libsodium_python_and_implementations() -> Non
     from importlib.metadata import version
 
     # A narrow terminal folds nothing: tools read these lines whole.
-    proc = command([sys.executable, "-m", "monmouth", "--version"], env={"COLUMNS": "30"})
+    proc = command([*MONMOUTH, "--version"], env={"COLUMNS": "30"})
     lines = proc.stdout.splitlines()
     assert len(lines) == 5
     assert lines[0] == f"monmouth {monmouth.__version__}"
@@ -108,7 +107,7 @@ def _without(tmp_path: Path, *modules: str) -> dict[str, str]:
 
 def test_rag_without_its_extra_is_one_line_naming_the_install(tmp_path: Path) -> None:
     blocked = _without(tmp_path, "usearch")
-    run = [sys.executable, "-m", "monmouth", "run", "--blocks", "2"]
+    run = [*MONMOUTH, "run", "--blocks", "2"]
     proc = command(
         [*run, "--data-dir", str(tmp_path / "d")],
         code=CONFIG_ERROR,
@@ -121,14 +120,14 @@ def test_rag_without_its_extra_is_one_line_naming_the_install(tmp_path: Path) ->
     # index (one made where usearch is installed).
     made = tmp_path / "made"
     command([*run, "--data-dir", str(made)], env={"MONMOUTH_PLUGINS__ENABLE": '["rag"]'})
-    rag = [sys.executable, "-m", "monmouth", "rag", "query", "transfer", "--data-dir", str(made)]
+    rag = [*MONMOUTH, "rag", "query", "transfer", "--data-dir", str(made)]
     query = command(rag, code=CONFIG_ERROR, env=blocked)
     assert query.stderr.strip() == RAG_ERROR.replace("rag plugin", "rag index")
 
 
 def test_otlp_without_its_extra_is_one_line_naming_the_install(tmp_path: Path) -> None:
     blocked = _without(tmp_path, "opentelemetry.exporter.otlp")
-    run = [sys.executable, "-m", "monmouth", "run", "--blocks", "2"]
+    run = [*MONMOUTH, "run", "--blocks", "2"]
     proc = command(
         [*run, "--data-dir", str(tmp_path / "d")],
         code=CONFIG_ERROR,
@@ -248,7 +247,7 @@ def test_installed_without_a_compiler_the_python_references_run(
     query = ["rag", "query", "transfer failed insufficient", "--exact", "--k", "8", "--json"]
     python_rag = command([cli, *query, "--data-dir", str(work / "data")], cwd=work)
     c_data = work / "c-data"
-    here = [sys.executable, "-m", "monmouth"]
+    here = MONMOUTH
     run_here = [*here, "run", "--blocks", "20", "--data-dir", str(c_data)]
     command(run_here, env={"MONMOUTH_PLUGINS__ENABLE": '["rag"]'})
     c_rag = command([*here, *query, "--data-dir", str(c_data)])

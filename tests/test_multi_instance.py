@@ -6,9 +6,9 @@ from __future__ import annotations
 import os
 import re
 import subprocess
-import sys
 from pathlib import Path
 
+import clirun
 import pytest
 from streamkit import free_endpoint
 
@@ -23,7 +23,7 @@ def test_the_four_roles_run_together_and_the_replica_agrees(tmp_path: Path) -> N
         **os.environ,
         "WORK": str(tmp_path / "work"),
         "BASE_PORT": str(base),
-        "MONMOUTH": f"{sys.executable} -m monmouth",
+        "MONMOUTH": " ".join(clirun.MONMOUTH),
     }
     env.pop("MONMOUTH_STREAM__PUBLISH", None)  # the script chooses its endpoints
     proc = subprocess.run(

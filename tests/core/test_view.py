@@ -4,12 +4,11 @@ undo records, checked against nodes that ran the same devnet chain only that far
 from __future__ import annotations
 
 import functools
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import anyio
+import clirun
 import pytest
 
 from monmouth.app import build_node, make_source
@@ -48,19 +47,8 @@ def test_a_view_is_one_snapshot(tmp_path: Path) -> None:
     with Store(tmp_path / "data", readonly=True) as store, store.read() as view:
         before = view.head()
         # Another process commits two more blocks meanwhile.
-        subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "monmouth",
-                "run",
-                "--data-dir",
-                str(tmp_path / "data"),
-                "--blocks",
-                "2",
-            ],
-            check=True,
-            capture_output=True,
+        clirun.monmouth(
+            "run", "--data-dir", str(tmp_path / "data"), "--blocks", "2", timeout=None, code=0
         )
         assert view.head() == before
         assert before is not None and view.block(before.number + 1) is None

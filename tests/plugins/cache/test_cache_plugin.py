@@ -11,6 +11,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import clirun
 import httpx
 import pytest
 from ports import free_port
@@ -175,13 +176,7 @@ def test_metrics_and_top_show_the_cache(tmp_path: Path) -> None:
 
             # While it runs: top samples twice, so the hit rate is over an interval of blocks.
             _until(lambda: scraped().get("monmouth_blocks_committed_total", 0) >= 10, "no blocks")
-            top = subprocess.run(
-                [sys.executable, "-m", "monmouth", "top", "--json", "--endpoint", url],
-                capture_output=True,
-                text=True,
-                timeout=120,
-            )
-            assert top.returncode == 0, top.stderr
+            top = clirun.monmouth("top", "--json", "--endpoint", url, code=0)
             (view,) = json.loads(top.stdout)["instances"]
             assert view["up"] and 0 < view["cache_hit_rate"] < 1
             assert view["cache_budget_bytes"] == 20000

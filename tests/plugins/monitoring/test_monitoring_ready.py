@@ -6,13 +6,12 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
-import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import clirun
 import httpx
 from anvil import Anvil
 from ports import free_port
@@ -56,9 +55,7 @@ def test_ready_follows_the_l1_node(anvil: Anvil, tmp_path: Path) -> None:
     args = ["run", "--rpc-url", anvil.url, "--data-dir", str(tmp_path / "data")]
     with (
         (tmp_path / "node.log").open("w") as log,
-        subprocess.Popen(
-            [sys.executable, "-m", "monmouth", *args], stdout=log, stderr=log, env=env
-        ) as node,
+        clirun.spawn(*args, env=env, stdout=log, stderr=log) as node,
         httpx.Client(timeout=5) as client,
     ):
         try:

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import anyio
+import clirun
 import httpx
 import msgspec
 import pytest
@@ -201,11 +202,8 @@ def dev_process(
     }
     log = tmp_path_factory.mktemp("dev") / "dev.log"
     with log.open("wb") as out:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "monmouth", "dev", "--block-time", str(block_time)],
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
+        process = clirun.spawn(
+            "dev", "--block-time", str(block_time), env=env, stdout=out, stderr=subprocess.STDOUT
         )
     try:
         deadline = time.monotonic() + 60
