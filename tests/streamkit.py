@@ -17,13 +17,35 @@ from monmouth.app import build_node, make_source
 from monmouth.core.config import Settings, load_settings
 from monmouth.roles.analyzer import Analyzer
 
-__all__ = ["AnalyzerThread", "NodeThread", "free_endpoint", "stream_settings", "wait_until"]
+__all__ = [
+    "AnalyzerThread",
+    "NodeThread",
+    "analyzer_settings",
+    "free_endpoint",
+    "stream_settings",
+    "wait_until",
+]
 
 
 def stream_settings(data_dir: Path, endpoint: str | None, **more: Any) -> Settings:
-    """Test settings (fsync off) publishing at `endpoint`, with a fast heartbeat."""
+    """Test settings (fsync off) publishing at `endpoint`, with a fast heartbeat: an executor's.
+
+    `more` are further settings; its `stream` table is merged into the one made here.
+    """
     stream = {"publish": endpoint, "heartbeat_interval": 0.2, **more.pop("stream", {})}
     return load_settings(None, data_dir=data_dir, store={"sync": False}, stream=stream, **more)
+
+
+def analyzer_settings(
+    data_dir: Path, upstream: str, publish: str | None = None, **more: Any
+) -> Settings:
+    """Test settings of an analyzer following the executor at `upstream`: fsync off, a fast
+    heartbeat, its own stream (heartbeats and its request socket) at `publish` if given.
+
+    `more` are further settings; its `stream` table is merged into the one made here.
+    """
+    stream = {"upstream": [upstream], **more.pop("stream", {})}
+    return stream_settings(data_dir, publish, role="analyzer", stream=stream, **more)
 
 
 class NodeThread:

@@ -9,7 +9,13 @@ from typing import Any
 
 import anyio
 import pytest
-from streamkit import AnalyzerThread, free_endpoint, wait_until
+from streamkit import (
+    AnalyzerThread,
+    analyzer_settings,
+    free_endpoint,
+    stream_settings,
+    wait_until,
+)
 
 from monmouth.app import build_node, make_source
 from monmouth.core.config import Settings, load_settings
@@ -99,29 +105,19 @@ class Boom:
 
 
 def executor_settings(tmp_path: Path, endpoint: str, **devnet: Any) -> Settings:
-    return load_settings(
-        None,
-        data_dir=tmp_path / "executor",
-        store={"sync": False},
-        stream={"publish": endpoint, "instance": "executor", "heartbeat_interval": 0.2},
+    return stream_settings(
+        tmp_path / "executor",
+        endpoint,
+        stream={"instance": "executor"},
         devnet={"txs_per_block": 8, **devnet},
     )
 
 
-def analyzer_settings(
-    tmp_path: Path, upstream: str, publish: str | None = None, **extra: Any
+def follower_settings(
+    tmp_path: Path, upstream: str, publish: str | None = None, **more: Any
 ) -> Settings:
-    return load_settings(
-        None,
-        data_dir=tmp_path / "analyzer",
-        role="analyzer",
-        stream={
-            "publish": publish,
-            "instance": "analyzer",
-            "upstream": [upstream],
-            "heartbeat_interval": 0.2,
-        },
-        **extra,
+    return analyzer_settings(
+        tmp_path / "analyzer", upstream, publish, stream={"instance": "analyzer"}, **more
     )
 
 
@@ -150,7 +146,7 @@ def test_analyzer_matches_the_executor(tmp_path: Path) -> None:
     inside = Recorder()
     node = build_node(settings, plugins=load_plugins(settings, extra=[("rec", inside)]))
     try:
-        an_settings = analyzer_settings(tmp_path, endpoint, own)
+        an_settings = follower_settings(tmp_path, endpoint, own)
         outside = Recorder()
         analyzer = Analyzer(
             an_settings, plugins=load_plugins(an_settings, extra=[("rec", outside)])
@@ -225,7 +221,7 @@ def test_analyzer_subscribes_to_what_plugins_need(tmp_path: Path) -> None:
     settings = executor_settings(tmp_path, endpoint)
     node = build_node(settings)
     try:
-        an_settings = analyzer_settings(tmp_path, endpoint)
+        an_settings = follower_settings(tmp_path, endpoint)
         plugin = BlocksOnly()
         analyzer = Analyzer(an_settings, plugins=load_plugins(an_settings, extra=[plugin]))
         assert analyzer.kinds == ["block", "slot", "revert"]
@@ -249,7 +245,7 @@ def test_a_halting_plugin_stops_the_analyzer(tmp_path: Path) -> None:
     settings = executor_settings(tmp_path, endpoint)
     node = build_node(settings)
     try:
-        an_settings = analyzer_settings(tmp_path, endpoint, plugins={"boom": {"on_error": "halt"}})
+        an_settings = follower_settings(tmp_path, endpoint, plugins={"boom": {"on_error": "halt"}})
         plugin = Boom()
         analyzer = Analyzer(
             an_settings, plugins=load_plugins(an_settings, extra=[("boom", plugin)])

@@ -26,11 +26,18 @@ import msgspec
 import pytest
 from anvil import Anvil
 from chainbuilder import keypair
-from streamkit import AnalyzerThread, NodeThread, free_endpoint, wait_until
+from streamkit import (
+    AnalyzerThread,
+    NodeThread,
+    analyzer_settings,
+    free_endpoint,
+    stream_settings,
+    wait_until,
+)
 from test_rpc_source import SOL, deposit, inbox_call, pay, post, tip
 
 from monmouth.core import inbox
-from monmouth.core.config import Settings, load_settings
+from monmouth.core.config import Settings
 from monmouth.core.errors import SourceError
 from monmouth.core.payloads import AccountUpdate, BlockInfo
 from monmouth.core.plugins import load_plugins
@@ -54,26 +61,9 @@ RAG_DATABASES = (b"docs", b"vectors", b"sigs", b"terms", b"blocks", b"balances",
 
 
 def executor_settings(data_dir: Path, endpoint: str, **more: Any) -> Settings:
-    stream = {"publish": endpoint, "heartbeat_interval": 0.2, **more.pop("stream", {})}
+    """`stream_settings` on this module's devnet (reorgs), `more["devnet"]` over it."""
     devnet = {**DEVNET, **more.pop("devnet", {})}
-    return load_settings(
-        None,
-        data_dir=data_dir,
-        store={"sync": False},
-        stream=stream,
-        devnet=devnet,
-        **more,
-    )
-
-
-def analyzer_settings(data_dir: Path, upstream: str, **more: Any) -> Settings:
-    return load_settings(
-        None,
-        data_dir=data_dir,
-        role="analyzer",
-        stream={"publish": None, "upstream": [upstream], "heartbeat_interval": 0.2},
-        **more,
-    )
+    return stream_settings(data_dir, endpoint, devnet=devnet, **more)
 
 
 def rag_databases(path: Path) -> dict[bytes, list[tuple[bytes, bytes]]]:
@@ -250,14 +240,7 @@ def test_mev_in_an_analyzer_records_what_it_records_in_the_executor(
     endpoint = free_endpoint()
     source = {"kind": "rpc", "rpc_url": anvil.url, "poll_interval": 0.05}
     mev = {"enable": ["mev"]}
-    ex_settings = load_settings(
-        None,
-        data_dir=tmp_path / "executor",
-        store={"sync": False},
-        source=source,
-        stream={"publish": endpoint, "heartbeat_interval": 0.2},
-        plugins=mev,
-    )
+    ex_settings = stream_settings(tmp_path / "executor", endpoint, source=source, plugins=mev)
     an_settings = analyzer_settings(tmp_path / "analyzer", endpoint, plugins=mev, source=source)
 
     def following(blocks: int) -> NodeThread:

@@ -25,10 +25,16 @@ import clirun
 import pytest
 import zmq
 from ports import free_port, refused_port
-from streamkit import NodeThread, free_endpoint, wait_until
+from streamkit import (
+    AnalyzerThread,
+    NodeThread,
+    analyzer_settings,
+    free_endpoint,
+    stream_settings,
+    wait_until,
+)
 
 from monmouth.commands import ask_instance
-from monmouth.core.config import Settings, load_settings
 from monmouth.core.errors import UserError
 from monmouth.core.payloads import BlockInfo
 from monmouth.core.plugins import load_plugins
@@ -351,40 +357,24 @@ class HeldBack:
         self.done = block.number
 
 
-def _analyzer_settings(tmp_path: Path, upstream: str, publish: str, **stream: Any) -> Settings:
-    return load_settings(
-        None,
-        data_dir=tmp_path / "analyzer",
-        role="analyzer",
-        store={"sync": False},
-        stream={
-            "publish": publish,
-            "upstream": [upstream],
-            "heartbeat_interval": 0.2,
-            **stream,
-        },
-        plugins={"disable": ["rpc", "monitoring"]},
-    )
+#: The HTTP servers of the rpc and monitoring plugins stay off (they would bind fixed ports).
+NO_SERVERS = {"disable": ["rpc", "monitoring"]}
 
 
 def test_the_answer_says_how_far_a_plugin_is_behind_the_executor(tmp_path: Path) -> None:
     endpoint, own = free_endpoint(), free_endpoint()
-    ex_settings = load_settings(
-        None,
-        data_dir=tmp_path / "executor",
-        store={"sync": False},
-        stream={"publish": endpoint, "heartbeat_interval": 0.2},
+    ex_settings = stream_settings(
+        tmp_path / "executor",
+        endpoint,
         devnet={"interval": 0.05, "txs_per_block": 4},
-        plugins={"disable": ["rpc", "monitoring"]},
+        plugins=NO_SERVERS,
     )
     start = threading.Event()
     node = NodeThread(ex_settings, max_blocks=30, start=start)
     held = HeldBack()
-    settings = _analyzer_settings(tmp_path, endpoint, own)
+    settings = analyzer_settings(tmp_path / "analyzer", endpoint, own, plugins=NO_SERVERS)
     analyzer = Analyzer(settings, plugins=load_plugins(settings, extra=[("held", held)]))
-    stop = threading.Event()
-    thread = threading.Thread(target=analyzer.run, args=(stop,), daemon=True)
-    thread.start()
+    running = AnalyzerThread(analyzer)
     requests = next_port(own)
     try:
         wait_until(analyzer.joined.is_set)
@@ -414,11 +404,10 @@ def test_the_answer_says_how_far_a_plugin_is_behind_the_executor(tmp_path: Path)
         )
         done = ask_instance(requests, "held.head", None)
         assert done.lag(done.result["head"])["behind"] == 0
+        assert running.error is None
     finally:
         held.release.set()
-        stop.set()
-        thread.join(30)
-        analyzer.close()
+        running.close()
         node.close()
 
 
@@ -432,13 +421,16 @@ def test_an_analyzer_with_curve_serves_only_allowed_clients(tmp_path: Path) -> N
     endpoint, own = free_endpoint(), free_endpoint()
     held = HeldBack()
     held.release.set()
-    settings = _analyzer_settings(
-        tmp_path,
+    settings = analyzer_settings(
+        tmp_path / "analyzer",
         endpoint,
         own,
-        curve_secret_key=server_secret,
-        curve_allowed_keys=allowed,
-        max_requests_per_client=2,
+        stream={
+            "curve_secret_key": server_secret,
+            "curve_allowed_keys": allowed,
+            "max_requests_per_client": 2,
+        },
+        plugins=NO_SERVERS,
     )
     analyzer = Analyzer(settings, plugins=load_plugins(settings, extra=[("held", held)]))
     try:

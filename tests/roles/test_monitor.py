@@ -10,7 +10,7 @@ from pathlib import Path
 
 import anyio
 import pytest
-from streamkit import free_endpoint, wait_until
+from streamkit import free_endpoint, stream_settings, wait_until
 
 from monmouth.app import build_node, make_source
 from monmouth.core.config import Settings, load_settings
@@ -266,11 +266,10 @@ def test_monitor_needs_upstream(settings: Settings) -> None:
 
 def executor(tmp_path: Path, name: str, seed: int, endpoint: str, blocks: int) -> Node:
     """An executor that ran `blocks` blocks of the devnet and keeps heartbeating until closed."""
-    settings = load_settings(
-        None,
-        data_dir=tmp_path / name,
-        store={"sync": False},
-        stream={"publish": endpoint, "instance": name, "heartbeat_interval": 0.2},
+    settings = stream_settings(
+        tmp_path / name,
+        endpoint,
+        stream={"instance": name},
         devnet={"seed": seed, "txs_per_block": 4},
     )
     node = build_node(settings)

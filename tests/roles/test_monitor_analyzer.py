@@ -10,7 +10,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from streamkit import NodeThread, free_endpoint, wait_until
+from streamkit import (
+    AnalyzerThread,
+    NodeThread,
+    analyzer_settings,
+    free_endpoint,
+    stream_settings,
+    wait_until,
+)
 
 from monmouth.core.config import load_settings
 from monmouth.core.payloads import BlockInfo
@@ -38,29 +45,23 @@ class Gate:
 def test_the_monitor_shows_an_analyzer_falling_behind_and_catching_up(tmp_path: Path) -> None:
     endpoint, own, watch = free_endpoint(), free_endpoint(), free_endpoint()
     node = NodeThread(
-        load_settings(
-            None,
-            data_dir=tmp_path / "executor",
-            store={"sync": False},
-            stream={"publish": endpoint, "instance": "executor", "heartbeat_interval": 0.2},
+        stream_settings(
+            tmp_path / "executor",
+            endpoint,
+            stream={"instance": "executor"},
             devnet={"interval": 0.05, "txs_per_block": 2},
             plugins=NO_SERVERS,
         )
     )
     gate = Gate()
-    settings = load_settings(
-        None,
-        data_dir=tmp_path / "analyzer",
-        role="analyzer",
-        stream={
-            "publish": own,
-            "instance": "analyzer",
-            "upstream": [endpoint],
-            "heartbeat_interval": 0.2,
-        },
+    settings = analyzer_settings(
+        tmp_path / "analyzer",
+        endpoint,
+        own,
+        stream={"instance": "analyzer"},
         plugins={**NO_SERVERS, "gate": {"queue_size": 1}},
     )
-    analyzer = Analyzer(settings, plugins=load_plugins(settings, extra=[("gate", gate)]))
+    behind = Analyzer(settings, plugins=load_plugins(settings, extra=[("gate", gate)]))
     monitor = Monitor(
         load_settings(
             None,
@@ -76,13 +77,10 @@ def test_the_monitor_shows_an_analyzer_falling_behind_and_catching_up(tmp_path: 
             },
         )
     )
+    analyzer = AnalyzerThread(behind)  # started, as the monitor, once both are built
     stop = threading.Event()
-    threads = [
-        threading.Thread(target=analyzer.run, args=(stop,), daemon=True),
-        threading.Thread(target=monitor.run, args=(stop,), daemon=True),
-    ]
-    for thread in threads:
-        thread.start()
+    watching = threading.Thread(target=monitor.run, args=(stop,), daemon=True)
+    watching.start()
 
     def raised(code: str) -> list[Alert]:
         return [a for a in monitor.alerts if a.code == code]
@@ -111,11 +109,11 @@ def test_the_monitor_shows_an_analyzer_falling_behind_and_catching_up(tmp_path: 
 
         wait_until(caught_up, 60, what="the analyzer at the executor's head")
         assert not monitor.status()["instances"]["analyzer"]["lagging"]
+        assert analyzer.error is None
     finally:
         gate.open.set()
         stop.set()
-        for thread in threads:
-            thread.join(30)
+        watching.join(30)
         analyzer.close()
         monitor.close()
         node.close()

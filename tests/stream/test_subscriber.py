@@ -12,6 +12,7 @@ from pathlib import Path
 import msgspec
 import pytest
 import zmq
+from ports import free_pair
 from streamkit import NodeThread, free_endpoint, stream_settings, wait_until
 
 from monmouth.app import build_node
@@ -228,7 +229,7 @@ def test_a_replay_older_than_the_log_reports_a_gap(tmp_path: Path) -> None:
 def test_binding_beyond_loopback_needs_curve_or_consent(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="insecure-bind"):
         build_node(stream_settings(tmp_path / "d", "tcp://0.0.0.0:7799"))
-    port = free_endpoint().rsplit(":", 1)[1]
+    port = free_pair()  # the request socket binds the next one
     consent = stream_settings(
         tmp_path / "e", f"tcp://0.0.0.0:{port}", stream={"insecure_bind": True}
     )
