@@ -12,10 +12,10 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 import anyio
 import clirun
@@ -33,11 +33,13 @@ from monmouth.app import build_node, make_source
 from monmouth.core.config import Settings, load_settings
 from monmouth.core.node import Node
 from monmouth.core.pipes import receive_frame
-from monmouth.core.records import TxRecord, decode_tx
+from monmouth.core.records import BlockRecord, TxRecord, decode_tx
 from monmouth.devnet.plan import derive
+from monmouth.plugins.rpc.accounts import TOKEN_PROGRAM
 from monmouth.plugins.rpc.config import Config
 from monmouth.plugins.rpc.messages import Ready
 from monmouth.plugins.rpc.plugin import Plugin
+from monmouth.rust_svm.accounts import AccountRecord
 
 T = TypeVar("T")
 
@@ -77,6 +79,33 @@ class Served:
             elif in_txs:
                 out.append(decode_tx(value))
         return out
+
+
+class Samples(NamedTuple):
+    """What a client test asks the served node about, read from its store: the head, every
+    account, a funded wallet, an SPL Token mint, and an ok and a failed transaction (a tuple,
+    so that a test unpacks the names it uses)."""
+
+    head: BlockRecord
+    accounts: dict[bytes, AccountRecord]
+    wallet: bytes
+    mint: bytes
+    ok: TxRecord
+    failed: TxRecord
+
+
+def samples(served: Served) -> Samples:
+    """The `Samples` of the node `served` serves, as its store holds them now."""
+    store = served.node.store
+    head = store.head()
+    assert head is not None
+    accounts = {k: AccountRecord.decode(v) for k, v in store.iter_accounts()}
+    wallet = next(k for k, r in accounts.items() if r.owner == bytes(32) and r.lamports)
+    mint = next(k for k, r in accounts.items() if r.owner == TOKEN_PROGRAM and len(r.data) == 82)
+    records = served.records()
+    ok = next(r for r in records if r.status == "ok")
+    failed = next(r for r in records if r.status == "failed")
+    return Samples(head, accounts, wallet, mint, ok, failed)
 
 
 def parse(cls: type[T], answer: object) -> T:
@@ -222,9 +251,12 @@ def dev_process(
         assert process.wait(timeout=30) == 0, log.read_text()
 
 
-def run_node_script(script: Path, *args: str, timeout: float = 150) -> Any:
+def run_node_script(
+    script: Path, *args: str, timeout: float = 150, env: Mapping[str, str] | None = None
+) -> Any:
     """Runs a node script (importing @solana/web3.js from the repository's node_modules) and
-    returns the JSON object it printed last; fails with its stderr when it fails."""
+    returns the JSON object it printed last; fails with its stderr when it fails. `env` is
+    its whole environment (default: ours)."""
     node = shutil.which("node")
     assert node is not None, "node is not installed"
     assert (ROOT / "node_modules" / "@solana" / "web3.js").is_dir(), (
@@ -236,6 +268,7 @@ def run_node_script(script: Path, *args: str, timeout: float = 150) -> Any:
         capture_output=True,
         text=True,
         timeout=timeout,
+        env=env,
         check=False,
     )
     assert run.returncode == 0, run.stderr[-4000:]

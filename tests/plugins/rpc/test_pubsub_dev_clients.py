@@ -9,9 +9,7 @@ import base64
 import contextlib
 import json
 import os
-import shutil
 import socket
-import subprocess
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -22,7 +20,7 @@ import anyio
 import pytest
 import websockets
 from ports import free_pair
-from rpcnode import dev_process
+from rpcnode import dev_process, run_node_script
 from solana.rpc.async_api import AsyncClient
 from solana.rpc.commitment import Confirmed, Processed
 from solana.rpc.models import TxOpts
@@ -36,7 +34,6 @@ from solders.transaction import VersionedTransaction
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(240)]
 
-ROOT = Path(__file__).resolve().parents[3]
 SOL = 1_000_000_000
 FEE = 5_000
 SYSTEM = Pubkey.from_string("11111111111111111111111111111111")
@@ -385,17 +382,7 @@ def test_a_dead_peer_is_reaped(dev: Dev) -> None:
 
 
 def test_web3js_send_and_confirm_and_watch(dev: Dev) -> None:
-    node = shutil.which("node")
-    assert node is not None, "node is not installed"
-    run = subprocess.run(
-        [node, str(Path(__file__).with_name("web3_pubsub.mjs")), dev.url],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=180,
-    )
-    assert run.returncode == 0, run.stderr
-    out = json.loads(run.stdout)
+    out = run_node_script(Path(__file__).with_name("web3_pubsub.mjs"), dev.url, timeout=180)
     assert out["airdropConfirmed"]["err"] is None
     assert out["sendAndConfirm"] == out["transferSignature"]
     assert out["accountChange"]["lamports"] == SOL

@@ -4,15 +4,12 @@ confirmed and read the balances. Nothing here knows the node's internals."""
 
 from __future__ import annotations
 
-import json
-import shutil
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
 import anyio
 import pytest
-from rpcnode import dev_chain
+from rpcnode import dev_chain, run_node_script
 from solana.rpc.async_api import AsyncClient
 from solana.rpc.commitment import Confirmed, Finalized
 from solders.keypair import Keypair
@@ -22,7 +19,6 @@ from solders.transaction import VersionedTransaction
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(180)]
 
-ROOT = Path(__file__).resolve().parents[3]
 SOL = 1_000_000_000
 FEE = 5_000
 
@@ -66,17 +62,7 @@ def test_solana_py_airdrops_transfers_and_confirms(dev: str) -> None:
 
 
 def test_web3js_airdrops_transfers_and_confirms(dev: str) -> None:
-    node = shutil.which("node")
-    assert node is not None, "node is not installed"
-    run = subprocess.run(
-        [node, str(Path(__file__).with_name("web3_dev.mjs")), dev],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert run.returncode == 0, run.stderr
-    out = json.loads(run.stdout)
+    out = run_node_script(Path(__file__).with_name("web3_dev.mjs"), dev, timeout=120)
     assert out["airdropStatus"]["err"] is None
     assert out["airdropBalance"] == 2 * SOL
     assert out["transferStatus"]["err"] is None

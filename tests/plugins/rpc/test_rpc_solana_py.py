@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 import anyio
 import pytest
-from rpcnode import Served, serving
+from rpcnode import Served, samples, serving
 from solana.rpc.async_api import AsyncClient
 from solana.rpc.commitment import Confirmed, Finalized, Processed
 from solana.rpc.models import DataSliceOpts
@@ -14,9 +14,6 @@ from solders.hash import Hash
 from solders.keypair import Keypair
 from solders.pubkey import Pubkey
 from solders.signature import Signature
-
-from monmouth.plugins.rpc.accounts import TOKEN_PROGRAM
-from monmouth.rust_svm.accounts import AccountRecord
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -28,14 +25,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
 
 def test_reads(served: Served) -> None:
     store = served.node.store
-    head = store.head()
-    assert head is not None
-    accounts = {k: AccountRecord.decode(v) for k, v in store.iter_accounts()}
-    wallet = next(k for k, r in accounts.items() if r.owner == bytes(32) and r.lamports)
-    mint = next(k for k, r in accounts.items() if r.owner == TOKEN_PROGRAM and len(r.data) == 82)
-    records = served.records()
-    ok = next(r for r in records if r.status == "ok")
-    failed = next(r for r in records if r.status == "failed")
+    head, accounts, wallet, mint, ok, failed = samples(served)
 
     async def main() -> None:
         async with AsyncClient(served.url) as client:

@@ -5,22 +5,16 @@ itself, so a call that answers at all was answered in Agave's shape."""
 from __future__ import annotations
 
 import json
-import shutil
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
 import base58
 import pytest
-from rpcnode import Served, serving, user
+from rpcnode import ROOT, Served, run_node_script, samples, serving, user
 from solders.hash import Hash
-
-from monmouth.plugins.rpc.accounts import TOKEN_PROGRAM
-from monmouth.rust_svm.accounts import AccountRecord
 
 pytestmark = pytest.mark.timeout(120)
 
-ROOT = Path(__file__).resolve().parents[3]
 SCRIPT = Path(__file__).with_name("web3_client.mjs")
 
 
@@ -30,20 +24,8 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
 
 
 def test_web3js(served: Served) -> None:
-    node = shutil.which("node")
-    assert node is not None, "node is not installed"
-    assert (ROOT / "node_modules" / "@solana" / "web3.js").is_dir(), (
-        "@solana/web3.js is not installed in ./node_modules; run `make test` (npm ci) first"
-    )
     store = served.node.store
-    head = store.head()
-    assert head is not None
-    accounts = {k: AccountRecord.decode(v) for k, v in store.iter_accounts()}
-    wallet = next(k for k, r in accounts.items() if r.owner == bytes(32) and r.lamports)
-    mint = next(k for k, r in accounts.items() if r.owner == TOKEN_PROGRAM and len(r.data) == 82)
-    records = served.records()
-    ok = next(r for r in records if r.status == "ok")
-    failed = next(r for r in records if r.status == "failed")
+    head, accounts, wallet, mint, ok, failed = samples(served)
     payer = user(5)
     facts = {
         "wallet": base58.b58encode(wallet).decode(),
@@ -52,17 +34,13 @@ def test_web3js(served: Served) -> None:
         "slot": 2,
         "payerSecret": list(bytes(payer)),
     }
-    # The script imports @solana/web3.js from the repository's node_modules.
-    run = subprocess.run(
-        [node, str(SCRIPT), served.url, json.dumps(facts)],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
+    out = run_node_script(
+        SCRIPT,
+        served.url,
+        json.dumps(facts),
         timeout=90,
         env={"PATH": "/usr/bin:/bin", "NODE_PATH": str(ROOT / "node_modules")},
     )
-    assert run.returncode == 0, run.stderr
-    out = json.loads(run.stdout.strip().splitlines()[-1])
     assert out["slot"] == out["blockHeight"] == head.number
     assert out["version"]["solana-core"] == "2.2.0"
     assert out["epochInfo"]["absoluteSlot"] == head.number
