@@ -1,17 +1,19 @@
-"""The CLI as users run it, `python -m monmouth ARGS` in a child process: the one way tests run it.
+"""The CLI as users run it, `python -m monmouth ARGS` in a child process: the one way tests run
+it (`monmouth`, `spawn`), and the one way they run another script of this interpreter
+(`python`: a benchmark, `-c CODE`).
 
-A test module that runs the CLI with its own defaults (an environment, a timeout, a working
-folder, the exit code it expects) binds them once with `functools.partial(monmouth, ...)`
+A test module that runs them with its own defaults (an environment, a timeout, a working
+folder, the exit code it expects) binds those once with `functools.partial(monmouth, ...)`
 instead of writing another wrapper around `subprocess.run`.
 
 A run times out after two minutes unless told otherwise: a hung child fails its test instead
-of stalling the suite. Without
-`env` the child inherits this process's environment, which the conftest made safe (no stream,
-metrics or rpc port bound).
+of stalling the suite. Without `env` the child inherits this process's environment, which the
+conftest made safe (no stream, metrics or rpc port bound).
 """
 
 from __future__ import annotations
 
+import functools
 import os
 import subprocess
 import sys
@@ -19,7 +21,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import IO
 
-__all__ = ["MONMOUTH", "monmouth", "spawn"]
+__all__ = ["MONMOUTH", "monmouth", "python", "spawn"]
 
 #: The command line of the CLI of this test environment (the interpreter running the tests,
 #: so the monmouth under test, whatever `monmouth` on PATH is).
@@ -37,7 +39,7 @@ def _environment(
     return {**(os.environ if env is None else env), **variables}
 
 
-def monmouth(
+def python(
     *args: str,
     env: Mapping[str, str] | None = None,
     cwd: Path | None = None,
@@ -47,7 +49,8 @@ def monmouth(
     preexec_fn: Callable[[], object] | None = None,
     **variables: str,
 ) -> subprocess.CompletedProcess[str]:
-    """Run `monmouth ARGS` to its end; stdout and stderr captured as text.
+    """Run this interpreter with ARGS (a script and its arguments, `-c CODE`, `-m MODULE`) to
+    its end; stdout and stderr captured as text.
 
     :param env: the child's environment (default: this process's).
     :param cwd: the child's working folder (default: ours).
@@ -56,11 +59,11 @@ def monmouth(
     :param stdin: text written to the child's standard input (default: none, EOF at once).
     :param code: the exit code expected: anything else fails the test, with the child's stderr
         in the message. None checks nothing (the caller looks at `returncode`).
-    :param preexec_fn: run in the child before the CLI starts (e.g. a resource limit).
+    :param preexec_fn: run in the child before the interpreter starts (e.g. a resource limit).
     :param variables: environment variables set over `env`, e.g. `MONMOUTH_STORE__SYNC="false"`.
     """
     proc = subprocess.run(
-        [*MONMOUTH, *args],
+        [sys.executable, *args],
         capture_output=True,
         text=True,
         input=stdin,
@@ -71,10 +74,13 @@ def monmouth(
     )
     if code is not None:
         assert proc.returncode == code, (
-            f"monmouth {' '.join(args)} exited {proc.returncode}, not {code}:\n"
-            f"{proc.stderr[-4000:]}"
+            f"python {' '.join(args)} exited {proc.returncode}, not {code}:\n{proc.stderr[-4000:]}"
         )
     return proc
+
+
+#: `monmouth ARGS` to its end: `python -m monmouth ARGS`, with the keywords of `python`.
+monmouth = functools.partial(python, *MONMOUTH[1:])
 
 
 def spawn(

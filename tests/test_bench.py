@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import anyio
@@ -120,13 +118,7 @@ def test_the_spl_workload_is_token_transfers(tmp_path: Path) -> None:
 
 def test_the_ed25519_bench_runs() -> None:
     bench_script = Path(__file__).resolve().parents[1] / "benches" / "bench_ed25519.py"
-    proc = subprocess.run(
-        [sys.executable, str(bench_script), "--count", "200", "--json"],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert proc.returncode == 0, proc.stderr
+    proc = clirun.python(str(bench_script), "--count", "200", "--json", timeout=120, code=0)
     result = json.loads(proc.stdout)
     for key in ("pynacl_libsodium_native_2t", "solders_dalek_python_1t", "pynacl_python_2t"):
         assert result[key] > 0

@@ -5,10 +5,9 @@ the offline hit rates are rates, and Belady's is the best where it is the optimu
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
+import clirun
 import pytest
 
 from monmouth.core.lthash import LtHash, digest, sum_of
@@ -21,14 +20,11 @@ HEAD = 1_000  # bench_cache.HEAD_NUMBER
 
 
 def _bench(state: Path, *args: str) -> dict[str, object]:
-    done = subprocess.run(
-        [sys.executable, str(BENCH), "--accounts", "5000", "--state", str(state), "--json", *args],
-        capture_output=True,
-        text=True,
+    done = clirun.python(
+        *(str(BENCH), "--accounts", "5000", "--state", str(state), "--json", *args),
         timeout=170,
-        check=False,
+        code=0,
     )
-    assert done.returncode == 0, done.stderr
     result: dict[str, object] = json.loads(done.stdout)
     return result
 

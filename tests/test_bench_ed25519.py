@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import importlib
 import json
-import subprocess
 import sys
 from pathlib import Path
 from typing import Any
+
+import clirun
 
 BENCHES = Path(__file__).resolve().parents[1] / "benches"
 
@@ -40,14 +41,7 @@ def test_the_strictness_table_against_the_runtime() -> None:
 
 def test_every_row_is_measured_and_libsodium_is_strict_enough() -> None:
     small = ["--count", "200", "--rounds", "1", "--json"]
-    proc = subprocess.run(
-        [sys.executable, str(BENCHES / "bench_ed25519.py"), *small],
-        capture_output=True,
-        text=True,
-        timeout=240,
-        check=False,
-    )
-    assert proc.returncode == 0, proc.stderr
+    proc = clirun.python(str(BENCHES / "bench_ed25519.py"), *small, timeout=240, code=0)
     result = json.loads(proc.stdout)
     for row in ("pynacl_libsodium_native", "solders_dalek_python", "pynacl_python"):
         assert result[f"{row}_strict"] == "yes"

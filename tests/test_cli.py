@@ -6,7 +6,6 @@ import functools
 import json
 import os
 import signal
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -252,10 +251,7 @@ def test_read_commands_start_light(argv: list[str], heavy: tuple[str, ...]) -> N
         f"cli.add_plugin_commands({argv!r}); "
         f"print(' '.join(m for m in {heavy!r} if m in sys.modules))"
     )
-    proc = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, env=ENV
-    )
-    assert proc.returncode == 0, proc.stderr
+    proc = clirun.python("-c", code, env=ENV, timeout=60, code=0)
     assert proc.stdout.split() == []
 
 
@@ -274,10 +270,7 @@ def test_reading_a_state_stays_light(tmp_path: Path) -> None:
             "try:\n    main()\nexcept SystemExit:\n    pass\n"
             f"print(' '.join(m for m in {HEAVY!r} if m in sys.modules), file=sys.stderr)"
         )
-        proc = subprocess.run(
-            [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, env=ENV
-        )
-        assert proc.returncode == 0, proc.stderr
+        proc = clirun.python("-c", code, env=ENV, timeout=60, code=0)
         assert proc.stdout.startswith("{"), (argv, proc.stdout)
         assert proc.stderr.split() == [], argv
 

@@ -6,10 +6,9 @@ reference chain."""
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
+import clirun
 import pytest
 
 BENCH = Path(__file__).parents[1] / "benches" / "bench_crash.py"
@@ -18,12 +17,8 @@ BENCH = Path(__file__).parents[1] / "benches" / "bench_crash.py"
 @pytest.mark.slow
 @pytest.mark.timeout(300)
 def test_kills_lose_nothing() -> None:
-    done = subprocess.run(
-        [sys.executable, str(BENCH), "--kills", "5", "--blocks", "300", "--seed", "3", "--json"],
-        capture_output=True,
-        text=True,
-        timeout=280,
-        check=False,
+    done = clirun.python(
+        *(str(BENCH), "--kills", "5", "--blocks", "300", "--seed", "3", "--json"), timeout=280
     )
     assert done.returncode in (0, 1), done.stderr
     result = json.loads(done.stdout)

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
+import clirun
 import pytest
 from pydantic import BaseModel
 
@@ -186,7 +185,5 @@ def test_the_devnet_needs_a_block_limit(monmouth_run: MonmouthRunner) -> None:
 def test_importing_the_pytest_plugin_imports_no_part_of_the_node() -> None:
     # pytest imports it in every run of every suite in the environment (entry point `pytest11`).
     code = "import sys, monmouth.testing; print(sorted(m for m in sys.modules if 'monmouth.' in m))"
-    out = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
-    ).stdout
+    out = clirun.python("-c", code, timeout=60, code=0).stdout
     assert out.strip() == "['monmouth.testing']"

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
+import clirun
 
 
 def test_no_spans_before_a_tracer_provider_is_installed() -> None:
@@ -18,5 +17,4 @@ def test_no_spans_before_a_tracer_provider_is_installed() -> None:
         "SPANS.on = False\n"
         "assert not SPANS.active()\n"
     )
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
-    assert proc.returncode == 0, proc.stderr
+    clirun.python("-c", code, timeout=60, code=0)

@@ -9,12 +9,10 @@ from typing import Any
 
 import anyio
 import pytest
-from solders.account import Account
+from planted import assert_model_agrees, execute
 from solders.hash import Hash
 from solders.keypair import Keypair
-from solders.litesvm import LiteSVM
 from solders.message import Message, MessageV0
-from solders.pubkey import Pubkey
 from solders.system_program import TransferParams, transfer
 from solders.transaction import VersionedTransaction
 from solders.transaction_metadata import FailedTransactionMetadata
@@ -308,42 +306,6 @@ def test_blocks_round_trip_through_rpc_json() -> None:
 # -- the workload executes as planted ------------------------------------------------------------
 
 
-def execute(chain: DevnetChain) -> tuple[LiteSVM, int, int]:
-    """Run the canonical chain's good transactions in LiteSVM; returns (svm, ok, failed)."""
-    # LiteSVM does not know L1 hashes as blockhashes; the window is checked by the test above.
-    svm = LiteSVM().with_blockhash_check(False)
-    ok = failed = 0
-    for block in chain.canonical():
-        marks = {(p.tx_index, p.position): p.what for p in chain.planted(block.hash)}
-        for tx in block.transactions:
-            if tx.to != INBOX or tx.status != 1:
-                continue
-            message = decode(tx.input, tx.value)
-            if isinstance(message, Deposit):
-                key = Pubkey(message.recipient)
-                account = svm.get_account(key)
-                lamports = message.lamports + (0 if account is None else account.lamports)
-                svm.set_account(key, Account(lamports, b"", SYSTEM_PROGRAM_ID, False))
-            elif isinstance(message, Batch):
-                for position, raw in enumerate(message.transactions):
-                    what = marks.get((tx.index, position))
-                    if what is not None and what != FAILED:
-                        continue  # rejected: never executed
-                    result = svm.send_transaction(VersionedTransaction.from_bytes(raw))
-                    if what == FAILED:
-                        assert isinstance(result, FailedTransactionMetadata), block.number
-                        assert "Custom(1)" in str(result.err()), result.err()
-                        failed += 1
-                    else:
-                        assert not isinstance(result, FailedTransactionMetadata), (
-                            block.number,
-                            result.err(),
-                            result.meta().logs(),
-                        )
-                        ok += 1
-    return svm, ok, failed
-
-
 @pytest.mark.parametrize(
     "settings",
     [
@@ -356,18 +318,21 @@ def execute(chain: DevnetChain) -> tuple[LiteSVM, int, int]:
 def test_workload_executes_as_planted(settings: DevnetSettings) -> None:
     chain = DevnetChain(settings, INBOX)
     run(chain, 60)
-    svm, ok, failed = execute(chain)
-    assert ok > 40 * settings.txs_per_block * 0.8
+    svm, runs = execute(chain)
+    for tx in runs:
+        if tx.planted_to_fail:
+            assert isinstance(tx.result, FailedTransactionMetadata), tx.block
+            assert "Custom(1)" in str(tx.result.err()), tx.result.err()
+        else:
+            assert not isinstance(tx.result, FailedTransactionMetadata), (
+                tx.block,
+                tx.result.err(),
+                tx.result.meta().logs(),
+            )
+    failed = sum(tx.failed for tx in runs)
+    assert len(runs) - failed > 40 * settings.txs_per_block * 0.8
     assert failed > 0
-    # The model the workload keeps agrees with the runtime to the lamport.
-    model = chain._model
-    for user in range(model.funded):
-        public = Pubkey(chain._workload.user(user)[0])
-        assert svm.get_balance(public) == model.balances[user], user
-    for (address, _, _), amount in zip(model.token_accounts, model.token_amounts, strict=True):
-        account = svm.get_account(Pubkey(address))
-        assert account is not None
-        assert int.from_bytes(account.data[64:72], "little") == amount
+    assert_model_agrees(chain, svm)
 
 
 # -- the source: start, restart, foreign heads ---------------------------------------------------

@@ -5,10 +5,9 @@ its catch-all."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from typing import Any
 
+import clirun
 import msgspec
 from hypothesis import example, given
 from hypothesis import strategies as st
@@ -93,10 +92,7 @@ thread.join()
 def test_a_deep_request_is_an_error_after_the_relay_key_is_loaded() -> None:
     # Found while running the whole suite: eth_account (py_ecc) raised the process's recursion
     # limit to 100,000, and the request above then overflowed the C stack: SIGSEGV.
-    done = subprocess.run(
-        [sys.executable, "-c", _AFTER_A_RELAY_KEY], capture_output=True, text=True, timeout=120
-    )
-    assert done.returncode == 0, (done.returncode, done.stderr[-500:])
+    done = clirun.python("-c", _AFTER_A_RELAY_KEY, timeout=120, code=0)
     outcome, limit = done.stdout.rsplit(maxsplit=1)
     assert outcome == "decode error"
     assert int(limit) < 100_000  # the interpreter's own limit, restored

@@ -6,10 +6,9 @@ depend on LMDB: the node tests run them on it)."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import textwrap
 
+import clirun
 from solders.hash import Hash
 from solders.instruction import Instruction
 from solders.keypair import Keypair
@@ -193,10 +192,7 @@ RSS_PROBE = textwrap.dedent(
 
 
 def probe(mode: str) -> tuple[int, list[int]]:
-    out = subprocess.run(
-        [sys.executable, "-c", RSS_PROBE, mode], capture_output=True, text=True, timeout=300
-    )
-    assert out.returncode == 0, out.stderr
+    out = clirun.python("-c", RSS_PROBE, mode, timeout=300, code=0)
     counted, *grown = (int(v) for v in out.stdout.split())
     return counted, grown
 

@@ -16,6 +16,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import clirun
 import pytest
 import zmq
 from streamkit import free_endpoint, stream_settings, wait_until
@@ -234,10 +235,7 @@ def test_a_child_whose_node_dies_exits_and_frees_the_port() -> None:
 def test_the_node_process_counts_the_messages() -> None:
     # The counter is the node process's global MeterProvider's, installed once per process:
     # this test runs in a fresh process (`_count_messages` below) that installs its own.
-    done = subprocess.run(
-        _this_file("count"), capture_output=True, text=True, timeout=120, env=ENV, check=False
-    )
-    assert done.returncode == 0, done.stderr
+    done = clirun.python(__file__, "count", env=ENV, timeout=120, code=0)
     report = json.loads(done.stdout.splitlines()[-1])  # after anything logged to stdout
     counted, received = report["counted"], report["received"]
     assert sum(counted.values()) == report["messages_sent"]

@@ -7,15 +7,12 @@ from itertools import pairwise
 from typing import Any
 
 import pytest
-from solders.account import Account
-from solders.litesvm import LiteSVM
-from solders.pubkey import Pubkey
+from planted import assert_model_agrees, execute
 from solders.transaction import VersionedTransaction
-from solders.transaction_metadata import FailedTransactionMetadata
 
 from monmouth.app import devnet_chain
 from monmouth.core.config import DevnetSettings
-from monmouth.core.inbox import DEFAULT_INBOX_ADDRESS, Batch, Deposit, decode
+from monmouth.core.inbox import DEFAULT_INBOX_ADDRESS, Batch, decode
 from monmouth.core.l1 import L1Block
 from monmouth.core.reasons import Reason
 from monmouth.devnet import BLOCKHASH_WINDOW, FAILED, OK, DevnetChain, Planted
@@ -149,36 +146,6 @@ def test_patterns_are_what_they_say() -> None:
     assert checked == set(MEV_PATTERNS)
 
 
-def execute(chain: DevnetChain) -> tuple[LiteSVM, int]:
-    """Run the canonical chain in LiteSVM: planted OK succeed, FAILED fail, rejections skipped."""
-    svm = LiteSVM().with_blockhash_check(False)
-    patterned = 0
-    for block in chain.canonical():
-        marks = {(p.tx_index, p.position): p for p in chain.planted(block.hash)}
-        for tx in block.transactions:
-            if tx.to != INBOX or tx.status != 1:
-                continue
-            message = decode(tx.input, tx.value)
-            if isinstance(message, Deposit):
-                key = Pubkey(message.recipient)
-                account = svm.get_account(key)
-                lamports = message.lamports + (0 if account is None else account.lamports)
-                svm.set_account(key, Account(lamports, b"", SYSTEM_PROGRAM_ID, False))
-            elif isinstance(message, Batch):
-                for position, raw in enumerate(message.transactions):
-                    mark = marks.get((tx.index, position))
-                    if mark is not None and mark.what not in (OK, FAILED):
-                        continue  # rejected: never executed
-                    result = svm.send_transaction(VersionedTransaction.from_bytes(raw))
-                    failed = isinstance(result, FailedTransactionMetadata)
-                    assert failed == (mark is not None and mark.what == FAILED), (
-                        block.number,
-                        mark,
-                    )
-                    patterned += mark is not None and mark.pattern is not None
-    return svm, patterned
-
-
 @pytest.mark.parametrize(
     "settings",
     [
@@ -190,17 +157,12 @@ def execute(chain: DevnetChain) -> tuple[LiteSVM, int]:
 )
 def test_patterns_execute_as_planted(settings: DevnetSettings) -> None:
     chain = chain_of(settings, 60)
-    svm, patterned = execute(chain)
-    assert patterned > 40
-    # The model the workload keeps agrees with the runtime to the lamport and the token.
-    model = chain._model
-    for user in range(model.funded):
-        public = Pubkey(chain._workload.user(user)[0])
-        assert svm.get_balance(public) == model.balances[user], user
-    for (address, _, _), amount in zip(model.token_accounts, model.token_amounts, strict=True):
-        account = svm.get_account(Pubkey(address))
-        assert account is not None
-        assert int.from_bytes(account.data[64:72], "little") == amount
+    svm, runs = execute(chain)
+    for tx in runs:
+        # Planted OK succeed, planted FAILED fail (the workload's own as well).
+        assert tx.failed == tx.planted_to_fail, (tx.block, tx.mark)
+    assert sum(tx.mark is not None and tx.mark.pattern is not None for tx in runs) > 40
+    assert_model_agrees(chain, svm)
     if settings.workload == "transfers":  # no tokens: no sandwich, the other three in turn
         assert SVM_SANDWICH not in {p.pattern for marks in patterns(chain).values() for p in marks}
 

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
+import clirun
 import pytest
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -15,9 +14,8 @@ ROOT = Path(__file__).resolve().parents[3]
 @pytest.mark.slow
 @pytest.mark.timeout(240)
 def test_bench_solana_rpc_json() -> None:
-    proc = subprocess.run(
-        [
-            sys.executable,
+    proc = clirun.python(
+        *(
             str(ROOT / "benches" / "bench_solana_rpc.py"),
             "--blocks=4",
             "--seconds=0.3",
@@ -28,13 +26,10 @@ def test_bench_solana_rpc_json() -> None:
             "--txs-per-block=20",
             "--load-rate=100",
             "--json",
-        ],
-        capture_output=True,
-        text=True,
+        ),
         timeout=200,
-        check=False,
+        code=0,
     )
-    assert proc.returncode == 0, proc.stderr[-3000:]
     result = json.loads(proc.stdout.strip().splitlines()[-1])
     for method in (
         "getAccountInfo",
