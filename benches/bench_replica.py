@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import functools
-import socket
 import tempfile
 import threading
 import time
@@ -31,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 import anyio
+from bench_stream import free_port_pair
 from report import emit
 
 from monmouth.app import build_node
@@ -43,21 +43,6 @@ from monmouth.stream.segments import block_segment, decode_block_data
 
 #: Plugins that would bind ports stay off: the benchmark measures the stream.
 NO_PORTS = {"rpc": {"address": None}, "monitoring": {"address": None}}
-
-
-def free_port() -> int:
-    """A loopback port whose next one (the request socket) is free too, now."""
-    for _ in range(100):
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            port = int(probe.getsockname()[1])
-        try:
-            with socket.socket() as nxt:
-                nxt.bind(("127.0.0.1", port + 1))
-        except OSError:
-            continue
-        return port
-    raise RuntimeError("no free pair of ports")
 
 
 def segment_cost(store: Store) -> dict[str, Any]:
@@ -93,7 +78,7 @@ def segment_cost(store: Store) -> dict[str, Any]:
 def follow(replay: Path, workdir: Path, details: bool) -> dict[str, Any]:
     """One executor over `replay` with a replica following it; returns the rates (and, with
     details, the segment cost measured on the executor's log)."""
-    endpoint = f"tcp://127.0.0.1:{free_port()}"
+    endpoint = f"tcp://127.0.0.1:{free_port_pair()}"  # the replica asks at the next port
     executor = load_settings(
         None,
         data_dir=workdir / "executor",

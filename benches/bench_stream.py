@@ -52,6 +52,7 @@ import bisect
 import multiprocessing
 import os
 import resource
+import socket
 import tempfile
 import time
 from dataclasses import dataclass
@@ -64,7 +65,7 @@ import numpy as np
 from report import emit
 
 from monmouth.app import build_node
-from monmouth.bench import free_endpoints, generate
+from monmouth.bench import generate
 from monmouth.core.config import load_settings
 from monmouth.core.notifications import FinishedHeight
 from monmouth.core.sources.replay import ReplaySource, write_replay
@@ -106,7 +107,7 @@ class Received(TypedDict):
 # ---------------------------------------------------------------------- the subscriber process
 
 
-def subscribe(endpoint: str, request: str, last_block: int, conn: Connection) -> None:
+def subscribe(endpoint: str, last_block: int, conn: Connection) -> None:
     """Receive everything, check the sequence, time the `block` messages, report on `conn`.
 
     Sends "ready" once a heartbeat arrived (the publisher then has its subscriptions and it has
@@ -117,7 +118,7 @@ def subscribe(endpoint: str, request: str, last_block: int, conn: Connection) ->
     first = end = 0.0
     counted = total = replayed = expected = 0
     final: int | None = None
-    with Subscriber(endpoint, request_endpoint=request) as sub:
+    with Subscriber(endpoint) as sub:
         deadline = now() + READY_TIMEOUT
         while True:
             msg = sub.receive(0.1)
@@ -210,6 +211,23 @@ def _report(
 # ---------------------------------------------------------------------- the node's side
 
 
+def free_port_pair() -> int:
+    """A port P with P and P+1 free on loopback (the publisher and its request socket)."""
+    for _ in range(100):
+        with socket.socket() as a:
+            a.bind(("127.0.0.1", 0))
+            port: int = a.getsockname()[1]
+            if port >= 65535:
+                continue
+            with socket.socket() as b:
+                try:
+                    b.bind(("127.0.0.1", port + 1))
+                except OSError:
+                    continue
+        return port
+    raise RuntimeError("no two adjacent free ports on 127.0.0.1")
+
+
 @dataclass(frozen=True, slots=True)
 class Run:
     subscribers: int
@@ -248,12 +266,13 @@ def commit_times(finished: list[tuple[int, float]], numbers: list[int]) -> dict[
 
 def run(replay: Path, workdir: Path, subscribers: int, numbers: list[int]) -> Run:
     """One fresh node over `replay` (blocks `numbers`), with `subscribers` subscriber processes."""
-    endpoint, request = free_endpoints()
+    port = free_port_pair()
+    endpoint = f"tcp://127.0.0.1:{port}"
     settings = load_settings(
         None,
         data_dir=workdir / "data",
         store={"sync": True},
-        stream={"publish": endpoint, "request": request},
+        stream={"publish": endpoint},
     )
     finished: list[tuple[int, float]] = []
 
@@ -269,7 +288,7 @@ def run(replay: Path, workdir: Path, subscribers: int, numbers: list[int]) -> Ru
                 ours, theirs = ctx.Pipe()
                 proc = ctx.Process(
                     target=subscribe,
-                    args=(endpoint, request, numbers[-1], theirs),
+                    args=(endpoint, numbers[-1], theirs),
                     name=f"bench-subscriber-{i}",
                     daemon=True,
                 )
