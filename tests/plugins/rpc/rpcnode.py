@@ -144,6 +144,12 @@ def serving(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
         node.close()
 
 
+@pytest.fixture(scope="module", name="served")
+def served_fixture(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
+    """`serving`, once per test module: a module that imports this has the fixture `served`."""
+    yield from serving(tmp_path_factory)
+
+
 @dataclass
 class Child:
     """A server child started on its own (not by the plugin), for limits the plugin's

@@ -3,21 +3,19 @@ parsed by solders' response type."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from rpcnode import Served, parse, serving
+from rpcnode import (
+    Served,
+    parse,
+    served_fixture,  # noqa: F401 (the `served` fixture)
+)
 from solders.rpc import responses as r
 
 from monmouth.rust_svm.accounts import AccountRecord
 
 pytestmark = pytest.mark.timeout(120)
-
-
-@pytest.fixture(scope="module")
-def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
-    yield from serving(tmp_path_factory)
 
 
 CALLS: list[tuple[str, Any, Any]] = [

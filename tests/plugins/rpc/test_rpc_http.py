@@ -11,14 +11,13 @@ from urllib.parse import urlsplit
 
 import httpx
 import pytest
-from rpcnode import Served, servers, serving
+from rpcnode import (
+    Served,
+    served_fixture,  # noqa: F401 (the `served` fixture)
+    servers,
+)
 
 pytestmark = pytest.mark.timeout(120)
-
-
-@pytest.fixture(scope="module")
-def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
-    yield from serving(tmp_path_factory)
 
 
 @pytest.fixture

@@ -6,12 +6,15 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-from collections.abc import Iterator
 
 import base58
 import pytest
 import zstandard
-from rpcnode import Served, parse, serving
+from rpcnode import (
+    Served,
+    parse,
+    served_fixture,  # noqa: F401 (the `served` fixture)
+)
 from solders.hash import Hash
 from solders.keypair import Keypair
 from solders.message import Message, to_bytes_versioned
@@ -37,11 +40,6 @@ from monmouth.plugins.rpc.accounts import TOKEN_2022_PROGRAM, TOKEN_PROGRAM, tok
 from monmouth.rust_svm.accounts import AccountRecord
 
 pytestmark = pytest.mark.timeout(120)
-
-
-@pytest.fixture(scope="module")
-def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
-    yield from serving(tmp_path_factory)
 
 
 def _json(answer: object) -> str:

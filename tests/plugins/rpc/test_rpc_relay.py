@@ -5,11 +5,17 @@ devnet's relay is `monmouth dev`'s); everything else is real."""
 from __future__ import annotations
 
 import base64
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 
 import base58
 import pytest
-from rpcnode import Served, parse, serving, signed_transfer, user
+from rpcnode import (
+    Served,
+    parse,
+    served_fixture,  # noqa: F401 (the `served` fixture)
+    signed_transfer,
+    user,
+)
 from solders.keypair import Keypair
 from solders.pubkey import Pubkey
 from solders.rpc.responses import GetSignatureStatusesResp
@@ -19,11 +25,6 @@ from monmouth.hooks import RelayError
 from monmouth.plugins.rpc.methods import airdrop_id
 
 pytestmark = pytest.mark.timeout(120)
-
-
-@pytest.fixture(scope="module")
-def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
-    yield from serving(tmp_path_factory)
 
 
 class FakeRelay:

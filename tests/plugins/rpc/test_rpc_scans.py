@@ -4,12 +4,15 @@ checked against the store, through raw JSON-RPC and solana-py."""
 from __future__ import annotations
 
 import base64
-from collections.abc import Iterator
 
 import anyio
 import base58
 import pytest
-from rpcnode import Served, parse, serving
+from rpcnode import (
+    Served,
+    parse,
+    served_fixture,  # noqa: F401 (the `served` fixture)
+)
 from solana.rpc.async_api import AsyncClient
 from solana.rpc.models import MemcmpOpts, TokenAccountOpts
 from solders.pubkey import Pubkey
@@ -24,11 +27,6 @@ from monmouth.plugins.rpc.accounts import TOKEN_PROGRAM, token_amount
 from monmouth.rust_svm.accounts import AccountRecord
 
 pytestmark = pytest.mark.timeout(120)
-
-
-@pytest.fixture(scope="module")
-def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
-    yield from serving(tmp_path_factory)
 
 
 def token_state(served: Served) -> dict[bytes, AccountRecord]:

@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import base64
-from collections.abc import Iterator
 
 import pytest
-from rpcnode import Served, parse, serving, signed_transfer, user
+from rpcnode import (
+    Served,
+    parse,
+    served_fixture,  # noqa: F401 (the `served` fixture)
+    signed_transfer,
+    user,
+)
 from solders.hash import Hash
 from solders.instruction import AccountMeta, Instruction
 from solders.keypair import Keypair
@@ -22,11 +27,6 @@ pytestmark = pytest.mark.timeout(120)
 
 ATA_PROGRAM = Pubkey.from_string("ATokenGPvbdGVxr1b2hvZbsiqW5xWH25efTNsLJA8knL")
 SYSTEM = Pubkey.from_string("11111111111111111111111111111111")
-
-
-@pytest.fixture(scope="module")
-def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
-    yield from serving(tmp_path_factory)
 
 
 def b64(tx: Transaction) -> str:

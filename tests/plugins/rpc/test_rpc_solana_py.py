@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import anyio
 import pytest
-from rpcnode import Served, samples, serving
+from rpcnode import (
+    Served,
+    samples,
+    served_fixture,  # noqa: F401 (the `served` fixture)
+)
 from solana.rpc.async_api import AsyncClient
 from solana.rpc.commitment import Confirmed, Finalized, Processed
 from solana.rpc.models import DataSliceOpts
@@ -16,11 +18,6 @@ from solders.pubkey import Pubkey
 from solders.signature import Signature
 
 pytestmark = pytest.mark.timeout(120)
-
-
-@pytest.fixture(scope="module")
-def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
-    yield from serving(tmp_path_factory)
 
 
 def test_reads(served: Served) -> None:

@@ -7,13 +7,17 @@ from __future__ import annotations
 import base64
 import functools
 from collections import defaultdict
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import anyio
 import pytest
-from rpcnode import Served, parse, plugin_url, serving
+from rpcnode import (
+    Served,
+    parse,
+    plugin_url,
+    served_fixture,  # noqa: F401 (the `served` fixture)
+)
 from solana.rpc.async_api import AsyncClient
 from solana.rpc.commitment import Confirmed
 from solders.hash import Hash
@@ -35,11 +39,6 @@ from monmouth.rust_svm.wire import layout
 pytestmark = pytest.mark.timeout(180)
 
 ACCOUNT_INDEXES = ("by_owner", "token_by_owner", "token_by_mint", "token_by_delegate")
-
-
-@pytest.fixture(scope="module")
-def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
-    yield from serving(tmp_path_factory)
 
 
 def executed(served: Served) -> list[TxRecord]:

@@ -5,22 +5,23 @@ itself, so a call that answers at all was answered in Agave's shape."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import base58
 import pytest
-from rpcnode import ROOT, Served, run_node_script, samples, serving, user
+from rpcnode import (
+    ROOT,
+    Served,
+    run_node_script,
+    samples,
+    served_fixture,  # noqa: F401 (the `served` fixture)
+    user,
+)
 from solders.hash import Hash
 
 pytestmark = pytest.mark.timeout(120)
 
 SCRIPT = Path(__file__).with_name("web3_client.mjs")
-
-
-@pytest.fixture(scope="module")
-def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
-    yield from serving(tmp_path_factory)
 
 
 def test_web3js(served: Served) -> None:
