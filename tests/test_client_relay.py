@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 from anvil import DEV_PRIVATE_KEY, Anvil
 from chainbuilder import keypair, sol_transfer
+from streamkit import wait_until
 
 from monmouth.app import build_node, l1_relay_for
 from monmouth.client.relay import L1Relay, load_key
@@ -54,13 +55,6 @@ def inbox_messages(anvil: Anvil) -> list[inbox.Message]:
             if (tx.get("to") or "").lower() == INBOX:
                 out.append(inbox.decode(bytes.fromhex(tx["input"][2:]), int(tx["value"], 16)))
     return out
-
-
-def wait_for(condition: Callable[[], bool], timeout: float = 20) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.02)
 
 
 def latest_hash(anvil: Anvil) -> bytes:
@@ -136,14 +130,14 @@ def test_what_arrives_within_the_window_is_one_l1_transaction(
     relay.send_transactions(txs[:1])
     relay.send_transactions(txs[1:])
     relay.deposit(bytes(keypair(3).pubkey()), 5)
-    wait_for(lambda: relay.landed == 2)
+    wait_until(lambda: relay.landed == 2, 20)
     assert inbox_messages(anvil) == [
         inbox.Batch(tuple(txs)),
         inbox.Deposit(bytes(keypair(3).pubkey()), 5),
     ]
     # The next arrival is the next L1 transaction.
     relay.send_transactions([sol_transfer(keypair(1), keypair(2).pubkey(), 4, blockhash)])
-    wait_for(lambda: relay.landed == 3)
+    wait_until(lambda: relay.landed == 3, 20)
     assert len(inbox_messages(anvil)) == 3
 
 
@@ -157,12 +151,12 @@ def test_transactions_whose_blockhash_left_the_window_are_dropped(
     stale = sol_transfer(keypair(1), keypair(2).pubkey(), 8, old)
     unknown = sol_transfer(keypair(1), keypair(2).pubkey(), 9, bytes(range(32)))
     relay.send_transactions([stale, fresh, unknown])
-    wait_for(lambda: relay.landed == 1)
+    wait_until(lambda: relay.landed == 1, 20)
     assert relay.expired == 2
     assert inbox_messages(anvil) == [inbox.Batch((fresh,))]
     # A batch of expired transactions only is no L1 transaction at all.
     relay.send_transactions([stale])
-    wait_for(lambda: relay.expired == 3)
+    wait_until(lambda: relay.expired == 3, 20)
     assert relay.landed == 1 and len(inbox_messages(anvil)) == 1
 
 
@@ -175,7 +169,7 @@ def test_an_unreachable_node_is_retried_until_it_answers(
     relay.send_transactions([tx])
     time.sleep(1.5)  # the relay's calls fail meanwhile; it backs off and tries again
     anvil.start()
-    wait_for(lambda: relay.landed == 1, timeout=40)
+    wait_until(lambda: relay.landed == 1, 40)
     assert inbox_messages(anvil) == [inbox.Batch((tx,))]
 
 
@@ -186,10 +180,10 @@ def test_a_sent_transaction_still_pending_is_waited_for_not_sent_again(
     relay = relays(anvil.url, batch_window=0, receipt_timeout=0.3)
     tx = sol_transfer(keypair(1), keypair(2).pubkey(), 1, latest_hash(anvil))
     relay.send_transactions([tx])
-    wait_for(lambda: len(anvil.rpc("txpool_content")["pending"]) == 1)
+    wait_until(lambda: len(anvil.rpc("txpool_content")["pending"]) == 1, 20)
     time.sleep(1.2)  # several receipt timeouts: each finds the transaction still in the pool
     anvil.mine(1)
-    wait_for(lambda: relay.landed == 1)
+    wait_until(lambda: relay.landed == 1, 20)
     assert inbox_messages(anvil) == [inbox.Batch((tx,))]
     anvil.mine(1)
     assert len(inbox_messages(anvil)) == 1

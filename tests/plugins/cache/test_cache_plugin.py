@@ -7,8 +7,6 @@ import json
 import os
 import subprocess
 import sys
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 import clirun
@@ -16,6 +14,7 @@ import httpx
 import pytest
 from ports import free_port
 from prometheus_client.parser import text_string_to_metric_families
+from streamkit import wait_until
 
 from monmouth.core.config import load_settings
 from monmouth.core.errors import ConfigError
@@ -135,13 +134,6 @@ def _scrape(text: str) -> dict[str, float]:
     return totals
 
 
-def _until(check: Callable[[], bool], what: str, timeout: float = 120) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        assert time.monotonic() < deadline, what
-        time.sleep(0.1)
-
-
 def test_metrics_and_top_show_the_cache(tmp_path: Path) -> None:
     """A devnet node with a hot tier of 20 KB: its counters and gauges in /metrics add up, and
     `monmouth top --json` shows a hit rate and the hot tier within its budget."""
@@ -175,7 +167,11 @@ def test_metrics_and_top_show_the_cache(tmp_path: Path) -> None:
                 return _scrape(response.text)
 
             # While it runs: top samples twice, so the hit rate is over an interval of blocks.
-            _until(lambda: scraped().get("monmouth_blocks_committed_total", 0) >= 10, "no blocks")
+            wait_until(
+                lambda: scraped().get("monmouth_blocks_committed_total", 0) >= 10,
+                120,
+                what="blocks",
+            )
             top = clirun.monmouth("top", "--json", "--endpoint", url, code=0)
             (view,) = json.loads(top.stdout)["instances"]
             assert view["up"] and 0 < view["cache_hit_rate"] < 1
