@@ -15,12 +15,14 @@ from ports import free_endpoint
 
 from monmouth.app import build_node, make_source
 from monmouth.core.config import Settings, load_settings
+from monmouth.core.plugins import load_plugins
 from monmouth.roles.analyzer import Analyzer
 
 __all__ = [
     "AnalyzerThread",
     "NodeThread",
     "analyzer_settings",
+    "analyzer_with",
     "free_endpoint",
     "stream_settings",
     "wait_until",
@@ -46,6 +48,12 @@ def analyzer_settings(
     """
     stream = {"upstream": [upstream], **more.pop("stream", {})}
     return stream_settings(data_dir, publish, role="analyzer", stream=stream, **more)
+
+
+def analyzer_with(settings: Settings, **plugins: object) -> Analyzer:
+    """An analyzer of `settings` with the plugins they enable and `plugins` registered too,
+    each under its keyword's name (so that its `[plugins.NAME]` table applies)."""
+    return Analyzer(settings, plugins=load_plugins(settings, extra=list(plugins.items())))
 
 
 class NodeThread:

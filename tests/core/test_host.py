@@ -8,6 +8,7 @@ import functools
 from pathlib import Path
 
 import anyio
+from streamkit import analyzer_with
 
 from monmouth.app import build_node, make_source
 from monmouth.core.config import Settings, load_settings
@@ -75,7 +76,7 @@ def _follower(tmp_path: Path, role: str) -> Settings:
 def test_an_analyzer_is_a_host_without_state(tmp_path: Path) -> None:
     settings = _follower(tmp_path, "analyzer")
     seen = Seen()
-    analyzer = Analyzer(settings, plugins=load_plugins(settings, extra=[("seen", seen)]))
+    analyzer = analyzer_with(settings, seen=seen)
     try:
         assert seen.seen == [
             (

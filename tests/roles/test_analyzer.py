@@ -12,6 +12,7 @@ import pytest
 from streamkit import (
     AnalyzerThread,
     analyzer_settings,
+    analyzer_with,
     free_endpoint,
     stream_settings,
     wait_until,
@@ -148,9 +149,7 @@ def test_analyzer_matches_the_executor(tmp_path: Path) -> None:
     try:
         an_settings = follower_settings(tmp_path, endpoint, own)
         outside = Recorder()
-        analyzer = Analyzer(
-            an_settings, plugins=load_plugins(an_settings, extra=[("rec", outside)])
-        )
+        analyzer = analyzer_with(an_settings, rec=outside)
         assert outside.nodes == [analyzer]
         assert outside.hooks() == ["startup", "end_of_startup"]
         assert sorted(analyzer.kinds) == ["block", "revert", "slot", "transaction", "writes"]
@@ -247,9 +246,7 @@ def test_a_halting_plugin_stops_the_analyzer(tmp_path: Path) -> None:
     try:
         an_settings = follower_settings(tmp_path, endpoint, plugins={"boom": {"on_error": "halt"}})
         plugin = Boom()
-        analyzer = Analyzer(
-            an_settings, plugins=load_plugins(an_settings, extra=[("boom", plugin)])
-        )
+        analyzer = analyzer_with(an_settings, boom=plugin)
         running = AnalyzerThread(analyzer)
         try:
             wait_until(analyzer.joined.is_set)

@@ -30,6 +30,7 @@ from streamkit import (
     AnalyzerThread,
     NodeThread,
     analyzer_settings,
+    analyzer_with,
     free_endpoint,
     stream_settings,
     wait_until,
@@ -356,9 +357,7 @@ def test_an_analyzer_behind_the_log_says_what_is_missing(tmp_path: Path) -> None
     try:
         executor.join(120)
         plugin = Accounts()
-        running = AnalyzerThread(
-            Analyzer(an_settings, plugins=load_plugins(an_settings, extra=[("accounts", plugin)]))
-        )
+        running = AnalyzerThread(analyzer_with(an_settings, accounts=plugin))
         # The log holds the last 4 blocks only: a first run cannot see the chain's start.
         running.thread.join(60)
         assert not running.thread.is_alive()
@@ -385,9 +384,7 @@ def test_a_restarted_analyzer_behind_the_log_names_the_first_missing_height(
     executor = NodeThread(ex_settings, max_blocks=5)
     try:
         plugin = Accounts()
-        running = AnalyzerThread(
-            Analyzer(an_settings, plugins=load_plugins(an_settings, extra=[("accounts", plugin)]))
-        )
+        running = AnalyzerThread(analyzer_with(an_settings, accounts=plugin))
         executor.join(120)
         head = executor.node.stats.head
         assert head is not None
@@ -422,9 +419,7 @@ def test_an_upstream_without_writes_is_refused(tmp_path: Path) -> None:
     executor = NodeThread(ex_settings, max_blocks=3)
     try:
         plugin = Accounts()
-        running = AnalyzerThread(
-            Analyzer(an_settings, plugins=load_plugins(an_settings, extra=[("accounts", plugin)]))
-        )
+        running = AnalyzerThread(analyzer_with(an_settings, accounts=plugin))
         executor.join(120)
         running.thread.join(60)
         assert not running.thread.is_alive()

@@ -29,6 +29,7 @@ from streamkit import (
     AnalyzerThread,
     NodeThread,
     analyzer_settings,
+    analyzer_with,
     free_endpoint,
     stream_settings,
     wait_until,
@@ -37,10 +38,8 @@ from streamkit import (
 from monmouth.commands import ask_instance
 from monmouth.core.errors import UserError
 from monmouth.core.payloads import BlockInfo
-from monmouth.core.plugins import load_plugins
 from monmouth.core.state import Store
 from monmouth.hooks import Host, hookimpl
-from monmouth.roles.analyzer import Analyzer
 from monmouth.stream.schema import Reply, Request
 from monmouth.stream.security import generate_keys, next_port
 from monmouth.stream.subscriber import ask
@@ -373,7 +372,7 @@ def test_the_answer_says_how_far_a_plugin_is_behind_the_executor(tmp_path: Path)
     node = NodeThread(ex_settings, max_blocks=30, start=start)
     held = HeldBack()
     settings = analyzer_settings(tmp_path / "analyzer", endpoint, own, plugins=NO_SERVERS)
-    analyzer = Analyzer(settings, plugins=load_plugins(settings, extra=[("held", held)]))
+    analyzer = analyzer_with(settings, held=held)
     running = AnalyzerThread(analyzer)
     requests = next_port(own)
     try:
@@ -432,7 +431,7 @@ def test_an_analyzer_with_curve_serves_only_allowed_clients(tmp_path: Path) -> N
         },
         plugins=NO_SERVERS,
     )
-    analyzer = Analyzer(settings, plugins=load_plugins(settings, extra=[("held", held)]))
+    analyzer = analyzer_with(settings, held=held)
     try:
         requests = next_port(own)
         answer = ask_instance(

@@ -14,6 +14,7 @@ from streamkit import (
     AnalyzerThread,
     NodeThread,
     analyzer_settings,
+    analyzer_with,
     free_endpoint,
     stream_settings,
     wait_until,
@@ -21,9 +22,7 @@ from streamkit import (
 
 from monmouth.core.config import load_settings
 from monmouth.core.payloads import BlockInfo
-from monmouth.core.plugins import load_plugins
 from monmouth.hooks import hookimpl
-from monmouth.roles.analyzer import Analyzer
 from monmouth.roles.monitor import Alert, Monitor
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
@@ -61,7 +60,7 @@ def test_the_monitor_shows_an_analyzer_falling_behind_and_catching_up(tmp_path: 
         stream={"instance": "analyzer"},
         plugins={**NO_SERVERS, "gate": {"queue_size": 1}},
     )
-    behind = Analyzer(settings, plugins=load_plugins(settings, extra=[("gate", gate)]))
+    behind = analyzer_with(settings, gate=gate)
     monitor = Monitor(
         load_settings(
             None,
