@@ -15,13 +15,14 @@ from __future__ import annotations
 
 import functools
 import os
+import signal
 import subprocess
 import sys
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import IO
 
-__all__ = ["MONMOUTH", "monmouth", "python", "spawn"]
+__all__ = ["MONMOUTH", "monmouth", "python", "spawn", "stop"]
 
 #: The command line of the CLI of this test environment (the interpreter running the tests,
 #: so the monmouth under test, whatever `monmouth` on PATH is).
@@ -106,3 +107,12 @@ def spawn(
         text=True,
         env=_environment(env, variables),
     )
+
+
+def stop(proc: subprocess.Popen[str], signum: int = signal.SIGTERM, timeout: float = 60) -> str:
+    """Signal a `spawn`ed process (SIGTERM as a service manager, SIGINT as Ctrl-C) and wait for
+    its end; fails unless it exited 0. Its stderr, when that was a pipe (else "")."""
+    proc.send_signal(signum)
+    _, err = proc.communicate(timeout=timeout)
+    assert proc.returncode == 0, err
+    return err or ""

@@ -5,7 +5,6 @@ from __future__ import annotations
 import functools
 import json
 import os
-import signal
 import sys
 import time
 from pathlib import Path
@@ -144,9 +143,7 @@ def test_sigterm_stops_cleanly_and_restart_continues(tmp_path: Path) -> None:
             head = status(data)["head_number"]
             if isinstance(head, int) and head >= 10:
                 break
-    proc.send_signal(signal.SIGTERM)
-    _, err = proc.communicate(timeout=60)
-    assert proc.returncode == 0, err
+    clirun.stop(proc)
     first = status(data)
     assert isinstance(first["head_number"], int) and first["head_number"] >= 10
     monmouth("run", "--data-dir", str(data), "--blocks", "5")

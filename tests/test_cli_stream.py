@@ -6,8 +6,6 @@ from __future__ import annotations
 import functools
 import json
 import os
-import signal
-import subprocess
 import time
 from pathlib import Path
 
@@ -31,11 +29,7 @@ spawn = functools.partial(clirun.spawn, env=ENV)
 monmouth = functools.partial(clirun.monmouth, env=ENV, timeout=120)
 
 
-def stop(proc: subprocess.Popen[str]) -> str:
-    proc.send_signal(signal.SIGTERM)
-    _, err = proc.communicate(timeout=30)
-    assert proc.returncode == 0, err
-    return err
+stop = functools.partial(clirun.stop, timeout=30)
 
 
 def test_subscribe_prints_json_lines_and_a_replica_serves_status(tmp_path: Path) -> None:

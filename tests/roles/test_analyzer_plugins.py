@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -195,10 +194,6 @@ def test_monmouth_run_role_analyzer_with_rag(tmp_path: Path) -> None:
         with RagIndex(data / "rag", readonly=True) as index:
             return index.store.meta().head
 
-    def stop(proc: subprocess.Popen[str]) -> None:
-        proc.send_signal(signal.SIGTERM)
-        assert proc.wait(60) == 0
-
     def follow(blocks: int) -> None:
         executor = NodeThread(ex_settings, max_blocks=blocks)
         try:
@@ -212,7 +207,7 @@ def test_monmouth_run_role_analyzer_with_rag(tmp_path: Path) -> None:
             try:
                 wait_until(lambda: indexed() == (head.number, head.hash), timeout=120)
             finally:
-                stop(proc)
+                clirun.stop(proc)
         finally:
             executor.close()
 
