@@ -1,6 +1,6 @@
 """The CLI as users run it, `python -m monmouth ARGS` in a child process: the one way tests run
-it (`monmouth`, `spawn`), and the one way they run another script of this interpreter
-(`python`: a benchmark, `-c CODE`).
+it to its end (`monmouth`) or start a node and stop it as users do (`spawn`, `stop`), and the
+one way they run another script of this interpreter (`python`: a benchmark, `-c CODE`).
 
 A test module that runs them with its own defaults (an environment, a timeout, a working
 folder, the exit code it expects) binds those once with `functools.partial(monmouth, ...)`
