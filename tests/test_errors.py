@@ -123,7 +123,9 @@ def test_a_full_disk_exits_2_and_loses_nothing(tmp_path: Path) -> None:
         capture_output=True,
         text=True,
         timeout=240,
-        env={**ENV, "MONMOUTH_STORE__SYNC": "true"},
+        # Blocks 50 ms apart, each committed on its own, so that some are durable before the
+        # disk fills (a devnet flat out is a catch-up, committed in groups of many blocks).
+        env={**ENV, "MONMOUTH_STORE__SYNC": "true", "MONMOUTH_DEVNET__INTERVAL": "0.05"},
         preexec_fn=_file_size_limit(3_000_000),
     )
     assert proc.returncode == 2, proc.stderr
