@@ -60,7 +60,10 @@ __all__ = ["NICE", "PublisherProcess", "serve"]
 log = structlog.get_logger("monmouth.stream")
 
 #: How often the child reports progress (subscriptions are reported as soon as they change).
-_REPORT_INTERVAL = 0.05
+#: Progress only feeds the node's `monmouth_stream_messages` (scraped every few seconds); each
+#: report wakes a thread of the node that takes the interpreter lock from its execution, so
+#: four a second rather than twenty.
+_REPORT_INTERVAL = 0.25
 #: Commands written to the pipe in one go: a backlog goes in bounded pieces, not one copy.
 _BATCH = 256
 #: The child's niceness: execution first. During catch-up the node uses every core, and a

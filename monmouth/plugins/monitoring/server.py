@@ -47,12 +47,13 @@ class _Server(ThreadingHTTPServer):
         self.routes = routes
         if ":" in address[0]:
             self.address_family = socket.AF_INET6
-        super().__init__(address, _Handler)
         # `stop` wakes `serve` through this pair: between requests the thread sleeps until a
         # connection comes, where `serve_forever` woke every poll interval to look for a
         # shutdown (each time taking the interpreter lock from the node's executing thread).
+        # Made first: a failed bind calls `server_close` from the constructor.
         self._wake_rx, self._wake_tx = socket.socketpair()
         self._stopping = False
+        super().__init__(address, _Handler)
 
     def serve(self) -> None:
         """Answer connections until `stop` (what `serve_forever` does, without polling)."""
