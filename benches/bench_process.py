@@ -23,6 +23,11 @@ each part costs where wall time only says how much of the machine it got.
 - `life_total`: `monmouth run` from exec to exit with its children (their rusage when they were
   reaped), the interpreter's start, the imports and shutting down included.
 
+`run_N_cpu_ratio` is computed from these (the bench's CPU per transaction over the run's, all
+parts and subscribers included): what the rates' ratio would be if everything came out of the
+same saturated cores. It does not move with other sessions' load as the rates do; it ignores
+how much of the run's work the scheduler leaves for later (the publisher child at niceness 19).
+
     python benches/bench_process.py [--txs N] [--per-block N] [--subscribers 0,1] [--rounds R]
                                     [--json]
 """
@@ -311,7 +316,20 @@ def measure(blocks: list[L1Block], subscribers: list[int], rounds: int) -> dict[
             out[f"{name}_ratio"] = [round(x, 3) for x in ratios]
             out[f"{name}_ratio_median"] = round(statistics.median(ratios), 3)
         out[f"{name}_cpu_us_per_tx"] = [per_tx(r) for r in values]
+        if name != "bench":
+            # Computed, not measured: the ratio of the rates if every part's CPU came out of
+            # the same saturated cores (as on a machine the node fills), per round; it does
+            # not move with other sessions' load as the rates do.
+            cpu = [_window_total(r) for r in values]
+            bench_cpu = [_window_total(r) for r in runs["bench"]]
+            out[f"{name}_cpu_ratio"] = [
+                round(b / c, 3) for b, c in zip(bench_cpu, cpu, strict=True)
+            ]
     return out
+
+
+def _window_total(run: Run) -> float:
+    return sum(v for k, v in run.cpu.items() if k not in ("machine", "life_total"))
 
 
 def main() -> None:

@@ -104,3 +104,7 @@ def test_the_process_bench_runs(tmp_path: Path) -> None:
         # `monmouth run`'s own threads, named through the launcher.
         assert "plugin-monitori" in cpu["threads_by_name"]
     assert result["run_1_ratio"][0] > 0
+    # The bench's CPU per transaction over the run's, subscribers included.
+    (bench,) = result["bench_cpu_us_per_tx"]
+    (run_1,) = result["run_1_cpu_us_per_tx"]
+    assert abs(result["run_1_cpu_ratio"][0] - bench["total"] / run_1["total"]) < 0.02
