@@ -110,8 +110,9 @@ def _thread_label(pid: int, tid: int, nice: int, comm: str, names: dict[int, str
         return "main"
     if nice == _CHECKS_NICE:
         return "checks"
-    # Thread-3 (_relay) and monmouth-prefetch_0 count under one name per kind.
-    name = names.get(tid, comm)
+    # As the launcher names them in the kernel, so that both sides' names compare; and
+    # Thread-3 (_relay) and prefetch_0 count under one name per kind.
+    name = names.get(tid, comm).removeprefix("monmouth-")[:15]
     return re.sub(r"[-_]\d+\b", "", re.sub(r"^Thread-\d+ ", "", name)) or "thread"
 
 

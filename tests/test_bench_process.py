@@ -96,7 +96,8 @@ def test_the_process_bench_runs(tmp_path: Path) -> None:
         assert result[f"{name}_tps"][0] > 0
         (cpu,) = result[f"{name}_cpu_us_per_tx"]
         assert cpu["main"] > 0 and cpu["checks"] > 0
-        assert cpu["total"] >= cpu["main"] + cpu["checks"]
+        # Each figure is rounded to 0.01 µs on its own.
+        assert cpu["total"] >= cpu["main"] + cpu["checks"] - 0.02
     for name in ("run_0", "run_1"):
         (cpu,) = result[f"{name}_cpu_us_per_tx"]
         # The whole life (imports, three interpreters starting) costs more than the window.
