@@ -14,13 +14,16 @@ import functools
 import gc
 import time
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncGenerator, Callable, Iterator
 from contextlib import aclosing
 from dataclasses import dataclass, field
 from typing import Any
 
+import anyio
+import anyio.lowlevel
 import pluggy
 import structlog
+from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 from opentelemetry import trace
 from opentelemetry.trace import Span
 
@@ -78,6 +81,9 @@ class RunStats:
     deposits: int = 0
     #: LMDB write transactions that committed blocks (fewer than blocks during catch-up).
     commits: int = 0
+    #: Transactions as `transactions` counts them, and those of the group not committed yet
+    #: (the other counters move when a group commits, up to `GROUP_SECONDS` later).
+    executed: int = 0
     head: BlockInfo | None = None
 
     @property
@@ -103,12 +109,23 @@ class _Executed:
     started_ns: int
 
 
-#: A group commit ends at this many blocks or transactions (catch-up); at the head, a
-#: notification carries one block, and each block is its own group.
-GROUP_BLOCKS = 64
+#: A group commit ends at this many blocks or transactions, or when the source has nothing more
+#: ready: during catch-up a group spans the source's notifications, at the head each block is
+#: its own group. Enough blocks that small blocks fill a group by transactions as large ones do
+#: (200 blocks of 50): each group's fsync is time the main thread waits ...
+GROUP_BLOCKS = 256
 #: ... or this many transactions: enough to make the fsync cheap, few enough that the last
-#: group's commit, which nothing overlaps at the end of a catch-up, stays short.
+#: group's commit, which nothing overlaps at the end of a catch-up, stays short ...
 GROUP_TXS = 10_000
+#: ... or once its first block executed this long ago: what a catch-up (or a devnet flat out)
+#: delays each block's report by at most, about what 10,000 transactions take.
+GROUP_SECONDS = 0.5
+#: Notifications the source may have ready ahead of the one applying (read while the node
+#: waits for nothing else): the node can tell that the next one is there, and keep its group.
+NOTIFICATIONS_AHEAD = 2
+#: Turns of the event loop the source gets to ready its next notification before the node
+#: takes it as waiting (see `_ready`).
+SOURCE_TURNS = 8
 #: Blocks prepared (routed, decoded, signatures queued) ahead of the one executing: at least
 #: this many ...
 LOOKAHEAD = 8
@@ -213,6 +230,7 @@ class Node:
         self.l1_head: int | None = None
         self._group: list[_Executed] = []
         self._group_txs = 0
+        self._group_started = 0.0  # time.monotonic() when the group's first block executed
         head = self.store.head()
         self._recent: deque[tuple[int, bytes]] = deque(maxlen=BLOCKHASH_WINDOW)
         if head is None:
@@ -353,10 +371,13 @@ class Node:
             )
         self.state = write.lthash
         self._recent.append((block.number, block.hash))
+        if not self._group:
+            self._group_started = time.monotonic()
         self._group.append(
             _Executed(block.id, block, executed, segments, parent, span, prepared.started_ns)
         )
         self._group_txs += len(executed.write.txs)
+        self.stats.executed += len(executed.write.txs)
 
     def _flush(self) -> list[BlockRecord]:
         """Commit the executed blocks in one LMDB transaction, then report them: finished
@@ -513,8 +534,15 @@ class Node:
             events.submit(first_seq, segments)
         self.plugins.slots_changed(changes)
 
-    def apply(self, notification: Notification) -> None:
-        """Apply one notification; stops early (between blocks) when a stop was requested."""
+    def apply(self, notification: Notification, *, hold: bool = False) -> None:
+        """Apply one notification; stops early (between blocks) when a stop was requested.
+
+        :param hold: leave the blocks executed last uncommitted (the group stays open) when
+            the notification applied without error, so that the next notification's blocks
+            join their group. The caller commits them (`flush`) before it waits for anything.
+        """
+        if self._group and not self._extends(notification):
+            self._flush()
         if isinstance(notification, ChainFinality):
             self._finality(notification)
             return
@@ -528,6 +556,7 @@ class Node:
             upcoming = iter(blocks)
             prepared: deque[Prepared] = deque()
             queued = 0  # transactions in `prepared`
+            applied = False
             try:
                 for block in blocks:
                     if self._done():
@@ -543,11 +572,29 @@ class Node:
                     current = prepared.popleft()
                     queued -= len(current.items)
                     self._execute(block, current)
-                    if len(self._group) >= GROUP_BLOCKS or self._group_txs >= GROUP_TXS:
+                    if (
+                        len(self._group) >= GROUP_BLOCKS
+                        or self._group_txs >= GROUP_TXS
+                        or time.monotonic() - self._group_started >= GROUP_SECONDS
+                    ):
                         self._flush()
+                applied = True
             finally:
                 # Whatever was executed is valid: commit it even when a later block failed.
-                self._flush()
+                if not (hold and applied):
+                    self._flush()
+
+    def _extends(self, notification: Notification) -> bool:
+        """Whether `notification` only adds blocks on top of the head, so that a group still
+        open may take them (anything else reads or changes what the group would commit)."""
+        if not isinstance(notification, ChainCommitted) or not notification.new:
+            return False
+        first = notification.new[0].number
+        return bool(self._recent) and first == self._recent[-1][0] + 1
+
+    def flush(self) -> None:
+        """Commit and report the blocks a held `apply` left open (nothing when none are)."""
+        self._flush()
 
     async def run(self, source: Source, *, max_blocks: int | None = None) -> RunStats:
         """Follow `source` until it ends, a stop is requested, or `max_blocks` were committed.
@@ -560,12 +607,25 @@ class Node:
         gc.set_threshold(max(thresholds[0], GC_YOUNG), *thresholds[1:])
         try:
             notifications = source.notifications(self.head, self._stored_hash)
-            async with aclosing(notifications):
-                async for notification in notifications:
-                    self.l1_head = getattr(source, "l1_head", None)
-                    self.apply(notification)
-                    if self._done():
-                        break
+            send, receive = anyio.create_memory_object_stream[Notification | _SourceFailed](
+                NOTIFICATIONS_AHEAD
+            )
+            failed: Exception | None = None
+            try:
+                async with anyio.create_task_group() as tasks:
+                    tasks.start_soon(_produce, notifications, send)
+                    # Raised outside the task group, which would wrap it in an ExceptionGroup.
+                    try:
+                        async with receive:
+                            await self._consume(source, receive)
+                    except Exception as exc:
+                        failed = exc
+                    tasks.cancel_scope.cancel()
+            finally:
+                # Blocks executed before an error or a stop are valid: commit them.
+                self._flush()
+            if failed is not None:
+                raise failed
             # A plugin under `halt` may fail on the last blocks, behind the node: wait for them.
             self.plugins.drain()
             self.plugins.check()
@@ -573,6 +633,28 @@ class Node:
             self._limit = None
             gc.set_threshold(*thresholds)
         return self.stats
+
+    async def _consume(
+        self, source: Source, receive: MemoryObjectReceiveStream[Notification | _SourceFailed]
+    ) -> None:
+        """Apply notifications as the source produces them. A group stays open from one to the
+        next while the next is already there (catch-up), so that small blocks commit in groups as
+        large as big ones do; it is committed before the node waits for the source (at the head,
+        every block is committed and reported before the next is awaited)."""
+        while True:
+            try:
+                item = await _ready(receive)
+                if item is None:
+                    self._flush()
+                    item = await receive.receive()
+            except anyio.EndOfStream:
+                return
+            if isinstance(item, _SourceFailed):
+                raise item.error
+            self.l1_head = getattr(source, "l1_head", None)
+            self.apply(item, hold=True)
+            if self._done():
+                return
 
     def on_close(self, callback: Callable[[], None]) -> None:
         """Call `callback` when the node closes, once the plugins have stopped (so nothing
@@ -603,3 +685,37 @@ class Node:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+@dataclass(frozen=True, slots=True)
+class _SourceFailed:
+    """The source raised: the node commits what it executed before, then raises it."""
+
+    error: Exception
+
+
+async def _ready(
+    receive: MemoryObjectReceiveStream[Notification | _SourceFailed],
+) -> Notification | _SourceFailed | None:
+    """The source's next notification if it has one ready, else None. The source gets a few
+    turns of the event loop first (it runs only while the node awaits): a file reads its next
+    notification in one or two; a network source is waiting for the network, and gets none."""
+    for _ in range(SOURCE_TURNS):
+        try:
+            return receive.receive_nowait()
+        except anyio.WouldBlock:
+            await anyio.lowlevel.checkpoint()
+    return None
+
+
+async def _produce(
+    notifications: AsyncGenerator[Notification, None],
+    send: MemoryObjectSendStream[Notification | _SourceFailed],
+) -> None:
+    """Read the source into `send` (a bounded buffer) until it ends or fails."""
+    async with send, aclosing(notifications):
+        try:
+            async for notification in notifications:
+                await send.send(notification)
+        except Exception as exc:
+            await send.send(_SourceFailed(exc))

@@ -120,7 +120,8 @@ class Publisher:
         self._context = context
         self._head = Head(None, None, None)
         self._recent: deque[tuple[int, str]] = deque(maxlen=_RECENT)
-        self._queue: deque[tuple[int, Segment] | AlertBody] = deque()
+        #: Segments (a count alone: skipped, `skip`) and alerts, in the order submitted.
+        self._queue: deque[tuple[int, Segment | int] | AlertBody] = deque()
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._next_beat = time.monotonic()
@@ -155,6 +156,13 @@ class Publisher:
         """Queue a committed segment; callers submit in sequence order."""
         with self._lock:
             self._queue.append((seq, segment))
+            self._wake()
+
+    def skip(self, seq: int, count: int) -> None:
+        """A committed segment of `count` messages from `seq` that is not sent (nobody was
+        subscribed when it was submitted): heartbeats count it as sent."""
+        with self._lock:
+            self._queue.append((seq, count))
             self._wake()
 
     def set_head(self, height: int | None, hash_: str | None, state_hash: str | None) -> None:
@@ -244,9 +252,12 @@ class Publisher:
                 self._send_ephemeral("alert", f"alert/{item.severity}/", item)
                 continue
             seq, segment = item
-            if self.subscriptions:
-                self._send_segment(seq, segment)
-            self.last_seq = seq + segment.count - 1
+            if isinstance(segment, int):
+                self.last_seq = seq + segment - 1
+            else:
+                if self.subscriptions:
+                    self._send_segment(seq, segment)
+                self.last_seq = seq + segment.count - 1
             # A long backlog must not silence the heartbeat: a monitor would call us dead.
             self._beat_if_due()
 

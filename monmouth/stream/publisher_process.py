@@ -9,7 +9,8 @@ same methods and attributes:
 
 - node -> child, over the child's stdin: a `Start` frame, then commands (`Submit`, `SetHead`,
   `Alert`, `Close`) in the order they were made, from a writer thread, so that `submit`, called
-  under the stream lock after each commit, only appends to a queue.
+  under the stream lock after each commit, only appends to a queue. While nobody is subscribed
+  (as the child last reported), a segment goes as `Skip`: its sequence numbers only.
 - child -> node, over its stdout: a `Ready` frame once the socket is bound (or why it is not),
   then `Status` frames: subscriptions made and dropped, progress, and the messages sent by kind,
   which the node's process adds to its own `monmouth_stream_messages` (its Prometheus endpoint
@@ -60,7 +61,10 @@ __all__ = ["NICE", "PublisherProcess", "serve"]
 log = structlog.get_logger("monmouth.stream")
 
 #: How often the child reports progress (subscriptions are reported as soon as they change).
-_REPORT_INTERVAL = 0.05
+#: Progress only feeds the node's `monmouth_stream_messages` (scraped every few seconds); each
+#: report wakes a thread of the node that takes the interpreter lock from its execution, so
+#: four a second rather than twenty.
+_REPORT_INTERVAL = 0.25
 #: Commands written to the pipe in one go: a backlog goes in bounded pieces, not one copy.
 _BATCH = 256
 #: The child's niceness: execution first. During catch-up the node uses every core, and a
@@ -99,6 +103,15 @@ class Submit(msgspec.Struct, frozen=True, array_like=True, tag="submit"):
     segment: Segment
 
 
+class Skip(msgspec.Struct, frozen=True, array_like=True, tag="skip"):
+    """A committed segment's numbers without its data: what the node's process sends instead
+    of `Submit` while nobody is subscribed (as the child last reported), so that neither
+    process copies, encodes or decodes what nobody would receive."""
+
+    seq: int
+    count: int
+
+
 class SetHead(msgspec.Struct, frozen=True, array_like=True, tag="head"):
     """The instance's new head, and the oldest height its log still holds, for heartbeats."""
 
@@ -118,7 +131,7 @@ class Close(msgspec.Struct, frozen=True, array_like=True, tag="close"):
     """Send what is queued and exit: the last command."""
 
 
-Command = Submit | SetHead | Alert | Close
+Command = Submit | Skip | SetHead | Alert | Close
 
 
 class Ready(msgspec.Struct, frozen=True, array_like=True, tag="ready"):
@@ -338,6 +351,11 @@ class PublisherProcess:
 
     def _frames(self, commands: list[Command]) -> Iterator[bytes]:
         for command in commands:
+            # Decided as late as possible, against the subscriptions the child reported last.
+            # One it has and has not reported yet misses these segments live: its subscriber
+            # finds the gap by sequence numbers and replays it, as any message lost live.
+            if isinstance(command, Submit) and not self.subscriptions:
+                command = Skip(command.seq, command.segment.count)
             try:
                 payload = _encode(command)
             except (TypeError, msgspec.EncodeError) as exc:  # an alert's details, say
@@ -538,6 +556,8 @@ def serve() -> None:
                 os._exit(0)
             if isinstance(command, Submit):
                 publisher.submit(command.seq, command.segment)
+            elif isinstance(command, Skip):
+                publisher.skip(command.seq, command.count)
             elif isinstance(command, SetHead):
                 first_height = command.first_height
                 publisher.set_head(command.height, command.hash, command.state_hash)

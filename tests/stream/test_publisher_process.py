@@ -4,6 +4,7 @@ progress and message counts; a bind conflict, a close and the child's death."""
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import signal
@@ -17,17 +18,19 @@ from pathlib import Path
 from typing import Any
 
 import clirun
+import msgspec
 import pytest
 import zmq
 from streamkit import free_endpoint, stream_settings, wait_until
 from structlog.testing import capture_logs
 
 from monmouth.core.errors import ConfigError
+from monmouth.core.pipes import receive_frame
 from monmouth.core.records import BlockRecord, Segment
 from monmouth.rust_svm.accounts import AccountRecord
 from monmouth.stream import Message, Subscriber
 from monmouth.stream.eventlog import StreamService
-from monmouth.stream.publisher_process import PublisherProcess
+from monmouth.stream.publisher_process import Command, PublisherProcess
 from monmouth.stream.schema import decode_header
 from monmouth.stream.segments import block_segment
 
@@ -73,13 +76,16 @@ def _publishing(
         proxy.close()
 
 
-def _joined(endpoint: str, **filters: Any) -> Subscriber:
-    """A live subscriber that has heard a heartbeat: it takes every message from there on."""
-    sub = Subscriber(endpoint, **filters)
+def _joined(proxy: PublisherProcess, **filters: Any) -> Subscriber:
+    """A live subscriber that has heard a heartbeat, and whose subscriptions the node's process
+    knows: it takes every message submitted from there on live (before the node's process knows
+    of a subscriber, segments go without their data, `Skip`)."""
+    sub = Subscriber(proxy.endpoint, **filters)
     deadline = time.monotonic() + 30
     while sub.last is None:
         assert time.monotonic() < deadline, "no heartbeat"
         sub.receive(0.1)
+    wait_until(lambda: "heartbeat/" in proxy.subscriptions, 30, "the subscription")
     return sub
 
 
@@ -99,7 +105,7 @@ def _collect(sub: Subscriber, until: int, timeout: float = 30.0) -> list[Message
 
 def test_messages_reach_a_subscriber_in_sequence() -> None:
     with _publishing(first_height=lambda: 7) as proxy:
-        sub = _joined(proxy.endpoint)
+        sub = _joined(proxy)
         try:
             last = _submit(proxy, 5)
             got = _collect(sub, last)
@@ -138,9 +144,39 @@ def test_subscriptions_are_mirrored_in_the_node_process() -> None:
         wait_until(lambda: not proxy.subscriptions, 10, "the unsubscription")
 
 
+def test_segments_nobody_subscribed_to_go_without_their_data() -> None:
+    """While the node's process knows no subscription, a segment goes to the child as its
+    numbers alone (`Skip`), which the child counts as sent; once a subscriber is known,
+    segments go whole and reach it live, from the first one submitted after."""
+    decode = msgspec.msgpack.Decoder(Command).decode
+    with _publishing() as proxy:
+        sent: list[str] = []
+        frames = proxy._frames
+
+        def seen(commands: list[Any]) -> Iterator[bytes]:
+            for raw in frames(commands):
+                sent.append(type(decode(receive_frame(io.BytesIO(raw)))).__name__)
+                yield raw
+
+        proxy._frames = seen  # type: ignore[method-assign]
+        skipped = _submit(proxy, 20)
+        wait_until(lambda: proxy.last_seq == skipped, 10, "the child's progress")
+        assert sent == ["Skip", "SetHead"] * 20
+        sub = _joined(proxy)
+        try:
+            sent.clear()
+            last = _submit(proxy, 5)
+            got = _collect(sub, last)
+            assert [m.seq for m in got] == list(range(skipped + 1, last + 1))
+            assert not any(m.replayed for m in got) and sub.replays == 0
+            assert sent == ["Submit", "SetHead"] * 5
+        finally:
+            sub.close()
+
+
 def test_close_sends_everything_submitted() -> None:
     with _publishing() as proxy:
-        sub = _joined(proxy.endpoint, kinds=["block"])
+        sub = _joined(proxy, kinds=["block"])
         try:
             last = _submit(proxy, 200)
             proxy.close()  # at once: the queue is still full
@@ -167,7 +203,7 @@ def test_a_bind_conflict_is_a_config_error(tmp_path: Path) -> None:
 
 def test_signals_leave_the_child_running() -> None:
     with _publishing() as proxy:
-        sub = _joined(proxy.endpoint)
+        sub = _joined(proxy)
         try:
             # A Ctrl-C or SIGTERM to the process group: the node decides when the child ends.
             os.kill(proxy.pid, signal.SIGINT)

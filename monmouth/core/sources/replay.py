@@ -64,9 +64,9 @@ def read_replay(path: Path) -> Iterable[L1Block]:
 
 
 #: Blocks per notification: catch-up in batches lets the node check the next block's signatures
-#: while it executes the current one, and commit them as one group. As many as a group holds
-#: (`node.GROUP_BLOCKS`): at each notification's end the checking threads run dry, since the
-#: next block is not known yet.
+#: while it executes the current one. (Groups span notifications while the next one is ready,
+#: so the batch does not bound them; at each notification's end the checking threads still run
+#: dry for a moment, since the next block is not known yet.)
 BATCH = 64
 
 

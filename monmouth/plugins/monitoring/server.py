@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import errno
 import json
+import selectors
 import socket
 import threading
 from collections.abc import Callable, Mapping
@@ -46,7 +47,37 @@ class _Server(ThreadingHTTPServer):
         self.routes = routes
         if ":" in address[0]:
             self.address_family = socket.AF_INET6
+        # `stop` wakes `serve` through this pair: between requests the thread sleeps until a
+        # connection comes, where `serve_forever` woke every poll interval to look for a
+        # shutdown (each time taking the interpreter lock from the node's executing thread).
+        # Made first: a failed bind calls `server_close` from the constructor.
+        self._wake_rx, self._wake_tx = socket.socketpair()
+        self._stopping = False
         super().__init__(address, _Handler)
+
+    def serve(self) -> None:
+        """Answer connections until `stop` (what `serve_forever` does, without polling)."""
+        with selectors.DefaultSelector() as selector:
+            selector.register(self, selectors.EVENT_READ)
+            selector.register(self._wake_rx, selectors.EVENT_READ)
+            while not self._stopping:
+                ready = selector.select()
+                if self._stopping:
+                    return
+                if any(key.fileobj is self for key, _ in ready):
+                    # Readable: accepts at once (`timeout` is None) and hands it to a thread.
+                    self.handle_request()
+                self.service_actions()
+
+    def stop(self) -> None:
+        """Make `serve` return (after the request it is accepting, if any)."""
+        self._stopping = True
+        self._wake_tx.send(b"\0")
+
+    def server_close(self) -> None:
+        super().server_close()
+        self._wake_rx.close()
+        self._wake_tx.close()
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -100,10 +131,7 @@ class HttpServer:
             f"[{bound_host}]:{bound_port}" if ":" in bound_host else f"{bound_host}:{bound_port}"
         )
         self._thread = threading.Thread(
-            target=self._server.serve_forever,
-            kwargs={"poll_interval": 0.1},
-            name="monitoring-http",
-            daemon=True,
+            target=self._server.serve, name="monitoring-http", daemon=True
         )
 
     def start(self) -> None:
@@ -119,6 +147,6 @@ class HttpServer:
         """Stop serving and wait for requests in flight (a server never started just lets go
         of its socket). Idempotent."""
         if self._thread.is_alive():
-            self._server.shutdown()
+            self._server.stop()
             self._thread.join()
         self._server.server_close()

@@ -117,3 +117,36 @@ def test_two_scrapes_at_once_each_get_every_metric(
     for name in ("first", "second"):
         assert answers[name].status_code == 200, (name, answers[name].text)
         assert "monmouth_blocks_committed_total" in answers[name].text, name
+
+
+def test_an_idle_server_sleeps_and_still_answers_and_closes(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Between requests the server's thread waits for a connection, where `serve_forever`
+    woke every 0.1 s (taking the interpreter lock from the node's executing thread): its loop
+    turns once per request, and `close` still ends it."""
+    from monmouth.plugins.monitoring import server as http
+    from monmouth.plugins.monitoring.server import HttpServer, Response
+
+    turns = 0
+    service_actions = http._Server.service_actions
+
+    def counted(self: http._Server) -> None:
+        nonlocal turns
+        turns += 1
+        service_actions(self)
+
+    monkeypatch.setattr(http._Server, "service_actions", counted)
+    server = HttpServer(
+        "127.0.0.1:0", {"/health": lambda headers: Response.json(200, {"ok": True})}
+    )
+    server.start()
+    try:
+        threading.Event().wait(1.0)
+        assert turns == 0  # serve_forever's loop had turned about 10 times
+        for _ in range(3):
+            assert httpx.get(f"{server.url}/health", timeout=30).json() == {"ok": True}
+        assert turns == 3
+    finally:
+        server.close()
+    assert not any(t.name == "monitoring-http" and t.is_alive() for t in threading.enumerate())
