@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 from types import ModuleType
 
+import clirun
 import pytest
 
 BENCHES = Path(__file__).resolve().parents[1] / "benches"
@@ -72,25 +73,12 @@ def test_cpu_is_told_by_thread_and_child(bench_process: ModuleType) -> None:
 
 @pytest.mark.slow
 def test_the_process_bench_runs(tmp_path: Path) -> None:
-    proc = subprocess.run(
-        [
-            sys.executable,
-            str(BENCHES / "bench_process.py"),
-            "--txs",
-            "3000",
-            "--per-block",
-            "500",
-            "--rounds",
-            "1",
-            "--subscribers",
-            "0,1",
-            "--json",
-        ],
-        capture_output=True,
-        text=True,
+    proc = clirun.python(
+        *(str(BENCHES / "bench_process.py"), "--txs", "3000", "--per-block", "500"),
+        *("--rounds", "1", "--subscribers", "0,1", "--json"),
         timeout=600,
+        code=0,
     )
-    assert proc.returncode == 0, proc.stderr
     result = json.loads(proc.stdout)
     for name in ("bench", "run_0", "run_1"):
         assert result[f"{name}_tps"][0] > 0
