@@ -104,9 +104,14 @@ def test_messages_dropped_by_zeromq_are_replayed(tmp_path: Path) -> None:
         devnet={"txs_per_block": 30, "interval": 0.005},
         stream={"send_hwm": 20},
     )
-    node = NodeThread(settings, max_blocks=40)
+    start = threading.Event()
+    node = NodeThread(settings, max_blocks=40, start=start)
     sub = Subscriber(endpoint, receive_hwm=20)
     try:
+        # The node starts once its process knows of the subscriber: until then, nobody being
+        # subscribed, it sends the publisher no segment (a live subscriber joins from there).
+        wait_until(lambda: bool(node.node.stream_subscriptions))
+        start.set()
         node.join()  # not reading meanwhile
         seen = _collect(sub, _everything(node.node)[-1])
         seqs = [m.seq for m in seen]
