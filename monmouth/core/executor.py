@@ -15,7 +15,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Container, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Literal
 
 import msgspec
@@ -107,8 +107,7 @@ class _Message:
     lamports: int = 0
 
 
-@dataclass(frozen=True, slots=True)
-class ExecutedBlock:
+class ExecutedBlock(msgspec.Struct, frozen=True, gc=False):
     """An executed block: what to commit, and the payloads plugins asked for (else empty)."""
 
     write: BlockWrite
@@ -116,7 +115,7 @@ class ExecutedBlock:
     transactions: list[TransactionInfo]
     #: With `updates`: each written account's value before the block's first write of it, so
     #: that the stream's `writes` carry every write's value before it (None: did not exist).
-    written_before: dict[bytes, Account | None] = field(default_factory=dict)
+    written_before: dict[bytes, Account | None] = msgspec.field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
