@@ -104,17 +104,20 @@ class AccountCache:
         access = None if self.policy is None else self.policy.access
         counts = self.counts
         missing: list[bytes] = []
+        hits = negative_hits = 0  # added to `counts` once, not once per key
         for key in dict.fromkeys(keys):
             size = resident.get(key)
             if size is None:
                 missing.append(key)
                 continue
             if size == ABSENT_SIZE and key in absent:
-                counts.negative_hits += 1
+                negative_hits += 1
             else:
-                counts.hits += 1
+                hits += 1
             if access is not None:
                 access(key, size)
+        counts.hits += hits
+        counts.negative_hits += negative_hits
         if not missing:
             return
         values = read(missing)
