@@ -572,7 +572,6 @@ class BlockExecutor:
                                 keys,
                                 loaded,
                                 pre,
-                                runtime.balances(keys),
                                 pre_token_accounts,
                                 result,
                             )
@@ -713,16 +712,14 @@ class BlockExecutor:
         keys: tuple[bytes, ...],
         loaded: tuple[list[bytes], list[bytes]] | None,
         pre: list[int],
-        post: list[int],
         pre_token_accounts: list[tuple[int, Account | None]] | None,
         result: Execution,
     ) -> DetailWrite:
         """An executed transaction's details, read from the runtime right after it ran.
 
         Lamports come from `SvmRuntime.balances` (no account data is copied: a program's is
-        its whole ELF), read by the caller; token balances only from the writable keys of a
-        transaction naming a token program (Solana also lists token accounts a transaction only
-        reads)."""
+        its whole ELF); token balances only from the writable keys of a transaction naming a
+        token program (Solana also lists token accounts a transaction only reads)."""
         pre_tokens: list[TokenBalance] = []
         post_tokens: list[TokenBalance] = []
         if pre_token_accounts is not None:
@@ -732,7 +729,7 @@ class BlockExecutor:
         detail = TxDetail(
             item.raw,
             pre,
-            post,
+            self.runtime.balances(keys),
             loaded,
             pre_tokens,
             post_tokens,
