@@ -21,7 +21,13 @@ from dataclasses import dataclass, field
 
 from monmouth.core import telemetry
 from monmouth.core.cachespec import AccountCacheSpec, EvictionPolicy
-from monmouth.rust_svm.runtime import ABSENT_SIZE, SvmRuntime, is_program, programdata_address
+from monmouth.rust_svm.runtime import (
+    ABSENT_SIZE,
+    SvmRuntime,
+    is_program,
+    programdata_address,
+    resident_size,
+)
 
 #: How the cache reads values it does not hold: the executor's pending writes, then the store.
 Reader = Callable[[list[bytes]], list[bytes | None]]
@@ -98,17 +104,20 @@ class AccountCache:
         access = None if self.policy is None else self.policy.access
         counts = self.counts
         missing: list[bytes] = []
+        hits = negative_hits = 0  # added to `counts` once, not once per key
         for key in dict.fromkeys(keys):
             size = resident.get(key)
             if size is None:
                 missing.append(key)
                 continue
             if size == ABSENT_SIZE and key in absent:
-                counts.negative_hits += 1
+                negative_hits += 1
             else:
-                counts.hits += 1
+                hits += 1
             if access is not None:
                 access(key, size)
+        counts.hits += hits
+        counts.negative_hits += negative_hits
         if not missing:
             return
         values = read(missing)
@@ -173,10 +182,23 @@ class AccountCache:
     def written(self, writes: list[tuple[bytes, bytes | None, bytes | None]]) -> None:
         """A block wrote these (key, old value, new value; None: the account is gone); every
         key is resident, and the runtime holds the new values already."""
-        resize = self.runtime.resize
+        # `SvmRuntime.resize` and `_track` in one loop: once per account a block writes.
+        resident = self.runtime.resident
+        absent = self._absent
+        programs = self._programs
+        access = None if self.policy is None else self.policy.access
         for key, _, raw in writes:
-            resize(key, raw)
-        self._track((key, raw) for key, _, raw in writes)
+            size = resident[key] = resident_size(raw)
+            if raw is None:
+                absent.add(key)
+            else:
+                absent.discard(key)
+                if raw[16]:
+                    self._pin(key, raw)
+            if key in programs and (raw is None or not raw[16]):
+                self._pin(key, raw)
+            if access is not None:
+                access(key, size)
 
     def restore(self, key: bytes, raw: bytes | None) -> None:
         """A revert wrote `raw` back to the store: a resident key takes it; any other is read

@@ -15,7 +15,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Container, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Literal
 
 import msgspec
@@ -45,6 +45,7 @@ from monmouth.core.state import BlockWrite, DetailWrite, Store
 from monmouth.core.telemetry import SIGNATURES
 from monmouth.rust_svm.errors import snake
 from monmouth.rust_svm.runtime import (
+    ABSENT_SIZE,
     Execution,
     SvmRuntime,
     encode_account,
@@ -106,8 +107,7 @@ class _Message:
     lamports: int = 0
 
 
-@dataclass(frozen=True, slots=True)
-class ExecutedBlock:
+class ExecutedBlock(msgspec.Struct, frozen=True, gc=False):
     """An executed block: what to commit, and the payloads plugins asked for (else empty)."""
 
     write: BlockWrite
@@ -115,7 +115,7 @@ class ExecutedBlock:
     transactions: list[TransactionInfo]
     #: With `updates`: each written account's value before the block's first write of it, so
     #: that the stream's `writes` carry every write's value before it (None: did not exist).
-    written_before: dict[bytes, Account | None] = field(default_factory=dict)
+    written_before: dict[bytes, Account | None] = msgspec.field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -307,6 +307,8 @@ class BlockExecutor:
     def _stored_accounts(self, keys: list[bytes]) -> list[bytes | None]:
         pending = self._pending_accounts
         missing = [k for k in keys if k not in pending]
+        if not missing:  # written earlier in the group: no read transaction
+            return [pending[k] for k in keys]
         found = dict(zip(missing, self.store.accounts(missing), strict=True))
         return [pending[k] if k in pending else found[k] for k in keys]
 
@@ -334,7 +336,7 @@ class BlockExecutor:
             if payload is not None:
                 self._route(l1tx, payload, messages, items)
         signed = [i.signed for i in items if isinstance(i, _Tx) and i.signed is not None]
-        if signed:  # a block without transactions records nothing (2.5 µs an instrument call)
+        if signed:
             SIGNATURES.add(sum(len(s.signatures) for s in signed))
         verdicts = self.verifier.verify(signed)
         named = _named(items)
@@ -432,9 +434,17 @@ class BlockExecutor:
     ) -> ExecutedBlock:
         runtime = self.runtime
         get = runtime.get_object
-        # The value of every account the block may write, as the runtime had it before the
-        # block (read on first touch). What the block changed is read once, at its end: a
-        # transaction's own writes are read only when a plugin wants them one by one.
+        resident = runtime.resident
+        # Every account the block may write, in the order first touched. What the block changed
+        # is read once, at its end, and compared with the stored value (the pending writes',
+        # else the store's): a transaction's own writes are read only when a plugin wants them
+        # one by one.
+        touched: dict[bytes, None] = {}
+        # The value before the block, as the runtime had it, of the touched accounts the state
+        # does not hold (a key known absent may be one the runtime has of its own, a builtin or
+        # sysvar, which is never written unless the block changes it), and of every touched
+        # account when plugins want per-write updates. An account of the state has the stored
+        # value in the runtime (the cache's invariant), so it needs no copy.
         before: dict[bytes, Account | None] = {}
         # With per-write updates: each account's value after the last write reported.
         current: dict[bytes, Account | None] = {}
@@ -444,6 +454,7 @@ class BlockExecutor:
         ok = failed = rejected = deposits = 0
         # Payloads for plugins, built only when one asked for them.
         updates: list[AccountUpdate] | None = [] if self.want_updates else None
+        capture = updates is not None
         infos: list[TransactionInfo] | None = [] if self.want_transactions else None
 
         # Earlier statuses of every signature in the block, in one read transaction.
@@ -455,7 +466,8 @@ class BlockExecutor:
             if isinstance(item, _Deposit):
                 recipient = item.recipient
                 value = get(recipient)
-                if recipient not in before:
+                if recipient not in touched:
+                    touched[recipient] = None
                     before[recipient] = value
                 credited = _credit(value, item.lamports)
                 if credited is None:
@@ -508,12 +520,14 @@ class BlockExecutor:
                 writable = item.writable
                 if writable is None:
                     writable = writable_keys(tx, list(item.keys), runtime)
-                # The fee payer is the first key, always a writable signer (so `before` gets
-                # it below). Its lamports now tell whether a failure was charged.
+                # The fee payer is the first key, always a writable signer (so it is touched
+                # below). Its lamports now tell whether a failure was charged.
                 payer = item.keys[0]
                 for key in writable:
-                    if key not in before:
-                        before[key] = get(key)
+                    if key not in touched:
+                        touched[key] = None
+                        if capture or resident.get(key, ABSENT_SIZE) == ABSENT_SIZE:
+                            before[key] = get(key)
                 if keep_details:
                     loaded = None if item.writable is not None else loaded_split(tx, runtime)
                     keys = item.keys if loaded is None else (*item.keys, *loaded[0], *loaded[1])
@@ -617,26 +631,40 @@ class BlockExecutor:
                     )
                 )
 
-        # One pass over what the block may have written: only what changed is encoded.
+        # One pass over what the block may have written: a copy taken before it tells
+        # unchanged accounts apart without encoding them; the others are encoded and compared
+        # with the stored value.
         changed_keys: list[bytes] = []
         changed: list[bytes | None] = []
-        for key, value in before.items():
+        for key in touched:
             now = get(key)
-            if now != value:
-                changed_keys.append(key)
-                changed.append(encode_account(now))
+            if key in before and now == before[key]:
+                continue
+            changed_keys.append(key)
+            changed.append(encode_account(now))
         stored = self._stored_accounts(changed_keys)
         account_writes: list[tuple[bytes, bytes | None, bytes | None]] = []
         outs: list[bytes] = []
         ins: list[bytes] = []
-        digest_of = self._digest
+        digests = self._digests
         for key, old, new in zip(changed_keys, stored, changed, strict=True):
             if old == new:
                 continue
             if old is not None:
-                outs.append(digest_of(key, old))
+                # An account written in a block is usually written again in a later one: the
+                # hash of its value then is known.
+                cached = digests.get(key)
+                outs.append(
+                    cached[1] if cached is not None and cached[0] == old else self._digest(key, old)
+                )
             if new is not None:
-                ins.append(digest_of(key, new))
+                # A new value: hashed, and kept for when a later block replaces it.
+                digest = account_digest(key, new)
+                if len(digests) >= DIGEST_CACHE:
+                    for stale in list(itertools.islice(digests, DIGEST_CACHE // 2)):
+                        del digests[stale]
+                digests[key] = (new, digest)
+                ins.append(digest)
             account_writes.append((key, old, new))
         lthash = state.copy()
         if account_writes:

@@ -284,3 +284,38 @@ def test_small_blocks_are_prepared_further_ahead(
     # Then one more block prepared per block executed, each executed once, in order.
     assert [e for e in events if e[0] == "execute"] == [("execute", n) for n in range(1, 21)]
     assert lamports(node, bob.pubkey()) == sum(SOL // 10 + n for n in range(20))
+
+
+def test_an_untouched_runtime_account_named_writable_stays_out_of_the_state(node: Node) -> None:
+    # The executor copies before a block only the accounts the state does not hold: a builtin
+    # named writable (and left as it was) must not become state, nor change the hash, while
+    # the state accounts the same transaction changes are written.
+    from solders.hash import Hash
+    from solders.instruction import AccountMeta, Instruction
+    from solders.message import Message
+    from solders.system_program import TransferParams, transfer
+
+    token = Pubkey.from_string("TokenkegQfeZyiNwAJbNbGKPFXCWuBvf9Ss623VQ5DA")
+    alice, bob = keypair(1), keypair(2)
+    chain = ChainBuilder()
+    chain.block(chain.deposit(0, alice.pubkey(), 2 * SOL))
+    commit(node, chain)
+    plain = transfer(
+        TransferParams(from_pubkey=alice.pubkey(), to_pubkey=bob.pubkey(), lamports=SOL)
+    )
+    ix = Instruction(
+        plain.program_id, plain.data, [*plain.accounts, AccountMeta(token, False, True)]
+    )
+    raw = bytes(
+        VersionedTransaction(
+            Message.new_with_blockhash([ix], alice.pubkey(), Hash(chain.tip_hash)), [alice]
+        )
+    )
+    chain.block(chain.batch(0, raw))
+    commit(node, chain)
+    rec = node.store.tx(sig(raw))
+    assert rec is not None and rec.status == "ok"
+    assert lamports(node, alice.pubkey()) == SOL - FEE
+    assert lamports(node, bob.pubkey()) == SOL
+    assert node.store.account(bytes(token)) is None
+    assert node.state == recompute_lthash(node.store)

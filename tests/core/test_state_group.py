@@ -1,0 +1,140 @@
+"""A group commit writes the same bytes as its blocks committed one by one, and reverts as they
+do: `Store.commit_blocks` writes accounts and messages once per group, in key order, and the
+head once; undo records, statuses, details and pruning stay per block."""
+
+from __future__ import annotations
+
+import random
+import tempfile
+from pathlib import Path
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from monmouth.core.lthash import LtHash
+from monmouth.core.records import BlockRecord, MessageRecord, TxRecord, message_key
+from monmouth.core.spl import TOKEN_PROGRAM
+from monmouth.core.state import BlockWrite, Store
+from monmouth.rust_svm.accounts import AccountRecord
+
+#: Few keys, so that blocks of a group write the same accounts and statuses again.
+_KEYS = [bytes([i]) * 32 for i in range(1, 9)]
+_SIGNATURES = [bytes([i]) * 64 for i in range(1, 7)]
+_MINTS = [b"m" * 32, b"n" * 32]
+
+
+#: The databases that hold the state itself (not undo records or pruning marks).
+_STATE = (
+    "accounts",
+    "txs",
+    "messages",
+    "by_owner",
+    "token_by_owner",
+    "token_by_mint",
+    "token_by_delegate",
+)
+
+
+def _account(rng: random.Random) -> bytes | None:
+    kind = rng.randrange(4)
+    if kind == 0:
+        return None  # closed, or never there
+    if kind == 1:  # an SPL token account: it moves in the token indexes
+        data = bytearray(165)
+        data[0:32] = rng.choice(_MINTS)
+        data[32:64] = rng.choice(_KEYS)
+        if rng.random() < 0.5:
+            data[72:76] = b"\x01\x00\x00\x00"
+            data[76:108] = rng.choice(_KEYS)
+        data[108] = 1
+        return AccountRecord(rng.randrange(1, 10**9), TOKEN_PROGRAM, False, 0, bytes(data)).encode()
+    owner = bytes(32) if kind == 2 else b"o" * 32
+    return AccountRecord(rng.randrange(1, 10**9), owner, False, 0, rng.randbytes(3)).encode()
+
+
+def _chain(seed: int, blocks: int) -> list[BlockWrite]:
+    """Consecutive blocks from genesis; each account write's old value is the one before it."""
+    rng = random.Random(seed)
+    state: dict[bytes, bytes | None] = {}
+    out = []
+    for number in range(blocks):
+        writes = []
+        for key in rng.sample(_KEYS, rng.randrange(len(_KEYS))):
+            new = _account(rng)
+            old = state.get(key)
+            if new != old:
+                writes.append((key, old, new))
+                state[key] = new
+        txs = [
+            TxRecord(
+                s,
+                rng.choice(["ok", "failed", "rejected"]),
+                None,
+                None,
+                number,
+                5000,
+                1,
+                [],
+                b"h" * 32,
+                i,
+                0,
+            )
+            for i, s in enumerate(rng.sample(_SIGNATURES, rng.randrange(3)))
+        ]
+        messages = [
+            (message_key(number, i), MessageRecord(b"l" * 32, "batch", None, [("ok", None)]))
+            for i in range(rng.randrange(3))
+        ]
+        record = BlockRecord(
+            number,
+            number.to_bytes(32, "big"),
+            (number - 1 if number else 0).to_bytes(32, "big"),
+            1_700_000_000 + number,
+            bytes(32),
+            len(messages),
+            0,
+            0,
+            0,
+            0,
+        )
+        out.append(BlockWrite(record, LtHash.of(bytes([number])), writes, txs, messages))
+    return out
+
+
+def _contents(store: Store) -> dict[str, list[tuple[bytes, bytes]]]:
+    with store._env.begin() as txn:
+        return {
+            name: [
+                (bytes(k), bytes(v))
+                for k, v in txn.cursor(db=db)
+                if bytes(k) != b"stream_id"  # random per data directory
+            ]
+            for name, db in store._db.items()
+        }
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.integers(0, 2**32), st.integers(1, 8))
+def test_a_group_writes_what_its_blocks_write_one_by_one(seed: int, group: int) -> None:
+    chain = _chain(seed, 12)
+    with tempfile.TemporaryDirectory() as tmp:
+        contents = []
+        # Retention 3: pruning drops undo records of blocks of the same group.
+        for name, size in (("one", 1), ("group", group)):
+            with Store(Path(tmp) / name, sync=False, retention=3) as store:
+                for start in range(0, len(chain), size):
+                    part = chain[start : start + size]
+                    store.commit_blocks(part, [[] for _ in part])
+                contents.append(_contents(store))
+                # And the revert of the last (undoable) blocks restores what was before them.
+                store.revert_blocks(2)
+                contents.append(_contents(store))
+        one_by_one, reverted_one, grouped, reverted_group = contents
+        assert grouped == one_by_one
+        assert reverted_group == reverted_one
+        # The state the revert left is the state of the first ten blocks.
+        with Store(Path(tmp) / "ten", sync=False, retention=3) as store:
+            store.commit_blocks(chain[:10], [[] for _ in chain[:10]])
+            ten = _contents(store)
+        for name in _STATE:
+            assert ten[name] == reverted_group[name]
