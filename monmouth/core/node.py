@@ -14,7 +14,7 @@ import functools
 import gc
 import time
 from collections import deque
-from collections.abc import AsyncGenerator, Callable, Iterator
+from collections.abc import AsyncGenerator, Callable, Container, Iterator
 from contextlib import aclosing
 from dataclasses import dataclass, field
 from typing import Any
@@ -95,9 +95,10 @@ class RunStats:
         return self.transactions / elapsed if elapsed > 0 else 0.0
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class _Executed:
-    """A block executed but not yet committed (part of the current group)."""
+    """A block executed but not yet committed (part of the current group). Not frozen: one is
+    made per block on the main thread, and a frozen dataclass's fields cost a call each."""
 
     block: BlockId
     l1: L1Block
@@ -138,25 +139,51 @@ LOOKAHEAD_TXS = 8_000
 LOOKAHEAD_MAX = 256
 
 
-class RecentBlockhashes:
-    """The blockhashes a block's transactions may use: those of the L1 blocks numbered `low`
-    or more in `recent`, and the parent's (always known, even for the first block after an
-    empty state). The set is built on the first question, so a block without transactions
-    never builds it; it is asked while the block executes, before `recent` moves on."""
+class RecentBlocks:
+    """The last BLOCKHASH_WINDOW blocks up to the head, (number, hash) oldest first, and the
+    blockhashes a block on top of the head lets its transactions use: theirs (the parent's
+    among them), counted as blocks come and go rather than gathered for each block."""
 
-    __slots__ = ("_hashes", "_low", "_parent", "_recent")
+    __slots__ = ("_blocks", "_hashes")
 
-    def __init__(self, recent: deque[tuple[int, bytes]], low: int, parent: bytes) -> None:
-        self._recent, self._low, self._parent = recent, low, parent
-        self._hashes: set[bytes] | None = None
+    def __init__(self) -> None:
+        self._blocks: deque[tuple[int, bytes]] = deque()
+        # A count per hash: a source may (wrongly) give two blocks one hash, and the window
+        # must keep it while either is in it.
+        self._hashes: dict[bytes, int] = {}
 
-    def __contains__(self, blockhash: object) -> bool:
-        hashes = self._hashes
-        if hashes is None:
-            low = self._low
-            hashes = self._hashes = {h for n, h in self._recent if n >= low}
-            hashes.add(self._parent)
-        return blockhash in hashes
+    def __bool__(self) -> bool:
+        return bool(self._blocks)
+
+    def __iter__(self) -> Iterator[tuple[int, bytes]]:
+        return iter(self._blocks)
+
+    @property
+    def head(self) -> tuple[int, bytes]:
+        """The last block's number and hash (the deque must not be empty)."""
+        return self._blocks[-1]
+
+    def append(self, number: int, blockhash: bytes) -> None:
+        blocks, hashes = self._blocks, self._hashes
+        if len(blocks) == BLOCKHASH_WINDOW:
+            _, old = blocks.popleft()
+            left = hashes[old] - 1
+            if left:
+                hashes[old] = left
+            else:
+                del hashes[old]
+        blocks.append((number, blockhash))
+        hashes[blockhash] = hashes.get(blockhash, 0) + 1
+
+    def clear(self) -> None:
+        self._blocks.clear()
+        self._hashes.clear()
+
+    def window(self, block: L1Block) -> Container[bytes]:
+        """The blockhashes `block`'s transactions may use: the BLOCKHASH_WINDOW blocks before
+        it (it extends the head: these blocks are consecutive and end at its parent), or only
+        its parent's for the first block after an empty state. Read while it executes."""
+        return self._hashes if self._blocks else frozenset((block.parent_hash,))
 
 
 class Node:
@@ -232,7 +259,7 @@ class Node:
         self._group_txs = 0
         self._group_started = 0.0  # time.monotonic() when the group's first block executed
         head = self.store.head()
-        self._recent: deque[tuple[int, bytes]] = deque(maxlen=BLOCKHASH_WINDOW)
+        self._recent = RecentBlocks()
         if head is None:
             self.state = LtHash.identity()
         else:
@@ -244,7 +271,7 @@ class Node:
                 )
             self.state = lthash
             for rec in self.store.blocks(head.number - BLOCKHASH_WINDOW + 1, head.number):
-                self._recent.append((rec.number, rec.hash))
+                self._recent.append(rec.number, rec.hash)
             self.stats.head = BlockInfo.from_record(head)
         self.events.set_head(head)
         self.plugins.register_extensions(self.events.register, self._add_method)
@@ -291,14 +318,11 @@ class Node:
         return self.events.subscriptions()
 
     def _head_number(self) -> int | None:
-        return self._recent[-1][0] if self._recent else None
+        return self._recent.head[0] if self._recent else None
 
     def _stored_hash(self, number: int) -> bytes | None:
         record = self.store.block(number) if number >= 0 else None
         return None if record is None else record.hash
-
-    def _window(self, block: L1Block) -> RecentBlockhashes:
-        return RecentBlockhashes(self._recent, block.number - BLOCKHASH_WINDOW, block.parent_hash)
 
     # ------------------------------------------------------------------ applying
 
@@ -323,7 +347,7 @@ class Node:
 
     def _execute(self, block: L1Block, prepared: Prepared | None) -> None:
         """Execute one block on top of the head (committed or still in the group)."""
-        head = self._recent[-1] if self._recent else None
+        head = self._recent.head if self._recent else None
         if head is not None and (block.number != head[0] + 1 or block.parent_hash != head[1]):
             raise SourceError(
                 f"block #{block.number} does not extend the head #{head[0]} "
@@ -349,13 +373,13 @@ class Node:
                 end_time=prepared.routed_ns
             )
             with trace.use_span(span), tracer.start_as_current_span("execute"):
-                executed = self.executor.execute(prepared, self._window(block), self.state)
+                executed = self.executor.execute(prepared, self._recent.window(block), self.state)
             # Signatures were checked in the workers from routing on; execution took the last
             # verdict before it ended.
             tracer.start_span("verify", context=context, start_time=prepared.routed_ns).end()
         else:
             span = trace.INVALID_SPAN
-            executed = self.executor.execute(prepared, self._window(block), self.state)
+            executed = self.executor.execute(prepared, self._recent.window(block), self.state)
         EXECUTE_SECONDS.record(time.perf_counter() - started)
         write = executed.write
         parent = block.number - 1 if self._recent else None
@@ -370,7 +394,7 @@ class Node:
                 (executed.updates, executed.written_before) if writes else None,
             )
         self.state = write.lthash
-        self._recent.append((block.number, block.hash))
+        self._recent.append(block.number, block.hash)
         if not self._group:
             self._group_started = time.monotonic()
         self._group.append(
@@ -442,7 +466,7 @@ class Node:
     def revert_to(self, number: int) -> list[BlockInfo]:
         """Undo blocks tip-first until the head is `number` (or the state is empty)."""
         events = self.events
-        head = self._recent[-1][0] if self._recent else None
+        head = self._recent.head[0] if self._recent else None
         if head is None or head <= number:
             return []
         first = self.store.first_block() or 0
@@ -481,11 +505,11 @@ class Node:
     def _reload_recent(self, head: int) -> None:
         self._recent.clear()
         for rec in self.store.blocks(head - BLOCKHASH_WINDOW + 1, head):
-            self._recent.append((rec.number, rec.hash))
+            self._recent.append(rec.number, rec.hash)
 
     def _known(self, block: L1Block) -> bool:
         """Whether `block` is already committed (a source may repeat blocks on restart)."""
-        if not self._recent or block.number > self._recent[-1][0]:
+        if not self._recent or block.number > self._recent.head[0]:
             return False
         rec = self.store.block(block.number)
         if rec is None or rec.hash != block.hash:
@@ -497,7 +521,7 @@ class Node:
 
     def _finality(self, update: ChainFinality) -> None:
         """Record the L1 node's safe and finalized blocks that the node has, and tell plugins."""
-        head = self._recent[-1][0] if self._recent else -1
+        head = self._recent.head[0] if self._recent else -1
 
         def ours(block: BlockId | None) -> int | None:
             # A block above the head: the head, an ancestor on the source's canonical chain, is
@@ -590,7 +614,7 @@ class Node:
         if not isinstance(notification, ChainCommitted) or not notification.new:
             return False
         first = notification.new[0].number
-        return bool(self._recent) and first == self._recent[-1][0] + 1
+        return bool(self._recent) and first == self._recent.head[0] + 1
 
     def flush(self) -> None:
         """Commit and report the blocks a held `apply` left open (nothing when none are)."""

@@ -10,13 +10,17 @@ from pathlib import Path
 import anyio
 import pytest
 from conftest import recompute_lthash, snapshot
+from hypothesis import given
+from hypothesis import strategies as st
 
 from monmouth import bench
 from monmouth.app import build_node
 from monmouth.core import node as node_module
 from monmouth.core.config import Settings, load_settings
 from monmouth.core.errors import SourceError
+from monmouth.core.executor import BLOCKHASH_WINDOW
 from monmouth.core.l1 import BlockId, L1Block
+from monmouth.core.node import RecentBlocks
 from monmouth.core.notifications import ChainCommitted, FinishedHeight, Notification
 from monmouth.core.sources.base import HashAt
 from monmouth.core.sources.replay import ReplaySource, write_replay
@@ -143,3 +147,24 @@ def test_finished_heights_are_reported_in_order(tmp_path: Path) -> None:
         anyio.run(node.run, ReplaySource(tmp_path / "chain.jsonl"))
     numbers = [f.block.number for f in finished]
     assert numbers == sorted(numbers) and numbers[-1] == len(BLOCKS) - 1
+
+
+@given(st.lists(st.integers(0, 40), max_size=400), st.booleans())
+def test_the_blockhash_window_is_the_last_blocks_hashes(hashes: list[int], clear: bool) -> None:
+    """The window a block on top of the head sees: the hashes of the BLOCKHASH_WINDOW blocks
+    before it (the reference: gathered from the list of blocks), duplicates included."""
+    recent = RecentBlocks()
+    blocks: list[tuple[int, bytes]] = []
+    for number, h in enumerate(hashes):
+        if clear and number == len(hashes) // 2:
+            recent.clear()
+            blocks.clear()
+        recent.append(number, bytes([h]) * 32)
+        blocks.append((number, bytes([h]) * 32))
+    nxt = L1Block(len(hashes), b"\xff" * 32, blocks[-1][1] if blocks else b"\xee" * 32, 0, ())
+    window = recent.window(nxt)
+    expected = {h for n, h in blocks if n >= nxt.number - BLOCKHASH_WINDOW} | {nxt.parent_hash}
+    for h in range(42):
+        assert (bytes([h]) * 32 in window) == (bytes([h]) * 32 in expected)
+    assert (b"\xee" * 32 in window) == (b"\xee" * 32 in expected)
+    assert list(recent) == blocks[-BLOCKHASH_WINDOW:]
