@@ -56,7 +56,7 @@ def reference(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
 
 
 def test_implementations_are_what_the_modules_use() -> None:
-    from monmouth.core import lthash
+    from monmouth.core import l1, lthash
     from monmouth.plugins.rag import documents, embed
     from monmouth.rust_svm import sigverify, wire
 
@@ -64,6 +64,7 @@ def test_implementations_are_what_the_modules_use() -> None:
         "wire": wire.IMPLEMENTATION,
         "verify": sigverify.IMPLEMENTATION,
         "lthash": lthash.IMPLEMENTATION,
+        "l1": l1.IMPLEMENTATION,
         "hashing": embed.IMPLEMENTATION,
         "summary": documents.IMPLEMENTATION,
     }
@@ -87,7 +88,7 @@ def test_version_names_the_runtime_libsodium_python_and_implementations() -> Non
     assert lines[1] == f"solders {version('solders')} (LiteSVM)"
     assert "libsodium" in lines[2]
     assert lines[3].startswith(f"Python {platform.python_version()} ")
-    assert lines[4] == "implementations: wire c, verify c, lthash c, hashing c, summary c"
+    assert lines[4] == "implementations: wire c, verify c, lthash c, l1 c, hashing c, summary c"
 
 
 def test_version_is_the_distributions() -> None:
