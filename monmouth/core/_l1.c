@@ -13,12 +13,16 @@
  * (`L1Block.from_rpc`), so every error message and every odd input's value stay the
  * reference's; the tests hold the two equal on generated and mutated blocks.
  *
- * - init(L1Transaction, L1Log): the classes to build (their slots' descriptors, taken once);
+ * - init(L1Transaction, L1Log, L1Block): the classes to build (their slots' descriptors, taken
+ *   once);
  * - transactions(txs, receipts, structs) -> tuple[L1Transaction, ...] | None: the block's
  *   transactions with their receipts' status and logs. `txs` and `receipts` are lists of
  *   dicts (`structs` false: a JSON-RPC answer as `json` decodes it, a missing key is None, a
  *   log's missing `data` is "0x") or of msgspec Structs of the RPC shape (`structs` true: the
- *   fields are attributes, `from` is `from_`).
+ *   fields are attributes, `from` is `from_`);
+ * - block(number, hash, parentHash, timestamp, transactions, traces) -> L1Block | None: the
+ *   block around them (the number below 2**64 and the timestamp below 2**63 in at most 16
+ *   hex digits; traces None or a list, kept as a tuple).
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -44,8 +48,11 @@ static const char *const TX_FIELDS[] = {"hash", "index", "sender", "to", "value"
 #define TX_NFIELDS 8
 static const char *const LOG_FIELDS[] = {"address", "topics", "data"};
 #define LOG_NFIELDS 3
-static PyTypeObject *tx_type, *log_type;
-static PyObject *tx_slots[TX_NFIELDS], *log_slots[LOG_NFIELDS];
+static const char *const BLOCK_FIELDS[] = {"number", "hash", "parent_hash", "timestamp",
+                                           "transactions", "traces"};
+#define BLOCK_NFIELDS 6
+static PyTypeObject *tx_type, *log_type, *block_type;
+static PyObject *tx_slots[TX_NFIELDS], *log_slots[LOG_NFIELDS], *block_slots[BLOCK_NFIELDS];
 
 static int8_t HEX[256];
 
@@ -438,6 +445,69 @@ static PyObject *transactions(PyObject *self, PyObject *const *args, Py_ssize_t 
     return result;
 }
 
+/* `text` as an int below 2**bits (64 or 63), from at most 16 hex digits: the block number and
+ * timestamp (the reference's SLOT_LIMIT and TIMESTAMP_LIMIT). */
+static int small_quantity(PyObject *text, int bits, PyObject **out) {
+    if (!PyUnicode_Check(text) || !PyUnicode_IS_COMPACT_ASCII(text) ||
+        PyUnicode_GET_LENGTH(text) > 18)
+        return REJECT;
+    int rc = quantity(text, out);
+    if (rc == OK && bits < 64) {
+        /* At most 16 digits: the value fits in 64 bits. */
+        unsigned long long value = PyLong_AsUnsignedLongLong(*out);
+        if (value >> bits) {
+            Py_CLEAR(*out);
+            return REJECT;
+        }
+    }
+    return rc;
+}
+
+static PyObject *block(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
+    (void)self;
+    if (nargs != 6) {
+        PyErr_SetString(PyExc_TypeError,
+                        "block(number, hash, parentHash, timestamp, transactions, traces)");
+        return NULL;
+    }
+    if (block_type == NULL) {
+        PyErr_SetString(PyExc_RuntimeError, "_l1.init has not been called");
+        return NULL;
+    }
+    PyObject *values[BLOCK_NFIELDS] = {NULL};
+    int rc = small_quantity(args[0], 64, &values[0]);
+    if (rc == OK)
+        rc = data(args[1], 32, &values[1]);
+    if (rc == OK)
+        rc = data(args[2], 32, &values[2]);
+    if (rc == OK)
+        rc = small_quantity(args[3], 63, &values[3]);
+    if (rc == OK) {
+        if (!PyTuple_CheckExact(args[4]))
+            rc = REJECT;
+        else
+            values[4] = Py_NewRef(args[4]);
+    }
+    if (rc == OK) {
+        if (args[5] == Py_None) {
+            values[5] = Py_NewRef(Py_None);
+        } else if (PyList_CheckExact(args[5])) {
+            values[5] = PyList_AsTuple(args[5]);
+            rc = values[5] == NULL ? ERROR : OK;
+        } else {
+            rc = REJECT;
+        }
+    }
+    if (rc != OK) {
+        for (int i = 0; i < BLOCK_NFIELDS; i++)
+            Py_XDECREF(values[i]);
+        if (rc == ERROR)
+            return NULL;
+        Py_RETURN_NONE;
+    }
+    return build(block_type, block_slots, values, BLOCK_NFIELDS);
+}
+
 /* The slot descriptors of `type` named `names`; fails unless each is a member descriptor
  * (a slots dataclass), since `build` sets them directly. */
 static int take_slots(PyObject *type, const char *const *names, int n, PyObject **slots) {
@@ -461,21 +531,26 @@ static int take_slots(PyObject *type, const char *const *names, int n, PyObject 
 
 static PyObject *init(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
     (void)self;
-    if (nargs != 2) {
-        PyErr_SetString(PyExc_TypeError, "init(L1Transaction, L1Log)");
+    if (nargs != 3) {
+        PyErr_SetString(PyExc_TypeError, "init(L1Transaction, L1Log, L1Block)");
         return NULL;
     }
     if (take_slots(args[0], TX_FIELDS, TX_NFIELDS, tx_slots) < 0 ||
-        take_slots(args[1], LOG_FIELDS, LOG_NFIELDS, log_slots) < 0)
+        take_slots(args[1], LOG_FIELDS, LOG_NFIELDS, log_slots) < 0 ||
+        take_slots(args[2], BLOCK_FIELDS, BLOCK_NFIELDS, block_slots) < 0)
         return NULL;
     Py_XSETREF(tx_type, (PyTypeObject *)Py_NewRef(args[0]));
     Py_XSETREF(log_type, (PyTypeObject *)Py_NewRef(args[1]));
+    Py_XSETREF(block_type, (PyTypeObject *)Py_NewRef(args[2]));
     Py_RETURN_NONE;
 }
 
 static PyMethodDef METHODS[] = {
     {"init", (PyCFunction)(void (*)(void))init, METH_FASTCALL,
-     "init(L1Transaction, L1Log): the classes transactions() builds."},
+     "init(L1Transaction, L1Log, L1Block): the classes transactions() and block() build."},
+    {"block", (PyCFunction)(void (*)(void))block, METH_FASTCALL,
+     "block(number, hash, parentHash, timestamp, transactions, traces) -> L1Block, or None "
+     "when a field is not in the canonical shape (the reference then parses it)."},
     {"transactions", (PyCFunction)(void (*)(void))transactions, METH_FASTCALL,
      "transactions(txs, receipts, structs) -> tuple of L1Transaction, or None when the block "
      "is not in the canonical shape (the reference then parses it)."},

@@ -2,5 +2,14 @@
 
 from typing import Any
 
-def init(tx_class: type, log_class: type, /) -> None: ...
+def init(tx_class: type, log_class: type, block_class: type, /) -> None: ...
 def transactions(txs: Any, receipts: Any, structs: bool, /) -> tuple[Any, ...] | None: ...
+def block(
+    number: Any,
+    hash: Any,
+    parent_hash: Any,
+    timestamp: Any,
+    transactions: tuple[Any, ...],
+    traces: Any,
+    /,
+) -> Any: ...

@@ -339,7 +339,7 @@ def _from_json_fast(text: bytes) -> L1Block | None:
     )
     if txs is None:
         return None
-    return _block(raw.number, raw.hash, raw.parentHash, raw.timestamp, txs, traces)
+    return _header(raw.number, raw.hash, raw.parentHash, raw.timestamp, txs, traces)
 
 
 def _from_dict_fast(obj: Any) -> L1Block | None:
@@ -352,9 +352,27 @@ def _from_dict_fast(obj: Any) -> L1Block | None:
     txs = _l1.transactions(obj.get("transactions"), obj.get("receipts"), False)
     if txs is None:
         return None
-    return _block(
+    return _header(
         obj.get("number"), obj.get("hash"), obj.get("parentHash"), obj.get("timestamp"), txs, traces
     )
+
+
+def _header(
+    number: Any,
+    block_hash: Any,
+    parent_hash: Any,
+    timestamp: Any,
+    txs: tuple[L1Transaction, ...],
+    traces: list[Any] | None,
+) -> L1Block | None:
+    """The block of these header fields and transactions, or None where the reference fails:
+    through `_l1.block`, or `_block` for what it declines (more than 16 digits)."""
+    block: L1Block | None = None
+    if _l1 is not None:
+        block = _l1.block(number, block_hash, parent_hash, timestamp, txs, traces)
+    if block is None:
+        block = _block(number, block_hash, parent_hash, timestamp, txs, traces)
+    return block
 
 
 def _block(
@@ -365,6 +383,7 @@ def _block(
     txs: tuple[L1Transaction, ...],
     traces: list[Any] | None,
 ) -> L1Block | None:
+    """The Python reference of `_l1.block`: the block, or None where the reference fails."""
     try:
         return L1Block(
             number=parse_quantity(number, "number", SLOT_LIMIT),
@@ -424,4 +443,4 @@ def _transactions_py(
 
 
 if _l1 is not None:
-    _l1.init(L1Transaction, L1Log)
+    _l1.init(L1Transaction, L1Log, L1Block)

@@ -324,3 +324,21 @@ def test_deep_nesting_fails_alike(where: str) -> None:
     for depth in range(lo - 6, lo + 7):
         text = nested(depth, where)
         assert outcome(L1Block.from_json, text) == outcome(reference_json, text), depth
+
+
+@pytest.mark.skipif(l1.IMPLEMENTATION != "c", reason="the C extension is not built")
+@settings(max_examples=300, deadline=None)
+@given(
+    st.one_of(quantity(SLOT_LIMIT + 1), st.sampled_from(BAD)),
+    st.one_of(quantity(TIMESTAMP_LIMIT + 1), st.sampled_from(BAD)),
+    st.one_of(st.none(), st.lists(json_values, max_size=2)),  # checked before (`_from_*_fast`)
+)
+def test_c_header_is_its_python_reference(number: Any, timestamp: Any, traces: Any) -> None:
+    """`_l1.block` gives `_block`'s block, or declines (then `_block` decides)."""
+    from monmouth.core import _l1
+
+    args = (number, "0x" + "11" * 32, "0x" + "22" * 32, timestamp, (), traces)
+    fast = _l1.block(*args)
+    if fast is not None:
+        assert outcome(lambda a: fast, None) == outcome(lambda a: l1._block(*args), None)
+    assert outcome(lambda a: l1._header(*args), None) == outcome(lambda a: l1._block(*args), None)
