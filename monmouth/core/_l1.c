@@ -22,7 +22,9 @@
  *   fields are attributes, `from` is `from_`);
  * - block(number, hash, parentHash, timestamp, transactions, traces) -> L1Block | None: the
  *   block around them (the number below 2**64 and the timestamp below 2**63 in at most 16
- *   hex digits; traces None or a list, kept as a tuple).
+ *   hex digits; traces None or a list, kept as a tuple);
+ * - deeper(decode, text, levels): decode(text) with `levels` of the recursion limit taken
+ *   first, so that msgspec runs out of depth no later than `json` would in its place.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -508,6 +510,27 @@ static PyObject *block(PyObject *self, PyObject *const *args, Py_ssize_t nargs) 
     return build(block_type, block_slots, values, BLOCK_NFIELDS);
 }
 
+static PyObject *deeper(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
+    (void)self;
+    if (nargs != 3) {
+        PyErr_SetString(PyExc_TypeError, "deeper(decode, text, levels)");
+        return NULL;
+    }
+    long levels = PyLong_AsLong(args[2]);
+    if (levels == -1 && PyErr_Occurred())
+        return NULL;
+    long entered = 0;
+    PyObject *result = NULL;
+    /* A failed Py_EnterRecursiveCall has raised RecursionError and counts nothing. */
+    while (entered < levels && Py_EnterRecursiveCall(" while decoding JSON") == 0)
+        entered++;
+    if (entered == levels)
+        result = PyObject_CallOneArg(args[0], args[1]);
+    while (entered-- > 0)
+        Py_LeaveRecursiveCall();
+    return result;
+}
+
 /* The slot descriptors of `type` named `names`; fails unless each is a member descriptor
  * (a slots dataclass), since `build` sets them directly. */
 static int take_slots(PyObject *type, const char *const *names, int n, PyObject **slots) {
@@ -548,6 +571,8 @@ static PyObject *init(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
 static PyMethodDef METHODS[] = {
     {"init", (PyCFunction)(void (*)(void))init, METH_FASTCALL,
      "init(L1Transaction, L1Log, L1Block): the classes transactions() and block() build."},
+    {"deeper", (PyCFunction)(void (*)(void))deeper, METH_FASTCALL,
+     "deeper(decode, text, levels) -> decode(text), with levels of the recursion limit taken."},
     {"block", (PyCFunction)(void (*)(void))block, METH_FASTCALL,
      "block(number, hash, parentHash, timestamp, transactions, traces) -> L1Block, or None "
      "when a field is not in the canonical shape (the reference then parses it)."},

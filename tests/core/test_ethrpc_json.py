@@ -11,6 +11,7 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
+from monmouth.core import l1
 from monmouth.core.ethrpc import loads
 
 Outcome = tuple[Any, ...]
@@ -96,7 +97,16 @@ def test_loads_of_a_str_is_json_loads(value: Any) -> None:
 
 
 @pytest.mark.parametrize("kind", [b"[]", b'{"a":}'])
-def test_deep_nesting_fails_alike(kind: bytes) -> None:
+@pytest.mark.parametrize("implementation", ["c", "python"])
+def test_deep_nesting_fails_alike(
+    kind: bytes, implementation: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Nested to the recursion limit, with or without the C extension (`l1._l1.deeper`)."""
+    if implementation == "python":
+        monkeypatch.setattr(l1, "_l1", None)
+    elif l1.IMPLEMENTATION != "c":
+        pytest.skip("the C extension is not built")
+
     def nested(depth: int) -> bytes:
         if kind == b"[]":
             return b"[" * depth + b"]" * depth

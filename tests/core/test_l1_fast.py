@@ -309,10 +309,17 @@ def nested(depth: int, where: str) -> bytes:
 
 
 @pytest.mark.parametrize("where", ["unknownKey", "traces"])
-def test_deep_nesting_fails_alike(where: str) -> None:
+@pytest.mark.parametrize("implementation", ["c", "python"])
+def test_deep_nesting_fails_alike(
+    where: str, implementation: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """`json` refuses a text nested deeper than the recursion limit allows from where it runs;
     the fast path must not take one the reference refuses (found by bisection, then checked
-    around the limit, from the same stack depth)."""
+    around the limit, from the same stack depth), with or without the C extension."""
+    if implementation == "python":
+        monkeypatch.setattr(l1, "_l1", None)
+    elif l1.IMPLEMENTATION != "c":
+        pytest.skip("the C extension is not built")
     lo, hi = 1, 5000
     while lo < hi:  # the deepest nesting the reference takes
         mid = (lo + hi + 1) // 2
