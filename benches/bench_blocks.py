@@ -18,7 +18,9 @@ looked up per call) against the way the node reads blocks now (`L1Block.from_jso
 `PluginHost.route` with its planned routers), rounds interleaved, over replay-file lines of
 three shapes: the empty block above (six plain transactions, as `write_replay` writes them), no
 transactions at all, and a mainnet-like block (200 transactions with every key geth returns, a
-third of them with two event logs).
+third of them with two event logs). Two more rows per shape: the RPC source's way, an answer
+decoded whole (`json.loads` against `ethrpc.loads`) and the block parsed from it (`from_rpc`
+against `from_rpc_fast`), without routing.
 
     python benches/bench_blocks.py [--blocks N] [--rounds R] [--json]
     python benches/bench_blocks.py --ab [--blocks N] [--rounds R] [--json]
@@ -42,6 +44,7 @@ from report import emit, machine
 
 from monmouth import bench
 from monmouth.core.config import load_settings
+from monmouth.core.ethrpc import loads
 from monmouth.core.l1 import IMPLEMENTATION, L1Block, L1Transaction
 from monmouth.core.plugins import PluginHalted, PluginHost
 
@@ -295,14 +298,34 @@ def measure_parse(rounds: int, lines_per_shape: int = 200) -> dict[str, Any]:
     def parse_only(line: bytes) -> None:
         L1Block.from_json(line)
 
-    empty = [json.dumps(b.to_rpc(), separators=(",", ":")).encode() for b in empty_chain(200)]
+    # The RPC source's way: the answer's JSON decoded whole, then the block parsed from it (as
+    # one answer here; the source merges a block's and its receipts' answers).
+    answers: dict[bytes, bytes] = {}
+
+    def rpc_before(line: bytes) -> None:
+        L1Block.from_rpc(json.loads(answers[line])[0]["result"])
+
+    def rpc_now(line: bytes) -> None:
+        L1Block.from_rpc_fast(loads(answers[line])[0]["result"])
+
+    empty = [
+        json.dumps(b.to_rpc(), separators=(",", ":")).encode() for b in empty_chain(lines_per_shape)
+    ]
     no_txs = [
         json.dumps(L1Block(b.number, b.hash, b.parent_hash, b.timestamp, ()).to_rpc()).encode()
         for b in empty_chain(lines_per_shape)
     ]
     mainnet = [mainnet_like_line(n) for n in range(1, 21)]
     shapes = {"six plain txs": empty, "no txs": no_txs, "mainnet-like, 200 txs": mainnet}
-    ways = {"before": before, "now": now, "now, parse alone": parse_only}
+    for lines in shapes.values():
+        answers.update({line: b'[{"jsonrpc":"2.0","id":1,"result":%s}]' % line for line in lines})
+    ways = {
+        "before": before,
+        "now": now,
+        "now, parse alone": parse_only,
+        "RPC answer, before": rpc_before,
+        "RPC answer, now": rpc_now,
+    }
     # The routing plugin sees no inbox transaction in these blocks: each answers None.
     samples: dict[str, dict[str, list[float]]] = {s: {w: [] for w in ways} for s in shapes}
     for _ in range(rounds):
