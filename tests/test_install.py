@@ -199,7 +199,7 @@ def test_the_wheel_in_a_fresh_venv(
         command([str(bin_ / "python"), "-c", absent])
     version = command([cli, "--version"]).stdout.splitlines()
     assert version[0] == f"monmouth {monmouth.__version__}"
-    assert version[-1] == "implementations: wire c, verify c, lthash c, hashing c, summary c"
+    assert version[-1] == "implementations: wire c, verify c, lthash c, l1 c, hashing c, summary c"
     # Run from elsewhere, so that nothing of the source tree is imported.
     proc = command([cli, "run", "--blocks", "20", "--data-dir", str(work / "data")], cwd=work)
     assert _starting(proc)["implementations"] == dict.fromkeys(HOT_PATHS, "c")
@@ -237,7 +237,8 @@ def test_installed_without_a_compiler_the_python_references_run(
     cli = str(bin_ / "monmouth")
     version = command([cli, "--version"]).stdout.splitlines()
     python = (
-        "implementations: wire python, verify python, lthash python, hashing python, summary python"
+        "implementations: wire python, verify python, lthash python, l1 python, hashing python, "
+        "summary python"
     )
     assert version[-1] == python
     run = [cli, "run", "--blocks", "20", "--data-dir", str(work / "data")]
