@@ -63,6 +63,13 @@ setup(
             extra_compile_args=FLAGS,
             optional=True,
         ),
+        # Each L1 transaction's fields, on the main thread for every block the node follows.
+        Extension(
+            "monmouth.core._l1",
+            sources=["monmouth/core/_l1.c"],
+            extra_compile_args=FLAGS,
+            optional=True,
+        ),
         # The rag index's feature hashing, a block of documents at a time in the rag child.
         # No contraction into fused multiply-adds: the vectors' bits are the same on every
         # machine (aarch64 compilers would fuse by default).

@@ -468,3 +468,40 @@ def test_record_from_the_node_replays_to_the_same_state(anvil: Anvil, tmp_path: 
         env=env,
     )
     assert stored(replayed) == stored(followed)
+
+
+def test_anvils_blocks_take_the_fast_path(anvil: Anvil) -> None:
+    """What a real node answers (every key anvil sends, a contract creation's `to: null`, an
+    inbox message, a plain transfer) is the fast path's own, and equals the reference's; the
+    answer's bytes read by `ethrpc.loads` are what `json` reads."""
+    from monmouth.core import l1
+    from monmouth.core.ethrpc import loads
+
+    deposit(anvil, keypair(1).pubkey(), 1)
+    send(anvil, {"from": DEV, "to": "0x" + "22" * 20, "value": hex(5)})
+    # A contract creation (init code: return nothing), which anvil answers with `to: null`.
+    send(anvil, {"from": DEV, "data": "0x60006000f3"})
+    http = anvil._http
+    for n in range(1, anvil.block_number() + 1):
+        body = http.post(
+            anvil.url,
+            json=[
+                {
+                    "jsonrpc": "2.0",
+                    "id": 1,
+                    "method": "eth_getBlockByNumber",
+                    "params": [hex(n), True],
+                },
+                {"jsonrpc": "2.0", "id": 2, "method": "eth_getBlockReceipts", "params": [hex(n)]},
+            ],
+        ).content
+        assert loads(body) == json.loads(body)
+        answers = {a["id"]: a["result"] for a in loads(body)}
+        obj = {**answers[1], "receipts": answers[2]}
+        reference = L1Block.from_rpc(obj)
+        assert reference.transactions
+        if l1.IMPLEMENTATION == "c":
+            assert l1._from_dict_fast(obj) == reference
+        assert l1._from_json_fast(json.dumps(obj).encode()) == reference
+    creation = L1Block.from_rpc_fast(obj)
+    assert creation.transactions[0].to is None and creation.transactions[0].status == 1

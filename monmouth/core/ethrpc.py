@@ -17,11 +17,13 @@ from typing import Any
 
 import anyio
 import httpx
+import msgspec
 import structlog
 import websockets
 from websockets.asyncio.client import ClientConnection
 
 from monmouth.core.errors import SourceError
+from monmouth.core.l1 import decode_as_deep_as_json
 
 log = structlog.get_logger("monmouth.rpc")
 
@@ -99,7 +101,7 @@ class _WebSocket:
             try:
                 await ws.send(json.dumps(payload))
                 while True:
-                    answer = json.loads(await ws.recv())
+                    answer = loads(await ws.recv())
                     if _is_notification(answer):
                         self._heads += 1
                         continue
@@ -112,6 +114,19 @@ class _WebSocket:
     async def aclose(self) -> None:
         if self._ws is not None:
             await self._ws.close()
+
+
+def loads(text: bytes | str) -> Any:
+    """`json.loads(text)`: the same value or the same error, in about half its time where
+    msgspec's decoder takes the text (answers with blocks are most of what a node sends).
+
+    msgspec refuses what it reads otherwise than `json` (NaN, numbers beyond a float, lone
+    surrogates, other encodings than UTF-8); `json` then reads it, or raises its own error.
+    """
+    try:
+        return decode_as_deep_as_json(msgspec.json.decode, text)
+    except (msgspec.DecodeError, RecursionError):
+        return json.loads(text)
 
 
 def _is_notification(message: Any) -> bool:
@@ -244,7 +259,7 @@ class EthRpc:
                 f"HTTP {response.status_code}", request=response.request, response=response
             )
         response.raise_for_status()
-        return response.json()
+        return loads(response.content)  # response.json(), faster
 
     async def _retrying(self, attempt_once: Any, what: str) -> Any:
         """Run `attempt_once()` until it succeeds; connection faults back off and retry."""

@@ -15,7 +15,7 @@ import traceback
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from importlib.metadata import EntryPoint, entry_points
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import pluggy
 import structlog
@@ -246,6 +246,14 @@ def load_plugins(
     return pm
 
 
+class _Router(NamedTuple):
+    """A `route_transaction` implementation as `PluginHost.route` calls it."""
+
+    plugin_name: str
+    state: PluginState | None
+    call: Callable[[L1Transaction, L1Block], bytes | None]
+
+
 class PluginHost:
     """Runs the registered plugins: inline hooks directly, notifications through workers."""
 
@@ -256,6 +264,10 @@ class PluginHost:
         self._workers: dict[str, Worker] = {}
         self.stall_timeout = settings.plugins.stall_timeout
         self._stopping = Stopping(settings.plugins.stop_timeout)
+        # `route`'s routers, and what they were planned from (`_plan_routers`).
+        self._routers: list[_Router] = []
+        self._route_impls: list[Any] | None = None
+        self._route_states = 0
         for name, plugin in pm.list_name_plugin():
             if plugin is None:
                 continue
@@ -377,25 +389,54 @@ class PluginHost:
 
     def route(self, tx: L1Transaction, block: L1Block) -> bytes | None:
         """The first router's answer; any error halts (routing decides state)."""
-        for impl in self._impls("route_transaction"):
+        # Called for every L1 transaction: the routers are looked up once, not per call, and
+        # looked up again whenever the registered ones or the plugins' states change.
+        impls = self.pm.hook.route_transaction.get_hookimpls()
+        if impls != self._route_impls or len(self.states) != self._route_states:
+            self._routers = self._plan_routers(impls)
+        for name, state, call in self._routers:
+            if state is not None and (state.disabled or state.abandoned):
+                continue
             try:
-                # A hook implementation may take a subset of the arguments, as pluggy allows.
-                args = {"tx": tx, "block": block}
-                result: bytes | None = impl.function(**{a: args[a] for a in impl.argnames})
+                result: bytes | None = call(tx, block)
             except Exception as exc:
                 raise PluginHalted(
-                    impl.plugin_name, f"route_transaction raised {type(exc).__name__}: {exc}"
+                    name, f"route_transaction raised {type(exc).__name__}: {exc}"
                 ) from exc
             if result is None:
                 continue
             if not isinstance(result, bytes | bytearray | memoryview):
                 # Routing decides state: a wrong answer type halts rather than guessing.
                 raise PluginHalted(
-                    impl.plugin_name,
-                    f"route_transaction returned {type(result).__name__}, not bytes or None",
+                    name, f"route_transaction returned {type(result).__name__}, not bytes or None"
                 )
             return bytes(result)
         return None
+
+    def _plan_routers(self, impls: list[Any]) -> list[_Router]:
+        """The routers of `impls` in pluggy's calling order (the last registered first), each
+        with its plugin's state (None: it has none, and runs) and a call taking `(tx, block)`."""
+        self._route_impls = impls
+        self._route_states = len(self.states)
+        routers = []
+        for impl in reversed(impls):
+            names = tuple(impl.argnames)
+            if names == ("tx", "block"):
+                # pluggy's argnames are the positional parameters in order: the same binding.
+                call = impl.function
+            else:
+                # A hook implementation may take a subset of the arguments, as pluggy allows.
+                def call(
+                    tx: L1Transaction,
+                    block: L1Block,
+                    function: Callable[..., bytes | None] = impl.function,
+                    names: tuple[str, ...] = names,
+                ) -> bytes | None:
+                    args = {"tx": tx, "block": block}
+                    return function(**{a: args[a] for a in names})
+
+            routers.append(_Router(impl.plugin_name, self.states.get(impl.plugin_name), call))
+        return routers
 
     def account_cache(self) -> AccountCacheSpec | None:
         """The first `account_cache` answer (the policy and budget of the runtime's resident

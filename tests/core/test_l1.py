@@ -77,6 +77,20 @@ def test_replay_file_must_link(tmp_path: Path) -> None:
         list(read_replay(tmp_path / "missing.jsonl"))
 
 
+def test_replay_skips_blank_lines_and_counts_them(tmp_path: Path) -> None:
+    chain = ChainBuilder()
+    for _ in range(2):
+        chain.block()
+    lines = [json.dumps(b.to_rpc()).encode() for b in chain.blocks]
+    path = tmp_path / "chain.jsonl"
+    # Blank and whitespace-only lines (any ASCII whitespace), a last line without its newline.
+    path.write_bytes(b"\n \t\r\n" + lines[0] + b"\n\x0b\x0c\n" + lines[1])
+    assert list(read_replay(path)) == chain.blocks
+    path.write_bytes(b"\n  \n" + lines[0] + b'\n\n{"number": 5}')
+    with pytest.raises(ReplayFileError, match="line 5: block has no 'receipts' list"):
+        list(read_replay(path))
+
+
 # `from_rpc` passes the field's place (`where`) apart from its name, so that the name is built
 # only when a check fails: the same values and the same errors as the whole name given.
 

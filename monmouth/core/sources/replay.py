@@ -42,10 +42,11 @@ def read_replay(path: Path) -> Iterable[L1Block]:
     previous: L1Block | None = None
     with handle:
         for number, line in enumerate(handle, start=1):
-            if not line.strip():
+            if line.isspace():  # `not line.strip()` without copying the line (lines end in \n)
                 continue
             try:
-                block = L1Block.from_rpc(json.loads(line.decode()))
+                # `from_rpc(json.loads(line.decode()))`, its blocks and errors, faster.
+                block = L1Block.from_json(line)
             except (ValueError, UnicodeDecodeError) as exc:
                 raise ReplayFileError(f"{path} line {number}: {exc}") from None
             except RecursionError:

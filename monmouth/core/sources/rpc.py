@@ -319,7 +319,7 @@ class RpcSource:
             blocks: list[L1Block] = []
             for obj in raw:
                 try:
-                    block = L1Block.from_rpc(obj)
+                    block = L1Block.from_rpc_fast(obj)
                 except ValueError as exc:
                     raise SourceError(f"the L1 node sent an invalid block: {exc}") from None
                 if blocks and block.parent_hash != blocks[-1].hash:
