@@ -20,6 +20,8 @@ from pathlib import Path
 
 import pytest
 
+from monmouth.core.implementations import EXTENSIONS as HOT_PATHS
+
 ROOT = Path(__file__).resolve().parent.parent
 #: Installing dependencies from the index takes a while on a loaded machine.
 INSTALL_TIMEOUT = 900
@@ -38,8 +40,11 @@ CLEAN_ENV = {
     "MONMOUTH_STORE__SYNC": "false",
 }
 PIP = (sys.executable, "-m", "pip")
-#: The hot paths' C extensions, as files in a wheel.
-EXTENSIONS = ("rust_svm/_verify", "rust_svm/_wire", "plugins/rag/_hashing", "plugins/rag/_summary")
+#: The hot paths' C extensions, as files in a wheel ("rust_svm/_wire", ...): every one the
+#: package names (`monmouth.core.implementations`).
+EXTENSIONS = tuple(
+    module.removeprefix("monmouth.").replace(".", "/") for module in HOT_PATHS.values()
+)
 
 
 @dataclass(frozen=True, slots=True)
