@@ -36,7 +36,7 @@ from typing import Any
 from report import emit, machine
 
 from monmouth.core.errors import DataDirError
-from monmouth.core.node import GROUP_BLOCKS
+from monmouth.core.node import GROUP_BLOCKS, GROUP_SECONDS
 from monmouth.core.state import Store
 
 #: No ports (a developer's node may run beside), and only the plugins the node needs.
@@ -168,8 +168,8 @@ class Moments:
 
     - `startup`, a fifth: from process start, uniform over the reference's start-up S;
     - `after_commit`: once the node has committed a group beyond the last head (a group is
-      up to 64 blocks while catching up), uniform over the time G of one group, so the kill
-      lands while the next group executes or commits;
+      up to 256 blocks or half a second while catching up), uniform over the time G of one
+      group, so the kill lands while the next group executes or commits;
     - `running`: from the node's "starting" line, uniform over G (reading the replay file up
       to the head, preparing, executing the first group).
 
@@ -181,12 +181,15 @@ class Moments:
         self.rng = random.Random(seed)
         self.startup = startup
         self.blocks = blocks
-        self.group = execution * min(1.0, GROUP_BLOCKS / max(blocks, 1))
+        # A group ends at GROUP_BLOCKS blocks or GROUP_SECONDS (its transactions' bound is
+        # met by neither the devnet's nor the bench's blocks sooner).
+        self.group = min(execution * min(1.0, GROUP_BLOCKS / max(blocks, 1)), GROUP_SECONDS)
+        self.group_blocks = max(1.0, blocks * self.group / execution) if execution else blocks
 
     def next(self, head: int, kills_left: int) -> tuple[str, float]:
         """(kind, seconds to wait) of the next kill."""
         draw = self.rng.random()
-        groups_left = (self.blocks - 1 - head) / GROUP_BLOCKS
+        groups_left = (self.blocks - 1 - head) / self.group_blocks
         if draw < 0.2:
             return "startup", self.rng.uniform(0, self.startup)
         if draw < 0.2 + 0.8 * min(1.0, groups_left / max(kills_left, 1)):
