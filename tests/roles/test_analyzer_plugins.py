@@ -38,7 +38,7 @@ from test_rpc_source import SOL, deposit, inbox_call, pay, post, tip
 
 from monmouth.core import inbox
 from monmouth.core.config import Settings
-from monmouth.core.errors import SourceError
+from monmouth.core.errors import DataDirError, SourceError
 from monmouth.core.payloads import AccountUpdate, BlockInfo
 from monmouth.core.plugins import load_plugins
 from monmouth.hooks import hookimpl
@@ -189,10 +189,11 @@ def test_monmouth_run_role_analyzer_with_rag(tmp_path: Path) -> None:
     }
 
     def indexed() -> tuple[int, bytes] | None:
-        if not (data / "rag").exists():
+        try:
+            with RagIndex(data / "rag", readonly=True) as index:
+                return index.store.meta().head
+        except DataDirError:  # not made yet, or the analyzer is making it
             return None
-        with RagIndex(data / "rag", readonly=True) as index:
-            return index.store.meta().head
 
     def follow(blocks: int) -> None:
         executor = NodeThread(ex_settings, max_blocks=blocks)
