@@ -258,6 +258,10 @@ class Node:
         self._group: list[_Executed] = []
         self._group_txs = 0
         self._group_started = 0.0  # time.monotonic() when the group's first block executed
+        #: Blocks prepared and not executed yet, in order (the lookahead), and their
+        #: transactions: between the notifications of a held `apply`, the last ones.
+        self._held: deque[Prepared] = deque()
+        self._held_txs = 0
         head = self.store.head()
         self._recent = RecentBlocks()
         if head is None:
@@ -561,12 +565,14 @@ class Node:
     def apply(self, notification: Notification, *, hold: bool = False) -> None:
         """Apply one notification; stops early (between blocks) when a stop was requested.
 
-        :param hold: leave the blocks executed last uncommitted (the group stays open) when
-            the notification applied without error, so that the next notification's blocks
-            join their group. The caller commits them (`flush`) before it waits for anything.
+        :param hold: when the notification applied without error, leave its last blocks
+            prepared but not executed (the lookahead, up to its bounds) and the blocks executed
+            last uncommitted (the group stays open), so that the next notification's blocks
+            are prepared behind them and join their group. The caller executes and commits them
+            (`flush`) before it waits for anything.
         """
-        if self._group and not self._extends(notification):
-            self._flush()
+        if (self._group or self._held) and not self._extends(notification):
+            self.flush()
         if isinstance(notification, ChainFinality):
             self._finality(notification)
             return
@@ -574,51 +580,75 @@ class Node:
             self.revert_to(notification.old[0].number - 1)
         if isinstance(notification, ChainCommitted | ChainReorged):
             blocks = [b for b in notification.new if not self._known(b)]
-            # Blocks are routed, decoded and their signatures queued LOOKAHEAD or more ahead of
-            # the one executing, so that the checking threads have work while the main thread
-            # executes and commits (a group commit's fsync takes a while).
-            upcoming = iter(blocks)
-            prepared: deque[Prepared] = deque()
-            queued = 0  # transactions in `prepared`
             applied = False
             try:
-                for block in blocks:
-                    if self._done():
-                        return
-                    while len(prepared) < LOOKAHEAD or (
-                        queued < LOOKAHEAD_TXS and len(prepared) < LOOKAHEAD_MAX
-                    ):
-                        nxt = next(upcoming, None)
-                        if nxt is None:
-                            break
-                        prepared.append(self.executor.prepare(nxt))
-                        queued += len(prepared[-1].items)
-                    current = prepared.popleft()
-                    queued -= len(current.items)
-                    self._execute(block, current)
-                    if (
-                        len(self._group) >= GROUP_BLOCKS
-                        or self._group_txs >= GROUP_TXS
-                        or time.monotonic() - self._group_started >= GROUP_SECONDS
-                    ):
-                        self._flush()
+                self._run_blocks(iter(blocks), hold)
                 applied = True
             finally:
-                # Whatever was executed is valid: commit it even when a later block failed.
                 if not (hold and applied):
+                    # Whatever was executed is valid: commit it even when a later block failed.
+                    self._held.clear()
+                    self._held_txs = 0
                     self._flush()
 
+    def _run_blocks(self, upcoming: Iterator[L1Block], hold: bool) -> None:
+        """Execute the held blocks and then `upcoming`, committing groups as they fill.
+
+        Blocks are routed, decoded and their signatures queued LOOKAHEAD or more ahead of the
+        one executing (`_held`), so that the checking threads have work while the main thread
+        executes and commits (a group commit's fsync takes a while). With `hold`, it returns
+        once `upcoming` is all prepared, the lookahead full: the next notification's blocks join
+        it instead of starting it again, so that the checking threads never run dry between
+        notifications (a devnet flat out sends one block per notification, a replay file 64).
+        """
+        held = self._held
+        ended = False
+        while not self._done():
+            while not ended and (
+                len(held) < LOOKAHEAD
+                or (self._held_txs < LOOKAHEAD_TXS and len(held) < LOOKAHEAD_MAX)
+            ):
+                nxt = next(upcoming, None)
+                if nxt is None:
+                    ended = True
+                    break
+                held.append(self.executor.prepare(nxt))
+                self._held_txs += len(held[-1].items)
+            if not held or (hold and ended):
+                return
+            current = held.popleft()
+            self._held_txs -= len(current.items)
+            self._execute(current.block, current)
+            if (
+                len(self._group) >= GROUP_BLOCKS
+                or self._group_txs >= GROUP_TXS
+                or time.monotonic() - self._group_started >= GROUP_SECONDS
+            ):
+                self._flush()
+
     def _extends(self, notification: Notification) -> bool:
-        """Whether `notification` only adds blocks on top of the head, so that a group still
-        open may take them (anything else reads or changes what the group would commit)."""
+        """Whether `notification` only adds blocks on top of the last block held or executed,
+        so that the held blocks and the open group may take them (anything else reads or
+        changes what the group would commit)."""
         if not isinstance(notification, ChainCommitted) or not notification.new:
             return False
-        first = notification.new[0].number
-        return bool(self._recent) and first == self._recent.head[0] + 1
+        if self._held:
+            last = self._held[-1].block.number
+        elif self._recent:
+            last = self._recent.head[0]
+        else:
+            return False
+        return notification.new[0].number == last + 1
 
     def flush(self) -> None:
-        """Commit and report the blocks a held `apply` left open (nothing when none are)."""
-        self._flush()
+        """Execute the blocks a held `apply` left prepared, then commit and report every block
+        executed (nothing when there is none)."""
+        try:
+            self._run_blocks(iter(()), hold=False)
+        finally:
+            self._held.clear()
+            self._held_txs = 0
+            self._flush()
 
     async def run(self, source: Source, *, max_blocks: int | None = None) -> RunStats:
         """Follow `source` until it ends, a stop is requested, or `max_blocks` were committed.
@@ -646,7 +676,10 @@ class Node:
                         failed = exc
                     tasks.cancel_scope.cancel()
             finally:
-                # Blocks executed before an error or a stop are valid: commit them.
+                # Blocks executed before an error or a stop are valid: commit them (those only
+                # prepared are left, as a stop leaves them).
+                self._held.clear()
+                self._held_txs = 0
                 self._flush()
             if failed is not None:
                 raise failed
@@ -661,19 +694,22 @@ class Node:
     async def _consume(
         self, source: Source, receive: MemoryObjectReceiveStream[Notification | _SourceFailed]
     ) -> None:
-        """Apply notifications as the source produces them. A group stays open from one to the
-        next while the next is already there (catch-up), so that small blocks commit in groups as
-        large as big ones do; it is committed before the node waits for the source (at the head,
-        every block is committed and reported before the next is awaited)."""
+        """Apply notifications as the source produces them. The lookahead and the group stay
+        open from one to the next while the next is already there (catch-up), so that small
+        blocks are checked ahead and commit in groups as large ones do; both are done before the
+        node waits for the source (at the head, every block is committed and reported before
+        the next is awaited)."""
         while True:
             try:
                 item = await _ready(receive)
                 if item is None:
-                    self._flush()
+                    self.flush()
                     item = await receive.receive()
             except anyio.EndOfStream:
+                self.flush()
                 return
             if isinstance(item, _SourceFailed):
+                self.flush()  # the blocks it gave before are valid
                 raise item.error
             self.l1_head = getattr(source, "l1_head", None)
             self.apply(item, hold=True)

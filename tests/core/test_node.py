@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncGenerator
 from pathlib import Path
+from typing import Any
 
 import anyio
 import pytest
@@ -18,7 +19,7 @@ from monmouth.app import build_node
 from monmouth.core import node as node_module
 from monmouth.core.config import Settings, load_settings
 from monmouth.core.errors import SourceError
-from monmouth.core.executor import BLOCKHASH_WINDOW
+from monmouth.core.executor import BLOCKHASH_WINDOW, BlockExecutor, ExecutedBlock, Prepared
 from monmouth.core.l1 import BlockId, L1Block
 from monmouth.core.node import RecentBlocks
 from monmouth.core.notifications import ChainCommitted, FinishedHeight, Notification
@@ -168,3 +169,32 @@ def test_the_blockhash_window_is_the_last_blocks_hashes(hashes: list[int], clear
         assert (bytes([h]) * 32 in window) == (bytes([h]) * 32 in expected)
     assert (b"\xee" * 32 in window) == (b"\xee" * 32 in expected)
     assert list(recent) == blocks[-BLOCKHASH_WINDOW:]
+
+
+def test_the_lookahead_spans_notifications_while_the_next_is_ready(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One block per notification (a devnet flat out): the blocks after the one executing are
+    prepared (their signatures checked) before it runs, as within one notification."""
+    order: list[tuple[str, int]] = []
+    prepare, execute = BlockExecutor.prepare, BlockExecutor.execute
+
+    def prepared(self: BlockExecutor, block: L1Block) -> Prepared:
+        order.append(("prepare", block.number))
+        return prepare(self, block)
+
+    def executed(self: BlockExecutor, p: Prepared, *args: Any) -> ExecutedBlock:
+        order.append(("execute", p.block.number))
+        return execute(self, p, *args)
+
+    monkeypatch.setattr(BlockExecutor, "prepare", prepared)
+    monkeypatch.setattr(BlockExecutor, "execute", executed)
+    run(tmp_path / "a", OneByOne(BLOCKS, pause=0))
+    # Block 20 ran after (at least) the LOOKAHEAD blocks behind it were prepared, each once.
+    assert order.index(("prepare", 20 + node_module.LOOKAHEAD)) < order.index(("execute", 20))
+    assert sorted(n for kind, n in order if kind == "prepare") == list(range(len(BLOCKS)))
+    assert [n for kind, n in order if kind == "execute"] == list(range(len(BLOCKS)))
+    # At the head nothing is prepared ahead: each block runs before the next arrives.
+    order.clear()
+    run(tmp_path / "b", OneByOne(BLOCKS[:4], pause=0.05))
+    assert order == [(kind, n) for n in range(4) for kind in ("prepare", "execute")]
