@@ -950,7 +950,9 @@ class Store:
         for msg_key in undo.messages:
             txn.delete(msg_key, db=db["messages"])
         self._revert_details(txn, head.number)
-        for name in ("undo", "lthash", "blocks"):
+        # The height's stream index entry points at this block's segment, no longer canonical
+        # (the segment stays in the log, followed by the revert's).
+        for name in ("undo", "lthash", "blocks", "stream_index"):
             txn.delete(key, db=db[name])
         parent_raw = (
             None if head.number == 0 else txn.get(block_key(head.number - 1), db=db["blocks"])

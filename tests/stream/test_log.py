@@ -65,7 +65,11 @@ def test_canonical_height_index_and_pruning(tmp_path: Path) -> None:
         head = store.head()
         assert head is not None
         first, _, first_height = store.stream_bounds()
-        assert first > 0 and first_height == head.number - 9
+        # The last 10 heights as of the highest head the log was pruned at: a reorg after that
+        # brings the head down by up to its depth, and pruned segments do not come back.
+        depth = DEVNET["reorg_max_depth"]
+        assert first_height is not None and isinstance(depth, int)
+        assert first > 0 and head.number - 9 <= first_height <= head.number - 9 + depth
         # The index points at the canonical execution of each height.
         seq = store.stream_seq_at(head.number)
         assert seq is not None
