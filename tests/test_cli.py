@@ -177,12 +177,7 @@ def notify_block(block):
 
 
 def test_a_halting_plugin_exits_3_and_keeps_the_block(tmp_path: Path) -> None:
-    # Blocks 50 ms apart, each committed and reported on its own: the halt comes after the
-    # failing block's group, and a devnet flat out is a catch-up (groups of many blocks).
-    env = {
-        **install_plugin(tmp_path, "failing", FAILING_PLUGIN),
-        "MONMOUTH_DEVNET__INTERVAL": "0.05",
-    }
+    env = install_plugin(tmp_path, "failing", FAILING_PLUGIN)
     data = tmp_path / "data"
     config = tmp_path / "halt.toml"
     config.write_text('[plugins]\nenable = ["failing"]\n[plugins.failing]\non_error = "halt"\n')

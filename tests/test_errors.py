@@ -120,11 +120,8 @@ def test_a_full_disk_exits_2_and_loses_nothing(tmp_path: Path) -> None:
     proc = monmouth(
         *("run", "--data-dir", str(data), "--blocks", "40"),
         code=None,
-        # Blocks 50 ms apart, each committed on its own, so that some are durable before the
-        # disk fills (a devnet flat out is a catch-up, committed in groups of many blocks).
         preexec_fn=_file_size_limit(3_000_000),
         MONMOUTH_STORE__SYNC="true",
-        MONMOUTH_DEVNET__INTERVAL="0.05",
     )
     assert proc.returncode == 2, proc.stderr
     assert "disk full" in error_line(proc)

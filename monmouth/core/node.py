@@ -14,16 +14,13 @@ import functools
 import gc
 import time
 from collections import deque
-from collections.abc import AsyncGenerator, Callable, Container, Iterator
+from collections.abc import Callable, Container, Iterator
 from contextlib import aclosing
 from dataclasses import dataclass, field
 from typing import Any
 
-import anyio
-import anyio.lowlevel
 import pluggy
 import structlog
-from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 from opentelemetry import trace
 from opentelemetry.trace import Span
 
@@ -110,23 +107,17 @@ class _Executed:
     started_ns: int
 
 
-#: A group commit ends at this many blocks or transactions, or when the source has nothing more
-#: ready: during catch-up a group spans the source's notifications, at the head each block is
-#: its own group. Enough blocks that small blocks fill a group by transactions as large ones do
-#: (200 blocks of 50): each group's fsync is time the main thread waits ...
+#: A group commit ends at this many blocks (catch-up; at the head, a notification carries one
+#: block, and each block is its own group), and at the notification's end. Enough that small
+#: blocks fill a group by transactions as large ones do (200 blocks of 50, with the replay
+#: file's notifications of that many): each group's fsync is time the main thread waits ...
 GROUP_BLOCKS = 256
 #: ... or this many transactions: enough to make the fsync cheap, few enough that the last
 #: group's commit, which nothing overlaps at the end of a catch-up, stays short ...
 GROUP_TXS = 10_000
-#: ... or once its first block executed this long ago: what a catch-up (or a devnet flat out)
-#: delays each block's report by at most, about what 10,000 transactions take.
+#: ... or once its first block executed this long ago: what a catch-up delays a block's report
+#: by at most, about what 10,000 transactions take.
 GROUP_SECONDS = 0.5
-#: Notifications the source may have ready ahead of the one applying (read while the node
-#: waits for nothing else): the node can tell that the next one is there, and keep its group.
-NOTIFICATIONS_AHEAD = 2
-#: Turns of the event loop the source gets to ready its next notification before the node
-#: takes it as waiting (see `_ready`).
-SOURCE_TURNS = 8
 #: Blocks prepared (routed, decoded, signatures queued) ahead of the one executing: at least
 #: this many ...
 LOOKAHEAD = 8
@@ -258,10 +249,6 @@ class Node:
         self._group: list[_Executed] = []
         self._group_txs = 0
         self._group_started = 0.0  # time.monotonic() when the group's first block executed
-        #: Blocks prepared and not executed yet, in order (the lookahead), and their
-        #: transactions: between the notifications of a held `apply`, the last ones.
-        self._held: deque[Prepared] = deque()
-        self._held_txs = 0
         head = self.store.head()
         self._recent = RecentBlocks()
         if head is None:
@@ -562,17 +549,8 @@ class Node:
             events.submit(first_seq, segments)
         self.plugins.slots_changed(changes)
 
-    def apply(self, notification: Notification, *, hold: bool = False) -> None:
-        """Apply one notification; stops early (between blocks) when a stop was requested.
-
-        :param hold: when the notification applied without error, leave its last blocks
-            prepared but not executed (the lookahead, up to its bounds) and the blocks executed
-            last uncommitted (the group stays open), so that the next notification's blocks
-            are prepared behind them and join their group. The caller executes and commits them
-            (`flush`) before it waits for anything.
-        """
-        if (self._group or self._held) and not self._extends(notification):
-            self.flush()
+    def apply(self, notification: Notification) -> None:
+        """Apply one notification; stops early (between blocks) when a stop was requested."""
         if isinstance(notification, ChainFinality):
             self._finality(notification)
             return
@@ -580,75 +558,36 @@ class Node:
             self.revert_to(notification.old[0].number - 1)
         if isinstance(notification, ChainCommitted | ChainReorged):
             blocks = [b for b in notification.new if not self._known(b)]
-            applied = False
+            # Blocks are routed, decoded and their signatures queued LOOKAHEAD or more ahead of
+            # the one executing, so that the checking threads have work while the main thread
+            # executes and commits (a group commit's fsync takes a while).
+            upcoming = iter(blocks)
+            prepared: deque[Prepared] = deque()
+            queued = 0  # transactions in `prepared`
             try:
-                self._run_blocks(iter(blocks), hold)
-                applied = True
+                for block in blocks:
+                    if self._done():
+                        return
+                    while len(prepared) < LOOKAHEAD or (
+                        queued < LOOKAHEAD_TXS and len(prepared) < LOOKAHEAD_MAX
+                    ):
+                        nxt = next(upcoming, None)
+                        if nxt is None:
+                            break
+                        prepared.append(self.executor.prepare(nxt))
+                        queued += len(prepared[-1].items)
+                    current = prepared.popleft()
+                    queued -= len(current.items)
+                    self._execute(block, current)
+                    if (
+                        len(self._group) >= GROUP_BLOCKS
+                        or self._group_txs >= GROUP_TXS
+                        or time.monotonic() - self._group_started >= GROUP_SECONDS
+                    ):
+                        self._flush()
             finally:
-                if not (hold and applied):
-                    # Whatever was executed is valid: commit it even when a later block failed.
-                    self._held.clear()
-                    self._held_txs = 0
-                    self._flush()
-
-    def _run_blocks(self, upcoming: Iterator[L1Block], hold: bool) -> None:
-        """Execute the held blocks and then `upcoming`, committing groups as they fill.
-
-        Blocks are routed, decoded and their signatures queued LOOKAHEAD or more ahead of the
-        one executing (`_held`), so that the checking threads have work while the main thread
-        executes and commits (a group commit's fsync takes a while). With `hold`, it returns
-        once `upcoming` is all prepared, the lookahead full: the next notification's blocks join
-        it instead of starting it again, so that the checking threads never run dry between
-        notifications (a devnet flat out sends one block per notification, a replay file 64).
-        """
-        held = self._held
-        ended = False
-        while not self._done():
-            while not ended and (
-                len(held) < LOOKAHEAD
-                or (self._held_txs < LOOKAHEAD_TXS and len(held) < LOOKAHEAD_MAX)
-            ):
-                nxt = next(upcoming, None)
-                if nxt is None:
-                    ended = True
-                    break
-                held.append(self.executor.prepare(nxt))
-                self._held_txs += len(held[-1].items)
-            if not held or (hold and ended):
-                return
-            current = held.popleft()
-            self._held_txs -= len(current.items)
-            self._execute(current.block, current)
-            if (
-                len(self._group) >= GROUP_BLOCKS
-                or self._group_txs >= GROUP_TXS
-                or time.monotonic() - self._group_started >= GROUP_SECONDS
-            ):
+                # Whatever was executed is valid: commit it even when a later block failed.
                 self._flush()
-
-    def _extends(self, notification: Notification) -> bool:
-        """Whether `notification` only adds blocks on top of the last block held or executed,
-        so that the held blocks and the open group may take them (anything else reads or
-        changes what the group would commit)."""
-        if not isinstance(notification, ChainCommitted) or not notification.new:
-            return False
-        if self._held:
-            last = self._held[-1].block.number
-        elif self._recent:
-            last = self._recent.head[0]
-        else:
-            return False
-        return notification.new[0].number == last + 1
-
-    def flush(self) -> None:
-        """Execute the blocks a held `apply` left prepared, then commit and report every block
-        executed (nothing when there is none)."""
-        try:
-            self._run_blocks(iter(()), hold=False)
-        finally:
-            self._held.clear()
-            self._held_txs = 0
-            self._flush()
 
     async def run(self, source: Source, *, max_blocks: int | None = None) -> RunStats:
         """Follow `source` until it ends, a stop is requested, or `max_blocks` were committed.
@@ -661,28 +600,12 @@ class Node:
         gc.set_threshold(max(thresholds[0], GC_YOUNG), *thresholds[1:])
         try:
             notifications = source.notifications(self.head, self._stored_hash)
-            send, receive = anyio.create_memory_object_stream[Notification | _SourceFailed](
-                NOTIFICATIONS_AHEAD
-            )
-            failed: Exception | None = None
-            try:
-                async with anyio.create_task_group() as tasks:
-                    tasks.start_soon(_produce, notifications, send)
-                    # Raised outside the task group, which would wrap it in an ExceptionGroup.
-                    try:
-                        async with receive:
-                            await self._consume(source, receive)
-                    except Exception as exc:
-                        failed = exc
-                    tasks.cancel_scope.cancel()
-            finally:
-                # Blocks executed before an error or a stop are valid: commit them (those only
-                # prepared are left, as a stop leaves them).
-                self._held.clear()
-                self._held_txs = 0
-                self._flush()
-            if failed is not None:
-                raise failed
+            async with aclosing(notifications):
+                async for notification in notifications:
+                    self.l1_head = getattr(source, "l1_head", None)
+                    self.apply(notification)
+                    if self._done():
+                        break
             # A plugin under `halt` may fail on the last blocks, behind the node: wait for them.
             self.plugins.drain()
             self.plugins.check()
@@ -690,31 +613,6 @@ class Node:
             self._limit = None
             gc.set_threshold(*thresholds)
         return self.stats
-
-    async def _consume(
-        self, source: Source, receive: MemoryObjectReceiveStream[Notification | _SourceFailed]
-    ) -> None:
-        """Apply notifications as the source produces them. The lookahead and the group stay
-        open from one to the next while the next is already there (catch-up), so that small
-        blocks are checked ahead and commit in groups as large ones do; both are done before the
-        node waits for the source (at the head, every block is committed and reported before
-        the next is awaited)."""
-        while True:
-            try:
-                item = await _ready(receive)
-                if item is None:
-                    self.flush()
-                    item = await receive.receive()
-            except anyio.EndOfStream:
-                self.flush()
-                return
-            if isinstance(item, _SourceFailed):
-                self.flush()  # the blocks it gave before are valid
-                raise item.error
-            self.l1_head = getattr(source, "l1_head", None)
-            self.apply(item, hold=True)
-            if self._done():
-                return
 
     def on_close(self, callback: Callable[[], None]) -> None:
         """Call `callback` when the node closes, once the plugins have stopped (so nothing
@@ -745,37 +643,3 @@ class Node:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-
-@dataclass(frozen=True, slots=True)
-class _SourceFailed:
-    """The source raised: the node commits what it executed before, then raises it."""
-
-    error: Exception
-
-
-async def _ready(
-    receive: MemoryObjectReceiveStream[Notification | _SourceFailed],
-) -> Notification | _SourceFailed | None:
-    """The source's next notification if it has one ready, else None. The source gets a few
-    turns of the event loop first (it runs only while the node awaits): a file reads its next
-    notification in one or two; a network source is waiting for the network, and gets none."""
-    for _ in range(SOURCE_TURNS):
-        try:
-            return receive.receive_nowait()
-        except anyio.WouldBlock:
-            await anyio.lowlevel.checkpoint()
-    return None
-
-
-async def _produce(
-    notifications: AsyncGenerator[Notification, None],
-    send: MemoryObjectSendStream[Notification | _SourceFailed],
-) -> None:
-    """Read the source into `send` (a bounded buffer) until it ends or fails."""
-    async with send, aclosing(notifications):
-        try:
-            async for notification in notifications:
-                await send.send(notification)
-        except Exception as exc:
-            await send.send(_SourceFailed(exc))

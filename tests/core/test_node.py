@@ -1,12 +1,11 @@
-"""The node's run loop: group commits that span the source's notifications while the next one is
-ready (catch-up), a commit and report before the node waits for the source (the head), and what a
-failing source or a stop leaves durable."""
+"""The node's run loop: group commits within a notification and their bounds, a replay file's
+notifications of small blocks, a commit and report before the node waits for the source (the
+head), what a failing source or a stop leaves durable, and the blockhash window."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncGenerator
 from pathlib import Path
-from typing import Any
 
 import anyio
 import pytest
@@ -19,10 +18,11 @@ from monmouth.app import build_node
 from monmouth.core import node as node_module
 from monmouth.core.config import Settings, load_settings
 from monmouth.core.errors import SourceError
-from monmouth.core.executor import BLOCKHASH_WINDOW, BlockExecutor, ExecutedBlock, Prepared
+from monmouth.core.executor import BLOCKHASH_WINDOW
 from monmouth.core.l1 import BlockId, L1Block
 from monmouth.core.node import RecentBlocks
 from monmouth.core.notifications import ChainCommitted, FinishedHeight, Notification
+from monmouth.core.sources import replay
 from monmouth.core.sources.base import HashAt
 from monmouth.core.sources.replay import ReplaySource, write_replay
 
@@ -73,32 +73,42 @@ def run(path: Path, source: OneByOne, max_blocks: int | None = None) -> tuple[in
         return node.stats.commits, snapshot(node.store)
 
 
-def test_a_group_spans_notifications_while_the_next_is_ready(tmp_path: Path) -> None:
-    source = OneByOne(BLOCKS, pause=0)
-    commits, state = run(tmp_path / "grouped", source)
-    # 41 notifications of one block, all ready: one group (GROUP_BLOCKS and GROUP_TXS are far).
-    assert commits == 1
-    assert source.finished == [len(BLOCKS) - 1]
-    # The same state as a replay file read in notifications of 64 blocks.
-    settings = settings_at(tmp_path / "replayed")
-    write_replay(tmp_path / "chain.jsonl", BLOCKS)
-    with build_node(settings) as node:
-        anyio.run(node.run, ReplaySource(tmp_path / "chain.jsonl"))
-        assert snapshot(node.store) == state
+def grouped(path: Path) -> int:
+    """Commits of a node that gets all of BLOCKS in one notification."""
+    with build_node(settings_at(path)) as node:
+        node.apply(ChainCommitted(tuple(BLOCKS)))
+        assert node.state == recompute_lthash(node.store)
+        assert node.stats.executed == node.stats.transactions
+        return node.stats.commits
 
 
-def test_groups_still_end_at_their_bounds(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_groups_end_at_their_bounds(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    assert grouped(tmp_path / "whole") == 1  # GROUP_BLOCKS, GROUP_TXS and GROUP_SECONDS far
     monkeypatch.setattr(node_module, "GROUP_BLOCKS", 8)
-    commits, _ = run(tmp_path / "a", OneByOne(BLOCKS, pause=0))
-    assert commits == 6  # 8 + 8 + 8 + 8 + 8 + 1 blocks
+    assert grouped(tmp_path / "a") == 6  # 8 + 8 + 8 + 8 + 8 + 1 blocks
     monkeypatch.setattr(node_module, "GROUP_BLOCKS", 256)
     monkeypatch.setattr(node_module, "GROUP_TXS", 50)  # ten blocks of five
-    commits, _ = run(tmp_path / "b", OneByOne(BLOCKS, pause=0))
-    assert commits == 4  # the deposits' block and ten of five, then 10 + 10 + 10 blocks
+    assert grouped(tmp_path / "b") == 4  # the deposits' block and ten of five, then 10 + 10 + 10
     monkeypatch.setattr(node_module, "GROUP_TXS", 10_000)
     monkeypatch.setattr(node_module, "GROUP_SECONDS", 0.0)  # each block is its group's last
-    commits, _ = run(tmp_path / "c", OneByOne(BLOCKS, pause=0))
-    assert commits == len(BLOCKS)
+    assert grouped(tmp_path / "c") == len(BLOCKS)
+
+
+def test_a_replay_file_of_small_blocks_comes_in_large_notifications(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A replay notification ends at BATCH blocks or BATCH_BYTES of calldata; each ends a
+    group, and the state is the same whatever the batches."""
+    write_replay(tmp_path / "chain.jsonl", BLOCKS)
+    states = []
+    for name, batch, size in (("a", 1024, 16 << 20), ("b", 4, 16 << 20), ("c", 1024, 1)):
+        monkeypatch.setattr(replay, "BATCH", batch)
+        monkeypatch.setattr(replay, "BATCH_BYTES", size)
+        with build_node(settings_at(tmp_path / name)) as node:
+            anyio.run(node.run, ReplaySource(tmp_path / "chain.jsonl"))
+            states.append((node.stats.commits, snapshot(node.store)))
+    assert [commits for commits, _ in states] == [1, 11, len(BLOCKS)]  # 41 blocks: 10 of 4, and 1
+    assert states[0][1] == states[1][1] == states[2][1]
 
 
 def test_at_the_head_each_block_is_durable_before_the_node_waits(tmp_path: Path) -> None:
@@ -123,7 +133,7 @@ def test_a_failing_source_leaves_its_earlier_blocks_durable(tmp_path: Path) -> N
 def test_a_stop_at_max_blocks_commits_exactly_those(tmp_path: Path) -> None:
     source = OneByOne(BLOCKS, pause=0)
     run(tmp_path, source, max_blocks=17)
-    assert source.finished == [16]
+    assert source.finished == list(range(17))  # one notification, one group: each block
     with build_node(settings_at(tmp_path)) as node:
         assert node.head is not None and node.head.number == 16
 
@@ -135,7 +145,7 @@ def test_a_failing_block_commits_the_group_before_it(tmp_path: Path) -> None:
     source = OneByOne(broken, pause=0)
     with pytest.raises(SourceError, match="does not extend the head"):
         run(tmp_path, source)
-    assert source.finished == [11]
+    assert source.finished == list(range(12))
     with build_node(settings_at(tmp_path)) as node:
         assert node.head is not None and node.head.number == 11
 
@@ -169,32 +179,3 @@ def test_the_blockhash_window_is_the_last_blocks_hashes(hashes: list[int], clear
         assert (bytes([h]) * 32 in window) == (bytes([h]) * 32 in expected)
     assert (b"\xee" * 32 in window) == (b"\xee" * 32 in expected)
     assert list(recent) == blocks[-BLOCKHASH_WINDOW:]
-
-
-def test_the_lookahead_spans_notifications_while_the_next_is_ready(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """One block per notification (a devnet flat out): the blocks after the one executing are
-    prepared (their signatures checked) before it runs, as within one notification."""
-    order: list[tuple[str, int]] = []
-    prepare, execute = BlockExecutor.prepare, BlockExecutor.execute
-
-    def prepared(self: BlockExecutor, block: L1Block) -> Prepared:
-        order.append(("prepare", block.number))
-        return prepare(self, block)
-
-    def executed(self: BlockExecutor, p: Prepared, *args: Any) -> ExecutedBlock:
-        order.append(("execute", p.block.number))
-        return execute(self, p, *args)
-
-    monkeypatch.setattr(BlockExecutor, "prepare", prepared)
-    monkeypatch.setattr(BlockExecutor, "execute", executed)
-    run(tmp_path / "a", OneByOne(BLOCKS, pause=0))
-    # Block 20 ran after (at least) the LOOKAHEAD blocks behind it were prepared, each once.
-    assert order.index(("prepare", 20 + node_module.LOOKAHEAD)) < order.index(("execute", 20))
-    assert sorted(n for kind, n in order if kind == "prepare") == list(range(len(BLOCKS)))
-    assert [n for kind, n in order if kind == "execute"] == list(range(len(BLOCKS)))
-    # At the head nothing is prepared ahead: each block runs before the next arrives.
-    order.clear()
-    run(tmp_path / "b", OneByOne(BLOCKS[:4], pause=0.05))
-    assert order == [(kind, n) for n in range(4) for kind in ("prepare", "execute")]

@@ -190,15 +190,7 @@ def test_failure_policies_log_and_disable(tmp_path: Path, policy: str, expected:
 
 
 def test_halt_policy_stops_after_the_block(tmp_path: Path) -> None:
-    # At the head, where each block is committed and reported before the next arrives (a devnet
-    # flat out is a catch-up: its blocks commit in groups, and a halt comes after the group).
-    settings = load_settings(
-        None,
-        data_dir=tmp_path / "data",
-        store={"sync": False},
-        devnet={"interval": 0.05},
-        plugins={"strict": {"on_error": "halt"}},
-    )
+    settings = make_settings(tmp_path, strict={"on_error": "halt"})
     strict = Fails(at=3)
     with pytest.raises(PluginHalted, match="strict") as info:
         run(settings, [("strict", strict)], blocks=10)

@@ -270,9 +270,7 @@ def executor(tmp_path: Path, name: str, seed: int, endpoint: str, blocks: int) -
         tmp_path / name,
         endpoint,
         stream={"instance": name},
-        # Blocks 50 ms apart, each reported on its own (the heights below are per block; a
-        # devnet flat out is a catch-up, whose blocks are reported in groups).
-        devnet={"seed": seed, "txs_per_block": 4, "interval": 0.05},
+        devnet={"seed": seed, "txs_per_block": 4},
     )
     node = build_node(settings)
     try:

@@ -101,7 +101,7 @@ def test_messages_dropped_by_zeromq_are_replayed(tmp_path: Path) -> None:
     settings = stream_settings(
         tmp_path / "d",
         endpoint,
-        devnet={"txs_per_block": 30, "interval": 0.02},  # a block at a time, not in groups
+        devnet={"txs_per_block": 30, "interval": 0.005},
         stream={"send_hwm": 20},
     )
     start = threading.Event()

@@ -64,11 +64,15 @@ def read_replay(path: Path) -> Iterable[L1Block]:
             yield block
 
 
-#: Blocks per notification: catch-up in batches lets the node check the next block's signatures
-#: while it executes the current one. (Groups span notifications while the next one is ready,
-#: so the batch does not bound them; at each notification's end the checking threads still run
-#: dry for a moment, since the next block is not known yet.)
-BATCH = 64
+#: Blocks per notification: catch-up in batches lets the node check the next blocks' signatures
+#: while it executes the current one, and commit them in groups (a group ends with its
+#: notification, where the checking threads also run dry, since the next block is not known
+#: yet). At most this many blocks ...
+BATCH = 1024
+#: ... or L1 calldata bytes (each Solana transaction carried is in it): so that a notification of
+#: small blocks holds as many transactions as one of large blocks (64 blocks of 1,000 transfers
+#: carry about 14 MB, 300 blocks of 50 as much), within a bounded memory.
+BATCH_BYTES = 16 << 20
 
 
 class ReplaySource:
@@ -87,6 +91,7 @@ class ReplaySource:
         first = True
         last: int | None = None
         batch: list[L1Block] = []
+        size = 0  # the batch's calldata bytes
         error: ReplayFileError | SourceError | None = None
         try:
             for block in read_replay(self.path):
@@ -111,9 +116,10 @@ class ReplaySource:
                         )
                 first = False
                 batch.append(block)
-                if len(batch) >= BATCH:
+                size += sum(len(tx.input) for tx in block.transactions)
+                if len(batch) >= BATCH or size >= BATCH_BYTES:
                     yield ChainCommitted(tuple(batch))
-                    batch = []
+                    batch, size = [], 0
                     await checkpoint()
         except (ReplayFileError, SourceError) as exc:
             error = exc

@@ -51,9 +51,7 @@ def test_answers_follow_reorgs(tmp_path: Path) -> None:
         data_dir=tmp_path / "data",
         store={"sync": False},
         plugins={"rpc": {"address": "127.0.0.1:0"}},
-        # Blocks 50 ms apart: each is committed and reported before the next (a devnet flat
-        # out is a catch-up, whose blocks commit and are reported in groups).
-        devnet={"reorg_probability": 0.4, "reorg_max_depth": 3, "interval": 0.05},
+        devnet={"reorg_probability": 0.4, "reorg_max_depth": 3},
     )
     served: list[Served] = []
     checked: list[int] = []
