@@ -183,18 +183,22 @@ class Moments:
         self.blocks = blocks
         # A group ends at GROUP_BLOCKS blocks or GROUP_SECONDS (its transactions' bound is
         # met by neither the devnet's nor the bench's blocks sooner).
+        self.execution = execution
         self.group = min(execution * min(1.0, GROUP_BLOCKS / max(blocks, 1)), GROUP_SECONDS)
         self.group_blocks = max(1.0, blocks * self.group / execution) if execution else blocks
 
     def next(self, head: int, kills_left: int) -> tuple[str, float]:
-        """(kind, seconds to wait) of the next kill."""
+        """(kind, seconds to wait) of the next kill: within a group's time, and within the
+        time the blocks after `head` take (a few large groups leave little after a commit)."""
         draw = self.rng.random()
-        groups_left = (self.blocks - 1 - head) / self.group_blocks
+        left = max(self.blocks - 1 - head, 1)
+        groups_left = left / self.group_blocks
+        window = min(self.group, self.execution * left / max(self.blocks, 1))
         if draw < 0.2:
             return "startup", self.rng.uniform(0, self.startup)
         if draw < 0.2 + 0.8 * min(1.0, groups_left / max(kills_left, 1)):
-            return "after_commit", self.rng.uniform(0, self.group)
-        return "running", self.rng.uniform(0, self.group)
+            return "after_commit", self.rng.uniform(0, window)
+        return "running", self.rng.uniform(0, window)
 
 
 def check_head(data: Path, reference: Path, broken: list[str]) -> int:
