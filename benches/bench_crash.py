@@ -196,7 +196,9 @@ class Moments:
         window = min(self.group, self.execution * left / max(self.blocks, 1))
         if draw < 0.2:
             return "startup", self.rng.uniform(0, self.startup)
-        if draw < 0.2 + 0.8 * min(1.0, groups_left / max(kills_left, 1)):
+        # After a commit, a kill needs a next group to land in: with fewer than two groups
+        # left the run would end first (and a kill that misses ends the crash run).
+        if groups_left >= 2 and draw < 0.2 + 0.8 * min(1.0, groups_left / max(kills_left, 1)):
             return "after_commit", self.rng.uniform(0, window)
         return "running", self.rng.uniform(0, window)
 
