@@ -56,11 +56,11 @@ from report import emit, machine
 
 from monmouth import bench
 from monmouth.app import build_node
+from monmouth.bench import TICK, child_pids, stat_cpu
 from monmouth.core.config import load_settings
 from monmouth.core.l1 import L1Block
 from monmouth.core.sources.replay import ReplaySource, write_replay
 
-_TICK = os.sysconf("SC_CLK_TCK")
 #: The niceness of the native signature-checking threads (monmouth/rust_svm/_verify.c).
 _CHECKS_NICE = 10
 #: `python -m monmouth ARGS` with each Python thread's name given to the kernel (prctl
@@ -80,15 +80,6 @@ runpy.run_module("monmouth", run_name="__main__", alter_sys=True)
 
 
 # ---------------------------------------------------------------------- reading /proc
-
-
-def _children(pid: int) -> list[int]:
-    out: list[int] = []
-    with contextlib.suppress(OSError):
-        for task in os.listdir(f"/proc/{pid}/task"):
-            with contextlib.suppress(OSError), open(f"/proc/{pid}/task/{task}/children") as f:
-                out.extend(int(p) for p in f.read().split())
-    return out
 
 
 def _process_label(pid: int, root: int) -> str:
@@ -123,11 +114,10 @@ def _tasks(pid: int, names: dict[int, str]) -> Iterable[tuple[int, str, float]]:
             with contextlib.suppress(OSError, IndexError, ValueError):
                 raw = Path(f"/proc/{pid}/task/{task}/stat").read_text()
                 comm = raw[raw.index("(") + 1 : raw.rindex(")")]
-                fields = raw.rsplit(")", 1)[1].split()
-                # Fields 14, 15 (utime, stime) and 19 (nice) of proc(5), counted from 3 here.
-                cpu = (int(fields[11]) + int(fields[12])) / _TICK
+                # Field 19 of proc(5) (nice), counted from 3 here.
+                nice = int(raw.rsplit(")", 1)[1].split()[16])
                 tid = int(task)
-                yield tid, _thread_label(pid, tid, int(fields[16]), comm, names), cpu
+                yield tid, _thread_label(pid, tid, nice, comm, names), stat_cpu(raw)
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,7 +133,7 @@ class Snapshot:
 def _machine_busy() -> float:
     """CPU seconds the whole machine has been busy (/proc/stat: all but idle and iowait)."""
     fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
-    return (sum(fields[:8]) - fields[3] - fields[4]) / _TICK
+    return (sum(fields[:8]) - fields[3] - fields[4]) / TICK
 
 
 def snapshot(
@@ -156,7 +146,7 @@ def snapshot(
     todo = [root]
     while todo:
         pid = todo.pop()
-        todo.extend(_children(pid))
+        todo.extend(child_pids(pid))
         if pid in subscribers:
             continue
         process = _process_label(pid, root)

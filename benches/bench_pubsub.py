@@ -44,6 +44,7 @@ from report import emit, machine
 from solders.keypair import Keypair
 
 from monmouth.app import build_node, make_source
+from monmouth.bench import stat_cpu
 from monmouth.core.config import load_settings
 from monmouth.core.notifications import FinishedHeight
 from monmouth.devnet.plan import derive
@@ -138,8 +139,7 @@ def _rss_kib(pid: int) -> int:
 
 def _cpu_seconds(pid: int) -> float:
     """User + system CPU seconds a process has used so far."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return stat_cpu(Path(f"/proc/{pid}/stat").read_text())
 
 
 def _percentiles(values: list[float]) -> tuple[float, float]:

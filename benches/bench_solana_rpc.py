@@ -295,8 +295,8 @@ def _b58(raw: bytes) -> str:
 
 
 def _executed(node: Node) -> int:
-    # Counted as blocks execute, not as their groups commit (a devnet flat out commits in
-    # groups of up to half a second).
+    # Counted as blocks execute, not as their groups commit (during a catch-up, up to half a
+    # second later).
     return node.stats.executed
 
 

@@ -50,7 +50,6 @@ from __future__ import annotations
 import argparse
 import bisect
 import multiprocessing
-import os
 import resource
 import socket
 import tempfile
@@ -65,7 +64,7 @@ import numpy as np
 from report import emit
 
 from monmouth.app import build_node
-from monmouth.bench import generate
+from monmouth.bench import generate, stat_cpu
 from monmouth.core.config import load_settings
 from monmouth.core.notifications import FinishedHeight
 from monmouth.core.sources.replay import ReplaySource, write_replay
@@ -249,8 +248,7 @@ class Run:
 def process_cpu(pid: int) -> float:
     """CPU seconds (user and system) of a live process, from /proc."""
     with open(f"/proc/{pid}/stat") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        return stat_cpu(f.read())
 
 
 def own_cpu() -> float:

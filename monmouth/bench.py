@@ -153,20 +153,35 @@ def node_run(
         return NodeRun(node, seconds, main, _cpu() - usage - main, children)
 
 
+def child_pids(pid: int | str = "self") -> set[int]:
+    """The live children of process `pid` (every thread's), from /proc; empty where there is
+    none."""
+    pids: set[int] = set()
+    with contextlib.suppress(OSError):
+        for task in os.listdir(f"/proc/{pid}/task"):
+            with contextlib.suppress(OSError), open(f"/proc/{pid}/task/{task}/children") as f:
+                pids.update(int(child) for child in f.read().split())
+    return pids
+
+
+#: Clock ticks per second of /proc's CPU times.
+TICK = os.sysconf("SC_CLK_TCK")
+
+
+def stat_cpu(stat: str) -> float:
+    """CPU seconds (user and system) of a /proc `stat` file's text, a process's or a thread's.
+    Raises IndexError or ValueError on a text that is not one."""
+    fields = stat.rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / TICK  # utime, stime (fields 14 and 15)
+
+
 def _children_cpu(exclude: frozenset[int]) -> float:
     """CPU seconds so far of this process's live children (the stream's publisher, the rpc
     server), from /proc; 0 where there is none."""
-    tick = os.sysconf("SC_CLK_TCK")
-    pids: set[int] = set()
-    with contextlib.suppress(OSError):
-        for task in os.listdir("/proc/self/task"):
-            with contextlib.suppress(OSError), open(f"/proc/self/task/{task}/children") as f:
-                pids.update(int(pid) for pid in f.read().split())
     total = 0.0
-    for pid in pids - exclude:
+    for pid in child_pids() - exclude:
         with contextlib.suppress(OSError, IndexError, ValueError), open(f"/proc/{pid}/stat") as f:
-            fields = f.read().rsplit(")", 1)[1].split()
-            total += (int(fields[11]) + int(fields[12])) / tick  # utime, stime
+            total += stat_cpu(f.read())
     return total
 
 

@@ -142,15 +142,20 @@ class AccountCache:
             counts.prefetch_loads += len(missing)
         self._track(zip(missing, values, strict=True))
 
-    def _track(self, changes: Iterable[tuple[bytes, bytes | None]]) -> None:
-        """Bookkeeping for keys that became resident or changed value (the runtime has their
-        sizes): negative entries, pins, and an access each for the policy. Once per account a
-        block loads or writes, so programs take the slow path and nothing else does."""
+    def _track(
+        self, changes: Iterable[tuple[bytes, bytes | None]], *, resize: bool = False
+    ) -> None:
+        """Bookkeeping for keys that became resident or changed value: with `resize`, their
+        sizes in the runtime (else the runtime has them already); negative entries, pins, and
+        an access each for the policy. Once per account a block loads or writes, so programs
+        take the slow path and nothing else does."""
         resident = self.runtime.resident
         absent = self._absent
         programs = self._programs
         access = None if self.policy is None else self.policy.access
         for key, raw in changes:
+            if resize:
+                resident[key] = resident_size(raw)
             if raw is None:
                 absent.add(key)
             else:
@@ -182,23 +187,7 @@ class AccountCache:
     def written(self, writes: list[tuple[bytes, bytes | None, bytes | None]]) -> None:
         """A block wrote these (key, old value, new value; None: the account is gone); every
         key is resident, and the runtime holds the new values already."""
-        # `SvmRuntime.resize` and `_track` in one loop: once per account a block writes.
-        resident = self.runtime.resident
-        absent = self._absent
-        programs = self._programs
-        access = None if self.policy is None else self.policy.access
-        for key, _, raw in writes:
-            size = resident[key] = resident_size(raw)
-            if raw is None:
-                absent.add(key)
-            else:
-                absent.discard(key)
-                if raw[16]:
-                    self._pin(key, raw)
-            if key in programs and (raw is None or not raw[16]):
-                self._pin(key, raw)
-            if access is not None:
-                access(key, size)
+        self._track(((key, raw) for key, _, raw in writes), resize=True)
 
     def restore(self, key: bytes, raw: bytes | None) -> None:
         """A revert wrote `raw` back to the store: a resident key takes it; any other is read

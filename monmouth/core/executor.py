@@ -219,9 +219,15 @@ class BlockExecutor:
         self.background_values = 0
 
     def _digest(self, pubkey: bytes, raw: bytes) -> bytes:
+        """The lattice-hash digest of `pubkey` holding `raw`: kept from when it was written
+        (an account written in a block is usually written again in a later one), or hashed."""
         cached = self._digests.get(pubkey)
         if cached is not None and cached[0] == raw:
             return cached[1]
+        return self._new_digest(pubkey, raw)
+
+    def _new_digest(self, pubkey: bytes, raw: bytes) -> bytes:
+        """Hash a value (a new one: no cache to look in), and keep it for `_digest`."""
         value = account_digest(pubkey, raw)
         cache = self._digests
         if len(cache) >= DIGEST_CACHE:
@@ -646,25 +652,14 @@ class BlockExecutor:
         account_writes: list[tuple[bytes, bytes | None, bytes | None]] = []
         outs: list[bytes] = []
         ins: list[bytes] = []
-        digests = self._digests
+        digest, new_digest = self._digest, self._new_digest
         for key, old, new in zip(changed_keys, stored, changed, strict=True):
             if old == new:
                 continue
             if old is not None:
-                # An account written in a block is usually written again in a later one: the
-                # hash of its value then is known.
-                cached = digests.get(key)
-                outs.append(
-                    cached[1] if cached is not None and cached[0] == old else self._digest(key, old)
-                )
+                outs.append(digest(key, old))
             if new is not None:
-                # A new value: hashed, and kept for when a later block replaces it.
-                digest = account_digest(key, new)
-                if len(digests) >= DIGEST_CACHE:
-                    for stale in list(itertools.islice(digests, DIGEST_CACHE // 2)):
-                        del digests[stale]
-                digests[key] = (new, digest)
-                ins.append(digest)
+                ins.append(new_digest(key, new))
             account_writes.append((key, old, new))
         lthash = state.copy()
         if account_writes:

@@ -133,19 +133,15 @@ class DetailWrite(msgspec.Struct, frozen=True, gc=False):
     transaction, built on the main thread; a frozen dataclass's `__init__` cost 2 µs.)
 
     :ivar key: its `detail_key`.
-    :ivar raw: `detail` encoded, when the maker had it (the store and the stream log both
-        write these bytes: encoded once, not once for each).
+    :ivar raw: `detail` encoded (`records.encode`): the store and the stream log both write
+        these bytes, encoded once by whoever made the detail.
     """
 
     key: bytes
     signature: bytes
     detail: TxDetail
     addresses: Sequence[bytes]
-    raw: bytes | None = None
-
-    def encoded(self) -> bytes:
-        """`detail` as the store and the stream log keep it."""
-        return self.raw if self.raw is not None else encode(self.detail)
+    raw: bytes
 
     @classmethod
     def from_record(cls, key: bytes, raw: bytes) -> DetailWrite:
@@ -785,7 +781,7 @@ class Store:
         # `putmulti` loops in C; the index's entries go in key order, which LMDB's B-tree
         # takes faster than the random order of addresses.
         with txn.cursor(db=self._db["details"]) as cur:
-            cur.putmulti([(item.key, item.encoded()) for item in details])
+            cur.putmulti([(item.key, item.raw) for item in details])
         if self.index_signatures:
             entries = [
                 (address + suffix, item.signature)

@@ -74,18 +74,15 @@ class Total:
     def add(self, amount: int) -> None:
         self.value += amount
 
-
-def _observe(total: Total) -> Callable[[CallbackOptions], list[Observation]]:
-    def callback(options: CallbackOptions) -> list[Observation]:
-        return [Observation(total.value)]
-
-    return callback
+    def observe(self, options: CallbackOptions) -> list[Observation]:
+        """The observable counter's callback."""
+        return [Observation(self.value)]
 
 
 def _total(name: str, unit: str, description: str) -> Total:
     total = Total()
     meter.create_observable_counter(
-        name, callbacks=[_observe(total)], unit=unit, description=description
+        name, callbacks=[total.observe], unit=unit, description=description
     )
     return total
 

@@ -182,11 +182,6 @@ class SvmRuntime:
             svm.set_account(Pubkey(key), decode_account(raw))
             resident[key] = resident_size(raw)
 
-    def resize(self, pubkey: bytes, raw: bytes | None) -> int:
-        """A resident account now has the value `raw` (a block wrote it): its new cost."""
-        size = self.resident[pubkey] = resident_size(raw)
-        return size
-
     def evict(self, pubkeys: Iterable[bytes]) -> None:
         """Let resident keys go: LiteSVM forgets the accounts (an account set with 0 lamports
         is removed from its map, and its memory is reused), or holds its own again where it

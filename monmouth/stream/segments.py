@@ -118,7 +118,7 @@ def block_segment(
     sent = {
         detail_key(block.number, t.l1_tx_index, t.position) for t in txs if t.status != "rejected"
     }
-    pairs = [(d.key, d.encoded()) for d in details if d.key in sent]
+    pairs = [(d.key, d.raw) for d in details if d.key in sent]
     logged: list[tuple[bytes, bytes, int]] | None = None
     before: list[tuple[bytes, bytes | None]] = []
     if writes is not None:

@@ -9,7 +9,7 @@ import pytest
 
 from monmouth.core.errors import DataDirError
 from monmouth.core.lthash import LtHash
-from monmouth.core.records import BlockRecord, TxDetail, TxRecord, detail_key
+from monmouth.core.records import BlockRecord, TxDetail, TxRecord, detail_key, encode
 from monmouth.core.state import BlockWrite, DetailWrite, Store
 from monmouth.rust_svm.accounts import AccountRecord
 
@@ -158,7 +158,7 @@ def _detail_write(number: int) -> DetailWrite:
     )
     detail = TxDetail(wire, [5, 1], [4, 1], None, [], [], [], None)
     keys = [bytes(k) for k in Transaction.from_bytes(wire).message.account_keys]
-    return DetailWrite(detail_key(number, 0, 0), bytes(wire[1:65]), detail, keys)
+    return DetailWrite(detail_key(number, 0, 0), bytes(wire[1:65]), detail, keys, encode(detail))
 
 
 def test_details_and_index_are_reverted_with_their_block(tmp_path: Path) -> None:
