@@ -50,6 +50,7 @@ read the extrapolation this prints (labelled as such).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import hashlib
 import json
 import os
@@ -68,6 +69,7 @@ from typing import Any
 import numpy as np
 from report import emit, machine
 
+from monmouth.bench import child_pids, stat_cpu
 from monmouth.core.l1 import L1Block
 from monmouth.core.payloads import AccountUpdate, TransactionInfo
 from monmouth.plugins.rag.ann import best
@@ -598,31 +600,15 @@ NO_SERVERS = ["rpc", "monitoring"]
 
 
 def _process_cpu(pid: int) -> float:
-    """CPU seconds (user + system) of a process and its children, living and reaped, from
+    """CPU seconds (user + system) of a process and its descendants, living and reaped, from
     /proc (0 for a process that is gone)."""
-    tick = os.sysconf("SC_CLK_TCK")
     total = 0.0
-    children: dict[int, list[int]] = {}
-    stats: dict[int, list[str]] = {}
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            raw = (entry / "stat").read_text()
-        except OSError:
-            continue
-        parts = raw[raw.rindex(")") + 2 :].split()  # after "pid (comm) "
-        stats[int(entry.name)] = parts
-        children.setdefault(int(parts[1]), []).append(int(entry.name))
     pending = [pid]
     while pending:
         current = pending.pop()
-        fields = stats.get(current)
-        if fields is None:
-            continue
-        # utime, stime, cutime, cstime: fields 14-17 of stat, 11-14 after the comm.
-        total += sum(int(v) for v in fields[11:15]) / tick
-        pending += children.get(current, [])
+        with contextlib.suppress(OSError, IndexError, ValueError):
+            total += stat_cpu(Path(f"/proc/{current}/stat").read_text(), reaped=True)
+        pending += child_pids(current)
     return total
 
 

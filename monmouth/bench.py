@@ -168,11 +168,13 @@ def child_pids(pid: int | str = "self") -> set[int]:
 TICK = os.sysconf("SC_CLK_TCK")
 
 
-def stat_cpu(stat: str) -> float:
-    """CPU seconds (user and system) of a /proc `stat` file's text, a process's or a thread's.
-    Raises IndexError or ValueError on a text that is not one."""
+def stat_cpu(stat: str, *, reaped: bool = False) -> float:
+    """CPU seconds (user and system) of a /proc `stat` file's text, a process's or a thread's;
+    with `reaped`, its reaped children's too. Raises IndexError or ValueError on a text that is
+    not one."""
     fields = stat.rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / TICK  # utime, stime (fields 14 and 15)
+    # utime, stime (fields 14 and 15), then cutime, cstime (16 and 17).
+    return sum(int(v) for v in fields[11 : 15 if reaped else 13]) / TICK
 
 
 def _children_cpu(exclude: frozenset[int]) -> float:

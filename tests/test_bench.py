@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import anyio
@@ -123,3 +125,28 @@ def test_the_ed25519_bench_runs() -> None:
     for key in ("pynacl_libsodium_native_2t", "solders_dalek_python_1t", "pynacl_python_2t"):
         assert result[key] > 0
     assert result["node_uses"].startswith(("libsodium", "PyNaCl"))
+
+
+def test_cpu_from_proc_counts_a_child_and_its_reaped_children() -> None:
+    """`child_pids` lists a live child; `stat_cpu` reads its CPU, and with `reaped` what its own
+    finished children spent (a child that burns CPU in a grandchild it waited for)."""
+    burn = "import time\nt = time.process_time()\nwhile time.process_time() - t < 0.3: pass\n"
+    script = (
+        "import subprocess, sys, time\n"
+        f"subprocess.run([sys.executable, '-c', {burn!r}], check=True)\n"
+        "print('ready', flush=True)\ntime.sleep(30)\n"
+    )
+    child = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    try:
+        assert child.stdout is not None and child.stdout.readline() == "ready\n"
+        assert child.pid in bench.child_pids()
+        stat = Path(f"/proc/{child.pid}/stat").read_text()
+        own, reaped = bench.stat_cpu(stat), bench.stat_cpu(stat, reaped=True)
+        assert reaped - own >= 0.25  # the grandchild's 0.3 s, in clock ticks
+        assert own < 0.25
+    finally:
+        child.kill()
+        child.communicate()
+    assert child.pid not in bench.child_pids()
+    with pytest.raises(IndexError):
+        bench.stat_cpu("not a stat line")

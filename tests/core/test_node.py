@@ -179,3 +179,28 @@ def test_the_blockhash_window_is_the_last_blocks_hashes(hashes: list[int], clear
         assert (bytes([h]) * 32 in window) == (bytes([h]) * 32 in expected)
     assert (b"\xee" * 32 in window) == (b"\xee" * 32 in expected)
     assert list(recent) == blocks[-BLOCKHASH_WINDOW:]
+
+
+def test_executed_counts_the_open_group(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`RunStats.executed` counts every transaction executed so far, the group not yet
+    committed included, while `transactions` moves only when a group commits."""
+    monkeypatch.setattr(node_module, "GROUP_BLOCKS", 8)
+    seen: list[tuple[int, int, int]] = []  # (executed so far, stats.executed, transactions)
+    with build_node(settings_at(tmp_path)) as node:
+        execute = node.executor.execute
+        so_far = 0
+
+        def counted(*args: object, **kwargs: object) -> object:
+            nonlocal so_far
+            seen.append((so_far, node.stats.executed, node.stats.transactions))
+            result = execute(*args, **kwargs)  # type: ignore[arg-type]
+            so_far += len(result.write.txs)
+            return result
+
+        monkeypatch.setattr(node.executor, "execute", counted)
+        node.apply(ChainCommitted(tuple(BLOCKS)))
+        assert node.stats.executed == node.stats.transactions == so_far == 200
+    assert all(executed == ours for ours, executed, _ in seen)
+    # Within a group of eight blocks, the committed count lags what was executed.
+    assert any(transactions < executed for _, executed, transactions in seen)
+    assert all(transactions <= executed for _, executed, transactions in seen)

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 import sys
 import tarfile
 import tempfile
@@ -32,21 +31,20 @@ from typing import Any
 
 import lmdb
 
+sys.path.insert(0, str(Path(__file__).parents[1]))  # tests/, for the one CLI runner
+import clirun
+
 HERE = Path(__file__).parent
 CONFIG = HERE / "datadir-v2.toml"
-MONMOUTH = Path(sys.executable).with_name("monmouth")
 RECORDED = 40
 MIN_COMMITS = 20
 
 
 def _monmouth(*args: str) -> str:
+    """`monmouth ARGS` to its end, with no `MONMOUTH_` setting of ours (the settings are the
+    config file's); its stdout."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("MONMOUTH_")}
-    done = subprocess.run(
-        [str(MONMOUTH), *args], env=env, capture_output=True, text=True, check=False
-    )
-    if done.returncode:
-        raise SystemExit(f"monmouth {' '.join(args)} failed: {done.stderr.strip()}")
-    return done.stdout
+    return clirun.monmouth(*args, env=env, timeout=None, code=0).stdout
 
 
 def main() -> None:
