@@ -25,6 +25,7 @@ from solders.transaction import VersionedTransaction
 
 from monmouth.core import inbox
 from monmouth.core.accountcache import AccountCache
+from monmouth.core.eventlog import Writes
 from monmouth.core.l1 import L1Block, L1Transaction
 from monmouth.core.lthash import LtHash, account_digest
 from monmouth.core.payloads import AccountUpdate, TransactionInfo
@@ -43,6 +44,7 @@ from monmouth.core.records import encode as encode_record
 from monmouth.core.spl import TOKEN_PROGRAMS, is_token_account
 from monmouth.core.state import BlockWrite, DetailWrite, Store
 from monmouth.core.telemetry import SIGNATURES
+from monmouth.rust_svm.accounts import encode_account_fields
 from monmouth.rust_svm.errors import snake
 from monmouth.rust_svm.runtime import (
     ABSENT_SIZE,
@@ -113,9 +115,9 @@ class ExecutedBlock(msgspec.Struct, frozen=True, gc=False):
     write: BlockWrite
     updates: list[AccountUpdate]
     transactions: list[TransactionInfo]
-    #: With `updates`: each written account's value before the block's first write of it, so
-    #: that the stream's `writes` carry every write's value before it (None: did not exist).
-    written_before: dict[bytes, Account | None] = msgspec.field(default_factory=dict)
+    #: The stream's `writes`, encoded as its segment stores them (`BlockExecutor.want_writes`;
+    #: else None).
+    writes: Writes | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -197,6 +199,13 @@ class BlockExecutor:
         #: Whether plugins asked for per-write account updates / per-transaction payloads.
         self.want_updates = False
         self.want_transactions = False
+        #: Whether the stream wants the block's `writes` (`ExecutedBlock.writes`; they index
+        #: the block's `TransactionInfo`s, which are then built too).
+        self.want_writes = False
+        #: Build `writes` from `AccountUpdate`s captured after every transaction, as plugins
+        #: get them (the reference, and what happens anyway when a plugin wants updates);
+        #: else they are captured lazily (`_run`). Tests hold both equal.
+        self.eager_writes = False
         #: Whether executed transactions keep their details (`TxDetail`: wire, balances, inner
         #: instructions) for getTransaction and getBlock (`[store] transaction_details`).
         self.keep_details = True
@@ -459,9 +468,25 @@ class BlockExecutor:
         keep_details = self.keep_details
         ok = failed = rejected = deposits = 0
         # Payloads for plugins, built only when one asked for them.
-        updates: list[AccountUpdate] | None = [] if self.want_updates else None
+        want_writes = self.want_writes
+        updates: list[AccountUpdate] | None = (
+            [] if self.want_updates or (want_writes and self.eager_writes) else None
+        )
         capture = updates is not None
-        infos: list[TransactionInfo] | None = [] if self.want_transactions else None
+        infos: list[TransactionInfo] | None = (
+            [] if self.want_transactions or want_writes else None
+        )
+        # The stream's `writes` without `AccountUpdate`s: each write is a slot (key, index of
+        # the transaction in `infos` or -1 for a deposit, encoded value) in execution order.
+        # A slot's value is read only when its key is touched again in the block (just
+        # before), or at the block's end, where the last pass reads every touched account
+        # anyway; `_lazy_writes` then drops the slots whose value is the one before them, as
+        # the eager capture below does. `unread` maps a key to its slot whose value is unread.
+        lazy = want_writes and updates is None
+        slot_keys: list[bytes] = []
+        slot_txs: list[int] = []
+        slot_values: list[bytes | None] = []
+        unread: dict[bytes, int] = {}
 
         # Earlier statuses of every signature in the block, in one read transaction.
         signatures = [i.signed.signatures[0] for i in items if isinstance(i, _Tx) and i.signed]
@@ -475,6 +500,8 @@ class BlockExecutor:
                 if recipient not in touched:
                     touched[recipient] = None
                     before[recipient] = value
+                elif recipient in unread:
+                    slot_values[unread.pop(recipient)] = _fields(value)
                 credited = _credit(value, item.lamports)
                 if credited is None:
                     msg.reason = Reason.MALFORMED_DEPOSIT.value  # the credit overflows a u64
@@ -483,6 +510,10 @@ class BlockExecutor:
                 if updates is not None:
                     current[recipient] = credited
                     updates.append(_update(recipient, credited, None, len(updates)))
+                elif lazy:  # always a write, as `update_accounts` gets it
+                    slot_keys.append(recipient)
+                    slot_txs.append(-1)
+                    slot_values.append(_fields(credited))
                 deposits += 1
                 continue
 
@@ -534,6 +565,8 @@ class BlockExecutor:
                         touched[key] = None
                         if capture or resident.get(key, ABSENT_SIZE) == ABSENT_SIZE:
                             before[key] = get(key)
+                    elif key in unread:  # the value an earlier transaction wrote
+                        slot_values[unread.pop(key)] = encode_account(get(key))
                 if keep_details:
                     loaded = None if item.writable is not None else loaded_split(tx, runtime)
                     keys = item.keys if loaded is None else (*item.keys, *loaded[0], *loaded[1])
@@ -566,6 +599,14 @@ class BlockExecutor:
                         if value != current.get(key, before[key]):
                             current[key] = value
                             updates.append(_update(key, value, signature, len(updates)))
+                elif lazy and status != "rejected":
+                    index = 0 if infos is None else len(infos)  # its info comes next
+                    for key in writable:
+                        if key not in unread:  # (a key named twice is one write)
+                            unread[key] = len(slot_keys)
+                            slot_keys.append(key)
+                            slot_txs.append(index)
+                            slot_values.append(None)
                 if status != "rejected":
                     fee, compute_units, logs = result.fee, result.compute_units, result.logs
                     error = result.error_json
@@ -649,6 +690,13 @@ class BlockExecutor:
             changed_keys.append(key)
             changed.append(encode_account(now))
         stored = self._stored_accounts(changed_keys)
+        writes: Writes | None = None
+        if lazy:
+            writes = _lazy_writes(
+                slot_keys, slot_txs, slot_values, unread, before, changed_keys, changed, stored
+            )
+        elif want_writes and updates is not None:
+            writes = _eager_writes(updates, {k: before[k] for k in current}, infos or [])
         account_writes: list[tuple[bytes, bytes | None, bytes | None]] = []
         outs: list[bytes] = []
         ins: list[bytes] = []
@@ -696,7 +744,7 @@ class BlockExecutor:
             record, lthash, account_writes, list(records.values()), message_records, details
         )
         return ExecutedBlock(
-            write, updates or [], infos or [], {k: before[k] for k in current} if updates else {}
+            write, updates if self.want_updates and updates else [], infos or [], writes
         )
 
     def _detail(
@@ -811,3 +859,85 @@ def _update(
         signature,
         version,
     )
+
+
+#: A closed account as a write reports it (`_update`): 0 lamports, owned by the system program.
+_CLOSED = encode_account_fields(0, _SYSTEM_PROGRAM, False, 0, b"")
+
+
+def _fields(account: Account | None) -> bytes | None:
+    """`account` encoded as a write's value; None: it does not exist. Unlike `encode_account`,
+    a 0-lamport account (a deposit of 0 to a new account) is a value, as `_update` reports it."""
+    if account is None:
+        return None
+    return encode_account_fields(
+        account.lamports, bytes(account.owner), account.executable, account.rent_epoch, account.data
+    )
+
+
+def _lazy_writes(
+    keys: list[bytes],
+    txs: list[int],
+    values: list[bytes | None],
+    unread: dict[bytes, int],
+    before: dict[bytes, Account | None],
+    changed_keys: list[bytes],
+    changed: list[bytes | None],
+    stored: list[bytes | None],
+) -> Writes:
+    """The block's `writes` from its slots (`_run`): each slot still unread takes its key's
+    value at the block's end; a transaction's slot whose value is the one before it (the
+    previous slot's of the key, else the value before the block) is dropped, as the eager
+    capture drops it (a failed transaction's untouched accounts, an account written back).
+
+    :param before: the runtime's values before the block of the keys the state does not hold
+        (and of deposit recipients); the others' are `stored`, read for `changed_keys`.
+    :param changed_keys: the touched keys whose value at the end is not `before`'s, with that
+        value (`changed`) and the value before the block (`stored`).
+    """
+    if unread:
+        end = dict(zip(changed_keys, changed, strict=True))
+        for key, slot in unread.items():
+            values[slot] = end[key] if key in end else _fields(before[key])
+    first: dict[bytes, bytes | None] = {}  # the value before the block, of keys written
+    last: dict[bytes, bytes | None] = {}  # the value of the last slot of each key
+    stored_by_key: dict[bytes, bytes | None] | None = None
+    out: list[tuple[bytes, bytes, int]] = []
+    for key, tx, value in zip(keys, txs, values, strict=True):
+        if key in last:
+            previous = last[key]
+        elif key in before:
+            previous = _fields(before[key])
+        else:
+            if stored_by_key is None:
+                stored_by_key = dict(zip(changed_keys, stored, strict=True))
+            previous = stored_by_key[key]
+        if key not in last:
+            first[key] = previous
+        last[key] = value
+        if tx >= 0 and value == previous:
+            continue
+        out.append((key, _CLOSED if value is None else value, tx))
+    written = {key for key, _, _ in out}
+    return Writes(out, [(key, value) for key, value in first.items() if key in written])
+
+
+def _eager_writes(
+    updates: list[AccountUpdate],
+    written_before: dict[bytes, Account | None],
+    infos: list[TransactionInfo],
+) -> Writes:
+    """The block's `writes` from the `AccountUpdate`s plugins get, and each updated account's
+    value before the block (the reference for `_lazy_writes`)."""
+    index = {t.signature: i for i, t in enumerate(infos) if t.signature is not None}
+    # Every field as written, lamports 0 included: the analyzer rebuilds the same update.
+    logged = [
+        (
+            u.pubkey,
+            encode_account_fields(u.lamports, u.owner, u.executable, u.rent_epoch, u.data),
+            -1 if u.signature is None else index[u.signature],
+        )
+        for u in updates
+    ]
+    before = [(key, _fields(value)) for key, value in written_before.items()]
+    return Writes(logged, before)

@@ -24,7 +24,7 @@ from monmouth.core.b58 import KeyNames
 from monmouth.core.eventlog import SlotChange, Writes
 from monmouth.core.payloads import TransactionInfo
 from monmouth.core.records import BlockRecord, Segment, detail_key
-from monmouth.rust_svm.accounts import AccountRecord, encode_account_fields
+from monmouth.rust_svm.accounts import AccountRecord
 from monmouth.stream.schema import (
     STREAM_VERSION,
     AccountBody,
@@ -110,7 +110,7 @@ def block_segment(
     :param parent: the parent slot for the `processed` status (None for the state's first).
     :param details: the details the block stored (`BlockWrite.details`), sent as `detail`
         messages so that a replica stores the same bytes.
-    :param writes: the block's per-write updates and the written accounts' values before it,
+    :param writes: the block's writes and the written accounts' values before it, encoded,
         sent as one `writes` message (None: not built for this block).
     """
     # Only details whose transaction is sent can be placed after it (all of them, when the
@@ -121,33 +121,8 @@ def block_segment(
     pairs = [(d.key, d.raw) for d in details if d.key in sent]
     logged: list[tuple[bytes, bytes, int]] | None = None
     before: list[tuple[bytes, bytes | None]] = []
-    if writes is not None:
-        updates, prior = writes
-        index = {t.signature: i for i, t in enumerate(txs) if t.signature is not None}
-        # Every field as written, lamports 0 included: the analyzer rebuilds the same update.
-        logged = [
-            (
-                u.pubkey,
-                encode_account_fields(u.lamports, u.owner, u.executable, u.rent_epoch, u.data),
-                -1 if u.signature is None else index[u.signature],
-            )
-            for u in updates
-        ]
-        before = [
-            (
-                key,
-                None
-                if value is None
-                else encode_account_fields(
-                    value.lamports,
-                    bytes(value.owner),
-                    value.executable,
-                    value.rent_epoch,
-                    value.data,
-                ),
-            )
-            for key, value in prior.items()
-        ]
+    if writes is not None:  # encoded by the executor, stored as they are
+        logged, before = writes.writes, writes.before
     data = _BlockData(
         block, parent, [(k, new) for k, _, new in accounts], list(txs), pairs, logged, before
     )
