@@ -10,6 +10,7 @@ node commits what `execute` returns in one write transaction.
 from __future__ import annotations
 
 import itertools
+import struct
 import threading
 import time
 from collections import deque
@@ -50,7 +51,6 @@ from monmouth.rust_svm.runtime import (
     ABSENT_SIZE,
     Execution,
     SvmRuntime,
-    encode_account,
     loaded_addresses,
     loaded_split,
     lookup_tables,
@@ -473,9 +473,7 @@ class BlockExecutor:
             [] if self.want_updates or (want_writes and self.eager_writes) else None
         )
         capture = updates is not None
-        infos: list[TransactionInfo] | None = (
-            [] if self.want_transactions or want_writes else None
-        )
+        infos: list[TransactionInfo] | None = [] if self.want_transactions or want_writes else None
         # The stream's `writes` without `AccountUpdate`s: each write is a slot (key, index of
         # the transaction in `infos` or -1 for a deposit, encoded value) in execution order.
         # A slot's value is read only when its key is touched again in the block (just
@@ -566,7 +564,7 @@ class BlockExecutor:
                         if capture or resident.get(key, ABSENT_SIZE) == ABSENT_SIZE:
                             before[key] = get(key)
                     elif key in unread:  # the value an earlier transaction wrote
-                        slot_values[unread.pop(key)] = encode_account(get(key))
+                        slot_values[unread.pop(key)] = _fields(get(key))
                 if keep_details:
                     loaded = None if item.writable is not None else loaded_split(tx, runtime)
                     keys = item.keys if loaded is None else (*item.keys, *loaded[0], *loaded[1])
@@ -688,7 +686,7 @@ class BlockExecutor:
             if key in before and now == before[key]:
                 continue
             changed_keys.append(key)
-            changed.append(encode_account(now))
+            changed.append(_fields(now))  # `encode_account`: `get` gives no 0-lamport account
         stored = self._stored_accounts(changed_keys)
         writes: Writes | None = None
         if lazy:
@@ -863,15 +861,29 @@ def _update(
 
 #: A closed account as a write reports it (`_update`): 0 lamports, owned by the system program.
 _CLOSED = encode_account_fields(0, _SYSTEM_PROGRAM, False, 0, b"")
+#: `AccountRecord`'s header (`encode_account_fields`), packed here: the executor encodes every
+#: account a block changes, and each write the stream wants.
+_pack_header = struct.Struct("<QQ?32s").pack
+#: The bytes of the owners seen (a few programs own nearly every account): `bytes(Pubkey)`
+#: costs more than the rest of an encoding.
+_owners: dict[Pubkey, bytes] = {}
+_MISSING = object()
 
 
 def _fields(account: Account | None) -> bytes | None:
-    """`account` encoded as a write's value; None: it does not exist. Unlike `encode_account`,
-    a 0-lamport account (a deposit of 0 to a new account) is a value, as `_update` reports it."""
+    """`encode_account_fields` of `account`'s fields; None: it does not exist. As
+    `encode_account` for the runtime's accounts (which never have 0 lamports); a deposit's
+    0-lamport account is a value, as `_update` reports it."""
     if account is None:
         return None
-    return encode_account_fields(
-        account.lamports, bytes(account.owner), account.executable, account.rent_epoch, account.data
+    owner = account.owner
+    raw = _owners.get(owner)
+    if raw is None:
+        if len(_owners) >= 4096:
+            _owners.clear()
+        raw = _owners[owner] = bytes(owner)
+    return (
+        _pack_header(account.lamports, account.rent_epoch, account.executable, raw) + account.data
     )
 
 
@@ -899,27 +911,21 @@ def _lazy_writes(
         end = dict(zip(changed_keys, changed, strict=True))
         for key, slot in unread.items():
             values[slot] = end[key] if key in end else _fields(before[key])
-    first: dict[bytes, bytes | None] = {}  # the value before the block, of keys written
-    last: dict[bytes, bytes | None] = {}  # the value of the last slot of each key
-    stored_by_key: dict[bytes, bytes | None] | None = None
+    # The value before the block of every touched key.
+    start: dict[bytes, bytes | None] = dict(zip(changed_keys, stored, strict=True))
+    for key, account in before.items():
+        start[key] = _fields(account)
+    last: dict[bytes, bytes | None] = {}  # the value of each key's last slot so far
     out: list[tuple[bytes, bytes, int]] = []
     for key, tx, value in zip(keys, txs, values, strict=True):
-        if key in last:
-            previous = last[key]
-        elif key in before:
-            previous = _fields(before[key])
-        else:
-            if stored_by_key is None:
-                stored_by_key = dict(zip(changed_keys, stored, strict=True))
-            previous = stored_by_key[key]
-        if key not in last:
-            first[key] = previous
+        previous = last.get(key, _MISSING)
         last[key] = value
-        if tx >= 0 and value == previous:
+        if previous is _MISSING:
+            previous = start[key]
+        if value == previous and tx >= 0:
             continue
         out.append((key, _CLOSED if value is None else value, tx))
-    written = {key for key, _, _ in out}
-    return Writes(out, [(key, value) for key, value in first.items() if key in written])
+    return Writes(out, [(key, start[key]) for key in dict.fromkeys([w[0] for w in out])])
 
 
 def _eager_writes(

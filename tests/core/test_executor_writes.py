@@ -22,6 +22,7 @@ from chainbuilder import ChainBuilder, keypair, sol_transfer
 from conftest import recompute_lthash
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from solders.account import Account
 from solders.hash import Hash
 from solders.instruction import AccountMeta, Instruction
 from solders.keypair import Keypair
@@ -33,6 +34,7 @@ from streamkit import stream_settings
 
 from monmouth.app import build_node
 from monmouth.bench import WORKLOADS, Workload, generate
+from monmouth.core.executor import _fields
 from monmouth.core.l1 import L1Block, L1Transaction
 from monmouth.core.node import Node
 from monmouth.core.notifications import ChainCommitted
@@ -40,7 +42,8 @@ from monmouth.core.payloads import AccountUpdate, BlockInfo
 from monmouth.core.plugins import load_plugins
 from monmouth.hooks import hookimpl
 from monmouth.roles.analyzer import account_updates
-from monmouth.rust_svm.accounts import AccountRecord
+from monmouth.rust_svm.accounts import AccountRecord, encode_account_fields
+from monmouth.rust_svm.runtime import encode_account
 from monmouth.stream.schema import WritesBody, decode_body
 from monmouth.stream.segments import Expander
 
@@ -304,3 +307,26 @@ def test_workloads_give_the_eager_writes(
         bodies = p.check()
     counts = [len({w.pubkey for w in b.writes}) for b in bodies]
     assert sum(len(b.writes) for b in bodies) > sum(counts)  # accounts written again
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.integers(1, 2**64 - 1),
+    st.binary(max_size=200),
+    st.sampled_from([bytes(32), bytes(TOKEN), b"\x07" * 32]),
+    st.booleans(),
+    st.integers(0, 2**64 - 1),
+)
+def test_the_executors_account_encoding_is_the_stores(
+    lamports: int, data: bytes, owner: bytes, executable: bool, rent_epoch: int
+) -> None:
+    """`_fields` (the executor's encoder of changed accounts and writes) is `encode_account`
+    on the runtime's accounts, owners from its cache included; a 0-lamport account (a deposit
+    of 0 lamports) is a value."""
+    account = Account(lamports, data, Pubkey(owner), executable, rent_epoch)
+    for _ in range(2):  # the owner's bytes computed, then cached
+        assert _fields(account) == encode_account(account)
+    zero = Account(0, data, Pubkey(owner), executable, rent_epoch)
+    assert encode_account(zero) is None
+    assert _fields(zero) == encode_account_fields(0, owner, executable, rent_epoch, data)
+    assert _fields(None) is None
