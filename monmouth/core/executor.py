@@ -17,7 +17,7 @@ from collections import deque
 from collections.abc import Callable, Container, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 import msgspec
 from solders.account import Account
@@ -481,10 +481,8 @@ class BlockExecutor:
         # anyway; `_lazy_writes` then drops the slots whose value is the one before them, as
         # the eager capture below does. `unread` maps a key to its slot whose value is unread.
         lazy = want_writes and updates is None
-        slot_keys: list[bytes] = []
-        slot_txs: list[int] = []
-        slot_values: list[bytes | None] = []
-        unread: dict[bytes, int] = {}
+        slots: list[_Slot] = []
+        unread: dict[bytes, _Slot] = {}
 
         # Earlier statuses of every signature in the block, in one read transaction.
         signatures = [i.signed.signatures[0] for i in items if isinstance(i, _Tx) and i.signed]
@@ -499,7 +497,7 @@ class BlockExecutor:
                     touched[recipient] = None
                     before[recipient] = value
                 elif recipient in unread:
-                    slot_values[unread.pop(recipient)] = _fields(value)
+                    unread.pop(recipient)[2] = _fields(value)
                 credited = _credit(value, item.lamports)
                 if credited is None:
                     msg.reason = Reason.MALFORMED_DEPOSIT.value  # the credit overflows a u64
@@ -509,9 +507,7 @@ class BlockExecutor:
                     current[recipient] = credited
                     updates.append(_update(recipient, credited, None, len(updates)))
                 elif lazy:  # always a write, as `update_accounts` gets it
-                    slot_keys.append(recipient)
-                    slot_txs.append(-1)
-                    slot_values.append(_fields(credited))
+                    slots.append([recipient, -1, _fields(credited)])
                 deposits += 1
                 continue
 
@@ -564,7 +560,7 @@ class BlockExecutor:
                         if capture or resident.get(key, ABSENT_SIZE) == ABSENT_SIZE:
                             before[key] = get(key)
                     elif key in unread:  # the value an earlier transaction wrote
-                        slot_values[unread.pop(key)] = _fields(get(key))
+                        unread.pop(key)[2] = _fields(get(key))
                 if keep_details:
                     loaded = None if item.writable is not None else loaded_split(tx, runtime)
                     keys = item.keys if loaded is None else (*item.keys, *loaded[0], *loaded[1])
@@ -601,10 +597,8 @@ class BlockExecutor:
                     index = 0 if infos is None else len(infos)  # its info comes next
                     for key in writable:
                         if key not in unread:  # (a key named twice is one write)
-                            unread[key] = len(slot_keys)
-                            slot_keys.append(key)
-                            slot_txs.append(index)
-                            slot_values.append(None)
+                            slot = unread[key] = [key, index, None]
+                            slots.append(slot)
                 if status != "rejected":
                     fee, compute_units, logs = result.fee, result.compute_units, result.logs
                     error = result.error_json
@@ -690,9 +684,7 @@ class BlockExecutor:
         stored = self._stored_accounts(changed_keys)
         writes: Writes | None = None
         if lazy:
-            writes = _lazy_writes(
-                slot_keys, slot_txs, slot_values, unread, before, changed_keys, changed, stored
-            )
+            writes = _lazy_writes(slots, unread, before, changed_keys, changed, stored)
         elif want_writes and updates is not None:
             writes = _eager_writes(updates, {k: before[k] for k in current}, infos or [])
         account_writes: list[tuple[bytes, bytes | None, bytes | None]] = []
@@ -868,6 +860,9 @@ _pack_header = struct.Struct("<QQ?32s").pack
 #: costs more than the rest of an encoding.
 _owners: dict[Pubkey, bytes] = {}
 _MISSING = object()
+#: One write of a block, for the stream: [key, index of the transaction in the block's
+#: `TransactionInfo`s or -1 for a deposit, encoded value (None: closed) once read].
+_Slot = list[Any]
 
 
 def _fields(account: Account | None) -> bytes | None:
@@ -888,10 +883,8 @@ def _fields(account: Account | None) -> bytes | None:
 
 
 def _lazy_writes(
-    keys: list[bytes],
-    txs: list[int],
-    values: list[bytes | None],
-    unread: dict[bytes, int],
+    slots: list[_Slot],
+    unread: dict[bytes, _Slot],
     before: dict[bytes, Account | None],
     changed_keys: list[bytes],
     changed: list[bytes | None],
@@ -910,14 +903,14 @@ def _lazy_writes(
     if unread:
         end = dict(zip(changed_keys, changed, strict=True))
         for key, slot in unread.items():
-            values[slot] = end[key] if key in end else _fields(before[key])
+            slot[2] = end[key] if key in end else _fields(before[key])
     # The value before the block of every touched key.
     start: dict[bytes, bytes | None] = dict(zip(changed_keys, stored, strict=True))
     for key, account in before.items():
         start[key] = _fields(account)
     last: dict[bytes, bytes | None] = {}  # the value of each key's last slot so far
     out: list[tuple[bytes, bytes, int]] = []
-    for key, tx, value in zip(keys, txs, values, strict=True):
+    for key, tx, value in slots:
         previous = last.get(key, _MISSING)
         last[key] = value
         if previous is _MISSING:

@@ -280,16 +280,28 @@ def _write_fields(name: str, raw: bytes) -> bytes:
     return encode(AccountBody(name, lamports, _b58(owner), executable, rent_epoch, raw[49:]))[1:]
 
 
+#: The last value written of accounts lately written, across blocks: pubkey -> (encoded
+#: account, its `_write_fields`). The value before an account's first write in a block is
+#: usually the last one an earlier block wrote: its entries are then not made again.
+_written: dict[bytes, tuple[bytes, bytes]] = {}
+#: At most this many accounts (cleared when full), of at most this many bytes each (a
+#: program's value is encoded each time rather than kept).
+_WRITTEN_KEYS = 1 << 15
+_WRITTEN_BYTES = 1024
+
+
 def writes_message(data: _BlockData, signatures: Sequence[str | None]) -> msgspec.Raw:
     """`encode(writes_body(data))`, made faster (`signatures`: the base58 signatures of
     `data.txs`): each write's value is encoded once, and reused as the `before` of the
-    account's next write; a signature is encoded once per transaction.
+    account's next write (in the block, or in a later block: `_written`); a signature is
+    encoded once per transaction.
 
     A `WriteBody` is a map of nine entries whose first six are an `AccountBody`'s, in the same
     order, so its encoding is a fixmap byte, those six entries, then the other three.
     """
     prior: dict[bytes, bytes | None] = dict(data.written_before)
     current: dict[bytes, bytes] = {}  # the last value written, as AccountBody entries
+    written = _written
     signed: dict[int, bytes] = {-1: _NIL}
     out: list[msgspec.Raw] = []
     for version, (pubkey, raw, tx) in enumerate(data.writes or ()):
@@ -297,8 +309,16 @@ def writes_message(data: _BlockData, signatures: Sequence[str | None]) -> msgspe
         before = current.get(pubkey)
         if before is None:
             value = prior.get(pubkey)
-            before = None if value is None else _write_fields(name, value)
+            if value is not None:
+                kept = written.get(pubkey)
+                before = kept[1] if kept is not None and kept[0] == value else None
+                if before is None:
+                    before = _write_fields(name, value)
         fields = current[pubkey] = _write_fields(name, raw)
+        if len(raw) <= _WRITTEN_BYTES:
+            if len(written) >= _WRITTEN_KEYS:
+                written.clear()
+            written[pubkey] = (raw, fields)
         signature = signed.get(tx)
         if signature is None:
             signature = signed[tx] = encode(signatures[tx])
