@@ -273,11 +273,48 @@ _NIL = encode(None)
 _SIGNATURE, _WRITE_VERSION, _BEFORE = (encode(k) for k in ("signature", "write_version", "before"))
 
 
-def _write_fields(name: str, raw: bytes) -> bytes:
-    """The six `AccountBody` fields of an encoded account, as MessagePack map entries."""
+#: `AccountBody`'s field names, as MessagePack map keys, and its booleans.
+_PUBKEY, _LAMPORTS, _OWNER, _EXECUTABLE, _RENT_EPOCH, _DATA = (
+    encode(k) for k in ("pubkey", "lamports", "owner", "executable", "rent_epoch", "data")
+)
+_BOOLS = (encode(False), encode(True))
+#: The encoded base58 names of the keys seen lately (accounts and owners; at most 32,768).
+_names: dict[bytes, bytes] = {}
+
+
+def _name(key: bytes) -> bytes:
+    """`encode(_b58(key))`, kept."""
+    name = _names.get(key)
+    if name is None:
+        if len(_names) >= 1 << 15:
+            _names.clear()
+        name = _names[key] = encode(_b58(key))
+    return name
+
+
+def _write_fields(name: bytes, raw: bytes) -> bytes:
+    """The six `AccountBody` fields of an encoded account (`name`: its encoded base58 name), as
+    MessagePack map entries: an `AccountBody` is a map of six entries, in one fixmap byte, and
+    its entries follow in the order of its fields. Made here from encoded parts rather than by
+    encoding an `AccountBody` (this runs twice per write in the publisher);
+    `tests/stream/test_writes_message.py` holds it to `encode(AccountBody(...))`."""
     lamports, rent_epoch, executable, owner = _ACCOUNT.unpack_from(raw)
-    # An `AccountBody` is a map of six entries, in one fixmap byte; its entries follow.
-    return encode(AccountBody(name, lamports, _b58(owner), executable, rent_epoch, raw[49:]))[1:]
+    return b"".join(
+        (
+            _PUBKEY,
+            name,
+            _LAMPORTS,
+            encode(lamports),
+            _OWNER,
+            _name(owner),
+            _EXECUTABLE,
+            _BOOLS[executable],
+            _RENT_EPOCH,
+            encode(rent_epoch),
+            _DATA,
+            encode(raw[49:]),
+        )
+    )
 
 
 #: The last value written of accounts lately written, across blocks: pubkey -> (encoded
@@ -305,7 +342,7 @@ def writes_message(data: _BlockData, signatures: Sequence[str | None]) -> msgspe
     signed: dict[int, bytes] = {-1: _NIL}
     out: list[msgspec.Raw] = []
     for version, (pubkey, raw, tx) in enumerate(data.writes or ()):
-        name = _b58(pubkey)
+        name = _name(pubkey)
         before = current.get(pubkey)
         if before is None:
             value = prior.get(pubkey)

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from monmouth.core.records import BlockRecord
 from monmouth.rust_svm.accounts import encode_account_fields
 from monmouth.stream import segments
-from monmouth.stream.schema import encode
+from monmouth.stream.schema import AccountBody, encode
 from monmouth.stream.segments import _BlockData, writes_body, writes_message
 
 _KEYS = [bytes([i]) * 32 for i in range(1, 5)]
@@ -50,3 +50,28 @@ def test_writes_message_is_writes_body_across_blocks(
         logged = [(key, _value(lamports, big), -1) for key, lamports, big in writes]
         data = _BlockData(record, None, [], [], [], logged, list(before.items()))
         assert writes_message(data, []) == msgspec.Raw(encode(writes_body(data)))
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.binary(min_size=32, max_size=32),
+    st.integers(0, 2**64 - 1),
+    st.one_of(st.sampled_from([bytes(32), b"\xff" * 32]), st.binary(min_size=32, max_size=32)),
+    st.booleans(),
+    st.integers(0, 2**64 - 1),
+    st.one_of(
+        st.binary(max_size=300),
+        st.sampled_from([255, 256, 65535, 65536]).map(lambda n: b"\x05" * n),
+    ),
+)
+def test_write_fields_are_an_encoded_account_body(
+    pubkey: bytes, lamports: int, owner: bytes, executable: bool, rent_epoch: int, data: bytes
+) -> None:
+    """The publisher's hand-made entries are `AccountBody`'s encoding without its map header,
+    over every size class of MessagePack integers, strings (base58 names of 32 to 44 characters)
+    and binaries."""
+    raw = encode_account_fields(lamports, owner, executable, rent_epoch, data)
+    body = AccountBody(
+        segments._b58(pubkey), lamports, segments._b58(owner), executable, rent_epoch, data
+    )
+    assert segments._write_fields(segments._name(pubkey), raw) == encode(body)[1:]
