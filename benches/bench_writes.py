@@ -5,8 +5,8 @@ file at full speed, fsync on, publishing its stream, each run in a fresh data di
 
 - `never`: `[stream] writes = "never"`, no subscriber (the segments as before the kind existed);
 - `always`: `writes = "always"` (what the default, "published", does with a published stream:
-  every block's writes logged for replay), no subscriber: the executor builds each write's
-  update (`BlockExecutor.want_updates`) and the segment stores it;
+  every block's writes logged for replay), no subscriber: the executor captures each write
+  (`BlockExecutor.want_writes`) and the segment stores it;
 - `always_1`: the same with one subscriber process taking what an analyzer with `rag` takes
   (`writes`, `transaction`, and the control kinds), decoding every message, until the last block.
 

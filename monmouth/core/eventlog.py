@@ -14,14 +14,12 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
+import msgspec
+
 from monmouth.core.errors import ConfigError
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
-
-    from solders.account import Account
-
-    from monmouth.core.payloads import AccountUpdate, TransactionInfo
+    from monmouth.core.payloads import TransactionInfo
     from monmouth.core.records import BlockRecord, Segment
     from monmouth.core.state import DetailWrite, Store
 
@@ -29,9 +27,22 @@ if TYPE_CHECKING:
 SlotStatus = Literal["processed", "confirmed", "finalized"]
 #: (slot, parent slot or None, status): one slot status change.
 SlotChange = tuple[int, int | None, SlotStatus]
-#: One block's writes for the stream: every `AccountUpdate` the executor made, in order, and
-#: each written account's value before the block (None: it did not exist).
-Writes = tuple["Sequence[AccountUpdate]", "Mapping[bytes, Account | None]"]
+
+
+class Writes(msgspec.Struct, frozen=True, gc=False):
+    """One block's writes for the stream, as its segment stores them (the executor builds them
+    encoded, so that neither it nor the segment encodes a write twice).
+
+    :ivar writes: every write (the `AccountUpdate`s `update_accounts` would get), in execution
+        order (the write version is the index): (pubkey, account fields as `AccountRecord`
+        encodes them, a closed account as 0 lamports owned by the system program, index of the
+        writing transaction in the block's `TransactionInfo`s or -1 for a deposit).
+    :ivar before: (pubkey, encoded value before the block, None: it did not exist) of each
+        account in `writes`.
+    """
+
+    writes: list[tuple[bytes, bytes, int]]
+    before: list[tuple[bytes, bytes | None]]
 
 
 class Topic(Protocol):
@@ -80,7 +91,7 @@ class EventLog(Protocol):
 
     def wants_writes(self) -> bool:
         """Whether the next block's per-transaction writes go into its segment (the executor
-        then builds them: `BlockExecutor.want_updates`)."""
+        then builds them: `BlockExecutor.want_writes`)."""
         ...
 
     def revert_segments(self, block: BlockRecord, parent_checksum: bytes | None) -> list[Segment]:

@@ -10,13 +10,14 @@ node commits what `execute` returns in one write transaction.
 from __future__ import annotations
 
 import itertools
+import struct
 import threading
 import time
 from collections import deque
 from collections.abc import Callable, Container, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 import msgspec
 from solders.account import Account
@@ -25,6 +26,7 @@ from solders.transaction import VersionedTransaction
 
 from monmouth.core import inbox
 from monmouth.core.accountcache import AccountCache
+from monmouth.core.eventlog import Writes
 from monmouth.core.l1 import L1Block, L1Transaction
 from monmouth.core.lthash import LtHash, account_digest
 from monmouth.core.payloads import AccountUpdate, TransactionInfo
@@ -43,12 +45,12 @@ from monmouth.core.records import encode as encode_record
 from monmouth.core.spl import TOKEN_PROGRAMS, is_token_account
 from monmouth.core.state import BlockWrite, DetailWrite, Store
 from monmouth.core.telemetry import SIGNATURES
+from monmouth.rust_svm.accounts import encode_account_fields
 from monmouth.rust_svm.errors import snake
 from monmouth.rust_svm.runtime import (
     ABSENT_SIZE,
     Execution,
     SvmRuntime,
-    encode_account,
     loaded_addresses,
     loaded_split,
     lookup_tables,
@@ -113,9 +115,9 @@ class ExecutedBlock(msgspec.Struct, frozen=True, gc=False):
     write: BlockWrite
     updates: list[AccountUpdate]
     transactions: list[TransactionInfo]
-    #: With `updates`: each written account's value before the block's first write of it, so
-    #: that the stream's `writes` carry every write's value before it (None: did not exist).
-    written_before: dict[bytes, Account | None] = msgspec.field(default_factory=dict)
+    #: The stream's `writes`, encoded as its segment stores them (`BlockExecutor.want_writes`;
+    #: else None).
+    writes: Writes | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -197,6 +199,13 @@ class BlockExecutor:
         #: Whether plugins asked for per-write account updates / per-transaction payloads.
         self.want_updates = False
         self.want_transactions = False
+        #: Whether the stream wants the block's `writes` (`ExecutedBlock.writes`; they index
+        #: the block's `TransactionInfo`s, which are then built too).
+        self.want_writes = False
+        #: Build `writes` from `AccountUpdate`s captured after every transaction, as plugins
+        #: get them (the reference, and what happens anyway when a plugin wants updates);
+        #: else they are captured lazily (`_run`). Tests hold both equal.
+        self.eager_writes = False
         #: Whether executed transactions keep their details (`TxDetail`: wire, balances, inner
         #: instructions) for getTransaction and getBlock (`[store] transaction_details`).
         self.keep_details = True
@@ -459,9 +468,21 @@ class BlockExecutor:
         keep_details = self.keep_details
         ok = failed = rejected = deposits = 0
         # Payloads for plugins, built only when one asked for them.
-        updates: list[AccountUpdate] | None = [] if self.want_updates else None
+        want_writes = self.want_writes
+        updates: list[AccountUpdate] | None = (
+            [] if self.want_updates or (want_writes and self.eager_writes) else None
+        )
         capture = updates is not None
-        infos: list[TransactionInfo] | None = [] if self.want_transactions else None
+        infos: list[TransactionInfo] | None = [] if self.want_transactions or want_writes else None
+        # The stream's `writes` without `AccountUpdate`s: each write is a slot (key, index of
+        # the transaction in `infos` or -1 for a deposit, encoded value) in execution order.
+        # A slot's value is read only when its key is touched again in the block (just
+        # before), or at the block's end, where the last pass reads every touched account
+        # anyway; `_lazy_writes` then drops the slots whose value is the one before them, as
+        # the eager capture below does. `unread` maps a key to its slot whose value is unread.
+        lazy = want_writes and updates is None
+        slots: list[_Slot] = []
+        unread: dict[bytes, _Slot] = {}
 
         # Earlier statuses of every signature in the block, in one read transaction.
         signatures = [i.signed.signatures[0] for i in items if isinstance(i, _Tx) and i.signed]
@@ -475,6 +496,8 @@ class BlockExecutor:
                 if recipient not in touched:
                     touched[recipient] = None
                     before[recipient] = value
+                elif recipient in unread:
+                    unread.pop(recipient)[2] = _fields(value)
                 credited = _credit(value, item.lamports)
                 if credited is None:
                     msg.reason = Reason.MALFORMED_DEPOSIT.value  # the credit overflows a u64
@@ -483,6 +506,8 @@ class BlockExecutor:
                 if updates is not None:
                     current[recipient] = credited
                     updates.append(_update(recipient, credited, None, len(updates)))
+                elif lazy:  # always a write, as `update_accounts` gets it
+                    slots.append([recipient, -1, _fields(credited)])
                 deposits += 1
                 continue
 
@@ -534,6 +559,8 @@ class BlockExecutor:
                         touched[key] = None
                         if capture or resident.get(key, ABSENT_SIZE) == ABSENT_SIZE:
                             before[key] = get(key)
+                    elif key in unread:  # the value an earlier transaction wrote
+                        unread.pop(key)[2] = _fields(get(key))
                 if keep_details:
                     loaded = None if item.writable is not None else loaded_split(tx, runtime)
                     keys = item.keys if loaded is None else (*item.keys, *loaded[0], *loaded[1])
@@ -566,6 +593,12 @@ class BlockExecutor:
                         if value != current.get(key, before[key]):
                             current[key] = value
                             updates.append(_update(key, value, signature, len(updates)))
+                elif lazy and status != "rejected":
+                    index = 0 if infos is None else len(infos)  # its info comes next
+                    for key in writable:
+                        if key not in unread:  # (a key named twice is one write)
+                            slot = unread[key] = [key, index, None]
+                            slots.append(slot)
                 if status != "rejected":
                     fee, compute_units, logs = result.fee, result.compute_units, result.logs
                     error = result.error_json
@@ -647,8 +680,13 @@ class BlockExecutor:
             if key in before and now == before[key]:
                 continue
             changed_keys.append(key)
-            changed.append(encode_account(now))
+            changed.append(_fields(now))  # `encode_account`: `get` gives no 0-lamport account
         stored = self._stored_accounts(changed_keys)
+        writes: Writes | None = None
+        if lazy:
+            writes = _lazy_writes(slots, unread, before, changed_keys, changed, stored)
+        elif want_writes and updates is not None:
+            writes = _eager_writes(updates, {k: before[k] for k in current}, infos or [])
         account_writes: list[tuple[bytes, bytes | None, bytes | None]] = []
         outs: list[bytes] = []
         ins: list[bytes] = []
@@ -696,7 +734,7 @@ class BlockExecutor:
             record, lthash, account_writes, list(records.values()), message_records, details
         )
         return ExecutedBlock(
-            write, updates or [], infos or [], {k: before[k] for k in current} if updates else {}
+            write, updates if self.want_updates and updates else [], infos or [], writes
         )
 
     def _detail(
@@ -811,3 +849,94 @@ def _update(
         signature,
         version,
     )
+
+
+#: A closed account as a write reports it (`_update`): 0 lamports, owned by the system program.
+_CLOSED = encode_account_fields(0, _SYSTEM_PROGRAM, False, 0, b"")
+#: `AccountRecord`'s header (`encode_account_fields`), packed here: the executor encodes every
+#: account a block changes, and each write the stream wants.
+_pack_header = struct.Struct("<QQ?32s").pack
+#: The bytes of the owners seen (a few programs own nearly every account): `bytes(Pubkey)`
+#: costs more than the rest of an encoding.
+_owners: dict[Pubkey, bytes] = {}
+_MISSING = object()
+#: One write of a block, for the stream: [key, index of the transaction in the block's
+#: `TransactionInfo`s or -1 for a deposit, encoded value (None: closed) once read].
+_Slot = list[Any]
+
+
+def _fields(account: Account | None) -> bytes | None:
+    """`encode_account_fields` of `account`'s fields; None: it does not exist. As
+    `encode_account` for the runtime's accounts (which never have 0 lamports); a deposit's
+    0-lamport account is a value, as `_update` reports it."""
+    if account is None:
+        return None
+    owner = account.owner
+    raw = _owners.get(owner)
+    if raw is None:
+        if len(_owners) >= 4096:
+            _owners.clear()
+        raw = _owners[owner] = bytes(owner)
+    return (
+        _pack_header(account.lamports, account.rent_epoch, account.executable, raw) + account.data
+    )
+
+
+def _lazy_writes(
+    slots: list[_Slot],
+    unread: dict[bytes, _Slot],
+    before: dict[bytes, Account | None],
+    changed_keys: list[bytes],
+    changed: list[bytes | None],
+    stored: list[bytes | None],
+) -> Writes:
+    """The block's `writes` from its slots (`_run`): each slot still unread takes its key's
+    value at the block's end; a transaction's slot whose value is the one before it (the
+    previous slot's of the key, else the value before the block) is dropped, as the eager
+    capture drops it (a failed transaction's untouched accounts, an account written back).
+
+    :param before: the runtime's values before the block of the keys the state does not hold
+        (and of deposit recipients); the others' are `stored`, read for `changed_keys`.
+    :param changed_keys: the touched keys whose value at the end is not `before`'s, with that
+        value (`changed`) and the value before the block (`stored`).
+    """
+    if unread:
+        end = dict(zip(changed_keys, changed, strict=True))
+        for key, slot in unread.items():
+            slot[2] = end[key] if key in end else _fields(before[key])
+    # The value before the block of every touched key.
+    start: dict[bytes, bytes | None] = dict(zip(changed_keys, stored, strict=True))
+    for key, account in before.items():
+        start[key] = _fields(account)
+    last: dict[bytes, bytes | None] = {}  # the value of each key's last slot so far
+    out: list[tuple[bytes, bytes, int]] = []
+    for key, tx, value in slots:
+        previous = last.get(key, _MISSING)
+        last[key] = value
+        if previous is _MISSING:
+            previous = start[key]
+        if value == previous and tx >= 0:
+            continue
+        out.append((key, _CLOSED if value is None else value, tx))
+    return Writes(out, [(key, start[key]) for key in dict.fromkeys([w[0] for w in out])])
+
+
+def _eager_writes(
+    updates: list[AccountUpdate],
+    written_before: dict[bytes, Account | None],
+    infos: list[TransactionInfo],
+) -> Writes:
+    """The block's `writes` from the `AccountUpdate`s plugins get, and each updated account's
+    value before the block (the reference for `_lazy_writes`)."""
+    index = {t.signature: i for i, t in enumerate(infos) if t.signature is not None}
+    # Every field as written, lamports 0 included: the analyzer rebuilds the same update.
+    logged = [
+        (
+            u.pubkey,
+            encode_account_fields(u.lamports, u.owner, u.executable, u.rent_epoch, u.data),
+            -1 if u.signature is None else index[u.signature],
+        )
+        for u in updates
+    ]
+    before = [(key, _fields(value)) for key, value in written_before.items()]
+    return Writes(logged, before)

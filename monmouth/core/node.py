@@ -346,9 +346,9 @@ class Node:
             )
         if prepared is None or prepared.block is not block:
             prepared = self.executor.prepare(block)
-        # The stream's `writes` are the plugins' per-write updates: built for either.
+        # The stream's `writes` are the plugins' per-write updates, encoded.
         writes = self.events.logging and self.events.wants_writes()
-        self.executor.want_updates = self._plugin_updates or writes
+        self.executor.want_writes = writes
         started = time.perf_counter()
         if SPANS.active():
             span = tracer.start_span(
@@ -382,7 +382,7 @@ class Node:
                 write.accounts,
                 executed.transactions,
                 write.details,
-                (executed.updates, executed.written_before) if writes else None,
+                executed.writes,
             )
         self.state = write.lthash
         self._recent.append(block.number, block.hash)

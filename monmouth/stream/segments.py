@@ -24,7 +24,7 @@ from monmouth.core.b58 import KeyNames
 from monmouth.core.eventlog import SlotChange, Writes
 from monmouth.core.payloads import TransactionInfo
 from monmouth.core.records import BlockRecord, Segment, detail_key
-from monmouth.rust_svm.accounts import AccountRecord, encode_account_fields
+from monmouth.rust_svm.accounts import AccountRecord
 from monmouth.stream.schema import (
     STREAM_VERSION,
     AccountBody,
@@ -110,7 +110,7 @@ def block_segment(
     :param parent: the parent slot for the `processed` status (None for the state's first).
     :param details: the details the block stored (`BlockWrite.details`), sent as `detail`
         messages so that a replica stores the same bytes.
-    :param writes: the block's per-write updates and the written accounts' values before it,
+    :param writes: the block's writes and the written accounts' values before it, encoded,
         sent as one `writes` message (None: not built for this block).
     """
     # Only details whose transaction is sent can be placed after it (all of them, when the
@@ -121,33 +121,8 @@ def block_segment(
     pairs = [(d.key, d.raw) for d in details if d.key in sent]
     logged: list[tuple[bytes, bytes, int]] | None = None
     before: list[tuple[bytes, bytes | None]] = []
-    if writes is not None:
-        updates, prior = writes
-        index = {t.signature: i for i, t in enumerate(txs) if t.signature is not None}
-        # Every field as written, lamports 0 included: the analyzer rebuilds the same update.
-        logged = [
-            (
-                u.pubkey,
-                encode_account_fields(u.lamports, u.owner, u.executable, u.rent_epoch, u.data),
-                -1 if u.signature is None else index[u.signature],
-            )
-            for u in updates
-        ]
-        before = [
-            (
-                key,
-                None
-                if value is None
-                else encode_account_fields(
-                    value.lamports,
-                    bytes(value.owner),
-                    value.executable,
-                    value.rent_epoch,
-                    value.data,
-                ),
-            )
-            for key, value in prior.items()
-        ]
+    if writes is not None:  # encoded by the executor, stored as they are
+        logged, before = writes.writes, writes.before
     data = _BlockData(
         block, parent, [(k, new) for k, _, new in accounts], list(txs), pairs, logged, before
     )
@@ -298,32 +273,89 @@ _NIL = encode(None)
 _SIGNATURE, _WRITE_VERSION, _BEFORE = (encode(k) for k in ("signature", "write_version", "before"))
 
 
-def _write_fields(name: str, raw: bytes) -> bytes:
-    """The six `AccountBody` fields of an encoded account, as MessagePack map entries."""
+#: `AccountBody`'s field names, as MessagePack map keys, and its booleans.
+_PUBKEY, _LAMPORTS, _OWNER, _EXECUTABLE, _RENT_EPOCH, _DATA = (
+    encode(k) for k in ("pubkey", "lamports", "owner", "executable", "rent_epoch", "data")
+)
+_BOOLS = (encode(False), encode(True))
+#: The encoded base58 names of the keys seen lately (accounts and owners; at most 32,768).
+_names: dict[bytes, bytes] = {}
+
+
+def _name(key: bytes) -> bytes:
+    """`encode(_b58(key))`, kept."""
+    name = _names.get(key)
+    if name is None:
+        if len(_names) >= 1 << 15:
+            _names.clear()
+        name = _names[key] = encode(_b58(key))
+    return name
+
+
+def _write_fields(name: bytes, raw: bytes) -> bytes:
+    """The six `AccountBody` fields of an encoded account (`name`: its encoded base58 name), as
+    MessagePack map entries: an `AccountBody` is a map of six entries, in one fixmap byte, and
+    its entries follow in the order of its fields. Made here from encoded parts rather than by
+    encoding an `AccountBody` (this runs twice per write in the publisher);
+    `tests/stream/test_writes_message.py` holds it to `encode(AccountBody(...))`."""
     lamports, rent_epoch, executable, owner = _ACCOUNT.unpack_from(raw)
-    # An `AccountBody` is a map of six entries, in one fixmap byte; its entries follow.
-    return encode(AccountBody(name, lamports, _b58(owner), executable, rent_epoch, raw[49:]))[1:]
+    return b"".join(
+        (
+            _PUBKEY,
+            name,
+            _LAMPORTS,
+            encode(lamports),
+            _OWNER,
+            _name(owner),
+            _EXECUTABLE,
+            _BOOLS[executable],
+            _RENT_EPOCH,
+            encode(rent_epoch),
+            _DATA,
+            encode(raw[49:]),
+        )
+    )
+
+
+#: The last value written of accounts lately written, across blocks: pubkey -> (encoded
+#: account, its `_write_fields`). The value before an account's first write in a block is
+#: usually the last one an earlier block wrote: its entries are then not made again.
+_written: dict[bytes, tuple[bytes, bytes]] = {}
+#: At most this many accounts (cleared when full), of at most this many bytes each (a
+#: program's value is encoded each time rather than kept).
+_WRITTEN_KEYS = 1 << 15
+_WRITTEN_BYTES = 1024
 
 
 def writes_message(data: _BlockData, signatures: Sequence[str | None]) -> msgspec.Raw:
     """`encode(writes_body(data))`, made faster (`signatures`: the base58 signatures of
     `data.txs`): each write's value is encoded once, and reused as the `before` of the
-    account's next write; a signature is encoded once per transaction.
+    account's next write (in the block, or in a later block: `_written`); a signature is
+    encoded once per transaction.
 
     A `WriteBody` is a map of nine entries whose first six are an `AccountBody`'s, in the same
     order, so its encoding is a fixmap byte, those six entries, then the other three.
     """
     prior: dict[bytes, bytes | None] = dict(data.written_before)
     current: dict[bytes, bytes] = {}  # the last value written, as AccountBody entries
+    written = _written
     signed: dict[int, bytes] = {-1: _NIL}
     out: list[msgspec.Raw] = []
     for version, (pubkey, raw, tx) in enumerate(data.writes or ()):
-        name = _b58(pubkey)
+        name = _name(pubkey)
         before = current.get(pubkey)
         if before is None:
             value = prior.get(pubkey)
-            before = None if value is None else _write_fields(name, value)
+            if value is not None:
+                kept = written.get(pubkey)
+                before = kept[1] if kept is not None and kept[0] == value else None
+                if before is None:
+                    before = _write_fields(name, value)
         fields = current[pubkey] = _write_fields(name, raw)
+        if len(raw) <= _WRITTEN_BYTES:
+            if len(written) >= _WRITTEN_KEYS:
+                written.clear()
+            written[pubkey] = (raw, fields)
         signature = signed.get(tx)
         if signature is None:
             signature = signed[tx] = encode(signatures[tx])

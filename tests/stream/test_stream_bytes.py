@@ -214,27 +214,25 @@ def _record_segments(workdir: Path) -> list[tuple[int, Segment]]:
 
 def _closing_segment() -> Segment:
     """A block that closes one account and creates another (the devnet closes none)."""
-    from solders.account import Account
-    from solders.pubkey import Pubkey
-
-    from monmouth.core.payloads import AccountUpdate
+    from monmouth.core.eventlog import Writes
     from monmouth.core.records import BlockRecord
-    from monmouth.rust_svm.accounts import AccountRecord
+    from monmouth.rust_svm.accounts import AccountRecord, encode_account_fields
     from monmouth.stream.segments import block_segment
 
     closed, created, owner = (hashlib.sha256(n).digest() for n in (b"closed", b"new", b"owner"))
     old = AccountRecord(5, owner, False, 0, b"ab").encode()
     new = AccountRecord(7, owner, True, 3, b"xyz").encode()
     record = BlockRecord(100, bytes(range(32)), bytes(32), 1_700_000_000, bytes(32), 1, 2, 0, 0, 0)
-    updates = [
-        AccountUpdate(closed, 3, owner, False, 0, b"a", None, 0),
-        AccountUpdate(created, 7, owner, True, 3, b"xyz", None, 1),
-        AccountUpdate(closed, 0, bytes(32), False, 0, b"", None, 2),
-    ]
-    before = {closed: Account(5, b"ab", Pubkey(owner)), created: None}
-    return block_segment(
-        record, 99, [(closed, old, None), (created, None, new)], [], (), (updates, before)
+    # Three deposits' writes: the closed account's last as the executor reports a closing.
+    writes = Writes(
+        [
+            (closed, encode_account_fields(3, owner, False, 0, b"a"), -1),
+            (created, new, -1),
+            (closed, encode_account_fields(0, bytes(32), False, 0, b""), -1),
+        ],
+        [(closed, old), (created, None)],
     )
+    return block_segment(record, 99, [(closed, old, None), (created, None, new)], [], (), writes)
 
 
 def _prefix_sets(segments: list[tuple[int, Segment]]) -> list[list[str] | None]:
