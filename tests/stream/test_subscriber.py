@@ -110,7 +110,7 @@ def test_messages_dropped_by_zeromq_are_replayed(tmp_path: Path) -> None:
     try:
         # The node starts once its process knows of the subscriber: until then, nobody being
         # subscribed, it sends the publisher no segment (a live subscriber joins from there).
-        wait_until(lambda: bool(node.node.stream_subscriptions))
+        wait_until(lambda: bool(node.node.stream_subscriptions()), what="the subscriber known")
         start.set()
         node.join()  # not reading meanwhile
         seen = _collect(sub, _everything(node.node)[-1])
