@@ -313,14 +313,17 @@ class BlockExecutor:
 
     def _stored_accounts(self, keys: list[bytes]) -> list[bytes | None]:
         pending = self._pending_accounts
+        # Loops in C (`map`): once per block, over every account it changed.
+        if all(map(pending.__contains__, keys)):  # written earlier in the group: no read
+            return list(map(pending.__getitem__, keys))
         missing = [k for k in keys if k not in pending]
-        if not missing:  # written earlier in the group: no read transaction
-            return [pending[k] for k in keys]
         found = dict(zip(missing, self.store.accounts(missing), strict=True))
         return [pending[k] if k in pending else found[k] for k in keys]
 
     def _stored_txs(self, signatures: list[bytes]) -> dict[bytes, TxRecord | None]:
         pending = self._pending_txs
+        if pending.keys().isdisjoint(signatures):  # none seen in the group: the usual case
+            return dict(zip(signatures, self.store.txs(signatures), strict=True))
         missing = [s for s in signatures if s not in pending]
         out: dict[bytes, TxRecord | None] = dict(zip(missing, self.store.txs(missing), strict=True))
         for s in signatures:
