@@ -21,8 +21,8 @@
  * - mix_writes(lanes, cache, keys, olds, news) -> writes: a block's whole lattice-hash pass
  *   over its changed accounts in one call (`monmouth.core.lthash.mix_writes_py` is the
  *   reference): at small blocks each account is written once per block it changes in, and
- *   the Python around each digest (two calls, a cache lookup, three appends) cost as much as
- *   the digest.
+ *   the Python around each digest (two calls, a cache lookup, three appends) was a fifth of
+ *   an account's cost (140 to 180 ns of 740 to 1,030, best of 300 blocks of 100 accounts).
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
