@@ -17,7 +17,12 @@
  * - account_digest(pubkey, raw) -> bytes: the same over an encoded account's hash input
  *   (`monmouth.rust_svm.accounts.account_hash_input`), without building it;
  * - mix(lanes, ins, outs): lanes (2048 writable bytes, 1024 little-endian u16) plus every
- *   2048-byte hash of `ins` and minus every one of `outs`, wrapping.
+ *   2048-byte hash of `ins` and minus every one of `outs`, wrapping;
+ * - mix_writes(lanes, cache, keys, olds, news) -> writes: a block's whole lattice-hash pass
+ *   over its changed accounts in one call (`monmouth.core.lthash.mix_writes_py` is the
+ *   reference): at small blocks each account is written once per block it changes in, and
+ *   the Python around each digest (two calls, a cache lookup, three appends) was a fifth of
+ *   an account's cost (140 to 180 ns of 740 to 1,030, best of 300 blocks of 100 accounts).
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -299,6 +304,26 @@ static PyObject *digest(PyObject *self, PyObject *arg) {
  * data 49:. The hash covers lamports, data, executable, owner, then the pubkey. */
 #define ACCOUNT_HEADER 49
 
+/* The account's digest (`account_digest`) into `out`; -1 with ValueError when `raw` is too
+ * short to be an encoded account. */
+static int account_digest_into(const void *key, Py_ssize_t key_len, const void *raw,
+                               Py_ssize_t raw_len, uint8_t *out) {
+    if (raw_len < ACCOUNT_HEADER) {
+        PyErr_SetString(PyExc_ValueError, "an encoded account is at least 49 bytes");
+        return -1;
+    }
+    const uint8_t *r = (const uint8_t *)raw;
+    Hasher h;
+    hasher_init(&h);
+    update(&h, r, 8);
+    update(&h, r + ACCOUNT_HEADER, (size_t)(raw_len - ACCOUNT_HEADER));
+    update(&h, r + 16, 1);
+    update(&h, r + 17, 32);
+    update(&h, (const uint8_t *)key, (size_t)key_len);
+    finalize(&h, out);
+    return 0;
+}
+
 static PyObject *account_digest(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
     (void)self;
     if (nargs != 2) {
@@ -312,20 +337,10 @@ static PyObject *account_digest(PyObject *self, PyObject *const *args, Py_ssize_
         PyBuffer_Release(&key);
         return NULL;
     }
-    PyObject *out = NULL;
-    if (raw.len < ACCOUNT_HEADER) {
-        PyErr_SetString(PyExc_ValueError, "an encoded account is at least 49 bytes");
-    } else if ((out = PyBytes_FromStringAndSize(NULL, OUT_LEN))) {
-        const uint8_t *r = raw.buf;
-        Hasher h;
-        hasher_init(&h);
-        update(&h, r, 8);
-        update(&h, r + ACCOUNT_HEADER, (size_t)(raw.len - ACCOUNT_HEADER));
-        update(&h, r + 16, 1);
-        update(&h, r + 17, 32);
-        update(&h, key.buf, (size_t)key.len);
-        finalize(&h, (uint8_t *)PyBytes_AS_STRING(out));
-    }
+    PyObject *out = PyBytes_FromStringAndSize(NULL, OUT_LEN);
+    if (out && account_digest_into(key.buf, key.len, raw.buf, raw.len,
+                                   (uint8_t *)PyBytes_AS_STRING(out)) < 0)
+        Py_CLEAR(out);
     PyBuffer_Release(&key);
     PyBuffer_Release(&raw);
     return out;
@@ -410,6 +425,115 @@ static PyObject *mix(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
     Py_RETURN_NONE;
 }
 
+
+static int bytes_equal(PyObject *a, PyObject *b) {
+    Py_ssize_t n = PyBytes_GET_SIZE(a);
+    return a == b ||
+           (n == PyBytes_GET_SIZE(b) && memcmp(PyBytes_AS_STRING(a), PyBytes_AS_STRING(b), n) == 0);
+}
+
+/* mix_writes(lanes, cache, keys, olds, news): for each account whose value changed (old !=
+ * new; None: absent), subtract the old value's digest (cache[key] = (value, digest) when it
+ * holds that value, else hashed) and add the new one's, keeping it as cache[key]; returns
+ * [(key, old, new)] of the changed ones, in order. */
+static PyObject *mix_writes(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
+    (void)self;
+    if (nargs != 5) {
+        PyErr_SetString(PyExc_TypeError, "mix_writes(lanes, cache, keys, olds, news)");
+        return NULL;
+    }
+    PyObject *cache = args[1], *keys = args[2], *olds = args[3], *news = args[4];
+    if (!PyDict_CheckExact(cache) || !PyList_CheckExact(keys) || !PyList_CheckExact(olds) ||
+        !PyList_CheckExact(news)) {
+        PyErr_SetString(PyExc_TypeError, "mix_writes(lanes, dict, list, list, list)");
+        return NULL;
+    }
+    Py_ssize_t n = PyList_GET_SIZE(keys);
+    if (PyList_GET_SIZE(olds) != n || PyList_GET_SIZE(news) != n) {
+        PyErr_SetString(PyExc_ValueError, "keys, olds and news differ in length");
+        return NULL;
+    }
+    /* Types first, so that a bad argument changes nothing (no Python code runs below: the
+     * lists cannot change under the loop). */
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *old = PyList_GET_ITEM(olds, i), *new = PyList_GET_ITEM(news, i);
+        if (!PyBytes_CheckExact(PyList_GET_ITEM(keys, i)) ||
+            (old != Py_None && !PyBytes_CheckExact(old)) ||
+            (new != Py_None && !PyBytes_CheckExact(new))) {
+            PyErr_SetString(PyExc_TypeError, "keys are bytes, values bytes or None");
+            return NULL;
+        }
+    }
+    Py_buffer lanes;
+    if (PyObject_GetBuffer(args[0], &lanes, PyBUF_WRITABLE | PyBUF_C_CONTIGUOUS) < 0)
+        return NULL;
+    if (lanes.len != OUT_LEN) {
+        PyBuffer_Release(&lanes);
+        PyErr_SetString(PyExc_ValueError, "a lattice hash is 2048 bytes");
+        return NULL;
+    }
+    PyObject *writes = PyList_New(0);
+    uint8_t scratch[OUT_LEN];
+    for (Py_ssize_t i = 0; writes && i < n; i++) {
+        PyObject *key = PyList_GET_ITEM(keys, i);
+        PyObject *old = PyList_GET_ITEM(olds, i), *new = PyList_GET_ITEM(news, i);
+        if (old == new || (old != Py_None && new != Py_None && bytes_equal(old, new)))
+            continue;
+        const char *k = PyBytes_AS_STRING(key);
+        Py_ssize_t klen = PyBytes_GET_SIZE(key);
+        if (old != Py_None) {
+            const uint8_t *d = NULL;
+            PyObject *cached = PyDict_GetItemWithError(cache, key); /* borrowed */
+            if (cached && PyTuple_CheckExact(cached) && PyTuple_GET_SIZE(cached) == 2 &&
+                PyBytes_CheckExact(PyTuple_GET_ITEM(cached, 0)) &&
+                PyBytes_CheckExact(PyTuple_GET_ITEM(cached, 1)) &&
+                PyBytes_GET_SIZE(PyTuple_GET_ITEM(cached, 1)) == OUT_LEN &&
+                bytes_equal(PyTuple_GET_ITEM(cached, 0), old))
+                d = (const uint8_t *)PyBytes_AS_STRING(PyTuple_GET_ITEM(cached, 1));
+            else if (PyErr_Occurred() ||
+                     account_digest_into(k, klen, PyBytes_AS_STRING(old), PyBytes_GET_SIZE(old),
+                                         scratch) < 0)
+                goto fail;
+            else
+                d = scratch;
+            mix_one(lanes.buf, d, 0);
+        }
+        if (new != Py_None) {
+            PyObject *digest = PyBytes_FromStringAndSize(NULL, OUT_LEN);
+            if (!digest)
+                goto fail;
+            uint8_t *d = (uint8_t *)PyBytes_AS_STRING(digest);
+            if (account_digest_into(k, klen, PyBytes_AS_STRING(new), PyBytes_GET_SIZE(new), d) <
+                0) {
+                Py_DECREF(digest);
+                goto fail;
+            }
+            mix_one(lanes.buf, d, 1);
+            PyObject *entry = PyTuple_Pack(2, new, digest);
+            Py_DECREF(digest);
+            if (!entry)
+                goto fail;
+            int failed = PyDict_SetItem(cache, key, entry);
+            Py_DECREF(entry);
+            if (failed < 0)
+                goto fail;
+        }
+        PyObject *write = PyTuple_Pack(3, key, old, new);
+        if (!write)
+            goto fail;
+        int failed = PyList_Append(writes, write);
+        Py_DECREF(write);
+        if (failed < 0)
+            goto fail;
+    }
+    PyBuffer_Release(&lanes);
+    return writes;
+fail:
+    Py_XDECREF(writes);
+    PyBuffer_Release(&lanes);
+    return NULL;
+}
+
 static PyMethodDef methods[] = {
     {"digest", digest, METH_O,
      "digest(data)\n--\n\nThe 2048-byte BLAKE3 extendable output over data."},
@@ -419,6 +543,10 @@ static PyMethodDef methods[] = {
     {"mix", (PyCFunction)(void (*)(void))mix, METH_FASTCALL,
      "mix(lanes, ins, outs)\n--\n\nAdd every hash of ins to lanes and subtract every one of "
      "outs (u16 lanes, wrapping), in place."},
+    {"mix_writes", (PyCFunction)(void (*)(void))mix_writes, METH_FASTCALL,
+     "mix_writes(lanes, cache, keys, olds, news)\n--\n\nMix a block's changed accounts into "
+     "lanes (out: the old value's digest, from cache when it holds that value; in: the new "
+     "one's, kept in cache); returns [(key, old, new)] of those whose value changed."},
     {NULL, NULL, 0, NULL},
 };
 

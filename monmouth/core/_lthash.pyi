@@ -16,3 +16,13 @@ def mix(
     lanes: Buffer | npt.NDArray[np.uint16], ins: Sequence[bytes], outs: Sequence[bytes], /
 ) -> None:
     """Add every hash of `ins` to `lanes` and subtract every one of `outs`, in place."""
+
+def mix_writes(
+    lanes: Buffer | npt.NDArray[np.uint16],
+    cache: dict[bytes, tuple[bytes, bytes]],
+    keys: list[bytes],
+    olds: list[bytes | None],
+    news: list[bytes | None],
+    /,
+) -> list[tuple[bytes, bytes | None, bytes | None]]:
+    """Mix a block's changed accounts into `lanes` (`monmouth.core.lthash.mix_writes`)."""

@@ -33,6 +33,24 @@ from monmouth.rust_svm.runtime import (
 Reader = Callable[[list[bytes]], list[bytes | None]]
 
 
+def access_all(policy: EvictionPolicy) -> Callable[[list[tuple[bytes, int]]], None]:
+    """How the cache hands accesses to `policy` a block's keys at a time: its `access_many`
+    (optional, beyond `EvictionPolicy`: `access` of each (key, size) in order, in one call),
+    else a loop of `access`. With ARC, `ensure` and `written` cost 134 and 204 ns a key against
+    191 and 261 with a call per key (best of 2,000 blocks of 100 resident keys): small blocks
+    access their accounts anew in each block (issue 21)."""
+    many: Callable[[list[tuple[bytes, int]]], None] | None = getattr(policy, "access_many", None)
+    if many is not None:
+        return many
+    access = policy.access
+
+    def each(entries: list[tuple[bytes, int]]) -> None:
+        for key, size in entries:
+            access(key, size)
+
+    return each
+
+
 @dataclass(slots=True)
 class CacheCounts:
     """Counts since the node started (the `monmouth_cache_*` counters).
@@ -81,6 +99,11 @@ class AccountCache:
     _pinned: set[bytes] = field(default_factory=set)
     #: The counts already added to the OpenTelemetry counters.
     _recorded: CacheCounts = field(default_factory=CacheCounts)
+    #: Hands the policy a list of accesses in one call (`access_all`; None: no policy).
+    _access: Callable[[list[tuple[bytes, int]]], None] | None = field(init=False, default=None)
+
+    def __post_init__(self) -> None:
+        self._access = None if self.policy is None else access_all(self.policy)
 
     @classmethod
     def build(cls, runtime: SvmRuntime, spec: AccountCacheSpec | None) -> AccountCache:
@@ -101,10 +124,11 @@ class AccountCache:
         """
         resident = self.runtime.resident
         absent = self._absent
-        access = None if self.policy is None else self.policy.access
         counts = self.counts
         missing: list[bytes] = []
-        hits = negative_hits = 0  # added to `counts` once, not once per key
+        # The hits' accesses, handed to the policy in one call, in order.
+        accessed: list[tuple[bytes, int]] = []
+        negative_hits = 0  # added to `counts` once, not once per key
         for key in dict.fromkeys(keys):
             size = resident.get(key)
             if size is None:
@@ -112,12 +136,11 @@ class AccountCache:
                 continue
             if size == ABSENT_SIZE and key in absent:
                 negative_hits += 1
-            else:
-                hits += 1
-            if access is not None:
-                access(key, size)
-        counts.hits += hits
+            accessed.append((key, size))
+        counts.hits += len(accessed) - negative_hits
         counts.negative_hits += negative_hits
+        if self._access is not None and accessed:
+            self._access(accessed)
         if not missing:
             return
         values = read(missing)
@@ -152,20 +175,24 @@ class AccountCache:
         resident = self.runtime.resident
         absent = self._absent
         programs = self._programs
-        access = None if self.policy is None else self.policy.access
+        accessed: list[tuple[bytes, int]] = []
         for key, raw in changes:
             if resize:
-                resident[key] = resident_size(raw)
+                size = resident[key] = resident_size(raw)
+            else:
+                size = resident[key]
             if raw is None:
                 absent.add(key)
             else:
-                absent.discard(key)
+                if absent:
+                    absent.discard(key)
                 if raw[16]:
                     self._pin(key, raw)
-            if key in programs and (raw is None or not raw[16]):
+            if programs and key in programs and (raw is None or not raw[16]):
                 self._pin(key, raw)
-            if access is not None:
-                access(key, resident[key])
+            accessed.append((key, size))
+        if self._access is not None and accessed:
+            self._access(accessed)
 
     def _pin(self, key: bytes, raw: bytes | None) -> None:
         """A program became resident (pin it and its ProgramData), or a resident key stopped

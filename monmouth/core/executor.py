@@ -28,7 +28,7 @@ from monmouth.core import inbox
 from monmouth.core.accountcache import AccountCache
 from monmouth.core.eventlog import Writes
 from monmouth.core.l1 import L1Block, L1Transaction
-from monmouth.core.lthash import LtHash, account_digest
+from monmouth.core.lthash import LtHash, mix_writes
 from monmouth.core.payloads import AccountUpdate, TransactionInfo
 from monmouth.core.reasons import Reason
 from monmouth.core.records import (
@@ -61,7 +61,7 @@ from monmouth.rust_svm.wire import layout
 
 #: Solana's blockhash window, in L1 blocks.
 BLOCKHASH_WINDOW = 150
-#: Account hashes kept for reuse (2 KiB each, so at most 16 MiB).
+#: Account hashes kept for reuse (2 KiB each, so at most 16 MiB, and one block's more).
 DIGEST_CACHE = 8192
 _SYSTEM_PROGRAM = bytes(32)
 #: A background read older than this many committed blocks is not used (and the write stamps
@@ -227,23 +227,24 @@ class BlockExecutor:
         #: Values taken from background reads (the rest of the misses were read inline).
         self.background_values = 0
 
-    def _digest(self, pubkey: bytes, raw: bytes) -> bytes:
-        """The lattice-hash digest of `pubkey` holding `raw`: kept from when it was written
-        (an account written in a block is usually written again in a later one), or hashed."""
-        cached = self._digests.get(pubkey)
-        if cached is not None and cached[0] == raw:
-            return cached[1]
-        return self._new_digest(pubkey, raw)
-
-    def _new_digest(self, pubkey: bytes, raw: bytes) -> bytes:
-        """Hash a value (a new one: no cache to look in), and keep it for `_digest`."""
-        value = account_digest(pubkey, raw)
+    def _mix(
+        self,
+        state: LtHash,
+        keys: list[bytes],
+        olds: list[bytes | None],
+        news: list[bytes | None],
+    ) -> list[tuple[bytes, bytes | None, bytes | None]]:
+        """Mix the block's changed accounts into `state` (`lthash.mix_writes`: one C call per
+        block), the old values' digests kept from when they were written (an account written
+        in a block is usually written again in a later one). Returns the writes (key, old,
+        new) whose value changed."""
         cache = self._digests
-        if len(cache) >= DIGEST_CACHE:
-            for key in list(itertools.islice(cache, DIGEST_CACHE // 2)):
+        if len(cache) + len(keys) > DIGEST_CACHE:
+            # The oldest first: at least half, and room for this block's.
+            drop = max(DIGEST_CACHE // 2, len(cache) + len(keys) - DIGEST_CACHE)
+            for key in list(itertools.islice(cache, drop)):
                 del cache[key]
-        cache[pubkey] = (raw, value)
-        return value
+        return mix_writes(state, cache, keys, olds, news)
 
     def settle(self) -> None:
         """The executed blocks are committed: read the store again from now on."""
@@ -321,14 +322,17 @@ class BlockExecutor:
 
     def _stored_accounts(self, keys: list[bytes]) -> list[bytes | None]:
         pending = self._pending_accounts
+        # Loops in C (`map`): once per block, over every account it changed.
+        if all(map(pending.__contains__, keys)):  # written earlier in the group: no read
+            return list(map(pending.__getitem__, keys))
         missing = [k for k in keys if k not in pending]
-        if not missing:  # written earlier in the group: no read transaction
-            return [pending[k] for k in keys]
         found = dict(zip(missing, self.store.accounts(missing), strict=True))
         return [pending[k] if k in pending else found[k] for k in keys]
 
     def _stored_txs(self, signatures: list[bytes]) -> dict[bytes, TxRecord | None]:
         pending = self._pending_txs
+        if pending.keys().isdisjoint(signatures):  # none seen in the group: the usual case
+            return dict(zip(signatures, self.store.txs(signatures), strict=True))
         missing = [s for s in signatures if s not in pending]
         out: dict[bytes, TxRecord | None] = dict(zip(missing, self.store.txs(missing), strict=True))
         for s in signatures:
@@ -687,21 +691,8 @@ class BlockExecutor:
             writes = _lazy_writes(slots, unread, before, changed_keys, changed, stored)
         elif want_writes and updates is not None:
             writes = _eager_writes(updates, {k: before[k] for k in current}, infos or [])
-        account_writes: list[tuple[bytes, bytes | None, bytes | None]] = []
-        outs: list[bytes] = []
-        ins: list[bytes] = []
-        digest, new_digest = self._digest, self._new_digest
-        for key, old, new in zip(changed_keys, stored, changed, strict=True):
-            if old == new:
-                continue
-            if old is not None:
-                outs.append(digest(key, old))
-            if new is not None:
-                ins.append(new_digest(key, new))
-            account_writes.append((key, old, new))
         lthash = state.copy()
-        if account_writes:
-            lthash.mix(ins, outs)
+        account_writes = self._mix(lthash, changed_keys, stored, changed)
 
         record = BlockRecord(
             number=block.number,

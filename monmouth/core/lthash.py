@@ -127,6 +127,62 @@ else:
 # The lanes are little-endian u16; the C loop reads them as bytes in that order, which numpy's
 # array is on a little-endian machine (a big-endian one keeps numpy).
 _MIX = _lthash.mix if _lthash is not None and sys.byteorder == "little" else None
+_MIX_WRITES = _lthash.mix_writes if _MIX is not None else None
+
+#: Each recently written account's value and its digest (`account_digest`), by pubkey: an
+#: account changed in one block is usually mixed out in a later one, and its digest is then
+#: known.
+DigestCache = dict[bytes, tuple[bytes, bytes]]
+#: (pubkey, value before, value after) of an account a block changed; None: absent.
+Write = tuple[bytes, bytes | None, bytes | None]
+
+
+def mix_writes(
+    state: LtHash,
+    cache: DigestCache,
+    keys: list[bytes],
+    olds: list[bytes | None],
+    news: list[bytes | None],
+) -> list[Write]:
+    """Mix a block's changed accounts into `state`: for each key whose value changed (`olds`
+    to `news`, in the store's encoding; None: absent), out the old value's digest (from
+    `cache` when it holds that value, else hashed) and in the new one's, kept in `cache`.
+    Returns the (key, old, new) of those whose value changed, in order.
+
+    In C (`_lthash.mix_writes`) where it is built: one call per block, a fifth less per
+    account than the Python loop (`mix_writes_py`, the reference)."""
+    if _MIX_WRITES is None:
+        return mix_writes_py(state, cache, keys, olds, news)
+    return _MIX_WRITES(state.lanes, cache, keys, olds, news)
+
+
+def mix_writes_py(
+    state: LtHash,
+    cache: DigestCache,
+    keys: list[bytes],
+    olds: list[bytes | None],
+    news: list[bytes | None],
+) -> list[Write]:
+    """`mix_writes` in Python: the reference."""
+    writes: list[Write] = []
+    ins: list[bytes] = []
+    outs: list[bytes] = []
+    for key, old, new in zip(keys, olds, news, strict=True):
+        if old == new:
+            continue
+        if old is not None:
+            cached = cache.get(key)
+            outs.append(
+                cached[1] if cached is not None and cached[0] == old else account_digest(key, old)
+            )
+        if new is not None:
+            value = account_digest(key, new)
+            cache[key] = (new, value)
+            ins.append(value)
+        writes.append((key, old, new))
+    if writes:
+        state.mix(ins, outs)
+    return writes
 
 
 def sum_of(digests: list[bytes]) -> LtHash:

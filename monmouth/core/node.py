@@ -60,7 +60,12 @@ from monmouth.rust_svm.sigverify import SignatureVerifier
 #: node runs. A block keeps thousands of small objects alive until it is committed, and at the
 #: default (700) the collector walks them again and again: about a tenth of the main thread's
 #: time, measured. Nothing the node makes forms cycles, so collecting rarely costs no memory.
-GC_YOUNG = 50_000
+#: Above what a group and the lookahead keep alive (peaks of 132,000 and 156,000 tracked objects
+#: measured on transfers at 1,000 and 50 per block; 10 to 12 a transaction on SPL and mixed
+#: blocks, about 220,000 for a group and a lookahead's 18,000), so that a run is not walked:
+#: at 50,000 it was walked once or twice a group, 3.4 to 6.1 us of CPU a transfer at 50 per
+#: block and 2.1 to 3.2 at 1,000 (four runs of each; `gc.callbacks`), 0.4 now (issue 21).
+GC_YOUNG = 500_000
 
 log = structlog.get_logger("monmouth.node")
 

@@ -239,3 +239,100 @@ def test_the_node_uses_the_c_extension() -> None:
 
     assert lthash.IMPLEMENTATION == "c" and implementations()["lthash"] == "c"
     assert lthash.account_digest is _lthash.account_digest
+
+
+# ------------------------------------------------------------------ a block's pass (`mix_writes`)
+
+#: Few keys and values, so that a block's olds hit, miss and contradict the digest cache.
+_KEYS = [bytes([i]) * 32 for i in range(4)]
+
+
+def _raw(seed: int) -> bytes:
+    from monmouth.rust_svm.accounts import AccountRecord
+
+    return AccountRecord(
+        seed + 1, bytes([seed]) * 32, seed % 5 == 0, seed, bytes(seed % 7)
+    ).encode()
+
+
+_VALUE = st.one_of(st.none(), st.integers(0, 5).map(_raw))
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    start=st.binary(min_size=SIZE, max_size=SIZE),
+    blocks=st.lists(
+        st.lists(st.tuples(st.sampled_from(_KEYS), _VALUE, _VALUE), max_size=6), max_size=5
+    ),
+    stale=st.dictionaries(st.sampled_from(_KEYS), st.tuples(_VALUE, st.just(b"\x07" * SIZE))),
+)
+def test_c_mix_writes_is_the_python_pass(
+    start: bytes,
+    blocks: list[list[tuple[bytes, bytes | None, bytes | None]]],
+    stale: dict[bytes, tuple[bytes | None, bytes]],
+) -> None:
+    """Block after block, the C pass leaves the lanes, the writes and the digest cache as the
+    Python one, with cache entries for other values (and wrong digests: never used, since
+    their values are not the olds') and olds equal to news (no write)."""
+    from monmouth.core.lthash import mix_writes_py
+
+    fast, reference = LtHash.from_bytes(start), LtHash.from_bytes(start)
+    # Entries whose value is an old of a block must hold its real digest: keep only the
+    # others (a wrong digest for a value that never comes up is what "stale" tests).
+    olds = {old for block in blocks for _, old, _ in block}
+    seeded = {k: v for k, v in stale.items() if v[0] is not None and v[0] not in olds}
+    fast_cache: dict[bytes, tuple[bytes, bytes]] = dict(seeded)  # type: ignore[arg-type]
+    ref_cache: dict[bytes, tuple[bytes, bytes]] = dict(seeded)  # type: ignore[arg-type]
+    for block in blocks:
+        keys = [k for k, _, _ in block]
+        old_values = [o for _, o, _ in block]
+        new_values = [n for _, _, n in block]
+        got = _lthash.mix_writes(fast.lanes, fast_cache, keys, old_values, new_values)
+        want = mix_writes_py(reference, ref_cache, keys, old_values, new_values)
+        assert got == want
+        assert fast == reference
+        assert fast_cache == ref_cache
+
+
+def test_c_mix_writes_uses_the_cached_digest_and_hashes_a_miss() -> None:
+    """An old value the cache holds is mixed out with the cached digest (here a made-up one,
+    to see it used); any other old value is hashed."""
+    from monmouth.core.lthash import account_digest_py
+
+    key, old, new = _KEYS[0], _raw(1), _raw(2)
+    made_up = b"\x05" * SIZE
+    lanes = LtHash.identity()
+    cache = {key: (old, made_up)}
+    writes = _lthash.mix_writes(lanes.lanes, cache, [key], [old], [new])
+    assert writes == [(key, old, new)]
+    expected = LtHash.identity()
+    expected.mix([account_digest_py(key, new)], [made_up])
+    assert lanes == expected
+    assert cache == {key: (new, account_digest_py(key, new))}
+    # The cache now holds `new`: `old` is a miss and is hashed.
+    lanes = LtHash.identity()
+    _lthash.mix_writes(lanes.lanes, cache, [key], [old], [None])
+    expected = LtHash.identity()
+    expected.mix([], [account_digest_py(key, old)])
+    assert lanes == expected
+
+
+def test_c_mix_writes_refuses_bad_arguments() -> None:
+    lanes = LtHash.identity()
+    key = _KEYS[0]
+    with pytest.raises(ValueError, match="49 bytes"):
+        _lthash.mix_writes(lanes.lanes, {}, [key], [None], [bytes(48)])
+    with pytest.raises(ValueError, match="49 bytes"):
+        _lthash.mix_writes(lanes.lanes, {}, [key], [bytes(48)], [None])
+    with pytest.raises(TypeError):
+        _lthash.mix_writes(lanes.lanes, {}, [key], [bytearray(_raw(1))], [None])
+    with pytest.raises(TypeError):
+        _lthash.mix_writes(lanes.lanes, {}, [key], [None], [5])
+    with pytest.raises(ValueError, match="length"):
+        _lthash.mix_writes(lanes.lanes, {}, [key], [None], [])
+    with pytest.raises(ValueError, match="2048 bytes"):
+        _lthash.mix_writes(bytearray(10), {}, [key], [None], [_raw(1)])
+    # Type errors are found before anything is mixed.
+    with pytest.raises(TypeError):
+        _lthash.mix_writes(lanes.lanes, {}, [key, key], [None, 5], [_raw(1), None])
+    assert lanes == LtHash.identity()

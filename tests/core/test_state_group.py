@@ -12,9 +12,18 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from monmouth.core.lthash import LtHash
-from monmouth.core.records import BlockRecord, MessageRecord, TxRecord, message_key
+from monmouth.core.records import (
+    BlockRecord,
+    MessageRecord,
+    Segment,
+    TxDetail,
+    TxRecord,
+    detail_key,
+    encode,
+    message_key,
+)
 from monmouth.core.spl import TOKEN_PROGRAM
-from monmouth.core.state import BlockWrite, Store
+from monmouth.core.state import BlockWrite, DetailWrite, Store
 from monmouth.rust_svm.accounts import AccountRecord
 
 #: Few keys, so that blocks of a group write the same accounts and statuses again.
@@ -50,6 +59,35 @@ def _account(rng: random.Random) -> bytes | None:
         return AccountRecord(rng.randrange(1, 10**9), TOKEN_PROGRAM, False, 0, bytes(data)).encode()
     owner = bytes(32) if kind == 2 else b"o" * 32
     return AccountRecord(rng.randrange(1, 10**9), owner, False, 0, rng.randbytes(3)).encode()
+
+
+def _details(rng: random.Random, number: int) -> list[DetailWrite]:
+    """A few executed transactions' details (real wire transactions: a revert reads their
+    keys back for the signatures-by-address index)."""
+    from solders.hash import Hash
+    from solders.keypair import Keypair
+    from solders.message import Message
+    from solders.system_program import TransferParams, transfer
+    from solders.transaction import Transaction
+
+    out = []
+    for position in range(rng.randrange(3)):
+        payer = Keypair.from_seed(rng.randbytes(32))
+        to = rng.choice([payer.pubkey(), Keypair.from_seed(rng.randbytes(32)).pubkey()])
+        ix = transfer(TransferParams(from_pubkey=payer.pubkey(), to_pubkey=to, lamports=1))
+        message = Message.new_with_blockhash([ix], payer.pubkey(), Hash.default())
+        wire = bytes(Transaction([payer], message, Hash.default()))
+        detail = TxDetail(wire, [5, 1], [4, 1], None, [], [], [], None)
+        keys = [bytes(k) for k in Transaction.from_bytes(wire).message.account_keys]
+        key = detail_key(number, 0, position)
+        out.append(DetailWrite(key, wire[1:65], detail, keys, encode(detail)))
+    return out
+
+
+def _segments(rng: random.Random, number: int) -> list[Segment]:
+    """The block's stream segments: usually its own, sometimes a plugin's too, or none."""
+    kinds = rng.choice([[], ["block"], ["block", "plugin"], ["plugin"]])
+    return [Segment(kind, number, rng.randrange(1, 4), rng.randbytes(5)) for kind in kinds]  # type: ignore[arg-type]
 
 
 def _chain(seed: int, blocks: int) -> list[BlockWrite]:
@@ -97,7 +135,10 @@ def _chain(seed: int, blocks: int) -> list[BlockWrite]:
             0,
             0,
         )
-        out.append(BlockWrite(record, LtHash.of(bytes([number])), writes, txs, messages))
+        write = BlockWrite(
+            record, LtHash.of(bytes([number])), writes, txs, messages, _details(rng, number)
+        )
+        out.append(write)
     return out
 
 
@@ -114,17 +155,24 @@ def _contents(store: Store) -> dict[str, list[tuple[bytes, bytes]]]:
 
 
 @settings(max_examples=30, deadline=None)
-@given(st.integers(0, 2**32), st.integers(1, 8))
-def test_a_group_writes_what_its_blocks_write_one_by_one(seed: int, group: int) -> None:
+@given(st.integers(0, 2**32), st.integers(1, 8), st.sampled_from([None, 2, 6]))
+def test_a_group_writes_what_its_blocks_write_one_by_one(
+    seed: int, group: int, finalized: int | None
+) -> None:
     chain = _chain(seed, 12)
+    rng = random.Random(seed)
+    segments = [_segments(rng, write.block.number) for write in chain]
     with tempfile.TemporaryDirectory() as tmp:
         contents = []
-        # Retention 3: pruning drops undo records of blocks of the same group.
+        # Retention 3: pruning drops undo records of blocks of the same group (and, with a
+        # finalized block, stops at it); the stream log keeps the last 4 blocks' segments.
         for name, size in (("one", 1), ("group", group)):
-            with Store(Path(tmp) / name, sync=False, retention=3) as store:
+            with Store(Path(tmp) / name, sync=False, retention=3, stream_blocks=4) as store:
+                if finalized is not None:
+                    store.set_finality(None, finalized)
                 for start in range(0, len(chain), size):
                     part = chain[start : start + size]
-                    store.commit_blocks(part, [[] for _ in part])
+                    store.commit_blocks(part, segments[start : start + size])
                 contents.append(_contents(store))
                 # And the revert of the last (undoable) blocks restores what was before them.
                 store.revert_blocks(2)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import random
 import zlib
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
 from monmouth.core.cachespec import EvictionPolicy
 
@@ -27,6 +27,17 @@ class Unbounded:
     def access(self, key: bytes, size: int) -> None:
         self._bytes += size - self._sizes.get(key, 0)
         self._sizes[key] = size
+
+    def access_many(self, entries: Iterable[tuple[bytes, int]]) -> None:
+        """`access` of each (key, size) in order, in one call (`AccountCache` hands a block's
+        accesses over at once)."""
+        sizes = self._sizes
+        get = sizes.get
+        total = self._bytes
+        for key, size in entries:
+            total += size - get(key, 0)
+            sizes[key] = size
+        self._bytes = total
 
     def forget(self, key: bytes) -> None:
         self._bytes -= self._sizes.pop(key, 0)
@@ -53,6 +64,18 @@ class Lru:
         self._bytes += size - sizes.get(key, 0)
         sizes[key] = size
         sizes.move_to_end(key)
+
+    def access_many(self, entries: Iterable[tuple[bytes, int]]) -> None:
+        """`access` of each (key, size) in order, in one call (`AccountCache` hands a block's
+        accesses over at once)."""
+        sizes = self._sizes
+        get, move = sizes.get, sizes.move_to_end
+        total = self._bytes
+        for key, size in entries:
+            total += size - get(key, 0)
+            sizes[key] = size
+            move(key)
+        self._bytes = total
 
     def forget(self, key: bytes) -> None:
         self._bytes -= self._sizes.pop(key, 0)
@@ -266,6 +289,37 @@ class Arc:
             return
         t1[key] = size
         self._t1_bytes += size
+
+    def access_many(self, entries: Iterable[tuple[bytes, int]]) -> None:
+        """`access` of each (key, size) in order, the same lists, sizes and target as one call
+        per key (`tests/plugins/cache/test_policy.py`): one call per block's keys. A key in T2
+        (an account used again, most of a block's) costs a lookup and a move; a ghost hit,
+        rare, goes through `access`."""
+        t1, t2, b1, b2 = self._t1, self._t2, self._b1, self._b2
+        t1_pop, t2_get, t2_move = t1.pop, t2.get, t2.move_to_end
+        t1_bytes, t2_bytes = self._t1_bytes, self._t2_bytes
+        for key, size in entries:
+            old = t2_get(key)
+            if old is not None:
+                t2_move(key)
+                if old != size:
+                    t2[key] = size
+                    t2_bytes += size - old
+                continue
+            old = t1_pop(key, None)
+            if old is not None:
+                t1_bytes -= old
+                t2[key] = size
+                t2_bytes += size
+                continue
+            if key in b1 or key in b2:
+                self._t1_bytes, self._t2_bytes = t1_bytes, t2_bytes
+                self.access(key, size)
+                t1_bytes, t2_bytes = self._t1_bytes, self._t2_bytes
+                continue
+            t1[key] = size
+            t1_bytes += size
+        self._t1_bytes, self._t2_bytes = t1_bytes, t2_bytes
 
     def forget(self, key: bytes) -> None:
         size = self._t1.pop(key, None)

@@ -10,6 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from monmouth.core.accountcache import access_all
 from monmouth.core.cachespec import EvictionPolicy
 from monmouth.plugins.cache.policy import DEFAULT_POLICY, POLICIES, Clock, Lru
 
@@ -251,3 +252,63 @@ def test_access_cost(name: str) -> None:
     print(f"{name}: {elapsed / 100_000:.0f} ns per access, evictions included")
     if name != "unbounded":
         assert policy.resident_bytes() <= budget
+
+
+def _batched(policy: EvictionPolicy, ops: list[Op]) -> list[object]:
+    """Apply `ops` handing each run of consecutive accesses over in one call (`access_all`,
+    as `AccountCache` does a block's keys); returns every victims list, sizes and length."""
+    access = access_all(policy)
+    seen: list[object] = []
+    run: list[tuple[bytes, int]] = []
+    for kind, key, number, pins in [*ops, ("victims", b"", 10**9, _NONE)]:
+        if kind == "access":
+            run.append((key, number))
+            continue
+        if run:
+            access(run)
+            run = []
+        if kind == "forget":
+            policy.forget(key)
+        else:
+            seen.append(policy.victims(number, pins.__contains__))
+        seen.append((len(policy), policy.resident_bytes()))
+    return seen
+
+
+def _one_by_one(policy: EvictionPolicy, ops: list[Op]) -> list[object]:
+    seen: list[object] = []
+    for kind, key, number, pins in [*ops, ("victims", b"", 10**9, _NONE)]:
+        if kind == "access":
+            policy.access(key, number)
+            continue
+        if kind == "forget":
+            policy.forget(key)
+        else:
+            seen.append(policy.victims(number, pins.__contains__))
+        seen.append((len(policy), policy.resident_bytes()))
+    return seen
+
+
+@pytest.mark.parametrize("name", sorted(POLICIES))
+@settings(max_examples=300, deadline=None)
+@given(ops=OPS)
+def test_batched_accesses(name: str, ops: list[Op]) -> None:
+    """Accesses handed over a block at a time (a policy's `access_many`, or the loop for one
+    without) leave the policy as the same accesses one by one: the same victims in the same
+    order, the last call draining everything in eviction order."""
+    assert _batched(POLICIES[name](), ops) == _one_by_one(POLICIES[name](), ops)
+
+
+def test_batched_accesses_hit_the_ghosts() -> None:
+    """ARC's ghost hits in a batch move its target `p` as one by one (random sequences of ten
+    keys rarely build long ghost lists)."""
+    keys = [bytes([i]) * 32 for i in range(40)]
+    ops: list[Op] = [("access", k, 100, _NONE) for k in keys]
+    ops += [("access", k, 100, _NONE) for k in keys[:20]]
+    ops.append(("victims", b"", 2500, _NONE))
+    ops += [("access", k, 120, _NONE) for k in keys]
+    ops.append(("victims", b"", 1000, _NONE))
+    ops += [("access", k, 90, _NONE) for k in reversed(keys)]
+    one, many = POLICIES["arc"](), POLICIES["arc"]()
+    assert _batched(many, ops) == _one_by_one(one, ops)
+    assert vars(one) == vars(many)
