@@ -231,7 +231,11 @@ class Node:
         self.executor.want_updates = self._plugin_updates
         self.executor.keep_details = settings.store.transaction_details
         self.stats = RunStats()
+        self._recent = RecentBlocks()
         try:
+            # The head, state and blockhash window first: the event log's request thread asks
+            # for the head (`_head_number`) as soon as it starts.
+            head = self._load_head()
             self.events: EventLog = (
                 NullEventLog() if event_log is None else event_log(self.store, self._head_number)
             )
@@ -254,24 +258,27 @@ class Node:
         self._group: list[_Executed] = []
         self._group_txs = 0
         self._group_started = 0.0  # time.monotonic() when the group's first block executed
-        head = self.store.head()
-        self._recent = RecentBlocks()
-        if head is None:
-            self.state = LtHash.identity()
-        else:
-            lthash = self.store.lthash(head.number)
-            if lthash is None or lthash.checksum() != head.checksum:
-                raise SourceError(
-                    f"{settings.data_dir} is corrupt: the lattice hash of head #{head.number} "
-                    "does not match its checksum"
-                )
-            self.state = lthash
-            for rec in self.store.blocks(head.number - BLOCKHASH_WINDOW + 1, head.number):
-                self._recent.append(rec.number, rec.hash)
-            self.stats.head = BlockInfo.from_record(head)
         self.events.set_head(head)
         self.plugins.register_extensions(self.events.register, self._add_method)
         self.plugins.started(self, self._snapshot, self.stats.head)
+
+    def _load_head(self) -> BlockRecord | None:
+        """The stored head: the state, the blockhash window and `stats.head` from it."""
+        head = self.store.head()
+        if head is None:
+            self.state = LtHash.identity()
+            return None
+        lthash = self.store.lthash(head.number)
+        if lthash is None or lthash.checksum() != head.checksum:
+            raise SourceError(
+                f"{self.settings.data_dir} is corrupt: the lattice hash of head #{head.number} "
+                "does not match its checksum"
+            )
+        self.state = lthash
+        for rec in self.store.blocks(head.number - BLOCKHASH_WINDOW + 1, head.number):
+            self._recent.append(rec.number, rec.hash)
+        self.stats.head = BlockInfo.from_record(head)
+        return head
 
     def _add_method(self, name: str, function: Callable[[Node, Any], Any]) -> None:
         """`register_rpc_methods`: served on the stream's request socket (op `call`)."""

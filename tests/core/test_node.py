@@ -4,7 +4,7 @@ head), what a failing source or a stop leaves durable, and the blockhash window.
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Callable
 from pathlib import Path
 
 import anyio
@@ -18,13 +18,16 @@ from monmouth.app import build_node
 from monmouth.core import node as node_module
 from monmouth.core.config import Settings, load_settings
 from monmouth.core.errors import SourceError
+from monmouth.core.eventlog import NullEventLog
 from monmouth.core.executor import BLOCKHASH_WINDOW
 from monmouth.core.l1 import BlockId, L1Block
-from monmouth.core.node import RecentBlocks
+from monmouth.core.node import Node, RecentBlocks
 from monmouth.core.notifications import ChainCommitted, FinishedHeight, Notification
+from monmouth.core.records import block_key
 from monmouth.core.sources import replay
 from monmouth.core.sources.base import HashAt
 from monmouth.core.sources.replay import ReplaySource, write_replay
+from monmouth.core.state import Store
 
 #: 41 L1 blocks: the users' deposits, then 40 blocks of five transfers each.
 BLOCKS = bench.generate("transfers", 200, 5, 20)
@@ -204,3 +207,29 @@ def test_executed_counts_the_open_group(tmp_path: Path, monkeypatch: pytest.Monk
     # Within a group of eight blocks, the committed count lags what was executed.
     assert any(transactions < executed for _, executed, transactions in seen)
     assert all(transactions <= executed for _, executed, transactions in seen)
+
+
+def test_the_event_log_may_ask_for_the_head_as_soon_as_it_is_built(tmp_path: Path) -> None:
+    """The stream's request thread asks for the head the moment the event log starts, before
+    the node's constructor returns: the head is known by then, fresh or stored. A corrupt head
+    closes what the node had opened."""
+    asked: list[int | None] = []
+
+    def event_log(store: Store, head: Callable[[], int | None]) -> NullEventLog:
+        asked.append(head())
+        return NullEventLog()
+
+    settings = settings_at(tmp_path)
+    with Node(settings, event_log=event_log) as node:
+        node.apply(ChainCommitted(tuple(BLOCKS[:5])))
+    with Node(settings, event_log=event_log):
+        pass
+    assert asked == [None, 4]
+
+    # Another lattice hash stored for the head (the store's own layout, as a disk fault).
+    with Store(tmp_path) as store, store._env.begin(write=True) as txn:
+        txn.put(block_key(4), bytes(2048), db=store._db["lthash"])
+    with pytest.raises(SourceError, match="is corrupt"):
+        Node(settings, event_log=event_log)
+    with Node(settings.model_copy(update={"data_dir": tmp_path / "other"})):
+        pass  # the verifier and the plugins of the refused node were closed
