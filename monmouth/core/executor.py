@@ -10,7 +10,6 @@ node commits what `execute` returns in one write transaction.
 from __future__ import annotations
 
 import itertools
-import struct
 import threading
 import time
 from collections import deque
@@ -51,6 +50,7 @@ from monmouth.rust_svm.runtime import (
     ABSENT_SIZE,
     Execution,
     SvmRuntime,
+    account_fields,
     loaded_addresses,
     loaded_split,
     lookup_tables,
@@ -202,10 +202,6 @@ class BlockExecutor:
         #: Whether the stream wants the block's `writes` (`ExecutedBlock.writes`; they index
         #: the block's `TransactionInfo`s, which are then built too).
         self.want_writes = False
-        #: Build `writes` from `AccountUpdate`s captured after every transaction, as plugins
-        #: get them (the reference, and what happens anyway when a plugin wants updates);
-        #: else they are captured lazily (`_run`). Tests hold both equal.
-        self.eager_writes = False
         #: Whether executed transactions keep their details (`TxDetail`: wire, balances, inner
         #: instructions) for getTransaction and getBlock (`[store] transaction_details`).
         self.keep_details = True
@@ -473,9 +469,7 @@ class BlockExecutor:
         ok = failed = rejected = deposits = 0
         # Payloads for plugins, built only when one asked for them.
         want_writes = self.want_writes
-        updates: list[AccountUpdate] | None = (
-            [] if self.want_updates or (want_writes and self.eager_writes) else None
-        )
+        updates: list[AccountUpdate] | None = [] if self.want_updates else None
         capture = updates is not None
         infos: list[TransactionInfo] | None = [] if self.want_transactions or want_writes else None
         # The stream's `writes` without `AccountUpdate`s: each write is a slot (key, index of
@@ -501,7 +495,7 @@ class BlockExecutor:
                     touched[recipient] = None
                     before[recipient] = value
                 elif recipient in unread:
-                    unread.pop(recipient)[2] = _fields(value)
+                    unread.pop(recipient)[2] = account_fields(value)
                 credited = _credit(value, item.lamports)
                 if credited is None:
                     msg.reason = Reason.MALFORMED_DEPOSIT.value  # the credit overflows a u64
@@ -511,7 +505,7 @@ class BlockExecutor:
                     current[recipient] = credited
                     updates.append(_update(recipient, credited, None, len(updates)))
                 elif lazy:  # always a write, as `update_accounts` gets it
-                    slots.append([recipient, -1, _fields(credited)])
+                    slots.append([recipient, -1, account_fields(credited)])
                 deposits += 1
                 continue
 
@@ -564,7 +558,7 @@ class BlockExecutor:
                         if capture or resident.get(key, ABSENT_SIZE) == ABSENT_SIZE:
                             before[key] = get(key)
                     elif key in unread:  # the value an earlier transaction wrote
-                        unread.pop(key)[2] = _fields(get(key))
+                        unread.pop(key)[2] = account_fields(get(key))
                 if keep_details:
                     loaded = None if item.writable is not None else loaded_split(tx, runtime)
                     keys = item.keys if loaded is None else (*item.keys, *loaded[0], *loaded[1])
@@ -684,7 +678,9 @@ class BlockExecutor:
             if key in before and now == before[key]:
                 continue
             changed_keys.append(key)
-            changed.append(_fields(now))  # `encode_account`: `get` gives no 0-lamport account
+            changed.append(
+                account_fields(now)
+            )  # as `encode_account`: `get` gives no 0-lamport account
         stored = self._stored_accounts(changed_keys)
         writes: Writes | None = None
         if lazy:
@@ -844,33 +840,10 @@ def _update(
 
 #: A closed account as a write reports it (`_update`): 0 lamports, owned by the system program.
 _CLOSED = encode_account_fields(0, _SYSTEM_PROGRAM, False, 0, b"")
-#: `AccountRecord`'s header (`encode_account_fields`), packed here: the executor encodes every
-#: account a block changes, and each write the stream wants.
-_pack_header = struct.Struct("<QQ?32s").pack
-#: The bytes of the owners seen (a few programs own nearly every account): `bytes(Pubkey)`
-#: costs more than the rest of an encoding.
-_owners: dict[Pubkey, bytes] = {}
 _MISSING = object()
 #: One write of a block, for the stream: [key, index of the transaction in the block's
 #: `TransactionInfo`s or -1 for a deposit, encoded value (None: closed) once read].
 _Slot = list[Any]
-
-
-def _fields(account: Account | None) -> bytes | None:
-    """`encode_account_fields` of `account`'s fields; None: it does not exist. As
-    `encode_account` for the runtime's accounts (which never have 0 lamports); a deposit's
-    0-lamport account is a value, as `_update` reports it."""
-    if account is None:
-        return None
-    owner = account.owner
-    raw = _owners.get(owner)
-    if raw is None:
-        if len(_owners) >= 4096:
-            _owners.clear()
-        raw = _owners[owner] = bytes(owner)
-    return (
-        _pack_header(account.lamports, account.rent_epoch, account.executable, raw) + account.data
-    )
 
 
 def _lazy_writes(
@@ -894,11 +867,11 @@ def _lazy_writes(
     if unread:
         end = dict(zip(changed_keys, changed, strict=True))
         for key, slot in unread.items():
-            slot[2] = end[key] if key in end else _fields(before[key])
+            slot[2] = end[key] if key in end else account_fields(before[key])
     # The value before the block of every touched key.
     start: dict[bytes, bytes | None] = dict(zip(changed_keys, stored, strict=True))
     for key, account in before.items():
-        start[key] = _fields(account)
+        start[key] = account_fields(account)
     last: dict[bytes, bytes | None] = {}  # the value of each key's last slot so far
     out: list[tuple[bytes, bytes, int]] = []
     for key, tx, value in slots:
@@ -929,5 +902,5 @@ def _eager_writes(
         )
         for u in updates
     ]
-    before = [(key, _fields(value)) for key, value in written_before.items()]
+    before = [(key, account_fields(value)) for key, value in written_before.items()]
     return Writes(logged, before)

@@ -10,7 +10,8 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass
 
-_ACCOUNT_HEADER = struct.Struct("<QQ?32s")
+#: The fixed part of the layout: lamports, rent epoch, executable, owner.
+ACCOUNT_HEADER = struct.Struct("<QQ?32s")
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,15 +31,15 @@ class AccountRecord:
 
     @classmethod
     def decode(cls, raw: bytes) -> AccountRecord:
-        lamports, rent_epoch, executable, owner = _ACCOUNT_HEADER.unpack_from(raw)
-        return cls(lamports, owner, executable, rent_epoch, bytes(raw[_ACCOUNT_HEADER.size :]))
+        lamports, rent_epoch, executable, owner = ACCOUNT_HEADER.unpack_from(raw)
+        return cls(lamports, owner, executable, rent_epoch, bytes(raw[ACCOUNT_HEADER.size :]))
 
 
 def encode_account_fields(
     lamports: int, owner: bytes, executable: bool, rent_epoch: int, data: bytes
 ) -> bytes:
     """`AccountRecord(...).encode()` without building the record (the executor's hot path)."""
-    return _ACCOUNT_HEADER.pack(lamports, rent_epoch, executable, owner) + data
+    return ACCOUNT_HEADER.pack(lamports, rent_epoch, executable, owner) + data
 
 
 def account_hash_input(pubkey: bytes, raw: bytes) -> bytes:

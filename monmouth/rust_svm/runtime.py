@@ -25,7 +25,7 @@ from solders.pubkey import Pubkey
 from solders.transaction import VersionedTransaction
 from solders.transaction_metadata import SimulatedTransactionInfo, TransactionMetadata
 
-from monmouth.rust_svm.accounts import AccountRecord, encode_account_fields
+from monmouth.rust_svm.accounts import ACCOUNT_HEADER, AccountRecord
 from monmouth.rust_svm.errors import error_json, error_name
 
 _SYSTEM_PROGRAM = bytes(32)
@@ -117,13 +117,35 @@ class Simulation(msgspec.Struct, frozen=True, gc=False):
     post_accounts: dict[bytes, Account]
 
 
+#: The bytes of the owners seen lately (a few programs own nearly every account), at most 4,096:
+#: `bytes(Pubkey)` costs more than the rest of an encoding.
+_owners: dict[Pubkey, bytes] = {}
+_pack_header = ACCOUNT_HEADER.pack
+
+
+def account_fields(account: Account | None) -> bytes | None:
+    """`account` in the store's encoding (`encode_account_fields`, the header packed here);
+    None: absent. A 0-lamport account is a value (a deposit's, as `update_accounts` reports
+    it); `encode_account` takes it as absent. The executor encodes every account a block
+    changes, and each write the stream wants, through this."""
+    if account is None:
+        return None
+    owner = account.owner
+    raw = _owners.get(owner)
+    if raw is None:
+        if len(_owners) >= 4096:
+            _owners.clear()
+        raw = _owners[owner] = bytes(owner)
+    return (
+        _pack_header(account.lamports, account.rent_epoch, account.executable, raw) + account.data
+    )
+
+
 def encode_account(account: Account | None) -> bytes | None:
     """A runtime account as the store encodes it; None for absent or 0-lamport accounts."""
     if account is None or account.lamports == 0:
         return None
-    return encode_account_fields(
-        account.lamports, bytes(account.owner), account.executable, account.rent_epoch, account.data
-    )
+    return account_fields(account)
 
 
 def decode_account(raw: bytes) -> Account:

@@ -12,7 +12,6 @@ slot status, then the block (which seals the segment).
 
 from __future__ import annotations
 
-import struct
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -24,7 +23,7 @@ from monmouth.core.b58 import KeyNames
 from monmouth.core.eventlog import SlotChange, Writes
 from monmouth.core.payloads import TransactionInfo
 from monmouth.core.records import BlockRecord, Segment, detail_key
-from monmouth.rust_svm.accounts import AccountRecord
+from monmouth.rust_svm.accounts import ACCOUNT_HEADER, AccountRecord
 from monmouth.stream.schema import (
     STREAM_VERSION,
     AccountBody,
@@ -263,11 +262,6 @@ def writes_body(data: _BlockData) -> WritesBody:
     return WritesBody(data.block.number, out)
 
 
-#: The layout of `AccountRecord` (lamports, rent epoch, executable, owner, then the data),
-#: read here without building the record: the `writes` message decodes every write.
-#: `tests/stream/test_stream_bytes.py` holds `writes_message` equal to `writes_body`, which
-#: decodes with `AccountRecord`.
-_ACCOUNT = struct.Struct("<QQ?32s")
 _NIL = encode(None)
 #: `WriteBody`'s fields after the six it shares with `AccountBody`, as MessagePack map keys.
 _SIGNATURE, _WRITE_VERSION, _BEFORE = (encode(k) for k in ("signature", "write_version", "before"))
@@ -298,7 +292,9 @@ def _write_fields(name: bytes, raw: bytes) -> bytes:
     its entries follow in the order of its fields. Made here from encoded parts rather than by
     encoding an `AccountBody` (this runs twice per write in the publisher);
     `tests/stream/test_writes_message.py` holds it to `encode(AccountBody(...))`."""
-    lamports, rent_epoch, executable, owner = _ACCOUNT.unpack_from(raw)
+    # The header read without building an `AccountRecord`: the `writes` message decodes every
+    # write (`tests/stream/test_stream_bytes.py` holds it to `writes_body`, which builds one).
+    lamports, rent_epoch, executable, owner = ACCOUNT_HEADER.unpack_from(raw)
     return b"".join(
         (
             _PUBKEY,

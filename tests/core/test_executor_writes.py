@@ -34,7 +34,6 @@ from streamkit import stream_settings
 
 from monmouth.app import build_node
 from monmouth.bench import WORKLOADS, Workload, generate
-from monmouth.core.executor import _fields
 from monmouth.core.l1 import L1Block, L1Transaction
 from monmouth.core.node import Node
 from monmouth.core.notifications import ChainCommitted
@@ -43,7 +42,7 @@ from monmouth.core.plugins import load_plugins
 from monmouth.hooks import hookimpl
 from monmouth.roles.analyzer import account_updates
 from monmouth.rust_svm.accounts import AccountRecord, encode_account_fields
-from monmouth.rust_svm.runtime import encode_account
+from monmouth.rust_svm.runtime import account_fields, encode_account
 from monmouth.stream.schema import WritesBody, decode_body
 from monmouth.stream.segments import Expander
 
@@ -320,13 +319,15 @@ def test_workloads_give_the_eager_writes(
 def test_the_executors_account_encoding_is_the_stores(
     lamports: int, data: bytes, owner: bytes, executable: bool, rent_epoch: int
 ) -> None:
-    """`_fields` (the executor's encoder of changed accounts and writes) is `encode_account`
-    on the runtime's accounts, owners from its cache included; a 0-lamport account (a deposit
-    of 0 lamports) is a value."""
+    """`account_fields` (the encoder of changed accounts and writes, `encode_account`'s too)
+    is the store's layout (`encode_account_fields`), owners from its cache included; a
+    0-lamport account (a deposit of 0 lamports) is a value, which `encode_account` drops."""
     account = Account(lamports, data, Pubkey(owner), executable, rent_epoch)
+    stored = encode_account_fields(lamports, owner, executable, rent_epoch, data)
     for _ in range(2):  # the owner's bytes computed, then cached
-        assert _fields(account) == encode_account(account)
+        assert account_fields(account) == stored
+        assert encode_account(account) == stored
     zero = Account(0, data, Pubkey(owner), executable, rent_epoch)
     assert encode_account(zero) is None
-    assert _fields(zero) == encode_account_fields(0, owner, executable, rent_epoch, data)
-    assert _fields(None) is None
+    assert account_fields(zero) == encode_account_fields(0, owner, executable, rent_epoch, data)
+    assert account_fields(None) is None
