@@ -45,7 +45,8 @@ setup(
         # Signature checks on native threads without the GIL (see the file's comment).
         Extension(
             "monmouth.rust_svm._verify",
-            sources=["monmouth/rust_svm/_verify.c"],
+            sources=["monmouth/rust_svm/_verify.c", "monmouth/rust_svm/_ed25519.c"],
+            depends=["monmouth/rust_svm/_ed25519.h"],
             extra_compile_args=FLAGS,
             optional=True,
         ),

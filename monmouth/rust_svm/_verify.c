@@ -27,8 +27,13 @@
 #include <unistd.h>
 #endif
 
+#include "_ed25519.h"
+
 typedef int (*sign_open_fn)(unsigned char *m, unsigned long long *mlen, const unsigned char *sm,
                             unsigned long long smlen, const unsigned char *pk);
+/* libsodium's crypto_hash_sha512 and crypto_core_ed25519_scalar_reduce, for the table checks. */
+typedef int (*sha512_fn)(unsigned char *out, const unsigned char *in, unsigned long long inlen);
+typedef void (*reduce_fn)(unsigned char *r, const unsigned char *s);
 
 /* Signatures per unit of work: small, so that two threads share even a small job. */
 #define UNIT 16
@@ -52,6 +57,13 @@ typedef struct {
     int nthreads;
     pthread_t *threads;
     sign_open_fn fn;
+    sha512_fn sha512;  /* NULL: no table checks */
+    reduce_fn reduce;
+    Py_ssize_t sets;   /* per thread: sets of two keys that may have tables (a power of two) */
+    /* What the table checks did (atomics): accepted, rejected (then libsodium's check
+     * decided), tables built, tables that failed their own first check. */
+    unsigned long long fast_ok, fast_no, built, broken;
+    int off; /* a table disagreed with libsodium: table checks stop (atomic) */
 } Pool;
 
 struct Job {
@@ -68,28 +80,137 @@ struct Job {
 static PyTypeObject PoolType;
 static PyTypeObject JobType;
 
-static void check_range(sign_open_fn fn, Job *job, Py_ssize_t start, Py_ssize_t end,
-                        unsigned char **scratch, size_t *size) {
+/*
+ * Keys a thread has seen, some with a table of their multiples (`_ed25519.h`): a key gets one
+ * when libsodium accepts a signature by it for the second time, which vouches for the key
+ * (canonical, on the curve, not of small order) and says it signs again. Two ways per set,
+ * the older one replaced; per thread, so no lock and no sharing of tables.
+ */
+typedef struct {
+    unsigned char key[32];
+    ed_table *table; /* NULL: seen once */
+    unsigned long long used;
+    int taken;
+} Slot;
+
+typedef struct {
+    Slot *slots; /* 2 * sets */
+    Py_ssize_t sets;
+    unsigned long long clock;
+    unsigned char *scratch; /* R || A || M, and signature || message for libsodium */
+    size_t size;
+} Cache;
+
+static Slot *cache_find(Cache *cache, const unsigned char *key) {
+    uint64_t h;
+    memcpy(&h, key, sizeof h); /* keys are hashes or points: their bytes are spread already */
+    Slot *set = cache->slots + 2 * (Py_ssize_t)(h & (uint64_t)(cache->sets - 1));
+    for (int w = 0; w < 2; w++)
+        if (set[w].taken && memcmp(set[w].key, key, 32) == 0) {
+            set[w].used = ++cache->clock;
+            return &set[w];
+        }
+    return NULL;
+}
+
+static void cache_add(Cache *cache, const unsigned char *key) {
+    uint64_t h;
+    memcpy(&h, key, sizeof h);
+    Slot *set = cache->slots + 2 * (Py_ssize_t)(h & (uint64_t)(cache->sets - 1));
+    Slot *slot = !set[0].taken ? &set[0] : !set[1].taken ? &set[1]
+                 : set[0].used <= set[1].used ? &set[0] : &set[1];
+    free(slot->table);
+    slot->table = NULL;
+    memcpy(slot->key, key, 32);
+    slot->taken = 1;
+    slot->used = ++cache->clock;
+}
+
+static void cache_free(Cache *cache) {
+    if (cache->slots)
+        for (Py_ssize_t i = 0; i < 2 * cache->sets; i++)
+            free(cache->slots[i].table);
+    free(cache->slots);
+    free(cache->scratch);
+}
+
+/* 1 when the key's table accepts the signature (k = SHA-512(R || A || M) mod L). */
+static int table_check(Pool *pool, const ed_table *table, const unsigned char *sig,
+                       const unsigned char *key, const unsigned char *msg, Py_ssize_t len,
+                       unsigned char *buf) {
+    unsigned char h[64], k[32];
+    memcpy(buf, sig, 32);
+    memcpy(buf + 32, key, 32);
+    memcpy(buf + 64, msg, (size_t)len);
+    if (pool->sha512(h, buf, 64 + (unsigned long long)len) != 0)
+        return 0;
+    pool->reduce(k, h);
+    return ed_verify(table, sig, k);
+}
+
+static int check_one(Pool *pool, Cache *cache, const unsigned char *sig,
+                     const unsigned char *key, const unsigned char *msg, Py_ssize_t len) {
+    int tables = cache->slots && !__atomic_load_n(&pool->off, __ATOMIC_RELAXED);
+    Slot *slot = tables ? cache_find(cache, key) : NULL;
+    if (slot && slot->table) {
+        if (table_check(pool, slot->table, sig, key, msg, len, cache->scratch)) {
+            __atomic_add_fetch(&pool->fast_ok, 1, __ATOMIC_RELAXED);
+            return 1;
+        }
+        /* Say no only where libsodium says no too (an invalid signature, normally). */
+        __atomic_add_fetch(&pool->fast_no, 1, __ATOMIC_RELAXED);
+    }
+    unsigned char *sm = cache->scratch, *out = cache->scratch + 64 + len;
+    memcpy(sm, sig, 64);
+    memcpy(sm + 64, msg, (size_t)len);
+    unsigned long long mlen = 0;
+    int ok = pool->fn(out, &mlen, sm, 64 + (unsigned long long)len, key) == 0;
+    if (!ok || !tables)
+        return ok;
+    if (slot && slot->table) {
+        /* The table refused what libsodium accepts: the arithmetic is wrong on this machine
+         * (never seen). Stop the table checks: libsodium alone, as without them. */
+        __atomic_add_fetch(&pool->broken, 1, __ATOMIC_RELAXED);
+        __atomic_store_n(&pool->off, 1, __ATOMIC_RELAXED);
+    } else if (!slot) {
+        cache_add(cache, key);
+    } else if (!slot->table) {
+        ed_table *table = malloc(sizeof *table);
+        if (table && ed_table_build(table, key) == 0 &&
+            table_check(pool, table, sig, key, msg, len, cache->scratch)) {
+            slot->table = table;
+            __atomic_add_fetch(&pool->built, 1, __ATOMIC_RELAXED);
+        } else {
+            /* No memory, or a table that refuses the signature libsodium just accepted:
+             * wrong arithmetic, as above. */
+            if (table) {
+                __atomic_add_fetch(&pool->broken, 1, __ATOMIC_RELAXED);
+                __atomic_store_n(&pool->off, 1, __ATOMIC_RELAXED);
+            }
+            free(table);
+        }
+    }
+    return ok;
+}
+
+static void check_range(Pool *pool, Job *job, Py_ssize_t start, Py_ssize_t end, Cache *cache) {
     size_t need = 2 * (64 + (size_t)job->longest);
-    if (*size < need) {
-        unsigned char *grown = realloc(*scratch, need);
+    if (cache->size < need) {
+        unsigned char *grown = realloc(cache->scratch, need);
         if (!grown) { /* out of memory: say invalid, the runtime's own check decides */
             memset(job->verdicts + start, 0, (size_t)(end - start));
             return;
         }
-        *scratch = grown;
-        *size = need;
+        cache->scratch = grown;
+        cache->size = need;
     }
-    unsigned char *sm = *scratch, *out = *scratch + 64 + job->longest;
     for (Py_ssize_t i = start; i < end; i++) {
         if (__atomic_load_n(&job->cancelled, __ATOMIC_RELAXED) || !job->sig[i]) {
             job->verdicts[i] = 0;
             continue;
         }
-        memcpy(sm, job->sig[i], 64);
-        memcpy(sm + 64, job->msg[i], (size_t)job->len[i]);
-        unsigned long long mlen = 0;
-        job->verdicts[i] = fn(out, &mlen, sm, 64 + (unsigned long long)job->len[i], job->key[i]) == 0;
+        job->verdicts[i] =
+            (unsigned char)check_one(pool, cache, job->sig[i], job->key[i], job->msg[i], job->len[i]);
     }
 }
 
@@ -100,8 +221,11 @@ static void *worker(void *arg) {
     if (pool->nice > 0)
         (void)setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), pool->nice);
 #endif
-    unsigned char *scratch = NULL;
-    size_t size = 0;
+    Cache cache = {0};
+    if (pool->sha512 && pool->sets > 0) {
+        cache.slots = calloc(2 * (size_t)pool->sets, sizeof(Slot));
+        cache.sets = cache.slots ? pool->sets : 0; /* no memory: libsodium alone */
+    }
     pthread_mutex_lock(&pool->mu);
     for (;;) {
         while (!pool->head && !pool->closing)
@@ -113,7 +237,7 @@ static void *worker(void *arg) {
         if (!pool->head)
             pool->tail = NULL;
         pthread_mutex_unlock(&pool->mu);
-        check_range(pool->fn, unit->job, unit->start, unit->end, &scratch, &size);
+        check_range(pool, unit->job, unit->start, unit->end, &cache);
         pthread_mutex_lock(&pool->mu);
         unit->job->remaining -= unit->end - unit->start;
         if (unit->job->remaining == 0)
@@ -121,7 +245,7 @@ static void *worker(void *arg) {
         free(unit);
     }
     pthread_mutex_unlock(&pool->mu);
-    free(scratch);
+    cache_free(&cache);
     return NULL;
 }
 
@@ -179,14 +303,19 @@ static PyTypeObject JobType = {
 /* ------------------------------------------------------------------------------ Pool */
 
 static PyObject *Pool_new(PyTypeObject *type, PyObject *args, PyObject *kwds) {
-    static char *names[] = {"address", "threads", "nice", NULL};
-    unsigned long long address;
+    static char *names[] = {"address", "threads", "nice", "sha512", "reduce", "keys", NULL};
+    unsigned long long address, sha512 = 0, reduce = 0;
     int nthreads, nice = 0;
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "Ki|i", names, &address, &nthreads, &nice))
+    Py_ssize_t keys = 0;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "Ki|i$KKn", names, &address, &nthreads, &nice,
+                                     &sha512, &reduce, &keys))
         return NULL;
-    if (address == 0 || nthreads < 1 || nthreads > 256 || nice < 0 || nice > 19) {
+    if (address == 0 || nthreads < 1 || nthreads > 256 || nice < 0 || nice > 19 || keys < 0 ||
+        (keys > 0 && (sha512 == 0 || reduce == 0))) {
         PyErr_SetString(PyExc_ValueError,
-                        "need a function address, 1 to 256 threads and a niceness of 0 to 19");
+                        "need a function address, 1 to 256 threads, a niceness of 0 to 19, and "
+                        "for keys > 0 the addresses of crypto_hash_sha512 and "
+                        "crypto_core_ed25519_scalar_reduce");
         return NULL;
     }
     Pool *self = (Pool *)type->tp_alloc(type, 0);
@@ -196,6 +325,14 @@ static PyObject *Pool_new(PyTypeObject *type, PyObject *args, PyObject *kwds) {
     pthread_cond_init(&self->work, NULL);
     pthread_cond_init(&self->done, NULL);
     self->fn = (sign_open_fn)(uintptr_t)address;
+    if (keys > 0 && ed_init() == 0) { /* ed_init fails only if its own checks fail */
+        self->sha512 = (sha512_fn)(uintptr_t)sha512;
+        self->reduce = (reduce_fn)(uintptr_t)reduce;
+        /* Two keys a set, a power of two of sets. */
+        self->sets = 1;
+        while (self->sets * 4 <= keys)
+            self->sets *= 2;
+    }
     self->nice = nice;
     self->threads = calloc((size_t)nthreads, sizeof(pthread_t));
     if (!self->threads) {
@@ -357,10 +494,23 @@ fail:
     return NULL;
 }
 
+static PyObject *Pool_stats(Pool *self, PyObject *Py_UNUSED(ignored)) {
+    return Py_BuildValue(
+        "{sKsKsKsKsn}", "table_accepted", __atomic_load_n(&self->fast_ok, __ATOMIC_RELAXED),
+        "table_rejected", __atomic_load_n(&self->fast_no, __ATOMIC_RELAXED), "tables_built",
+        __atomic_load_n(&self->built, __ATOMIC_RELAXED), "tables_wrong",
+        __atomic_load_n(&self->broken, __ATOMIC_RELAXED), "keys_per_thread",
+        self->sha512 ? 2 * self->sets : (Py_ssize_t)0);
+}
+
 static PyMethodDef Pool_methods[] = {
     {"submit", (PyCFunction)Pool_submit, METH_VARARGS,
      "submit(signatures, keys, messages)\n--\n\nQueue one check per signature (64 bytes) of its "
      "message by its key (32 bytes); return the Job."},
+    {"stats", (PyCFunction)Pool_stats, METH_NOARGS,
+     "stats()\n--\n\nWhat the table checks did so far: signatures they accepted, signatures they "
+     "rejected (libsodium's check then decided), tables built, tables found wrong (which turns "
+     "the table checks off), and keys each thread may keep tables for (0: off)."},
     {"close", (PyCFunction)Pool_close, METH_NOARGS,
      "close()\n--\n\nFinish the queued work and stop the threads. Idempotent."},
     {NULL, NULL, 0, NULL},
@@ -369,8 +519,12 @@ static PyMethodDef Pool_methods[] = {
 static PyTypeObject PoolType = {
     PyVarObject_HEAD_INIT(NULL, 0)
     .tp_name = "monmouth.rust_svm._verify.Pool",
-    .tp_doc = "Pool(address, threads, nice=0)\n--\n\nNative threads checking Ed25519 signatures "
-              "with the crypto_sign_open function at `address`, at the given niceness.",
+    .tp_doc = "Pool(address, threads, nice=0, *, sha512=0, reduce=0, keys=0)\n--\n\nNative "
+              "threads checking Ed25519 signatures with the crypto_sign_open function at "
+              "`address`, at the given niceness; with `keys` > 0, each thread also keeps tables "
+              "for up to about `keys` keys that signed before and checks their signatures from "
+              "them, hashing with the crypto_hash_sha512 and crypto_core_ed25519_scalar_reduce "
+              "at `sha512` and `reduce` (of the same libsodium).",
     .tp_basicsize = sizeof(Pool),
     .tp_flags = Py_TPFLAGS_DEFAULT,
     .tp_new = Pool_new,

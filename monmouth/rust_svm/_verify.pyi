@@ -12,10 +12,27 @@ class Job:
 class Pool:
     """Native threads checking signatures with the `crypto_sign_open` at `address`."""
 
-    def __init__(self, address: int, threads: int, nice: int = 0) -> None: ...
+    def __init__(
+        self,
+        address: int,
+        threads: int,
+        nice: int = 0,
+        *,
+        sha512: int = 0,
+        reduce: int = 0,
+        keys: int = 0,
+    ) -> None:
+        """With `keys` > 0, each thread keeps tables of multiples for up to about `keys` keys
+        that signed before, and checks their signatures from them (`_ed25519.h`), hashing with
+        the `crypto_hash_sha512` and `crypto_core_ed25519_scalar_reduce` at `sha512` and
+        `reduce`."""
     def submit(
         self, signatures: Sequence[bytes], keys: Sequence[bytes], messages: Sequence[bytes]
     ) -> Job:
         """Queue one check per signature (64 bytes) of its message by its key (32 bytes)."""
+    def stats(self) -> dict[str, int]:
+        """What the table checks did: `table_accepted`, `table_rejected` (libsodium's check
+        then decided), `tables_built`, `tables_wrong` (a table that refused a signature
+        libsodium accepted, which turns the table checks off) and `keys_per_thread` (0: off)."""
     def close(self) -> None:
         """Finish the queued work and stop the threads. Idempotent."""

@@ -15,6 +15,14 @@ is at least as strict as `verify_strict` (it also rejects non-canonical keys), w
 argument above needs, so the verdicts are the runtime's on every machine whichever copy runs.
 ed25519-dalek (solders' `Signature.verify`) is not a candidate: it holds the GIL, so it does not
 run beside execution (benches/bench_ed25519.py, docs/performance.md).
+
+A key that signs again is checked faster, from tables of its multiples (`_ed25519.c`, about
+half libsodium's CPU a check): each checking thread builds one for a key when libsodium has
+accepted two signatures by it, and keeps up to `TABLE_KEYS` in all. The check is libsodium's
+(the same equation, the encoding of [S]B - [k]A compared with R, S canonical, R not of small
+order; the key's own checks were libsodium's), computed another way; where it says "invalid",
+libsodium checks again, and a table that refuses what libsodium accepts turns the tables off.
+So the verdicts stay libsodium's, and the argument above holds unchanged.
 """
 
 from __future__ import annotations
@@ -69,6 +77,11 @@ _STRICT_SINCE = (1, 0, 16)
 NICE = 10
 
 
+#: Keys with tables of multiples, over all the checking threads (about 15 KiB each, so at most
+#: about 60 MiB in all), and the fewest per thread where there are many threads.
+TABLE_KEYS = 4096
+TABLE_KEYS_MIN = 256
+
 #: Signatures each candidate libsodium checks at start-up, in each of `_ROUNDS` rounds.
 _SAMPLES = 48
 _ROUNDS = 3
@@ -81,16 +94,23 @@ class Ed25519Choice(msgspec.Struct, frozen=True):
     :ivar library: which libsodium it is.
     :ivar costs: microseconds of CPU per check of each candidate, measured at start-up (empty
         when there was one candidate).
+    :ivar sha512: the address of the same library's `crypto_hash_sha512`, for the checks from
+        per-key tables (0 where the library lacks it: libsodium's checks only).
+    :ivar reduce: the address of its `crypto_core_ed25519_scalar_reduce` (release 1.0.17 and
+        later; 0 likewise).
     """
 
     address: int
     library: str
     costs: dict[str, float]
+    sha512: int = 0
+    reduce: int = 0
 
 
-def _candidates() -> list[tuple[int, str]]:
-    """Every strict-enough `crypto_sign_open` within reach: the system's, then PyNaCl's."""
-    found: list[tuple[int, str]] = []
+def _candidates() -> list[Ed25519Choice]:
+    """Every strict-enough `crypto_sign_open` within reach: the system's, then PyNaCl's (no
+    costs measured yet)."""
+    found: list[Ed25519Choice] = []
     for name in _SYSTEM_SODIUM:
         try:
             system = ctypes.CDLL(name)
@@ -104,10 +124,21 @@ def _candidates() -> list[tuple[int, str]]:
         except (OSError, AttributeError, ValueError):
             continue
         if address:
-            found.append((address, f"libsodium {version} ({name})"))
+            # Both since 1.0.17; without them, libsodium's checks only.
+            sha512, reduce = (
+                ctypes.cast(getattr(system, f), ctypes.c_void_p).value or 0
+                if hasattr(system, f)
+                else 0
+                for f in ("crypto_hash_sha512", "crypto_core_ed25519_scalar_reduce")
+            )
+            library = f"libsodium {version} ({name})"
+            found.append(Ed25519Choice(address, library, {}, sha512, reduce))
             break
-    pynacl = int(ffi.cast("uintptr_t", ffi.addressof(lib, "crypto_sign_open")))
-    found.append((pynacl, "PyNaCl's libsodium"))
+    pynacl = [
+        int(ffi.cast("uintptr_t", ffi.addressof(lib, f)))
+        for f in ("crypto_sign_open", "crypto_hash_sha512", "crypto_core_ed25519_scalar_reduce")
+    ]
+    found.append(Ed25519Choice(pynacl[0], "PyNaCl's libsodium", {}, pynacl[1], pynacl[2]))
     return found
 
 
@@ -137,16 +168,15 @@ def choose() -> Ed25519Choice:
     """
     found = _candidates()
     if len(found) == 1:
-        address, library = found[0]
-        return Ed25519Choice(address, library, {})
+        return found[0]
     from nacl.bindings import crypto_sign, crypto_sign_seed_keypair
 
     public, secret = crypto_sign_seed_keypair(bytes(range(32)))
     # Signature ‖ message, over messages of a transfer's size.
     signed = [crypto_sign(bytes([i]) * 215, secret) for i in range(_SAMPLES)]
-    costs = {library: _cost(address, signed, public) for address, library in found}
-    address, library = min(found, key=lambda c: costs[c[1]])
-    return Ed25519Choice(address, library, {k: round(v, 1) for k, v in costs.items()})
+    costs = {c.library: _cost(c.address, signed, public) for c in found}
+    best = min(found, key=lambda c: costs[c.library])
+    return msgspec.structs.replace(best, costs={k: round(v, 1) for k, v in costs.items()})
 
 
 def sign_open() -> tuple[int, str]:
@@ -219,9 +249,23 @@ class SignatureVerifier:
     def __init__(self, workers: int | None = None) -> None:
         self.workers = workers or os.cpu_count() or 1
         choice = choose()
-        address, self.library = choice.address, choice.library
-        log.info("ed25519 chosen", library=choice.library, us_per_check=choice.costs or None)
-        self._pool: Pool | None = Pool(address, self.workers, NICE)
+        self.library = choice.library
+        keys = max(TABLE_KEYS_MIN, TABLE_KEYS // self.workers) if choice.reduce else 0
+        log.info(
+            "ed25519 chosen",
+            library=choice.library,
+            us_per_check=choice.costs or None,
+            table_keys_per_thread=keys,
+        )
+        self._pool: Pool | None = Pool(
+            choice.address,
+            self.workers,
+            NICE,
+            sha512=choice.sha512,
+            reduce=choice.reduce,
+            keys=keys,
+        )
+        self._last_stats: dict[str, int] = {}
 
     def verify(self, items: Sequence[SignedMessage]) -> Iterator[bool]:
         """Verdicts for `items`, in order. Work starts at once, on the native threads; the
@@ -235,8 +279,13 @@ class SignatureVerifier:
             jobs.append((end, self._pool.submit(sigs, keys, msgs), simple))
         return _verdicts(items, jobs)
 
+    def stats(self) -> dict[str, int]:
+        """What the checks from per-key tables did (`Pool.stats`), until now or until `close`."""
+        return self._pool.stats() if self._pool is not None else self._last_stats
+
     def close(self) -> None:
         """Finish what is queued and stop the threads. Idempotent."""
         if self._pool is not None:
             self._pool.close()
+            self._last_stats = self._pool.stats()
             self._pool = None

@@ -80,7 +80,19 @@ class _Check:
 class Pool:
     """Threads checking signatures with the `crypto_sign_open` at `address`."""
 
-    def __init__(self, address: int, threads: int, nice: int = 0) -> None:
+    def __init__(
+        self,
+        address: int,
+        threads: int,
+        nice: int = 0,
+        *,
+        sha512: int = 0,
+        reduce: int = 0,
+        keys: int = 0,
+    ) -> None:
+        # `sha512`, `reduce` and `keys` are the C pool's per-key tables, which this version
+        # does without: every check is libsodium's.
+        del sha512, reduce, keys
         if address == 0 or not 1 <= threads <= 256 or not 0 <= nice <= 19:
             raise ValueError("need a function address, 1 to 256 threads and a niceness of 0 to 19")
         self._fn: Callable[..., Any] = SIGN_OPEN(address)
@@ -123,6 +135,13 @@ class Pool:
             for start in range(0, len(sigs), UNIT):
                 self._queue.put((job, start, min(start + UNIT, len(sigs))))
         return job
+
+    def stats(self) -> dict[str, int]:
+        """As the C pool's: no table checks here."""
+        return dict.fromkeys(
+            ("table_accepted", "table_rejected", "tables_built", "tables_wrong", "keys_per_thread"),
+            0,
+        )
 
     def close(self) -> None:
         """Finish the queued work and stop the threads. Idempotent."""

@@ -1,0 +1,49 @@
+/*
+ * Ed25519 checks by a key seen before, from tables of its multiples (`_ed25519.c`).
+ *
+ * A check computes R' = [S]B - [k]A and compares its encoding with the signature's R, as
+ * libsodium does; what differs is how: from per-key tables of multiples of A (and one of B),
+ * with 12 doublings where a variable-base double multiplication needs 253. The tables cost
+ * about three checks to build, so only keys that sign again get one (see `_verify.c`).
+ */
+#ifndef MONMOUTH_ED25519_H
+#define MONMOUTH_ED25519_H
+
+#include <stdint.h>
+
+/* A field element mod 2^255 - 19: five limbs of 51 bits (limbs may run a few bits over). */
+typedef struct {
+    uint64_t v[5];
+} ed_fe;
+
+/* An affine point as y + x, y - x and 2dxy: what a mixed addition reads. */
+typedef struct {
+    ed_fe ypx, ymx, xy2d;
+} ed_niels;
+
+#define ED_ROWS 16
+#define ED_COLS 8
+
+/* Row t, column j: (j + 1) * 16^(4t) * P, for the signed radix-16 digits of a scalar. */
+typedef struct {
+    ed_niels p[ED_ROWS][ED_COLS];
+} ed_table;
+
+/* Constants and the base point's table; 0 when the arithmetic passed its self-checks. */
+int ed_init(void);
+
+/*
+ * The table of the key's point. The caller vouches for the key (libsodium accepted a signature
+ * by it: a canonical encoding of a point on the curve that is not of small order); -1 when the
+ * encoding does not decompress.
+ */
+int ed_table_build(ed_table *table, const unsigned char key[32]);
+
+/*
+ * 1 when [S]B - [k]A encodes to the signature's R and is not of small order, and S is
+ * canonical (below the group order L): libsodium's `crypto_sign_verify_detached` for a key
+ * that passed its key checks. `k` is SHA-512(R || A || M) reduced mod L.
+ */
+int ed_verify(const ed_table *table, const unsigned char sig[64], const unsigned char k[32]);
+
+#endif
