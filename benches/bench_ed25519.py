@@ -10,6 +10,10 @@ two-thread and two-process rows: CPU over wall time, above 1 only where the chec
 one GIL, and below 2 also when other work on the machine took a core):
 
 - the system's libsodium and PyNaCl's on the node's native threads (`rust_svm/_verify.c`);
+- the node's checks from per-key tables (`rust_svm/_ed25519.c`) on the same threads, as the node
+  runs them (`node_tables_native_*`): libsodium for a key's first two signatures in a thread,
+  tables after; and their verdicts on the edge cases, each given four times so that every key
+  libsodium accepts gets its table (`node_tables_native_strict`);
 - ed25519-dalek through solders' `Signature.verify` (what LiteSVM and Agave use) from Python
   threads, and in worker processes fed batches of packed (signature, key, message) triples
   over pipes (`solders_dalek_processes_b<batch>_<n>p`);
@@ -60,7 +64,7 @@ from solders.pubkey import Pubkey
 from solders.signature import Signature
 
 from monmouth.rust_svm._verify import Pool
-from monmouth.rust_svm.sigverify import sign_open
+from monmouth.rust_svm.sigverify import TABLE_KEYS, choose, sign_open
 
 COUNT = 20_000
 ROUNDS = 3
@@ -130,9 +134,19 @@ def _all_accepted(verdicts: bytes | list[bool], what: str) -> None:
         raise RuntimeError(f"{what} rejected a valid signature")
 
 
-def pool_round(address: int, threads: int, data: Data) -> Round:
-    """One round on the node's native threads (the `crypto_sign_open` at `address`)."""
-    pool, clock = Pool(address, threads, 0), Clock()
+def table_pool(threads: int) -> Pool:
+    """The node's native threads with the checks from per-key tables, as `sigverify` makes
+    them."""
+    chosen = choose()
+    return Pool(
+        chosen.address, threads, 0, sha512=chosen.sha512, reduce=chosen.reduce, keys=TABLE_KEYS
+    )
+
+
+def pool_round(address: int, threads: int, data: Data, *, tables: bool = False) -> Round:
+    """One round on the node's native threads (the `crypto_sign_open` at `address`; with
+    `tables`, the chosen one and the table checks), tables built from nothing."""
+    pool, clock = (table_pool(threads) if tables else Pool(address, threads, 0)), Clock()
     try:
         clock.start()
         verdicts = pool.submit(*data).wait()
@@ -489,6 +503,10 @@ def rows(
     for threads in (1, 2):
         for name, address in natives().items():
             yield f"{name}_{threads}t", functools.partial(pool_round, address, threads, data)
+        yield (
+            f"node_tables_native_{threads}t",
+            functools.partial(pool_round, 0, threads, data, tables=True),
+        )
     for library in libs:
         count = max(2, int(len(data[0]) * library.share)) // 2 * 2
         part: Data = (data[0][:count], data[1][:count], data[2][:count])
@@ -551,6 +569,15 @@ def main() -> None:
             verdicts[label] = [bool(v) for v in job.wait()]
         finally:
             pool.close()
+    pool = table_pool(1)
+    try:
+        repeated = [c[1:] for c in cases] * 4
+        job = pool.submit(*(list(column) for column in zip(*repeated, strict=True)))
+        last = list(job.wait())[-len(cases) :]
+        verdicts["node_tables_native"] = [bool(v) for v in last]
+        result["node_tables_native_tables_built"] = pool.stats()["tables_built"]
+    finally:
+        pool.close()
     for name, got in verdicts.items():
         verdict, stricter = strictness(got, reference, names)
         result[f"{name}_strict"] = verdict

@@ -295,6 +295,9 @@ def run(
         "blocks": len(blocks),
         "commits": node.stats.commits,
         "ed25519": node.verifier.library,
+        # What the checks from per-key tables did (`sigverify`): of the node's signature
+        # checks, `table_accepted` needed no libsodium call.
+        "ed25519_tables": node.verifier.stats(),
         # Per hot path, its C extension or the Python reference (installed without a compiler).
         "implementations": implementations(),
         # Where the node's CPU went: its own thread, and the others (mostly signature checks).

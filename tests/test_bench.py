@@ -37,6 +37,7 @@ KEYS = {
     "main_cpu_per_tx_us",
     "litesvm_exec_cpu_per_tx_us",
     "ratio_limit",
+    "ed25519_tables",
 }
 
 
@@ -60,6 +61,15 @@ def test_bench_json(workload: str) -> None:
         result["cpu_per_tx_us"] / result["litesvm_cpu_per_tx_us"], rel=0.01
     )
     assert result["per_block"] == 300 and result["stream_subscribers"] is None
+    tables = result["ed25519_tables"]
+    assert set(tables) == {
+        "table_accepted",
+        "table_rejected",
+        "tables_built",
+        "tables_wrong",
+        "keys_per_thread",
+    }
+    assert 0 <= tables["table_accepted"] <= result["txs"] and tables["tables_wrong"] == 0
     assert 0 < result["main_cpu_per_tx_us"] < result["cpu_per_tx_us"]
     # The formula over the rounded CPU figures, so within their rounding.
     assert result["ratio_limit"] == pytest.approx(
@@ -122,9 +132,18 @@ def test_the_ed25519_bench_runs() -> None:
     bench_script = Path(__file__).resolve().parents[1] / "benches" / "bench_ed25519.py"
     proc = clirun.python(str(bench_script), "--count", "200", "--json", timeout=120, code=0)
     result = json.loads(proc.stdout)
-    for key in ("pynacl_libsodium_native_2t", "solders_dalek_python_1t", "pynacl_python_2t"):
+    for key in (
+        "pynacl_libsodium_native_2t",
+        "node_tables_native_2t",
+        "solders_dalek_python_1t",
+        "pynacl_python_2t",
+    ):
         assert result[key] > 0
     assert result["node_uses"].startswith(("libsodium", "PyNaCl"))
+    # The table checks accept only what the runtime accepts, tables built (the mixed-order
+    # speccheck keys that libsodium accepts).
+    assert result["node_tables_native_strict"] == "yes"
+    assert result["node_tables_native_tables_built"] >= 1
 
 
 def test_cpu_from_proc_counts_a_child_and_its_reaped_children() -> None:
