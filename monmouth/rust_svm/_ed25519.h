@@ -31,6 +31,14 @@ typedef struct {
     ed_niels p[ED_ROWS][ED_COLS];
 } ed_table;
 
+/* A point in extended coordinates (x = X/Z, y = Y/Z, xy = T/Z), as a check computes it. */
+typedef struct {
+    ed_fe X, Y, Z, T;
+} ed_point;
+
+/* The most checks `ed_finish` takes at once. */
+#define ED_BATCH 16
+
 /* Constants and the base point's table; 0 when the arithmetic passed its self-checks. */
 int ed_init(void);
 
@@ -45,10 +53,19 @@ ed_table *ed_table_new(void);
 int ed_table_build(ed_table *table, const unsigned char key[32]);
 
 /*
- * 1 when [S]B - [k]A encodes to the signature's R and is not of small order, and S is
- * canonical (below the group order L): libsodium's `crypto_sign_verify_detached` for a key
- * that passed its key checks. `k` is SHA-512(R || A || M) reduced mod L.
+ * A check in two steps, so that checks can share the inversion their encodings need:
+ * `ed_compute` gives R' = [S]B - [k]A from the key's table (0, and no point, when S is not
+ * canonical: below the group order L), where k is SHA-512(R || A || M) reduced mod L;
+ * `ed_finish` then says, for each of n <= ED_BATCH such points, 1 when it encodes to its
+ * signature's R (`rs[i]`, 32 bytes) and is not of small order. Together: libsodium's
+ * `crypto_sign_verify_detached` for a key that passed its key checks.
  */
+int ed_compute(ed_point *out, const ed_table *table, const unsigned char sig[64],
+               const unsigned char k[32]);
+void ed_finish(unsigned char *verdicts, const ed_point *points, const unsigned char *const *rs,
+               int n);
+
+/* Both steps for one signature: 1 when it passes. */
 int ed_verify(const ed_table *table, const unsigned char sig[64], const unsigned char k[32]);
 
 #endif

@@ -38,6 +38,9 @@ typedef void (*reduce_fn)(unsigned char *r, const unsigned char *s);
 /* Signatures per unit of work: small, so that two threads share even a small job. */
 #define UNIT 16
 /* Keys a set of a thread's cache of tables (below). */
+#if UNIT > ED_BATCH
+#error "a unit's table checks are finished together: at most ED_BATCH of them"
+#endif
 #define WAYS 8
 
 typedef struct Job Job;
@@ -150,32 +153,31 @@ static void cache_free(Cache *cache) {
     free(cache->scratch);
 }
 
-/* 1 when the key's table accepts the signature (k = SHA-512(R || A || M) mod L). */
-static int table_check(Pool *pool, const ed_table *table, const unsigned char *sig,
-                       const unsigned char *key, const unsigned char *msg, Py_ssize_t len,
-                       unsigned char *buf) {
-    unsigned char h[64], k[32];
+/* k = SHA-512(R || A || M) mod L, for a check from a table; 0 if the hash failed. */
+static int challenge(Pool *pool, unsigned char k[32], const unsigned char *sig,
+                     const unsigned char *key, const unsigned char *msg, Py_ssize_t len,
+                     unsigned char *buf) {
+    unsigned char h[64];
     memcpy(buf, sig, 32);
     memcpy(buf + 32, key, 32);
     memcpy(buf + 64, msg, (size_t)len);
     if (pool->sha512(h, buf, 64 + (unsigned long long)len) != 0)
         return 0;
     pool->reduce(k, h);
-    return ed_verify(table, sig, k);
+    return 1;
 }
 
-static int check_one(Pool *pool, Cache *cache, const unsigned char *sig,
-                     const unsigned char *key, const unsigned char *msg, Py_ssize_t len) {
-    int tables = cache->slots && !__atomic_load_n(&pool->off, __ATOMIC_RELAXED);
-    Slot *slot = tables ? cache_find(cache, key) : NULL;
-    if (slot && slot->table) {
-        if (table_check(pool, slot->table, sig, key, msg, len, cache->scratch)) {
-            __atomic_add_fetch(&pool->fast_ok, 1, __ATOMIC_RELAXED);
-            return 1;
-        }
-        /* Say no only where libsodium says no too (an invalid signature, normally). */
-        __atomic_add_fetch(&pool->fast_no, 1, __ATOMIC_RELAXED);
-    }
+/* The table checks found wrong (one refused what libsodium accepts): libsodium alone from now
+ * on, as without tables. Never seen; the arithmetic would have to be wrong on this machine. */
+static void tables_wrong(Pool *pool) {
+    __atomic_add_fetch(&pool->broken, 1, __ATOMIC_RELAXED);
+    __atomic_store_n(&pool->off, 1, __ATOMIC_RELAXED);
+}
+
+/* libsodium's check, and what it teaches the cache: a key it accepts is remembered, and on its
+ * second acceptance gets a table (which must accept the same signature). */
+static int sodium_check(Pool *pool, Cache *cache, int tables, const unsigned char *sig,
+                        const unsigned char *key, const unsigned char *msg, Py_ssize_t len) {
     unsigned char *sm = cache->scratch, *out = cache->scratch + 64 + len;
     memcpy(sm, sig, 64);
     memcpy(sm + 64, msg, (size_t)len);
@@ -183,27 +185,21 @@ static int check_one(Pool *pool, Cache *cache, const unsigned char *sig,
     int ok = pool->fn(out, &mlen, sm, 64 + (unsigned long long)len, key) == 0;
     if (!ok || !tables)
         return ok;
-    if (slot && slot->table) {
-        /* The table refused what libsodium accepts: the arithmetic is wrong on this machine
-         * (never seen). Stop the table checks: libsodium alone, as without them. */
-        __atomic_add_fetch(&pool->broken, 1, __ATOMIC_RELAXED);
-        __atomic_store_n(&pool->off, 1, __ATOMIC_RELAXED);
-    } else if (!slot) {
+    Slot *slot = cache_find(cache, key);
+    if (!slot) {
         cache_add(cache, key);
     } else if (!slot->table) {
         ed_table *table = ed_table_new();
-        if (table && ed_table_build(table, key) == 0 &&
-            table_check(pool, table, sig, key, msg, len, cache->scratch)) {
+        unsigned char k[32];
+        if (!table || ed_table_build(table, key) != 0) {
+            free(table); /* out of memory (the key decompressed for libsodium) */
+        } else if (challenge(pool, k, sig, key, msg, len, cache->scratch) &&
+                   ed_verify(table, sig, k)) {
             slot->table = table;
             __atomic_add_fetch(&pool->built, 1, __ATOMIC_RELAXED);
         } else {
-            /* No memory, or a table that refuses the signature libsodium just accepted:
-             * wrong arithmetic, as above. */
-            if (table) {
-                __atomic_add_fetch(&pool->broken, 1, __ATOMIC_RELAXED);
-                __atomic_store_n(&pool->off, 1, __ATOMIC_RELAXED);
-            }
             free(table);
+            tables_wrong(pool);
         }
     }
     return ok;
@@ -220,13 +216,50 @@ static void check_range(Pool *pool, Job *job, Py_ssize_t start, Py_ssize_t end, 
         cache->scratch = grown;
         cache->size = need;
     }
+    /* Signatures by keys with tables are computed first and finished together (one inversion
+     * for all their encodings); the others are libsodium's, in order. */
+    ed_point points[ED_BATCH];
+    const unsigned char *rs[ED_BATCH];
+    Py_ssize_t at[ED_BATCH];
+    unsigned char passed[ED_BATCH];
+    int pending = 0;
+    int tables = cache->slots && !__atomic_load_n(&pool->off, __ATOMIC_RELAXED);
     for (Py_ssize_t i = start; i < end; i++) {
-        if (__atomic_load_n(&job->cancelled, __ATOMIC_RELAXED) || !job->sig[i]) {
+        const unsigned char *sig = job->sig[i], *key = job->key[i], *msg = job->msg[i];
+        if (__atomic_load_n(&job->cancelled, __ATOMIC_RELAXED) || !sig) {
             job->verdicts[i] = 0;
             continue;
         }
+        Slot *slot = tables ? cache_find(cache, key) : NULL;
+        unsigned char k[32];
+        if (slot && slot->table && pending < ED_BATCH &&
+            challenge(pool, k, sig, key, msg, job->len[i], cache->scratch) &&
+            ed_compute(&points[pending], slot->table, sig, k)) {
+            rs[pending] = sig;
+            at[pending++] = i;
+            continue;
+        }
+        if (slot && slot->table) /* S not canonical: libsodium says no too */
+            __atomic_add_fetch(&pool->fast_no, 1, __ATOMIC_RELAXED);
         job->verdicts[i] =
-            (unsigned char)check_one(pool, cache, job->sig[i], job->key[i], job->msg[i], job->len[i]);
+            (unsigned char)sodium_check(pool, cache, tables, sig, key, msg, job->len[i]);
+    }
+    if (!pending)
+        return;
+    ed_finish(passed, points, rs, pending);
+    for (int p = 0; p < pending; p++) {
+        Py_ssize_t i = at[p];
+        if (passed[p]) {
+            __atomic_add_fetch(&pool->fast_ok, 1, __ATOMIC_RELAXED);
+            job->verdicts[i] = 1;
+            continue;
+        }
+        /* Say no only where libsodium says no too (an invalid signature, normally). */
+        __atomic_add_fetch(&pool->fast_no, 1, __ATOMIC_RELAXED);
+        int ok = sodium_check(pool, cache, 0, job->sig[i], job->key[i], job->msg[i], job->len[i]);
+        if (ok)
+            tables_wrong(pool);
+        job->verdicts[i] = (unsigned char)ok;
     }
 }
 

@@ -294,3 +294,47 @@ def test_tables_need_the_hash_functions(Pool: type[_verify.Pool] | type[verify_p
         assert checker.stats()["keys_per_thread"] == (16 if Pool is _verify.Pool else 0)
     finally:
         checker.close()
+
+
+def test_a_units_table_checks_are_finished_together() -> None:
+    """In one job, signatures checked from tables (valid and not) between others that
+    libsodium checks: the table checks of a unit share one inversion, and each verdict lands
+    in its own place."""
+    keys = [crypto_sign_seed_keypair(seed)[0] for seed in SEEDS]
+    secrets = [secret_scalar(seed) for seed in SEEDS]
+    warm = [
+        (sign(secrets[j], keys[j], b"warm %d" % i, 50 + i), keys[j], b"warm %d" % i)
+        for i in range(2)
+        for j in range(3)
+    ]
+    batch: list[tuple[bytes, bytes, bytes]] = []
+    for i in range(70):
+        j = i % 5
+        message = b"batch %d" % i
+        if j < 3:
+            secret, key = secrets[j], keys[j]
+        else:  # a key signing once, without a table: libsodium's, in between
+            seed = bytes([100 + i]) * 32
+            secret, key = secret_scalar(seed), crypto_sign_seed_keypair(seed)[0]
+        sig = sign(secret, key, message, 900 + i)
+        if i % 7 == 3:
+            sig = flip(sig, 5)
+        elif i % 11 == 4:
+            s = int.from_bytes(sig[32:], "little") + L
+            sig = sig[:32] + s.to_bytes(32, "little")
+        batch.append((sig, key, message))
+    checker = pool()
+    try:
+        warmed, before = run(checker, warm)
+        job = checker.submit(*(list(column) for column in zip(*batch, strict=True)))
+        verdicts = [bool(v) for v in job.wait()]
+        after = checker.stats()
+    finally:
+        checker.close()
+    assert warmed == [True] * len(warm) and before["tables_built"] == 3
+    want = [libsodium(*case) for case in batch]
+    assert verdicts == want
+    by_tables = [w for (_, key, _), w in zip(batch, want, strict=True) if key in keys[:3]]
+    assert after["table_accepted"] - before["table_accepted"] == sum(by_tables)
+    assert after["table_rejected"] - before["table_rejected"] == len(by_tables) - sum(by_tables)
+    assert after["tables_wrong"] == 0
