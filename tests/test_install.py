@@ -155,12 +155,14 @@ def test_build_makes_an_sdist_and_wheels(tmp_path_factory: pytest.TempPathFactor
     for ext in EXTENSIONS:
         assert f"monmouth/{ext}.c" in names
         assert f"monmouth/{ext}.pyi" in names
+    # and the sources an extension shares with another file (the table checks of `_verify`).
+    assert {"monmouth/rust_svm/_ed25519.c", "monmouth/rust_svm/_ed25519.h"} <= names
     assert {"setup.py", "pyproject.toml", "README.md", "LICENSE"} <= names
     # The wheel: every extension compiled, no C source, the stubs and py.typed for mypy.
     files = wheel_files(made.wheel)
     for ext in EXTENSIONS:
         assert [f for f in files if f.startswith(f"monmouth/{ext}.") and f.endswith(".so")]
-    assert not [f for f in files if f.endswith(".c")]
+    assert not [f for f in files if f.endswith((".c", ".h"))]
     assert "monmouth/py.typed" in files
     # Without a compiler: the same package without any extension, and setup.py said why.
     plain = wheel_files(made.wheel_without_c)
