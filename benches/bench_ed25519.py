@@ -30,9 +30,9 @@ ed25519-speccheck vectors) against solders' `Signature.verify` (dalek's `verify_
 when everything it accepts the runtime accepts too, which is all the node's
 reject-then-recheck rule (`rust_svm/sigverify.py`) needs of it.
 
-20,000 signatures by 100 keys over 215-byte messages, the size of a transfer's.
+20,000 signatures by 100 keys (`--keys`) over 215-byte messages, the size of a transfer's.
 
-    python benches/bench_ed25519.py [--count N] [--rounds N] [--json]
+    python benches/bench_ed25519.py [--count N] [--keys N] [--rounds N] [--json]
 """
 
 from __future__ import annotations
@@ -67,6 +67,8 @@ from monmouth.rust_svm._verify import Pool
 from monmouth.rust_svm.sigverify import TABLE_KEYS, choose, sign_open
 
 COUNT = 20_000
+#: Keys signing in turn: each key's checks after its first two in a thread come from tables.
+KEYS = 100
 ROUNDS = 3
 #: Triples per message to a worker process, and messages in flight per worker (so that a
 #: worker has its next batch at hand while the parent collects the last one's verdicts).
@@ -115,12 +117,12 @@ class Clock:
         return Round(wall, cpu, main, count)
 
 
-def signed(count: int) -> Data:
-    """(signatures, keys, messages) of `count` valid signatures by 100 keys."""
-    keypairs = [Keypair() for _ in range(100)]
+def signed(count: int, signers: int = KEYS) -> Data:
+    """(signatures, keys, messages) of `count` valid signatures by `signers` keys in turn."""
+    keypairs = [Keypair() for _ in range(signers)]
     sigs, keys, msgs = [], [], []
     for i in range(count):
-        keypair, message = keypairs[i % 100], os.urandom(215)
+        keypair, message = keypairs[i % signers], os.urandom(215)
         sigs.append(bytes(keypair.sign_message(message)))
         keys.append(bytes(keypair.pubkey()))
         msgs.append(message)
@@ -524,12 +526,14 @@ def rows(
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--count", type=int, default=COUNT, help="signatures (even)")
+    parser.add_argument("--keys", type=int, default=KEYS, help="keys signing in turn")
     parser.add_argument("--rounds", type=int, default=ROUNDS, help="rounds (the best counts)")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     result: dict[str, Any] = {**machine(), "node_uses": sign_open()[1]}
     libs, skipped = libraries()
-    data = signed(args.count)
+    data = signed(args.count, args.keys)
+    result["keys"] = args.keys
     processes = {n: DalekProcesses(n) for n in (1, 2)}
     try:
         measured = list(rows(libs, data, processes))
