@@ -13,6 +13,7 @@ from __future__ import annotations
 import functools
 import gc
 import time
+import weakref
 from collections import deque
 from collections.abc import Callable, Container, Iterator
 from contextlib import aclosing
@@ -50,6 +51,7 @@ from monmouth.core.telemetry import (
     COMMITTED_SECONDS,
     EXECUTE_SECONDS,
     SPANS,
+    observe_signature_tables,
     tracer,
 )
 from monmouth.rust_svm.accounts import AccountRecord
@@ -216,6 +218,8 @@ class Node:
         )
         self.runtime = SvmRuntime()
         self.verifier = SignatureVerifier()
+        verifier = weakref.ref(self.verifier)
+        observe_signature_tables(lambda: {} if (v := verifier()) is None else v.stats())
         self.plugins = PluginHost(self.pm, settings)
         try:
             cache = AccountCache.build(self.runtime, self.plugins.account_cache())

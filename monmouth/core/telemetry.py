@@ -9,7 +9,7 @@ is counted by the monitoring plugin itself; the core records only what hooks can
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Protocol
 
 from opentelemetry import metrics, trace
@@ -88,6 +88,45 @@ def _total(name: str, unit: str, description: str) -> Total:
 
 
 SIGNATURES = _total("monmouth_signatures_verified", "{signature}", "Ed25519 signatures checked")
+
+#: What the last signature verifier of the process did with per-key tables (its `stats()`).
+_tables_source: Callable[[], Mapping[str, int]] | None = None
+
+
+def observe_signature_tables(source: Callable[[], Mapping[str, int]]) -> None:
+    """Make the `monmouth_signature_table*` counters read `source`, a verifier's `stats`
+    (the last caller wins)."""
+    global _tables_source
+    _tables_source = source
+
+
+def _tables(options: CallbackOptions) -> list[Observation]:
+    stats = None if _tables_source is None else _tables_source()
+    if not stats:
+        return []
+    return [
+        Observation(stats["table_accepted"], {"verdict": "accepted"}),
+        Observation(stats["table_rejected"], {"verdict": "rejected"}),
+    ]
+
+
+def _tables_built(options: CallbackOptions) -> list[Observation]:
+    stats = None if _tables_source is None else _tables_source()
+    return [Observation(stats["tables_built"])] if stats else []
+
+
+meter.create_observable_counter(
+    "monmouth_signature_table_checks",
+    callbacks=[_tables],
+    unit="{signature}",
+    description="Signatures checked from per-key tables, by verdict (rejected: then libsodium's)",
+)
+meter.create_observable_counter(
+    "monmouth_signature_tables_built",
+    callbacks=[_tables_built],
+    unit="{table}",
+    description="Per-key tables built by the signature-check threads",
+)
 
 # ---------------------------------------------------------------------------- plugin dispatch
 # Their own instrumentation scope, as when `core/dispatch.py` defined them: OTLP exports name it.
