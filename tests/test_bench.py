@@ -67,7 +67,7 @@ def test_bench_json(workload: str) -> None:
         "table_rejected",
         "tables_built",
         "tables_wrong",
-        "keys_per_thread",
+        "keys",
     }
     assert 0 <= tables["table_accepted"] <= result["txs"] and tables["tables_wrong"] == 0
     assert 0 < result["main_cpu_per_tx_us"] < result["cpu_per_tx_us"]

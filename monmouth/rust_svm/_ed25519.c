@@ -403,10 +403,6 @@ static int table_from(ed_niels *out, int rows, int cols, const ge *point) {
     return 0;
 }
 
-ed_table *ed_table_new(void) {
-    return aligned_alloc(_Alignof(ed_table), sizeof(ed_table));
-}
-
 int ed_table_build(ed_table *table, const unsigned char key[32]) {
     ge a;
     if (ge_frombytes(&a, key) != 0)

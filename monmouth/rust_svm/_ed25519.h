@@ -28,7 +28,7 @@ typedef struct {
 #define ED_COLS 8
 
 /* Row t, column j: (j + 1) * 16^(4t) * P, for the signed radix-16 digits of a scalar; 16 KiB,
- * to be allocated with 128-byte alignment (`ed_table_new`). */
+ * to be allocated with its alignment (128 bytes: aligned_alloc). */
 typedef struct {
     ed_niels p[ED_ROWS][ED_COLS];
 } ed_table;
@@ -44,8 +44,6 @@ typedef struct {
 /* Constants and the base point's table; 0 when the arithmetic passed its self-checks. */
 int ed_init(void);
 
-/* An uninitialised table (aligned), or NULL; free it with free(). */
-ed_table *ed_table_new(void);
 
 /*
  * The table of the key's point. The caller vouches for the key (libsodium accepted a signature

@@ -13,7 +13,8 @@
  * so there is no build-time dependency on libsodium.
  *
  * The threads are started by `Pool` and are not carried over a fork: a child process makes its
- * own pool.
+ * own pool. With the hash functions and `keys`, they also check the signatures of keys seen
+ * before from tables of their multiples (`_ed25519.c`), shared by the pool's threads.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -37,10 +38,10 @@ typedef void (*reduce_fn)(unsigned char *r, const unsigned char *s);
 
 /* Signatures per unit of work: small, so that two threads share even a small job. */
 #define UNIT 16
-/* Keys a set of a thread's cache of tables (below). */
 #if UNIT > ED_BATCH
 #error "a unit's table checks are finished together: at most ED_BATCH of them"
 #endif
+/* Keys a set of the cache of tables (below). */
 #define WAYS 8
 
 typedef struct Job Job;
@@ -62,9 +63,9 @@ typedef struct {
     int nthreads;
     pthread_t *threads;
     sign_open_fn fn;
-    sha512_fn sha512;  /* NULL: no table checks */
+    sha512_fn sha512;  /* for the table checks */
     reduce_fn reduce;
-    Py_ssize_t sets;   /* per thread: sets of WAYS keys that may have tables (a power of two) */
+    struct Cache *cache; /* the keys seen and their tables; NULL: no table checks */
     /* What the table checks did (atomics): accepted, rejected (then libsodium's check
      * decided), tables built, tables that failed their own first check. */
     unsigned long long fast_ok, fast_no, built, broken;
@@ -86,26 +87,44 @@ static PyTypeObject PoolType;
 static PyTypeObject JobType;
 
 /*
- * Keys a thread has seen, some with a table of their multiples (`_ed25519.h`): a key gets one
- * when libsodium accepts a signature by it for the second time, which vouches for the key
- * (canonical, on the curve, not of small order) and says it signs again. Eight ways per set,
- * the least recently used replaced; a set's tags (each key's first 8 bytes) share one cache
- * line, so a look-up costs one miss. Per thread: no lock, no sharing of tables.
+ * Keys the threads have seen, some with a table of their multiples (`_ed25519.h`): a key gets
+ * one when libsodium accepts a signature by it for the second time, which vouches for the key
+ * (canonical, on the curve, not of small order) and says it signs again. Eight ways per set
+ * (see `cache_add` for which key goes); a set's tags (each key's first 8 bytes) share one cache
+ * line, so a look-up costs one miss. Shared by the pool's threads under a lock held for
+ * look-ups only: a check takes a reference to the table it reads, so that the table outlives
+ * its slot when another thread replaces it meanwhile.
  */
 typedef struct {
-    unsigned char key[32];
-    ed_table *table; /* NULL: seen once */
-    unsigned long long used;
-} Slot;
+    ed_table t; /* first: aligned */
+    int refs;   /* atomic: the slot's, and each check's that reads it */
+} Table;
 
 typedef struct {
-    uint64_t *tags; /* WAYS per set; 0 with slot.used == 0: empty */
+    unsigned char key[32];
+    Table *table; /* NULL: seen once, or its table is being built */
+    unsigned long long used;
+    int building;
+} Slot;
+
+typedef struct Cache {
+    pthread_mutex_t mu;
+    uint64_t *tags; /* WAYS per set; a slot with used == 0 is empty */
     Slot *slots;
     Py_ssize_t sets;
     unsigned long long clock;
-    unsigned char *scratch; /* R || A || M, and signature || message for libsodium */
-    size_t size;
 } Cache;
+
+/* A thread's own buffer: R || A || M, and signature || message for libsodium. */
+typedef struct {
+    unsigned char *buf;
+    size_t size;
+} Scratch;
+
+static void table_release(Table *table) {
+    if (table && __atomic_sub_fetch(&table->refs, 1, __ATOMIC_ACQ_REL) == 0)
+        free(table);
+}
 
 static uint64_t key_tag(const unsigned char *key) {
     uint64_t h;
@@ -117,6 +136,7 @@ static Py_ssize_t key_set(Cache *cache, uint64_t tag) {
     return WAYS * (Py_ssize_t)((tag ^ (tag >> 29)) & (uint64_t)(cache->sets - 1));
 }
 
+/* The key's slot, or NULL (the lock held). */
 static Slot *cache_find(Cache *cache, const unsigned char *key) {
     uint64_t tag = key_tag(key);
     Py_ssize_t set = key_set(cache, tag);
@@ -130,27 +150,75 @@ static Slot *cache_find(Cache *cache, const unsigned char *key) {
     return NULL;
 }
 
+/*
+ * Remember the key (the lock held), in place of its set's least recently used key seen once;
+ * a key with a table goes first only when none was seen once, or when it is stale (unused for
+ * `STALE` times the cache's keys of look-ups). A flood of keys that sign once, common on
+ * Solana, then cannot push out the tables of keys that sign again and again, which cost two
+ * libsodium checks and a build to get back.
+ */
+#define STALE 4
+
 static void cache_add(Cache *cache, const unsigned char *key) {
     uint64_t tag = key_tag(key);
-    Py_ssize_t set = key_set(cache, tag), oldest = set;
-    for (int w = 1; w < WAYS; w++)
-        if (cache->slots[set + w].used < cache->slots[oldest].used)
+    Py_ssize_t set = key_set(cache, tag), oldest = set, once = -1;
+    for (int w = 0; w < WAYS; w++) {
+        Slot *s = &cache->slots[set + w];
+        if (s->used < cache->slots[oldest].used)
             oldest = set + w;
+        if (!s->table && !s->building && (once < 0 || s->used < cache->slots[once].used))
+            once = set + w;
+    }
+    Slot *old = &cache->slots[oldest];
+    unsigned long long stale = (unsigned long long)(STALE * WAYS * cache->sets);
+    if (once >= 0 && !(old->table && cache->clock - old->used > stale))
+        oldest = once;
     Slot *slot = &cache->slots[oldest];
-    free(slot->table);
+    table_release(slot->table);
     slot->table = NULL;
+    slot->building = 0;
     memcpy(slot->key, key, 32);
     slot->used = ++cache->clock;
     cache->tags[oldest] = tag;
 }
 
+/* The key's table with a reference for the caller, or NULL. */
+static Table *cache_take(Cache *cache, const unsigned char *key) {
+    pthread_mutex_lock(&cache->mu);
+    Slot *slot = cache_find(cache, key);
+    Table *table = slot ? slot->table : NULL;
+    if (table)
+        __atomic_add_fetch(&table->refs, 1, __ATOMIC_RELAXED);
+    pthread_mutex_unlock(&cache->mu);
+    return table;
+}
+
+static Cache *cache_new(Py_ssize_t sets) {
+    Cache *cache = calloc(1, sizeof *cache);
+    if (!cache)
+        return NULL;
+    cache->slots = calloc(WAYS * (size_t)sets, sizeof(Slot));
+    cache->tags = calloc(WAYS * (size_t)sets, sizeof(uint64_t));
+    if (!cache->slots || !cache->tags) {
+        free(cache->slots);
+        free(cache->tags);
+        free(cache);
+        return NULL;
+    }
+    cache->sets = sets;
+    pthread_mutex_init(&cache->mu, NULL);
+    return cache;
+}
+
 static void cache_free(Cache *cache) {
-    if (cache->slots)
-        for (Py_ssize_t i = 0; i < WAYS * cache->sets; i++)
-            free(cache->slots[i].table);
+    if (!cache)
+        return;
+    for (Py_ssize_t i = 0; i < WAYS * cache->sets; i++)
+        table_release(cache->slots[i].table);
+    pthread_mutex_destroy(&cache->mu);
     free(cache->slots);
     free(cache->tags);
-    free(cache->scratch);
+    free(cache);
 }
 
 /* k = SHA-512(R || A || M) mod L, for a check from a table; 0 if the hash failed. */
@@ -174,47 +242,73 @@ static void tables_wrong(Pool *pool) {
     __atomic_store_n(&pool->off, 1, __ATOMIC_RELAXED);
 }
 
-/* libsodium's check, and what it teaches the cache: a key it accepts is remembered, and on its
- * second acceptance gets a table (which must accept the same signature). */
-static int sodium_check(Pool *pool, Cache *cache, int tables, const unsigned char *sig,
+/* A new key's table, built outside the lock; it must accept the signature libsodium just
+ * accepted. Installed if its slot still waits for it. */
+static void admit(Pool *pool, const unsigned char *sig, const unsigned char *key,
+                  const unsigned char *msg, Py_ssize_t len, unsigned char *buf) {
+    Cache *cache = pool->cache;
+    Table *table = aligned_alloc(_Alignof(Table), sizeof(Table));
+    unsigned char k[32];
+    if (!table || ed_table_build(&table->t, key) != 0) {
+        free(table); /* out of memory (the key decompressed for libsodium) */
+        table = NULL;
+    } else if (!challenge(pool, k, sig, key, msg, len, buf) || !ed_verify(&table->t, sig, k)) {
+        free(table);
+        table = NULL;
+        tables_wrong(pool);
+    }
+    pthread_mutex_lock(&cache->mu);
+    Slot *slot = cache_find(cache, key);
+    if (slot && slot->building) { /* else replaced meanwhile: the table goes */
+        slot->building = 0;
+        if (table) {
+            table->refs = 1;
+            slot->table = table;
+            table = NULL;
+            __atomic_add_fetch(&pool->built, 1, __ATOMIC_RELAXED);
+        }
+    }
+    pthread_mutex_unlock(&cache->mu);
+    free(table);
+}
+
+/* libsodium's check, and what it teaches the cache when `learn`: a key it accepts is
+ * remembered, and on its second acceptance gets a table. */
+static int sodium_check(Pool *pool, Scratch *scratch, int learn, const unsigned char *sig,
                         const unsigned char *key, const unsigned char *msg, Py_ssize_t len) {
-    unsigned char *sm = cache->scratch, *out = cache->scratch + 64 + len;
+    unsigned char *sm = scratch->buf, *out = scratch->buf + 64 + len;
     memcpy(sm, sig, 64);
     memcpy(sm + 64, msg, (size_t)len);
     unsigned long long mlen = 0;
     int ok = pool->fn(out, &mlen, sm, 64 + (unsigned long long)len, key) == 0;
-    if (!ok || !tables)
+    if (!ok || !learn)
         return ok;
+    Cache *cache = pool->cache;
+    int build = 0;
+    pthread_mutex_lock(&cache->mu);
     Slot *slot = cache_find(cache, key);
     if (!slot) {
         cache_add(cache, key);
-    } else if (!slot->table) {
-        ed_table *table = ed_table_new();
-        unsigned char k[32];
-        if (!table || ed_table_build(table, key) != 0) {
-            free(table); /* out of memory (the key decompressed for libsodium) */
-        } else if (challenge(pool, k, sig, key, msg, len, cache->scratch) &&
-                   ed_verify(table, sig, k)) {
-            slot->table = table;
-            __atomic_add_fetch(&pool->built, 1, __ATOMIC_RELAXED);
-        } else {
-            free(table);
-            tables_wrong(pool);
-        }
+    } else if (!slot->table && !slot->building) {
+        slot->building = build = 1;
     }
+    pthread_mutex_unlock(&cache->mu);
+    if (build)
+        admit(pool, sig, key, msg, len, scratch->buf);
     return ok;
 }
 
-static void check_range(Pool *pool, Job *job, Py_ssize_t start, Py_ssize_t end, Cache *cache) {
+static void check_range(Pool *pool, Job *job, Py_ssize_t start, Py_ssize_t end,
+                        Scratch *scratch) {
     size_t need = 2 * (64 + (size_t)job->longest);
-    if (cache->size < need) {
-        unsigned char *grown = realloc(cache->scratch, need);
+    if (scratch->size < need) {
+        unsigned char *grown = realloc(scratch->buf, need);
         if (!grown) { /* out of memory: say invalid, the runtime's own check decides */
             memset(job->verdicts + start, 0, (size_t)(end - start));
             return;
         }
-        cache->scratch = grown;
-        cache->size = need;
+        scratch->buf = grown;
+        scratch->size = need;
     }
     /* Signatures by keys with tables are computed first and finished together (one inversion
      * for all their encodings); the others are libsodium's, in order. */
@@ -223,26 +317,30 @@ static void check_range(Pool *pool, Job *job, Py_ssize_t start, Py_ssize_t end, 
     Py_ssize_t at[ED_BATCH];
     unsigned char passed[ED_BATCH];
     int pending = 0;
-    int tables = cache->slots && !__atomic_load_n(&pool->off, __ATOMIC_RELAXED);
+    int tables = pool->cache && !__atomic_load_n(&pool->off, __ATOMIC_RELAXED);
     for (Py_ssize_t i = start; i < end; i++) {
         const unsigned char *sig = job->sig[i], *key = job->key[i], *msg = job->msg[i];
         if (__atomic_load_n(&job->cancelled, __ATOMIC_RELAXED) || !sig) {
             job->verdicts[i] = 0;
             continue;
         }
-        Slot *slot = tables ? cache_find(cache, key) : NULL;
-        unsigned char k[32];
-        if (slot && slot->table && pending < ED_BATCH &&
-            challenge(pool, k, sig, key, msg, job->len[i], cache->scratch) &&
-            ed_compute(&points[pending], slot->table, sig, k)) {
-            rs[pending] = sig;
-            at[pending++] = i;
-            continue;
-        }
-        if (slot && slot->table) /* S not canonical: libsodium says no too */
+        Table *table = tables ? cache_take(pool->cache, key) : NULL;
+        if (table) {
+            unsigned char k[32];
+            int computed = pending < ED_BATCH &&
+                           challenge(pool, k, sig, key, msg, job->len[i], scratch->buf) &&
+                           ed_compute(&points[pending], &table->t, sig, k);
+            table_release(table);
+            if (computed) {
+                rs[pending] = sig;
+                at[pending++] = i;
+                continue;
+            }
+            /* S not canonical: libsodium says no too */
             __atomic_add_fetch(&pool->fast_no, 1, __ATOMIC_RELAXED);
+        }
         job->verdicts[i] =
-            (unsigned char)sodium_check(pool, cache, tables, sig, key, msg, job->len[i]);
+            (unsigned char)sodium_check(pool, scratch, tables, sig, key, msg, job->len[i]);
     }
     if (!pending)
         return;
@@ -256,7 +354,8 @@ static void check_range(Pool *pool, Job *job, Py_ssize_t start, Py_ssize_t end, 
         }
         /* Say no only where libsodium says no too (an invalid signature, normally). */
         __atomic_add_fetch(&pool->fast_no, 1, __ATOMIC_RELAXED);
-        int ok = sodium_check(pool, cache, 0, job->sig[i], job->key[i], job->msg[i], job->len[i]);
+        int ok = sodium_check(pool, scratch, 0, job->sig[i], job->key[i], job->msg[i],
+                              job->len[i]);
         if (ok)
             tables_wrong(pool);
         job->verdicts[i] = (unsigned char)ok;
@@ -270,19 +369,7 @@ static void *worker(void *arg) {
     if (pool->nice > 0)
         (void)setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), pool->nice);
 #endif
-    Cache cache = {0};
-    if (pool->sha512 && pool->sets > 0) {
-        cache.slots = calloc(WAYS * (size_t)pool->sets, sizeof(Slot));
-        cache.tags = calloc(WAYS * (size_t)pool->sets, sizeof(uint64_t));
-        if (cache.slots && cache.tags) {
-            cache.sets = pool->sets;
-        } else { /* no memory: libsodium alone */
-            free(cache.slots);
-            free(cache.tags);
-            cache.slots = NULL;
-            cache.tags = NULL;
-        }
-    }
+    Scratch scratch = {0};
     pthread_mutex_lock(&pool->mu);
     for (;;) {
         while (!pool->head && !pool->closing)
@@ -294,7 +381,7 @@ static void *worker(void *arg) {
         if (!pool->head)
             pool->tail = NULL;
         pthread_mutex_unlock(&pool->mu);
-        check_range(pool, unit->job, unit->start, unit->end, &cache);
+        check_range(pool, unit->job, unit->start, unit->end, &scratch);
         pthread_mutex_lock(&pool->mu);
         unit->job->remaining -= unit->end - unit->start;
         if (unit->job->remaining == 0)
@@ -302,7 +389,7 @@ static void *worker(void *arg) {
         free(unit);
     }
     pthread_mutex_unlock(&pool->mu);
-    cache_free(&cache);
+    free(scratch.buf);
     return NULL;
 }
 
@@ -385,10 +472,11 @@ static PyObject *Pool_new(PyTypeObject *type, PyObject *args, PyObject *kwds) {
     if (keys > 0 && ed_init() == 0) { /* ed_init fails only if its own checks fail */
         self->sha512 = (sha512_fn)(uintptr_t)sha512;
         self->reduce = (reduce_fn)(uintptr_t)reduce;
-        /* WAYS keys a set, a power of two of sets. */
-        self->sets = 1;
-        while (self->sets * 2 * WAYS <= keys)
-            self->sets *= 2;
+        /* WAYS keys a set, a power of two of sets. No memory: libsodium alone. */
+        Py_ssize_t sets = 1;
+        while (sets * 2 * WAYS <= keys)
+            sets *= 2;
+        self->cache = cache_new(sets);
     }
     self->nice = nice;
     self->threads = calloc((size_t)nthreads, sizeof(pthread_t));
@@ -428,6 +516,7 @@ static PyObject *Pool_close(Pool *self, PyObject *Py_UNUSED(ignored)) {
 static void Pool_dealloc(Pool *self) {
     /* Jobs hold the pool, so no job is alive here and the queue is empty. */
     pool_close(self);
+    cache_free(self->cache);
     free(self->threads);
     pthread_cond_destroy(&self->done);
     pthread_cond_destroy(&self->work);
@@ -556,8 +645,8 @@ static PyObject *Pool_stats(Pool *self, PyObject *Py_UNUSED(ignored)) {
         "{sKsKsKsKsn}", "table_accepted", __atomic_load_n(&self->fast_ok, __ATOMIC_RELAXED),
         "table_rejected", __atomic_load_n(&self->fast_no, __ATOMIC_RELAXED), "tables_built",
         __atomic_load_n(&self->built, __ATOMIC_RELAXED), "tables_wrong",
-        __atomic_load_n(&self->broken, __ATOMIC_RELAXED), "keys_per_thread",
-        self->sha512 ? WAYS * self->sets : (Py_ssize_t)0);
+        __atomic_load_n(&self->broken, __ATOMIC_RELAXED), "keys",
+        self->cache ? WAYS * self->cache->sets : (Py_ssize_t)0);
 }
 
 static PyMethodDef Pool_methods[] = {
@@ -567,7 +656,7 @@ static PyMethodDef Pool_methods[] = {
     {"stats", (PyCFunction)Pool_stats, METH_NOARGS,
      "stats()\n--\n\nWhat the table checks did so far: signatures they accepted, signatures they "
      "rejected (libsodium's check then decided), tables built, tables found wrong (which turns "
-     "the table checks off), and keys each thread may keep tables for (0: off)."},
+     "the table checks off), and the keys the threads may keep tables for (0: off)."},
     {"close", (PyCFunction)Pool_close, METH_NOARGS,
      "close()\n--\n\nFinish the queued work and stop the threads. Idempotent."},
     {NULL, NULL, 0, NULL},
@@ -578,8 +667,8 @@ static PyTypeObject PoolType = {
     .tp_name = "monmouth.rust_svm._verify.Pool",
     .tp_doc = "Pool(address, threads, nice=0, *, sha512=0, reduce=0, keys=0)\n--\n\nNative "
               "threads checking Ed25519 signatures with the crypto_sign_open function at "
-              "`address`, at the given niceness; with `keys` > 0, each thread also keeps tables "
-              "for up to about `keys` keys that signed before and checks their signatures from "
+              "`address`, at the given niceness; with `keys` > 0, the threads also keep tables "
+              "for up to `keys` keys that signed before and checks their signatures from "
               "them, hashing with the crypto_hash_sha512 and crypto_core_ed25519_scalar_reduce "
               "at `sha512` and `reduce` (of the same libsodium).",
     .tp_basicsize = sizeof(Pool),

@@ -22,8 +22,8 @@ class Pool:
         reduce: int = 0,
         keys: int = 0,
     ) -> None:
-        """With `keys` > 0, each thread keeps tables of multiples for up to about `keys` keys
-        that signed before, and checks their signatures from them (`_ed25519.h`), hashing with
+        """With `keys` > 0, the threads keep tables of multiples for up to `keys` keys that
+        signed before, and check their signatures from them (`_ed25519.h`), hashing with
         the `crypto_hash_sha512` and `crypto_core_ed25519_scalar_reduce` at `sha512` and
         `reduce`."""
     def submit(
@@ -33,6 +33,6 @@ class Pool:
     def stats(self) -> dict[str, int]:
         """What the table checks did: `table_accepted`, `table_rejected` (libsodium's check
         then decided), `tables_built`, `tables_wrong` (a table that refused a signature
-        libsodium accepted, which turns the table checks off) and `keys_per_thread` (0: off)."""
+        libsodium accepted, which turns the table checks off) and `keys` (0: off)."""
     def close(self) -> None:
         """Finish the queued work and stop the threads. Idempotent."""

@@ -17,9 +17,9 @@ ed25519-dalek (solders' `Signature.verify`) is not a candidate: it holds the GIL
 run beside execution (benches/bench_ed25519.py, docs/performance.md).
 
 A key that signs again is checked faster, from tables of its multiples (`_ed25519.c`: about
-12 µs of CPU a check against libsodium's 41 on the machines measured): each checking thread
+12 µs of CPU a check against libsodium's 41 on the machines measured): a checking thread
 builds one (about 84 µs, two libsodium checks) for a key when libsodium has accepted two
-signatures by it, and the threads keep up to `TABLE_KEYS` in all. The check is libsodium's
+signatures by it, and the threads share up to `TABLE_KEYS` of them. The check is libsodium's
 (the same equation, the encoding of [S]B - [k]A compared with R, S canonical, R not of small
 order; the key's own checks were libsodium's), computed another way; where it says "invalid",
 libsodium checks again, and a table that refuses what libsodium accepts turns the tables off.
@@ -78,10 +78,9 @@ _STRICT_SINCE = (1, 0, 16)
 NICE = 10
 
 
-#: Keys with tables of multiples, over all the checking threads (16 KiB each, so at most
-#: 64 MiB in all), and the fewest per thread where there are many threads.
+#: Keys with tables of multiples, shared by the checking threads (16 KiB each, so at most
+#: 64 MiB).
 TABLE_KEYS = 4096
-TABLE_KEYS_MIN = 256
 
 #: Signatures each candidate libsodium checks at start-up, in each of `_ROUNDS` rounds.
 _SAMPLES = 48
@@ -251,12 +250,12 @@ class SignatureVerifier:
         self.workers = workers or os.cpu_count() or 1
         choice = choose()
         self.library = choice.library
-        keys = max(TABLE_KEYS_MIN, TABLE_KEYS // self.workers) if choice.reduce else 0
+        keys = TABLE_KEYS if choice.reduce else 0
         log.info(
             "ed25519 chosen",
             library=choice.library,
             us_per_check=choice.costs or None,
-            table_keys_per_thread=keys,
+            table_keys=keys,
         )
         self._pool: Pool | None = Pool(
             choice.address,

@@ -139,7 +139,7 @@ class Pool:
     def stats(self) -> dict[str, int]:
         """As the C pool's: no table checks here."""
         return dict.fromkeys(
-            ("table_accepted", "table_rejected", "tables_built", "tables_wrong", "keys_per_thread"),
+            ("table_accepted", "table_rejected", "tables_built", "tables_wrong", "keys"),
             0,
         )
 

@@ -252,7 +252,7 @@ def test_more_keys_than_slots_evict_the_older() -> None:
     checker = pool(keys=8)
     try:
         verdicts, stats = run(checker, cases)
-        assert stats["keys_per_thread"] == 8
+        assert stats["keys"] == 8
         hot = [
             (sign(secret_scalar(seeds[0]), keys[0], b"hot %d" % i, 300 + i), keys[0], b"hot %d" % i)
             for i in range(10)
@@ -278,7 +278,7 @@ def test_a_pool_without_tables_never_uses_them() -> None:
         checker.close()
     assert verdicts == [True] * 5
     assert stats == dict.fromkeys(
-        ("table_accepted", "table_rejected", "tables_built", "tables_wrong", "keys_per_thread"), 0
+        ("table_accepted", "table_rejected", "tables_built", "tables_wrong", "keys"), 0
     )
 
 
@@ -291,7 +291,7 @@ def test_tables_need_the_hash_functions(Pool: type[_verify.Pool] | type[verify_p
     # The Python version takes the same arguments and checks with libsodium alone.
     checker = Pool(choice.address, 1, sha512=choice.sha512, reduce=choice.reduce, keys=16)
     try:
-        assert checker.stats()["keys_per_thread"] == (16 if Pool is _verify.Pool else 0)
+        assert checker.stats()["keys"] == (16 if Pool is _verify.Pool else 0)
     finally:
         checker.close()
 
@@ -338,3 +338,33 @@ def test_a_units_table_checks_are_finished_together() -> None:
     assert after["table_accepted"] - before["table_accepted"] == sum(by_tables)
     assert after["table_rejected"] - before["table_rejected"] == len(by_tables) - sum(by_tables)
     assert after["tables_wrong"] == 0
+
+
+def test_two_threads_share_the_tables_under_replacement() -> None:
+    """Two threads, room for 16 keys and 40 keys signing: tables are taken, replaced while
+    the other thread may read them, and built once per admission; every verdict right. The
+    keys signing once in a while do not push out the tables of the ten that sign often."""
+    from nacl.bindings import crypto_sign
+
+    pairs = [crypto_sign_seed_keypair(bytes([i]) * 32) for i in range(60, 100)]
+    sigs, keys, msgs, want = [], [], [], []
+    for i in range(6000):
+        # Hot keys (0 to 9) sign often, the rest now and then: both kept and replaced.
+        public, secret = pairs[i % 10] if i % 3 else pairs[10 + i % 30]
+        message = b"shared %d" % i
+        sig = crypto_sign(message, secret)[:64]
+        valid = i % 13 != 0
+        sigs.append(sig if valid else flip(sig, 40))
+        keys.append(public)
+        msgs.append(message)
+        want.append(valid)
+    checker = pool(keys=16, threads=2)
+    try:
+        verdicts = [bool(v) for v in checker.submit(sigs, keys, msgs).wait()]
+        stats = checker.stats()
+    finally:
+        checker.close()
+    assert verdicts == want
+    assert stats["keys"] == 16 and stats["tables_wrong"] == 0
+    assert stats["table_accepted"] > 3000  # the hot keys' checks come from tables
+    assert stats["table_rejected"] >= 1
