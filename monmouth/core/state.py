@@ -9,9 +9,11 @@ map is retried with a bigger one and never reaches the user.
 from __future__ import annotations
 
 import os
+from collections import defaultdict
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from itertools import chain
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -21,6 +23,7 @@ import msgspec
 from monmouth.core.errors import DataDirError
 from monmouth.core.l1 import BlockId
 from monmouth.core.records import (
+    DETAIL_COMPLEMENT,
     SCHEMA_VERSION,
     BlockRecord,
     MessageRecord,
@@ -755,32 +758,40 @@ class Store:
         firsts: list[int] = []
         raw = txn.get(b"stream_next", db=meta)
         seq = first_seq = 0 if raw is None else int.from_bytes(raw, "big")
+        # One cursor for every status of the group: `txn.replace` makes and drops one a call.
+        txs_cursor = txn.cursor(db=txs_db)
+        put_new, replace = txs_cursor.put, txs_cursor.replace
         for write, block_segments in zip(writes, segments, strict=True):
             number = write.block.number
             key = block_key(number)
             written = write.accounts
-            for pubkey, _, new in written:
+            undo_accounts: list[tuple[bytes, bytes | None]] = []
+            for pubkey, old, new in written:
                 accounts[pubkey] = new
-            if reindex:
-                for pubkey, old, new in written:
-                    # Most writes keep an account's owner, which no token program is: nothing
-                    # moves, and no call is made.
-                    if (
-                        old is None
-                        or new is None
-                        or (owner := old[17:49]) != new[17:49]
-                        or owner in moving
-                    ):
-                        self._reindex(txn, pubkey, old, new)
+                undo_accounts.append((pubkey, old))
+                # Most writes keep an account's owner, which no token program is: nothing
+                # moves, and no call is made.
+                if reindex and (
+                    old is None
+                    or new is None
+                    or (owner := old[17:49]) != new[17:49]
+                    or owner in moving
+                ):
+                    self._reindex(txn, pubkey, old, new)
             undo_txs: list[tuple[bytes, bytes | None]] = []
             for rec in write.txs:
-                prev = txn.replace(rec.signature, encode(rec), db=txs_db)  # get and put
-                undo_txs.append((rec.signature, None if prev is None else bytes(prev)))
+                signature, raw = rec.signature, encode(rec)
+                # A signature seen for the first time (nearly every one) has no old status to
+                # undo: inserted without a read (overwrite False); else read and replaced.
+                if put_new(signature, raw, True, False):
+                    undo_txs.append((signature, None))
+                else:
+                    undo_txs.append((signature, bytes(replace(signature, raw))))
             for msg_key, msg in write.messages:
                 messages.append((msg_key, encode(msg)))
             details += write.details
             undo = UndoRecord(
-                [(pubkey, old) for pubkey, old, _ in written],
+                undo_accounts,
                 undo_txs,
                 [k for k, _ in write.messages],
             )
@@ -791,6 +802,7 @@ class Store:
             seq = self._append_at(txn, block_segments, seq)
             if self.stream_blocks:
                 self._prune_stream(txn, number)
+        txs_cursor.close()
         if seq != first_seq:
             txn.put(b"stream_next", seq.to_bytes(8, "big"), db=meta)
         # Nothing above reads these databases: writing them last, once, is writing them per
@@ -823,15 +835,19 @@ class Store:
         with txn.cursor(db=self._db["details"]) as cur:
             cur.putmulti([(item.key, item.raw) for item in details])
         if self.index_signatures:
-            entries = [
-                (address + suffix, item.signature)
-                for item in details
-                for suffix in (address_key(b"", item.key),)
-                for address in item.addresses
-            ]
-            entries.sort()
+            # Key order without sorting the entries (which cost more than writing them): by
+            # address, sorted, then per address newest first, which is its key order when
+            # `details` come in execution order. The order only decides the speed: an index
+            # key names one transaction (its detail key), so entries with equal keys carry
+            # the same signature and any order stores the same entries.
+            by_address: defaultdict[bytes, list[tuple[bytes, bytes]]] = defaultdict(list)
+            for item in reversed(details):
+                suffix = item.key.translate(DETAIL_COMPLEMENT)  # address_key's, in one call
+                signature = item.signature
+                for address in item.addresses:
+                    by_address[address].append((address + suffix, signature))
             with txn.cursor(db=self._db["by_address"]) as cur:
-                cur.putmulti(entries)
+                cur.putmulti(chain.from_iterable([by_address[a] for a in sorted(by_address)]))
 
     def _revert_details(self, txn: Any, number: int) -> None:
         """Delete the details of block `number` and their signatures-by-address entries."""
