@@ -810,7 +810,7 @@ class Store:
         # follows the records it may delete (a block of the group past the retention depth).
         for name, entries in (("undo", undos), ("lthash", lthashes), ("blocks", blocks)):
             with txn.cursor(db=db[name]) as cur:
-                cur.putmulti(entries)
+                _put_after(cur, entries)
         self._prune(txn, [write.block.number for write in writes])
         if details:
             self._put_details(txn, details)
@@ -824,7 +824,7 @@ class Store:
             cur.putmulti(sorted((k, v) for k, v in accounts.items() if v is not None))
         if messages:
             with txn.cursor(db=db["messages"]) as cur:
-                cur.putmulti(messages)
+                _put_after(cur, messages)
         return firsts
 
     def _put_details(self, txn: Any, details: Sequence[DetailWrite]) -> None:
@@ -833,7 +833,7 @@ class Store:
         # `putmulti` loops in C; the index's entries go in key order, which LMDB's B-tree
         # takes faster than the random order of addresses.
         with txn.cursor(db=self._db["details"]) as cur:
-            cur.putmulti([(item.key, item.raw) for item in details])
+            _put_after(cur, [(item.key, item.raw) for item in details])
         if self.index_signatures:
             # Key order without sorting the entries (which cost more than writing them): by
             # address, sorted, then per address newest first, which is its key order when
@@ -1028,6 +1028,20 @@ class Store:
         )
         first = self._append(txn, made)
         return Reverted(head, undo.accounts, first, list(made))
+
+
+def _put_after(cursor: Any, entries: list[tuple[bytes, bytes]]) -> None:
+    """Write `entries` through `cursor`, expected in ascending key order after every key its
+    database holds (records keyed by block: a group's blocks follow the head).
+
+    LMDB appends such entries to the last page and starts a new one when it is full, where an
+    insert splits a full page in half (twice the splits, half-empty pages). Append refuses an
+    entry not after the last key, without writing it; then all are written the ordinary way,
+    so the database ends with the same entries in either case.
+    """
+    consumed, added = cursor.putmulti(entries, append=True)
+    if added != consumed:
+        cursor.putmulti(entries)
 
 
 def write_transaction(

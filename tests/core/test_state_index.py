@@ -1,7 +1,8 @@
-"""The signatures-by-address index a commit writes: one entry per (address, transaction), keyed
-by `address_key`, whatever order the details come in and however often a transaction names an
-address. `Store._put_details` groups the entries by address instead of sorting them, which
-is only faster if the order cannot change what is stored."""
+"""The order a group commit writes entries in decides its speed, never what is stored: the
+signatures-by-address index holds one entry per (address, transaction), keyed by
+`address_key`, whatever order the details come in and however often a transaction names an
+address (`Store._put_details` groups the entries by address instead of sorting them), and
+block-keyed records appended by `_put_after` end as ordinary puts leave them."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import random
 import tempfile
 from pathlib import Path
 
+import lmdb
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -22,7 +24,7 @@ from monmouth.core.records import (
     detail_of_address_key,
     encode,
 )
-from monmouth.core.state import BlockWrite, DetailWrite, Store
+from monmouth.core.state import BlockWrite, DetailWrite, Store, _put_after
 
 #: Few addresses, so that transactions share them and one names the same address twice.
 _ADDRESSES = [bytes([i]) * 32 for i in (0, 7, 200, 255)]
@@ -75,3 +77,29 @@ def test_the_index_holds_every_address_of_every_transaction_in_any_order(
                     if address in item.addresses
                 }
                 assert list(view.signatures_for(address)) == sorted(named, reverse=True)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(st.binary(min_size=1, max_size=2), max_size=6),
+    st.lists(st.tuples(st.binary(min_size=1, max_size=2), st.binary(max_size=3)), max_size=8),
+)
+def test_appending_stores_what_putting_stores(
+    before: list[bytes], entries: list[tuple[bytes, bytes]]
+) -> None:
+    """`_put_after` appends block-keyed records; keys out of order or equal to one stored
+    (which LMDB's append refuses) end with the same entries as ordinary puts."""
+    contents = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for name, put in (("put", lambda cur, e: cur.putmulti(e)), ("append", _put_after)):
+            env = lmdb.open(str(Path(tmp) / name), max_dbs=1)
+            db = env.open_db(b"t")
+            with env.begin(write=True) as txn:
+                for key in before:
+                    txn.put(key, b"old", db=db)
+            with env.begin(write=True) as txn, txn.cursor(db=db) as cur:
+                put(cur, entries)
+            with env.begin() as txn:
+                contents.append([(bytes(k), bytes(v)) for k, v in txn.cursor(db=db)])
+            env.close()
+    assert contents[0] == contents[1]
