@@ -677,7 +677,8 @@ class Store:
         with txn.cursor(db=log) as cur:
             old = []
             if cur.first():
-                for key, _ in cur:
+                # Keys only: a segment holds a whole block's messages, copied for nothing.
+                for key in cur.iternext(keys=True, values=False):
                     if bytes(key) >= keep:
                         break
                     old.append(bytes(key))
