@@ -189,6 +189,8 @@ def detail_of_address_key(key: bytes) -> bytes:
 
 _encoder = msgspec.msgpack.Encoder()
 encode = _encoder.encode
+#: `encode` into a bytearray (`msgspec`'s `encode_into`): the same bytes, no new object.
+encode_into = _encoder.encode_into
 decode_tx = msgspec.msgpack.Decoder(TxRecord).decode
 decode_block = msgspec.msgpack.Decoder(BlockRecord).decode
 decode_undo = msgspec.msgpack.Decoder(UndoRecord).decode

@@ -39,6 +39,7 @@ from monmouth.core.records import (
     decode_tx,
     decode_undo,
     encode,
+    encode_into,
 )
 from monmouth.core.spl import TOKEN_PROGRAMS, is_token_account
 from monmouth.core.view import StateView
@@ -762,14 +763,15 @@ class Store:
         # One cursor for every status of the group: `txn.replace` makes and drops one a call.
         txs_cursor = txn.cursor(db=txs_db)
         put_new, replace = txs_cursor.put, txs_cursor.replace
+        # Each status is encoded into this buffer, which LMDB copies from: no bytes object is
+        # made (and shrunk to size) per transaction; only an undo record keeps a value.
+        status = bytearray()
         for write, block_segments in zip(writes, segments, strict=True):
             number = write.block.number
             key = block_key(number)
             written = write.accounts
-            undo_accounts: list[tuple[bytes, bytes | None]] = []
             for pubkey, old, new in written:
                 accounts[pubkey] = new
-                undo_accounts.append((pubkey, old))
                 # Most writes keep an account's owner, which no token program is: nothing
                 # moves, and no call is made.
                 if reindex and (
@@ -781,18 +783,19 @@ class Store:
                     self._reindex(txn, pubkey, old, new)
             undo_txs: list[tuple[bytes, bytes | None]] = []
             for rec in write.txs:
-                signature, raw = rec.signature, encode(rec)
+                encode_into(rec, status)
+                signature = rec.signature
                 # A signature seen for the first time (nearly every one) has no old status to
                 # undo: inserted without a read (overwrite False); else read and replaced.
-                if put_new(signature, raw, True, False):
+                if put_new(signature, status, True, False):
                     undo_txs.append((signature, None))
                 else:
-                    undo_txs.append((signature, bytes(replace(signature, raw))))
+                    undo_txs.append((signature, bytes(replace(signature, status))))
             for msg_key, msg in write.messages:
                 messages.append((msg_key, encode(msg)))
             details += write.details
             undo = UndoRecord(
-                undo_accounts,
+                [(pubkey, old) for pubkey, old, _ in written],
                 undo_txs,
                 [k for k, _ in write.messages],
             )
