@@ -748,7 +748,9 @@ class Store:
         meta = db["meta"]
         reindex = self.index_owners or self.index_tokens
         # Owners whose accounts may move in the indexes when their owner stays (`_reindex`).
-        moving = TOKEN_PROGRAMS if self.index_tokens else frozenset()
+        # A tuple: `in` compares two keys (the first byte differs from the system program's)
+        # where a set hashes the slice, new each time.
+        moving = tuple(TOKEN_PROGRAMS) if self.index_tokens else ()
         txs_db = db["txs"]
         accounts: dict[bytes, bytes | None] = {}
         messages: list[tuple[bytes, bytes]] = []
