@@ -168,19 +168,29 @@ def detail_key(block_number: int, l1_tx_index: int, position: int) -> bytes:
 _MAX_DETAIL = (1 << 128) - 1
 
 
+#: `bytes.translate` table of each byte's complement: for a 16-byte detail key,
+#: `_MAX_DETAIL - key` is its bytes complemented, one C call where the subtraction takes two
+#: conversions to and from int (the store makes an index key per address of every transaction).
+DETAIL_COMPLEMENT = bytes(range(255, -1, -1))
+
+
 def address_key(address: bytes, detail: bytes) -> bytes:
     """Key of the signatures-by-address index: the address, then the transaction's
     `detail_key` inverted, so that a cursor from the address reads newest first."""
+    if len(detail) == 16:
+        return address + detail.translate(DETAIL_COMPLEMENT)
     return address + (_MAX_DETAIL - int.from_bytes(detail, "big")).to_bytes(16, "big")
 
 
 def detail_of_address_key(key: bytes) -> bytes:
     """The `detail_key` an `address_key` was made from."""
-    return (_MAX_DETAIL - int.from_bytes(key[32:48], "big")).to_bytes(16, "big")
+    return key[32:48].translate(DETAIL_COMPLEMENT)
 
 
 _encoder = msgspec.msgpack.Encoder()
 encode = _encoder.encode
+#: `encode` into a bytearray (`msgspec`'s `encode_into`): the same bytes, no new object.
+encode_into = _encoder.encode_into
 decode_tx = msgspec.msgpack.Decoder(TxRecord).decode
 decode_block = msgspec.msgpack.Decoder(BlockRecord).decode
 decode_undo = msgspec.msgpack.Decoder(UndoRecord).decode
