@@ -204,3 +204,34 @@ def test_the_choice_follows_the_measurement(monkeypatch: pytest.MonkeyPatch) -> 
         assert choice.costs["PyNaCl's"] < choice.costs["the system's"]
     finally:
         sigverify.choose.cache_clear()
+
+
+def test_tables_turned_off_are_reported_at_close(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A pool whose table checks found themselves wrong (`tables_wrong`, never seen: the C
+    code turns them off) makes the verifier say so when it closes. The pool is a stand-in:
+    only the report is under test."""
+    from structlog.testing import capture_logs
+
+    class WrongTables:
+        def __init__(self, *args: object, **kwargs: object) -> None:
+            pass
+
+        def close(self) -> None:
+            pass
+
+        def stats(self) -> dict[str, int]:
+            return {
+                "table_accepted": 5,
+                "table_rejected": 1,
+                "tables_built": 1,
+                "tables_wrong": 1,
+                "keys": 4096,
+            }
+
+    monkeypatch.setattr(sigverify, "Pool", WrongTables)
+    verifier = SignatureVerifier(workers=1)
+    with capture_logs() as logs:
+        verifier.close()
+        verifier.close()  # once only
+    assert [e["event"] for e in logs] == ["ed25519 table checks were turned off"]
+    assert logs[0]["tables_wrong"] == 1 and verifier.stats()["tables_wrong"] == 1
