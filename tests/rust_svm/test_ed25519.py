@@ -368,3 +368,34 @@ def test_two_threads_share_the_tables_under_replacement() -> None:
     assert stats["keys"] == 16 and stats["tables_wrong"] == 0
     assert stats["table_accepted"] > 3000  # the hot keys' checks come from tables
     assert stats["table_rejected"] >= 1
+
+
+def test_random_signatures_by_keys_with_tables_are_refused() -> None:
+    """Garbage by keys that have tables, R and S random (S canonical half the time, R a
+    point's encoding or not): the tables say no to every one, as libsodium does."""
+    import random
+
+    rng = random.Random(2112)
+    keys = [crypto_sign_seed_keypair(seed)[0] for seed in SEEDS[:2]]
+    warm = [
+        (sign(secret_scalar(seed), key, b"w%d" % i, 700 + i), key, b"w%d" % i)
+        for i in range(2)
+        for seed, key in zip(SEEDS[:2], keys, strict=True)
+    ]
+    garbage = []
+    for i in range(1500):
+        s = rng.randrange(L) if i % 2 else rng.randrange(2**256)
+        r = encode(mul(rng.randrange(1, L), B)) if i % 3 == 0 else rng.randbytes(32)
+        message = rng.randbytes(rng.randrange(1, 300))
+        garbage.append((r + s.to_bytes(32, "little"), keys[i % 2], message))
+    checker = pool()
+    try:
+        run(checker, warm)
+        job = checker.submit(*(list(column) for column in zip(*garbage, strict=True)))
+        verdicts = [bool(v) for v in job.wait()]
+        stats = checker.stats()
+    finally:
+        checker.close()
+    assert not any(verdicts)
+    assert not any(libsodium(*case) for case in garbage[:300])
+    assert stats["table_rejected"] == len(garbage) and stats["tables_wrong"] == 0
