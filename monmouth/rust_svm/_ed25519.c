@@ -479,8 +479,8 @@ int ed_compute(ge *acc, const ed_table *table, const unsigned char sig[64],
     radix16(ek, k);
     /* A key's table is seldom in cache (16 KiB each, thousands of keys), nor all of the base
      * point's: ask for the entries this check reads now, so that the misses overlap instead of
-     * stalling each addition in turn (measured: 27 against 17 µs a check over 1,000 keys
-     * before, 20 with). */
+     * stalling each addition in turn (measured over 1,000 keys, before the radix-256 base
+     * table and the shared inversion: 27 µs a check without, 20 with; 17 over 20 keys). */
     for (int i = 0; i < 64; i++)
         if (ek[i])
             prefetch_entry(&table->p[i / 4][(ek[i] < 0 ? -ek[i] : ek[i]) - 1]);
