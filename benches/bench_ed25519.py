@@ -64,7 +64,7 @@ from solders.pubkey import Pubkey
 from solders.signature import Signature
 
 from monmouth.rust_svm._verify import Pool
-from monmouth.rust_svm.sigverify import TABLE_KEYS, choose, sign_open
+from monmouth.rust_svm.sigverify import choose, make_pool, sign_open
 
 COUNT = 20_000
 #: Keys signing in turn: each key's checks after its first two in a thread come from tables.
@@ -137,25 +137,22 @@ def _all_accepted(verdicts: bytes | list[bool], what: str) -> None:
 
 
 def table_pool(threads: int) -> Pool:
-    """The node's native threads with the checks from per-key tables, as `sigverify` makes
-    them."""
-    chosen = choose()
-    return Pool(
-        chosen.address, threads, 0, sha512=chosen.sha512, reduce=chosen.reduce, keys=TABLE_KEYS
-    )
+    """The node's native threads with the checks from per-key tables, as the node makes them
+    (at niceness 0)."""
+    return make_pool(choose(), threads)
 
 
-def pool_round(address: int, threads: int, data: Data, *, tables: bool = False) -> Round:
-    """One round on the node's native threads (the `crypto_sign_open` at `address`; with
-    `tables`, the chosen one and the table checks), tables built from nothing."""
-    pool, clock = (table_pool(threads) if tables else Pool(address, threads, 0)), Clock()
+def pool_round(make: Callable[[], Pool], data: Data, what: str) -> Round:
+    """One round on a new pool of the node's native threads (tables, if it has them, built
+    from nothing)."""
+    pool, clock = make(), Clock()
     try:
         clock.start()
         verdicts = pool.submit(*data).wait()
         measured = clock.stop(len(data[0]))
     finally:
         pool.close()
-    _all_accepted(verdicts, f"crypto_sign_open at {address:#x}")
+    _all_accepted(verdicts, what)
     return measured
 
 
@@ -504,10 +501,13 @@ def rows(
     """Every row's name and one round of it."""
     for threads in (1, 2):
         for name, address in natives().items():
-            yield f"{name}_{threads}t", functools.partial(pool_round, address, threads, data)
+            make = functools.partial(Pool, address, threads, 0)
+            what = f"crypto_sign_open at {address:#x}"
+            yield f"{name}_{threads}t", functools.partial(pool_round, make, data, what)
+        make = functools.partial(table_pool, threads)
         yield (
             f"node_tables_native_{threads}t",
-            functools.partial(pool_round, 0, threads, data, tables=True),
+            functools.partial(pool_round, make, data, "the table checks"),
         )
     for library in libs:
         count = max(2, int(len(data[0]) * library.share)) // 2 * 2

@@ -100,8 +100,13 @@ def observe_signature_tables(source: Callable[[], Mapping[str, int]]) -> None:
     _tables_source = source
 
 
+def _table_stats() -> Mapping[str, int]:
+    """The verifier's `stats()`, or nothing (no verifier, or it is gone)."""
+    return {} if _tables_source is None else _tables_source()
+
+
 def _tables(options: CallbackOptions) -> list[Observation]:
-    stats = None if _tables_source is None else _tables_source()
+    stats = _table_stats()
     if not stats:
         return []
     return [
@@ -111,7 +116,7 @@ def _tables(options: CallbackOptions) -> list[Observation]:
 
 
 def _tables_built(options: CallbackOptions) -> list[Observation]:
-    stats = None if _tables_source is None else _tables_source()
+    stats = _table_stats()
     return [Observation(stats["tables_built"])] if stats else []
 
 

@@ -25,7 +25,7 @@ int ed_compute(ed_point *out, const ed_table *table, const unsigned char sig[64]
     (void)out, (void)table, (void)sig, (void)k;
     return 0;
 }
-void ed_finish(unsigned char *verdicts, const ed_point *points, const unsigned char *const *rs,
+void ed_finish(unsigned char *verdicts, ed_point *points, const unsigned char *const *rs,
                int n) {
     (void)points, (void)rs;
     memset(verdicts, 0, n > 0 ? (size_t)n : 0);
@@ -330,13 +330,35 @@ static void ge_add(ge *r, const ge *p, const ge_cached *q) {
     ge_finish(r, &e, &f, &g, &h);
 }
 
-static void ge_tobytes(unsigned char s[32], const ge *p) {
-    ed_fe zi, x, y;
-    fe_invert(&zi, &p->Z);
-    fe_mul(&x, &p->X, &zi);
-    fe_mul(&y, &p->Y, &zi);
-    fe_tobytes(s, &y);
-    s[31] ^= (unsigned char)(fe_isneg(&x) << 7);
+/*
+ * Each of the n points scaled to Z = 1 (X, Y the affine x, y; T = xy), with one inversion for
+ * all of them (Montgomery's trick); `prefix` has room for n elements.
+ */
+static void ge_normalize(ge *pts, int n, ed_fe *prefix) {
+    prefix[0] = pts[0].Z;
+    for (int i = 1; i < n; i++)
+        fe_mul(&prefix[i], &prefix[i - 1], &pts[i].Z);
+    ed_fe inv;
+    fe_invert(&inv, &prefix[n - 1]);
+    for (int i = n - 1; i >= 0; i--) {
+        ed_fe zi;
+        if (i > 0) {
+            fe_mul(&zi, &inv, &prefix[i - 1]);
+            fe_mul(&inv, &inv, &pts[i].Z);
+        } else {
+            zi = inv;
+        }
+        fe_mul(&pts[i].X, &pts[i].X, &zi);
+        fe_mul(&pts[i].Y, &pts[i].Y, &zi);
+        fe_small(&pts[i].Z, 1);
+        fe_mul(&pts[i].T, &pts[i].X, &pts[i].Y);
+    }
+}
+
+/* The encoding of a point with Z = 1: y, and the sign of x in the top bit. */
+static void ge_affine_tobytes(unsigned char s[32], const ge *p) {
+    fe_tobytes(s, &p->Y);
+    s[31] ^= (unsigned char)(fe_isneg(&p->X) << 7);
 }
 
 /* The point with this encoding (ref10's decompression); -1 when there is none. */
@@ -399,28 +421,15 @@ static int table_from(ed_niels *out, int rows, int cols, const ge *point) {
             for (int i = 0; i < 16; i++) /* 16^4 */
                 ge_dbl(&p, &p);
     }
-    prefix[0] = pts[0].Z;
-    for (int i = 1; i < n; i++)
-        fe_mul(&prefix[i], &prefix[i - 1], &pts[i].Z);
-    ed_fe inv;
-    fe_invert(&inv, &prefix[n - 1]);
-    for (int i = n - 1; i >= 0; i--) {
-        ed_fe zi, x, y;
-        if (i > 0) {
-            fe_mul(&zi, &inv, &prefix[i - 1]);
-            fe_mul(&inv, &inv, &pts[i].Z);
-        } else {
-            zi = inv;
-        }
-        fe_mul(&x, &pts[i].X, &zi);
-        fe_mul(&y, &pts[i].Y, &zi);
+    ge_normalize(pts, n, prefix);
+    for (int i = 0; i < n; i++) {
+        const ge *q = &pts[i];
         ed_niels *e = &out[i];
-        fe_add(&e->ypx, &y, &x);
-        fe_sub(&e->ymx, &y, &x);
+        fe_add(&e->ypx, &q->Y, &q->X);
+        fe_sub(&e->ymx, &q->Y, &q->X);
         fe_carry(&e->ypx);
         fe_carry(&e->ymx);
-        fe_mul(&e->xy2d, &x, &y);
-        fe_mul(&e->xy2d, &e->xy2d, &D2);
+        fe_mul(&e->xy2d, &q->T, &D2);
     }
     free(pts);
     free(prefix);
@@ -527,28 +536,14 @@ int ed_compute(ge *acc, const ed_table *table, const unsigned char sig[64],
     return 1;
 }
 
-void ed_finish(unsigned char *verdicts, const ge *points, const unsigned char *const *rs, int n) {
+void ed_finish(unsigned char *verdicts, ge *points, const unsigned char *const *rs, int n) {
     if (n <= 0 || n > ED_BATCH)
         return;
-    /* One inversion for the n encodings (Montgomery's trick). */
-    ed_fe prefix[ED_BATCH], inv;
-    prefix[0] = points[0].Z;
-    for (int i = 1; i < n; i++)
-        fe_mul(&prefix[i], &prefix[i - 1], &points[i].Z);
-    fe_invert(&inv, &prefix[n - 1]);
-    for (int i = n - 1; i >= 0; i--) {
-        ed_fe zi, x, y;
-        if (i > 0) {
-            fe_mul(&zi, &inv, &prefix[i - 1]);
-            fe_mul(&inv, &inv, &points[i].Z);
-        } else {
-            zi = inv;
-        }
-        fe_mul(&x, &points[i].X, &zi);
-        fe_mul(&y, &points[i].Y, &zi);
+    ed_fe prefix[ED_BATCH];
+    ge_normalize(points, n, prefix); /* one inversion for the n encodings */
+    for (int i = 0; i < n; i++) {
         unsigned char r[32];
-        fe_tobytes(r, &y);
-        r[31] ^= (unsigned char)(fe_isneg(&x) << 7);
+        ge_affine_tobytes(r, &points[i]);
         if (memcmp(r, rs[i], 32) != 0) {
             verdicts[i] = 0;
             continue;
@@ -614,7 +609,10 @@ int ed_init(void) {
     if (ge_frombytes(&base, b) != 0)
         return -1;
     unsigned char again[32];
-    ge_tobytes(again, &base);
+    ge scaled = base;
+    ed_fe prefix[1];
+    ge_normalize(&scaled, 1, prefix);
+    ge_affine_tobytes(again, &scaled);
     if (memcmp(again, b, 32) != 0)
         return -1;
     if (table_from(&BASE[0][0], ED_ROWS, BASE_COLS, &base) != 0)

@@ -57,12 +57,13 @@ int ed_table_build(ed_table *table, const unsigned char key[32]);
  * `ed_compute` gives R' = [S]B - [k]A from the key's table (0, and no point, when S is not
  * canonical: below the group order L), where k is SHA-512(R || A || M) reduced mod L;
  * `ed_finish` then says, for each of n <= ED_BATCH such points, 1 when it encodes to its
- * signature's R (`rs[i]`, 32 bytes) and is not of small order. Together: libsodium's
+ * signature's R (`rs[i]`, 32 bytes) and is not of small order (it scales the points to
+ * Z = 1 in place, with one inversion for all). Together: libsodium's
  * `crypto_sign_verify_detached` for a key that passed its key checks.
  */
 int ed_compute(ed_point *out, const ed_table *table, const unsigned char sig[64],
                const unsigned char k[32]);
-void ed_finish(unsigned char *verdicts, const ed_point *points, const unsigned char *const *rs,
+void ed_finish(unsigned char *verdicts, ed_point *points, const unsigned char *const *rs,
                int n);
 
 /* Both steps for one signature: 1 when it passes. */

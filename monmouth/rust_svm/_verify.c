@@ -66,10 +66,10 @@ typedef struct {
     sha512_fn sha512;  /* for the table checks */
     reduce_fn reduce;
     struct Cache *cache; /* the keys seen and their tables; NULL: no table checks */
-    /* What the table checks did (atomics): accepted, rejected (then libsodium's check
-     * decided), tables built, tables that failed their own first check. */
-    unsigned long long fast_ok, fast_no, built, broken;
-    int off; /* a table disagreed with libsodium: table checks stop (atomic) */
+    /* What the table checks did (atomics; `Pool.stats`): signatures accepted, rejected (then
+     * libsodium's check decided), tables built, and tables found wrong, which turns the table
+     * checks off. */
+    unsigned long long accepted, rejected, built, wrong;
 } Pool;
 
 struct Job {
@@ -238,8 +238,7 @@ static int challenge(Pool *pool, unsigned char k[32], const unsigned char *sig,
 /* The table checks found wrong (one refused what libsodium accepts): libsodium alone from now
  * on, as without tables. Never seen; the arithmetic would have to be wrong on this machine. */
 static void tables_wrong(Pool *pool) {
-    __atomic_add_fetch(&pool->broken, 1, __ATOMIC_RELAXED);
-    __atomic_store_n(&pool->off, 1, __ATOMIC_RELAXED);
+    __atomic_add_fetch(&pool->wrong, 1, __ATOMIC_RELAXED);
 }
 
 /* A new key's table, built outside the lock; it must accept the signature libsodium just
@@ -317,7 +316,7 @@ static void check_range(Pool *pool, Job *job, Py_ssize_t start, Py_ssize_t end,
     Py_ssize_t at[ED_BATCH];
     unsigned char passed[ED_BATCH];
     int pending = 0;
-    int tables = pool->cache && !__atomic_load_n(&pool->off, __ATOMIC_RELAXED);
+    int tables = pool->cache && !__atomic_load_n(&pool->wrong, __ATOMIC_RELAXED);
     for (Py_ssize_t i = start; i < end; i++) {
         const unsigned char *sig = job->sig[i], *key = job->key[i], *msg = job->msg[i];
         if (__atomic_load_n(&job->cancelled, __ATOMIC_RELAXED) || !sig) {
@@ -337,7 +336,7 @@ static void check_range(Pool *pool, Job *job, Py_ssize_t start, Py_ssize_t end,
                 continue;
             }
             /* S not canonical: libsodium says no too */
-            __atomic_add_fetch(&pool->fast_no, 1, __ATOMIC_RELAXED);
+            __atomic_add_fetch(&pool->rejected, 1, __ATOMIC_RELAXED);
         }
         job->verdicts[i] =
             (unsigned char)sodium_check(pool, scratch, tables, sig, key, msg, job->len[i]);
@@ -348,12 +347,12 @@ static void check_range(Pool *pool, Job *job, Py_ssize_t start, Py_ssize_t end,
     for (int p = 0; p < pending; p++) {
         Py_ssize_t i = at[p];
         if (passed[p]) {
-            __atomic_add_fetch(&pool->fast_ok, 1, __ATOMIC_RELAXED);
+            __atomic_add_fetch(&pool->accepted, 1, __ATOMIC_RELAXED);
             job->verdicts[i] = 1;
             continue;
         }
         /* Say no only where libsodium says no too (an invalid signature, normally). */
-        __atomic_add_fetch(&pool->fast_no, 1, __ATOMIC_RELAXED);
+        __atomic_add_fetch(&pool->rejected, 1, __ATOMIC_RELAXED);
         int ok = sodium_check(pool, scratch, 0, job->sig[i], job->key[i], job->msg[i],
                               job->len[i]);
         if (ok)
@@ -642,10 +641,10 @@ fail:
 
 static PyObject *Pool_stats(Pool *self, PyObject *Py_UNUSED(ignored)) {
     return Py_BuildValue(
-        "{sKsKsKsKsn}", "table_accepted", __atomic_load_n(&self->fast_ok, __ATOMIC_RELAXED),
-        "table_rejected", __atomic_load_n(&self->fast_no, __ATOMIC_RELAXED), "tables_built",
+        "{sKsKsKsKsn}", "table_accepted", __atomic_load_n(&self->accepted, __ATOMIC_RELAXED),
+        "table_rejected", __atomic_load_n(&self->rejected, __ATOMIC_RELAXED), "tables_built",
         __atomic_load_n(&self->built, __ATOMIC_RELAXED), "tables_wrong",
-        __atomic_load_n(&self->broken, __ATOMIC_RELAXED), "keys",
+        __atomic_load_n(&self->wrong, __ATOMIC_RELAXED), "keys",
         self->cache ? WAYS * self->cache->sets : (Py_ssize_t)0);
 }
 

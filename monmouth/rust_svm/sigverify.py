@@ -86,6 +86,10 @@ TABLE_KEYS = 4096
 _SAMPLES = 48
 _ROUNDS = 3
 
+#: What a candidate must export (`Ed25519Choice`): the check, and the table checks' hashing
+#: (both of these since 1.0.17; without them, libsodium's checks only).
+_FUNCTIONS = ("crypto_sign_open", "crypto_hash_sha512", "crypto_core_ed25519_scalar_reduce")
+
 
 class Ed25519Choice(msgspec.Struct, frozen=True):
     """Which `crypto_sign_open` the node uses, and why.
@@ -120,25 +124,20 @@ def _candidates() -> list[Ed25519Choice]:
                 continue
             if system.sodium_init() < 0:
                 continue
-            address = ctypes.cast(system.crypto_sign_open, ctypes.c_void_p).value
         except (OSError, AttributeError, ValueError):
             continue
+        address, sha512, reduce = (
+            ctypes.cast(getattr(system, f), ctypes.c_void_p).value or 0 if hasattr(system, f) else 0
+            for f in _FUNCTIONS
+        )
         if address:
-            # Both since 1.0.17; without them, libsodium's checks only.
-            sha512, reduce = (
-                ctypes.cast(getattr(system, f), ctypes.c_void_p).value or 0
-                if hasattr(system, f)
-                else 0
-                for f in ("crypto_hash_sha512", "crypto_core_ed25519_scalar_reduce")
-            )
             library = f"libsodium {version} ({name})"
             found.append(Ed25519Choice(address, library, {}, sha512, reduce))
             break
-    pynacl = [
-        int(ffi.cast("uintptr_t", ffi.addressof(lib, f)))
-        for f in ("crypto_sign_open", "crypto_hash_sha512", "crypto_core_ed25519_scalar_reduce")
-    ]
-    found.append(Ed25519Choice(pynacl[0], "PyNaCl's libsodium", {}, pynacl[1], pynacl[2]))
+    address, sha512, reduce = (
+        int(ffi.cast("uintptr_t", ffi.addressof(lib, f))) for f in _FUNCTIONS
+    )
+    found.append(Ed25519Choice(address, "PyNaCl's libsodium", {}, sha512, reduce))
     return found
 
 
@@ -177,6 +176,19 @@ def choose() -> Ed25519Choice:
     costs = {c.library: _cost(c.address, signed, public) for c in found}
     best = min(found, key=lambda c: costs[c.library])
     return msgspec.structs.replace(best, costs={k: round(v, 1) for k, v in costs.items()})
+
+
+def make_pool(choice: Ed25519Choice, threads: int, nice: int = 0, keys: int = TABLE_KEYS) -> Pool:
+    """Threads checking with `choice`'s libsodium and, where it has the hash functions, from
+    tables for up to `keys` keys that signed before (`_verify.Pool`)."""
+    return Pool(
+        choice.address,
+        threads,
+        nice,
+        sha512=choice.sha512,
+        reduce=choice.reduce,
+        keys=keys if choice.reduce else 0,
+    )
 
 
 def sign_open() -> tuple[int, str]:
@@ -250,20 +262,12 @@ class SignatureVerifier:
         self.workers = workers or os.cpu_count() or 1
         choice = choose()
         self.library = choice.library
-        keys = TABLE_KEYS if choice.reduce else 0
+        self._pool: Pool | None = make_pool(choice, self.workers, NICE)
         log.info(
             "ed25519 chosen",
             library=choice.library,
             us_per_check=choice.costs or None,
-            table_keys=keys,
-        )
-        self._pool: Pool | None = Pool(
-            choice.address,
-            self.workers,
-            NICE,
-            sha512=choice.sha512,
-            reduce=choice.reduce,
-            keys=keys,
+            table_keys=self._pool.stats()["keys"],
         )
         self._last_stats: dict[str, int] = {}
 

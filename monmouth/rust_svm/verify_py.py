@@ -77,6 +77,10 @@ class _Check:
         return self._fn(self._out, ctypes.byref(self._mlen), sm, len(sm), key) == 0
 
 
+#: The keys of `Pool.stats` (the C pool's and this one's): what the table checks did.
+TABLE_STATS = ("table_accepted", "table_rejected", "tables_built", "tables_wrong", "keys")
+
+
 class Pool:
     """Threads checking signatures with the `crypto_sign_open` at `address`."""
 
@@ -138,10 +142,7 @@ class Pool:
 
     def stats(self) -> dict[str, int]:
         """As the C pool's: no table checks here."""
-        return dict.fromkeys(
-            ("table_accepted", "table_rejected", "tables_built", "tables_wrong", "keys"),
-            0,
-        )
+        return dict.fromkeys(TABLE_STATS, 0)
 
     def close(self) -> None:
         """Finish the queued work and stop the threads. Idempotent."""

@@ -13,7 +13,8 @@ from nacl.exceptions import BadSignatureError
 from test_sigverify import IDENTITY, SPECCHECK, L
 
 from monmouth.rust_svm import _verify, verify_py
-from monmouth.rust_svm.sigverify import choose
+from monmouth.rust_svm.sigverify import choose, make_pool
+from monmouth.rust_svm.verify_py import TABLE_STATS
 
 P = 2**255 - 19
 D = -121665 * pow(121666, P - 2, P) % P
@@ -100,10 +101,7 @@ def libsodium(sig: bytes, key: bytes, message: bytes) -> bool:
 
 
 def pool(keys: int = 64, threads: int = 1) -> _verify.Pool:
-    choice = choose()
-    return _verify.Pool(
-        choice.address, threads, sha512=choice.sha512, reduce=choice.reduce, keys=keys
-    )
+    return make_pool(choose(), threads, keys=keys)
 
 
 def _tables_built_in() -> bool:
@@ -291,9 +289,7 @@ def test_a_pool_without_tables_never_uses_them() -> None:
     finally:
         checker.close()
     assert verdicts == [True] * 5
-    assert stats == dict.fromkeys(
-        ("table_accepted", "table_rejected", "tables_built", "tables_wrong", "keys"), 0
-    )
+    assert stats == dict.fromkeys(TABLE_STATS, 0)
 
 
 @pytest.mark.parametrize("Pool", [_verify.Pool, verify_py.Pool], ids=["c", "python"])
