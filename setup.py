@@ -64,6 +64,14 @@ setup(
             extra_compile_args=FLAGS,
             optional=True,
         ),
+        # A block's write log for the stream's `writes`, one call per transaction on the main
+        # thread (`core.writes.WriteLogPy` is the reference).
+        Extension(
+            "monmouth.core._writes",
+            sources=["monmouth/core/_writes.c"],
+            extra_compile_args=FLAGS,
+            optional=True,
+        ),
         # Each L1 transaction's fields, on the main thread for every block the node follows.
         Extension(
             "monmouth.core._l1",

@@ -38,11 +38,14 @@ class Writes(msgspec.Struct, frozen=True, gc=False):
         encodes them, a closed account as 0 lamports owned by the system program, index of the
         writing transaction in the block's `TransactionInfo`s or -1 for a deposit).
     :ivar before: (pubkey, encoded value before the block, None: it did not exist) of each
-        account in `writes`.
+        account in `writes`, in the order of their first write.
+
+    Either field may be those lists already encoded as MessagePack (`msgspec.Raw`: the C write
+    log, `core.writes`, makes no tuple), which the segment embeds as they are.
     """
 
-    writes: list[tuple[bytes, bytes, int]]
-    before: list[tuple[bytes, bytes | None]]
+    writes: list[tuple[bytes, bytes, int]] | msgspec.Raw
+    before: list[tuple[bytes, bytes | None]] | msgspec.Raw
 
 
 class Topic(Protocol):

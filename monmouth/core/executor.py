@@ -16,7 +16,7 @@ from collections import deque
 from collections.abc import Callable, Container, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Literal
 
 import msgspec
 from solders.account import Account
@@ -44,6 +44,7 @@ from monmouth.core.records import encode as encode_record
 from monmouth.core.spl import TOKEN_PROGRAMS, is_token_account
 from monmouth.core.state import BlockWrite, DetailWrite, Store
 from monmouth.core.telemetry import SIGNATURES
+from monmouth.core.writes import make_write_log
 from monmouth.rust_svm.accounts import encode_account_fields
 from monmouth.rust_svm.errors import snake
 from monmouth.rust_svm.runtime import (
@@ -472,15 +473,10 @@ class BlockExecutor:
         updates: list[AccountUpdate] | None = [] if self.want_updates else None
         capture = updates is not None
         infos: list[TransactionInfo] | None = [] if self.want_transactions or want_writes else None
-        # The stream's `writes` without `AccountUpdate`s: each write is a slot (key, index of
-        # the transaction in `infos` or -1 for a deposit, encoded value) in execution order.
-        # A slot's value is read only when its key is touched again in the block (just
-        # before), or at the block's end, where the last pass reads every touched account
-        # anyway; `_lazy_writes` then drops the slots whose value is the one before them, as
-        # the eager capture below does. `unread` maps a key to its slot whose value is unread.
-        lazy = want_writes and updates is None
-        slots: list[_Slot] = []
-        unread: dict[bytes, _Slot] = {}
+        # The stream's `writes` without `AccountUpdate`s: the block's write log (`core.writes`)
+        # reads a write's value only when its key is touched again in the block (just before),
+        # or at the block's end, where the last pass reads every touched account anyway.
+        log = make_write_log(get) if want_writes and updates is None else None
 
         # Earlier statuses of every signature in the block, in one read transaction.
         signatures = [i.signed.signatures[0] for i in items if isinstance(i, _Tx) and i.signed]
@@ -494,8 +490,6 @@ class BlockExecutor:
                 if recipient not in touched:
                     touched[recipient] = None
                     before[recipient] = value
-                elif recipient in unread:
-                    unread.pop(recipient)[2] = account_fields(value)
                 credited = _credit(value, item.lamports)
                 if credited is None:
                     msg.reason = Reason.MALFORMED_DEPOSIT.value  # the credit overflows a u64
@@ -504,8 +498,8 @@ class BlockExecutor:
                 if updates is not None:
                     current[recipient] = credited
                     updates.append(_update(recipient, credited, None, len(updates)))
-                elif lazy:  # always a write, as `update_accounts` gets it
-                    slots.append([recipient, -1, account_fields(credited)])
+                elif log is not None:  # always a write, as `update_accounts` gets it
+                    log.deposit(recipient, value, credited)
                 deposits += 1
                 continue
 
@@ -557,8 +551,8 @@ class BlockExecutor:
                         touched[key] = None
                         if capture or resident.get(key, ABSENT_SIZE) == ABSENT_SIZE:
                             before[key] = get(key)
-                    elif key in unread:  # the value an earlier transaction wrote
-                        unread.pop(key)[2] = account_fields(get(key))
+                if log is not None:  # the values earlier transactions wrote, before this one
+                    log.touch(writable)
                 if keep_details:
                     loaded = None if item.writable is not None else loaded_split(tx, runtime)
                     keys = item.keys if loaded is None else (*item.keys, *loaded[0], *loaded[1])
@@ -591,12 +585,8 @@ class BlockExecutor:
                         if value != current.get(key, before[key]):
                             current[key] = value
                             updates.append(_update(key, value, signature, len(updates)))
-                elif lazy and status != "rejected":
-                    index = 0 if infos is None else len(infos)  # its info comes next
-                    for key in writable:
-                        if key not in unread:  # (a key named twice is one write)
-                            slot = unread[key] = [key, index, None]
-                            slots.append(slot)
+                elif log is not None and status != "rejected":
+                    log.written(writable, 0 if infos is None else len(infos))  # its info next
                 if status != "rejected":
                     fee, compute_units, logs = result.fee, result.compute_units, result.logs
                     error = result.error_json
@@ -683,8 +673,8 @@ class BlockExecutor:
             )  # as `encode_account`: `get` gives no 0-lamport account
         stored = self._stored_accounts(changed_keys)
         writes: Writes | None = None
-        if lazy:
-            writes = _lazy_writes(slots, unread, before, changed_keys, changed, stored)
+        if log is not None:
+            writes = log.finish(before, changed_keys, changed, stored)
         elif want_writes and updates is not None:
             writes = _eager_writes(updates, {k: before[k] for k in current}, infos or [])
         lthash = state.copy()
@@ -836,53 +826,6 @@ def _update(
         signature,
         version,
     )
-
-
-#: A closed account as a write reports it (`_update`): 0 lamports, owned by the system program.
-_CLOSED = encode_account_fields(0, _SYSTEM_PROGRAM, False, 0, b"")
-_MISSING = object()
-#: One write of a block, for the stream: [key, index of the transaction in the block's
-#: `TransactionInfo`s or -1 for a deposit, encoded value (None: closed) once read].
-_Slot = list[Any]
-
-
-def _lazy_writes(
-    slots: list[_Slot],
-    unread: dict[bytes, _Slot],
-    before: dict[bytes, Account | None],
-    changed_keys: list[bytes],
-    changed: list[bytes | None],
-    stored: list[bytes | None],
-) -> Writes:
-    """The block's `writes` from its slots (`_run`): each slot still unread takes its key's
-    value at the block's end; a transaction's slot whose value is the one before it (the
-    previous slot's of the key, else the value before the block) is dropped, as the eager
-    capture drops it (a failed transaction's untouched accounts, an account written back).
-
-    :param before: the runtime's values before the block of the keys the state does not hold
-        (and of deposit recipients); the others' are `stored`, read for `changed_keys`.
-    :param changed_keys: the touched keys whose value at the end is not `before`'s, with that
-        value (`changed`) and the value before the block (`stored`).
-    """
-    if unread:
-        end = dict(zip(changed_keys, changed, strict=True))
-        for key, slot in unread.items():
-            slot[2] = end[key] if key in end else account_fields(before[key])
-    # The value before the block of every touched key.
-    start: dict[bytes, bytes | None] = dict(zip(changed_keys, stored, strict=True))
-    for key, account in before.items():
-        start[key] = account_fields(account)
-    last: dict[bytes, bytes | None] = {}  # the value of each key's last slot so far
-    out: list[tuple[bytes, bytes, int]] = []
-    for key, tx, value in slots:
-        previous = last.get(key, _MISSING)
-        last[key] = value
-        if previous is _MISSING:
-            previous = start[key]
-        if value == previous and tx >= 0:
-            continue
-        out.append((key, _CLOSED if value is None else value, tx))
-    return Writes(out, [(key, start[key]) for key in dict.fromkeys([w[0] for w in out])])
 
 
 def _eager_writes(

@@ -118,8 +118,9 @@ def block_segment(
         detail_key(block.number, t.l1_tx_index, t.position) for t in txs if t.status != "rejected"
     }
     pairs = [(d.key, d.raw) for d in details if d.key in sent]
-    logged: list[tuple[bytes, bytes, int]] | None = None
-    before: list[tuple[bytes, bytes | None]] = []
+    # A `msgspec.Raw` (the C write log's) encodes as its bytes: the lists it stands for.
+    logged: Any = None
+    before: Any = []
     if writes is not None:  # encoded by the executor, stored as they are
         logged, before = writes.writes, writes.before
     data = _BlockData(

@@ -47,6 +47,22 @@ from monmouth.stream.schema import WritesBody, decode_body
 from monmouth.stream.segments import Expander
 
 SOL = 10**9
+
+
+@pytest.fixture(autouse=True, scope="module", params=["c", "python"])
+def write_log(request: pytest.FixtureRequest) -> Iterator[str]:
+    """Every test twice: with the C write log (`_writes.c`) and with its Python reference."""
+    from monmouth.core import writes
+
+    if request.param == "c" and writes.IMPLEMENTATION != "c":
+        pytest.skip("the _writes extension is not built")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(writes, "IMPLEMENTATION", request.param)
+        made = writes.make_write_log(lambda key: None)
+        assert isinstance(made, writes.WriteLogPy) == (request.param == "python")
+        yield request.param
+
+
 #: A builtin the runtime has of its own (not state until a block changes it).
 TOKEN = Pubkey.from_string("TokenkegQfeZyiNwAJbNbGKPFXCWuBvf9Ss623VQ5DA")
 #: Funded users, and one never funded (its transactions are rejected: fee payer).

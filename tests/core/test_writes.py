@@ -1,0 +1,239 @@
+"""The C write log (`_writes.c`) against its Python reference (`writes.WriteLogPy`): the same
+`writes` message bytes in the segment for any sequence of transactions and deposits over a
+runtime's accounts (keys named twice, rejected transactions, closed accounts, 0-lamport values,
+accounts absent before the block), and the same errors.
+
+`tests/core/test_executor_writes.py` holds both, through two real nodes, to the eager capture.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import msgspec
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from solders.account import Account
+from solders.pubkey import Pubkey
+
+from monmouth.core.eventlog import Writes
+from monmouth.core.records import BlockRecord
+from monmouth.core.writes import CLOSED, Reader, WriteLog, WriteLogPy, make_write_log
+from monmouth.rust_svm.runtime import account_fields, encode_account
+from monmouth.stream.schema import encode
+from monmouth.stream.segments import block_segment, decode_block_data
+
+_writes = pytest.importorskip("monmouth.core._writes", reason="the _writes extension is not built")
+
+_KEYS = [bytes([i]) * 32 for i in range(6)]
+_OWNERS = [Pubkey(bytes(32)), Pubkey(b"\x07" * 32), Pubkey(bytes(range(32)))]
+_ACCOUNT = st.builds(
+    Account,
+    lamports=st.sampled_from([0, 1, 5, 2**64 - 1]) | st.integers(0, 2**64 - 1),
+    data=st.sampled_from([b"", b"\x01", bytes(300), bytes(70_000)]) | st.binary(max_size=40),
+    owner=st.sampled_from(_OWNERS),
+    executable=st.booleans(),
+    rent_epoch=st.sampled_from([0, 2**64 - 1]) | st.integers(0, 2**64 - 1),
+)
+_VALUE = st.none() | _ACCOUNT
+#: Transaction indices across MessagePack's integer widths.
+_INDEX = st.sampled_from([0, 1, 127, 128, 255, 256, 65535, 65536, 2**32 - 1, 2**32, 2**40])
+_OP = st.one_of(
+    # A transaction: its writable keys (maybe one twice), whether it ran, what it wrote.
+    st.tuples(
+        st.just("tx"),
+        st.lists(st.sampled_from(_KEYS), min_size=1, max_size=4),
+        _INDEX,
+        st.booleans(),
+        st.lists(st.tuples(st.sampled_from(_KEYS), _VALUE | st.just("same")), max_size=4),
+    ),
+    st.tuples(st.just("deposit"), st.sampled_from(_KEYS), _ACCOUNT),
+)
+
+
+def _read_as_runtime(accounts: dict[bytes, Account | None]) -> Reader:
+    """`SvmRuntime.get_object` over `accounts`: None for absent and 0-lamport accounts."""
+
+    def read(key: bytes) -> Account | None:
+        account = accounts.get(key)
+        return None if account is None or account.lamports == 0 else account
+
+    return read
+
+
+@dataclass
+class Block:
+    """One block's calls, made on both logs, and the end-of-block arguments as `_run` makes
+    them."""
+
+    logs: list[WriteLog]
+    accounts: dict[bytes, Account | None]
+    start: dict[bytes, Account | None] = field(default_factory=dict)
+    touched: dict[bytes, None] = field(default_factory=dict)
+
+    def touch(self, keys: list[bytes]) -> None:
+        for key in keys:
+            if key not in self.touched:
+                self.touched[key] = None
+                self.start[key] = self.accounts.get(key)
+        for log in self.logs:
+            log.touch(keys)
+
+    def run(self, ops: list[tuple[object, ...]]) -> None:
+        for op in ops:
+            if op[0] == "deposit":
+                _, key, after = op
+                assert isinstance(key, bytes) and isinstance(after, Account)
+                before = self.accounts.get(key)
+                if key not in self.touched:
+                    self.touched[key] = None
+                    self.start[key] = before
+                self.accounts[key] = after
+                for log in self.logs:
+                    log.deposit(key, before, after)
+                continue
+            _, keys, index, executed, effects = op
+            assert isinstance(keys, list) and isinstance(effects, list)
+            assert isinstance(index, int)
+            self.touch(keys)
+            for key, value in effects:
+                if value != "same" and key in keys:
+                    self.accounts[key] = value
+            if executed:
+                for log in self.logs:
+                    log.written(keys, index)
+
+    def finish_args(
+        self, in_state: set[bytes]
+    ) -> tuple[dict[bytes, Account | None], list[bytes], list[bytes | None], list[bytes | None]]:
+        """As `_run`'s last pass: `before` holds the touched keys the state does not hold."""
+        before = {k: self.start[k] for k in self.touched if k not in in_state}
+        changed_keys: list[bytes] = []
+        changed: list[bytes | None] = []
+        for key in self.touched:
+            now = self.accounts.get(key)
+            now = None if now is None or now.lamports == 0 else now
+            if key in before and now == before[key]:
+                continue
+            changed_keys.append(key)
+            changed.append(account_fields(now))
+        stored = [encode_account(self.start[k]) for k in changed_keys]
+        return before, changed_keys, changed, stored
+
+
+def _bytes_of(writes: Writes) -> tuple[bytes, bytes]:
+    def one(part: object) -> bytes:
+        return bytes(part) if isinstance(part, msgspec.Raw) else encode(part)
+
+    return one(writes.writes), one(writes.before)
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    initial=st.dictionaries(st.sampled_from(_KEYS), _VALUE),
+    ops=st.lists(_OP, max_size=20),
+    in_state=st.sets(st.sampled_from(_KEYS)),
+)
+def test_c_log_is_the_reference(
+    initial: dict[bytes, Account | None], ops: list[tuple[object, ...]], in_state: set[bytes]
+) -> None:
+    accounts = dict(initial)
+    read = _read_as_runtime(accounts)
+    reference, c_log = WriteLogPy(read), _writes_log(read)
+    block = Block([reference, c_log], accounts)
+    block.run(ops)
+    args = block.finish_args(in_state)
+    want = reference.finish(*args)
+    got = c_log.finish(*args)
+    assert isinstance(got.writes, msgspec.Raw) and isinstance(want.writes, list)
+    assert _bytes_of(got) == _bytes_of(want)
+    # The lists it stands for, as the segment's reader decodes them.
+    assert msgspec.msgpack.decode(bytes(got.writes), type=list[tuple[bytes, bytes, int]]) == (
+        want.writes
+    )
+    # Again: `encode` leaves the log as it was.
+    assert _bytes_of(c_log.finish(*args)) == _bytes_of(want)
+
+
+def _writes_log(read: Reader) -> WriteLog:
+    log = make_write_log(read)
+    assert _writes.WriteLog in type(log).__mro__  # the C one
+    return log
+
+
+def test_the_segment_is_the_same() -> None:
+    """A block segment with the C log's raw writes is the one with the reference's lists."""
+    accounts: dict[bytes, Account | None] = {}
+    read = _read_as_runtime(accounts)
+    logs: list[WriteLog] = [WriteLogPy(read), _writes_log(read)]
+    block = Block(logs, accounts)
+    owner = _OWNERS[1]
+    ops: list[tuple[object, ...]] = [("deposit", k, Account(10, b"", owner)) for k in _KEYS]
+    for i in range(40):  # more than 16 writes and keys: MessagePack's longer array headers
+        key = _KEYS[i % 6]
+        ops.append(("tx", [key, _KEYS[(i + 1) % 6]], i, True, [(key, Account(i + 1, b"d", owner))]))
+    ops.append(("tx", [_KEYS[0]], 40, True, [(_KEYS[0], None)]))  # closed
+    block.run(ops)
+    args = block.finish_args(set())
+    record = BlockRecord(7, bytes(32), bytes(32), 1, bytes(32), 1, 0, 0, 0, 0)
+    segments = [block_segment(record, 6, [], [], (), log.finish(*args)) for log in logs]
+    assert segments[0] == segments[1]
+    data = decode_block_data(segments[1].data)
+    assert data.writes is not None and len(data.writes) == 47
+    assert data.writes[-1] == (_KEYS[0], CLOSED, 40)
+    assert len(data.written_before) == 6
+
+
+def test_many_writes() -> None:
+    """Past 65,535 writes and keys (MessagePack's 32-bit array header), the values read at the
+    end, and a value of 70,000 bytes (32-bit bin)."""
+    keys = [i.to_bytes(32, "big") for i in range(70_000)]
+    big = Account(3, bytes(70_000), _OWNERS[2])
+    accounts: dict[bytes, Account | None] = {keys[0]: big}
+    read = _read_as_runtime(accounts)
+    logs: list[WriteLog] = [WriteLogPy(read), _writes_log(read)]
+    for log in logs:
+        log.written(keys, 3)
+    changed = [encode_account(Account(5 + i, b"", _OWNERS[0])) for i in range(len(keys))]
+    stored: list[bytes | None] = [None] * len(keys)
+    stored[0] = encode_account(big)
+    want, got = (log.finish({}, keys, changed, stored) for log in logs)
+    assert _bytes_of(got) == _bytes_of(want)
+    assert isinstance(got.writes, msgspec.Raw) and isinstance(got.before, msgspec.Raw)
+    assert bytes(got.writes)[:1] == b"\xdd" and bytes(got.before)[:1] == b"\xdd"
+
+
+def test_account_fields_is_the_runtimes() -> None:
+    for lamports, data, owner, executable, rent_epoch in [
+        (1, b"", _OWNERS[0], False, 0),
+        (2**64 - 1, bytes(300), _OWNERS[1], True, 2**64 - 1),
+        (0, b"x", _OWNERS[2], False, 5),
+    ]:
+        account = Account(lamports, data, owner, executable, rent_epoch)
+        for _ in range(2):  # the owner's bytes computed, then cached
+            assert _writes.account_fields(account) == account_fields(account)
+    assert _writes.account_fields(None) is None
+    with pytest.raises(AttributeError):
+        _writes.account_fields(b"not an account")
+
+
+@pytest.mark.parametrize("implementation", ["c", "python"])
+def test_errors_are_the_references(implementation: str) -> None:
+    """A key with slots but no value before the block is a KeyError, as in the reference; keys
+    must be bytes; the end-of-block lists must match."""
+    key = _KEYS[0]
+    read = _read_as_runtime({})
+    log: WriteLog = WriteLogPy(read) if implementation == "python" else _writes_log(read)
+    log.written([key], 0)
+    with pytest.raises(KeyError):
+        log.finish({}, [], [], [])
+    with pytest.raises(ValueError):
+        log.finish({}, [key], [None], [])
+    if implementation == "c":
+        with pytest.raises(TypeError):
+            log.written(["not bytes"], 1)  # type: ignore[list-item]
+        with pytest.raises(TypeError):
+            log.finish({}, [key], ["no"], [None])  # type: ignore[list-item]
+    writes = log.finish({key: None}, [key], [None], [None])  # written, and still absent
+    assert _bytes_of(writes) == (encode([]), encode([]))
