@@ -11,8 +11,11 @@
  * writes the segment's two MessagePack arrays (`_BlockData.writes`, `written_before`) straight
  * from the slots, byte for byte what msgspec makes of the reference's lists.
  *
- * - WriteLog(read, closed): `read(key)` gives the runtime's account now (Account or None);
- *   `closed` is the encoding a closed account's write reports;
+ * - WriteLog(read, closed[, get_account, pubkeys]): `read(key)` gives the runtime's account now
+ *   (`SvmRuntime.get_object`); `closed` is the encoding a closed account's write reports;
+ *   `get_account` and `pubkeys`, the runtime's LiteSVM reader and its Pubkeys by key, read
+ *   without `get_object`'s Python frame where the key's Pubkey is known (a 0-lamport account
+ *   read so is None, as `get_object` gives it);
  * - touch(keys), written(keys, index), deposit(key, before, after): as `WriteLogPy`;
  * - encode(before, changed_keys, changed, stored) -> (writes, written_before): the MessagePack
  *   of `WriteLogPy.finish`'s two lists.
@@ -51,13 +54,17 @@ static int u64_attr(PyObject *account, PyObject *name, uint64_t *out) {
     return 0;
 }
 
-/* `runtime.account_fields(account)`: the store's encoding of a solders Account; None for None. */
-static PyObject *encode_account(PyObject *account) {
+/* `runtime.account_fields(account)`: the store's encoding of a solders Account; None for None,
+ * and for a 0-lamport account if `zero_is_none` (`SvmRuntime.get_object`'s view). */
+static PyObject *encode_account(PyObject *account, int zero_is_none) {
     if (account == Py_None)
         return Py_NewRef(Py_None);
     uint64_t lamports, rent_epoch;
-    if (u64_attr(account, s_lamports, &lamports) < 0 ||
-        u64_attr(account, s_rent_epoch, &rent_epoch) < 0)
+    if (u64_attr(account, s_lamports, &lamports) < 0)
+        return NULL;
+    if (lamports == 0 && zero_is_none)
+        return Py_NewRef(Py_None);
+    if (u64_attr(account, s_rent_epoch, &rent_epoch) < 0)
         return NULL;
     PyObject *flag = PyObject_GetAttr(account, s_executable);
     if (!flag)
@@ -228,8 +235,10 @@ typedef struct {
 
 typedef struct {
     PyObject_HEAD
-    PyObject *read;   /* key -> Account | None */
-    PyObject *closed; /* bytes */
+    PyObject *read;        /* key -> Account | None */
+    PyObject *closed;      /* bytes */
+    PyObject *get_account; /* the runtime's own: Pubkey -> Account | None, or NULL */
+    PyObject *pubkeys;     /* the runtime's Pubkeys of keys (dict), or NULL */
     Entry *entries;
     Py_ssize_t n_entries, cap_entries;
     Py_ssize_t *table; /* open addressing: entry index + 1, 0 free */
@@ -324,18 +333,25 @@ static Py_ssize_t add_slot(WriteLog *self, Py_ssize_t entry, long long tx, PyObj
 }
 
 static PyObject *WriteLog_new(PyTypeObject *type, PyObject *args, PyObject *kwds) {
-    PyObject *read, *closed;
+    PyObject *read, *closed, *get_account = NULL, *pubkeys = NULL;
     if (kwds && PyDict_GET_SIZE(kwds)) {
         PyErr_SetString(PyExc_TypeError, "WriteLog() takes no keyword arguments");
         return NULL;
     }
-    if (!PyArg_ParseTuple(args, "OO!:WriteLog", &read, &PyBytes_Type, &closed))
+    if (!PyArg_ParseTuple(args, "OO!|OO!:WriteLog", &read, &PyBytes_Type, &closed, &get_account,
+                          &PyDict_Type, &pubkeys))
         return NULL;
+    if (!get_account != !pubkeys) {
+        PyErr_SetString(PyExc_TypeError, "WriteLog(): get_account and pubkeys go together");
+        return NULL;
+    }
     WriteLog *self = (WriteLog *)type->tp_alloc(type, 0);
     if (!self)
         return NULL;
     self->read = Py_NewRef(read);
     self->closed = Py_NewRef(closed);
+    self->get_account = Py_XNewRef(get_account);
+    self->pubkeys = Py_XNewRef(pubkeys);
     return (PyObject *)self;
 }
 
@@ -358,11 +374,15 @@ static void release(WriteLog *self) {
 
 static int WriteLog_traverse(WriteLog *self, visitproc visit, void *arg) {
     Py_VISIT(self->read);
+    Py_VISIT(self->get_account);
+    Py_VISIT(self->pubkeys);
     return 0;
 }
 
 static int WriteLog_clear(WriteLog *self) {
     Py_CLEAR(self->read);
+    Py_CLEAR(self->get_account);
+    Py_CLEAR(self->pubkeys);
     return 0;
 }
 
@@ -397,11 +417,16 @@ static PyObject *WriteLog_touch(WriteLog *self, PyObject *keys) {
             goto fail;
         if (i < 0 || self->entries[i].unread < 0)
             continue;
-        /* The value an earlier transaction wrote. */
-        PyObject *account = PyObject_CallOneArg(self->read, items[k]);
+        /* The value an earlier transaction wrote: from the runtime's own reader where its
+         * Pubkey is known (`get_object` without its Python frame), else through `read`. */
+        PyObject *pubkey = self->pubkeys ? PyDict_GetItemWithError(self->pubkeys, items[k]) : NULL;
+        if (!pubkey && PyErr_Occurred())
+            goto fail;
+        PyObject *account = pubkey ? PyObject_CallOneArg(self->get_account, pubkey)
+                                   : PyObject_CallOneArg(self->read, items[k]);
         if (!account)
             goto fail;
-        PyObject *value = encode_account(account);
+        PyObject *value = encode_account(account, 1);
         Py_DECREF(account);
         if (!value)
             goto fail;
@@ -453,11 +478,11 @@ static PyObject *WriteLog_deposit(WriteLog *self, PyObject *const *args, Py_ssiz
     Py_ssize_t i = find(self, args[0], 1);
     if (i < 0)
         return NULL;
-    PyObject *after = encode_account(args[2]);
+    PyObject *after = encode_account(args[2], 0);
     if (!after)
         return NULL;
     if (self->entries[i].unread >= 0) {
-        PyObject *before = encode_account(args[1]);
+        PyObject *before = encode_account(args[1], 0);
         if (!before) {
             Py_DECREF(after);
             return NULL;
@@ -529,7 +554,7 @@ static PyObject *WriteLog_encode(WriteLog *self, PyObject *const *args, Py_ssize
             goto done;
         if (i < 0)
             continue;
-        PyObject *start = encode_account(account);
+        PyObject *start = encode_account(account, 0);
         if (!start)
             goto done;
         Py_XSETREF(self->entries[i].start, start);
@@ -656,7 +681,7 @@ static PyTypeObject WriteLogType = {
 };
 
 static PyObject *encode_account_py(PyObject *Py_UNUSED(module), PyObject *account) {
-    return encode_account(account);
+    return encode_account(account, 0);
 }
 
 static PyMethodDef methods[] = {

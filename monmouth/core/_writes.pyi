@@ -3,6 +3,7 @@
 from collections.abc import Callable, Sequence
 
 from solders.account import Account
+from solders.pubkey import Pubkey
 
 def account_fields(account: Account | None, /) -> bytes | None:
     """`monmouth.rust_svm.runtime.account_fields`, in C."""
@@ -10,7 +11,17 @@ def account_fields(account: Account | None, /) -> bytes | None:
 class WriteLog:
     """`monmouth.core.writes.WriteLogPy` in C, its writes encoded as the segment stores them."""
 
-    def __init__(self, read: Callable[[bytes], Account | None], closed: bytes, /) -> None: ...
+    def __init__(
+        self,
+        read: Callable[[bytes], Account | None],
+        closed: bytes,
+        get_account: Callable[[Pubkey], Account | None] | None = None,
+        pubkeys: dict[bytes, Pubkey] | None = None,
+        /,
+    ) -> None:
+        """`read(key)`: the account now (`SvmRuntime.get_object`); `closed`: a closed account's
+        write; `get_account`, `pubkeys`: the runtime's own reader and Pubkeys, used instead of
+        `read` where the key's Pubkey is known (a 0-lamport account then counts as absent)."""
     def touch(self, keys: Sequence[bytes], /) -> None:
         """A transaction is about to run with these writable keys: an unread slot of one of
         them takes its value now."""

@@ -476,7 +476,7 @@ class BlockExecutor:
         # The stream's `writes` without `AccountUpdate`s: the block's write log (`core.writes`)
         # reads a write's value only when its key is touched again in the block (just before),
         # or at the block's end, where the last pass reads every touched account anyway.
-        log = make_write_log(get) if want_writes and updates is None else None
+        log = make_write_log(runtime) if want_writes and updates is None else None
 
         # Earlier statuses of every signature in the block, in one read transaction.
         signatures = [i.signed.signatures[0] for i in items if isinstance(i, _Tx) and i.signed]

@@ -18,7 +18,7 @@ built. `tests/core/test_writes.py` holds the two equal on generated sequences, a
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import msgspec
 from solders.account import Account
@@ -27,12 +27,15 @@ from monmouth.core.eventlog import Writes
 from monmouth.rust_svm.accounts import encode_account_fields
 from monmouth.rust_svm.runtime import account_fields
 
+if TYPE_CHECKING:
+    from monmouth.rust_svm.runtime import SvmRuntime
+
 try:
     from monmouth.core import _writes
 except ImportError:  # installed without a C compiler
     _writes = None  # type: ignore[assignment]
 
-__all__ = ["IMPLEMENTATION", "WriteLog", "WriteLogPy", "make_write_log"]
+__all__ = ["CLOSED", "IMPLEMENTATION", "Reader", "WriteLog", "WriteLogPy", "make_write_log"]
 
 #: Which implementation keeps a block's write log: "c" (`_writes.c`) or "python".
 IMPLEMENTATION = "python" if _writes is None else "c"
@@ -140,8 +143,11 @@ class WriteLogPy:
 
 if _writes is not None:
 
-    class _WriteLogC(_writes.WriteLog):
-        """`WriteLogPy` in C; `finish` gives the writes already encoded (`msgspec.Raw`)."""
+    class WriteLogC(_writes.WriteLog):
+        """`WriteLogPy` in C; `finish` gives the writes already encoded (`msgspec.Raw`).
+
+        Made as `WriteLogC(read, CLOSED)`, or with the runtime's own LiteSVM reader and its
+        Pubkeys by key after them (`make_write_log`)."""
 
         __slots__ = ()
 
@@ -157,11 +163,13 @@ if _writes is not None:
             return Writes(msgspec.Raw(writes), msgspec.Raw(written_before))
 
 
-def make_write_log(read: Reader) -> WriteLog:
-    """A block's write log, in C where `_writes` is built (`IMPLEMENTATION`; the tests set it to
-    run the reference)."""
+def make_write_log(runtime: SvmRuntime) -> WriteLog:
+    """A block's write log over `runtime`'s accounts, in C where `_writes` is built
+    (`IMPLEMENTATION`; the tests set it to run the reference)."""
     if IMPLEMENTATION == "c":
         if _writes is None:
             raise RuntimeError("the _writes extension is not built")
-        return _WriteLogC(read, CLOSED)
-    return WriteLogPy(read)
+        # `get_object`'s own parts, so that a re-read costs no Python frame (a fifth of it):
+        # the LiteSVM method it calls and the Pubkeys it keeps by key.
+        return WriteLogC(runtime.get_object, CLOSED, runtime._get_account, runtime._pubkeys)
+    return WriteLogPy(runtime.get_object)

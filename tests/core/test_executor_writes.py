@@ -42,7 +42,7 @@ from monmouth.core.plugins import load_plugins
 from monmouth.hooks import hookimpl
 from monmouth.roles.analyzer import account_updates
 from monmouth.rust_svm.accounts import AccountRecord, encode_account_fields
-from monmouth.rust_svm.runtime import account_fields, encode_account
+from monmouth.rust_svm.runtime import SvmRuntime, account_fields, encode_account
 from monmouth.stream.schema import WritesBody, decode_body
 from monmouth.stream.segments import Expander
 
@@ -58,7 +58,7 @@ def write_log(request: pytest.FixtureRequest) -> Iterator[str]:
         pytest.skip("the _writes extension is not built")
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(writes, "IMPLEMENTATION", request.param)
-        made = writes.make_write_log(lambda key: None)
+        made = writes.make_write_log(SvmRuntime())
         assert isinstance(made, writes.WriteLogPy) == (request.param == "python")
         yield request.param
 

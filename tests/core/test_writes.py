@@ -17,9 +17,10 @@ from hypothesis import strategies as st
 from solders.account import Account
 from solders.pubkey import Pubkey
 
+from monmouth.core import writes
 from monmouth.core.eventlog import Writes
 from monmouth.core.records import BlockRecord
-from monmouth.core.writes import CLOSED, Reader, WriteLog, WriteLogPy, make_write_log
+from monmouth.core.writes import CLOSED, Reader, WriteLog, WriteLogPy
 from monmouth.rust_svm.runtime import account_fields, encode_account
 from monmouth.stream.schema import encode
 from monmouth.stream.segments import block_segment, decode_block_data
@@ -134,13 +135,20 @@ def _bytes_of(writes: Writes) -> tuple[bytes, bytes]:
     initial=st.dictionaries(st.sampled_from(_KEYS), _VALUE),
     ops=st.lists(_OP, max_size=20),
     in_state=st.sets(st.sampled_from(_KEYS)),
+    known=st.none() | st.sets(st.sampled_from(_KEYS)),
 )
 def test_c_log_is_the_reference(
-    initial: dict[bytes, Account | None], ops: list[tuple[object, ...]], in_state: set[bytes]
+    initial: dict[bytes, Account | None],
+    ops: list[tuple[object, ...]],
+    in_state: set[bytes],
+    known: set[bytes] | None,
 ) -> None:
+    """`known`: the keys whose Pubkey the runtime keeps (read without `read`), or None when
+    the log is given only `read`."""
     accounts = dict(initial)
     read = _read_as_runtime(accounts)
-    reference, c_log = WriteLogPy(read), _writes_log(read)
+    reference = WriteLogPy(read)
+    c_log = _writes_log(read) if known is None else _writes_log(read, accounts, known)
     block = Block([reference, c_log], accounts)
     block.run(ops)
     args = block.finish_args(in_state)
@@ -156,10 +164,18 @@ def test_c_log_is_the_reference(
     assert _bytes_of(c_log.finish(*args)) == _bytes_of(want)
 
 
-def _writes_log(read: Reader) -> WriteLog:
-    log = make_write_log(read)
-    assert _writes.WriteLog in type(log).__mro__  # the C one
-    return log
+def _writes_log(
+    read: Reader,
+    accounts: dict[bytes, Account | None] | None = None,
+    known: frozenset[bytes] | set[bytes] = frozenset(),
+) -> WriteLog:
+    """The C log; with `accounts`, also a runtime's own reader (`get_account`, `pubkeys`) that
+    keeps the Pubkeys of the `known` keys and gives their accounts as they are (0-lamport
+    ones too: the log takes them as absent, as `get_object` does)."""
+    if accounts is None:
+        return writes.WriteLogC(read, CLOSED)
+    pubkeys = {key: Pubkey(key) for key in known}
+    return writes.WriteLogC(read, CLOSED, lambda pubkey: accounts.get(bytes(pubkey)), pubkeys)
 
 
 def test_the_segment_is_the_same() -> None:
@@ -231,6 +247,8 @@ def test_errors_are_the_references(implementation: str) -> None:
     with pytest.raises(ValueError):
         log.finish({}, [key], [None], [])
     if implementation == "c":
+        with pytest.raises(TypeError, match="go together"):
+            writes.WriteLogC(read, CLOSED, lambda pubkey: None)
         with pytest.raises(TypeError):
             log.written(["not bytes"], 1)  # type: ignore[list-item]
         with pytest.raises(TypeError):
