@@ -253,5 +253,5 @@ def test_errors_are_the_references(implementation: str) -> None:
             log.written(["not bytes"], 1)  # type: ignore[list-item]
         with pytest.raises(TypeError):
             log.finish({}, [key], ["no"], [None])  # type: ignore[list-item]
-    writes = log.finish({key: None}, [key], [None], [None])  # written, and still absent
-    assert _bytes_of(writes) == (encode([]), encode([]))
+    empty = log.finish({key: None}, [key], [None], [None])  # written, and still absent
+    assert _bytes_of(empty) == (encode([]), encode([]))
