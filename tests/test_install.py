@@ -55,7 +55,7 @@ def reference(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
 
 
 def test_implementations_are_what_the_modules_use() -> None:
-    from monmouth.core import l1, lthash
+    from monmouth.core import l1, lthash, writes
     from monmouth.plugins.rag import documents, embed
     from monmouth.rust_svm import sigverify, wire
 
@@ -64,6 +64,7 @@ def test_implementations_are_what_the_modules_use() -> None:
         "verify": sigverify.IMPLEMENTATION,
         "lthash": lthash.IMPLEMENTATION,
         "l1": l1.IMPLEMENTATION,
+        "writes": writes.IMPLEMENTATION,
         "hashing": embed.IMPLEMENTATION,
         "summary": documents.IMPLEMENTATION,
     }
@@ -87,7 +88,10 @@ def test_version_names_the_runtime_libsodium_python_and_implementations() -> Non
     assert lines[1] == f"solders {version('solders')} (LiteSVM)"
     assert "libsodium" in lines[2]
     assert lines[3].startswith(f"Python {platform.python_version()} ")
-    assert lines[4] == "implementations: wire c, verify c, lthash c, l1 c, hashing c, summary c"
+    assert (
+        lines[4]
+        == "implementations: wire c, verify c, lthash c, l1 c, writes c, hashing c, summary c"
+    )
 
 
 def test_version_is_the_distributions() -> None:
@@ -200,7 +204,10 @@ def test_the_wheel_in_a_fresh_venv(
         command([str(bin_ / "python"), "-c", absent])
     version = command([cli, "--version"]).stdout.splitlines()
     assert version[0] == f"monmouth {monmouth.__version__}"
-    assert version[-1] == "implementations: wire c, verify c, lthash c, l1 c, hashing c, summary c"
+    assert (
+        version[-1]
+        == "implementations: wire c, verify c, lthash c, l1 c, writes c, hashing c, summary c"
+    )
     # Run from elsewhere, so that nothing of the source tree is imported.
     proc = command([cli, "run", "--blocks", "20", "--data-dir", str(work / "data")], cwd=work)
     assert _starting(proc)["implementations"] == dict.fromkeys(HOT_PATHS, "c")
@@ -238,8 +245,8 @@ def test_installed_without_a_compiler_the_python_references_run(
     cli = str(bin_ / "monmouth")
     version = command([cli, "--version"]).stdout.splitlines()
     python = (
-        "implementations: wire python, verify python, lthash python, l1 python, hashing python, "
-        "summary python"
+        "implementations: wire python, verify python, lthash python, l1 python, writes python, "
+        "hashing python, summary python"
     )
     assert version[-1] == python
     run = [cli, "run", "--blocks", "20", "--data-dir", str(work / "data")]

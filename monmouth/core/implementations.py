@@ -24,10 +24,10 @@ EXTENSIONS: Final = {
     "verify": "monmouth.rust_svm._verify",
     # Accounts' lattice hashes and their mixing (`core.lthash.digest_py`, `LtHash.mix_py`).
     "lthash": "monmouth.core._lthash",
-    # A block's write log for the stream's `writes` (`core.writes.WriteLogPy`).
-    "writes": "monmouth.core._writes",
     # An L1 block's transactions (`core.l1._transactions_py`, `L1Block.from_rpc`).
     "l1": "monmouth.core._l1",
+    # A block's write log for the stream's `writes` (`core.writes.WriteLogPy`).
+    "writes": "monmouth.core._writes",
     # The rag plugin's feature hashing (`HashingEmbedder._embed_words_numpy`).
     "hashing": "monmouth.plugins.rag._hashing",
     # The rag plugin's documents (`documents.summarize_changes_py`).
