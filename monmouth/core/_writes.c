@@ -647,10 +647,6 @@ done:
     return result;
 }
 
-static PyObject *WriteLog_len(WriteLog *self, PyObject *Py_UNUSED(ignored)) {
-    return PyLong_FromSsize_t(self->n_slots);
-}
-
 static PyMethodDef WriteLog_methods[] = {
     {"touch", (PyCFunction)WriteLog_touch, METH_O,
      "touch(keys)\n--\n\nA transaction is about to run with these writable keys: an unread slot "
@@ -663,7 +659,6 @@ static PyMethodDef WriteLog_methods[] = {
     {"encode", (PyCFunction)(void (*)(void))WriteLog_encode, METH_FASTCALL,
      "encode(before, changed_keys, changed, stored)\n--\n\n(writes, written_before): the "
      "MessagePack of WriteLogPy.finish's two lists."},
-    {"slots", (PyCFunction)WriteLog_len, METH_NOARGS, "slots()\n--\n\nHow many slots it holds."},
     {NULL, NULL, 0, NULL},
 };
 

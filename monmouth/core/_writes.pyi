@@ -42,6 +42,3 @@ class WriteLog:
         /,
     ) -> tuple[bytes, bytes]:
         """(writes, written_before): the MessagePack of `WriteLogPy.finish`'s two lists."""
-
-    def slots(self) -> int:
-        """How many slots it holds."""

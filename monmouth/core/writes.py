@@ -11,7 +11,7 @@ key's previous slot's, else the value before the block) is dropped, as the eager
 
 `WriteLogPy` is the reference; `WriteLog` is the C one (`_writes.c`: the slots in C arrays, the
 accounts encoded in C, and the writes encoded straight to the segment's MessagePack) where it is
-built. `tests/core/test_writes.py` holds the two equal on generated sequences, and
+built. `tests/core/test_write_log.py` holds the two equal on generated sequences, and
 `tests/core/test_executor_writes.py` both to the eager capture through two real nodes.
 """
 
