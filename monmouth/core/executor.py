@@ -834,7 +834,7 @@ def _eager_writes(
     infos: list[TransactionInfo],
 ) -> Writes:
     """The block's `writes` from the `AccountUpdate`s plugins get, and each updated account's
-    value before the block (the reference for `_lazy_writes`)."""
+    value before the block (the reference for the write log, `core.writes`)."""
     index = {t.signature: i for i, t in enumerate(infos) if t.signature is not None}
     # Every field as written, lamports 0 included: the analyzer rebuilds the same update.
     logged = [
