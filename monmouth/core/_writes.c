@@ -13,10 +13,12 @@
  *
  * Measured on the node's main thread (1,000 transfers a block among 1,000 users, AMD EPYC, the
  * stream published with nobody subscribed): the writes cost 22,600 instructions a transfer
- * with the slots kept in Python (before this file) and 8,600 with this log (callgrind, marginal over 6,000 transfers), and
- * main-thread CPU time 15 % above not publishing before, 4 % now (medians of 24 alternated
- * rounds of 30,000 transfers on a shared machine; single rounds scatter by +-10 %). Most of what is left is the re-reads themselves (1.14 a
- * transfer, about 4,000 instructions each: LiteSVM's `get_account` and solders' getters).
+ * with the slots kept in Python (before this file) and 8,600 with this log (callgrind,
+ * marginal over 6,000 transfers; at 50 a block 19,200 and 7,700), and main-thread CPU time
+ * 15 % above not publishing before, 4 % now (medians of 24 alternated rounds of 30,000
+ * transfers on a shared machine; single rounds scatter by +-10 %). Most of what is left is
+ * the re-reads themselves (1.14 a transfer, about 4,000 instructions each: LiteSVM's
+ * `get_account` and solders' getters).
  *
  * - WriteLog(read, closed[, get_account, pubkeys]): `read(key)` gives the runtime's account now
  *   (`SvmRuntime.get_object`); `closed` is the encoding a closed account's write reports;
