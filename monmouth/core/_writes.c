@@ -163,7 +163,9 @@ static unsigned char *put_bin(unsigned char *p, PyObject *bytes) {
 }
 
 /* bytes, or nil for None */
-static Py_ssize_t value_size(PyObject *v) { return v == Py_None ? 1 : bin_size(PyBytes_GET_SIZE(v)); }
+static Py_ssize_t value_size(PyObject *v) {
+    return v == Py_None ? 1 : bin_size(PyBytes_GET_SIZE(v));
+}
 
 static unsigned char *put_value(unsigned char *p, PyObject *v) {
     if (v == Py_None) {
