@@ -433,8 +433,11 @@ static PyObject *WriteLog_touch(WriteLog *self, PyObject *keys) {
         PyObject *pubkey = self->pubkeys ? PyDict_GetItemWithError(self->pubkeys, items[k]) : NULL;
         if (!pubkey && PyErr_Occurred())
             goto fail;
+        /* Held across the call: the dict's reference is borrowed. */
+        Py_XINCREF(pubkey);
         PyObject *account = pubkey ? PyObject_CallOneArg(self->get_account, pubkey)
                                    : PyObject_CallOneArg(self->read, items[k]);
+        Py_XDECREF(pubkey);
         if (!account)
             goto fail;
         PyObject *value = encode_account(account, 1);

@@ -171,5 +171,5 @@ def make_write_log(runtime: SvmRuntime) -> WriteLog:
             raise RuntimeError("the _writes extension is not built")
         # `get_object`'s own parts, so that a re-read costs no Python frame (a fifth of it):
         # the LiteSVM method it calls and the Pubkeys it keeps by key.
-        return WriteLogC(runtime.get_object, CLOSED, runtime._get_account, runtime._pubkeys)
+        return WriteLogC(runtime.get_object, CLOSED, *runtime.native_reader())
     return WriteLogPy(runtime.get_object)

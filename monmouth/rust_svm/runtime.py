@@ -13,7 +13,7 @@ runs with its own blockhash check, transaction history and signature verificatio
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import msgspec
@@ -226,6 +226,13 @@ class SvmRuntime:
         these is cheaper than encoding them: the executor encodes only what changed."""
         account = self._get_account(self._pubkeys.get(pubkey) or self._pubkey(pubkey))
         return None if account is None or account.lamports == 0 else account
+
+    def native_reader(self) -> tuple[Callable[[Pubkey], Account | None], dict[bytes, Pubkey]]:
+        """What `get_object` reads through, for native code that reads accounts without its
+        Python frame (`core.writes`): LiteSVM's own reader, which gives a 0-lamport account as
+        it is (`get_object` gives None), and the Pubkeys kept by key (a dict cleared in place
+        when full, never replaced; a key missing from it is read through `get_object`)."""
+        return self._get_account, self._pubkeys
 
     def balances(self, pubkeys: tuple[bytes, ...]) -> list[int]:
         """The lamports of each account (0 where none), without copying any account data."""

@@ -112,12 +112,19 @@ def block_segment(
     :param writes: the block's writes and the written accounts' values before it, encoded,
         sent as one `writes` message (None: not built for this block).
     """
-    # Only details whose transaction is sent can be placed after it (all of them, when the
-    # node logs: it then reports every transaction).
-    sent = {
-        detail_key(block.number, t.l1_tx_index, t.position) for t in txs if t.status != "rejected"
-    }
-    pairs = [(d.key, d.raw) for d in details if d.key in sent]
+    # Only details whose transaction is sent can be placed after it. When the node logs it
+    # reports every transaction, and each detail is of an executed one: as many details as
+    # executed transactions means all of them are sent, without a key made per transaction.
+    executed = sum(1 for t in txs if t.status != "rejected")
+    if executed == len(details):
+        pairs = [(d.key, d.raw) for d in details]
+    else:
+        sent = {
+            detail_key(block.number, t.l1_tx_index, t.position)
+            for t in txs
+            if t.status != "rejected"
+        }
+        pairs = [(d.key, d.raw) for d in details if d.key in sent]
     # A `msgspec.Raw` (the C write log's) encodes as its bytes: the lists it stands for.
     logged: Any = None
     before: Any = []
