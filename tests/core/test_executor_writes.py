@@ -5,8 +5,9 @@ state hashes.
 
 Two real nodes (LiteSVM, LMDB, the stream log) run the same L1 blocks: the reference has a
 plugin implementing `update_accounts` (so its executor builds `AccountUpdate`s after every
-transaction and the `writes` from them, `_eager_writes`); the other has none (`_lazy_writes`).
-Every message of every stored segment is compared, byte for byte.
+transaction and the `writes` from them, `_eager_writes`); the other has none (the write log,
+`core.writes`, in C and in its Python reference). Every message of every stored segment is
+compared, byte for byte.
 """
 
 from __future__ import annotations
