@@ -164,22 +164,16 @@ def detail_key(block_number: int, l1_tx_index: int, position: int) -> bytes:
     return block_number.to_bytes(8, "big") + struct.pack(">II", l1_tx_index, position)
 
 
-#: The largest detail key: `address_key` subtracts from it so that newer sorts first.
-_MAX_DETAIL = (1 << 128) - 1
-
-
-#: `bytes.translate` table of each byte's complement: for a 16-byte detail key,
-#: `_MAX_DETAIL - key` is its bytes complemented, one C call where the subtraction takes two
+#: `bytes.translate` table of each byte's complement: a 16-byte detail key complemented is
+#: (2^128 - 1) - key, so that newer sorts first, in one C call where the subtraction takes two
 #: conversions to and from int (the store makes an index key per address of every transaction).
 DETAIL_COMPLEMENT = bytes(range(255, -1, -1))
 
 
 def address_key(address: bytes, detail: bytes) -> bytes:
     """Key of the signatures-by-address index: the address, then the transaction's
-    `detail_key` inverted, so that a cursor from the address reads newest first."""
-    if len(detail) == 16:
-        return address + detail.translate(DETAIL_COMPLEMENT)
-    return address + (_MAX_DETAIL - int.from_bytes(detail, "big")).to_bytes(16, "big")
+    `detail_key` (16 bytes) inverted, so that a cursor from the address reads newest first."""
+    return address + detail.translate(DETAIL_COMPLEMENT)
 
 
 def detail_of_address_key(key: bytes) -> bytes:

@@ -16,7 +16,6 @@ from hypothesis import strategies as st
 
 from monmouth.core.lthash import LtHash
 from monmouth.core.records import (
-    _MAX_DETAIL,
     BlockRecord,
     TxDetail,
     address_key,
@@ -26,6 +25,8 @@ from monmouth.core.records import (
 )
 from monmouth.core.state import BlockWrite, DetailWrite, Store, _put_after
 
+#: The largest detail key: an index key holds it less the transaction's detail key.
+_MAX_DETAIL = (1 << 128) - 1
 #: Few addresses, so that transactions share them and one names the same address twice.
 _ADDRESSES = [bytes([i]) * 32 for i in (0, 7, 200, 255)]
 
