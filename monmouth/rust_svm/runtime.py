@@ -22,12 +22,16 @@ from solders.clock import Clock
 from solders.litesvm import LiteSVM
 from solders.message import MessageV0
 from solders.pubkey import Pubkey
-from solders.transaction import VersionedTransaction
+from solders.transaction import Transaction, VersionedTransaction
 from solders.transaction_metadata import SimulatedTransactionInfo, TransactionMetadata
 
 from monmouth.rust_svm.accounts import ACCOUNT_HEADER, AccountRecord
 from monmouth.rust_svm.errors import error_json, error_name
 
+#: A transaction as the runtime takes it: a legacy message as `Transaction` (which LiteSVM reads
+#: without first failing to read it as one; `executor._decode_tx`), or any as
+#: `VersionedTransaction`.
+WireTransaction = Transaction | VersionedTransaction
 _SYSTEM_PROGRAM = bytes(32)
 #: Address lookup table accounts: a 56-byte header, then 32-byte addresses.
 _ALT_HEADER = 56
@@ -274,7 +278,7 @@ class SvmRuntime:
 
     # ------------------------------------------------------------------ execution
 
-    def execute(self, tx: VersionedTransaction, *, details: bool = False) -> Execution:
+    def execute(self, tx: WireTransaction, *, details: bool = False) -> Execution:
         """Run and commit `tx`; with `details`, also its inner instructions and return data."""
         result = self._send(tx)
         if isinstance(result, TransactionMetadata):
@@ -302,7 +306,7 @@ class SvmRuntime:
             _return_data(meta) if returned else None,
         )
 
-    def simulate(self, tx: VersionedTransaction) -> Simulation:
+    def simulate(self, tx: WireTransaction) -> Simulation:
         """Run `tx` against the accounts loaded now without keeping any of its writes."""
         result = self._svm.simulate_transaction(tx)
         if isinstance(result, SimulatedTransactionInfo):
@@ -334,7 +338,7 @@ def _return_data(meta: TransactionMetadata) -> tuple[bytes, bytes] | None:
     return (bytes(returned.program_id), data) if data else None
 
 
-def lookup_tables(tx: VersionedTransaction) -> list[bytes]:
+def lookup_tables(tx: WireTransaction) -> list[bytes]:
     """The address lookup tables a v0 transaction names."""
     msg = tx.message
     if not isinstance(msg, MessageV0):
@@ -342,7 +346,7 @@ def lookup_tables(tx: VersionedTransaction) -> list[bytes]:
     return [bytes(lookup.account_key) for lookup in msg.address_table_lookups]
 
 
-def writable_keys(tx: VersionedTransaction, keys: list[bytes], runtime: SvmRuntime) -> list[bytes]:
+def writable_keys(tx: WireTransaction, keys: list[bytes], runtime: SvmRuntime) -> list[bytes]:
     """Accounts the transaction may write: writable by the header, not invoked as a program,
     plus the writable addresses it loads from lookup tables."""
     msg = tx.message
@@ -364,7 +368,7 @@ def writable_keys(tx: VersionedTransaction, keys: list[bytes], runtime: SvmRunti
     return out
 
 
-def loaded_split(tx: VersionedTransaction, runtime: SvmRuntime) -> tuple[list[bytes], list[bytes]]:
+def loaded_split(tx: WireTransaction, runtime: SvmRuntime) -> tuple[list[bytes], list[bytes]]:
     """The (writable, readonly) addresses a v0 transaction loads, in Solana's order (all
     tables' writable ones, then all readonly ones): the rest of its account keys."""
     msg = tx.message
@@ -379,7 +383,7 @@ def loaded_split(tx: VersionedTransaction, runtime: SvmRuntime) -> tuple[list[by
     return writable, readonly
 
 
-def loaded_addresses(tx: VersionedTransaction, runtime: SvmRuntime) -> list[bytes]:
+def loaded_addresses(tx: WireTransaction, runtime: SvmRuntime) -> list[bytes]:
     """Every address a v0 transaction loads through lookup tables (for prefetching)."""
     msg = tx.message
     if not isinstance(msg, MessageV0):
