@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import os
 import queue
 import select
 import signal
@@ -277,7 +278,11 @@ def main() -> None:
     # its input), so that a group being written is finished and answered.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    sys.exit(serve(sys.stdin.buffer, sys.stdout.buffer))
+    # Frames go to the node on the original stdout; anything else printed (a library's log
+    # line) goes to stderr, where it cannot break a frame.
+    frames = os.fdopen(os.dup(sys.stdout.fileno()), "wb")
+    os.dup2(sys.stderr.fileno(), sys.stdout.fileno())
+    sys.exit(serve(sys.stdin.buffer, frames))
 
 
 if __name__ == "__main__":
