@@ -712,6 +712,11 @@ class Node:
         if self._closed:
             return
         self._closed = True
+        if self._flight is not None:
+            # Not reported (an exception passed `_land`): let go of the stream's order, which
+            # a plugin publishing while it stops would wait for.
+            self._flight.order.close()
+            self._flight = None
         try:
             self.plugins.stopping(self)
         finally:
