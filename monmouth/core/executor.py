@@ -369,16 +369,24 @@ class BlockExecutor:
         if sealed:
             found = {k: sealed[k] for k in missing if k in sealed}
             missing = [k for k in missing if k not in found]
-        found.update(zip(missing, self.store.accounts(missing), strict=True))
+        # Under the store's lock, as the background reads: a reader that finds the map grown by
+        # the writer process remaps it, which must not happen under another's read.
+        with self.store_lock:
+            found.update(zip(missing, self.store.accounts(missing), strict=True))
         return [pending[k] if k in pending else found[k] for k in keys]
 
     def _stored_txs(self, signatures: list[bytes]) -> dict[bytes, TxRecord | None]:
         pending, sealed = self._pending_txs, self._sealed_txs
         # None seen in the groups not committed yet: the usual case.
         if pending.keys().isdisjoint(signatures) and sealed.keys().isdisjoint(signatures):
-            return dict(zip(signatures, self.store.txs(signatures), strict=True))
-        missing = [s for s in signatures if s not in pending and s not in sealed]
-        out: dict[bytes, TxRecord | None] = dict(zip(missing, self.store.txs(missing), strict=True))
+            missing = signatures
+        else:
+            missing = [s for s in signatures if s not in pending and s not in sealed]
+        with self.store_lock:  # see `_stored_accounts`
+            stored = self.store.txs(missing)
+        out: dict[bytes, TxRecord | None] = dict(zip(missing, stored, strict=True))
+        if missing is signatures:
+            return out
         for s in signatures:
             if s in pending:
                 out[s] = pending[s]

@@ -278,8 +278,8 @@ class Node:
         self._group_txs = 0
         #: The group being committed while the next one executes (`_flush`).
         self._flight: _Flight | None = None
-        #: The store's writer process (`[store] writer = "process"`), started at the first
-        #: commit.
+        #: The store's writer process (`[store] writer = "process"`), started when `run`
+        #: starts (or at the first commit).
         self._writer: StoreWriter | None = None
         self._failed = False  # a commit failed: nothing more is committed
         self._group_started = 0.0  # time.monotonic() when the group's first block executed
