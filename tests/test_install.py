@@ -58,6 +58,7 @@ def test_implementations_are_what_the_modules_use() -> None:
     from monmouth.core import l1, lthash, writes
     from monmouth.plugins.rag import documents, embed
     from monmouth.rust_svm import sigverify, wire
+    from monmouth.stream import segments
 
     used = {
         "wire": wire.IMPLEMENTATION,
@@ -65,6 +66,7 @@ def test_implementations_are_what_the_modules_use() -> None:
         "lthash": lthash.IMPLEMENTATION,
         "l1": l1.IMPLEMENTATION,
         "writes": writes.IMPLEMENTATION,
+        "segments": segments.IMPLEMENTATION,
         "hashing": embed.IMPLEMENTATION,
         "summary": documents.IMPLEMENTATION,
     }
