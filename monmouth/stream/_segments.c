@@ -386,11 +386,17 @@ static Slot *slot_of(Table *t, const unsigned char *key) {
 /* ------------------------------------------------------------------ the message */
 
 static PyObject *writes_message(PyObject *Py_UNUSED(module), PyObject *args) {
-    unsigned long long number;
+    PyObject *number_obj, *signatures;
     Py_buffer wb, bb;
-    PyObject *signatures;
-    if (!PyArg_ParseTuple(args, "Ky*y*O:writes_message", &number, &wb, &bb, &signatures))
+    if (!PyArg_ParseTuple(args, "Oy*y*O:writes_message", &number_obj, &wb, &bb, &signatures))
         return NULL;
+    /* Checked, unlike "K": a negative number raises rather than wraps. */
+    unsigned long long number = PyLong_AsUnsignedLongLong(number_obj);
+    if (number == (unsigned long long)-1 && PyErr_Occurred()) {
+        PyBuffer_Release(&wb);
+        PyBuffer_Release(&bb);
+        return NULL;
+    }
     PyObject *result = NULL, *sigs = NULL;
     Out o = {NULL, 0, 0};
     Table t = {NULL, 0};

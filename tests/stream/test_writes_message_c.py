@@ -199,6 +199,8 @@ def test_malformed_arrays_raise() -> None:
     ):
         with pytest.raises(ValueError, match="malformed"):
             _segments.writes_message(1, bad, before, ["s"])
+    with pytest.raises(OverflowError):
+        _segments.writes_message(-1, writes, before, ["s"])
     with pytest.raises(IndexError):
         _segments.writes_message(1, writes, before, [])
     with pytest.raises(TypeError):
