@@ -92,7 +92,8 @@ static struct {
     char name[44];
 } names[NAMES];
 
-/* The base58 name of `key`, kept (its length in `*len`). */
+/* The base58 name of `key`, kept (its length in `*len`). The pointer is good until the next
+ * call: that one may evict the entry. */
 static const char *name_of(const unsigned char *key, int *len) {
     size_t at = (size_t)(key_hash(key) >> 52) & (NAMES - 1);
     if (!names[at].len || memcmp(names[at].key, key, KEY) != 0) {
@@ -476,8 +477,10 @@ static PyObject *writes_message(PyObject *Py_UNUSED(module), PyObject *args) {
             }
         }
         Slot *s = slot_of(&t, key);
+        /* A copy: the owners' names, looked up meanwhile, may take the cache's entry. */
+        char name[44];
         int name_len;
-        const char *name = name_of(key, &name_len);
+        memcpy(name, name_of(key, &name_len), sizeof name);
         if (reserve(&o, 2 * FIELDS_MAX + WRITE_MAX + (size_t)sig_len + vlen + s->len) < 0)
             goto done;
         put_byte(&o, 0x89);
