@@ -200,6 +200,10 @@ class StoreSettings(_Section):
     retention_blocks: int = Field(256, ge=1)
     #: fsync every commit (a crash then loses nothing reported finished).
     sync: bool = True
+    #: Where group commits are written: "process", in a child process (`core.storewriter`)
+    #: while the node executes the next group (a fifth to a third of its main thread's work
+    #: taken off it); "inline", in the node's main thread.
+    writer: Literal["process", "inline"] = "process"
     #: Keep each executed transaction's wire bytes, balances before and after, token
     #: balances, inner instructions and return data (getTransaction, getBlock).
     transaction_details: bool = True

@@ -31,6 +31,12 @@ class StartError(UserError):
     never answered): nothing was written, and running again once the cause is gone works."""
 
 
+class WriterError(UserError):
+    """The store's writer process (`core.storewriter`) failed or died: what it did not confirm
+    was not reported finished, the store is as its last commit left it, and running again
+    continues from there."""
+
+
 class PluginHalted(Exception):
     """A plugin failed under the `halt` policy, or routing failed: the node must stop (exit
     code 3). Not a UserError: the input was fine, a plugin was not."""

@@ -10,7 +10,6 @@ node commits what `execute` returns in one write transaction.
 from __future__ import annotations
 
 import itertools
-import threading
 import time
 from collections import deque
 from collections.abc import Callable, Container, Iterator
@@ -233,9 +232,14 @@ class BlockExecutor:
         #: instructions) for getTransaction and getBlock (`[store] transaction_details`).
         self.keep_details = True
         # Writes of blocks executed but not committed yet (a group commit): later blocks of the
-        # group read these, not the store, as the values before them.
+        # group read these, not the store, as the values before them ...
         self._pending_accounts: dict[bytes, bytes | None] = {}
         self._pending_txs: dict[bytes, TxRecord] = {}
+        # ... and those of the group on its way to the store (`seal`, while the store's writer
+        # process commits it and the next group executes), read after the pending ones.
+        self._sealed_accounts: dict[bytes, bytes | None] = {}
+        self._sealed_txs: dict[bytes, TxRecord] = {}
+        self._sealed = 0  # blocks executed when the sealed group was sealed
         # Background reads (`prepare`): blocks are numbered as they execute; each key written
         # keeps the number of the last block that wrote it, for as long as a read may need it.
         self._executed = 0
@@ -245,8 +249,9 @@ class BlockExecutor:
         self._write_log: deque[tuple[int, list[bytes]]] = deque()
         self._reader: ThreadPoolExecutor | None = None
         #: Held by a background read for its read transaction: the node holds it while it
-        #: writes, since growing a full map must not happen under a reader of this process.
-        self.store_lock = threading.Lock()
+        #: writes, since growing a full map must not happen under a reader of this process
+        #: (the store's lock: adopting a map the writer process grew takes it too).
+        self.store_lock = store.lock
         #: Values taken from background reads (the rest of the misses were read inline).
         self.background_values = 0
 
@@ -269,11 +274,21 @@ class BlockExecutor:
                 del cache[key]
         return mix_writes(state, cache, keys, olds, news)
 
+    def seal(self) -> None:
+        """The blocks executed so far are on their way to the store (a group commit): their
+        writes stay readable here until `settle`, while later blocks execute. At most one
+        group is sealed at a time."""
+        if self._sealed_accounts or self._sealed_txs or self._sealed != self._committed:
+            raise RuntimeError("a group is already sealed: settle it first")
+        self._sealed_accounts, self._pending_accounts = self._pending_accounts, {}
+        self._sealed_txs, self._pending_txs = self._pending_txs, {}
+        self._sealed = self._executed
+
     def settle(self) -> None:
-        """The executed blocks are committed: read the store again from now on."""
-        self._pending_accounts.clear()
-        self._pending_txs.clear()
-        self._committed = self._executed
+        """The sealed blocks are committed: read the store for what they wrote from now on."""
+        self._sealed_accounts = {}
+        self._sealed_txs = {}
+        self._committed = self._sealed
         # Stamps older than any read still usable are never asked for again.
         oldest = self._committed - PREFETCH_HORIZON
         log, last_write = self._write_log, self._last_write
@@ -349,18 +364,34 @@ class BlockExecutor:
         if all(map(pending.__contains__, keys)):  # written earlier in the group: no read
             return list(map(pending.__getitem__, keys))
         missing = [k for k in keys if k not in pending]
-        found = dict(zip(missing, self.store.accounts(missing), strict=True))
+        sealed = self._sealed_accounts
+        found: dict[bytes, bytes | None] = {}
+        if sealed:
+            found = {k: sealed[k] for k in missing if k in sealed}
+            missing = [k for k in missing if k not in found]
+        # Under the store's lock, as the background reads: a reader that finds the map grown by
+        # the writer process remaps it, which must not happen under another's read.
+        with self.store_lock:
+            found.update(zip(missing, self.store.accounts(missing), strict=True))
         return [pending[k] if k in pending else found[k] for k in keys]
 
     def _stored_txs(self, signatures: list[bytes]) -> dict[bytes, TxRecord | None]:
-        pending = self._pending_txs
-        if pending.keys().isdisjoint(signatures):  # none seen in the group: the usual case
-            return dict(zip(signatures, self.store.txs(signatures), strict=True))
-        missing = [s for s in signatures if s not in pending]
-        out: dict[bytes, TxRecord | None] = dict(zip(missing, self.store.txs(missing), strict=True))
+        pending, sealed = self._pending_txs, self._sealed_txs
+        # None seen in the groups not committed yet: the usual case.
+        if pending.keys().isdisjoint(signatures) and sealed.keys().isdisjoint(signatures):
+            missing = signatures
+        else:
+            missing = [s for s in signatures if s not in pending and s not in sealed]
+        with self.store_lock:  # see `_stored_accounts`
+            stored = self.store.txs(missing)
+        out: dict[bytes, TxRecord | None] = dict(zip(missing, stored, strict=True))
+        if missing is signatures:
+            return out
         for s in signatures:
             if s in pending:
                 out[s] = pending[s]
+            elif s in sealed:
+                out[s] = sealed[s]
         return out
 
     def prepare(self, block: L1Block) -> Prepared:

@@ -10,6 +10,7 @@ The node knows its event log only as `core.eventlog.EventLog` and its plugins on
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import gc
 import time
@@ -45,7 +46,8 @@ from monmouth.core.plugins import PluginHost, load_plugins
 from monmouth.core.records import BlockRecord, Segment
 from monmouth.core.relay import InboxRelay
 from monmouth.core.sources.base import Source
-from monmouth.core.state import Store
+from monmouth.core.state import Store, commit_of
+from monmouth.core.storewriter import StoreWriter
 from monmouth.core.telemetry import (
     COMMIT_SECONDS,
     COMMITTED_SECONDS,
@@ -112,6 +114,19 @@ class _Executed:
     #: The block's trace span, ended once the block is committed and reported.
     span: Span
     started_ns: int
+
+
+@dataclass(slots=True)
+class _Flight:
+    """A group on its way to the store: sent to the writer process (`firsts` None until it
+    confirms) or already written inline. Reported by `Node._land`."""
+
+    group: list[_Executed]
+    started_ns: int
+    #: The stream's order lock (`EventLog.ordered`), held from the write until the group's
+    #: segments are submitted, so that no other segment is submitted between.
+    order: contextlib.ExitStack
+    firsts: list[int] | None = None
 
 
 #: A group commit ends at this many blocks (catch-up; at the head, a notification carries one
@@ -261,6 +276,12 @@ class Node:
         self.l1_head: int | None = None
         self._group: list[_Executed] = []
         self._group_txs = 0
+        #: The group being committed while the next one executes (`_flush`).
+        self._flight: _Flight | None = None
+        #: The store's writer process (`[store] writer = "process"`), started when `run`
+        #: starts (or at the first commit).
+        self._writer: StoreWriter | None = None
+        self._failed = False  # a commit failed: nothing more is committed
         self._group_started = 0.0  # time.monotonic() when the group's first block executed
         self.events.set_head(head)
         self.plugins.register_extensions(self.events.register, self._add_method)
@@ -341,7 +362,8 @@ class Node:
 
     def _done(self) -> bool:
         limit = self._limit
-        executed = self.stats.blocks + len(self._group)
+        flight = self._flight
+        executed = self.stats.blocks + len(self._group) + (len(flight.group) if flight else 0)
         return self._stop or (limit is not None and executed >= limit)
 
     def commit(self, block: L1Block, prepared: Prepared | None = None) -> BlockRecord:
@@ -410,18 +432,63 @@ class Node:
         self._group_txs += len(executed.write.txs)
         self.stats.executed += len(executed.write.txs)
 
-    def _flush(self) -> list[BlockRecord]:
+    def _flush(self, *, wait: bool = True) -> list[BlockRecord]:
         """Commit the executed blocks in one LMDB transaction, then report them: finished
-        height, stream, hooks (in block order)."""
+        height, stream, hooks (in block order); returns the records of the blocks reported.
+
+        With the store's writer process (`[store] writer = "process"`), `wait` False only sends
+        the group: it is reported by the next `_flush`, and the next group executes while the
+        child writes this one. Either way a group is reported only once it is committed, and the
+        group before it first.
+        """
+        records = self._land()
         group, self._group, self._group_txs = self._group, [], 0
-        if not group:
+        if not group or self._failed:
+            # After a failed commit the runtime is ahead of the store: nothing more is
+            # committed (the node stops; run again to continue from the store's head).
+            return records
+        self._send(group)
+        if wait:
+            records += self._land()
+        return records
+
+    def _send(self, group: list[_Executed]) -> None:
+        """Write `group` inline, or send it to the writer process; `_land` reports it."""
+        order = contextlib.ExitStack()
+        order.enter_context(self.events.ordered())
+        try:
+            commits = [commit_of(g.executed.write, g.segments) for g in group]
+            self.executor.seal()
+            started = time.time_ns()
+            firsts: list[int] | None = None
+            if self.settings.store.writer == "inline":
+                with self.executor.store_lock:
+                    firsts = self.store.write_commits(commits)
+            else:
+                if self._writer is None:
+                    self._writer = StoreWriter(self.store)
+                self._writer.submit(commits)
+        except BaseException:
+            self._failed = True
+            order.close()
+            raise
+        self._flight = _Flight(group, started, order, firsts)
+
+    def _land(self) -> list[BlockRecord]:
+        """Wait for the group in flight to be committed, then report it (see `_flush`)."""
+        flight, self._flight = self._flight, None
+        if flight is None:
             return []
-        events = self.events
-        commit_start = time.time_ns()
-        with events.ordered(), self.executor.store_lock:
-            firsts = self.store.commit_blocks(
-                [g.executed.write for g in group], [g.segments for g in group]
-            )
+        group, events, commit_start = flight.group, self.events, flight.started_ns
+        with flight.order:
+            firsts = flight.firsts
+            if firsts is None:
+                assert self._writer is not None
+                try:
+                    firsts = self._writer.result()
+                except BaseException:
+                    self._failed = True
+                    raise
             for first, g in zip(firsts, group, strict=True):
                 events.submit(first, g.segments)
         commit_end = time.time_ns()
@@ -600,7 +667,8 @@ class Node:
                         or self._group_txs >= GROUP_TXS
                         or time.monotonic() - self._group_started >= GROUP_SECONDS
                     ):
-                        self._flush()
+                        # Sent only: committed while the next group executes.
+                        self._flush(wait=False)
             finally:
                 # Whatever was executed is valid: commit it even when a later block failed.
                 self._flush()
@@ -612,6 +680,9 @@ class Node:
         allocations instead of 700 (the previous thresholds come back after).
         """
         self._limit = max_blocks
+        if self.settings.store.writer == "process" and self._writer is None:
+            # Started now, ready by the first commit (it opens the store meanwhile).
+            self._writer = StoreWriter(self.store)
         thresholds = gc.get_threshold()
         gc.set_threshold(max(thresholds[0], GC_YOUNG), *thresholds[1:])
         try:
@@ -641,6 +712,11 @@ class Node:
         if self._closed:
             return
         self._closed = True
+        if self._flight is not None:
+            # Not reported (an exception passed `_land`): let go of the stream's order, which
+            # a plugin publishing while it stops would wait for.
+            self._flight.order.close()
+            self._flight = None
         try:
             self.plugins.stopping(self)
         finally:
@@ -652,6 +728,8 @@ class Node:
                 self.events.close()
                 self.verifier.close()
                 self.executor.close()
+                if self._writer is not None:
+                    self._writer.close()
                 self.store.close()
 
     def __enter__(self) -> Node:

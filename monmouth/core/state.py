@@ -8,7 +8,9 @@ map is retried with a bigger one and never reaches the user.
 
 from __future__ import annotations
 
+import contextlib
 import os
+import threading
 from collections import defaultdict
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -159,6 +161,39 @@ class DetailWrite(msgspec.Struct, frozen=True, gc=False):
         return cls(key, signature, detail, addresses, raw)
 
 
+class BlockCommit(msgspec.Struct, frozen=True, array_like=True, gc=False):
+    """One block as the store's write transaction takes it (`BlockWrite` and the block's
+    stream segments, less what only the stream and plugins read): `Store.write_commits` writes
+    these, in this process or in the store's writer process (`core.storewriter`), which
+    receives them encoded. Made by `commit_of`, mostly from references.
+
+    :ivar lthash: the full lattice hash after the block, `LtHash.to_bytes()`.
+    :ivar details: per executed transaction (key, signature, detail encoded, addresses), as
+        `DetailWrite` holds them (its decoded detail is not written).
+    """
+
+    block: BlockRecord
+    lthash: bytes
+    accounts: Sequence[tuple[bytes, bytes | None, bytes | None]]
+    txs: Sequence[TxRecord]
+    messages: Sequence[tuple[bytes, MessageRecord]]
+    details: Sequence[tuple[bytes, bytes, bytes, Sequence[bytes]]]
+    segments: Sequence[Segment]
+
+
+def commit_of(write: BlockWrite, segments: Sequence[Segment]) -> BlockCommit:
+    """What the store writes for `write` and its stream `segments`."""
+    return BlockCommit(
+        write.block,
+        write.lthash.to_bytes(),
+        write.accounts,
+        write.txs,
+        write.messages,
+        [(d.key, d.signature, d.raw, d.addresses) for d in write.details],
+        segments,
+    )
+
+
 def detail_names(detail: TxDetail) -> tuple[bytes, list[bytes]]:
     """(first signature, every address) of a stored detail: the static keys of its wire
     transaction, then the addresses it loaded (writable, readonly) - what the executor
@@ -213,6 +248,12 @@ class Store:
         #: numbers still advance durably).
         self.stream_blocks = stream_blocks
         self._readonly = readonly
+        #: Whether commits are flushed to disk (`[store] sync`).
+        self.sync = sync
+        #: Held by whoever remaps the map in this process (growing it in a write, adopting
+        #: the size another process set in `_begin`) and by readers of this process that must
+        #: not have it remapped under them (the node's background reads).
+        self.lock = threading.RLock()
         _check_data_dir(path, create=not readonly)
         try:
             self._env = lmdb.open(
@@ -383,22 +424,36 @@ class Store:
 
     # ------------------------------------------------------------------ reads
 
+    @property
+    def map_size(self) -> int:
+        """The LMDB map's size now, in bytes (it grows as the state does)."""
+        return int(self._env.info()["map_size"])
+
+    def _begin(self) -> Any:
+        """A read transaction. Another process may write this environment (the store's writer
+        process, `core.storewriter`) and grow its map; the first reader to notice adopts the
+        size it set."""
+        try:
+            return self._env.begin()
+        except lmdb.MapResizedError:
+            with self.lock:
+                with contextlib.suppress(lmdb.MapResizedError):
+                    return self._env.begin()  # another thread adopted it
+                self._env.set_mapsize(0)  # 0 adopts the size the writer set
+                return self._env.begin()
+
     @contextmanager
     def read(self) -> Iterator[StateView]:
         """One read transaction as a `StateView`: every read through it sees one committed
         state. A reader in another process adopts the map size when the writer has grown it."""
-        try:
-            txn = self._env.begin()
-        except lmdb.MapResizedError:
-            self._env.set_mapsize(0)  # 0 adopts the size the writer set
-            txn = self._env.begin()
+        txn = self._begin()
         try:
             yield StateView(txn, self._db)
         finally:
             txn.abort()
 
     def _entries(self, name: str) -> int:
-        with self._env.begin() as txn:
+        with self._begin() as txn:
             return int(txn.stat(self._db[name])["entries"])
 
     def accounts_count(self) -> int:
@@ -411,7 +466,7 @@ class Store:
 
     def head(self) -> BlockRecord | None:
         """The last committed block, or None for an empty state."""
-        with self._env.begin() as txn:
+        with self._begin() as txn:
             raw = txn.get(b"head", db=self._db["meta"])
             if raw is None:
                 return None
@@ -426,14 +481,14 @@ class Store:
         return None if head is None else BlockId(head.number, head.hash)
 
     def block(self, number: int) -> BlockRecord | None:
-        with self._env.begin() as txn:
+        with self._begin() as txn:
             raw = txn.get(block_key(number), db=self._db["blocks"])
         return None if raw is None else decode_block(raw)
 
     def blocks(self, first: int, last: int) -> list[BlockRecord]:
         """Block records with numbers in [first, last] that exist, lowest first."""
         out = []
-        with self._env.begin() as txn, txn.cursor(db=self._db["blocks"]) as cur:
+        with self._begin() as txn, txn.cursor(db=self._db["blocks"]) as cur:
             if cur.set_range(block_key(max(first, 0))):
                 for key, raw in cur:
                     if int.from_bytes(key, "big") > last:
@@ -443,12 +498,12 @@ class Store:
 
     def first_block(self) -> int | None:
         """The lowest block number stored, or None for an empty state."""
-        with self._env.begin() as txn, txn.cursor(db=self._db["blocks"]) as cur:
+        with self._begin() as txn, txn.cursor(db=self._db["blocks"]) as cur:
             return int.from_bytes(cur.key(), "big") if cur.first() else None
 
     def lthash(self, number: int) -> LtHash | None:
         """The full lattice hash after block `number`, while it is within retention."""
-        with self._env.begin() as txn:
+        with self._begin() as txn:
             raw = txn.get(block_key(number), db=self._db["lthash"])
         if raw is None:
             return None
@@ -457,31 +512,31 @@ class Store:
         return LtHash.from_bytes(raw)
 
     def account(self, pubkey: bytes) -> bytes | None:
-        with self._env.begin(buffers=False) as txn:
+        with self._begin() as txn:
             raw: bytes | None = txn.get(pubkey, db=self._db["accounts"])
         return raw
 
     def accounts(self, pubkeys: list[bytes]) -> list[bytes | None]:
         """Several accounts in one read transaction."""
         db = self._db["accounts"]
-        with self._env.begin() as txn:
+        with self._begin() as txn:
             get = txn.get  # positional arguments: a fifth less per call than `db=`
             return [get(k, None, db) for k in pubkeys]
 
     def iter_accounts(self) -> Iterator[tuple[bytes, bytes]]:
         """Every stored account, by pubkey order (for checks and snapshots)."""
-        with self._env.begin() as txn, txn.cursor(db=self._db["accounts"]) as cur:
+        with self._begin() as txn, txn.cursor(db=self._db["accounts"]) as cur:
             for key, value in cur:
                 yield bytes(key), bytes(value)
 
     def tx(self, signature: bytes) -> TxRecord | None:
-        with self._env.begin() as txn:
+        with self._begin() as txn:
             raw = txn.get(signature, db=self._db["txs"])
         return None if raw is None else decode_tx(raw)
 
     def txs(self, signatures: list[bytes]) -> list[TxRecord | None]:
         db = self._db["txs"]
-        with self._env.begin() as txn:
+        with self._begin() as txn:
             get = txn.get  # positional arguments: a fifth less per call than `db=`
             return [
                 None if (raw := get(s, None, db)) is None else decode_tx(raw) for s in signatures
@@ -490,7 +545,7 @@ class Store:
     def iter_messages(self, block_number: int) -> Iterator[tuple[int, bytes]]:
         """(L1 transaction index, encoded MessageRecord) of one block's inbox messages."""
         prefix = block_key(block_number)
-        with self._env.begin() as txn, txn.cursor(db=self._db["messages"]) as cur:
+        with self._begin() as txn, txn.cursor(db=self._db["messages"]) as cur:
             if cur.set_range(prefix):
                 for key, value in cur:
                     if not bytes(key).startswith(prefix):
@@ -499,7 +554,7 @@ class Store:
 
     def meta(self, key: bytes) -> bytes | None:
         """A raw value of the meta database (for roles that keep their own cursors)."""
-        with self._env.begin(buffers=False) as txn:
+        with self._begin() as txn:
             raw: bytes | None = txn.get(key, db=self._db["meta"])
         return raw
 
@@ -513,7 +568,7 @@ class Store:
 
         With nothing stored, the first equals the next and the height is None.
         """
-        with self._env.begin() as txn:
+        with self._begin() as txn:
             raw = txn.get(b"stream_next", db=self._db["meta"])
             next_seq = 0 if raw is None else int.from_bytes(raw, "big")
             with txn.cursor(db=self._db["stream"]) as cur:
@@ -525,7 +580,7 @@ class Store:
     def stream_seq_at(self, height: int) -> int | None:
         """The first sequence number of the canonical block segment at `height` or the lowest
         stored above it; None when no stored block is that high."""
-        with self._env.begin() as txn, txn.cursor(db=self._db["stream_index"]) as cur:
+        with self._begin() as txn, txn.cursor(db=self._db["stream_index"]) as cur:
             if not cur.set_range(block_key(max(height, 0))):
                 return None
             return int.from_bytes(cur.value(), "big")
@@ -533,7 +588,7 @@ class Store:
     def segments(self, first_seq: int, last_seq: int) -> Iterator[tuple[int, Segment]]:
         """Stored segments that hold any message in [first_seq, last_seq], in order, each with
         the sequence number of its first message."""
-        with self._env.begin() as txn, txn.cursor(db=self._db["stream"]) as cur:
+        with self._begin() as txn, txn.cursor(db=self._db["stream"]) as cur:
             if not cur.set_range(first_seq.to_bytes(8, "big")):
                 if not cur.last():
                     return
@@ -552,7 +607,7 @@ class Store:
         (b"", encoded `SnapshotHead`), then every account as (pubkey, encoded account), then
         the pair (b"", b"txs") and every transaction status as (signature, encoded record)."""
         db = self._db
-        with self._env.begin() as txn:
+        with self._begin() as txn:
             head_raw: Any = txn.get(b"head", db=db["meta"])
             block: bytes | None = None
             lthash: bytes | None = None
@@ -632,7 +687,9 @@ class Store:
     def _write(self, body: Callable[[Any], _T]) -> _T:
         """Run `body` in one write transaction; grow the map and retry when it is full."""
         # A full map aborts the whole block's transaction, so the retry writes the whole block.
-        return write_transaction(self._env, body)
+        # Adopting a map another process grew: the writer process (`core.storewriter`) grows
+        # it while this one reverts or appends segments.
+        return write_transaction(self._env, body, adopt_resized=True)
 
     def _append(self, txn: Any, segments: Sequence[Segment]) -> int:
         """Give `segments` their sequence numbers and store them (when replay keeps any);
@@ -718,22 +775,27 @@ class Store:
         :param segments: each block's event-stream segments.
         :returns: per block, the sequence number of its first segment's first message.
         """
-        if not writes:
-            return []
         if len(segments) != len(writes):
             raise ValueError("one list of segments per block")
+        commits = [commit_of(w, s) for w, s in zip(writes, segments, strict=True)]
+        return self.write_commits(commits, meta=meta)
+
+    def write_commits(
+        self, commits: Sequence[BlockCommit], *, meta: Sequence[tuple[bytes, bytes]] = ()
+    ) -> list[int]:
+        """`commit_blocks` of blocks already in the form the store writes (`commit_of`)."""
+        if not commits:
+            return []
 
         def body(txn: Any) -> list[int]:
-            firsts = self._put_blocks(txn, writes, segments)
+            firsts = self._put_blocks(txn, commits)
             for meta_key, value in meta:
                 txn.put(meta_key, value, db=self._db["meta"])
             return firsts
 
         return self._write(body)
 
-    def _put_blocks(
-        self, txn: Any, writes: Sequence[BlockWrite], segments: Sequence[Sequence[Segment]]
-    ) -> list[int]:
+    def _put_blocks(self, txn: Any, writes: Sequence[BlockCommit]) -> list[int]:
         """Write a group of blocks: per block its statuses, index moves and stream segments;
         the group's undo records, block records, lattice hashes, details, accounts and
         messages once each, in key order, pruning once, and the head once (meta is read and
@@ -754,7 +816,7 @@ class Store:
         txs_db = db["txs"]
         accounts: dict[bytes, bytes | None] = {}
         messages: list[tuple[bytes, bytes]] = []
-        details: list[DetailWrite] = []
+        details: list[tuple[bytes, bytes, bytes, Sequence[bytes]]] = []
         # Per block, keyed by its number (ascending): written with one `putmulti` each.
         undos: list[tuple[bytes, bytes]] = []
         lthashes: list[tuple[bytes, bytes]] = []
@@ -768,7 +830,7 @@ class Store:
         # Each status is encoded into this buffer, which LMDB copies from: no bytes object is
         # made (and shrunk to size) per transaction; only an undo record keeps a value.
         status = bytearray()
-        for write, block_segments in zip(writes, segments, strict=True):
+        for write in writes:
             number = write.block.number
             key = block_key(number)
             written = write.accounts
@@ -802,10 +864,10 @@ class Store:
                 [k for k, _ in write.messages],
             )
             undos.append((key, encode(undo)))
-            lthashes.append((key, write.lthash.to_bytes()))
+            lthashes.append((key, write.lthash))
             blocks.append((key, encode(write.block)))
             firsts.append(seq)
-            seq = self._append_at(txn, block_segments, seq)
+            seq = self._append_at(txn, write.segments, seq)
             if self.stream_blocks:
                 self._prune_stream(txn, number)
         txs_cursor.close()
@@ -833,13 +895,15 @@ class Store:
                 _put_after(cur, messages)
         return firsts
 
-    def _put_details(self, txn: Any, details: Sequence[DetailWrite]) -> None:
+    def _put_details(
+        self, txn: Any, details: Sequence[tuple[bytes, bytes, bytes, Sequence[bytes]]]
+    ) -> None:
         # Keyed by block and position, so a revert deletes a block's range and its undo record
         # needs nothing more (an executed signature is never executed again).
         # `putmulti` loops in C; the index's entries go in key order, which LMDB's B-tree
         # takes faster than the random order of addresses.
         with txn.cursor(db=self._db["details"]) as cur:
-            _put_after(cur, [(item.key, item.raw) for item in details])
+            _put_after(cur, [(key, raw) for key, _, raw, _ in details])
         if self.index_signatures:
             # Key order without sorting the entries (which cost more than writing them): by
             # address, sorted, then per address newest first, which is its key order when
@@ -847,10 +911,9 @@ class Store:
             # key names one transaction (its detail key), so entries with equal keys carry
             # the same signature and any order stores the same entries.
             by_address: defaultdict[bytes, list[tuple[bytes, bytes]]] = defaultdict(list)
-            for item in reversed(details):
-                suffix = item.key.translate(DETAIL_COMPLEMENT)  # address_key's, in one call
-                signature = item.signature
-                for address in item.addresses:
+            for key, signature, _, addresses in reversed(details):
+                suffix = key.translate(DETAIL_COMPLEMENT)  # address_key's, in one call
+                for address in addresses:
                     by_address[address].append((address + suffix, signature))
             with txn.cursor(db=self._db["by_address"]) as cur:
                 cur.putmulti(chain.from_iterable([by_address[a] for a in sorted(by_address)]))
@@ -931,7 +994,7 @@ class Store:
 
     def finality(self) -> tuple[int | None, int | None]:
         """The safe and finalized block numbers last recorded (None when unknown)."""
-        with self._env.begin() as txn:
+        with self._begin() as txn:
             values = [txn.get(k, db=self._db["meta"]) for k in (b"safe", b"finalized")]
         safe, finalized = (None if v is None else int.from_bytes(v, "big") for v in values)
         return safe, finalized

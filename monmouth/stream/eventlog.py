@@ -95,7 +95,13 @@ class StreamService:
         self.kinds: dict[str, str] = {}
         #: Methods served on the request socket (op `call`), from `register_rpc_methods`.
         self.methods: dict[str, Callable[[Any], Any]] = {}
-        self.lock = threading.Lock()
+        #: Held while segments are stored and submitted (`ordered`); reentrant: a plugin may
+        #: publish from a hook the node calls while it holds it (a route hook, while a group
+        #: is written by the store's writer process).
+        self.lock = threading.RLock()
+        self._depth = 0  # `ordered` holds, nested, on the thread holding `lock`
+        # Submitted under `ordered`, handed to the publisher when the outermost hold ends.
+        self._held: list[tuple[int, Sequence[Segment]]] = []
         self.publisher: PublisherProcess | None = None
         self.server: RequestServer | None = None
         self._auth: ThreadAuthenticator | None = None
@@ -199,7 +205,7 @@ class StreamService:
         store = self.store
         if store is None:
             raise RuntimeError("this instance keeps no stream log")
-        with self.lock:
+        with self.ordered():
             first = store.append_segments([segment])
             self.submit(first, [segment])
         return first
@@ -238,11 +244,31 @@ class StreamService:
 
     @contextmanager
     def ordered(self) -> Iterator[None]:
-        """Hold while writing segments and submitting them, so they go out in order."""
+        """Hold while writing segments and submitting them, so they go out in order: what is
+        submitted under it goes to the publisher when the outermost hold ends, by sequence
+        number. (The node holds it while the store's writer process commits a group, which
+        takes its sequence numbers there; a plugin publishing meanwhile from a hook on the
+        node's thread may take lower ones, or higher.)"""
         with self.lock:
-            yield
+            self._depth += 1
+            try:
+                yield
+            finally:
+                self._depth -= 1
+                if not self._depth and self._held:
+                    held, self._held = self._held, []
+                    held.sort(key=lambda item: item[0])
+                    for first, segments in held:
+                        self._send(first, segments)
 
     def submit(self, first: int, segments: Sequence[Segment]) -> None:
+        with self.lock:
+            if self._depth:
+                self._held.append((first, segments))
+            else:
+                self._send(first, segments)
+
+    def _send(self, first: int, segments: Sequence[Segment]) -> None:
         publisher = self.publisher
         if publisher is None:
             return

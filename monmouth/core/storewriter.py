@@ -1,0 +1,296 @@
+"""The store's group commits in a child process, so that the node's main thread executes the
+next group while LMDB writes this one.
+
+A group commit (`Store.write_commits`: the puts of every record a group of blocks writes, the
+page writes and the fsync) was a fifth to a third of the node's main thread, which sets its
+ingest rate (docs/performance.md). A thread cannot take it off: py-lmdb takes the interpreter
+lock back after every put. A process can: LMDB lets one process write while others read, and
+its write lock is shared between processes.
+
+- node -> child, over the child's stdin: a `WriterStart` frame (how the node opened the
+  store), then one frame per group: its `BlockCommit`s, MessagePack. The node sends a group only
+  once the child confirmed the one before (`Node` keeps one group in flight).
+- child -> node, over its stdout: a `WriterReply` once the store is open (or why not), then one
+  per group once its transaction is committed (and, with `sync`, on disk): the first stream
+  sequence number of each block, or the error that aborted the transaction.
+
+What the node reports finished (heights, stream, hooks) it reports after the reply, so a
+crash of either process loses nothing that was reported. A child that dies leaves the store
+as its last commit left it; the node then stops with `WriterError`. The child ends when its
+input ends (the node closed it or died), after the group it may be writing.
+
+Frames are framed by `monmouth.core.pipes`. The child imports only the store's modules.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import gc
+import os
+import queue
+import select
+import signal
+import subprocess
+import sys
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+from typing import IO, NoReturn
+
+import msgspec
+
+from monmouth.core.errors import DataDirError, StartError, WriterError
+from monmouth.core.pipes import receive_frame, send_frame
+from monmouth.core.state import BlockCommit, Store
+
+__all__ = ["StoreWriter", "WriterReply", "WriterStart", "serve"]
+
+#: The pipe to the child holds this much (Linux `F_SETPIPE_SZ`; the default, 64 KiB, would
+#: take a 20 MB group in hundreds of turns). Best effort: a smaller limit keeps the default.
+_PIPE_BYTES = 1 << 20
+_F_SETPIPE_SZ = 1031
+
+
+class WriterStart(msgspec.Struct, frozen=True):
+    """How the node opened its store: the child opens it the same way."""
+
+    path: str
+    map_size: int
+    sync: bool
+    retention: int
+    stream_blocks: int
+    index_signatures: bool
+    index_owners: bool
+    index_tokens: bool
+
+
+class WriterReply(msgspec.Struct, frozen=True):
+    """The child's answer: the store is open (`firsts` empty), a group is committed (`firsts`:
+    each block's first stream sequence number), or neither (`error`; `data_dir`: a
+    `DataDirError`, which the node raises as such)."""
+
+    firsts: list[int] = []
+    error: str | None = None
+    data_dir: bool = False
+
+
+_encode = msgspec.msgpack.Encoder().encode
+_decode_start = msgspec.msgpack.Decoder(WriterStart).decode
+_decode_reply = msgspec.msgpack.Decoder(WriterReply).decode
+_decode_group = msgspec.msgpack.Decoder(list[BlockCommit]).decode
+
+
+class StoreWriter:
+    """The node's side of the writer process: `submit` a group, then `result` for its
+    sequence numbers. One group at a time.
+
+    The child starts at once and opens the store while the node goes on; the first `submit`
+    waits until it is ready. A thread writes each group into the pipe (the write releases the
+    interpreter lock), so that `submit` costs the node's thread only the encoding.
+
+    :param store: the node's open store; the child opens the same directory the same way.
+    :param start_timeout: seconds the child may take to open the store.
+    """
+
+    def __init__(self, store: Store, *, start_timeout: float = 60.0) -> None:
+        start = WriterStart(
+            str(store.path),
+            store.map_size,
+            store.sync,
+            store.retention,
+            store.stream_blocks,
+            store.index_signatures,
+            store.index_owners,
+            store.index_tokens,
+        )
+        self._start_timeout = start_timeout
+        # The path in the arguments is only for `ps`: the child reads `WriterStart`.
+        self._process = subprocess.Popen(
+            [sys.executable, "-m", "monmouth.core.storewriter", str(store.path)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+        )
+        assert self._process.stdin is not None and self._process.stdout is not None
+        self._stdin: IO[bytes] = self._process.stdin
+        self._stdout: IO[bytes] = self._process.stdout
+        with contextlib.suppress(OSError):
+            fcntl.fcntl(self._stdin.fileno(), _F_SETPIPE_SZ, _PIPE_BYTES)
+        self._ready = False
+        self._in_flight = False
+        self._closed = False
+        self._outbox: queue.SimpleQueue[bytes | None] = queue.SimpleQueue()
+        self._outbox.put(_encode(start))
+        self._sender = threading.Thread(
+            target=self._send_frames, name="monmouth-store-writer", daemon=True
+        )
+        self._sender.start()
+
+    @property
+    def pid(self) -> int:
+        """The child's process id."""
+        return self._process.pid
+
+    def _send_frames(self) -> None:
+        # On the sender thread: frames in order, until None (close) or a broken pipe (the
+        # child died: `result` finds its output ended and says so).
+        while (payload := self._outbox.get()) is not None:
+            try:
+                send_frame(self._stdin, payload)
+            except OSError:
+                break
+        with contextlib.suppress(OSError):
+            self._stdin.close()
+
+    def _wait_ready(self) -> None:
+        ready, _, _ = select.select([self._stdout], [], [], self._start_timeout)
+        if not ready:
+            self._kill()
+            raise StartError(
+                f"the store's writer process did not start in {self._start_timeout} s (is the "
+                "machine overloaded?); run again"
+            )
+        reply = self._reply()
+        if reply.error is not None:
+            self._kill()
+            if reply.data_dir:
+                raise DataDirError(reply.error)
+            raise StartError(f"the store's writer process failed at start: {reply.error}")
+        self._ready = True
+
+    def submit(self, commits: Sequence[BlockCommit]) -> None:
+        """Send a group to be committed in one write transaction (returns once it is queued
+        for the pipe)."""
+        if self._in_flight:
+            raise RuntimeError("a group is in flight: take its result first")
+        if self._closed:
+            self._died()
+        if not self._ready:
+            self._wait_ready()
+        self._outbox.put(_encode(commits))
+        self._in_flight = True
+
+    def result(self) -> list[int]:
+        """Wait until the group sent is committed; its blocks' first sequence numbers.
+
+        Raises DataDirError (the disk, as `Store.write_commits` says) or WriterError (the child
+        failed otherwise, or died); either way nothing of the group is reported by the caller.
+        """
+        if not self._in_flight:
+            raise RuntimeError("no group in flight")
+        self._in_flight = False
+        reply = self._reply()
+        if reply.error is not None:
+            if reply.data_dir:
+                raise DataDirError(reply.error)
+            raise WriterError(
+                f"the store's writer process failed to commit blocks: {reply.error}; the store "
+                "is as its last commit left it: run again to continue from there"
+            )
+        return reply.firsts
+
+    def _reply(self) -> WriterReply:
+        try:
+            return _decode_reply(receive_frame(self._stdout))
+        except (EOFError, OSError):
+            self._died()
+
+    def _died(self) -> NoReturn:
+        code = self._process.poll()
+        if code is None:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                code = self._process.wait(timeout=5)
+        self._kill()
+        raise WriterError(
+            f"the store's writer process ended (exit code {code}) before confirming a commit; "
+            "what it did not confirm was not reported finished, and the store is as its last "
+            "commit left it: run again to continue from there"
+        )
+
+    def close(self) -> None:
+        """End the child once it has written what it was sent (idempotent)."""
+        if self._closed:
+            return
+        self._closed = True
+        self._outbox.put(None)
+        self._sender.join(timeout=60)
+        try:
+            self._process.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            self._kill()
+        with contextlib.suppress(OSError):
+            self._stdout.close()
+
+    def _kill(self) -> None:
+        self._closed = True
+        with contextlib.suppress(OSError):
+            self._process.kill()
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self._process.wait(timeout=10)
+        self._outbox.put(None)
+        with contextlib.suppress(OSError):
+            self._stdout.close()
+
+
+def serve(stdin: IO[bytes], stdout: IO[bytes]) -> int:
+    """The child: open the store as `WriterStart` says, then commit each group it is sent and
+    answer, until its input ends."""
+    try:
+        start = _decode_start(receive_frame(stdin))
+    except EOFError:
+        return 0
+    try:
+        store = Store(
+            Path(start.path),
+            map_size=start.map_size,
+            sync=start.sync,
+            retention=start.retention,
+            stream_blocks=start.stream_blocks,
+            index_signatures=start.index_signatures,
+            index_owners=start.index_owners,
+            index_tokens=start.index_tokens,
+        )
+    except DataDirError as exc:
+        send_frame(stdout, _encode(WriterReply(error=str(exc), data_dir=True)))
+        return 1
+    except Exception as exc:
+        send_frame(stdout, _encode(WriterReply(error=f"{type(exc).__name__}: {exc}")))
+        return 1
+    # Nothing here forms a cycle: a group's decoded records go by reference counting. At the
+    # default thresholds the cyclic collector walked them again and again while a group was
+    # decoded and written (a third of this process's samples, py-spy).
+    gc.disable()
+    with store:
+        send_frame(stdout, _encode(WriterReply()))
+        while True:
+            try:
+                payload = receive_frame(stdin)
+            except EOFError:
+                return 0
+            try:
+                firsts = store.write_commits(_decode_group(payload))
+            except DataDirError as exc:
+                reply = WriterReply(error=str(exc), data_dir=True)
+            except Exception as exc:
+                reply = WriterReply(error=f"{type(exc).__name__}: {exc}")
+            else:
+                reply = WriterReply(firsts)
+            send_frame(stdout, _encode(reply))
+            if reply.error is not None:
+                gc.collect()  # an exception's traceback and frames form a cycle
+
+
+def main() -> None:
+    # Ctrl-C reaches the whole process group: the node decides when the child ends (it closes
+    # its input), so that a group being written is finished and answered.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    # Frames go to the node on the original stdout; anything else printed (a library's log
+    # line) goes to stderr, where it cannot break a frame.
+    frames = os.fdopen(os.dup(sys.stdout.fileno()), "wb")
+    os.dup2(sys.stderr.fileno(), sys.stdout.fileno())
+    sys.exit(serve(sys.stdin.buffer, frames))
+
+
+if __name__ == "__main__":
+    main()
