@@ -72,6 +72,14 @@ setup(
             extra_compile_args=FLAGS,
             optional=True,
         ),
+        # The stream's `writes` message, one call per block in the publisher's child
+        # (`stream.segments.writes_message` is the reference).
+        Extension(
+            "monmouth.stream._segments",
+            sources=["monmouth/stream/_segments.c"],
+            extra_compile_args=FLAGS,
+            optional=True,
+        ),
         # Each L1 transaction's fields, on the main thread for every block the node follows.
         Extension(
             "monmouth.core._l1",

@@ -43,6 +43,15 @@ from monmouth.stream.topics import PrefixSet
 if TYPE_CHECKING:
     from monmouth.core.state import DetailWrite
 
+try:
+    from monmouth.stream import _segments
+except ImportError:  # installed without a C compiler
+    _segments = None  # type: ignore[assignment]
+
+#: Which implementation makes the `writes` message: "c" (`_segments.c`, from the segment's
+#: MessagePack undecoded) or "python" (`writes_message`); the tests set it to run either.
+IMPLEMENTATION = "python" if _segments is None else "c"
+
 _SYSTEM_PROGRAM = "11111111111111111111111111111111"
 
 
@@ -65,6 +74,23 @@ class _BlockData(msgspec.Struct, frozen=True, array_like=True):
     written_before: list[tuple[bytes, bytes | None]] = []
 
 
+class _RawBlockData(msgspec.Struct, frozen=True, array_like=True):
+    """`_BlockData` with its writes left encoded, for `_segments.writes_message` (which reads
+    them in place): `writes` is nil (`_RAW_NIL`) where `_BlockData`'s is None (msgspec cannot
+    decode a `Raw` in a union)."""
+
+    block: BlockRecord
+    parent: int | None
+    accounts: list[tuple[bytes, bytes | None]]
+    txs: list[TransactionInfo]
+    details: list[tuple[bytes, bytes]] = []
+    writes: msgspec.Raw = msgspec.Raw(b"\xc0")
+    written_before: msgspec.Raw = msgspec.Raw(b"\x90")
+
+
+_RAW_NIL = msgspec.Raw(b"\xc0")
+
+
 class _RevertData(msgspec.Struct, frozen=True, array_like=True):
     block: BlockRecord
     parent_checksum: bytes | None
@@ -81,6 +107,7 @@ class _PluginData(msgspec.Struct, frozen=True, array_like=True):
 
 
 _decode_block = msgspec.msgpack.Decoder(_BlockData).decode
+_decode_raw_block = msgspec.msgpack.Decoder(_RawBlockData).decode
 _decode_revert = msgspec.msgpack.Decoder(_RevertData).decode
 _decode_slots = msgspec.msgpack.Decoder(_SlotData).decode
 _decode_plugin = msgspec.msgpack.Decoder(_PluginData).decode
@@ -382,6 +409,20 @@ def writes_message(data: _BlockData, signatures: Sequence[str | None]) -> msgspe
     return msgspec.Raw(encode(WritesBody(data.block.number, out)))  # type: ignore[arg-type]
 
 
+def writes_message_c(data: _RawBlockData, signatures: Sequence[str | None]) -> msgspec.Raw:
+    """`writes_message` in C (`_segments.c`), from the segment's arrays as they are stored."""
+    return msgspec.Raw(
+        _segments.writes_message(data.block.number, data.writes, data.written_before, signatures)
+    )
+
+
+def _logged(data: _BlockData | _RawBlockData) -> bool:
+    """Whether the block's writes were built (`[stream] writes`)."""
+    if isinstance(data, _RawBlockData):
+        return data.writes != _RAW_NIL
+    return data.writes is not None
+
+
 #: Which of a message's candidate topics to send, when that depends on their families only
 #: (`Expander._plan`): (indexes into the families, the prefixes matched, sorted).
 _Plan = tuple[tuple[int, ...], tuple[str, ...]]
@@ -515,7 +556,8 @@ class Expander:
         kind = segment.kind
         one = self._one
         if kind == "block":
-            return self._block(seq, _decode_block(segment.data), chosen, counts)
+            decode = _decode_raw_block if IMPLEMENTATION == "c" else _decode_block
+            return self._block(seq, decode(segment.data), chosen, counts)
         if kind == "revert":
             rdata = _decode_revert(segment.data)
             rec = rdata.block
@@ -561,7 +603,9 @@ class Expander:
         if send:
             chosen.append((seq, kind, send, encode(body(*args))))
 
-    def _block(self, seq: int, data: _BlockData, chosen: _Chosen, counts: dict[str, int]) -> int:
+    def _block(
+        self, seq: int, data: _BlockData | _RawBlockData, chosen: _Chosen, counts: dict[str, int]
+    ) -> int:
         """The messages of a block segment, in the order of the module docstring."""
         position = seq
         plan = self._plan(("account", "owner"))
@@ -580,16 +624,15 @@ class Expander:
         alone = self._plan(("transaction",))
         want_txs = with_mentions is None or bool(with_mentions[0])
         want_details = self.wanted is None or bool(self.wanted.relevant("detail"))
-        want_writes = data.writes is not None and (
-            self.wanted is None or bool(self.wanted.relevant("writes"))
-        )
+        logged = _logged(data)
+        want_writes = logged and (self.wanted is None or bool(self.wanted.relevant("writes")))
         # Each signature is named once, for its transaction, its detail and its writes.
         signatures: list[str | None] = (
             [None if t.signature is None else _sig58(t.signature) for t in txs]
             if want_txs or want_details or want_writes
             else []
         )
-        if data.writes is not None:
+        if logged:
             self._one(
                 position,
                 "writes",
@@ -597,7 +640,7 @@ class Expander:
                 "writes/",
                 chosen,
                 counts,
-                writes_message,
+                writes_message_c if isinstance(data, _RawBlockData) else writes_message,
                 data,
                 signatures,
             )

@@ -29,6 +29,7 @@ import zmq
 from solders.signature import Signature
 
 from monmouth.core.records import Segment
+from monmouth.stream import segments
 from monmouth.stream.publisher_process import PublisherProcess
 from monmouth.stream.schema import decode_header, encode
 from monmouth.stream.segments import Expander, decode_block_data, writes_body, writes_message
@@ -104,7 +105,14 @@ def test_the_fixture_covers_every_kind(fixture: Fixture) -> None:
     assert len(everything.frames) > 1000
 
 
-def test_expansion_gives_the_recorded_frames(fixture: Fixture) -> None:
+@pytest.mark.parametrize("implementation", ["c", "python"])
+def test_expansion_gives_the_recorded_frames(
+    fixture: Fixture, implementation: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Both `writes` encoders: the C one (`_segments.c`, where built) and the reference."""
+    if implementation == "c" and segments.IMPLEMENTATION != "c":
+        pytest.skip("the _segments extension is not built")
+    monkeypatch.setattr(segments, "IMPLEMENTATION", implementation)
     for case in fixture.cases:
         got = expanded(fixture.segments, case.prefixes)
         assert got == case.frames, (case.prefixes, _differ(got, case.frames, None))
