@@ -252,7 +252,10 @@ class Store:
         self.sync = sync
         #: Held by whoever remaps the map in this process (growing it in a write, adopting
         #: the size another process set in `_begin`) and by readers of this process that must
-        #: not have it remapped under them (the node's background reads).
+        #: not have it remapped under them (the executor's reads, on its thread and the
+        #: background one). Other readers (plugins' views, the stream's replays) do not take
+        #: it: a remap while one of them reads stays possible, as before the writer process,
+        #: once per doubling of the map.
         self.lock = threading.RLock()
         _check_data_dir(path, create=not readonly)
         try:
@@ -688,8 +691,11 @@ class Store:
         """Run `body` in one write transaction; grow the map and retry when it is full."""
         # A full map aborts the whole block's transaction, so the retry writes the whole block.
         # Adopting a map another process grew: the writer process (`core.storewriter`) grows
-        # it while this one reverts or appends segments.
-        return write_transaction(self._env, body, adopt_resized=True)
+        # it while this one reverts or appends segments. Under the store's lock: growing or
+        # adopting the map remaps it, which must not happen under a read of this process's
+        # executor (`Store.lock`).
+        with self.lock:
+            return write_transaction(self._env, body, adopt_resized=True)
 
     def _append(self, txn: Any, segments: Sequence[Segment]) -> int:
         """Give `segments` their sequence numbers and store them (when replay keeps any);
