@@ -5,7 +5,9 @@ The node runs as `monmouth bench` runs it (defaults: monitoring on, stream log k
 replay file to committed state), over:
 
 - **empty**: L1 blocks of six plain Ethereum transactions each (what a devnet block holds),
-  none to the inbox: CPU of all the node's threads per block;
+  none to the inbox: CPU of all the node's threads and children per block, over the run
+  (`empty_block_ms`), and between a run of N blocks and one of 4N (`empty_block_marginal_ms`:
+  without what a run costs once, such as starting the store's writer process);
 - **one transfer**: a transfer per L1 block, against 1,000 per block in the same round: the
   CPU per block at one per block, minus the CPU per transaction at 1,000 per block.
 
@@ -85,14 +87,20 @@ def _cpu(blocks: list[L1Block]) -> tuple[float, int]:
 
 def measure(count: int, rounds: int, users: int = 1000) -> dict[str, Any]:
     empty = empty_chain(count)
+    # Four times as many: the difference is what a block costs, without what a run costs once
+    # (the store's writer process starting, about 0.07 s of CPU).
+    longer = empty_chain(4 * count)
     single = bench.generate("transfers", count, 1, users)
     full = bench.generate("transfers", 20 * 1000, 1000, users)
     empty_ms: list[float] = []
+    marginal_ms: list[float] = []
     beyond_ms: list[float] = []
     per_tx_us: list[float] = []
     for _ in range(rounds):
         cpu, _ = _cpu(empty)
         empty_ms.append(cpu / len(empty) * 1e3)
+        cpu_longer, _ = _cpu(longer)
+        marginal_ms.append((cpu_longer - cpu) / (len(longer) - len(empty)) * 1e3)
         cpu_full, txs_full = _cpu(full)
         per_tx = cpu_full / txs_full
         cpu_single, _ = _cpu(single)
@@ -105,6 +113,8 @@ def measure(count: int, rounds: int, users: int = 1000) -> dict[str, Any]:
         "rounds": rounds,
         "empty_block_ms": [round(x, 4) for x in empty_ms],
         "empty_block_ms_median": round(statistics.median(empty_ms), 4),
+        "empty_block_marginal_ms": [round(x, 4) for x in marginal_ms],
+        "empty_block_marginal_ms_median": round(statistics.median(marginal_ms), 4),
         "one_transfer_block_beyond_tx_ms": [round(x, 4) for x in beyond_ms],
         "one_transfer_block_beyond_tx_ms_median": round(statistics.median(beyond_ms), 4),
         "per_tx_us_at_1000": [round(x, 1) for x in per_tx_us],
