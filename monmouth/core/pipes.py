@@ -19,8 +19,11 @@ def frame(payload: bytes) -> bytes:
 
 
 def send_frame(stream: IO[bytes], payload: bytes) -> None:
-    """Write one frame and flush it."""
-    stream.write(frame(payload))
+    """Write one frame and flush it. The header and the payload are written apart: joining
+    them would copy the payload (a group for the store's writer process is tens of MB), with
+    the interpreter lock held."""
+    stream.write(len(payload).to_bytes(_HEADER, "little"))
+    stream.write(payload)
     stream.flush()
 
 
