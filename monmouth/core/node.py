@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import gc
+import os
 import time
 import weakref
 from collections import deque
@@ -152,6 +153,18 @@ LOOKAHEAD_TXS = 8_000
 LOOKAHEAD_MAX = 256
 
 
+def writer_process(mode: str) -> bool:
+    """Whether `[store] writer = mode` commits in the writer process: "auto" does where this
+    process may run on two CPUs or more (on one, the process's extra CPU buys nothing)."""
+    if mode != "auto":
+        return mode == "process"
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):  # not Linux
+        cpus = os.cpu_count() or 1
+    return cpus >= 2
+
+
 class RecentBlocks:
     """The last BLOCKHASH_WINDOW blocks up to the head, (number, hash) oldest first, and the
     blockhashes a block on top of the head lets its transactions use: theirs (the parent's
@@ -278,8 +291,9 @@ class Node:
         self._group_txs = 0
         #: The group being committed while the next one executes (`_flush`).
         self._flight: _Flight | None = None
-        #: The store's writer process (`[store] writer = "process"`), started when `run`
-        #: starts (or at the first commit).
+        #: Whether group commits go to the store's writer process (`[store] writer`;
+        #: `writer_process`), started when `run` starts (or at the first commit).
+        self.writer_process = writer_process(settings.store.writer)
         self._writer: StoreWriter | None = None
         self._failed = False  # a commit failed: nothing more is committed
         self._group_started = 0.0  # time.monotonic() when the group's first block executed
@@ -461,7 +475,7 @@ class Node:
             self.executor.seal()
             started = time.time_ns()
             firsts: list[int] | None = None
-            if self.settings.store.writer == "inline":
+            if not self.writer_process:
                 with self.executor.store_lock:
                     firsts = self.store.write_commits(commits)
             else:
@@ -680,9 +694,10 @@ class Node:
         allocations instead of 700 (the previous thresholds come back after).
         """
         self._limit = max_blocks
-        if self.settings.store.writer == "process" and self._writer is None:
+        if self.writer_process and self._writer is None:
             # Started now, ready by the first commit (it opens the store meanwhile).
             self._writer = StoreWriter(self.store)
+            log.info("store writer", mode=self.settings.store.writer, pid=self._writer.pid)
         thresholds = gc.get_threshold()
         gc.set_threshold(max(thresholds[0], GC_YOUNG), *thresholds[1:])
         try:

@@ -119,7 +119,7 @@ def test_a_dead_child_stops_the_node_and_a_restart_continues(
     replay = tmp_path / "killed" / "chain.jsonl"
     replay.parent.mkdir()
     write_replay(replay, blocks)
-    config = load_settings(None, data_dir=data, store={"sync": False})
+    config = load_settings(None, data_dir=data, store={"sync": False, "writer": "process"})
     finished: list[FinishedHeight] = []
     with (
         build_node(config, on_finished=finished.append) as node,
@@ -165,3 +165,13 @@ def test_the_child_ends_with_its_input(tmp_path: Path) -> None:
         assert writer._process.returncode == 0
         with pytest.raises(WriterError):
             writer.submit([])
+
+
+def test_auto_writes_in_a_process_where_two_cpus_are_there(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    assert node_module.writer_process("process") and not node_module.writer_process("inline")
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0})
+    assert not node_module.writer_process("auto")
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1})
+    assert node_module.writer_process("auto")
