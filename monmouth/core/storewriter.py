@@ -41,7 +41,7 @@ from typing import IO, NoReturn
 import msgspec
 
 from monmouth.core.errors import DataDirError, StartError, WriterError
-from monmouth.core.pipes import receive_frame, send_frame
+from monmouth.core.pipes import receive_frame, receive_frame_into, send_frame
 from monmouth.core.state import BlockCommit, Store
 
 __all__ = ["StoreWriter", "WriterReply", "WriterStart", "serve"]
@@ -75,7 +75,8 @@ class WriterReply(msgspec.Struct, frozen=True):
     data_dir: bool = False
 
 
-_encode = msgspec.msgpack.Encoder().encode
+_encoder = msgspec.msgpack.Encoder()
+_encode = _encoder.encode
 _decode_start = msgspec.msgpack.Decoder(WriterStart).decode
 _decode_reply = msgspec.msgpack.Decoder(WriterReply).decode
 _decode_group = msgspec.msgpack.Decoder(list[BlockCommit]).decode
@@ -119,7 +120,11 @@ class StoreWriter:
         self._ready = False
         self._in_flight = False
         self._closed = False
-        self._outbox: queue.SimpleQueue[bytes | None] = queue.SimpleQueue()
+        self._outbox: queue.SimpleQueue[bytes | bytearray | None] = queue.SimpleQueue()
+        self._buffer = bytearray()
+        # Set while the sender is not writing `_buffer` (it may not be resized meanwhile).
+        self._written = threading.Event()
+        self._written.set()
         self._outbox.put(_encode(start))
         self._sender = threading.Thread(
             target=self._send_frames, name="monmouth-store-writer", daemon=True
@@ -134,13 +139,18 @@ class StoreWriter:
     def _send_frames(self) -> None:
         # On the sender thread: frames in order, until None (close) or a broken pipe (the
         # child died: `result` finds its output ended and says so).
-        while (payload := self._outbox.get()) is not None:
-            try:
-                send_frame(self._stdin, payload)
-            except OSError:
-                break
-        with contextlib.suppress(OSError):
-            self._stdin.close()
+        try:
+            while (payload := self._outbox.get()) is not None:
+                try:
+                    send_frame(self._stdin, payload)
+                except OSError:
+                    break
+                finally:
+                    self._written.set()
+        finally:
+            self._written.set()
+            with contextlib.suppress(OSError):
+                self._stdin.close()
 
     def _wait_ready(self) -> None:
         ready, _, _ = select.select([self._stdout], [], [], self._start_timeout)
@@ -167,7 +177,13 @@ class StoreWriter:
             self._died()
         if not self._ready:
             self._wait_ready()
-        self._outbox.put(_encode(commits))
+        # Encoded into one buffer, group after group: a new one would be new pages to touch
+        # (a group is tens of MB). The sender has written it all before the child answers,
+        # and the next group is encoded only after the answer.
+        self._written.wait()  # (set long before, unless the sender was descheduled)
+        self._written.clear()
+        _encoder.encode_into(commits, self._buffer)
+        self._outbox.put(self._buffer)
         self._in_flight = True
 
     def result(self) -> list[int]:
@@ -262,13 +278,16 @@ def serve(stdin: IO[bytes], stdout: IO[bytes]) -> int:
     gc.disable()
     with store:
         send_frame(stdout, _encode(WriterReply()))
+        buffer = bytearray()  # each group is read into it (`receive_frame_into`)
         while True:
             try:
-                payload = receive_frame(stdin)
+                payload = receive_frame_into(stdin, buffer)
             except EOFError:
                 return 0
             try:
-                firsts = store.write_commits(_decode_group(payload))
+                with payload:  # released before the buffer is read into again
+                    commits = _decode_group(payload)  # copies every bytes value out of it
+                firsts = store.write_commits(commits)
             except DataDirError as exc:
                 reply = WriterReply(error=str(exc), data_dir=True)
             except Exception as exc:
