@@ -9,8 +9,10 @@ map is retried with a bigger one and never reaches the user.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
 import threading
+import time
 from collections import defaultdict
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -318,6 +320,9 @@ class Store:
             self._check_meta()
             if not readonly:
                 self._write(lambda txn: self._put_flags(txn))
+                # A writer process of a node that died may still be writing its last group:
+                # nothing reads the head for writing before it is done.
+                wait_for_writer(path)
         except BaseException:
             self._env.close()
             raise
@@ -1117,6 +1122,49 @@ def _put_after(cursor: Any, entries: list[tuple[bytes, bytes]]) -> None:
     consumed, added = cursor.putmulti(entries, append=True)
     if added != consumed:
         cursor.putmulti(entries)
+
+
+#: The file in a data directory that the store's writer process (`core.storewriter`) holds an
+#: exclusive `flock` on for as long as it lives.
+WRITER_LOCK = "writer.lock"
+#: How long a store opened for writing waits for another process's writer to end.
+WRITER_WAIT_SECONDS = 60.0
+
+
+def writer_lock(path: Path) -> int:
+    """Take the data directory's writer lock, waiting for it (the writer process, at start:
+    the store it opened waited already); held until the returned descriptor is closed, or the
+    process ends."""
+    fd = os.open(path / WRITER_LOCK, os.O_RDWR | os.O_CREAT, 0o644)
+    fcntl.flock(fd, fcntl.LOCK_EX)
+    return fd
+
+
+def wait_for_writer(path: Path, timeout: float = WRITER_WAIT_SECONDS) -> None:
+    """Wait until no writer process holds `path`'s writer lock: one whose node was killed
+    finishes the group it was sent, then ends. Raises DataDirError if one still holds it after
+    `timeout` seconds (another node writes this directory)."""
+    lock = path / WRITER_LOCK
+    if not lock.exists():
+        return
+    fd = os.open(lock, os.O_RDWR)
+    try:
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    raise DataDirError(
+                        f"another process writes {path} (it holds {lock}): another monmouth "
+                        "node runs on this data directory; stop it, or use another --data-dir"
+                    ) from None
+                time.sleep(0.05)
+            else:
+                fcntl.flock(fd, fcntl.LOCK_UN)
+                return
+    finally:
+        os.close(fd)
 
 
 def write_transaction(

@@ -42,7 +42,7 @@ import msgspec
 
 from monmouth.core.errors import DataDirError, StartError, WriterError
 from monmouth.core.pipes import receive_frame, receive_frame_into, send_frame
-from monmouth.core.state import BlockCommit, Store
+from monmouth.core.state import BlockCommit, Store, writer_lock
 
 __all__ = ["StoreWriter", "WriterReply", "WriterStart", "serve"]
 
@@ -272,6 +272,10 @@ def serve(stdin: IO[bytes], stdout: IO[bytes]) -> int:
     except Exception as exc:
         send_frame(stdout, _encode(WriterReply(error=f"{type(exc).__name__}: {exc}")))
         return 1
+    # Held for life: a node that starts on this directory waits until this process ended
+    # (`state.wait_for_writer`), so that it never reads a head this process is still moving
+    # (the group it was sent when its node was killed).
+    writer_lock(Path(start.path))
     # Nothing here forms a cycle: a group's decoded records go by reference counting. At the
     # default thresholds the cyclic collector walked them again and again while a group was
     # decoded and written (a third of this process's samples, py-spy).

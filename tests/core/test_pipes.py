@@ -11,7 +11,13 @@ from monmouth.core.pipes import receive_frame, receive_frame_into, send_frame
 
 
 def test_frames_read_back_whole_and_into_one_buffer() -> None:
-    payloads = [b"", b"x" * 5, bytes(range(256)) * 400, b"y" * 3, bytearray(b"z" * 70_000)]
+    payloads: list[bytes | bytearray] = [
+        b"",
+        b"x" * 5,
+        bytes(range(256)) * 400,
+        b"y" * 3,
+        bytearray(b"z" * 70_000),
+    ]
     out = io.BytesIO()
     for payload in payloads:
         send_frame(out, payload)

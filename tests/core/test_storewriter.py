@@ -19,11 +19,11 @@ from monmouth import bench
 from monmouth.app import build_node
 from monmouth.core import node as node_module
 from monmouth.core.config import load_settings
-from monmouth.core.errors import WriterError
+from monmouth.core.errors import DataDirError, WriterError
 from monmouth.core.l1 import L1Block
 from monmouth.core.notifications import FinishedHeight
 from monmouth.core.sources.replay import ReplaySource, write_replay
-from monmouth.core.state import Store
+from monmouth.core.state import Store, wait_for_writer
 from monmouth.core.storewriter import StoreWriter
 
 #: Keys that differ between two data directories of the same chain.
@@ -175,3 +175,19 @@ def test_auto_writes_in_a_process_where_two_cpus_are_there(
     assert not node_module.writer_process("auto")
     monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1})
     assert node_module.writer_process("auto")
+
+
+def test_a_store_opened_for_writing_waits_for_a_live_writer(tmp_path: Path) -> None:
+    # The writer of a node that was killed finishes the group it was sent, then ends: a node
+    # started meanwhile on the directory must not read the head before that.
+    data = tmp_path / "data"
+    with Store(data, sync=False) as store:
+        writer = StoreWriter(store)
+        try:
+            writer.submit([])  # the child is up and holds the lock
+            assert writer.result() == []
+            with pytest.raises(DataDirError, match="another process writes"):
+                wait_for_writer(data, timeout=0.3)
+        finally:
+            writer.close()
+        wait_for_writer(data, timeout=0.3)  # ended with the child
