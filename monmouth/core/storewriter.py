@@ -17,7 +17,9 @@ its write lock is shared between processes.
 What the node reports finished (heights, stream, hooks) it reports after the reply, so a
 crash of either process loses nothing that was reported. A child that dies leaves the store
 as its last commit left it; the node then stops with `WriterError`. The child ends when its
-input ends (the node closed it or died), after the group it may be writing.
+input ends (the node closed it or died), after the group it may be writing; it holds the data
+directory's writer lock (`state.WRITER_LOCK`) until then, and a node that opens the store for
+writing waits for it, so that a node restarted at once never reads a head still moving.
 
 Frames are framed by `monmouth.core.pipes`. The child imports only the store's modules.
 """
