@@ -43,7 +43,6 @@ from monmouth.core.records import (
     decode_tx,
     decode_undo,
     encode,
-    encode_into,
 )
 from monmouth.core.spl import TOKEN_PROGRAMS, is_token_account
 from monmouth.core.view import StateView
@@ -170,6 +169,8 @@ class BlockCommit(msgspec.Struct, frozen=True, array_like=True, gc=False):
     receives them encoded. Made by `commit_of`, mostly from references.
 
     :ivar lthash: the full lattice hash after the block, `LtHash.to_bytes()`.
+    :ivar txs: (signature, `TxRecord` encoded) of each status written: encoded once, where the
+        block was executed (the writer process would otherwise decode and encode each again).
     :ivar details: per executed transaction (key, signature, detail encoded, addresses), as
         `DetailWrite` holds them (its decoded detail is not written).
     """
@@ -177,7 +178,7 @@ class BlockCommit(msgspec.Struct, frozen=True, array_like=True, gc=False):
     block: BlockRecord
     lthash: bytes
     accounts: Sequence[tuple[bytes, bytes | None, bytes | None]]
-    txs: Sequence[TxRecord]
+    txs: Sequence[tuple[bytes, bytes]]
     messages: Sequence[tuple[bytes, MessageRecord]]
     details: Sequence[tuple[bytes, bytes, bytes, Sequence[bytes]]]
     segments: Sequence[Segment]
@@ -189,7 +190,7 @@ def commit_of(write: BlockWrite, segments: Sequence[Segment]) -> BlockCommit:
         write.block,
         write.lthash.to_bytes(),
         write.accounts,
-        write.txs,
+        [(rec.signature, encode(rec)) for rec in write.txs],
         write.messages,
         [(d.key, d.signature, d.raw, d.addresses) for d in write.details],
         segments,
@@ -838,9 +839,6 @@ class Store:
         # One cursor for every status of the group: `txn.replace` makes and drops one a call.
         txs_cursor = txn.cursor(db=txs_db)
         put_new, replace = txs_cursor.put, txs_cursor.replace
-        # Each status is encoded into this buffer, which LMDB copies from: no bytes object is
-        # made (and shrunk to size) per transaction; only an undo record keeps a value.
-        status = bytearray()
         for write in writes:
             number = write.block.number
             key = block_key(number)
@@ -857,9 +855,7 @@ class Store:
                 ):
                     self._reindex(txn, pubkey, old, new)
             undo_txs: list[tuple[bytes, bytes | None]] = []
-            for rec in write.txs:
-                encode_into(rec, status)
-                signature = rec.signature
+            for signature, status in write.txs:
                 # A signature seen for the first time (nearly every one) has no old status to
                 # undo: inserted without a read (overwrite False); else read and replaced.
                 if put_new(signature, status, True, False):
