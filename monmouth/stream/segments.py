@@ -854,8 +854,26 @@ class Expander:
         account_first = 0 in plan[0]
         owner_first = 1 in plan[0]
         counted = plan[1]
+        names = _b58.names
+        b58 = _b58
+        unpack = ACCOUNT_HEADER.unpack_from
+        size = ACCOUNT_HEADER.size
         for pubkey, raw in data.accounts:
-            body = account_body(pubkey, raw)
+            # `account_body(pubkey, raw)` without the `AccountRecord` between, names through
+            # the cache's dict first (a name is never empty).
+            name = names.get(pubkey) or b58(pubkey)
+            if raw is None:
+                body = AccountBody(name, 0, _SYSTEM_PROGRAM, False, 0, b"")
+            else:
+                lamports, rent_epoch, executable, owner = unpack(raw)
+                body = AccountBody(
+                    name,
+                    lamports,
+                    names.get(owner) or b58(owner),
+                    executable,
+                    rent_epoch,
+                    raw[size:],
+                )
             send: list[bytes] = []
             if account_first:
                 send.append(f"account/{body.pubkey}/".encode())
