@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import msgspec
 from solders.signature import Signature
@@ -611,14 +611,10 @@ class Expander:
         plan = self._plan(("account", "owner"))
         if plan is not None and not plan[0]:
             position += len(data.accounts)  # nobody wants them: nothing to format or count
+        elif plan is None:
+            position = self._accounts(position, data, chosen, counts)
         else:
-            for pubkey, raw in data.accounts:
-                body = account_body(pubkey, raw)
-                firsts = (f"account/{body.pubkey}/", f"owner/{body.owner}/{body.pubkey}/")
-                send = self._topics(plan, firsts, (), counts)
-                if send:
-                    chosen.append((position, "account", send, encode(body)))
-                position += 1
+            position = self._planned_accounts(position, data, chosen, counts)
         txs = data.txs
         with_mentions = self._plan(("transaction", "mention"))
         alone = self._plan(("transaction",))
@@ -646,6 +642,36 @@ class Expander:
             )
             position += 1
         details = dict(data.details)
+        number = data.block.number
+        if with_mentions is None or alone is None:
+            position = self._transactions(
+                position, data, signatures, details, want_txs, want_details, chosen, counts
+            )
+        else:
+            position = self._planned_transactions(
+                position, data, signatures, details, want_txs, want_details, chosen, counts
+            )
+        slot = (number, data.parent, "processed")
+        self._one(position, "slot", "slot", "slot/processed/", chosen, counts, SlotBody, *slot)
+        self._one(position + 1, "block", "block", "block/", chosen, counts, block_body, data.block)
+        return position + 2
+
+    def _transactions(
+        self,
+        position: int,
+        data: _BlockData | _RawBlockData,
+        signatures: list[str | None],
+        details: dict[bytes, bytes],
+        want_txs: bool,
+        want_details: bool,
+        chosen: _Chosen,
+        counts: dict[str, int],
+    ) -> int:
+        """The transactions (and details) of a block, each topic matched (`_select`): some
+        prefix names keys. Returns the position after them."""
+        with_mentions = self._plan(("transaction", "mention"))
+        alone = self._plan(("transaction",))
+        txs = data.txs
         number = data.block.number
         for i, tx in enumerate(txs):
             detail = (
@@ -684,7 +710,178 @@ class Expander:
                     *where,
                 )
             position += 1
-        slot = (number, data.parent, "processed")
-        self._one(position, "slot", "slot", "slot/processed/", chosen, counts, SlotBody, *slot)
-        self._one(position + 1, "block", "block", "block/", chosen, counts, block_body, data.block)
-        return position + 2
+        return position
+
+    def _planned_transactions(
+        self,
+        position: int,
+        data: _BlockData | _RawBlockData,
+        signatures: list[str | None],
+        details: dict[bytes, bytes],
+        want_txs: bool,
+        want_details: bool,
+        chosen: _Chosen,
+        counts: dict[str, int],
+    ) -> int:
+        """`_transactions` when every prefix relevant to transactions takes whole families
+        (a subscriber to everything, or to `transaction/`): then which topics a transaction
+        goes under and which prefixes it counts are the same for every transaction, so they
+        are worked out once per block here, and only the topics sent are formatted (the
+        publisher's child ran the general loop's `_topics`, topic tuples and mention
+        iterators for every transaction). `test_stream_bytes.py` holds both to the recording.
+        """
+        with_mentions = self._plan(("transaction", "mention"))
+        alone = self._plan(("transaction",))
+        detail_plan = self._plan(("detail",))
+        assert with_mentions is not None and alone is not None  # the caller's condition
+        mention_tx = 0 in with_mentions[0]
+        mention_first = 1 in with_mentions[0]
+        mention_counted = with_mentions[1]
+        alone_tx = bool(alone[0])
+        alone_counted = alone[1]
+        want_txs = want_txs and (mention_tx or mention_first or alone_tx)
+        names = _b58.names
+        b58 = _b58
+        txs = data.txs
+        number = data.block.number
+        for i, tx in enumerate(txs):
+            detail = (
+                details.pop(detail_key(number, tx.l1_tx_index, tx.position), None)
+                if details and tx.status != "rejected"
+                else None
+            )
+            if want_txs:
+                # `transaction_body(tx, signatures[i])`, its keys named through the cache's
+                # dict in one C loop (`_b58` for the rare key not there).
+                signature = signatures[i]
+                status = tx.status
+                named = list(map(names.get, tx.accounts))
+                accounts: list[str] = (
+                    [names.get(k) or b58(k) for k in tx.accounts]
+                    if None in named
+                    else cast("list[str]", named)
+                )
+                tbody = TransactionBody(
+                    signature,
+                    status,
+                    tx.reason,
+                    tx.error,
+                    tx.fee,
+                    tx.compute_units,
+                    list(tx.logs),
+                    accounts,
+                    "0x" + tx.l1_tx_hash.hex(),
+                    tx.l1_tx_index,
+                    tx.position,
+                )
+                send: list[bytes] = []
+                if accounts:
+                    if mention_tx:
+                        send.append(f"transaction/{status}/{signature or '-'}/".encode())
+                    if mention_first:
+                        send.append(f"mention/{status}/{accounts[0]}/".encode())
+                    counted = mention_counted
+                else:
+                    if alone_tx:
+                        send.append(f"transaction/{status}/{signature or '-'}/".encode())
+                    counted = alone_counted
+                for prefix in counted:
+                    counts[prefix] = counts.get(prefix, 0) + 1
+                if send:
+                    chosen.append((position, "transaction", send, encode(tbody)))
+            position += 1
+            if detail is None:
+                continue
+            name = signatures[i] if want_details else None
+            if name is not None:
+                if detail_plan is None:
+                    where = (name, tx.l1_tx_index, tx.position, detail)
+                    self._one(
+                        position,
+                        "detail",
+                        "detail",
+                        f"detail/{name}/",
+                        chosen,
+                        counts,
+                        DetailBody,
+                        *where,
+                    )
+                else:
+                    for prefix in detail_plan[1]:
+                        counts[prefix] = counts.get(prefix, 0) + 1
+                    if detail_plan[0]:
+                        chosen.append(
+                            (
+                                position,
+                                "detail",
+                                [f"detail/{name}/".encode()],
+                                encode(DetailBody(name, tx.l1_tx_index, tx.position, detail)),
+                            )
+                        )
+            position += 1
+        return position
+
+    def _accounts(
+        self,
+        position: int,
+        data: _BlockData | _RawBlockData,
+        chosen: _Chosen,
+        counts: dict[str, int],
+    ) -> int:
+        """The account messages of a block, each topic matched (`_select`): some prefix names
+        keys. Returns the position after them."""
+        for pubkey, raw in data.accounts:
+            body = account_body(pubkey, raw)
+            firsts = (f"account/{body.pubkey}/", f"owner/{body.owner}/{body.pubkey}/")
+            send = self._topics(None, firsts, (), counts)
+            if send:
+                chosen.append((position, "account", send, encode(body)))
+            position += 1
+        return position
+
+    def _planned_accounts(
+        self,
+        position: int,
+        data: _BlockData | _RawBlockData,
+        chosen: _Chosen,
+        counts: dict[str, int],
+    ) -> int:
+        """`_accounts` under a plan (as `_planned_transactions`): the topics sent and the
+        prefixes counted are the same for every account, and only the topics sent are
+        formatted."""
+        plan = self._plan(("account", "owner"))
+        assert plan is not None  # the caller's condition
+        account_first = 0 in plan[0]
+        owner_first = 1 in plan[0]
+        counted = plan[1]
+        names = _b58.names
+        b58 = _b58
+        unpack = ACCOUNT_HEADER.unpack_from
+        size = ACCOUNT_HEADER.size
+        for pubkey, raw in data.accounts:
+            # `account_body(pubkey, raw)` without the `AccountRecord` between, names through
+            # the cache's dict first (a name is never empty).
+            name = names.get(pubkey) or b58(pubkey)
+            if raw is None:
+                body = AccountBody(name, 0, _SYSTEM_PROGRAM, False, 0, b"")
+            else:
+                lamports, rent_epoch, executable, owner = unpack(raw)
+                body = AccountBody(
+                    name,
+                    lamports,
+                    names.get(owner) or b58(owner),
+                    executable,
+                    rent_epoch,
+                    raw[size:],
+                )
+            send: list[bytes] = []
+            if account_first:
+                send.append(f"account/{body.pubkey}/".encode())
+            if owner_first:
+                send.append(f"owner/{body.owner}/{body.pubkey}/".encode())
+            for prefix in counted:
+                counts[prefix] = counts.get(prefix, 0) + 1
+            if send:
+                chosen.append((position, "account", send, encode(body)))
+            position += 1
+        return position

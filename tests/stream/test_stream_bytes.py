@@ -22,6 +22,7 @@ import time
 import zlib
 from collections.abc import Iterable, Iterator
 from pathlib import Path
+from typing import Any
 
 import msgspec
 import pytest
@@ -132,6 +133,63 @@ def test_writes_message_is_the_encoded_writes_body(fixture: Fixture) -> None:
         assert writes_message(data, names) == msgspec.Raw(encode(writes_body(data)))
         checked += 1
     assert checked > 10
+
+
+class _General(Expander):
+    """An `Expander` that runs the general loops (each topic matched) where the real one runs
+    `_planned_accounts` and `_planned_transactions`."""
+
+    _planned_accounts = Expander._accounts
+    _planned_transactions = Expander._transactions
+
+
+@pytest.mark.parametrize(
+    "prefixes",
+    [
+        None,
+        [""],
+        ["transaction/"],
+        ["mention/"],
+        ["detail/"],
+        ["transaction/", "detail/", "block/"],
+        ["", "mention/", "transaction/"],
+        ["owner/", "account/"],
+        ["owner/"],
+        ["mention/", "seal/"],
+        ["slot/", "writes/"],
+    ],
+)
+def test_planned_transactions_are_the_general_loop(
+    fixture: Fixture, prefixes: list[str] | None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The per-block plan of `_planned_transactions` gives every message, topic, header, body
+    and seal count that matching each topic gives, for prefix sets beyond the recording's;
+    and it is the loop that runs for them."""
+    planned = {"_planned_accounts": 0, "_planned_transactions": 0}
+
+    def counting(name: str) -> Any:
+        real = getattr(Expander, name)
+
+        def run(self: Expander, *args: Any) -> int:
+            planned[name] += 1
+            return int(real(self, *args))
+
+        return run
+
+    for name in planned:
+        monkeypatch.setattr(Expander, name, counting(name))
+    # No key named yet: the planned loop's names come from `_b58` itself, not only its cache.
+    monkeypatch.setattr(segments._b58, "names", {})
+    wanted = None if prefixes is None else PrefixSet(prefixes)
+    fast, general = Expander(wanted), _General(wanted)
+    blocks = 0
+    for seq, segment in fixture.segments:
+        blocks += segment.kind == "block"
+        assert fast.messages(seq, segment) == general.messages(seq, segment)
+    assert planned["_planned_transactions"] == blocks > 0
+    # Accounts are planned unless nobody takes them (then they are skipped, uncounted).
+    takes_accounts = prefixes is None or any(p in ("", "account/", "owner/") for p in prefixes)
+    assert planned["_planned_accounts"] == (blocks if takes_accounts else 0)
 
 
 def _receive(sock: zmq.Socket[bytes], last_seq: int) -> Iterator[tuple[bytes, ...]]:
