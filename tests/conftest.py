@@ -53,6 +53,16 @@ def snapshot(store: Store) -> tuple[object, ...]:
     )
 
 
+def store_contents(store: Store) -> dict[str, list[tuple[bytes, bytes]]]:
+    """Every entry of every database, but the meta entry `stream_id` (random per data
+    directory): two stores written alike are equal here."""
+    with store._env.begin() as txn:
+        return {
+            name: [(bytes(k), bytes(v)) for k, v in txn.cursor(db=db) if bytes(k) != b"stream_id"]
+            for name, db in store._db.items()
+        }
+
+
 def recompute_lthash(store: Store) -> LtHash:
     """The lattice hash of every account in the store, from scratch."""
     total = LtHash.identity()

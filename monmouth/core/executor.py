@@ -248,10 +248,6 @@ class BlockExecutor:
         self._last_write: dict[bytes, int] = {}
         self._write_log: deque[tuple[int, list[bytes]]] = deque()
         self._reader: ThreadPoolExecutor | None = None
-        #: Held by a background read for its read transaction: the node holds it while it
-        #: writes, since growing a full map must not happen under a reader of this process
-        #: (the store's lock: adopting a map the writer process grew takes it too).
-        self.store_lock = store.lock
         #: Values taken from background reads (the rest of the misses were read inline).
         self.background_values = 0
 
@@ -310,7 +306,7 @@ class BlockExecutor:
 
     def _read_stored(self, keys: list[bytes]) -> list[bytes | None]:
         # On the reader thread.
-        with self.store_lock:
+        with self.store.lock:
             return self.store.accounts(keys)
 
     def _background(self, named: list[bytes]) -> _Read | None:
@@ -371,7 +367,7 @@ class BlockExecutor:
             missing = [k for k in missing if k not in found]
         # Under the store's lock, as the background reads: a reader that finds the map grown by
         # the writer process remaps it, which must not happen under another's read.
-        with self.store_lock:
+        with self.store.lock:
             found.update(zip(missing, self.store.accounts(missing), strict=True))
         return [pending[k] if k in pending else found[k] for k in keys]
 
@@ -382,7 +378,7 @@ class BlockExecutor:
             missing = signatures
         else:
             missing = [s for s in signatures if s not in pending and s not in sealed]
-        with self.store_lock:  # see `_stored_accounts`
+        with self.store.lock:  # see `_stored_accounts`
             stored = self.store.txs(missing)
         out: dict[bytes, TxRecord | None] = dict(zip(missing, stored, strict=True))
         if missing is signatures:

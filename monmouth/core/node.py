@@ -476,8 +476,7 @@ class Node:
             started = time.time_ns()
             firsts: list[int] | None = None
             if not self.writer_process:
-                with self.executor.store_lock:
-                    firsts = self.store.write_commits(commits)
+                firsts = self.store.write_commits(commits)  # under the store's lock
             else:
                 if self._writer is None:
                     self._writer = StoreWriter(self.store)
@@ -561,7 +560,7 @@ class Node:
         count = head - max(number, first - 1)
         make = events.revert_segments if events.logging else None
         # One write transaction for the whole reorg: one fsync, and all or nothing.
-        with events.ordered(), self.executor.store_lock:
+        with events.ordered():
             undone = self.store.revert_blocks(count, segments=make)
             for rev in undone:
                 events.submit(rev.first_seq, rev.segments)
@@ -641,7 +640,7 @@ class Node:
         segments = (
             events.slot_segments(changes[-1][0], changes) if changes and events.logging else []
         )
-        with events.ordered(), self.executor.store_lock:
+        with events.ordered():
             first_seq = self.store.set_finality(safe, finalized, segments=segments)
             events.submit(first_seq, segments)
         self.plugins.slots_changed(changes)

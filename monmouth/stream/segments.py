@@ -230,31 +230,53 @@ def block_body(rec: BlockRecord) -> BlockBody:
     )
 
 
+_unpack_header = ACCOUNT_HEADER.unpack_from
+
+
 def account_body(pubkey: bytes, raw: bytes | None) -> AccountBody:
+    """An encoded account as the stream sends it: its header unpacked in place (no
+    `AccountRecord` between), names through the name cache's dict first (a name is never
+    empty; `_b58` names a key not there)."""
+    names = _b58.names
+    name = names.get(pubkey) or _b58(pubkey)
     if raw is None:
-        return AccountBody(_b58(pubkey), 0, _SYSTEM_PROGRAM, False, 0, b"")
-    rec = AccountRecord.decode(raw)
+        return AccountBody(name, 0, _SYSTEM_PROGRAM, False, 0, b"")
+    lamports, rent_epoch, executable, owner = _unpack_header(raw)
     return AccountBody(
-        _b58(pubkey), rec.lamports, _b58(rec.owner), rec.executable, rec.rent_epoch, rec.data
+        name,
+        lamports,
+        names.get(owner) or _b58(owner),
+        executable,
+        rent_epoch,
+        raw[ACCOUNT_HEADER.size :],
     )
 
 
 def transaction_body(tx: TransactionInfo, signature: str | None = None) -> TransactionBody:
-    """`tx` as the stream sends it (`signature`: its base58 signature, when already named)."""
+    """`tx` as the stream sends it (`signature`: its base58 signature, when already named).
+    Its keys are named through the name cache's dict in one C loop (`_b58` for the rare key
+    not there)."""
     if signature is None and tx.signature is not None:
         signature = _sig58(tx.signature)
+    names = _b58.names
+    named = list(map(names.get, tx.accounts))
+    accounts: list[str] = (
+        [names.get(k) or _b58(k) for k in tx.accounts]
+        if None in named
+        else cast("list[str]", named)
+    )
     return TransactionBody(
-        signature=signature,
-        status=tx.status,
-        reason=tx.reason,
-        error=tx.error,
-        fee=tx.fee,
-        compute_units=tx.compute_units,
-        logs=list(tx.logs),
-        accounts=[_b58(k) for k in tx.accounts],
-        l1_tx_hash=_hex(tx.l1_tx_hash),
-        l1_tx_index=tx.l1_tx_index,
-        position=tx.position,
+        signature,
+        tx.status,
+        tx.reason,
+        tx.error,
+        tx.fee,
+        tx.compute_units,
+        list(tx.logs),
+        accounts,
+        _hex(tx.l1_tx_hash),
+        tx.l1_tx_index,
+        tx.position,
     )
 
 
@@ -740,8 +762,6 @@ class Expander:
         alone_tx = bool(alone[0])
         alone_counted = alone[1]
         want_txs = want_txs and (mention_tx or mention_first or alone_tx)
-        names = _b58.names
-        b58 = _b58
         txs = data.txs
         number = data.block.number
         for i, tx in enumerate(txs):
@@ -751,29 +771,10 @@ class Expander:
                 else None
             )
             if want_txs:
-                # `transaction_body(tx, signatures[i])`, its keys named through the cache's
-                # dict in one C loop (`_b58` for the rare key not there).
                 signature = signatures[i]
                 status = tx.status
-                named = list(map(names.get, tx.accounts))
-                accounts: list[str] = (
-                    [names.get(k) or b58(k) for k in tx.accounts]
-                    if None in named
-                    else cast("list[str]", named)
-                )
-                tbody = TransactionBody(
-                    signature,
-                    status,
-                    tx.reason,
-                    tx.error,
-                    tx.fee,
-                    tx.compute_units,
-                    list(tx.logs),
-                    accounts,
-                    "0x" + tx.l1_tx_hash.hex(),
-                    tx.l1_tx_index,
-                    tx.position,
-                )
+                tbody = transaction_body(tx, signature)
+                accounts = tbody.accounts
                 send: list[bytes] = []
                 if accounts:
                     if mention_tx:
@@ -854,26 +855,8 @@ class Expander:
         account_first = 0 in plan[0]
         owner_first = 1 in plan[0]
         counted = plan[1]
-        names = _b58.names
-        b58 = _b58
-        unpack = ACCOUNT_HEADER.unpack_from
-        size = ACCOUNT_HEADER.size
         for pubkey, raw in data.accounts:
-            # `account_body(pubkey, raw)` without the `AccountRecord` between, names through
-            # the cache's dict first (a name is never empty).
-            name = names.get(pubkey) or b58(pubkey)
-            if raw is None:
-                body = AccountBody(name, 0, _SYSTEM_PROGRAM, False, 0, b"")
-            else:
-                lamports, rent_epoch, executable, owner = unpack(raw)
-                body = AccountBody(
-                    name,
-                    lamports,
-                    names.get(owner) or b58(owner),
-                    executable,
-                    rent_epoch,
-                    raw[size:],
-                )
+            body = account_body(pubkey, raw)
             send: list[bytes] = []
             if account_first:
                 send.append(f"account/{body.pubkey}/".encode())

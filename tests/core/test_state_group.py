@@ -8,6 +8,7 @@ import random
 import tempfile
 from pathlib import Path
 
+from conftest import store_contents
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -142,18 +143,6 @@ def _chain(seed: int, blocks: int) -> list[BlockWrite]:
     return out
 
 
-def _contents(store: Store) -> dict[str, list[tuple[bytes, bytes]]]:
-    with store._env.begin() as txn:
-        return {
-            name: [
-                (bytes(k), bytes(v))
-                for k, v in txn.cursor(db=db)
-                if bytes(k) != b"stream_id"  # random per data directory
-            ]
-            for name, db in store._db.items()
-        }
-
-
 @settings(max_examples=30, deadline=None)
 @given(st.integers(0, 2**32), st.integers(1, 8), st.sampled_from([None, 2, 6]))
 def test_a_group_writes_what_its_blocks_write_one_by_one(
@@ -173,16 +162,16 @@ def test_a_group_writes_what_its_blocks_write_one_by_one(
                 for start in range(0, len(chain), size):
                     part = chain[start : start + size]
                     store.commit_blocks(part, segments[start : start + size])
-                contents.append(_contents(store))
+                contents.append(store_contents(store))
                 # And the revert of the last (undoable) blocks restores what was before them.
                 store.revert_blocks(2)
-                contents.append(_contents(store))
+                contents.append(store_contents(store))
         one_by_one, reverted_one, grouped, reverted_group = contents
         assert grouped == one_by_one
         assert reverted_group == reverted_one
         # The state the revert left is the state of the first ten blocks.
         with Store(Path(tmp) / "ten", sync=False, retention=3) as store:
             store.commit_blocks(chain[:10], [[] for _ in chain[:10]])
-            ten = _contents(store)
+            ten = store_contents(store)
         for name in _STATE:
             assert ten[name] == reverted_group[name]

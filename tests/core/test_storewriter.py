@@ -7,13 +7,13 @@ from __future__ import annotations
 
 import os
 import signal
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import anyio
 import pytest
+from conftest import store_contents
 
 from monmouth import bench
 from monmouth.app import build_node
@@ -25,9 +25,6 @@ from monmouth.core.notifications import FinishedHeight
 from monmouth.core.sources.replay import ReplaySource, write_replay
 from monmouth.core.state import Store, wait_for_writer
 from monmouth.core.storewriter import StoreWriter
-
-#: Keys that differ between two data directories of the same chain.
-_RANDOM = {b"stream_id"}
 
 
 @pytest.fixture(scope="module")
@@ -44,11 +41,8 @@ def small_groups(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def _contents(path: Path) -> dict[str, list[tuple[bytes, bytes]]]:
-    with Store(path, readonly=True) as store, store._env.begin() as txn:
-        return {
-            name: [(bytes(k), bytes(v)) for k, v in txn.cursor(db=db) if bytes(k) not in _RANDOM]
-            for name, db in store._db.items()
-        }
+    with Store(path, readonly=True) as store:
+        return store_contents(store)
 
 
 def _run(blocks: list[L1Block], data: Path, writer: str, **settings: Any) -> tuple[list[int], Any]:
@@ -95,13 +89,14 @@ def test_a_map_grown_by_the_child_is_adopted(
 def kill_at_second_result(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[int]]:
     """SIGKILL the writer child before the node reads its answer for the second group."""
     killed: list[int] = []
+    calls: list[StoreWriter] = []
     result = StoreWriter.result
 
     def killing(self: StoreWriter) -> list[int]:
-        if len(killed) == 0 and getattr(self, "_calls", 0) == 1:
+        calls.append(self)
+        if len(calls) == 2:
             os.kill(self.pid, signal.SIGKILL)
             killed.append(self.pid)
-        self._calls = getattr(self, "_calls", 0) + 1  # type: ignore[attr-defined]
         return result(self)
 
     monkeypatch.setattr(StoreWriter, "result", killing)
@@ -157,7 +152,7 @@ def test_a_failure_in_the_child_is_reported(tmp_path: Path) -> None:
 
 
 def test_the_child_ends_with_its_input(tmp_path: Path) -> None:
-    with tempfile.TemporaryDirectory() as tmp, Store(Path(tmp) / "data", sync=False) as store:
+    with Store(tmp_path / "data", sync=False) as store:
         writer = StoreWriter(store)
         writer.submit([])
         assert writer.result() == []
