@@ -141,6 +141,10 @@ GROUP_TXS = 10_000
 #: ... or once its first block executed this long ago: what a catch-up delays a block's report
 #: by at most, about what 10,000 transactions take.
 GROUP_SECONDS = 0.5
+#: At the end of a catch-up, a group of this many transactions or more is sent as soon as fewer
+#: are left to execute: the groups halve, and the last commit, which the main thread waits for
+#: with nothing else to do, takes a few milliseconds instead of up to GROUP_TXS transactions'.
+TAIL_TXS = 1_000
 #: Blocks prepared (routed, decoded, signatures queued) ahead of the one executing: at least
 #: this many ...
 LOOKAHEAD = 8
@@ -645,8 +649,19 @@ class Node:
             events.submit(first_seq, segments)
         self.plugins.slots_changed(changes)
 
-    def apply(self, notification: Notification) -> None:
-        """Apply one notification; stops early (between blocks) when a stop was requested."""
+    def apply(self, notification: Notification, *, more: bool = False) -> None:
+        """Apply one notification; stops early (between blocks) when a stop was requested.
+
+        :param more: the source has more blocks ready at once (`Source.catching_up`): the last
+            group stays open and the one sent stays in flight, so that the next notification's
+            blocks execute while the store's writer process commits (at the end of each
+            notification of a replay file, the main thread otherwise waited for the commit and
+            the checking threads ran dry). A notification that does not just extend the head
+            lands what is in flight first: reverts, finality and repeated blocks read the
+            store.
+        """
+        if self._flight is not None and not self._extends(notification):
+            self._flush()
         if isinstance(notification, ChainFinality):
             self._finality(notification)
             return
@@ -661,9 +676,9 @@ class Node:
             prepared: deque[Prepared] = deque()
             queued = 0  # transactions in `prepared`
             try:
-                for block in blocks:
+                for position, block in enumerate(blocks):
                     if self._done():
-                        return
+                        break
                     while len(prepared) < LOOKAHEAD or (
                         queued < LOOKAHEAD_TXS and len(prepared) < LOOKAHEAD_MAX
                     ):
@@ -679,12 +694,30 @@ class Node:
                         len(self._group) >= GROUP_BLOCKS
                         or self._group_txs >= GROUP_TXS
                         or time.monotonic() - self._group_started >= GROUP_SECONDS
+                        # The end of a catch-up (every block left is prepared, nothing more
+                        # at once): groups halve, down to TAIL_TXS, so that the last commit,
+                        # which nothing overlaps, is short.
+                        or (
+                            not more
+                            and len(prepared) == len(blocks) - position - 1
+                            and TAIL_TXS <= self._group_txs > queued
+                        )
                     ):
                         # Sent only: committed while the next group executes.
                         self._flush(wait=False)
-            finally:
+            except BaseException:
                 # Whatever was executed is valid: commit it even when a later block failed.
                 self._flush()
+                raise
+        if not more or self._done():
+            self._flush()
+
+    def _extends(self, notification: Notification) -> bool:
+        """Whether `notification` only adds blocks on top of the executed head (which needs no
+        read of the store, so not the group in flight landed)."""
+        if not isinstance(notification, ChainCommitted) or not notification.new:
+            return False
+        return not self._recent or notification.new[0].number == self._recent.head[0] + 1
 
     async def run(self, source: Source, *, max_blocks: int | None = None) -> RunStats:
         """Follow `source` until it ends, a stop is requested, or `max_blocks` were committed.
@@ -704,13 +737,18 @@ class Node:
             async with aclosing(notifications):
                 async for notification in notifications:
                     self.l1_head = getattr(source, "l1_head", None)
-                    self.apply(notification)
+                    self.apply(notification, more=getattr(source, "catching_up", False))
                     if self._done():
                         break
+            self._flush()
             # A plugin under `halt` may fail on the last blocks, behind the node: wait for them.
             self.plugins.drain()
             self.plugins.check()
         finally:
+            # Whatever ended the run (the source failed, a stop), what was executed is valid:
+            # `apply` may have left the last group open and one in flight.
+            if not self._failed and (self._group or self._flight is not None):
+                self._flush()
             self._limit = None
             gc.set_threshold(*thresholds)
         return self.stats

@@ -22,7 +22,13 @@ from monmouth.core.eventlog import NullEventLog
 from monmouth.core.executor import BLOCKHASH_WINDOW
 from monmouth.core.l1 import BlockId, L1Block
 from monmouth.core.node import Node, RecentBlocks
-from monmouth.core.notifications import ChainCommitted, FinishedHeight, Notification
+from monmouth.core.notifications import (
+    ChainCommitted,
+    ChainFinality,
+    ChainReverted,
+    FinishedHeight,
+    Notification,
+)
 from monmouth.core.records import block_key
 from monmouth.core.sources import replay
 from monmouth.core.sources.base import HashAt
@@ -33,11 +39,11 @@ from monmouth.core.state import Store
 BLOCKS = bench.generate("transfers", 200, 5, 20)
 
 
-def settings_at(path: Path) -> Settings:
+def settings_at(path: Path, writer: str = "auto") -> Settings:
     return load_settings(
         None,
         data_dir=path,
-        store={"sync": False},
+        store={"sync": False, "writer": writer},
         stream={"publish": None},
         plugins={"monitoring": {"address": "none"}, "rpc": {"address": "none"}},
     )
@@ -48,8 +54,16 @@ class OneByOne:
     catch-up) or after a pause (a node at the L1 head), and records what the node had made
     durable each time it was asked for the next; it may fail after `fail_after` blocks."""
 
-    def __init__(self, blocks: list[L1Block], pause: float, fail_after: int | None = None):
+    def __init__(
+        self,
+        blocks: list[L1Block],
+        pause: float,
+        fail_after: int | None = None,
+        *,
+        catching_up: bool = False,
+    ):
         self.blocks = blocks
+        self.catching_up = catching_up
         self.pause = pause
         self.fail_after = fail_after
         self.finished: list[int] = []
@@ -65,6 +79,22 @@ class OneByOne:
                 await anyio.sleep(self.pause)
                 self.heads_after_pause.append(self.finished[-1] if self.finished else None)
             yield ChainCommitted((block,))
+
+
+class Scripted:
+    """A source that gives its notifications at once, saying more follows (`catching_up`)
+    until the last."""
+
+    def __init__(self, notifications: list[Notification]):
+        self.script = notifications
+        self.catching_up = False
+
+    async def notifications(
+        self, head: BlockId | None, hash_at: HashAt | None = None
+    ) -> AsyncGenerator[Notification, None]:
+        for i, notification in enumerate(self.script):
+            self.catching_up = i < len(self.script) - 1
+            yield notification
 
 
 def run(path: Path, source: OneByOne, max_blocks: int | None = None) -> tuple[int, object]:
@@ -100,18 +130,88 @@ def test_groups_end_at_their_bounds(tmp_path: Path, monkeypatch: pytest.MonkeyPa
 def test_a_replay_file_of_small_blocks_comes_in_large_notifications(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A replay notification ends at BATCH blocks or BATCH_BYTES of calldata; each ends a
-    group, and the state is the same whatever the batches."""
+    """A replay notification ends at BATCH blocks or BATCH_BYTES of calldata. While the file
+    has more (`catching_up`), a group goes on across notifications, so the commits are those of
+    one notification; the state is the same whatever the batches."""
     write_replay(tmp_path / "chain.jsonl", BLOCKS)
     states = []
     for name, batch, size in (("a", 1024, 16 << 20), ("b", 4, 16 << 20), ("c", 1024, 1)):
         monkeypatch.setattr(replay, "BATCH", batch)
         monkeypatch.setattr(replay, "BATCH_BYTES", size)
+        more: list[bool] = []  # what the node was told with each notification
         with build_node(settings_at(tmp_path / name)) as node:
+            apply = node.apply
+            monkeypatch.setattr(
+                node,
+                "apply",
+                lambda n, *, more, seen=more, apply=apply: seen.append(more) or apply(n, more=more),
+            )
             anyio.run(node.run, ReplaySource(tmp_path / "chain.jsonl"))
             states.append((node.stats.commits, snapshot(node.store)))
-    assert [commits for commits, _ in states] == [1, 11, len(BLOCKS)]  # 41 blocks: 10 of 4, and 1
+        # Every notification but the last says more follows (41 blocks: 10 of 4, and 1).
+        assert more == [True] * (len(more) - 1) + [False]
+        assert len(more) == {"a": 1, "b": 11, "c": len(BLOCKS)}[name]
+    assert [commits for commits, _ in states] == [1, 1, 1]
     assert states[0][1] == states[1][1] == states[2][1]
+
+
+def test_a_source_without_more_at_once_gets_each_notification_reported(tmp_path: Path) -> None:
+    """A source that does not say it has more (`catching_up`) finds each notification's blocks
+    committed and reported before it is asked for the next; one that does, not (even past its
+    end: the run reports what it executed when the source ends)."""
+    for catching_up, finished in ((False, [0, 1, 2, 3, 4, 5]), (True, [5])):
+        source = OneByOne(BLOCKS[:6], pause=0, catching_up=catching_up)
+        assert run(tmp_path / str(catching_up), source)[0] == len(finished)
+        assert source.finished == finished  # a group reports its last block
+
+
+def test_a_notification_that_reads_the_store_lands_the_open_group_first(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Finality and a revert after notifications that left a group open and one in flight:
+    both see the blocks stored (a finalized block the node committed, a revert of blocks
+    committed), with the writer process and inline."""
+    monkeypatch.setattr(node_module, "GROUP_BLOCKS", 4)  # a group in flight, another open
+    expected = None
+    for writer in ("process", "inline"):
+        notes: list[Notification] = [
+            ChainCommitted(tuple(BLOCKS[:10])),
+            ChainFinality(BLOCKS[8].id, BLOCKS[6].id),
+            ChainCommitted(tuple(BLOCKS[10:20])),
+            ChainReverted(tuple(BLOCKS[17:20])),
+            ChainCommitted(tuple(BLOCKS[17:22])),
+        ]
+        source = Scripted(notes)
+        with build_node(settings_at(tmp_path / writer, writer)) as node:
+            anyio.run(node.run, source)
+            assert node.store.finality() == (8, 6)
+            assert node.head is not None and node.head.number == 21
+            assert node.state == recompute_lthash(node.store)
+            contents = snapshot(node.store)
+        expected = expected or contents
+        assert contents == expected
+
+
+def test_the_end_of_a_catch_up_sends_halving_groups(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """In the last notification of a catch-up, a group of TAIL_TXS transactions or more is sent
+    once fewer are left: the last commit holds a few blocks, not the whole group."""
+    sizes: list[int] = []
+    send = Node._send
+
+    def sized(self: Node, group: list[object]) -> None:
+        sizes.append(len(group))
+        send(self, group)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(Node, "_send", sized)
+    monkeypatch.setattr(node_module, "TAIL_TXS", 20)
+    with build_node(settings_at(tmp_path)) as node:
+        node.apply(ChainCommitted(tuple(BLOCKS)))
+        assert node.state == recompute_lthash(node.store)
+    # 41 blocks, the deposits' then 40 of five transfers: a group goes once it holds more
+    # transactions than are left (105 > 95, 50 > 45, 25 > 20), down to 20.
+    assert sizes == [22, 10, 5, 4]
 
 
 def test_at_the_head_each_block_is_durable_before_the_node_waits(tmp_path: Path) -> None:

@@ -20,6 +20,13 @@ class Source(Protocol):
     `with_head`); `hash_at(n)` tells the hash of the node's own block `n` (None if it has none),
     so a source can find the fork point. The iterator ends when the source has nothing more to
     give (the end of a replay file).
+
+    A source may also have an attribute `catching_up`: true while it holds or knows blocks past
+    the last notification it gave, to be given at once (a replay file not at its end). The node
+    then keeps the last group of blocks open and its commit in flight across notifications,
+    instead of waiting for the commit at each notification's end; a block's report is delayed
+    until the next notification, which comes at once. Without the attribute (or false), each
+    notification's blocks are reported before the next one is asked for.
     """
 
     def notifications(

@@ -84,6 +84,8 @@ class ReplaySource:
         if not path.is_file():
             raise ReplayFileError(f"replay file {path} does not exist")
         self.path = path
+        #: Whether more blocks follow the last notification given (`Source.catching_up`).
+        self.catching_up = False
 
     async def notifications(
         self, head: BlockId | None, hash_at: HashAt | None = None
@@ -115,14 +117,17 @@ class ReplaySource:
                             f"directory's head #{head.number}: they are different chains"
                         )
                 first = False
-                batch.append(block)
-                size += sum(len(tx.input) for tx in block.transactions)
                 if len(batch) >= BATCH or size >= BATCH_BYTES:
+                    # Given once the block after it is read: the node then knows more follows.
+                    self.catching_up = True
                     yield ChainCommitted(tuple(batch))
                     batch, size = [], 0
                     await checkpoint()
+                batch.append(block)
+                size += sum(len(tx.input) for tx in block.transactions)
         except (ReplayFileError, SourceError) as exc:
             error = exc
+        self.catching_up = False
         # Blocks read before a broken line are still committed.
         if batch:
             yield ChainCommitted(tuple(batch))
