@@ -33,7 +33,6 @@ from monmouth.core.records import (
     BlockRecord,
     MessageRecord,
     TokenBalance,
-    TxDetail,
     TxRecord,
     TxStatus,
     detail_key,
@@ -789,7 +788,9 @@ class BlockExecutor:
             get = self.runtime.get_object
             pre_tokens = self._token_balances(pre_token_accounts)
             post_tokens = self._token_balances([(i, get(keys[i])) for i, _ in pre_token_accounts])
-        detail = TxDetail(
+        # A `TxDetail`'s fields in its order: it is `array_like`, so the tuple encodes to the
+        # same bytes (`test_detail_fields_encode_as_the_record`) without the object.
+        fields = (
             item.raw,
             pre,
             self.runtime.balances(keys),
@@ -802,9 +803,8 @@ class BlockExecutor:
         return DetailWrite(
             detail_key(number, item.l1.index, item.position),
             signature,
-            detail,
             keys,
-            encode_record(detail),  # once, for the store and the stream log
+            encode_record(fields),  # once, for the store and the stream log
         )
 
     def _token_balances(self, accounts: list[tuple[int, Account | None]]) -> list[TokenBalance]:

@@ -135,18 +135,19 @@ class BlockWrite(msgspec.Struct, frozen=True, gc=False):
 
 
 class DetailWrite(msgspec.Struct, frozen=True, gc=False):
-    """One executed transaction's details and the addresses it names (every account key,
-    loaded ones included), for the signatures-by-address index. (A struct: one per executed
-    transaction, built on the main thread; a frozen dataclass's `__init__` cost 2 µs.)
+    """One executed transaction's details, encoded, and the addresses it names (every account
+    key, loaded ones included), for the signatures-by-address index. (A struct: one per
+    executed transaction, built on the main thread; a frozen dataclass's `__init__` cost 2 µs.)
 
     :ivar key: its `detail_key`.
-    :ivar raw: `detail` encoded (`records.encode`): the store and the stream log both write
-        these bytes, encoded once by whoever made the detail.
+    :ivar raw: its `TxDetail` encoded (`records.encode`): the store and the stream log both
+        write these bytes, encoded once by whoever made the detail. The decoded detail is not
+        kept: nothing reads it, and one object fewer per transaction is one fewer to build and
+        to free when its group is reported.
     """
 
     key: bytes
     signature: bytes
-    detail: TxDetail
     addresses: Sequence[bytes]
     raw: bytes
 
@@ -157,9 +158,8 @@ class DetailWrite(msgspec.Struct, frozen=True, gc=False):
         a revert reads them, so both index the same entries."""
         from monmouth.core.records import decode_detail
 
-        detail = decode_detail(raw)
-        signature, addresses = detail_names(detail)
-        return cls(key, signature, detail, addresses, raw)
+        signature, addresses = detail_names(decode_detail(raw))
+        return cls(key, signature, addresses, raw)
 
 
 class BlockCommit(msgspec.Struct, frozen=True, array_like=True, gc=False):
@@ -171,8 +171,8 @@ class BlockCommit(msgspec.Struct, frozen=True, array_like=True, gc=False):
     :ivar lthash: the full lattice hash after the block, `LtHash.to_bytes()`.
     :ivar txs: (signature, `TxRecord` encoded) of each status written: encoded once, where the
         block was executed (the writer process would otherwise decode and encode each again).
-    :ivar details: per executed transaction (key, signature, detail encoded, addresses), as
-        `DetailWrite` holds them (its decoded detail is not written).
+    :ivar details: per executed transaction (key, signature, detail encoded, addresses), from
+        its `DetailWrite`.
     """
 
     block: BlockRecord

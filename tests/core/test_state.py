@@ -6,10 +6,20 @@ from pathlib import Path
 
 import lmdb
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from monmouth.core.errors import DataDirError
 from monmouth.core.lthash import LtHash
-from monmouth.core.records import BlockRecord, TxDetail, TxRecord, detail_key, encode
+from monmouth.core.records import (
+    BlockRecord,
+    TokenBalance,
+    TxDetail,
+    TxRecord,
+    decode_detail,
+    detail_key,
+    encode,
+)
 from monmouth.core.state import BlockWrite, DetailWrite, Store
 from monmouth.rust_svm.accounts import AccountRecord
 
@@ -158,7 +168,7 @@ def _detail_write(number: int) -> DetailWrite:
     )
     detail = TxDetail(wire, [5, 1], [4, 1], None, [], [], [], None)
     keys = [bytes(k) for k in Transaction.from_bytes(wire).message.account_keys]
-    return DetailWrite(detail_key(number, 0, 0), bytes(wire[1:65]), detail, keys, encode(detail))
+    return DetailWrite(detail_key(number, 0, 0), bytes(wire[1:65]), keys, encode(detail))
 
 
 def test_details_and_index_are_reverted_with_their_block(tmp_path: Path) -> None:
@@ -168,8 +178,8 @@ def test_details_and_index_are_reverted_with_their_block(tmp_path: Path) -> None
         record = TxRecord(item.signature, "ok", None, None, 1, 5000, 150, [], bytes(32), 0, 0)
         store.commit_block(BlockWrite(block(1), LtHash(), [], [record], [], [item]))
         with store.read() as view:
-            assert view.detail(record) == item.detail
-            assert view.block_details(1) == [item.detail]
+            assert view.detail(record) == decode_detail(item.raw)
+            assert view.block_details(1) == [decode_detail(item.raw)]
             assert view.signatures_indexed()
             for address in item.addresses:
                 assert list(view.signatures_for(address)) == [(item.key, item.signature)]
@@ -207,3 +217,57 @@ def test_a_loaded_snapshot_is_indexed(tmp_path: Path) -> None:
         store.load_snapshot(SnapshotHead(None, None, 0), [(bytes([1]) * 32, raw)])
         with store.read() as view:
             assert view.account_index("by_owner", owner) == [bytes([1]) * 32]
+
+
+_keys = st.binary(min_size=32, max_size=32)
+_balances = st.lists(
+    st.builds(
+        TokenBalance,
+        st.integers(0, 255),
+        _keys,
+        _keys,
+        _keys,
+        st.integers(0, 2**64 - 1),
+        st.integers(0, 255),
+    ),
+    max_size=3,
+)
+
+
+@given(
+    st.binary(max_size=300),
+    st.lists(st.integers(0, 2**64 - 1), max_size=6),
+    st.lists(st.integers(0, 2**64 - 1), max_size=6),
+    st.none() | st.tuples(st.lists(_keys, max_size=3), st.lists(_keys, max_size=3)),
+    _balances,
+    _balances,
+    st.lists(
+        st.lists(
+            st.tuples(
+                st.integers(0, 255),
+                st.binary(max_size=8),
+                st.binary(max_size=20),
+                st.none() | st.integers(1, 5),
+            ),
+            max_size=3,
+        ),
+        max_size=3,
+    ),
+    st.none() | st.tuples(_keys, st.binary(max_size=40)),
+)
+def test_detail_fields_encode_as_the_record(
+    wire: bytes,
+    pre: list[int],
+    post: list[int],
+    loaded: tuple[list[bytes], list[bytes]] | None,
+    pre_tokens: list[TokenBalance],
+    post_tokens: list[TokenBalance],
+    inner: list[list[tuple[int, bytes, bytes, int | None]]],
+    return_data: tuple[bytes, bytes] | None,
+) -> None:
+    """The executor encodes a detail's fields as a tuple, without building the `TxDetail`
+    (`BlockExecutor._detail`): the same bytes, since the record is `array_like`."""
+    fields = (wire, pre, post, loaded, pre_tokens, post_tokens, inner, return_data)
+    record = TxDetail(*fields)
+    assert encode(fields) == encode(record)
+    assert decode_detail(encode(fields)) == record

@@ -81,7 +81,7 @@ def _details(rng: random.Random, number: int) -> list[DetailWrite]:
         detail = TxDetail(wire, [5, 1], [4, 1], None, [], [], [], None)
         keys = [bytes(k) for k in Transaction.from_bytes(wire).message.account_keys]
         key = detail_key(number, 0, position)
-        out.append(DetailWrite(key, wire[1:65], detail, keys, encode(detail)))
+        out.append(DetailWrite(key, wire[1:65], keys, encode(detail)))
     return out
 
 

@@ -59,7 +59,7 @@ def test_the_index_holds_every_address_of_every_transaction_in_any_order(
             signature = rng.randbytes(64)
             # With replacement: a transaction may name an address twice.
             addresses = [rng.choice(_ADDRESSES) for _ in range(rng.randrange(1, 5))]
-            items.append(DetailWrite(key, signature, detail, addresses, raw))
+            items.append(DetailWrite(key, signature, addresses, raw))
             expected.update((address_key(a, key), signature) for a in addresses)
         rng.shuffle(items)  # not execution order: slower for LMDB, the same entries
         writes.append(BlockWrite(_block(number), LtHash(), [], [], [], items))
