@@ -349,7 +349,7 @@ class BlockExecutor:
                 if sigs.get(signature) == old:
                     del sigs[signature]
         self._memory_from = max(self._memory_from, keep)
-        return oldest >= self._memory_from
+        return max(oldest, 0) >= self._memory_from  # no block before 0 to remember
 
     def close(self) -> None:
         """Stop the background reader (reads under way finish first)."""

@@ -92,6 +92,19 @@ def test_repeat_at_the_window_edge_from_memory(node: Node, monkeypatch: pytest.M
     assert rec is not None and (rec.status, rec.slot) == ("ok", 200)
 
 
+def test_fresh_store_needs_no_reads(node: Node, monkeypatch: pytest.MonkeyPatch) -> None:
+    alice, bob = keypair(1), keypair(2)
+    chain = ChainBuilder()
+    reads = StoreReads(node.executor, monkeypatch)
+    funded(node, chain, alice)
+    original = sol_transfer(alice, bob.pubkey(), SOL, chain.tip_hash)
+    assert add(node, chain, original) == 1
+    assert add(node, chain, original) == 2
+    assert outcomes(node, 2) == [("rejected", "already_processed")]
+    # Every stored block was executed here, from block 0 on.
+    assert reads.calls == 0
+
+
 def test_stale_repeat_of_a_forgotten_transaction_keeps_its_status(
     node: Node, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -240,3 +253,34 @@ def test_memory_gives_the_stores_tables(tmp_path: Path, monkeypatch: pytest.Monk
     reasons = {reason for _, v in contents["messages"] for _, reason in decode_message(v).outcomes}
     assert reasons >= {None, "already_processed", "blockhash_not_found"}
     assert contents == reference
+
+
+def test_revert_below_the_restart(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
+    alice, bob = keypair(1), keypair(2)
+    chain = ChainBuilder()
+    with build_node(settings) as node:
+        funded(node, chain, alice)
+        extend(node, chain, 49)
+        original = sol_transfer(alice, bob.pubkey(), SOL, chain.blocks[39].hash)
+        assert add(node, chain, original) == 50
+        extend(node, chain, 60)
+    with build_node(settings) as node:
+        extend(node, chain, 70)
+        # Blocks 46 ... 70, of both processes, are undone; the fork executes the transaction
+        # again, in its block 46.
+        fork = ChainBuilder(salt=b"fork")
+        fork.blocks = chain.blocks[:46]
+        fork.block(fork.batch(0, original))
+        fork.block(fork.batch(0, original))
+        node.apply(ChainReorged(tuple(chain.blocks[46:]), tuple(fork.blocks[46:])))
+        assert outcomes(node, 46) == [("ok", None)]
+        assert outcomes(node, 47) == [("rejected", "already_processed")]
+        # Every block from 46 on is this process's: memory alone from block 46 + 149 on.
+        extend(node, fork, 193)
+        reads = StoreReads(node.executor, monkeypatch)
+        extend(node, fork, 194)
+        assert reads.calls == 1
+        extend(node, fork, 196)
+        assert reads.calls == 1
+        rec = node.store.tx(sig(original))
+        assert rec is not None and (rec.status, rec.slot) == ("ok", 46)
