@@ -61,6 +61,9 @@ from monmouth.rust_svm.wire import layout
 
 #: Solana's blockhash window, in L1 blocks.
 BLOCKHASH_WINDOW = 150
+#: Blocks kept beyond the blockhash window in the executed signatures' memory
+#: (`BlockExecutor._remembers`), so that a reorg this deep leaves it complete.
+REORG_MARGIN = 64
 #: Account hashes kept for reuse (2 KiB each, so at most 16 MiB, and one block's more).
 DIGEST_CACHE = 8192
 _SYSTEM_PROGRAM = bytes(32)
@@ -249,6 +252,14 @@ class BlockExecutor:
         self._reader: ThreadPoolExecutor | None = None
         #: Values taken from background reads (the rest of the misses were read inline).
         self.background_values = 0
+        # The signatures executed (ok or failed) in the blocks executed here, for the
+        # `already_processed` check without a store read per transaction (`_remembers`): each
+        # one's block, and each block's (those that executed any), oldest first.
+        self._executed_sigs: dict[bytes, int] = {}
+        self._sig_log: deque[tuple[int, list[bytes]]] = deque()
+        # Every stored block from this number on is in that memory (None: the store's head is
+        # read when the first block executes; blocks up to it were executed elsewhere).
+        self._memory_from: int | None = None
 
     def _mix(
         self,
@@ -293,9 +304,51 @@ class BlockExecutor:
                 if last_write.get(key) == number:
                     del last_write[key]
 
-    def reverted(self) -> None:
-        """Blocks were undone in the store: reads under way saw values that are gone."""
+    def reverted(self, head: int) -> None:
+        """Blocks above `head` were undone in the store: reads under way saw values that are
+        gone, and their executed signatures are forgotten.
+
+        :param head: the store's head after the revert (its parent's number, one below the
+            lowest block undone, when the store is left empty).
+        """
         self._epoch += 1
+        log, sigs = self._sig_log, self._executed_sigs
+        while log and log[-1][0] > head:
+            number, signatures = log.pop()
+            for signature in signatures:
+                if sigs.get(signature) == number:
+                    del sigs[signature]
+        # The stored blocks up to `head` executed here are still remembered, those pruned or
+        # executed elsewhere are not: memory is complete from above the lower of the two.
+        if self._memory_from is not None:
+            self._memory_from = min(self._memory_from, head + 1)
+
+    def _remembers(self, number: int) -> bool:
+        """Whether the executed signatures in memory are all that block `number`'s transactions
+        can repeat (else the store is read: `_stored_txs`); forgets the blocks no later block
+        needs.
+
+        A transaction is checked for a repeat only once its blockhash is in the window (blocks
+        number-150 ... number-1). An executed transaction with the same signature is the same
+        message, so it named the same blockhash within its own block's window: it executed in
+        block number-149 or later. Memory is enough once it holds every stored block from
+        number-149 on, which it does from BLOCKHASH_WINDOW-1 blocks above the head found at
+        the first block (or a revert below what memory holds), unless the store was empty.
+        """
+        if self._memory_from is None:
+            with self.store.lock:  # see `_stored_accounts`
+                head = self.store.head()
+            self._memory_from = 0 if head is None else head.number + 1
+        oldest = number + 1 - BLOCKHASH_WINDOW  # the first block a repeat can have executed in
+        keep = oldest - REORG_MARGIN
+        log, sigs = self._sig_log, self._executed_sigs
+        while log and log[0][0] < keep:
+            old, signatures = log.popleft()
+            for signature in signatures:
+                if sigs.get(signature) == old:
+                    del sigs[signature]
+        self._memory_from = max(self._memory_from, keep)
+        return max(oldest, 0) >= self._memory_from  # no block before 0 to remember
 
     def close(self) -> None:
         """Stop the background reader (reads under way finish first)."""
@@ -530,9 +583,14 @@ class BlockExecutor:
         # or at the block's end, where the last pass reads every touched account anyway.
         log = make_write_log(runtime) if want_writes and updates is None else None
 
-        # Earlier statuses of every signature in the block, in one read transaction.
-        signatures = [i.signed.signatures[0] for i in items if isinstance(i, _Tx) and i.signed]
-        stored_txs = self._stored_txs(signatures)
+        # Which signatures executed before: from memory (`_remembers`), else the earlier
+        # statuses of every signature in the block, in one read transaction.
+        executed_sigs = self._executed_sigs
+        stored_txs: dict[bytes, TxRecord | None] | None = None
+        if not self._remembers(block.number):
+            signatures = [i.signed.signatures[0] for i in items if isinstance(i, _Tx) and i.signed]
+            stored_txs = self._stored_txs(signatures)
+        executed_here: list[bytes] = []
 
         for item in items:
             msg = messages[item.message]
@@ -578,13 +636,17 @@ class BlockExecutor:
             tx = item.tx
             signature = item.signed.signatures[0]
             verdict = next(verdicts)
-            prior = records.get(signature) or stored_txs[signature]
+            prior = records.get(signature)
+            if prior is None and stored_txs is not None:
+                prior = stored_txs[signature]
+            # Memory holds only executed signatures, each one's status in the store.
+            repeat = prior.executed if prior is not None else signature in executed_sigs
             reason: str | None = None
             if not verdict:
                 reason = Reason.SIGNATURE_FAILURE.value
             elif item.blockhash not in window:
                 reason = Reason.BLOCKHASH_NOT_FOUND.value
-            elif prior is not None and prior.executed:
+            elif repeat:
                 reason = Reason.ALREADY_PROCESSED.value
 
             status: TxStatus
@@ -655,6 +717,7 @@ class BlockExecutor:
                                 result,
                             )
                         )
+                    executed_here.append(signature)
                     records[signature] = TxRecord(
                         signature,
                         status,
@@ -674,20 +737,26 @@ class BlockExecutor:
                 rejected += 1
                 # A rejection never hides the status of the executed transaction it repeats, and
                 # a signature that failed its check does not name the transaction it claims to.
-                if reason != Reason.SIGNATURE_FAILURE and (prior is None or not prior.executed):
-                    records[signature] = TxRecord(
-                        signature,
-                        "rejected",
-                        reason,
-                        None,
-                        block.number,
-                        0,
-                        0,
-                        [],
-                        item.l1.hash,
-                        item.l1.index,
-                        item.position,
-                    )
+                if reason != Reason.SIGNATURE_FAILURE and not repeat:
+                    if prior is None and stored_txs is None:
+                        # Memory holds the window only: a transaction executed long ago,
+                        # repeated with its stale blockhash, is in the store (rejections are
+                        # rare: one read each).
+                        prior = self._stored_txs([signature])[signature]
+                    if prior is None or not prior.executed:
+                        records[signature] = TxRecord(
+                            signature,
+                            "rejected",
+                            reason,
+                            None,
+                            block.number,
+                            0,
+                            0,
+                            [],
+                            item.l1.hash,
+                            item.l1.index,
+                            item.position,
+                        )
             elif status == "ok":
                 ok += 1
             else:
@@ -759,6 +828,9 @@ class BlockExecutor:
         self.cache.written(account_writes)
         self._write_log.append((number, [key for key, _, _ in account_writes]))
         self._pending_txs.update(records)
+        if executed_here:
+            self._sig_log.append((block.number, executed_here))
+            executed_sigs.update(zip(executed_here, itertools.repeat(block.number)))
         write = BlockWrite(
             record, lthash, account_writes, list(records.values()), message_records, details
         )

@@ -568,14 +568,14 @@ class Node:
             undone = self.store.revert_blocks(count, segments=make)
             for rev in undone:
                 events.submit(rev.first_seq, rev.segments)
-        self.executor.reverted()
+        parent = undone[-1].block.number - 1
+        self.executor.reverted(parent)
         reverted: list[BlockInfo] = []
         restore = self.executor.cache.restore
         for rev in undone:
             for pubkey, value in rev.accounts:
                 restore(pubkey, value)
             reverted.append(BlockInfo.from_record(rev.block))
-        parent = undone[-1].block.number - 1
         head_rec = self.store.head()
         if head_rec is None:
             self.state = LtHash.identity()
