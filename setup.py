@@ -80,6 +80,14 @@ setup(
             extra_compile_args=FLAGS,
             optional=True,
         ),
+        # Frames written to a child's pipe on a native thread that never takes the interpreter
+        # lock (the store's writer process; `core.pipes.FrameWriterPy` is the reference).
+        Extension(
+            "monmouth.core._pipes",
+            sources=["monmouth/core/_pipes.c"],
+            extra_compile_args=FLAGS,
+            optional=True,
+        ),
         # Each L1 transaction's fields, on the main thread for every block the node follows.
         Extension(
             "monmouth.core._l1",

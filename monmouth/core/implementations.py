@@ -28,6 +28,8 @@ EXTENSIONS: Final = {
     "l1": "monmouth.core._l1",
     # A block's write log for the stream's `writes` (`core.writes.WriteLogPy`).
     "writes": "monmouth.core._writes",
+    # Frames written to a pipe on a native thread (`core.pipes.FrameWriterPy`).
+    "pipes": "monmouth.core._pipes",
     # The stream's `writes` message in the publisher (`stream.segments.writes_message`).
     "segments": "monmouth.stream._segments",
     # The rag plugin's feature hashing (`HashingEmbedder._embed_words_numpy`).

@@ -6,11 +6,89 @@ the interpreter lock the node's executor needs; this is their one framing.
 
 from __future__ import annotations
 
-from typing import IO
+import os
+import threading
+from typing import IO, Protocol
 
-__all__ = ["frame", "receive_frame", "receive_frame_into", "send_frame"]
+__all__ = [
+    "IMPLEMENTATION",
+    "FrameWriter",
+    "FrameWriterPy",
+    "frame",
+    "frame_writer",
+    "receive_frame",
+    "receive_frame_into",
+    "send_frame",
+]
 
 _HEADER = 8
+
+
+class FrameWriter(Protocol):
+    """Frames written to a file descriptor in the background, one at a time
+    (`_pipes.FrameWriter`, or `FrameWriterPy` without the C extension)."""
+
+    def send(self, payload: bytes | bytearray, /) -> None:
+        """Start writing one frame (after the one before is written); `payload` must not
+        change until `wait`."""
+
+    def wait(self) -> None:
+        """Until the frame sent is written; OSError if its write failed."""
+
+
+try:
+    from monmouth.core import _pipes
+except ImportError:  # built without a C compiler: Python's writes, the lock taken per chunk
+    _pipes = None  # type: ignore[assignment]
+#: "c" where frames are written without the interpreter lock (`core/_pipes.c`).
+IMPLEMENTATION = "python" if _pipes is None else "c"
+
+
+def _write_fd(fd: int, data: bytes | bytearray | memoryview) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
+
+
+class FrameWriterPy:
+    """`_pipes.FrameWriter` in Python (the reference): each frame written on a thread of its
+    own, which needs the interpreter lock between its writes."""
+
+    def __init__(self, fd: int) -> None:
+        self._fd = fd
+        self._thread: threading.Thread | None = None
+        self._error: OSError | None = None
+
+    def _write(self, payload: bytes | bytearray) -> None:
+        try:
+            _write_fd(self._fd, len(payload).to_bytes(_HEADER, "little"))
+            _write_fd(self._fd, payload)
+        except OSError as exc:
+            self._error = exc
+
+    def send(self, payload: bytes | bytearray, /) -> None:
+        self.wait()
+        self._thread = threading.Thread(
+            target=self._write, args=(payload,), name="monmouth-frames", daemon=True
+        )
+        self._thread.start()
+
+    def wait(self) -> None:
+        if self._thread is not None:
+            self._thread.join()
+            self._thread = None
+        error, self._error = self._error, None
+        if error is not None:
+            raise error
+
+
+def frame_writer(fd: int) -> FrameWriter:
+    """A `FrameWriter` for `fd`: on a native thread that never takes the interpreter lock
+    where the C extension is built (a Python thread sending a large frame waited for the lock
+    while the main thread executed, up to a quarter of a second), else `FrameWriterPy`."""
+    if _pipes is not None:
+        return _pipes.FrameWriter(fd)
+    return FrameWriterPy(fd)
 
 
 def frame(payload: bytes) -> bytes:
@@ -20,8 +98,8 @@ def frame(payload: bytes) -> bytes:
 
 def send_frame(stream: IO[bytes], payload: bytes | bytearray) -> None:
     """Write one frame and flush it. The header and the payload are written apart: joining
-    them would copy the payload (a group for the store's writer process is tens of MB), with
-    the interpreter lock held."""
+    them would copy the payload, with the interpreter lock held (large frames from a thread
+    that must not wait for the lock: `frame_writer`)."""
     stream.write(len(payload).to_bytes(_HEADER, "little"))
     stream.write(payload)
     stream.flush()

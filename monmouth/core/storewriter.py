@@ -30,7 +30,6 @@ import contextlib
 import fcntl
 import gc
 import os
-import queue
 import select
 import signal
 import subprocess
@@ -43,7 +42,7 @@ from typing import IO, NoReturn
 import msgspec
 
 from monmouth.core.errors import DataDirError, StartError, WriterError
-from monmouth.core.pipes import receive_frame, receive_frame_into, send_frame
+from monmouth.core.pipes import frame_writer, receive_frame, receive_frame_into, send_frame
 from monmouth.core.state import BlockCommit, Store, writer_lock
 
 __all__ = ["StoreWriter", "WriterReply", "WriterStart", "serve"]
@@ -89,8 +88,9 @@ class StoreWriter:
     sequence numbers. One group at a time.
 
     The child starts at once and opens the store while the node goes on; the first `submit`
-    waits until it is ready. A thread writes each group into the pipe (the write releases the
-    interpreter lock), so that `submit` costs the node's thread only the encoding.
+    waits until it is ready. A native thread writes each group into the pipe
+    (`pipes.frame_writer`: it never waits for the interpreter lock), so that `submit` costs the
+    node's thread only the encoding.
 
     :param store: the node's open store; the child opens the same directory the same way.
     :param start_timeout: seconds the child may take to open the store.
@@ -122,37 +122,16 @@ class StoreWriter:
         self._ready = False
         self._in_flight = False
         self._closed = False
-        self._outbox: queue.SimpleQueue[bytes | bytearray | None] = queue.SimpleQueue()
         self._buffer = bytearray()
-        # Set while the sender is not writing `_buffer` (it may not be resized meanwhile).
-        self._written = threading.Event()
-        self._written.set()
-        self._outbox.put(_encode(start))
-        self._sender = threading.Thread(
-            target=self._send_frames, name="monmouth-store-writer", daemon=True
-        )
-        self._sender.start()
+        # Frames go out on a thread that needs no interpreter lock (`pipes.frame_writer`):
+        # the main thread only encodes. `_buffer` is not resized until the frame is written.
+        self._frames = frame_writer(self._stdin.fileno())
+        self._frames.send(_encode(start))
 
     @property
     def pid(self) -> int:
         """The child's process id."""
         return self._process.pid
-
-    def _send_frames(self) -> None:
-        # On the sender thread: frames in order, until None (close) or a broken pipe (the
-        # child died: `result` finds its output ended and says so).
-        try:
-            while (payload := self._outbox.get()) is not None:
-                try:
-                    send_frame(self._stdin, payload)
-                except OSError:
-                    break
-                finally:
-                    self._written.set()
-        finally:
-            self._written.set()
-            with contextlib.suppress(OSError):
-                self._stdin.close()
 
     def _wait_ready(self) -> None:
         ready, _, _ = select.select([self._stdout], [], [], self._start_timeout)
@@ -180,12 +159,14 @@ class StoreWriter:
         if not self._ready:
             self._wait_ready()
         # Encoded into one buffer, group after group: a new one would be new pages to touch
-        # (a group is tens of MB). The sender has written it all before the child answers,
-        # and the next group is encoded only after the answer.
-        self._written.wait()  # (set long before, unless the sender was descheduled)
-        self._written.clear()
+        # (a group is tens of MB). It was all written before the child answered, and the next
+        # group is encoded only after the answer.
+        try:
+            self._frames.wait()
+        except OSError:
+            self._died()
         _encoder.encode_into(commits, self._buffer)
-        self._outbox.put(self._buffer)
+        self._frames.send(self._buffer)
         self._in_flight = True
 
     def result(self) -> list[int]:
@@ -230,8 +211,17 @@ class StoreWriter:
         if self._closed:
             return
         self._closed = True
-        self._outbox.put(None)
-        self._sender.join(timeout=60)
+        # The last frame was written long before, unless the child stopped reading: then it
+        # would hold the write for ever, so it is killed after a minute.
+        watchdog = threading.Timer(60, self._process.kill)
+        watchdog.start()
+        try:
+            with contextlib.suppress(OSError):
+                self._frames.wait()
+        finally:
+            watchdog.cancel()
+        with contextlib.suppress(OSError):
+            self._stdin.close()  # the child's input ends: it ends
         try:
             self._process.wait(timeout=60)
         except subprocess.TimeoutExpired:
@@ -245,9 +235,11 @@ class StoreWriter:
             self._process.kill()
         with contextlib.suppress(subprocess.TimeoutExpired):
             self._process.wait(timeout=10)
-        self._outbox.put(None)
         with contextlib.suppress(OSError):
-            self._stdout.close()
+            self._frames.wait()  # a frame being written failed when the child died
+        for stream in (self._stdin, self._stdout):
+            with contextlib.suppress(OSError):
+                stream.close()
 
 
 def serve(stdin: IO[bytes], stdout: IO[bytes]) -> int:
