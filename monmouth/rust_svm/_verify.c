@@ -52,6 +52,12 @@ typedef struct Unit {
     struct Unit *next;
 } Unit;
 
+/* One signature to check: pointers into the pinned bytes objects. */
+typedef struct {
+    const unsigned char *sig, *key, *msg; /* sig NULL: the wrong size, invalid */
+    Py_ssize_t len;
+} Entry;
+
 typedef struct {
     PyObject_HEAD
     pthread_mutex_t mu;
@@ -59,6 +65,10 @@ typedef struct {
     pthread_cond_t done;  /* a job finished */
     Unit *head, *tail;
     int closing;
+    /* Workers blocked in (or about to block in) the wait for `work`: a submit signals one
+     * only when there is one, and none when all are busy, since a busy worker looks at the
+     * queue again before it sleeps. */
+    int idle;
     int nice; /* the threads' niceness (Linux: per thread) */
     int nthreads;
     pthread_t *threads;
@@ -72,15 +82,29 @@ typedef struct {
     unsigned long long accepted, rejected, built, wrong;
 } Pool;
 
+/*
+ * A variable-size object: its entries, units and verdicts follow it in the same allocation
+ * (`job_new`), so that a submit costs the main thread one allocation, not one per array and
+ * per unit.
+ */
 struct Job {
-    PyObject_HEAD
+    PyObject_VAR_HEAD
     Pool *pool; /* a strong reference */
-    PyObject *pinned; /* a tuple of the three input tuples: keeps the buffers alive */
-    const unsigned char **sig, **key, **msg;
-    Py_ssize_t *len;
-    Py_ssize_t n, longest, remaining;
-    int cancelled;
+    /* Strong references to the bytes objects the entries point into (`npins` of them so far),
+     * in place of copies of the input lists: the caller may change its lists meanwhile. */
+    PyObject **pins;
+    Py_ssize_t npins;
+    Entry *entries;
+    Unit *units;
     unsigned char *verdicts;
+    Py_ssize_t n, nunits, longest;
+    /* Signatures not yet checked: written under the pool's lock, and read without it by
+     * `Job.wait` (atomics: the last write releases the verdicts). */
+    Py_ssize_t remaining;
+    /* Threads in `job_wait_nogil` (under the pool's lock): a finished job wakes `done` only
+     * when someone waits for it. */
+    int waiters;
+    int cancelled;
 };
 
 static PyTypeObject PoolType;
@@ -318,7 +342,8 @@ static void check_range(Pool *pool, Job *job, Py_ssize_t start, Py_ssize_t end,
     int pending = 0;
     int tables = pool->cache && !__atomic_load_n(&pool->wrong, __ATOMIC_RELAXED);
     for (Py_ssize_t i = start; i < end; i++) {
-        const unsigned char *sig = job->sig[i], *key = job->key[i], *msg = job->msg[i];
+        const Entry *e = &job->entries[i];
+        const unsigned char *sig = e->sig, *key = e->key, *msg = e->msg;
         if (__atomic_load_n(&job->cancelled, __ATOMIC_RELAXED) || !sig) {
             job->verdicts[i] = 0;
             continue;
@@ -327,7 +352,7 @@ static void check_range(Pool *pool, Job *job, Py_ssize_t start, Py_ssize_t end,
         if (table) {
             unsigned char k[32];
             int computed = pending < ED_BATCH &&
-                           challenge(pool, k, sig, key, msg, job->len[i], scratch->buf) &&
+                           challenge(pool, k, sig, key, msg, e->len, scratch->buf) &&
                            ed_compute(&points[pending], &table->t, sig, k);
             table_release(table);
             if (computed) {
@@ -339,7 +364,7 @@ static void check_range(Pool *pool, Job *job, Py_ssize_t start, Py_ssize_t end,
             __atomic_add_fetch(&pool->rejected, 1, __ATOMIC_RELAXED);
         }
         job->verdicts[i] =
-            (unsigned char)sodium_check(pool, scratch, tables, sig, key, msg, job->len[i]);
+            (unsigned char)sodium_check(pool, scratch, tables, sig, key, msg, e->len);
     }
     if (!pending)
         return;
@@ -353,8 +378,8 @@ static void check_range(Pool *pool, Job *job, Py_ssize_t start, Py_ssize_t end,
         }
         /* Say no only where libsodium says no too (an invalid signature, normally). */
         __atomic_add_fetch(&pool->rejected, 1, __ATOMIC_RELAXED);
-        int ok = sodium_check(pool, scratch, 0, job->sig[i], job->key[i], job->msg[i],
-                              job->len[i]);
+        const Entry *e = &job->entries[i];
+        int ok = sodium_check(pool, scratch, 0, e->sig, e->key, e->msg, e->len);
         if (ok)
             tables_wrong(pool);
         job->verdicts[i] = (unsigned char)ok;
@@ -371,21 +396,32 @@ static void *worker(void *arg) {
     Scratch scratch = {0};
     pthread_mutex_lock(&pool->mu);
     for (;;) {
-        while (!pool->head && !pool->closing)
+        while (!pool->head && !pool->closing) {
+            pool->idle++;
             pthread_cond_wait(&pool->work, &pool->mu);
+            pool->idle--;
+        }
         Unit *unit = pool->head;
         if (!unit)
             break; /* closing, and nothing left to do */
         pool->head = unit->next;
         if (!pool->head)
             pool->tail = NULL;
+        /* A submit wakes one worker (the cheapest for the submitting thread); the woken pass
+         * the wake-up on while units are left and a worker sleeps. */
+        if (pool->head && pool->idle > 0)
+            pthread_cond_signal(&pool->work);
         pthread_mutex_unlock(&pool->mu);
-        check_range(pool, unit->job, unit->start, unit->end, &scratch);
+        Job *job = unit->job;
+        check_range(pool, job, unit->start, unit->end, &scratch);
         pthread_mutex_lock(&pool->mu);
-        unit->job->remaining -= unit->end - unit->start;
-        if (unit->job->remaining == 0)
+        /* Read before the last decrement: from then on `Job.wait` may return without the lock
+         * and the job be freed (the unit is inside it), so neither is touched again. */
+        int waiters = job->waiters;
+        Py_ssize_t left = job->remaining - (unit->end - unit->start);
+        __atomic_store_n(&job->remaining, left, __ATOMIC_RELEASE);
+        if (left == 0 && waiters > 0)
             pthread_cond_broadcast(&pool->done);
-        free(unit);
     }
     pthread_mutex_unlock(&pool->mu);
     free(scratch.buf);
@@ -394,34 +430,42 @@ static void *worker(void *arg) {
 
 /* ------------------------------------------------------------------------------ Job */
 
+/* Whether every signature is checked, and its verdict visible to this thread. */
+static int job_finished(Job *job) {
+    return __atomic_load_n(&job->remaining, __ATOMIC_ACQUIRE) == 0;
+}
+
 static void job_wait_nogil(Job *job) {
-    pthread_mutex_lock(&job->pool->mu);
+    Pool *pool = job->pool;
+    pthread_mutex_lock(&pool->mu);
+    job->waiters++;
     while (job->remaining > 0)
-        pthread_cond_wait(&job->pool->done, &job->pool->mu);
-    pthread_mutex_unlock(&job->pool->mu);
+        pthread_cond_wait(&pool->done, &pool->mu);
+    job->waiters--;
+    pthread_mutex_unlock(&pool->mu);
 }
 
 static PyObject *Job_wait(Job *self, PyObject *Py_UNUSED(ignored)) {
-    Py_BEGIN_ALLOW_THREADS
-    job_wait_nogil(self);
-    Py_END_ALLOW_THREADS
+    /* A finished job (the usual case: the threads run ahead) costs no lock and no GIL
+     * hand-over; one that may block waits without the GIL. */
+    if (!job_finished(self)) {
+        Py_BEGIN_ALLOW_THREADS
+        job_wait_nogil(self);
+        Py_END_ALLOW_THREADS
+    }
     return PyBytes_FromStringAndSize((const char *)self->verdicts, self->n);
 }
 
 static void Job_dealloc(Job *self) {
-    if (self->pool) {
+    if (self->pool && !job_finished(self)) {
         /* The workers may still hold units of this job: let them skip the rest, then wait. */
         __atomic_store_n(&self->cancelled, 1, __ATOMIC_RELAXED);
         Py_BEGIN_ALLOW_THREADS
         job_wait_nogil(self);
         Py_END_ALLOW_THREADS
     }
-    free(self->sig);
-    free(self->key);
-    free(self->msg);
-    free(self->len);
-    free(self->verdicts);
-    Py_XDECREF(self->pinned);
+    for (Py_ssize_t i = 0; i < self->npins; i++)
+        Py_DECREF(self->pins[i]);
     Py_XDECREF((PyObject *)self->pool);
     Py_TYPE(self)->tp_free((PyObject *)self);
 }
@@ -438,6 +482,7 @@ static PyTypeObject JobType = {
     .tp_name = "monmouth.rust_svm._verify.Job",
     .tp_doc = "Signatures submitted to a Pool, checked in its threads.",
     .tp_basicsize = sizeof(Job),
+    .tp_itemsize = 1, /* bytes of entries, units and verdicts (`job_new`) */
     .tp_flags = Py_TPFLAGS_DEFAULT,
     .tp_dealloc = (destructor)Job_dealloc,
     .tp_methods = Job_methods,
@@ -523,119 +568,112 @@ static void Pool_dealloc(Pool *self) {
     Py_TYPE(self)->tp_free((PyObject *)self);
 }
 
-static PyObject *Pool_submit(Pool *self, PyObject *args) {
-    PyObject *sigs_in, *keys_in, *msgs_in;
-    if (!PyArg_ParseTuple(args, "OOO", &sigs_in, &keys_in, &msgs_in))
+/* A job for `n` signatures with its arrays laid out after it, nothing pinned or queued yet. */
+static Job *job_new(Py_ssize_t n) {
+    Py_ssize_t nunits = (n + UNIT - 1) / UNIT;
+    size_t each = sizeof(Entry) + 3 * sizeof(PyObject *) + 1;
+    if ((size_t)n > ((size_t)PY_SSIZE_T_MAX - sizeof(Job)) / (2 * each))
+        return (Job *)PyErr_NoMemory();
+    /* Entries, then units, then pins (all pointer-aligned sizes), then verdicts. */
+    size_t entries = (size_t)n * sizeof(Entry), units = (size_t)nunits * sizeof(Unit);
+    size_t pins = 3 * (size_t)n * sizeof(PyObject *);
+    Job *job = PyObject_NewVar(Job, &JobType, (Py_ssize_t)(entries + units + pins + (size_t)n));
+    if (!job)
         return NULL;
-    PyObject *pinned = NULL;
+    unsigned char *tail = (unsigned char *)job + sizeof(Job);
+    job->entries = (Entry *)tail;
+    job->units = (Unit *)(tail + entries);
+    job->pins = (PyObject **)(tail + entries + units);
+    job->verdicts = tail + entries + units + pins;
+    job->pool = NULL;
+    job->npins = 0;
+    job->n = n;
+    job->nunits = nunits;
+    job->longest = 0;
+    job->remaining = 0;
+    job->waiters = 0;
+    job->cancelled = 0;
+    return job;
+}
+
+static PyObject *Pool_submit(Pool *self, PyObject *const *args, Py_ssize_t nargs) {
+    if (nargs != 3) {
+        PyErr_Format(PyExc_TypeError, "submit() takes 3 arguments (%zd given)", nargs);
+        return NULL;
+    }
+    /* The inputs as they are (a list or tuple is not copied); each item is pinned below. */
+    PyObject *seqs[3] = {NULL, NULL, NULL};
+    static const char *const bad[3] = {"signatures must be a sequence", "keys must be a sequence",
+                                       "messages must be a sequence"};
     Job *job = NULL;
-    Unit *first = NULL, *last = NULL;
-    PyObject *sigs = PySequence_Tuple(sigs_in);
-    PyObject *keys = sigs ? PySequence_Tuple(keys_in) : NULL;
-    PyObject *msgs = keys ? PySequence_Tuple(msgs_in) : NULL;
-    if (!msgs)
-        goto fail;
-    pinned = PyTuple_Pack(3, sigs, keys, msgs);
-    if (!pinned)
-        goto fail;
-    Py_ssize_t n = PyTuple_GET_SIZE(sigs);
-    if (PyTuple_GET_SIZE(keys) != n || PyTuple_GET_SIZE(msgs) != n) {
+    for (int c = 0; c < 3; c++) {
+        seqs[c] = PySequence_Fast(args[c], bad[c]);
+        if (!seqs[c])
+            goto fail;
+    }
+    Py_ssize_t n = PySequence_Fast_GET_SIZE(seqs[0]);
+    if (PySequence_Fast_GET_SIZE(seqs[1]) != n || PySequence_Fast_GET_SIZE(seqs[2]) != n) {
         PyErr_SetString(PyExc_ValueError, "signatures, keys and messages differ in number");
         goto fail;
     }
-    job = PyObject_New(Job, &JobType);
+    job = job_new(n);
     if (!job)
         goto fail;
-    job->pool = NULL;
-    job->pinned = NULL;
-    job->n = n;
-    job->longest = 0;
-    job->remaining = 0;
-    job->cancelled = 0;
-    size_t slots = (size_t)n + 1;
-    job->sig = malloc(slots * sizeof(char *));
-    job->key = malloc(slots * sizeof(char *));
-    job->msg = malloc(slots * sizeof(char *));
-    job->len = malloc(slots * sizeof(Py_ssize_t));
-    job->verdicts = malloc(slots);
-    if (!job->sig || !job->key || !job->msg || !job->len || !job->verdicts) {
-        PyErr_NoMemory();
-        goto fail;
-    }
+    PyObject **sigs = PySequence_Fast_ITEMS(seqs[0]), **keys = PySequence_Fast_ITEMS(seqs[1]);
+    PyObject **msgs = PySequence_Fast_ITEMS(seqs[2]);
     for (Py_ssize_t i = 0; i < n; i++) {
-        PyObject *s = PyTuple_GET_ITEM(sigs, i), *k = PyTuple_GET_ITEM(keys, i);
-        PyObject *m = PyTuple_GET_ITEM(msgs, i);
+        PyObject *s = sigs[i], *k = keys[i], *m = msgs[i];
         if (!PyBytes_Check(s) || !PyBytes_Check(k) || !PyBytes_Check(m)) {
             PyErr_SetString(PyExc_TypeError, "signatures, keys and messages must be bytes");
             goto fail;
         }
+        job->pins[job->npins++] = Py_NewRef(s);
+        job->pins[job->npins++] = Py_NewRef(k);
+        job->pins[job->npins++] = Py_NewRef(m);
         /* A signature or key of the wrong size is invalid; the caller's own check explains. */
         int sized = PyBytes_GET_SIZE(s) == 64 && PyBytes_GET_SIZE(k) == 32;
-        job->sig[i] = sized ? (const unsigned char *)PyBytes_AS_STRING(s) : NULL;
-        job->key[i] = (const unsigned char *)PyBytes_AS_STRING(k);
-        job->msg[i] = (const unsigned char *)PyBytes_AS_STRING(m);
-        job->len[i] = PyBytes_GET_SIZE(m);
-        if (job->len[i] > job->longest)
-            job->longest = job->len[i];
+        Entry *e = &job->entries[i];
+        e->sig = sized ? (const unsigned char *)PyBytes_AS_STRING(s) : NULL;
+        e->key = (const unsigned char *)PyBytes_AS_STRING(k);
+        e->msg = (const unsigned char *)PyBytes_AS_STRING(m);
+        e->len = PyBytes_GET_SIZE(m);
+        if (e->len > job->longest)
+            job->longest = e->len;
     }
-    for (Py_ssize_t start = 0; start < n; start += UNIT) {
-        Unit *unit = malloc(sizeof(Unit));
-        if (!unit) {
-            PyErr_NoMemory();
-            goto fail;
-        }
+    for (Py_ssize_t u = 0; u < job->nunits; u++) {
+        Unit *unit = &job->units[u];
         unit->job = job;
-        unit->start = start;
-        unit->end = start + UNIT < n ? start + UNIT : n;
-        unit->next = NULL;
-        if (last)
-            last->next = unit;
-        else
-            first = unit;
-        last = unit;
+        unit->start = u * UNIT;
+        unit->end = unit->start + UNIT < n ? unit->start + UNIT : n;
+        unit->next = u + 1 < job->nunits ? unit + 1 : NULL;
     }
-    Py_INCREF(self);
-    job->pool = self;
-    job->pinned = pinned;
-    pinned = NULL;
-    job->remaining = n;
-    if (first) {
+    for (int c = 0; c < 3; c++)
+        Py_CLEAR(seqs[c]);
+    if (job->nunits) {
         pthread_mutex_lock(&self->mu);
         if (self->closing) {
             pthread_mutex_unlock(&self->mu);
-            job->remaining = 0;
             PyErr_SetString(PyExc_RuntimeError, "the signature-check pool is closed");
             goto fail;
         }
+        job->remaining = n;
         if (self->tail)
-            self->tail->next = first;
+            self->tail->next = job->units;
         else
-            self->head = first;
-        self->tail = last;
-        first = NULL;
-        pthread_cond_broadcast(&self->work);
+            self->head = job->units;
+        self->tail = &job->units[job->nunits - 1];
+        /* One wake-up at most, and none when every worker is busy (each looks at the queue
+         * before it sleeps); the woken worker wakes the next while units are left. */
+        if (self->idle > 0)
+            pthread_cond_signal(&self->work);
         pthread_mutex_unlock(&self->mu);
     }
-    Py_DECREF(sigs);
-    Py_DECREF(keys);
-    Py_DECREF(msgs);
+    job->pool = (Pool *)Py_NewRef((PyObject *)self);
     return (PyObject *)job;
 fail:
-    while (first) {
-        Unit *next = first->next;
-        free(first);
-        first = next;
-    }
-    if (job) {
-        if (!job->pool) { /* not set up: nothing queued, free what there is */
-            job->remaining = 0;
-        }
-        Py_DECREF(job);
-    }
-    Py_XDECREF(pinned);
-    Py_XDECREF(sigs);
-    Py_XDECREF(keys);
-    Py_XDECREF(msgs);
+    Py_XDECREF(job); /* nothing queued: it frees what it pinned */
+    for (int c = 0; c < 3; c++)
+        Py_XDECREF(seqs[c]);
     return NULL;
 }
 
@@ -649,7 +687,7 @@ static PyObject *Pool_stats(Pool *self, PyObject *Py_UNUSED(ignored)) {
 }
 
 static PyMethodDef Pool_methods[] = {
-    {"submit", (PyCFunction)Pool_submit, METH_VARARGS,
+    {"submit", (PyCFunction)(void (*)(void))Pool_submit, METH_FASTCALL,
      "submit(signatures, keys, messages)\n--\n\nQueue one check per signature (64 bytes) of its "
      "message by its key (32 bytes); return the Job."},
     {"stats", (PyCFunction)Pool_stats, METH_NOARGS,

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import gc
 import os
+import random
+import threading
 import time
 
 import pytest
@@ -120,5 +122,76 @@ def test_the_threads_run_below_the_main_thread(Pool: PoolType) -> None:
         while nice_levels().count(NICE) < before.count(NICE) + 2 and time.monotonic() < deadline:
             time.sleep(0.01)
         assert nice_levels().count(NICE) == before.count(NICE) + 2
+    finally:
+        pool.close()
+
+
+def _mixed_jobs(seed: int, count: int) -> list[tuple[list[bytes], list[bytes], list[bytes], bytes]]:
+    """`count` jobs of 1 to 3 signatures by a few keys, about a third of them invalid (another
+    message, or a signature of the wrong size), each with the verdicts it must get."""
+    rng = random.Random(seed)
+    signers = [keypair(seed * 10 + k) for k in range(3)]
+    jobs = []
+    for j in range(count):
+        sigs, keys, msgs, want = [], [], [], bytearray()
+        for s in range(rng.randint(1, 3)):
+            kp = rng.choice(signers)
+            msg = f"job {seed} {j} {s}".encode() * rng.randint(1, 8)
+            sig = bytes(kp.sign_message(msg))
+            fault = rng.randrange(6)
+            if fault == 0:
+                msg += b"!"
+            elif fault == 1:
+                sig = sig[:63]
+            sigs.append(sig)
+            keys.append(bytes(kp.pubkey()))
+            msgs.append(msg)
+            want.append(fault > 1)
+        jobs.append((sigs, keys, msgs, bytes(want)))
+    return jobs
+
+
+def test_many_small_jobs_from_one_and_two_threads(Pool: PoolType) -> None:
+    """Small jobs, each waited for at once, so that the threads sleep between them: every
+    wake-up of a worker for new work and of a waiter for a finished job must arrive (a lost one
+    hangs, caught by the time limit) and every verdict be right."""
+    pool = Pool(PYNACL, 2)
+    streams = [_mixed_jobs(seed, 600) for seed in (1, 2, 3)]
+    wrong: list[int] = []
+
+    def run(jobs: list[tuple[list[bytes], list[bytes], list[bytes], bytes]]) -> None:
+        for sigs, keys, msgs, want in jobs:
+            if pool.submit(sigs, keys, msgs).wait() != want:
+                wrong.append(len(sigs))
+
+    def within_limit(*chosen: list[tuple[list[bytes], list[bytes], list[bytes], bytes]]) -> None:
+        threads = [threading.Thread(target=run, args=(jobs,), daemon=True) for jobs in chosen]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=30)
+            assert not thread.is_alive(), "a wait never returned: a wake-up was lost"
+
+    try:
+        within_limit(streams[0])  # one submitting thread
+        within_limit(streams[1], streams[2])  # two at once, sharing the workers and `done`
+        assert wrong == []
+    finally:
+        pool.close()
+
+
+def test_the_inputs_may_change_after_submit(Pool: PoolType) -> None:
+    """The job keeps its own references: a caller that empties its lists meanwhile changes
+    nothing."""
+    sigs, keys, msgs = _signed(2000)
+    pool = Pool(PYNACL, 1)
+    try:
+        job = pool.submit(sigs, keys, msgs)
+        # The lists held the only references; the memory they free goes at once to other bytes
+        # of the same sizes, while the thread is still checking (about 40 µs a signature).
+        del sigs, keys, msgs
+        filler = [bytes([255]) * size for _ in range(2000) for size in (64, 32, 11, 12, 13)]
+        assert job.wait() == b"\1" * 2000
+        del filler
     finally:
         pool.close()
