@@ -38,6 +38,11 @@ typedef void (*reduce_fn)(unsigned char *r, const unsigned char *s);
 
 /* Signatures per unit of work: small, so that two threads share even a small job. */
 #define UNIT 16
+/* A submit wakes a sleeping worker once this many signatures wait in the queue (or when a
+ * job is waited for): small blocks (50 transactions, one submit each, queued 160 blocks
+ * ahead of the one executing) then cost the submitting thread a wake-up every few blocks,
+ * not one each (a futex call, 2 % of the main thread at 50 a block). */
+#define WAKE_AFTER 256
 #if UNIT > ED_BATCH
 #error "a unit's table checks are finished together: at most ED_BATCH of them"
 #endif
@@ -69,6 +74,8 @@ typedef struct {
      * only when there is one, and none when all are busy, since a busy worker looks at the
      * queue again before it sleeps. */
     int idle;
+    /* Signatures in the queue's units (not yet taken by a worker). */
+    Py_ssize_t queued;
     int nice; /* the threads' niceness (Linux: per thread) */
     int nthreads;
     pthread_t *threads;
@@ -407,6 +414,7 @@ static void *worker(void *arg) {
         pool->head = unit->next;
         if (!pool->head)
             pool->tail = NULL;
+        pool->queued -= unit->end - unit->start;
         /* A submit wakes one worker (the cheapest for the submitting thread); the woken pass
          * the wake-up on while units are left and a worker sleeps. */
         if (pool->head && pool->idle > 0)
@@ -438,6 +446,9 @@ static int job_finished(Job *job) {
 static void job_wait_nogil(Job *job) {
     Pool *pool = job->pool;
     pthread_mutex_lock(&pool->mu);
+    /* Its units may wait in the queue for a wake-up no submit gave yet (WAKE_AFTER). */
+    if (pool->head && pool->idle > 0)
+        pthread_cond_signal(&pool->work);
     job->waiters++;
     while (job->remaining > 0)
         pthread_cond_wait(&pool->done, &pool->mu);
@@ -662,9 +673,11 @@ static PyObject *Pool_submit(Pool *self, PyObject *const *args, Py_ssize_t nargs
         else
             self->head = job->units;
         self->tail = &job->units[job->nunits - 1];
+        self->queued += n;
         /* One wake-up at most, and none when every worker is busy (each looks at the queue
-         * before it sleeps); the woken worker wakes the next while units are left. */
-        if (self->idle > 0)
+         * before it sleeps) or while few signatures wait (WAKE_AFTER; a wait wakes them); the
+         * woken worker wakes the next while units are left. */
+        if (self->idle > 0 && self->queued >= WAKE_AFTER)
             pthread_cond_signal(&self->work);
         pthread_mutex_unlock(&self->mu);
     }
