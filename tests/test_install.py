@@ -55,7 +55,7 @@ def reference(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
 
 
 def test_implementations_are_what_the_modules_use() -> None:
-    from monmouth.core import l1, lthash, writes
+    from monmouth.core import l1, lthash, pipes, writes
     from monmouth.plugins.rag import documents, embed
     from monmouth.rust_svm import sigverify, wire
     from monmouth.stream import segments
@@ -66,6 +66,7 @@ def test_implementations_are_what_the_modules_use() -> None:
         "lthash": lthash.IMPLEMENTATION,
         "l1": l1.IMPLEMENTATION,
         "writes": writes.IMPLEMENTATION,
+        "pipes": pipes.IMPLEMENTATION,
         "segments": segments.IMPLEMENTATION,
         "hashing": embed.IMPLEMENTATION,
         "summary": documents.IMPLEMENTATION,
@@ -92,8 +93,8 @@ def test_version_names_the_runtime_libsodium_python_and_implementations() -> Non
     assert lines[3].startswith(f"Python {platform.python_version()} ")
     assert (
         lines[4]
-        == "implementations: wire c, verify c, lthash c, l1 c, writes c, segments c, hashing c, "
-        "summary c"
+        == "implementations: wire c, verify c, lthash c, l1 c, writes c, pipes c, segments c, "
+        "hashing c, summary c"
     )
 
 
@@ -209,8 +210,8 @@ def test_the_wheel_in_a_fresh_venv(
     assert version[0] == f"monmouth {monmouth.__version__}"
     assert (
         version[-1]
-        == "implementations: wire c, verify c, lthash c, l1 c, writes c, segments c, hashing c, "
-        "summary c"
+        == "implementations: wire c, verify c, lthash c, l1 c, writes c, pipes c, segments c, "
+        "hashing c, summary c"
     )
     # Run from elsewhere, so that nothing of the source tree is imported.
     proc = command([cli, "run", "--blocks", "20", "--data-dir", str(work / "data")], cwd=work)
@@ -250,7 +251,7 @@ def test_installed_without_a_compiler_the_python_references_run(
     version = command([cli, "--version"]).stdout.splitlines()
     python = (
         "implementations: wire python, verify python, lthash python, l1 python, writes python, "
-        "segments python, hashing python, summary python"
+        "pipes python, segments python, hashing python, summary python"
     )
     assert version[-1] == python
     run = [cli, "run", "--blocks", "20", "--data-dir", str(work / "data")]
