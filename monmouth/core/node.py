@@ -141,10 +141,6 @@ GROUP_TXS = 10_000
 #: ... or once its first block executed this long ago: what a catch-up delays a block's report
 #: by at most, about what 10,000 transactions take.
 GROUP_SECONDS = 0.5
-#: At the end of a catch-up, a group of this many transactions or more is sent as soon as fewer
-#: are left to execute: the groups halve, and the last commit, which the main thread waits for
-#: with nothing else to do, takes a few milliseconds instead of up to GROUP_TXS transactions'.
-TAIL_TXS = 1_000
 #: Blocks prepared (routed, decoded, signatures queued) ahead of the one executing: at least
 #: this many ...
 LOOKAHEAD = 8
@@ -676,7 +672,7 @@ class Node:
             prepared: deque[Prepared] = deque()
             queued = 0  # transactions in `prepared`
             try:
-                for position, block in enumerate(blocks):
+                for block in blocks:
                     if self._done():
                         break
                     while len(prepared) < LOOKAHEAD or (
@@ -694,14 +690,6 @@ class Node:
                         len(self._group) >= GROUP_BLOCKS
                         or self._group_txs >= GROUP_TXS
                         or time.monotonic() - self._group_started >= GROUP_SECONDS
-                        # The end of a catch-up (every block left is prepared, nothing more
-                        # at once): groups halve, down to TAIL_TXS, so that the last commit,
-                        # which nothing overlaps, is short.
-                        or (
-                            not more
-                            and len(prepared) == len(blocks) - position - 1
-                            and TAIL_TXS <= self._group_txs > queued
-                        )
                     ):
                         # Sent only: committed while the next group executes.
                         self._flush(wait=False)

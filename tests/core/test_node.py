@@ -192,28 +192,6 @@ def test_a_notification_that_reads_the_store_lands_the_open_group_first(
         assert contents == expected
 
 
-def test_the_end_of_a_catch_up_sends_halving_groups(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """In the last notification of a catch-up, a group of TAIL_TXS transactions or more is sent
-    once fewer are left: the last commit holds a few blocks, not the whole group."""
-    sizes: list[int] = []
-    send = Node._send
-
-    def sized(self: Node, group: list[object]) -> None:
-        sizes.append(len(group))
-        send(self, group)  # type: ignore[arg-type]
-
-    monkeypatch.setattr(Node, "_send", sized)
-    monkeypatch.setattr(node_module, "TAIL_TXS", 20)
-    with build_node(settings_at(tmp_path)) as node:
-        node.apply(ChainCommitted(tuple(BLOCKS)))
-        assert node.state == recompute_lthash(node.store)
-    # 41 blocks, the deposits' then 40 of five transfers: a group goes once it holds more
-    # transactions than are left (105 > 95, 50 > 45, 25 > 20), down to 20.
-    assert sizes == [22, 10, 5, 4]
-
-
 def test_at_the_head_each_block_is_durable_before_the_node_waits(tmp_path: Path) -> None:
     source = OneByOne(BLOCKS[:6], pause=0.05)
     commits, _ = run(tmp_path, source)
