@@ -59,6 +59,12 @@ static void *frame_thread(void *arg) {
     return NULL;
 }
 
+/* OSError for errno `error`; NULL. */
+static PyObject *raise_errno(int error) {
+    errno = error;
+    return PyErr_SetFromErrno(PyExc_OSError);
+}
+
 /* Join the frame's thread (the lock released) and let go of its payload; 0 or its errno. */
 static int frame_join(FrameWriter *w) {
     if (!w->running)
@@ -88,19 +94,15 @@ static PyObject *FrameWriter_new(PyTypeObject *type, PyObject *args, PyObject *k
 
 static PyObject *FrameWriter_wait(FrameWriter *self, PyObject *Py_UNUSED(ignored)) {
     int error = frame_join(self);
-    if (error) {
-        errno = error;
-        return PyErr_SetFromErrno(PyExc_OSError);
-    }
+    if (error)
+        return raise_errno(error);
     Py_RETURN_NONE;
 }
 
 static PyObject *FrameWriter_send(FrameWriter *self, PyObject *payload) {
     int error = frame_join(self);
-    if (error) {
-        errno = error;
-        return PyErr_SetFromErrno(PyExc_OSError);
-    }
+    if (error)
+        return raise_errno(error);
     if (PyObject_GetBuffer(payload, &self->view, PyBUF_SIMPLE) < 0)
         return NULL;
     uint64_t size = (uint64_t)self->view.len;
@@ -110,8 +112,7 @@ static PyObject *FrameWriter_send(FrameWriter *self, PyObject *payload) {
     int failed = pthread_create(&self->thread, NULL, frame_thread, self);
     if (failed) {
         PyBuffer_Release(&self->view);
-        errno = failed;
-        return PyErr_SetFromErrno(PyExc_OSError);
+        return raise_errno(failed);
     }
     self->running = 1;
     Py_RETURN_NONE;

@@ -38,7 +38,7 @@ class FrameWriter(Protocol):
 
 try:
     from monmouth.core import _pipes
-except ImportError:  # built without a C compiler: Python's writes, the lock taken per chunk
+except ImportError:  # built without a C compiler: `FrameWriterPy`
     _pipes = None  # type: ignore[assignment]
 #: "c" where frames are written without the interpreter lock (`core/_pipes.c`).
 IMPLEMENTATION = "python" if _pipes is None else "c"
@@ -61,7 +61,7 @@ class FrameWriterPy:
 
     def _write(self, payload: bytes | bytearray) -> None:
         try:
-            _write_fd(self._fd, len(payload).to_bytes(_HEADER, "little"))
+            _write_fd(self._fd, _header(payload))
             _write_fd(self._fd, payload)
         except OSError as exc:
             self._error = exc
@@ -91,16 +91,21 @@ def frame_writer(fd: int) -> FrameWriter:
     return FrameWriterPy(fd)
 
 
+def _header(payload: bytes | bytearray) -> bytes:
+    """A frame's header: the payload's length."""
+    return len(payload).to_bytes(_HEADER, "little")
+
+
 def frame(payload: bytes) -> bytes:
     """`payload` with its length before it."""
-    return len(payload).to_bytes(_HEADER, "little") + payload
+    return _header(payload) + payload
 
 
 def send_frame(stream: IO[bytes], payload: bytes | bytearray) -> None:
     """Write one frame and flush it. The header and the payload are written apart: joining
     them would copy the payload, with the interpreter lock held (large frames from a thread
     that must not wait for the lock: `frame_writer`)."""
-    stream.write(len(payload).to_bytes(_HEADER, "little"))
+    stream.write(_header(payload))
     stream.write(payload)
     stream.flush()
 
