@@ -117,21 +117,19 @@ static void words(const uint8_t block[BLOCK_LEN], uint32_t m[16]) {
 
 /* ------------------------------------------------------------------ the root's 32 outputs */
 
-#if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__)) && defined(__linux__) &&  \
-    !defined(__clang__)
-/* GCC picks the clone for the CPU once, when the module loads (an ifunc). */
-#define CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
-#else
-#define CLONES
-#endif
+/* Each path writes the root node's 32 output blocks (cv, m, block_len, flags) to out, block j
+ * at out + 64 j: the same bytes on every path. */
+typedef void (*RootFn)(const uint32_t cv[8], const uint32_t m[16], uint32_t block_len,
+                       uint32_t flags, uint8_t out[OUT_LEN]);
 
 #if defined(__GNUC__) || defined(__clang__)
 #define LANES 16
 typedef uint32_t vec __attribute__((vector_size(4 * LANES)));
 
-/* Output blocks first .. first + LANES - 1 of the root node (cv, m, block_len, flags). */
-CLONES static void root_blocks(const uint32_t cv[8], const uint32_t m[16], uint32_t block_len,
-                               uint32_t flags, uint32_t first, uint8_t *out) {
+/* The portable path (GCC vector extensions: whatever SIMD the compiler targets, SSE2 on any
+ * x86-64, NEON on arm64), output blocks first .. first + LANES - 1. */
+static void root_lanes(const uint32_t cv[8], const uint32_t m[16], uint32_t block_len,
+                       uint32_t flags, uint32_t first, uint8_t *out) {
     vec v[16];
     for (int i = 0; i < 8; i++) {
         vec w = {0};
@@ -161,14 +159,163 @@ CLONES static void root_blocks(const uint32_t cv[8], const uint32_t m[16], uint3
 }
 #else
 #define LANES 1
-static void root_blocks(const uint32_t cv[8], const uint32_t m[16], uint32_t block_len,
-                        uint32_t flags, uint32_t first, uint8_t *out) {
+static void root_lanes(const uint32_t cv[8], const uint32_t m[16], uint32_t block_len,
+                       uint32_t flags, uint32_t first, uint8_t *out) {
     uint32_t w[16];
     compress(cv, m, first, block_len, flags, w);
     for (int i = 0; i < 16; i++)
         store32(out + 4 * i, w[i]);
 }
 #endif
+
+static void root_portable(const uint32_t cv[8], const uint32_t m[16], uint32_t block_len,
+                          uint32_t flags, uint8_t out[OUT_LEN]) {
+    for (uint32_t first = 0; first < OUT_BLOCKS; first += LANES)
+        root_lanes(cv, m, block_len, flags, first, out + BLOCK_LEN * first);
+}
+
+#if (defined(__GNUC__) || defined(__clang__)) && defined(__x86_64__)
+#include <immintrin.h>
+#define X86_PATHS 1
+
+/* Loops over registers unrolled (GCC unrolls none at -O2): each array element then stays in a
+ * register instead of going through the stack. */
+#define UNROLL _Pragma("GCC unroll 16")
+
+/* AVX-512: 16 blocks per pass, the 16 state words in 16 of the 32 registers (the compiler
+ * turns ROTR into vprord and each message word into a broadcast operand), and the words
+ * transposed into blocks in registers, 64 shuffles a pass: a transpose through memory, 256
+ * 4-byte stores a pass, cost as much as a third of the rounds. */
+typedef uint32_t vec16 __attribute__((vector_size(64)));
+
+__attribute__((target("avx512f"))) static void root_avx512(const uint32_t cv[8],
+                                                           const uint32_t m[16],
+                                                           uint32_t block_len, uint32_t flags,
+                                                           uint8_t out[OUT_LEN]) {
+    for (uint32_t first = 0; first < OUT_BLOCKS; first += 16) {
+        vec16 v[16];
+        UNROLL for (int i = 0; i < 8; i++)
+            v[i] = (vec16)_mm512_set1_epi32((int)cv[i]);
+        UNROLL for (int i = 0; i < 4; i++)
+            v[8 + i] = (vec16)_mm512_set1_epi32((int)IV[i]);
+        /* Counters below 2^32: the high word stays 0. */
+        v[12] = (vec16)_mm512_add_epi32(_mm512_set1_epi32((int)first),
+                                        _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11,
+                                                          12, 13, 14, 15));
+        v[13] = (vec16)_mm512_setzero_si512();
+        v[14] = (vec16)_mm512_set1_epi32((int)block_len);
+        v[15] = (vec16)_mm512_set1_epi32((int)flags);
+        ROUNDS(v, m)
+        /* r[i]: word i of the 16 blocks; o[j]: block j's 16 words. */
+        __m512i r[16], a[16], b[16];
+        UNROLL for (int i = 0; i < 8; i++) {
+            r[i] = (__m512i)(v[i] ^ v[i + 8]);
+            r[i + 8] = (__m512i)(v[i + 8] ^ (vec16)_mm512_set1_epi32((int)cv[i]));
+        }
+        /* Within each 128-bit lane L (blocks 4L .. 4L+3): pairs of words, then the 4 words
+         * i .. i+3 of block 4L+k in b[i+k] ... */
+        UNROLL for (int i = 0; i < 16; i += 2) {
+            a[i] = _mm512_unpacklo_epi32(r[i], r[i + 1]);
+            a[i + 1] = _mm512_unpackhi_epi32(r[i], r[i + 1]);
+        }
+        UNROLL for (int i = 0; i < 16; i += 4) {
+            b[i] = _mm512_unpacklo_epi64(a[i], a[i + 2]);
+            b[i + 1] = _mm512_unpackhi_epi64(a[i], a[i + 2]);
+            b[i + 2] = _mm512_unpacklo_epi64(a[i + 1], a[i + 3]);
+            b[i + 3] = _mm512_unpackhi_epi64(a[i + 1], a[i + 3]);
+        }
+        /* ... then a 4x4 transpose of 128-bit lanes: block 4L+k is lane L of b[k], b[4+k],
+         * b[8+k], b[12+k]. */
+        uint8_t *o = out + BLOCK_LEN * first;
+        UNROLL for (int k = 0; k < 4; k++) {
+            __m512i c0 = _mm512_shuffle_i32x4(b[k], b[4 + k], 0x44);
+            __m512i c1 = _mm512_shuffle_i32x4(b[k], b[4 + k], 0xEE);
+            __m512i c2 = _mm512_shuffle_i32x4(b[8 + k], b[12 + k], 0x44);
+            __m512i c3 = _mm512_shuffle_i32x4(b[8 + k], b[12 + k], 0xEE);
+            _mm512_storeu_si512(o + BLOCK_LEN * k, _mm512_shuffle_i32x4(c0, c2, 0x88));
+            _mm512_storeu_si512(o + BLOCK_LEN * (4 + k), _mm512_shuffle_i32x4(c0, c2, 0xDD));
+            _mm512_storeu_si512(o + BLOCK_LEN * (8 + k), _mm512_shuffle_i32x4(c1, c3, 0x88));
+            _mm512_storeu_si512(o + BLOCK_LEN * (12 + k), _mm512_shuffle_i32x4(c1, c3, 0xDD));
+        }
+    }
+}
+
+/* AVX2: 8 blocks per pass, the same way in 256-bit registers (16 state words and the
+ * temporaries do not all fit in 16 registers: a few spill). */
+typedef uint32_t vec8 __attribute__((vector_size(32)));
+
+/* The 8 words r[0..7] of 8 blocks into their blocks: o[j] gets block j's 8 words. */
+__attribute__((target("avx2"))) static inline void transpose8(const __m256i r[8], __m256i o[8]) {
+    __m256i a[8], b[8];
+    UNROLL for (int i = 0; i < 8; i += 2) {
+        a[i] = _mm256_unpacklo_epi32(r[i], r[i + 1]);
+        a[i + 1] = _mm256_unpackhi_epi32(r[i], r[i + 1]);
+    }
+    UNROLL for (int i = 0; i < 8; i += 4) {
+        b[i] = _mm256_unpacklo_epi64(a[i], a[i + 2]);
+        b[i + 1] = _mm256_unpackhi_epi64(a[i], a[i + 2]);
+        b[i + 2] = _mm256_unpacklo_epi64(a[i + 1], a[i + 3]);
+        b[i + 3] = _mm256_unpackhi_epi64(a[i + 1], a[i + 3]);
+    }
+    /* b[k]: words 0..3 of blocks k (low half) and 4+k (high); b[4+k]: words 4..7. */
+    UNROLL for (int k = 0; k < 4; k++) {
+        o[k] = _mm256_permute2x128_si256(b[k], b[4 + k], 0x20);
+        o[4 + k] = _mm256_permute2x128_si256(b[k], b[4 + k], 0x31);
+    }
+}
+
+__attribute__((target("avx2"))) static void root_avx2(const uint32_t cv[8], const uint32_t m[16],
+                                                      uint32_t block_len, uint32_t flags,
+                                                      uint8_t out[OUT_LEN]) {
+    for (uint32_t first = 0; first < OUT_BLOCKS; first += 8) {
+        vec8 v[16];
+        UNROLL for (int i = 0; i < 8; i++)
+            v[i] = (vec8)_mm256_set1_epi32((int)cv[i]);
+        UNROLL for (int i = 0; i < 4; i++)
+            v[8 + i] = (vec8)_mm256_set1_epi32((int)IV[i]);
+        v[12] = (vec8)_mm256_add_epi32(_mm256_set1_epi32((int)first),
+                                       _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+        v[13] = (vec8)_mm256_setzero_si256();
+        v[14] = (vec8)_mm256_set1_epi32((int)block_len);
+        v[15] = (vec8)_mm256_set1_epi32((int)flags);
+        ROUNDS(v, m)
+        __m256i lo[8], hi[8], olo[8], ohi[8];
+        UNROLL for (int i = 0; i < 8; i++) {
+            lo[i] = (__m256i)(v[i] ^ v[i + 8]);
+            hi[i] = (__m256i)(v[i + 8] ^ (vec8)_mm256_set1_epi32((int)cv[i]));
+        }
+        transpose8(lo, olo);
+        transpose8(hi, ohi);
+        uint8_t *o = out + BLOCK_LEN * first;
+        UNROLL for (int j = 0; j < 8; j++) {
+            _mm256_storeu_si256((__m256i *)(o + BLOCK_LEN * j), olo[j]);
+            _mm256_storeu_si256((__m256i *)(o + BLOCK_LEN * j + 32), ohi[j]);
+        }
+    }
+}
+#endif
+
+/* The path for this CPU, chosen when the module loads (`choose_root`). */
+static RootFn root_blocks = root_portable;
+
+/* The paths this CPU can run, fastest first; the first is the one chosen. */
+typedef struct {
+    const char *name;
+    RootFn fn;
+} RootPath;
+
+static int root_paths(RootPath paths[3]) {
+    int n = 0;
+#ifdef X86_PATHS
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx512f"))
+        paths[n++] = (RootPath){"avx512f", root_avx512};
+    if (__builtin_cpu_supports("avx2"))
+        paths[n++] = (RootPath){"avx2", root_avx2};
+#endif
+    paths[n++] = (RootPath){"portable", root_portable};
+    return n;
+}
 
 /* ------------------------------------------------------------------ the hasher */
 
@@ -278,8 +425,7 @@ static void finalize(const Hasher *h, uint8_t out[OUT_LEN]) {
         parent_output(h->stack[i], cv, &o);
     }
     /* The root's output blocks are numbered from 0, whatever node it is. */
-    for (uint32_t first = 0; first < OUT_BLOCKS; first += LANES)
-        root_blocks(o.cv, o.m, o.block_len, o.flags | ROOT, first, out + BLOCK_LEN * first);
+    root_blocks(o.cv, o.m, o.block_len, o.flags | ROOT, out);
 }
 
 /* ------------------------------------------------------------------ Python */
@@ -345,6 +491,14 @@ static PyObject *account_digest(PyObject *self, PyObject *const *args, Py_ssize_
     PyBuffer_Release(&raw);
     return out;
 }
+
+#if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__)) && defined(__linux__) &&  \
+    !defined(__clang__)
+/* GCC picks the clone for the CPU once, when the module loads (an ifunc). */
+#define CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
+#else
+#define CLONES
+#endif
 
 #if (defined(__GNUC__) || defined(__clang__)) && defined(__BYTE_ORDER__) &&                    \
     __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
@@ -534,7 +688,51 @@ fail:
     return NULL;
 }
 
+/* For the tests: every path this CPU runs is held to the reference, not only the chosen one
+ * (on an AVX-512 machine the AVX2 and portable paths would otherwise go untested). */
+static PyObject *paths(PyObject *self, PyObject *unused) {
+    (void)self;
+    (void)unused;
+    RootPath p[3];
+    int n = root_paths(p);
+    PyObject *names = PyTuple_New(n);
+    for (int i = 0; names && i < n; i++) {
+        PyObject *name = PyUnicode_FromString(p[i].name);
+        if (!name) {
+            Py_CLEAR(names);
+            break;
+        }
+        PyTuple_SET_ITEM(names, i, name);
+    }
+    return names;
+}
+
+static PyObject *digest_on(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
+    if (nargs != 2 || !PyUnicode_Check(args[0])) {
+        PyErr_SetString(PyExc_TypeError, "_digest_on(path, data)");
+        return NULL;
+    }
+    RootPath p[3];
+    int n = root_paths(p);
+    for (int i = 0; i < n; i++) {
+        if (PyUnicode_CompareWithASCIIString(args[0], p[i].name) != 0)
+            continue;
+        /* The GIL is held from here to the restore: no other digest runs meanwhile. */
+        RootFn chosen = root_blocks;
+        root_blocks = p[i].fn;
+        PyObject *out = digest(self, args[1]);
+        root_blocks = chosen;
+        return out;
+    }
+    PyErr_SetString(PyExc_ValueError, "not a path this CPU runs");
+    return NULL;
+}
+
 static PyMethodDef methods[] = {
+    {"_paths", paths, METH_NOARGS,
+     "_paths()\n--\n\nThe names of the output paths this CPU runs, the one in use first."},
+    {"_digest_on", (PyCFunction)(void (*)(void))digest_on, METH_FASTCALL,
+     "_digest_on(path, data)\n--\n\n`digest(data)` computed on the named path (tests)."},
     {"digest", digest, METH_O,
      "digest(data)\n--\n\nThe 2048-byte BLAKE3 extendable output over data."},
     {"account_digest", (PyCFunction)(void (*)(void))account_digest, METH_FASTCALL,
@@ -554,4 +752,9 @@ static struct PyModuleDef module = {
     PyModuleDef_HEAD_INIT, "_lthash", "The lattice hash's per-account work, in C.", -1, methods,
 };
 
-PyMODINIT_FUNC PyInit__lthash(void) { return PyModule_Create(&module); }
+PyMODINIT_FUNC PyInit__lthash(void) {
+    RootPath paths[3];
+    root_paths(paths);
+    root_blocks = paths[0].fn;
+    return PyModule_Create(&module);
+}

@@ -26,3 +26,9 @@ def mix_writes(
     /,
 ) -> list[tuple[bytes, bytes | None, bytes | None]]:
     """Mix a block's changed accounts into `lanes` (`monmouth.core.lthash.mix_writes`)."""
+
+def _paths() -> tuple[str, ...]:
+    """The names of the output paths this CPU runs, the one in use first (for the tests)."""
+
+def _digest_on(path: str, data: Buffer, /) -> bytes:
+    """`digest(data)` computed on the named path (for the tests)."""
