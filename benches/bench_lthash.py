@@ -109,7 +109,7 @@ def main() -> None:
         for prefix, module in builds:
             for name, value in measure(module, args.number).items():
                 best[prefix + name] = min(value, best.get(prefix + name, value))
-    result["paths"] = list(_lthash._paths())
+    result["path"] = _lthash._path()
     result.update({name: round(value, 3) for name, value in sorted(best.items())})
     emit(result, args.json)
 

@@ -707,6 +707,17 @@ static PyObject *paths(PyObject *self, PyObject *unused) {
     return names;
 }
 
+static PyObject *path(PyObject *self, PyObject *unused) {
+    (void)self;
+    (void)unused;
+    RootPath p[3];
+    int n = root_paths(p);
+    for (int i = 0; i < n; i++)
+        if (p[i].fn == root_blocks)
+            return PyUnicode_FromString(p[i].name);
+    Py_RETURN_NONE;
+}
+
 static PyObject *digest_on(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
     if (nargs != 2 || !PyUnicode_Check(args[0])) {
         PyErr_SetString(PyExc_TypeError, "_digest_on(path, data)");
@@ -731,6 +742,7 @@ static PyObject *digest_on(PyObject *self, PyObject *const *args, Py_ssize_t nar
 static PyMethodDef methods[] = {
     {"_paths", paths, METH_NOARGS,
      "_paths()\n--\n\nThe names of the output paths this CPU runs, the one in use first."},
+    {"_path", path, METH_NOARGS, "_path()\n--\n\nThe name of the output path in use."},
     {"_digest_on", (PyCFunction)(void (*)(void))digest_on, METH_FASTCALL,
      "_digest_on(path, data)\n--\n\n`digest(data)` computed on the named path (tests)."},
     {"digest", digest, METH_O,

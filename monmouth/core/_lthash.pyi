@@ -30,5 +30,8 @@ def mix_writes(
 def _paths() -> tuple[str, ...]:
     """The names of the output paths this CPU runs, the one in use first (for the tests)."""
 
+def _path() -> str:
+    """The name of the output path in use (for the tests)."""
+
 def _digest_on(path: str, data: Buffer, /) -> bytes:
     """`digest(data)` computed on the named path (for the tests)."""

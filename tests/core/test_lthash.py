@@ -336,3 +336,62 @@ def test_c_mix_writes_refuses_bad_arguments() -> None:
     with pytest.raises(TypeError):
         _lthash.mix_writes(lanes.lanes, {}, [key, key], [None, 5], [_raw(1), None])
     assert lanes == LtHash.identity()
+
+
+# ------------------------------------------------------------------ the output paths
+
+#: Every input length up to past two chunks: each block and chunk boundary, the first parent
+#: node (a root over two chunks), and every root block length 1..64.
+ALL_LENGTHS = range(2101)
+
+
+def _cpu_flags() -> set[str]:
+    try:
+        with open("/proc/cpuinfo") as cpuinfo:
+            line = next((line for line in cpuinfo if line.startswith("flags")), "")
+    except OSError:
+        return set()
+    return set(line.split(":", 1)[-1].split())
+
+
+def test_the_fastest_path_this_cpu_runs_is_chosen() -> None:
+    import platform
+
+    paths = _lthash._paths()
+    assert paths[-1] == "portable"
+    if platform.machine() in ("x86_64", "AMD64") and _cpu_flags():
+        flags = _cpu_flags()
+        expected = [name for name in ("avx512f", "avx2") if name in flags]
+        assert list(paths[:-1]) == expected
+    assert _lthash._path() == paths[0]
+
+
+@pytest.mark.parametrize("path", _lthash._paths())
+def test_every_path_is_blake3s_extendable_output_at_every_length(path: str) -> None:
+    """Each output path the CPU runs (not only the chosen one) gives the reference's bytes, for
+    every input length 0..2100 (the root's block length, flags and chaining value all vary)."""
+    from monmouth.core.lthash import digest_py
+
+    data = bytes((i * 131 + 7) % 256 for i in range(ALL_LENGTHS.stop))
+    for length in ALL_LENGTHS:
+        assert _lthash._digest_on(path, data[:length]) == digest_py(data[:length]), length
+
+
+def test_digest_on_refuses_an_unknown_path() -> None:
+    with pytest.raises(ValueError, match="path"):
+        _lthash._digest_on("sse9", b"")
+    with pytest.raises(TypeError):
+        _lthash._digest_on(b"portable", b"")
+
+
+def test_account_digest_at_every_data_length() -> None:
+    """`account_digest` over records whose hash input (73 bytes + data) crosses every block and
+    chunk boundary up to past two chunks."""
+    from monmouth.core.lthash import account_digest_py
+    from monmouth.rust_svm.accounts import AccountRecord
+
+    pubkey, owner = bytes(range(3, 35)), bytes(range(40, 72))
+    data = bytes((i * 29 + 1) % 256 for i in range(ALL_LENGTHS.stop))
+    for length in ALL_LENGTHS:
+        raw = AccountRecord(length + 1, owner, length % 2 == 1, 9, data[:length]).encode()
+        assert _lthash.account_digest(pubkey, raw) == account_digest_py(pubkey, raw), length
