@@ -8,8 +8,8 @@ Reported, in µs, best round of each (the least disturbed by a shared machine's 
 - `mix_writes_hit_us`: per account of a block of 100 changed accounts whose old values the
   digest cache holds (one digest each: the new value's), `mix_writes_miss_us` with an empty
   cache (two digests each);
-- `path_<name>_us`: the 214-byte record's hash input on each output path this CPU runs
-  (`_lthash._paths()`: AVX-512, AVX2, portable), the chosen one first.
+- `path_<name>_digest_214_us`: `digest_214_us` on each SIMD path this CPU runs
+  (`_lthash._paths()`: AVX-512, AVX2, portable; `path` names the one chosen).
 
 With `--against SO`: another build of the extension (e.g. one built from an earlier commit,
 copied aside), loaded in the same process, its rows (`against_...`) measured in the same
@@ -33,7 +33,7 @@ from typing import Any
 from report import emit, machine
 
 from monmouth.core import _lthash
-from monmouth.rust_svm.accounts import AccountRecord, account_hash_input
+from monmouth.rust_svm.accounts import AccountRecord
 
 #: Accounts in the mix_writes block.
 ACCOUNTS = 100
@@ -86,10 +86,15 @@ def measure(module: Any, number: int) -> dict[str, float]:
 
     rows["mix_writes_hit_us"] = per_account_us(True)
     rows["mix_writes_miss_us"] = per_account_us(False)
-    if hasattr(module, "_paths"):
-        data = account_hash_input(key, large)
+    if hasattr(module, "_use"):
         for name in module._paths():
-            rows[f"path_{name}_us"] = per_call_us(partial(module._digest_on, name, data), number)
+            previous = module._use(name)
+            try:
+                rows[f"path_{name}_digest_214_us"] = per_call_us(
+                    partial(module.account_digest, key, large), number
+                )
+            finally:
+                module._use(previous)
     return rows
 
 

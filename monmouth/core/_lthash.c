@@ -295,25 +295,90 @@ __attribute__((target("avx2"))) static void root_avx2(const uint32_t cv[8], cons
 }
 #endif
 
-/* The path for this CPU, chosen when the module loads (`choose_root`). */
-static RootFn root_blocks = root_portable;
+/* ------------------------------------------------------------------ mixing */
 
-/* The paths this CPU can run, fastest first; the first is the one chosen. */
+/* lanes += or -= one hash (add: 1 or 0), lane by lane, wrapping: 1024 u16, little-endian in
+ * memory, as the hash's bytes are. */
+typedef void (*MixFn)(uint8_t *lanes, const uint8_t *d, int add);
+
+#if (defined(__GNUC__) || defined(__clang__)) && defined(__BYTE_ORDER__) &&                    \
+    __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+/* One loop for each sign over vectors of type T: with the choice inside one loop, GCC's AVX2
+ * build of it went through the stack for every vector (1,200 instructions a hash). */
+#define MIX_LOOPS(T)                                                                            \
+    do {                                                                                        \
+        T a, x;                                                                                 \
+        if (add)                                                                                \
+            for (int i = 0; i < OUT_LEN; i += (int)sizeof(T)) {                                 \
+                memcpy(&a, lanes + i, sizeof a);                                                \
+                memcpy(&x, d + i, sizeof x);                                                    \
+                a += x;                                                                         \
+                memcpy(lanes + i, &a, sizeof a);                                                \
+            }                                                                                   \
+        else                                                                                    \
+            for (int i = 0; i < OUT_LEN; i += (int)sizeof(T)) {                                 \
+                memcpy(&a, lanes + i, sizeof a);                                                \
+                memcpy(&x, d + i, sizeof x);                                                    \
+                a -= x;                                                                         \
+                memcpy(lanes + i, &a, sizeof a);                                                \
+            }                                                                                   \
+    } while (0)
+
+typedef uint16_t lanes16 __attribute__((vector_size(16)));
+
+static void mix_portable(uint8_t *lanes, const uint8_t *d, int add) { MIX_LOOPS(lanes16); }
+
+#ifdef X86_PATHS
+typedef uint16_t lanes32 __attribute__((vector_size(32)));
+typedef uint16_t lanes64 __attribute__((vector_size(64)));
+
+/* 16-bit lanes in 512-bit registers take AVX-512BW. */
+__attribute__((target("avx512f,avx512bw"))) static void mix_avx512(uint8_t *lanes,
+                                                                   const uint8_t *d, int add) {
+    MIX_LOOPS(lanes64);
+}
+
+__attribute__((target("avx2"))) static void mix_avx2(uint8_t *lanes, const uint8_t *d, int add) {
+    MIX_LOOPS(lanes32);
+}
+#endif
+#else
+static void mix_portable(uint8_t *lanes, const uint8_t *d, int add) {
+    for (int i = 0; i < OUT_LEN; i += 2) {
+        unsigned lane = lanes[i] | (unsigned)lanes[i + 1] << 8;
+        unsigned x = d[i] | (unsigned)d[i + 1] << 8;
+        lane = add ? lane + x : lane - x;
+        lanes[i] = (uint8_t)lane;
+        lanes[i + 1] = (uint8_t)(lane >> 8);
+    }
+}
+#endif
+
+/* ------------------------------------------------------------------ the paths */
+
+/* The paths in use, chosen when the module loads (the fastest that `paths_here` finds). */
+static RootFn root_blocks = root_portable;
+static MixFn mix_one = mix_portable;
+
 typedef struct {
     const char *name;
-    RootFn fn;
-} RootPath;
+    RootFn root;
+    MixFn mix;
+} Path;
 
-static int root_paths(RootPath paths[3]) {
+#define MAX_PATHS 3
+
+/* The paths this CPU runs, fastest first. */
+static int paths_here(Path paths[MAX_PATHS]) {
     int n = 0;
 #ifdef X86_PATHS
     __builtin_cpu_init();
-    if (__builtin_cpu_supports("avx512f"))
-        paths[n++] = (RootPath){"avx512f", root_avx512};
+    if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw"))
+        paths[n++] = (Path){"avx512", root_avx512, mix_avx512};
     if (__builtin_cpu_supports("avx2"))
-        paths[n++] = (RootPath){"avx2", root_avx2};
+        paths[n++] = (Path){"avx2", root_avx2, mix_avx2};
 #endif
-    paths[n++] = (RootPath){"portable", root_portable};
+    paths[n++] = (Path){"portable", root_portable, mix_portable};
     return n;
 }
 
@@ -492,40 +557,6 @@ static PyObject *account_digest(PyObject *self, PyObject *const *args, Py_ssize_
     return out;
 }
 
-#if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__)) && defined(__linux__) &&  \
-    !defined(__clang__)
-/* GCC picks the clone for the CPU once, when the module loads (an ifunc). */
-#define CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
-#else
-#define CLONES
-#endif
-
-#if (defined(__GNUC__) || defined(__clang__)) && defined(__BYTE_ORDER__) &&                    \
-    __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
-typedef uint16_t lanes_vec __attribute__((vector_size(64)));
-
-/* lanes += or -= one hash, 32 lanes at a time (the bytes are the lanes, little-endian). */
-CLONES static void mix_one(uint8_t *lanes, const uint8_t *d, int add) {
-    for (int i = 0; i < OUT_LEN; i += (int)sizeof(lanes_vec)) {
-        lanes_vec a, x;
-        memcpy(&a, lanes + i, sizeof a);
-        memcpy(&x, d + i, sizeof x);
-        a = add ? a + x : a - x;
-        memcpy(lanes + i, &a, sizeof a);
-    }
-}
-#else
-static void mix_one(uint8_t *lanes, const uint8_t *d, int add) {
-    for (int i = 0; i < OUT_LEN; i += 2) {
-        unsigned lane = lanes[i] | (unsigned)lanes[i + 1] << 8;
-        unsigned x = d[i] | (unsigned)d[i + 1] << 8;
-        lane = add ? lane + x : lane - x;
-        lanes[i] = (uint8_t)lane;
-        lanes[i + 1] = (uint8_t)(lane >> 8);
-    }
-}
-#endif
-
 /* lanes += sign * hash, lane by lane, wrapping (u16, little-endian in memory); with lanes
  * NULL, only checks that every hash is 2048 bytes (so that a bad one changes nothing). */
 static int mix_all(uint8_t *lanes, PyObject *hashes, int add) {
@@ -688,13 +719,14 @@ fail:
     return NULL;
 }
 
-/* For the tests: every path this CPU runs is held to the reference, not only the chosen one
- * (on an AVX-512 machine the AVX2 and portable paths would otherwise go untested). */
+/* For the tests and the benchmark: every path this CPU runs is held to the reference, not
+ * only the chosen one (on an AVX-512 machine the AVX2 and portable paths would otherwise go
+ * untested). */
 static PyObject *paths(PyObject *self, PyObject *unused) {
     (void)self;
     (void)unused;
-    RootPath p[3];
-    int n = root_paths(p);
+    Path p[MAX_PATHS];
+    int n = paths_here(p);
     PyObject *names = PyTuple_New(n);
     for (int i = 0; names && i < n; i++) {
         PyObject *name = PyUnicode_FromString(p[i].name);
@@ -707,33 +739,38 @@ static PyObject *paths(PyObject *self, PyObject *unused) {
     return names;
 }
 
+static PyObject *path_in_use(void) {
+    Path p[MAX_PATHS];
+    int n = paths_here(p);
+    for (int i = 0; i < n; i++)
+        if (p[i].root == root_blocks && p[i].mix == mix_one)
+            return PyUnicode_FromString(p[i].name);
+    Py_RETURN_NONE; /* unreachable: each pair in use comes from the table */
+}
+
 static PyObject *path(PyObject *self, PyObject *unused) {
     (void)self;
     (void)unused;
-    RootPath p[3];
-    int n = root_paths(p);
-    for (int i = 0; i < n; i++)
-        if (p[i].fn == root_blocks)
-            return PyUnicode_FromString(p[i].name);
-    Py_RETURN_NONE;
+    return path_in_use();
 }
 
-static PyObject *digest_on(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
-    if (nargs != 2 || !PyUnicode_Check(args[0])) {
-        PyErr_SetString(PyExc_TypeError, "_digest_on(path, data)");
+static PyObject *use(PyObject *self, PyObject *name) {
+    (void)self;
+    if (!PyUnicode_Check(name)) {
+        PyErr_SetString(PyExc_TypeError, "_use(path): a path's name");
         return NULL;
     }
-    RootPath p[3];
-    int n = root_paths(p);
+    Path p[MAX_PATHS];
+    int n = paths_here(p);
     for (int i = 0; i < n; i++) {
-        if (PyUnicode_CompareWithASCIIString(args[0], p[i].name) != 0)
+        if (PyUnicode_CompareWithASCIIString(name, p[i].name) != 0)
             continue;
-        /* The GIL is held from here to the restore: no other digest runs meanwhile. */
-        RootFn chosen = root_blocks;
-        root_blocks = p[i].fn;
-        PyObject *out = digest(self, args[1]);
-        root_blocks = chosen;
-        return out;
+        PyObject *previous = path_in_use();
+        if (previous) {
+            root_blocks = p[i].root;
+            mix_one = p[i].mix;
+        }
+        return previous;
     }
     PyErr_SetString(PyExc_ValueError, "not a path this CPU runs");
     return NULL;
@@ -741,10 +778,11 @@ static PyObject *digest_on(PyObject *self, PyObject *const *args, Py_ssize_t nar
 
 static PyMethodDef methods[] = {
     {"_paths", paths, METH_NOARGS,
-     "_paths()\n--\n\nThe names of the output paths this CPU runs, the one in use first."},
-    {"_path", path, METH_NOARGS, "_path()\n--\n\nThe name of the output path in use."},
-    {"_digest_on", (PyCFunction)(void (*)(void))digest_on, METH_FASTCALL,
-     "_digest_on(path, data)\n--\n\n`digest(data)` computed on the named path (tests)."},
+     "_paths()\n--\n\nThe names of the SIMD paths this CPU runs, fastest first."},
+    {"_path", path, METH_NOARGS, "_path()\n--\n\nThe name of the path in use."},
+    {"_use", use, METH_O,
+     "_use(path)\n--\n\nUse the named path from now on (tests, benchmarks); returns the name "
+     "of the one in use before."},
     {"digest", digest, METH_O,
      "digest(data)\n--\n\nThe 2048-byte BLAKE3 extendable output over data."},
     {"account_digest", (PyCFunction)(void (*)(void))account_digest, METH_FASTCALL,
@@ -765,8 +803,9 @@ static struct PyModuleDef module = {
 };
 
 PyMODINIT_FUNC PyInit__lthash(void) {
-    RootPath paths[3];
-    root_paths(paths);
-    root_blocks = paths[0].fn;
+    Path p[MAX_PATHS];
+    paths_here(p);
+    root_blocks = p[0].root;
+    mix_one = p[0].mix;
     return PyModule_Create(&module);
 }

@@ -28,10 +28,10 @@ def mix_writes(
     """Mix a block's changed accounts into `lanes` (`monmouth.core.lthash.mix_writes`)."""
 
 def _paths() -> tuple[str, ...]:
-    """The names of the output paths this CPU runs, the one in use first (for the tests)."""
+    """The names of the SIMD paths this CPU runs, fastest first (tests, benchmarks)."""
 
 def _path() -> str:
-    """The name of the output path in use (for the tests)."""
+    """The name of the path in use."""
 
-def _digest_on(path: str, data: Buffer, /) -> bytes:
-    """`digest(data)` computed on the named path (for the tests)."""
+def _use(path: str, /) -> str:
+    """Use the named path from now on; returns the name of the one in use before."""
