@@ -113,8 +113,12 @@ static void compress(const uint32_t cv[8], const uint32_t m[16], uint64_t counte
 }
 
 static void words(const uint8_t block[BLOCK_LEN], uint32_t m[16]) {
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    memcpy(m, block, BLOCK_LEN); /* four 16-byte moves, not a loop of 16 */
+#else
     for (int i = 0; i < 16; i++)
         m[i] = load32(block + 4 * i);
+#endif
 }
 
 /* ------------------------------------------------------------------ the root's 32 outputs */
