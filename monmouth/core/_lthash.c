@@ -11,9 +11,10 @@
  * portable one (GCC vector extensions, 4 lanes: SSE2 on any x86-64, NEON on arm64; scalar C
  * without them); each also adds hashes to the lanes (`mix_one`). Integer arithmetic only: the
  * bytes are the same on every path and machine, and the tests run every path the CPU has.
- * On an AVX-512 Xeon a 49-byte account's digest went from 0.84 to 0.47 us in this session
- * (`benches/bench_lthash.py`): the rounds are now most of it (about 270 ns for 32 blocks, near
- * the two vector ports' limit), then the chunk's other blocks, one scalar compression each.
+ * On an AVX-512 Xeon a 49-byte account's digest went from 0.83 to 0.45 us in session 12
+ * (`benches/bench_lthash.py`): the rounds are now most of it (about 280 ns for 32 blocks, near
+ * what two vector ports can issue), then the chunk's other blocks, one scalar compression each
+ * (about 70 ns: a chain of dependent steps, which SIMD rows did not shorten, 77 against 82 ns).
  *
  * The hashing follows the BLAKE3 specification (section 2: compression, chunks, the tree, the
  * extendable output). `monmouth.core.lthash.digest_py` (the `blake3` package) is the reference
@@ -196,8 +197,8 @@ static void root_portable(const uint32_t cv[8], const uint32_t m[16], uint32_t b
 
 /* AVX-512: 16 blocks per pass, the 16 state words in 16 of the 32 registers (the compiler
  * turns ROTR into vprord and each message word into a broadcast operand), and the words
- * transposed into blocks in registers, 64 shuffles a pass: a transpose through memory, 256
- * 4-byte stores a pass, cost as much as a third of the rounds. */
+ * transposed into blocks in registers, 64 shuffles a pass. Through memory (256 4-byte stores a
+ * pass) and with the state spilled around it, the 32 blocks took 470 ns; 280 now. */
 typedef uint32_t vec16 __attribute__((vector_size(64)));
 
 __attribute__((target("avx512f"))) static void root_avx512(const uint32_t cv[8],
@@ -394,7 +395,8 @@ typedef struct {
 
 #define MAX_PATHS 3
 
-/* The paths this CPU runs, fastest first. */
+/* The paths this CPU runs, fastest first (the AVX-512 one: F for the rounds, BW for adding
+ * 16-bit lanes). */
 static int paths_here(Path paths[MAX_PATHS]) {
     int n = 0;
 #ifdef X86_PATHS
