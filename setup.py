@@ -57,6 +57,14 @@ setup(
             extra_compile_args=FLAGS,
             optional=True,
         ),
+        # Each key's lamports before and after a transaction, on the main thread
+        # (`rust_svm.runtime.SvmRuntime.balances_py` is the reference).
+        Extension(
+            "monmouth.rust_svm._runtime",
+            sources=["monmouth/rust_svm/_runtime.c"],
+            extra_compile_args=FLAGS,
+            optional=True,
+        ),
         # Each written account's lattice hash, and the block's mixing, on the main thread.
         Extension(
             "monmouth.core._lthash",

@@ -57,11 +57,12 @@ def reference(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
 def test_implementations_are_what_the_modules_use() -> None:
     from monmouth.core import l1, lthash, pipes, writes
     from monmouth.plugins.rag import documents, embed
-    from monmouth.rust_svm import sigverify, wire
+    from monmouth.rust_svm import runtime, sigverify, wire
     from monmouth.stream import segments
 
     used = {
         "wire": wire.IMPLEMENTATION,
+        "balances": runtime.IMPLEMENTATION,
         "verify": sigverify.IMPLEMENTATION,
         "lthash": lthash.IMPLEMENTATION,
         "l1": l1.IMPLEMENTATION,
@@ -93,8 +94,8 @@ def test_version_names_the_runtime_libsodium_python_and_implementations() -> Non
     assert lines[3].startswith(f"Python {platform.python_version()} ")
     assert (
         lines[4]
-        == "implementations: wire c, verify c, lthash c, l1 c, writes c, pipes c, segments c, "
-        "hashing c, summary c"
+        == "implementations: wire c, balances c, verify c, lthash c, l1 c, writes c, pipes c, "
+        "segments c, hashing c, summary c"
     )
 
 
@@ -210,8 +211,8 @@ def test_the_wheel_in_a_fresh_venv(
     assert version[0] == f"monmouth {monmouth.__version__}"
     assert (
         version[-1]
-        == "implementations: wire c, verify c, lthash c, l1 c, writes c, pipes c, segments c, "
-        "hashing c, summary c"
+        == "implementations: wire c, balances c, verify c, lthash c, l1 c, writes c, pipes c, "
+        "segments c, hashing c, summary c"
     )
     # Run from elsewhere, so that nothing of the source tree is imported.
     proc = command([cli, "run", "--blocks", "20", "--data-dir", str(work / "data")], cwd=work)
@@ -250,8 +251,8 @@ def test_installed_without_a_compiler_the_python_references_run(
     cli = str(bin_ / "monmouth")
     version = command([cli, "--version"]).stdout.splitlines()
     python = (
-        "implementations: wire python, verify python, lthash python, l1 python, writes python, "
-        "pipes python, segments python, hashing python, summary python"
+        "implementations: wire python, balances python, verify python, lthash python, l1 python, "
+        "writes python, pipes python, segments python, hashing python, summary python"
     )
     assert version[-1] == python
     run = [cli, "run", "--blocks", "20", "--data-dir", str(work / "data")]

@@ -20,6 +20,8 @@ Implementation = Literal["c", "python"]
 EXTENSIONS: Final = {
     # Reading a wire transaction's layout (`rust_svm.wire.layout_py`).
     "wire": "monmouth.rust_svm._wire",
+    # A transaction's lamports before and after it (`rust_svm.runtime.SvmRuntime.balances_py`).
+    "balances": "monmouth.rust_svm._runtime",
     # Ed25519 checks on threads without the GIL (`rust_svm.verify_py`).
     "verify": "monmouth.rust_svm._verify",
     # Accounts' lattice hashes and their mixing (`core.lthash.digest_py`, `LtHash.mix_py`).
