@@ -8,6 +8,16 @@ from solders.pubkey import Pubkey
 def account_fields(account: Account | None, /) -> bytes | None:
     """`monmouth.rust_svm.runtime.account_fields`, in C."""
 
+def changes(
+    read: Callable[[bytes], Account | None],
+    get_account: Callable[[Pubkey], Account | None],
+    pubkeys: dict[bytes, Pubkey],
+    touched: dict[bytes, None],
+    before: dict[bytes, Account | None],
+    /,
+) -> tuple[list[bytes], list[bytes | None]]:
+    """`monmouth.core.writes.changes_py` in C, reading as `WriteLog.touch` does."""
+
 class WriteLog:
     """`monmouth.core.writes.WriteLogPy` in C, its writes encoded as the segment stores them."""
 

@@ -42,7 +42,7 @@ from monmouth.core.records import encode as encode_record
 from monmouth.core.spl import TOKEN_PROGRAMS, is_token_account
 from monmouth.core.state import BlockWrite, DetailWrite, Store
 from monmouth.core.telemetry import SIGNATURES
-from monmouth.core.writes import make_write_log
+from monmouth.core.writes import changes, make_write_log
 from monmouth.rust_svm.accounts import encode_account_fields
 from monmouth.rust_svm.errors import snake
 from monmouth.rust_svm.runtime import (
@@ -779,19 +779,10 @@ class BlockExecutor:
                     )
                 )
 
-        # One pass over what the block may have written: a copy taken before it tells
-        # unchanged accounts apart without encoding them; the others are encoded and compared
-        # with the stored value.
-        changed_keys: list[bytes] = []
-        changed: list[bytes | None] = []
-        for key in touched:
-            now = get(key)
-            if key in before and now == before[key]:
-                continue
-            changed_keys.append(key)
-            changed.append(
-                account_fields(now)
-            )  # as `encode_account`: `get` gives no 0-lamport account
+        # One pass over what the block may have written (`writes.changes`, in C): a copy taken
+        # before it tells unchanged accounts apart without encoding them; the others are
+        # encoded and compared with the stored value.
+        changed_keys, changed = changes(runtime, touched, before)
         stored = self._stored_accounts(changed_keys)
         writes: Writes | None = None
         if log is not None:

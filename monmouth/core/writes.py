@@ -17,7 +17,7 @@ built. `tests/core/test_write_log.py` holds the two equal on generated sequences
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
 import msgspec
@@ -35,7 +35,16 @@ try:
 except ImportError:  # installed without a C compiler
     _writes = None  # type: ignore[assignment]
 
-__all__ = ["CLOSED", "IMPLEMENTATION", "Reader", "WriteLog", "WriteLogPy", "make_write_log"]
+__all__ = [
+    "CLOSED",
+    "IMPLEMENTATION",
+    "Reader",
+    "WriteLog",
+    "WriteLogPy",
+    "changes",
+    "changes_py",
+    "make_write_log",
+]
 
 #: Which implementation keeps a block's write log: "c" (`_writes.c`) or "python".
 IMPLEMENTATION = "python" if _writes is None else "c"
@@ -173,3 +182,36 @@ def make_write_log(runtime: SvmRuntime) -> WriteLog:
         # the LiteSVM method it calls and the Pubkeys it keeps by key.
         return WriteLogC(runtime.get_object, CLOSED, *runtime.native_reader())
     return WriteLogPy(runtime.get_object)
+
+
+def changes_py(
+    read: Reader, touched: Iterable[bytes], before: Mapping[bytes, Account | None]
+) -> tuple[list[bytes], list[bytes | None]]:
+    """The accounts a block changed, encoded (`account_fields`): of each touched key in order,
+    the account now (`read`), unless `before` has the key with an equal account (the
+    executor's last pass over a block; the reference of `_writes.changes`).
+
+    :param before: the values before the block of the touched keys that need one to tell
+        (a key not in it is listed as changed: the store's value decides, later).
+    """
+    keys: list[bytes] = []
+    values: list[bytes | None] = []
+    for key in touched:
+        now = read(key)
+        if key in before and now == before[key]:
+            continue
+        keys.append(key)
+        values.append(account_fields(now))  # `read` gives no 0-lamport account
+    return keys, values
+
+
+def changes(
+    runtime: SvmRuntime, touched: dict[bytes, None], before: dict[bytes, Account | None]
+) -> tuple[list[bytes], list[bytes | None]]:
+    """`changes_py` over `runtime`'s accounts, in C where `_writes` is built (`IMPLEMENTATION`):
+    once per block, over every account it may have written."""
+    if IMPLEMENTATION == "c":
+        if _writes is None:
+            raise RuntimeError("the _writes extension is not built")
+        return _writes.changes(runtime.get_object, *runtime.native_reader(), touched, before)
+    return changes_py(runtime.get_object, touched, before)

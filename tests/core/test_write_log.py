@@ -21,7 +21,7 @@ from monmouth.core import writes
 from monmouth.core.eventlog import Writes
 from monmouth.core.records import BlockRecord
 from monmouth.core.writes import CLOSED, Reader, WriteLog, WriteLogPy
-from monmouth.rust_svm.runtime import account_fields, encode_account
+from monmouth.rust_svm.runtime import SvmRuntime, account_fields, encode_account
 from monmouth.stream.schema import encode
 from monmouth.stream.segments import block_segment, decode_block_data
 
@@ -255,3 +255,80 @@ def test_errors_are_the_references(implementation: str) -> None:
             log.finish({}, [key], ["no"], [None])  # type: ignore[list-item]
     empty = log.finish({key: None}, [key], [None], [None])  # written, and still absent
     assert _bytes_of(empty) == (encode([]), encode([]))
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    now=st.dictionaries(st.sampled_from(_KEYS), _VALUE),
+    earlier=st.dictionaries(st.sampled_from(_KEYS), _VALUE),
+    same=st.sets(st.sampled_from(_KEYS)),
+    touched=st.lists(st.sampled_from(_KEYS), unique=True),
+    known=st.sets(st.sampled_from(_KEYS)),
+)
+def test_changes_is_the_reference(
+    now: dict[bytes, Account | None],
+    earlier: dict[bytes, Account | None],
+    same: set[bytes],
+    touched: list[bytes],
+    known: set[bytes],
+) -> None:
+    """The block's last pass in C (`_writes.changes`) lists the same keys with the same bytes as
+    `changes_py`: accounts absent, 0-lamport (absent to `get_object`, not to LiteSVM's own
+    reader, which the C pass uses for the keys whose Pubkey it knows), unchanged (`same`: an
+    equal account before the block) or not, keys with no value before."""
+    read = _read_as_runtime(now)
+    raw = {Pubkey(k): v for k, v in now.items()}  # LiteSVM's reader: 0 lamports as they are
+    before = {k: read(k) if k in same else _read_as_runtime(earlier)(k) for k in {*earlier, *same}}
+    pubkeys = {k: Pubkey(k) for k in known}
+    order = dict.fromkeys(touched)
+    expected = writes.changes_py(read, order, before)
+    assert _writes.changes(read, raw.get, pubkeys, order, before) == expected
+    assert expected[0] == [k for k in touched if k not in before or read(k) != before[k]]
+
+
+@pytest.mark.parametrize("implementation", ["c", "python"])
+def test_changes_over_a_runtime(implementation: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`writes.changes` over a real runtime: keys whose Pubkey the runtime keeps and keys it
+    does not (read through `get_object`), a 0-lamport account, one unchanged, one absent."""
+    monkeypatch.setattr(writes, "IMPLEMENTATION", implementation)
+    runtime = SvmRuntime()
+    system = Pubkey(bytes(32))
+    accounts = {
+        _KEYS[0]: Account(5, b"", system, False, 0),
+        _KEYS[1]: Account(7, b"\x01\x02", _OWNERS[1], False, 3),
+        _KEYS[2]: Account(0, b"", system, False, 0),
+        _KEYS[3]: Account(9, bytes(300), _OWNERS[2], False, 0),
+    }
+    for key, account in accounts.items():
+        runtime.put_object(key, account)
+    del runtime._pubkeys[_KEYS[1]]  # read through `get_object`
+    before = {_KEYS[3]: runtime.get_object(_KEYS[3]), _KEYS[0]: None}
+    touched = dict.fromkeys([_KEYS[0], _KEYS[1], _KEYS[2], _KEYS[3], _KEYS[4]])
+    keys, values = writes.changes(runtime, touched, before)
+    assert keys == [_KEYS[0], _KEYS[1], _KEYS[2], _KEYS[4]]
+    assert values == [
+        account_fields(accounts[_KEYS[0]]),
+        account_fields(accounts[_KEYS[1]]),
+        None,  # 0 lamports: absent
+        None,
+    ]
+
+
+def test_changes_errors() -> None:
+    """A reader that raises stops the pass with its error; the mappings must be dicts."""
+
+    def broken(key: bytes) -> Account | None:
+        raise LookupError(key)
+
+    def no_account(pubkey: Pubkey) -> Account | None:
+        raise OSError("runtime gone")
+
+    order = dict.fromkeys(_KEYS[:2])
+    with pytest.raises(LookupError):
+        _writes.changes(broken, no_account, {}, order, {})
+    with pytest.raises(OSError, match="runtime gone"):
+        _writes.changes(broken, no_account, {_KEYS[0]: Pubkey(_KEYS[0])}, order, {})
+    with pytest.raises(TypeError):
+        _writes.changes(broken, no_account, {}, list(order), {})  # type: ignore[arg-type]
+    with pytest.raises(TypeError):
+        _writes.changes(broken, no_account, {})  # type: ignore[call-arg]
