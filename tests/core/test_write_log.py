@@ -329,6 +329,6 @@ def test_changes_errors() -> None:
     with pytest.raises(OSError, match="runtime gone"):
         _writes.changes(broken, no_account, {_KEYS[0]: Pubkey(_KEYS[0])}, order, {})
     with pytest.raises(TypeError):
-        _writes.changes(broken, no_account, {}, list(order), {})  # type: ignore[arg-type]
+        _writes.changes(broken, no_account, {}, list(order), {})
     with pytest.raises(TypeError):
-        _writes.changes(broken, no_account, {})  # type: ignore[call-arg]
+        _writes.changes(broken, no_account, {})
