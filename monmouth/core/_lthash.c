@@ -767,19 +767,15 @@ static PyObject *paths(PyObject *self, PyObject *unused) {
     return names;
 }
 
-static PyObject *path_in_use(void) {
+static PyObject *path(PyObject *self, PyObject *unused) {
+    (void)self;
+    (void)unused;
     Path p[MAX_PATHS];
     int n = paths_here(p);
     for (int i = 0; i < n; i++)
         if (p[i].root == root_blocks && p[i].mix == mix_one)
             return PyUnicode_FromString(p[i].name);
     Py_RETURN_NONE; /* unreachable: each pair in use comes from the table */
-}
-
-static PyObject *path(PyObject *self, PyObject *unused) {
-    (void)self;
-    (void)unused;
-    return path_in_use();
 }
 
 static PyObject *use(PyObject *self, PyObject *name) {
@@ -793,7 +789,7 @@ static PyObject *use(PyObject *self, PyObject *name) {
     for (int i = 0; i < n; i++) {
         if (PyUnicode_CompareWithASCIIString(name, p[i].name) != 0)
             continue;
-        PyObject *previous = path_in_use();
+        PyObject *previous = path(NULL, NULL);
         if (previous) {
             root_blocks = p[i].root;
             mix_one = p[i].mix;

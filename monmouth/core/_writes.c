@@ -697,9 +697,9 @@ static PyObject *encode_account_py(PyObject *Py_UNUSED(module), PyObject *accoun
  * pass over a block (`writes.changes_py` is the reference). For each touched key in order, the
  * account now (as `touch` reads it: `get_account` where its Pubkey is known, a 0-lamport one
  * counting as absent, else `read`); a key of `before` whose account equals the one there did not
- * change; every other key is listed with its account encoded (`account_fields`). In Python this
- * was a fifth of a small block's per-account cost on the main thread: a frame for `get_object`
- * and one for `account_fields`, five attribute reads and a struct pack per account. */
+ * change; every other key is listed with its account encoded (`account_fields`). In Python, a
+ * frame for `get_object` and one for `account_fields` per account: 0.70 to 0.75 us a key against
+ * 0.48 to 0.55 here (100 keys, alternated rounds), LiteSVM's own read (0.24) most of the rest. */
 static PyObject *changes(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t nargs) {
     if (nargs != 5) {
         PyErr_SetString(PyExc_TypeError, "changes(read, get_account, pubkeys, touched, before)");
@@ -712,7 +712,7 @@ static PyObject *changes(PyObject *Py_UNUSED(module), PyObject *const *args, Py_
         return NULL;
     }
     /* The keys, not the dict: `read` and `get_account` run Python code. */
-    PyObject *touched = PyDict_Keys(args[3]), *before = Py_NewRef(args[4]);
+    PyObject *touched = PyDict_Keys(args[3]), *before = args[4];
     PyObject *keys = PyList_New(0), *values = PyList_New(0), *out = NULL;
     if (!touched || !keys || !values)
         goto done;
@@ -766,7 +766,6 @@ static PyObject *changes(PyObject *Py_UNUSED(module), PyObject *const *args, Py_
     out = PyTuple_Pack(2, keys, values);
 done:
     Py_XDECREF(touched);
-    Py_DECREF(before);
     Py_XDECREF(keys);
     Py_XDECREF(values);
     return out;

@@ -110,15 +110,8 @@ class Block:
     ) -> tuple[dict[bytes, Account | None], list[bytes], list[bytes | None], list[bytes | None]]:
         """As `_run`'s last pass: `before` holds the touched keys the state does not hold."""
         before = {k: self.start[k] for k in self.touched if k not in in_state}
-        changed_keys: list[bytes] = []
-        changed: list[bytes | None] = []
-        for key in self.touched:
-            now = self.accounts.get(key)
-            now = None if now is None or now.lamports == 0 else now
-            if key in before and now == before[key]:
-                continue
-            changed_keys.append(key)
-            changed.append(account_fields(now))
+        read = _read_as_runtime(self.accounts)
+        changed_keys, changed = writes.changes_py(read, self.touched, before)
         stored = [encode_account(self.start[k]) for k in changed_keys]
         return before, changed_keys, changed, stored
 
